@@ -1,0 +1,192 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func testEnv(vars map[string]string) LookupEnv {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+// TestBadConfigs checks that each file in testdata/bad is refused with the message its first
+// line promises.
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no bad configs: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(string(data), "\n")
+			want, ok := strings.CutPrefix(first, "# error: ")
+			if !ok {
+				t.Fatalf("%s: first line must be '# error: <message>'", f)
+			}
+			_, err = Parse(data, testEnv(nil))
+			if err == nil {
+				t.Fatalf("Parse accepted a bad config; want error %q", want)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error = %q\nwant it to contain %q", err, want)
+			}
+		})
+	}
+}
+
+func TestFullConfig(t *testing.T) {
+	c, err := Load("testdata/good/full.yaml")
+	if err == nil {
+		t.Fatal("Load without UPSTREAM_KEY set must fail")
+	}
+	data, err := os.ReadFile("testdata/good/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = Parse(data, testEnv(map[string]string{"UPSTREAM_KEY": "sk-upstream"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		Server: Server{
+			Addr:               "127.0.0.1:8081",
+			MaxBodyBytes:       1 << 20,
+			ReadHeaderTimeout:  Duration(5 * time.Second),
+			ReadTimeout:        Duration(30 * time.Second),
+			WriteTimeout:       Duration(5 * time.Minute),
+			StreamWriteTimeout: Duration(15 * time.Second),
+			IdleTimeout:        Duration(60 * time.Second),
+			ShutdownTimeout:    Duration(20 * time.Second),
+		},
+		Log: Log{Level: "debug"},
+		Models: []Model{
+			{
+				Name:    "glm-4-flash",
+				Aliases: []string{"glm4"},
+				Backends: []Backend{
+					{Type: "openai", Name: "vllm-a", BaseURL: "http://127.0.0.1:9001/v1", APIKey: "sk-upstream",
+						Model: "THUDM/glm-4-9b-chat", Weight: 3, Headers: map[string]string{"X-Team": "search"}},
+					{Type: "openai", Name: "glm-4-flash#1", BaseURL: "http://127.0.0.1:9002/v1", Model: "glm-4-flash", Weight: 1},
+				},
+			},
+			{
+				Name:     "stories",
+				Backends: []Backend{{Type: "local", Name: "stories#0", Path: "models/stories260K.gguf", Model: "stories", Weight: 1}},
+			},
+		},
+	}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse(DefaultYAML(), testEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Addr != DefaultAddr || c.Server.MaxBodyBytes != DefaultMaxBodyBytes ||
+		c.Server.ShutdownTimeout.D() != DefaultShutdownTimeout || c.Log.Level != "info" {
+		t.Errorf("defaults not applied: %+v", c.Server)
+	}
+	empty, err := Parse(nil, testEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty.Server.Addr != DefaultAddr {
+		t.Errorf("empty config: addr %q", empty.Server.Addr)
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	env := testEnv(map[string]string{"PORT": "9100", "KEY": "k$1"})
+	cases := []struct {
+		in, want string
+		err      bool
+	}{
+		{"plain", "plain", false},
+		{"${KEY}", "k$1", false},
+		{"a-${KEY}-b-${KEY}", "a-k$1-b-k$1", false},
+		{"${NOPE:-fallback}", "fallback", false},
+		{"${NOPE:-}", "", false},
+		{"$${KEY}", "${KEY}", false},
+		{"$KEY", "$KEY", false}, // only ${...} expands
+		{"${NOPE}", "", true},
+		{"${KEY", "", true},
+		{"${1BAD}", "", true},
+	}
+	for _, tc := range cases {
+		got, err := expandString(tc.in, env)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("expandString(%q) = %q, %v; want %q, err=%v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+	// An expanded plain scalar is re-typed, so a number can come from the environment.
+	c, err := Parse([]byte("server:\n  max_body_bytes: ${SIZE}\n"), testEnv(map[string]string{"SIZE": "2048"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.MaxBodyBytes != 2048 {
+		t.Errorf("max_body_bytes = %d, want 2048", c.Server.MaxBodyBytes)
+	}
+}
+
+func TestAllErrorsReported(t *testing.T) {
+	_, err := Parse([]byte("server:\n  addr: nope\n  max_body_bytes: 1\nlog:\n  level: x\n"), testEnv(nil))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"server.addr", "server.max_body_bytes", "log.level"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*/*.yaml")
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add(DefaultYAML())
+	f.Add([]byte("models: [{name: a, backends: [{type: openai, base_url: 'http://x/v1'}]}]"))
+	env := testEnv(map[string]string{"UPSTREAM_KEY": "k"})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, env)
+		if err != nil {
+			if c != nil {
+				t.Fatal("config returned with an error")
+			}
+			return
+		}
+		// Whatever Parse accepts must be valid and fully defaulted.
+		if err := c.Validate(); err != nil {
+			t.Fatalf("accepted config does not validate: %v", err)
+		}
+		if c.Server.Addr == "" || c.Server.MaxBodyBytes == 0 {
+			t.Fatal("defaults missing")
+		}
+		for _, m := range c.Models {
+			for _, b := range m.Backends {
+				if b.Weight < 1 || b.Name == "" || b.Model == "" {
+					t.Fatalf("backend defaults missing: %+v", b)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,59 @@
+package telemetry
+
+import (
+	"context"
+	"sync"
+)
+
+// RequestInfo is what the access log says about one request beyond method, path and status.
+// Handlers fill it as they learn things (the model asked for, the backend chosen). It is
+// safe for concurrent use because a streaming handler and the logger may touch it from
+// different goroutines.
+type RequestInfo struct {
+	mu      sync.Mutex
+	model   string
+	backend string
+}
+
+type infoKey struct{}
+
+// WithRequestInfo returns a context carrying info.
+func WithRequestInfo(ctx context.Context, info *RequestInfo) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
+}
+
+// Info returns the RequestInfo in ctx, or nil.
+func Info(ctx context.Context) *RequestInfo {
+	ri, _ := ctx.Value(infoKey{}).(*RequestInfo)
+	return ri
+}
+
+// SetModel records the model the request asked for. Safe on a nil receiver.
+func (ri *RequestInfo) SetModel(m string) {
+	if ri == nil {
+		return
+	}
+	ri.mu.Lock()
+	ri.model = m
+	ri.mu.Unlock()
+}
+
+// SetBackend records the backend that served the request. Safe on a nil receiver.
+func (ri *RequestInfo) SetBackend(b string) {
+	if ri == nil {
+		return
+	}
+	ri.mu.Lock()
+	ri.backend = b
+	ri.mu.Unlock()
+}
+
+// Snapshot returns the recorded model and backend.
+func (ri *RequestInfo) Snapshot() (model, backend string) {
+	if ri == nil {
+		return "", ""
+	}
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.model, ri.backend
+}
