@@ -1,0 +1,265 @@
+// Package wire reads and edits the few top-level fields of an OpenAI-style JSON request body
+// that the gateway needs (model, stream, stream_options.include_usage) without decoding the
+// rest. Bodies are passed upstream as bytes; every field the gateway does not know — tools,
+// response_format, logprobs, anything a provider adds — goes through untouched.
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Fields are the top-level request fields the gateway looks at.
+type Fields struct {
+	// Model is the decoded "model" string.
+	Model string
+	// ModelStart and ModelEnd delimit the model value, quotes included, in the body.
+	ModelStart, ModelEnd int
+	// HasModel reports whether "model" was present as a string.
+	HasModel bool
+	// Stream is the "stream" flag.
+	Stream bool
+	// IncludeUsage is "stream_options.include_usage".
+	IncludeUsage bool
+}
+
+// Errors returned by Peek. They are public-safe messages.
+var (
+	ErrInvalidJSON  = errors.New("request body is not valid JSON")
+	ErrNotObject    = errors.New("request body must be a JSON object")
+	ErrModelType    = errors.New(`"model" must be a string`)
+	ErrStreamType   = errors.New(`"stream" must be a boolean`)
+	ErrStreamOpts   = errors.New(`"stream_options" must be an object`)
+	ErrIncludeUsage = errors.New(`"stream_options.include_usage" must be a boolean`)
+)
+
+// Peek validates body as JSON and extracts the gateway's fields. When a key repeats, the last
+// occurrence wins, as in encoding/json and in Python's json module that most upstreams use.
+func Peek(body []byte) (Fields, error) {
+	var f Fields
+	if !json.Valid(body) {
+		return f, ErrInvalidJSON
+	}
+	s := scanner{b: body}
+	s.ws()
+	if s.peek() != '{' {
+		return f, ErrNotObject
+	}
+	s.i++
+	for {
+		s.ws()
+		if s.peek() == '}' {
+			return f, nil
+		}
+		ks, ke := s.str()
+		key := body[ks+1 : ke-1]
+		s.ws()
+		s.i++ // ':'
+		s.ws()
+		switch {
+		case keyIs(key, "model"):
+			if s.peek() != '"' {
+				if s.peek() == 'n' { // null: treat as absent
+					s.skip()
+					f.HasModel = false
+					break
+				}
+				return f, ErrModelType
+			}
+			vs, ve := s.str()
+			f.Model = decodeString(body[vs:ve])
+			f.ModelStart, f.ModelEnd, f.HasModel = vs, ve, true
+		case keyIs(key, "stream"):
+			switch s.peek() {
+			case 't':
+				f.Stream = true
+			case 'f', 'n':
+				f.Stream = false
+			default:
+				return f, ErrStreamType
+			}
+			s.skip()
+		case keyIs(key, "stream_options"):
+			switch s.peek() {
+			case '{':
+				iu, err := s.includeUsage()
+				if err != nil {
+					return f, err
+				}
+				f.IncludeUsage = iu
+			case 'n':
+				s.skip()
+				f.IncludeUsage = false
+			default:
+				return f, ErrStreamOpts
+			}
+		default:
+			s.skip()
+		}
+		s.ws()
+		if s.peek() == ',' {
+			s.i++
+		}
+	}
+}
+
+// SetModel returns body with its model value replaced by name. It returns body itself when the
+// name is unchanged, and a new slice otherwise; body is never modified.
+func SetModel(body []byte, f Fields, name string) []byte {
+	if !f.HasModel || f.Model == name {
+		return body
+	}
+	quoted := strconv.AppendQuote(make([]byte, 0, len(name)+2), name)
+	if !utf8.ValidString(name) || hasNonASCII(name) {
+		// strconv quotes non-ASCII as \u escapes only when not printable; JSON needs neither.
+		quoted, _ = json.Marshal(name)
+	}
+	out := make([]byte, 0, len(body)-(f.ModelEnd-f.ModelStart)+len(quoted))
+	out = append(out, body[:f.ModelStart]...)
+	out = append(out, quoted...)
+	return append(out, body[f.ModelEnd:]...)
+}
+
+func hasNonASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// keyIs compares a raw key (between quotes, escapes undecoded) with an ASCII name.
+func keyIs(raw []byte, name string) bool {
+	if len(raw) == len(name) {
+		return string(raw) == name
+	}
+	for _, c := range raw {
+		if c == '\\' {
+			return decodeString(append(append([]byte{'"'}, raw...), '"')) == name
+		}
+	}
+	return false
+}
+
+func decodeString(quoted []byte) string {
+	for _, c := range quoted[1 : len(quoted)-1] {
+		if c == '\\' {
+			var s string
+			_ = json.Unmarshal(quoted, &s) // the body was validated; this cannot fail
+			return s
+		}
+	}
+	return string(quoted[1 : len(quoted)-1])
+}
+
+// scanner walks JSON that json.Valid has accepted, so it need not check syntax.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// str consumes a string starting at the opening quote and returns its span, quotes included.
+func (s *scanner) str() (start, end int) {
+	start = s.i
+	s.i++
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '\\':
+			s.i += 2
+		case '"':
+			s.i++
+			return start, s.i
+		default:
+			s.i++
+		}
+	}
+	return start, s.i
+}
+
+// skip consumes one value of any type.
+func (s *scanner) skip() {
+	switch s.peek() {
+	case '"':
+		s.str()
+	case '{', '[':
+		depth := 0
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '"':
+				s.str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return
+				}
+			}
+			s.i++
+		}
+	default: // number, true, false, null
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return
+			}
+			s.i++
+		}
+	}
+}
+
+// includeUsage consumes a stream_options object and returns its include_usage flag.
+func (s *scanner) includeUsage() (bool, error) {
+	v := false
+	s.i++ // '{'
+	for {
+		s.ws()
+		if s.peek() == '}' {
+			s.i++
+			return v, nil
+		}
+		ks, ke := s.str()
+		key := s.b[ks+1 : ke-1]
+		s.ws()
+		s.i++
+		s.ws()
+		if keyIs(key, "include_usage") {
+			switch s.peek() {
+			case 't':
+				v = true
+			case 'f', 'n':
+				v = false
+			default:
+				return false, ErrIncludeUsage
+			}
+		}
+		s.skip()
+		s.ws()
+		if s.peek() == ',' {
+			s.i++
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+func TestPeek(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want Fields
+		err  error
+	}{
+		{"basic", `{"model":"glm4","messages":[{"role":"user","content":"hi"}]}`, Fields{Model: "glm4", HasModel: true}, nil},
+		{"stream", `{"stream":true,"model":"m"}`, Fields{Model: "m", HasModel: true, Stream: true}, nil},
+		{"stream false", `{"model":"m","stream":false}`, Fields{Model: "m", HasModel: true}, nil},
+		{"include usage", `{"model":"m","stream":true,"stream_options":{"x":[1,{"include_usage":false}],"include_usage":true}}`,
+			Fields{Model: "m", HasModel: true, Stream: true, IncludeUsage: true}, nil},
+		{"nested model ignored", `{"tools":[{"model":"evil"}],"metadata":{"model":"x"},"model":"real"}`, Fields{Model: "real", HasModel: true}, nil},
+		{"model in string", `{"prompt":"\"model\":\"no\"","model":"yes"}`, Fields{Model: "yes", HasModel: true}, nil},
+		{"escaped key", `{"mod\u0065l":"esc"}`, Fields{Model: "esc", HasModel: true}, nil},
+		{"escaped value", `{"model":"a\"b\u00e9"}`, Fields{Model: "a\"bé", HasModel: true}, nil},
+		{"last wins", `{"model":"a","model":"b"}`, Fields{Model: "b", HasModel: true}, nil},
+		{"whitespace", " \n{ \"model\" :\t\"m\" , \"stream\" : true } ", Fields{Model: "m", HasModel: true, Stream: true}, nil},
+		{"no model", `{"messages":[]}`, Fields{}, nil},
+		{"null model", `{"model":null}`, Fields{}, nil},
+		{"empty", `{}`, Fields{}, nil},
+		{"bad json", `{"model":"m",}`, Fields{}, ErrInvalidJSON},
+		{"truncated", `{"model":"m"`, Fields{}, ErrInvalidJSON},
+		{"array", `[{"model":"m"}]`, Fields{}, ErrNotObject},
+		{"model number", `{"model":42}`, Fields{}, ErrModelType},
+		{"stream string", `{"model":"m","stream":"yes"}`, Fields{}, ErrStreamType},
+		{"stream options list", `{"stream_options":[]}`, Fields{}, ErrStreamOpts},
+		{"include usage string", `{"stream_options":{"include_usage":"1"}}`, Fields{}, ErrIncludeUsage},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Peek([]byte(tc.body))
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			got.ModelStart, got.ModelEnd = 0, 0
+			if got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSetModel(t *testing.T) {
+	body := []byte(`{"model":"glm4","tools":[{"type":"function"}],"x":{"model":"keep"}}`)
+	f, err := Peek(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := SetModel(body, f, `THUDM/glm-4 "9b"`)
+	want := `{"model":"THUDM/glm-4 \"9b\"","tools":[{"type":"function"}],"x":{"model":"keep"}}`
+	if string(out) != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+	if string(body) != `{"model":"glm4","tools":[{"type":"function"}],"x":{"model":"keep"}}` {
+		t.Error("SetModel modified its input")
+	}
+	if same := SetModel(body, f, "glm4"); &same[0] != &body[0] {
+		t.Error("unchanged name must not copy")
+	}
+	uni := SetModel(body, f, "模型-é")
+	var m map[string]any
+	if err := json.Unmarshal(uni, &m); err != nil || m["model"] != "模型-é" {
+		t.Errorf("unicode name: %s %v", uni, err)
+	}
+}
+
+// FuzzPeek checks Peek against encoding/json on arbitrary input: same validity verdict, same
+// top-level fields, and SetModel always yields valid JSON carrying the new name.
+func FuzzPeek(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","stream":true,"stream_options":{"include_usage":true}}`,
+		`{"model":"a\"b","messages":[{"role":"user","content":"x"}]}`,
+		`{"mod\u0065l":"x"}`, `[]`, `{`, `{"model":1}`, `{"stream":null,"model":null}`,
+		`{"a":[1,2,{"b":"}"}],"model":"q"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := Peek(body)
+		var ref map[string]json.RawMessage
+		refErr := json.Unmarshal(body, &ref)
+		if !json.Valid(body) {
+			if err == nil {
+				t.Fatalf("Peek accepted invalid JSON %q", body)
+			}
+			return
+		}
+		if refErr != nil { // valid JSON but not an object
+			if err != ErrNotObject {
+				t.Fatalf("non-object %q: err %v", body, err)
+			}
+			return
+		}
+		if err != nil {
+			// Only type errors are allowed on valid objects; check the reference agrees.
+			var typed struct {
+				Model         *string `json:"model"`
+				Stream        *bool   `json:"stream"`
+				StreamOptions *struct {
+					IncludeUsage *bool `json:"include_usage"`
+				} `json:"stream_options"`
+			}
+			if json.Unmarshal(body, &typed) == nil {
+				t.Fatalf("Peek refused %q (%v) but encoding/json decodes it", body, err)
+			}
+			return
+		}
+		var typed struct {
+			Model         *string `json:"model"`
+			Stream        *bool   `json:"stream"`
+			StreamOptions *struct {
+				IncludeUsage *bool `json:"include_usage"`
+			} `json:"stream_options"`
+		}
+		if err := json.Unmarshal(body, &typed); err != nil {
+			// encoding/json matches keys case-insensitively; Peek, like the OpenAI API, does not.
+			return
+		}
+		_ = typed
+		if got.HasModel {
+			if _, ok := ref["model"]; !ok {
+				t.Fatalf("Peek found a model in %q that is not a top-level key", body)
+			}
+			out := SetModel(body, got, "new/model")
+			var back map[string]json.RawMessage
+			if err := json.Unmarshal(out, &back); err != nil {
+				t.Fatalf("SetModel produced invalid JSON %q", out)
+			}
+			var name string
+			if err := json.Unmarshal(back["model"], &name); err != nil || name != "new/model" {
+				t.Fatalf("SetModel: model = %s", back["model"])
+			}
+		}
+	})
+}
+
+func BenchmarkPeek(b *testing.B) {
+	body := []byte(`{"model":"glm-4-flash","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write a haiku about the sea, and explain each line in detail please."}],"temperature":0.7,"max_tokens":256,"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Peek(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
