@@ -1,6 +1,9 @@
 package tokenizer
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // EncodeOptions controls Encode.
 type EncodeOptions struct {
@@ -255,19 +258,16 @@ func (t *Tokenizer) appendBytes(piece []byte, out []int32) []int32 {
 	return out
 }
 
-// utf8Len is the length of the character starting at buf[i], judged by its
-// first byte as llama.cpp does, clipped to the buffer.
+// utf8Len is the length of the character starting at buf[i]. An invalid
+// byte counts as one character of its own. (llama.cpp judges by the first byte
+// alone, so an invalid lead byte can swallow part of the following "▁" and
+// lose the space in a round trip; this is the one place we differ.)
 func utf8Len(buf []byte, i int) int {
-	n := 1
-	switch c := buf[i]; {
-	case c >= 0xF0:
-		n = 4
-	case c >= 0xE0:
-		n = 3
-	case c >= 0xC0:
-		n = 2
+	if buf[i] < utf8.RuneSelf {
+		return 1
 	}
-	return min(n, len(buf)-i)
+	_, n := utf8.DecodeRune(buf[i:])
+	return n
 }
 
 // encodeWord is byte-level BPE on one pre-tokenized word: start from one
