@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
+)
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+func serveCmd() *cobra.Command {
+	var cfgPath, addr, dataDir string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the OpenAI-compatible API",
+		Long: `serve starts the gateway. Without --config it runs the embedded default configuration,
+which serves the bundled demo model when the local engine is built in.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var (
+				cfg *config.Config
+				err error
+			)
+			source := "embedded default configuration"
+			if cfgPath != "" {
+				cfg, err = config.Load(cfgPath)
+				source = cfgPath
+			} else {
+				cfg, err = config.Parse(config.DefaultYAML(), os.LookupEnv)
+			}
+			if err != nil {
+				return err
+			}
+			if addr != "" {
+				cfg.Server.Addr = addr
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+			}
+			return serve(cmd.Context(), cfg, source, dataDir)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "configuration file (default: the embedded configuration)")
+	f.StringVar(&addr, "addr", "", "listen address, overriding server.addr (default 127.0.0.1:8080)")
+	f.StringVar(&dataDir, "data-dir", "./data", "directory for the server's data files")
+	return cmd
+}
+
+func serve(ctx context.Context, cfg *config.Config, source, dataDir string) error {
+	log := telemetry.NewLogger(os.Stderr, telemetry.ParseLevel(cfg.Log.Level))
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	reg, err := router.New(cfg.Models)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	log.Info("configuration loaded", "source", source, "models", len(cfg.Models), "data_dir", dataDir)
+
+	// Probe once before listening so /readyz is meaningful from the first request, then keep
+	// probing in the background.
+	reg.Probe(ctx, 2*time.Second, log)
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	go reg.RunHealth(hctx, 10*time.Second, 2*time.Second, log)
+
+	srv := server.New(cfg.Server, reg, log)
+	return srv.ListenAndServe(ctx, func(a net.Addr) {
+		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
+			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
+	})
+}
+
+func modelNames(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Models))
+	for i, m := range cfg.Models {
+		names[i] = m.Name
+	}
+	return names
+}
+
+func describeModels(cfg *config.Config) string {
+	if len(cfg.Models) == 0 {
+		return "no models configured (add some with --config FILE; see the README)"
+	}
+	parts := make([]string, len(cfg.Models))
+	for i, m := range cfg.Models {
+		s := m.Name
+		if len(m.Aliases) > 0 {
+			s += " (alias " + strings.Join(m.Aliases, ", ") + ")"
+		}
+		s += fmt.Sprintf(" via %d backend", len(m.Backends))
+		if len(m.Backends) != 1 {
+			s += "s"
+		}
+		parts[i] = s
+	}
+	return "serving " + strings.Join(parts, "; ")
+}

@@ -1,0 +1,138 @@
+// Package backend defines what the gateway needs from a place that runs a model, and the
+// init-time registry of backend types.
+//
+// A Backend takes an OpenAI-shaped request body and returns the answer as raw bytes: a JSON
+// document, or a text/event-stream for streamed requests. Upstream servers answer that way
+// already, so the gateway passes their bytes through without decoding; the local engine
+// produces the same shapes. Extra abilities (health probes, tokenizing) are separate
+// optional interfaces found by type assertion.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/open-autoglm/autoglm/internal/config"
+)
+
+// Op is the kind of request.
+type Op uint8
+
+const (
+	OpChat       Op = iota // POST /chat/completions
+	OpCompletion           // POST /completions
+	OpEmbedding            // POST /embeddings
+)
+
+// Path is the path of the operation relative to an OpenAI API root ("/chat/completions").
+func (o Op) Path() string {
+	switch o {
+	case OpChat:
+		return "/chat/completions"
+	case OpCompletion:
+		return "/completions"
+	case OpEmbedding:
+		return "/embeddings"
+	}
+	return ""
+}
+
+func (o Op) String() string {
+	switch o {
+	case OpChat:
+		return "chat"
+	case OpCompletion:
+		return "completion"
+	case OpEmbedding:
+		return "embedding"
+	}
+	return fmt.Sprintf("op(%d)", o)
+}
+
+// Request is one call to a backend.
+type Request struct {
+	Op Op
+	// Body is the client's JSON body, with "model" already set to the name this backend
+	// knows. Backends must not modify it: a retry may send it elsewhere.
+	Body []byte
+	// Stream reports whether the client asked for a stream.
+	Stream bool
+	// Header holds client headers the gateway forwards (never Authorization).
+	Header http.Header
+}
+
+// Response is a backend's answer. The caller must close Body.
+type Response struct {
+	StatusCode int
+	// Header holds the response headers the client should see (Content-Type at least).
+	Header http.Header
+	Body   io.ReadCloser
+}
+
+// Backend sends requests to one model server.
+//
+// Do returns an error only when no answer was received (connection refused, timeout, the
+// context was canceled); an answer with an error status is a Response. Do must honour ctx:
+// when it is canceled, the upstream request is abandoned and Body reads fail. Implementations
+// are safe for concurrent use.
+type Backend interface {
+	Do(ctx context.Context, req *Request) (*Response, error)
+}
+
+// Prober is implemented by backends that can check cheaply whether they are reachable.
+type Prober interface {
+	// Probe returns nil when the backend answered, whatever the status.
+	Probe(ctx context.Context) error
+}
+
+// Closer is implemented by backends that hold resources (loaded models, connections).
+type Closer interface {
+	Close() error
+}
+
+// Factory builds a backend from its configuration. It must not start goroutines or touch
+// the network; it may open files (a local model).
+type Factory func(cfg config.Backend) (Backend, error)
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]Factory{}
+)
+
+// Register makes a backend type available under name. It is meant to be called from init
+// and panics when name is taken.
+func Register(name string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("backend: type registered twice: " + name)
+	}
+	registry[name] = f
+}
+
+// New builds the backend described by cfg.
+func New(cfg config.Backend) (Backend, error) {
+	regMu.Lock()
+	f, ok := registry[cfg.Type]
+	regMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("backend type %q is not available in this build (have %v)", cfg.Type, Types())
+	}
+	return f(cfg)
+}
+
+// Types lists the registered backend types.
+func Types() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,129 @@
+// Package openai is the backend for any OpenAI-compatible upstream: vLLM, SGLang, TGI,
+// Ollama, llama-server and hosted APIs. It forwards the request body as is and hands the
+// upstream's answer back unread, so streams pass through byte for byte.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/config"
+)
+
+func init() {
+	backend.Register(config.BackendOpenAI, func(cfg config.Backend) (backend.Backend, error) {
+		return New(cfg, nil)
+	})
+}
+
+// Client is an OpenAI-compatible upstream.
+type Client struct {
+	base    string // API root without a trailing slash
+	auth    string // "Bearer <key>" or ""
+	headers http.Header
+	hc      *http.Client
+}
+
+var _ backend.Backend = (*Client)(nil)
+var _ backend.Prober = (*Client)(nil)
+
+// NewTransport returns the HTTP transport tuned for upstream model servers: many keep-alive
+// connections per host (a gateway talks to few hosts, a lot), HTTP/2 where the upstream offers
+// it over TLS, and no transparent compression (SSE must not be buffered by a decompressor,
+// and JSON bodies are passed through as they come).
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+	}
+}
+
+// New returns a client for the upstream in cfg. A nil hc gets a client on NewTransport; the
+// client has no overall timeout because streams may run for minutes; requests are bounded by
+// their contexts.
+func New(cfg config.Backend, hc *http.Client) (*Client, error) {
+	if cfg.BaseURL == "" {
+		return nil, fmt.Errorf("backend %s: base_url is required", cfg.Name)
+	}
+	if hc == nil {
+		hc = &http.Client{Transport: NewTransport()}
+	}
+	c := &Client{
+		base:    strings.TrimRight(cfg.BaseURL, "/"),
+		headers: make(http.Header, len(cfg.Headers)),
+		hc:      hc,
+	}
+	if cfg.APIKey != "" {
+		c.auth = "Bearer " + cfg.APIKey
+	}
+	for k, v := range cfg.Headers {
+		c.headers.Set(k, v)
+	}
+	return c, nil
+}
+
+// Do forwards req upstream.
+func (c *Client) Do(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+req.Op.Path(), bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, err
+	}
+	h := hr.Header
+	for k, vs := range req.Header {
+		h[k] = vs
+	}
+	for k, vs := range c.headers {
+		h[k] = vs
+	}
+	h.Set("Content-Type", "application/json")
+	if req.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	if c.auth != "" {
+		h.Set("Authorization", c.auth)
+	}
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	return &backend.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+}
+
+// Probe asks the upstream for its model list. Any HTTP answer counts as reachable: a 401
+// means the server is up and the key is wrong, which requests will report on their own.
+func (c *Client) Probe(ctx context.Context) error {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/models", nil)
+	if err != nil {
+		return err
+	}
+	if c.auth != "" {
+		hr.Header.Set("Authorization", c.auth)
+	}
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.Body.Close()
+}

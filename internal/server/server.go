@@ -1,0 +1,246 @@
+// Package server is the access layer: the HTTP listener, the middleware chain every request
+// passes through, the route table, and the one place errors become responses.
+//
+// The chain, outermost first (written once, in Server.chain):
+//
+//	trace id → access log → panic recovery → body limit → route (method check → handler)
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/openai"
+	"github.com/open-autoglm/autoglm/internal/router"
+)
+
+// HandlerFunc is a route handler. It returns an error instead of writing one; the route's
+// error shape decides how the error is answered.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Route is one entry of the route table.
+type Route struct {
+	Method  string
+	Pattern string // net/http ServeMux pattern without the method
+	Shape   apierr.Shape
+	Handler HandlerFunc
+}
+
+// Server is autoglm's HTTP server.
+type Server struct {
+	cfg      config.Server
+	reg      *router.Registry
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+// New builds the server for cfg over reg. extra routes (used by tests and later subsystems)
+// are added after the built-in ones.
+func New(cfg config.Server, reg *router.Registry, log *slog.Logger, extra ...Route) *Server {
+	s := &Server{cfg: cfg, reg: reg, log: log, mux: http.NewServeMux()}
+	oa := openai.New(reg, openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log})
+	routes := []Route{
+		{"POST", "/v1/chat/completions", apierr.ShapeOpenAI, oa.ChatCompletions},
+		{"POST", "/v1/completions", apierr.ShapeOpenAI, oa.Completions},
+		{"POST", "/v1/embeddings", apierr.ShapeOpenAI, oa.Embeddings},
+		{"GET", "/v1/models", apierr.ShapeOpenAI, oa.ListModels},
+		{"GET", "/v1/models/{id...}", apierr.ShapeOpenAI, oa.GetModel},
+		{"GET", "/healthz", apierr.ShapeEnvelope, s.healthz},
+		{"GET", "/readyz", apierr.ShapeEnvelope, s.readyz},
+	}
+	routes = append(routes, extra...)
+	byPattern := map[string][]Route{}
+	var order []string
+	for _, rt := range routes {
+		if _, ok := byPattern[rt.Pattern]; !ok {
+			order = append(order, rt.Pattern)
+		}
+		byPattern[rt.Pattern] = append(byPattern[rt.Pattern], rt)
+	}
+	for _, p := range order {
+		s.mux.Handle(p, s.dispatch(byPattern[p]))
+	}
+	s.mux.Handle("/", s.route(apierr.ShapeEnvelope, func(w http.ResponseWriter, r *http.Request) error {
+		return apierr.New(apierr.NotFound, "route_not_found", "no route for "+r.Method+" "+r.URL.Path)
+	}))
+	s.handler = s.chain(s.mux)
+	return s
+}
+
+// Handler returns the server's full handler, middleware included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// dispatch serves one path pattern, choosing the route by method. Method mismatches answer
+// 405 in the route's shape with an Allow header (ServeMux's own 405 is plain text).
+func (s *Server) dispatch(routes []Route) http.Handler {
+	handlers := make(map[string]http.Handler, len(routes))
+	allow := ""
+	for i, rt := range routes {
+		handlers[rt.Method] = s.route(rt.Shape, rt.Handler)
+		if rt.Method == "GET" {
+			handlers["HEAD"] = handlers["GET"]
+		}
+		if i > 0 {
+			allow += ", "
+		}
+		allow += rt.Method
+	}
+	shape := routes[0].Shape
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := handlers[r.Method]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", allow)
+		s.writeError(w, r, shape, apierr.New(apierr.MethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)))
+	})
+}
+
+// route adapts a HandlerFunc: its error is logged and written in shape.
+func (s *Server) route(shape apierr.Shape, h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, shape, err)
+		}
+	})
+}
+
+// writeError is the one place an error becomes a response. The internal cause is logged;
+// the client sees the public message. If the response has already started (a stream), the
+// error is only logged.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, shape apierr.Shape, err error) {
+	e := apierr.From(err)
+	ctx := r.Context()
+	rec := recorderOf(w)
+	if e.Kind == apierr.Canceled {
+		if rec != nil {
+			rec.noteCanceled()
+		}
+		return
+	}
+	level := slog.LevelDebug
+	if e.Kind == apierr.Internal || e.Kind == apierr.Upstream || e.Kind == apierr.Unavailable {
+		level = slog.LevelWarn
+	}
+	if e.Err != nil || level > slog.LevelDebug {
+		s.log.Log(ctx, level, "request failed", "kind", e.Kind.String(), "code", e.PublicCode(), "err", e.Err)
+	}
+	if rec != nil && rec.wroteHeader {
+		return
+	}
+	apierr.Write(w, shape, traceIDOf(ctx), e)
+}
+
+// ListenAndServe listens on the configured address and serves until ctx is canceled, then
+// shuts down gracefully. ready, if not nil, receives the bound address once listening.
+func (s *Server) ListenAndServe(ctx context.Context, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is canceled. Shutdown then stops accepting, marks the server
+// not ready, lets in-flight requests and streams finish for up to ShutdownTimeout, and closes
+// what is left.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout.D(),
+		ReadTimeout:       s.cfg.ReadTimeout.D(),
+		WriteTimeout:      s.cfg.WriteTimeout.D(),
+		IdleTimeout:       s.cfg.IdleTimeout.D(),
+		MaxHeaderBytes:    64 << 10,
+		Protocols:         &protocols,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("shutting down: no new connections; waiting for in-flight requests", "timeout", s.cfg.ShutdownTimeout.D().String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout.D())
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("shutdown deadline passed; closing remaining connections")
+		err = hs.Close()
+	}
+	<-errc
+	if err == nil {
+		s.log.Info("shutdown complete")
+	}
+	return err
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeEnvelope(w, r, http.StatusOK, []byte(`{"status":"alive"}`))
+	return nil
+}
+
+// readyz is ready when the configuration is loaded, the server is not shutting down, and every
+// model has a backend not known to be down. The body lists each backend's state.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ready := !s.draining.Load() && s.reg.Ready()
+	b := []byte(`{"ready":`)
+	b = appendBool(b, ready)
+	b = append(b, `,"draining":`...)
+	b = appendBool(b, s.draining.Load())
+	b = append(b, `,"models":[`...)
+	for i, m := range s.reg.Models() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendQuoted(b, m.Name)
+		b = append(b, `,"ready":`...)
+		b = appendBool(b, m.Ready())
+		b = append(b, `,"backends":[`...)
+		for j, t := range m.Targets {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = appendQuoted(b, t.Name)
+			b = append(b, `,"type":`...)
+			b = appendQuoted(b, t.Type)
+			b = append(b, `,"health":`...)
+			b = appendQuoted(b, t.Health().String())
+			b = append(b, '}')
+		}
+		b = append(b, "]}"...)
+	}
+	b = append(b, "]}"...)
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeEnvelope(w, r, status, b)
+	return nil
+}
+
+// Ready reports what /readyz reports.
+func (s *Server) Ready() bool { return !s.draining.Load() && s.reg.Ready() }
+
