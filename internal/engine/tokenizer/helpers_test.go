@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 // englishText is sample prose for round trips and benchmarks.
@@ -253,3 +254,5 @@ func pieces(tk *Tokenizer, ids []int32) []string {
 	}
 	return out
 }
+
+func utf8Valid(s string) bool { return utf8.ValidString(s) }

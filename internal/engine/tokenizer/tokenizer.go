@@ -304,20 +304,30 @@ func (t *Tokenizer) buildSpecial() {
 
 func (t *Tokenizer) buildEOG() {
 	t.eog = make(map[int32]struct{})
-	for _, id := range append([]int32{t.v.EOS, t.v.EOT}, t.v.EOG...) {
+	for _, id := range endOfGeneration(t.v, t.Lookup) {
+		t.eog[id] = struct{}{}
+	}
+}
+
+// endOfGeneration lists the ids that end a generation: EOS, EOT, Vocab.EOG,
+// and the tokens named by eogTexts (and glmEOGTexts for GLM-4 vocabularies).
+func endOfGeneration(v Vocab, lookup func(string) (int32, bool)) []int32 {
+	ids := slices.Clone(v.EOG)
+	for _, id := range []int32{v.EOS, v.EOT} {
 		if id >= 0 {
-			t.eog[id] = struct{}{}
+			ids = append(ids, id)
 		}
 	}
 	texts := eogTexts
-	if t.bpe && (t.v.Pre == "chatglm-bpe" || t.v.Pre == "glm4") {
+	if v.Model == "gpt2" && (v.Pre == "chatglm-bpe" || v.Pre == "glm4") {
 		texts = append(slices.Clip(texts), glmEOGTexts...)
 	}
 	for _, s := range texts {
-		if id, ok := t.ids[s]; ok {
-			t.eog[id] = struct{}{}
+		if id, ok := lookup(s); ok {
+			ids = append(ids, id)
 		}
 	}
+	return ids
 }
 
 // VocabSize is the number of tokens.
