@@ -283,10 +283,21 @@ func (l layout) addTokenizer(g *gguf.Writer) {
 			tokens = append(tokens, fmt.Sprintf("<0x%02X>", b))
 			types = append(types, byteType)
 		}
-		words := generatePieces("▁abcdefghijklmnopqrstuvwxyz", pieces)
+		// Single letters first: SentencePiece needs "▁" and each letter
+		// as pieces of their own, not only inside longer pieces.
+		const alphabet = "▁abcdefghijklmnopqrstuvwxyz"
+		var words []string
+		for _, r := range alphabet {
+			if len(words) < pieces {
+				words = append(words, string(r))
+			}
+		}
+		for _, p := range generatePieces(alphabet, pieces-len(words)) {
+			words = append(words, p.text)
+		}
 		scores := make([]float32, len(tokens), l.Vocab)
 		for i, wd := range words {
-			tokens = append(tokens, wd.text)
+			tokens = append(tokens, wd)
 			types = append(types, normal)
 			scores = append(scores, -float32(i))
 		}
@@ -349,6 +360,9 @@ type piece struct{ text, left, right string }
 // shortest first, each the concatenation of an earlier piece (or alphabet
 // letter) and one letter, which makes every piece a valid BPE merge result.
 func generatePieces(alphabet string, n int) []piece {
+	if n <= 0 {
+		return nil
+	}
 	letters := []string{}
 	for _, r := range alphabet {
 		letters = append(letters, string(r))
