@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string) error {
 		serveCmd(),
 		mockllmCmd(),
 		configCmd(),
+		benchCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

@@ -99,7 +99,8 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		ctx := telemetry.WithRequestInfo(r.Context(), info)
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		status := rec.status
-		if rec.canceled || (!rec.wroteHeader && r.Context().Err() != nil) {
+		if rec.canceled || r.Context().Err() != nil {
+			// The client went away before the answer was complete, even if a stream had begun.
 			status = apierr.StatusClientClosed
 		} else if status == 0 {
 			status = http.StatusOK

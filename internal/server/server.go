@@ -243,4 +243,3 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 
 // Ready reports what /readyz reports.
 func (s *Server) Ready() bool { return !s.draining.Load() && s.reg.Ready() }
-

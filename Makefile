@@ -1,0 +1,39 @@
+# Open-AutoGLM build and test entry points. `make test` is what CI runs.
+GO      ?= go
+FUZZTIME ?= 10s
+PKGS    := ./...
+
+.PHONY: all build test check vet fmt unit race fuzz compat bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/autoglm ./cmd/autoglm
+
+## test: everything CI checks — formatting, vet, unit and integration tests with the race
+## detector, a short run of every fuzz target, and the OpenAI SDK compatibility test.
+test:
+	./scripts/test.sh
+
+check: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+race:
+	$(GO) test -race -count=1 $(PKGS)
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+compat:
+	./tests/compat/run.sh
+
+bench:
+	./scripts/bench.sh
+
+clean:
+	rm -rf bin

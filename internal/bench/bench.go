@@ -1,0 +1,346 @@
+// Package bench is the load generator behind `autoglm bench`: closed-loop (a fixed number of
+// clients, each sending as soon as its last answer arrived) or open-loop (a constant arrival
+// rate, with latency measured from each request's intended send time so a stall is not
+// hidden), recording latencies in HDR histograms.
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Options describe one benchmark run.
+type Options struct {
+	URL          string        // API root, e.g. http://127.0.0.1:8080/v1
+	Model        string        // model name sent in each request
+	APIKey       string        // optional bearer key
+	Rate         float64       // requests per second (open loop); 0 = closed loop
+	Concurrency  int           // clients in closed loop; in open loop, the cap on requests in flight
+	Duration     time.Duration // how long to send
+	Warmup       time.Duration // requests in this first period are not recorded
+	Stream       bool          // ask for SSE and record TTFT and inter-token latency
+	Proto        string        // "http1" or "h2c"
+	PromptTokens int           // approximate prompt length in words
+	MaxTokens    int           // max_tokens per request
+	// Progress, if set, is called about every 200ms with the elapsed fraction in [0,1].
+	Progress func(done float64, requests int64)
+}
+
+// Result is what a run measured. Latencies are in microseconds.
+type Result struct {
+	Requests  int64            `json:"requests"`
+	Errors    int64            `json:"errors"`
+	ErrorKind map[string]int64 `json:"errors_by_kind,omitempty"`
+	Elapsed   float64          `json:"elapsed_s"`
+	RPS       float64          `json:"rps"`
+	Latency   Percentiles      `json:"latency_us"`
+	TTFT      *Percentiles     `json:"ttft_us,omitempty"`
+	ITL       *Percentiles     `json:"itl_us,omitempty"`
+	Dropped   int64            `json:"dropped,omitempty"` // open loop: sends skipped because Concurrency requests were in flight
+}
+
+// Percentiles summarise a histogram.
+type Percentiles struct {
+	P50  int64   `json:"p50"`
+	P90  int64   `json:"p90"`
+	P95  int64   `json:"p95"`
+	P99  int64   `json:"p99"`
+	P999 int64   `json:"p999"`
+	Max  int64   `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func summarise(h *hdrhistogram.Histogram) Percentiles {
+	return Percentiles{
+		P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P95: h.ValueAtQuantile(95),
+		P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9), Max: h.Max(), Mean: h.Mean(),
+	}
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	lat     *hdrhistogram.Histogram
+	ttft    *hdrhistogram.Histogram
+	itl     *hdrhistogram.Histogram
+	errs    map[string]int64
+	n       int64
+	nerr    int64
+	started atomic.Int64
+}
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 600_000_000, 3) }
+
+// Run executes the benchmark.
+func Run(ctx context.Context, opt Options) (*Result, error) {
+	if opt.URL == "" || opt.Model == "" {
+		return nil, errors.New("bench: URL and model are required")
+	}
+	if opt.Duration <= 0 {
+		return nil, errors.New("bench: duration must be positive")
+	}
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = 1
+		if opt.Rate > 0 {
+			opt.Concurrency = 10_000
+		}
+	}
+	if opt.MaxTokens <= 0 {
+		opt.MaxTokens = 16
+	}
+	if opt.PromptTokens <= 0 {
+		opt.PromptTokens = 16
+	}
+	client, err := newClient(opt)
+	if err != nil {
+		return nil, err
+	}
+	body := requestBody(opt)
+	url := strings.TrimRight(opt.URL, "/") + "/chat/completions"
+	rec := &recorder{lat: newHist(), ttft: newHist(), itl: newHist(), errs: map[string]int64{}}
+
+	start := time.Now()
+	measureFrom := start.Add(opt.Warmup)
+	end := measureFrom.Add(opt.Duration)
+	runCtx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+
+	stopProgress := make(chan struct{})
+	var progressDone sync.WaitGroup
+	if opt.Progress != nil {
+		progressDone.Go(func() {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			total := end.Sub(start)
+			for {
+				select {
+				case <-stopProgress:
+					opt.Progress(1, rec.started.Load())
+					return
+				case now := <-t.C:
+					opt.Progress(min(1, float64(now.Sub(start))/float64(total)), rec.started.Load())
+				}
+			}
+		})
+	}
+
+	one := func(intended time.Time) {
+		rec.started.Add(1)
+		sent := time.Now()
+		_, ttft, itls, kind := do(runCtx, client, url, opt, body)
+		if intended.Before(measureFrom) || kind == "canceled_at_end" {
+			return
+		}
+		// Latency and TTFT count from when the request should have been sent: in open loop a
+		// sender that fell behind shows up as latency instead of vanishing.
+		lat := time.Since(intended)
+		streamed := ttft > 0
+		ttft += sent.Sub(intended)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if kind != "" {
+			rec.nerr++
+			rec.errs[kind]++
+			return
+		}
+		rec.n++
+		_ = rec.lat.RecordValue(max(1, lat.Microseconds()))
+		if opt.Stream && streamed {
+			_ = rec.ttft.RecordValue(max(1, ttft.Microseconds()))
+			for _, d := range itls {
+				_ = rec.itl.RecordValue(max(1, d.Microseconds()))
+			}
+		}
+	}
+
+	var wg sync.WaitGroup
+	var dropped atomic.Int64
+	if opt.Rate > 0 {
+		interval := time.Duration(float64(time.Second) / opt.Rate)
+		sem := make(chan struct{}, opt.Concurrency)
+		next := start
+		for i := 0; ; i++ {
+			next = start.Add(time.Duration(i) * interval)
+			if !next.Before(end) {
+				break
+			}
+			if d := time.Until(next); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-runCtx.Done():
+				}
+			}
+			if runCtx.Err() != nil {
+				break
+			}
+			select {
+			case sem <- struct{}{}:
+			default:
+				dropped.Add(1)
+				rec.mu.Lock()
+				if !next.Before(measureFrom) {
+					rec.nerr++
+					rec.errs["client_saturated"]++
+				}
+				rec.mu.Unlock()
+				continue
+			}
+			intended := next
+			wg.Go(func() {
+				defer func() { <-sem }()
+				one(intended)
+			})
+		}
+	} else {
+		for range opt.Concurrency {
+			wg.Go(func() {
+				for runCtx.Err() == nil {
+					one(time.Now())
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(stopProgress)
+	progressDone.Wait()
+	elapsed := time.Since(measureFrom)
+	if elapsed > opt.Duration {
+		elapsed = opt.Duration
+	}
+	res := &Result{
+		Requests:  rec.n + rec.nerr,
+		Errors:    rec.nerr,
+		ErrorKind: rec.errs,
+		Elapsed:   elapsed.Seconds(),
+		RPS:       float64(rec.n) / elapsed.Seconds(),
+		Latency:   summarise(rec.lat),
+		Dropped:   dropped.Load(),
+	}
+	if opt.Stream {
+		t, i := summarise(rec.ttft), summarise(rec.itl)
+		res.TTFT, res.ITL = &t, &i
+	}
+	return res, nil
+}
+
+func newClient(opt Options) (*http.Client, error) {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        opt.Concurrency + 16,
+		MaxIdleConnsPerHost: opt.Concurrency + 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	switch opt.Proto {
+	case "", "http1":
+	case "h2c":
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		tr.Protocols = &p
+	default:
+		return nil, fmt.Errorf("bench: unknown protocol %q (want http1 or h2c)", opt.Proto)
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+var words = strings.Fields("the quick brown fox jumps over a lazy dog while seven wizards quietly hex jolly")
+
+func requestBody(opt Options) []byte {
+	var prompt strings.Builder
+	for i := range opt.PromptTokens {
+		if i > 0 {
+			prompt.WriteByte(' ')
+		}
+		prompt.WriteString(words[i%len(words)])
+	}
+	b := []byte(`{"model":`)
+	b = strconv.AppendQuote(b, opt.Model)
+	b = append(b, `,"messages":[{"role":"user","content":`...)
+	b = strconv.AppendQuote(b, prompt.String())
+	b = append(b, `}],"max_tokens":`...)
+	b = strconv.AppendInt(b, int64(opt.MaxTokens), 10)
+	if opt.Stream {
+		b = append(b, `,"stream":true`...)
+	}
+	return append(b, '}')
+}
+
+// do sends one request. kind is "" on success, else a short error class.
+func do(ctx context.Context, c *http.Client, url string, opt Options, body []byte) (lat, ttft time.Duration, itls []time.Duration, kind string) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, nil, "request"
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if opt.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+opt.APIKey)
+	}
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, 0, nil, "canceled_at_end"
+		}
+		return 0, 0, nil, "connect"
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return 0, 0, nil, "http_" + strconv.Itoa(resp.StatusCode)
+	}
+	if !opt.Stream {
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			if ctx.Err() != nil {
+				return 0, 0, nil, "canceled_at_end"
+			}
+			return 0, 0, nil, "read"
+		}
+		return time.Since(start), 0, nil, ""
+	}
+	r := bufio.NewReaderSize(resp.Body, 16<<10)
+	var last time.Time
+	done := false
+	for {
+		line, err := r.ReadSlice('\n')
+		if len(line) > 6 && bytes.HasPrefix(line, []byte("data: ")) {
+			now := time.Now()
+			if bytes.HasPrefix(line[6:], []byte("[DONE]")) {
+				done = true
+			} else if bytes.Contains(line, []byte(`"content"`)) {
+				if ttft == 0 {
+					ttft = now.Sub(start)
+				} else {
+					itls = append(itls, now.Sub(last))
+				}
+				last = now
+			}
+		}
+		if err != nil {
+			if err == io.EOF && done {
+				return time.Since(start), ttft, itls, ""
+			}
+			if ctx.Err() != nil {
+				return 0, 0, nil, "canceled_at_end"
+			}
+			if err == io.EOF {
+				return 0, 0, nil, "stream_incomplete"
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			return 0, 0, nil, "read"
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
+)
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gateway is an autoglm server running on a real loopback listener.
+type gateway struct {
+	URL    string
+	srv    *server.Server
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startGateway parses yamlCfg (with ${MOCK} replaced by mockURL), builds the registry and
+// serves it until the test ends.
+func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ...server.Route) *gateway {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yamlCfg), func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	reg, err := router.New(cfg.Models)
+	if err != nil {
+		t.Fatalf("registry: %v", err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	logs := &syncBuffer{}
+	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
+	srv := server.New(cfg.Server, reg, log, extra...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &gateway{URL: "http://" + ln.Addr().String(), srv: srv, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { g.done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-g.done:
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+		if t.Failed() && os.Getenv("AUTOGLM_TEST_LOGS") != "" {
+			t.Log(logs.String())
+		}
+	})
+	return g
+}
+
+// startMock serves a mockllm on loopback.
+func startMock(t testing.TB, opt mockllm.Options) (*mockllm.Server, string) {
+	t.Helper()
+	m := mockllm.New(opt)
+	ts := httptest.NewServer(m)
+	t.Cleanup(ts.Close)
+	return m, ts.URL + "/v1"
+}
+
+func oneModel(mockURL string, extra string) string {
+	return fmt.Sprintf(`
+models:
+  - name: glm-4-flash
+    aliases: [glm4]
+    backends:
+      - type: openai
+        base_url: %s
+        model: upstream-glm
+%s`, mockURL, extra)
+}
+
+func post(t *testing.T, url, body string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func get(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

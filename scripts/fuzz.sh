@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in the module for FUZZTIME (default 10s) each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-10s}
+status=0
+while IFS= read -r line; do
+  file=${line%%:*}
+  name=$(sed -E 's/^func (Fuzz[A-Za-z0-9_]+).*/\1/' <<<"${line#*:}")
+  pkg=./$(dirname "$file")
+  echo "fuzz $pkg $name ($fuzztime)"
+  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/fuzz.$$.log 2>&1; then
+    cat /tmp/fuzz.$$.log
+    status=1
+  fi
+done < <(git grep -n -E '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' -- '*_test.go' | sed -E 's/^([^:]+):[0-9]+:/\1:/')
+rm -f /tmp/fuzz.$$.log
+exit $status

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, vet, race-enabled tests, a short run of
+# every fuzz target, and the OpenAI SDK compatibility test against real processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOFLAGS=${GOFLAGS:-}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+out=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$out" ]; then echo "gofmt needed:"; echo "$out"; exit 1; fi
+
+step "go vet"
+go vet ./...
+
+step "go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+step "fuzz (${FUZZTIME:-10s} per target)"
+./scripts/fuzz.sh
+
+step "OpenAI SDK compatibility"
+if ! command -v npm >/dev/null; then
+  if [ "${CI:-}" = "true" ]; then echo "npm is required for the compatibility test"; exit 1; fi
+  echo "npm not found: skipping the compatibility test (it is required under CI=true)"
+else
+  ./tests/compat/run.sh
+fi
+echo
+echo "all tests passed"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Compatibility test: the official openai npm client against a real autoglm in front of a
+# real mockllm, both on loopback. Needs node and npm; installs the client from the registry.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
+
+(cd "$root" && go build -o "$work/autoglm" ./cmd/autoglm)
+mock_port=$(freeport)
+gw_port=$(freeport)
+"$work/autoglm" mockllm --addr "127.0.0.1:$mock_port" --tokens 12 --embedding-dim 16 2>"$work/mock.log" &
+pids+=($!)
+cat >"$work/config.yaml" <<YAML
+models:
+  - name: glm-4-flash
+    backends:
+      - type: openai
+        base_url: http://127.0.0.1:$mock_port/v1
+YAML
+"$work/autoglm" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" --data-dir "$work/data" 2>"$work/serve.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$gw_port/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+cd "$here"
+if [ ! -d node_modules/openai ]; then
+  npm install --no-audit --no-fund --loglevel=error >/dev/null
+fi
+AUTOGLM_URL="http://127.0.0.1:$gw_port/v1" node --test compat.test.mjs || { cat "$work/serve.log"; exit 1; }
