@@ -9,9 +9,11 @@ import (
 func ExampleMatVec() {
 	const rows, cols = 2, 32
 	w := make([]float32, rows*cols)
+	// Q8_0 stores each block's scale amax/127 as f16; these values make
+	// the scale (1 and 0.5) exact, so the printed result is too.
 	for c := 0; c < cols; c++ {
-		w[c] = 1         // row 0: all ones
-		w[cols+c] = -0.5 // row 1: all -0.5
+		w[c] = 127        // row 0
+		w[cols+c] = -63.5 // row 1
 	}
 	enc, err := quant.Quantize(quant.Q8_0, w)
 	if err != nil {
@@ -25,5 +27,5 @@ func ExampleMatVec() {
 	quant.MatVec(quant.Q8_0, enc, rows, cols, x, y)
 	rb, _ := quant.RowBytes(quant.Q8_0, cols)
 	fmt.Println(y, rb)
-	// Output: [64 -32] 34
+	// Output: [8128 -4064] 34
 }
