@@ -165,20 +165,58 @@ func (t *Tokenizer) encodeText(st *encodeState, text string, out []int32) []int3
 // repeatedly merge the adjacent pair whose concatenation is the token with the
 // highest score, then spell whatever is left that is not a token as bytes.
 func (t *Tokenizer) encodeSPM(st *encodeState, text string, out []int32) []int32 {
-	const escaped = "▁"
 	buf := st.buf[:0]
 	if t.v.AddSpacePrefix {
-		buf = append(buf, escaped...)
+		buf = append(buf, spaceEscape...)
 	}
 	for i := 0; i < len(text); i++ {
 		if text[i] == ' ' {
-			buf = append(buf, escaped...)
+			buf = append(buf, spaceEscape...)
 		} else {
 			buf = append(buf, text[i])
 		}
 	}
 	st.buf = buf
+	if !t.spmWords {
+		return t.mergeSPM(st, buf, out)
+	}
+	// No token spans a word start (see spanWordStart), so merging each word
+	// on its own gives the same result with far smaller queues.
+	lo := 0
+	for i := 1; i < len(buf); i++ {
+		if isEscape(buf, i) && !isEscape(buf, i-len(spaceEscape)) {
+			out = t.mergeSPM(st, buf[lo:i], out)
+			lo = i
+		}
+	}
+	return t.mergeSPM(st, buf[lo:], out)
+}
 
+// spaceEscape is SentencePiece's visible space, U+2581.
+const spaceEscape = "▁"
+
+// isEscape reports whether buf[i:] starts with spaceEscape.
+func isEscape(buf []byte, i int) bool {
+	return i >= 0 && i+len(spaceEscape) <= len(buf) && string(buf[i:i+len(spaceEscape)]) == spaceEscape
+}
+
+// spanWordStart reports whether some token has a "▁" right after another
+// character, so that a merge could join the end of one word to the start of
+// the next. Vocabularies trained with SentencePiece's default whitespace
+// splitting have none ("▁▁" runs are fine: "▁" follows "▁").
+func spanWordStart(tokens []string) bool {
+	for _, s := range tokens {
+		for i := 1; i < len(s); i++ {
+			if isEscape([]byte(s), i) && !isEscape([]byte(s), i-len(spaceEscape)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mergeSPM runs the score-ordered merge over buf and appends the result.
+func (t *Tokenizer) mergeSPM(st *encodeState, buf []byte, out []int32) []int32 {
 	syms := st.syms[:0]
 	for i := 0; i < len(buf); {
 		n := utf8Len(buf, i)

@@ -84,6 +84,8 @@ func run(s string, i int, c uint8) int {
 // contraction returns the length of an English contraction suffix at s[i:]
 // ('s 't 're 've 'm 'll 'd), or 0. With fold the letters match either case,
 // as (?i:...) does in the Llama-3 pattern; GPT-2's pattern is case-sensitive.
+// Folding is ASCII-only, as in llama.cpp's adaptation of the pattern: full
+// Unicode folding would also accept "ſ" (U+017F) for "s".
 func contraction(s string, i int, fold bool) int {
 	if i+1 >= len(s) || s[i] != '\'' {
 		return 0

@@ -20,6 +20,9 @@ func TestPreTokenizers(t *testing.T) {
 		{"THEY'RE WE'VE YOU'LL HE'D IT'S DON'T", []string{"THEY", "'RE", " WE", "'VE", " YOU", "'LL", " HE", "'D", " IT", "'S", " DON", "'T"}},
 		{"'sup 'x", []string{"'s", "up", " '", "x"}},
 		{"'Ll'lL", []string{"'Ll", "'lL"}},
+		// ASCII-only case folding, as llama.cpp adapts the pattern; Unicode
+		// (?i) would also fold "ſ" (U+017F) to "s" and split "'ſ", "t".
+		{"x'ſt", []string{"x", "'ſt"}},
 		{"12345 7", []string{"123", "45", " ", "7"}},
 		{"abc123def", []string{"abc", "123", "def"}},
 		{"x   y", []string{"x", "  ", " y"}},

@@ -60,6 +60,8 @@ type Tokenizer struct {
 	hidden []bool   // control and unknown tokens, rendered only on request
 	strip  bool     // strip the space SentencePiece prefixes, when decoding
 
+	spmWords bool // SentencePiece: merges never cross a word start
+
 	byteTok [256]int32 // the token for each raw byte, or -1
 	merges  map[uint64]merge
 	special [256][]int32 // matchable token ids by first byte, longest first
@@ -156,6 +158,7 @@ func New(v Vocab) (*Tokenizer, error) {
 
 	t.buildPieces()
 	t.buildByteTokens()
+	t.spmWords = !t.bpe && !spanWordStart(v.Tokens)
 	if t.bpe {
 		if err := t.buildMerges(); err != nil {
 			return nil, err

@@ -314,3 +314,58 @@ func TestAccessors(t *testing.T) {
 		t.Error("out-of-range ids")
 	}
 }
+
+// spmWordsAgree checks that merging word by word, the fast path, gives the
+// same ids as merging the whole text at once, as llama.cpp does.
+func spmWordsAgree(t *testing.T, tk *Tokenizer) {
+	t.Helper()
+	if !tk.spmWords {
+		t.Fatal("vocabulary unexpectedly has tokens spanning a word start")
+	}
+	whole, err := New(tk.v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole.spmWords = false
+	rng := rand.New(rand.NewPCG(3, 4))
+	inputs := append([]string{}, roundTripStrings...)
+	for range 300 {
+		b := make([]rune, rng.IntN(30))
+		for i := range b {
+			b[i] = []rune("abcdehi ▁  zé世\n")[rng.IntN(15)]
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, s := range inputs {
+		a := tk.Encode(s, EncodeOptions{})
+		b := whole.Encode(s, EncodeOptions{})
+		if !cmp.Equal(a, b) {
+			t.Errorf("Encode(%q): by word %q, whole %q", s, pieces(tk, a), pieces(tk, b))
+		}
+	}
+}
+
+func TestSPMWordsAgree(t *testing.T) { spmWordsAgree(t, synthSPM(t, true)) }
+
+func TestSpanWordStart(t *testing.T) {
+	for _, c := range []struct {
+		toks []string
+		want bool
+	}{
+		{[]string{"▁a", "▁▁", "▁▁▁b", "ab"}, false},
+		{[]string{"▁a", "a▁"}, true},
+		{[]string{"x▁▁y"}, true},
+	} {
+		if got := spanWordStart(c.toks); got != c.want {
+			t.Errorf("spanWordStart(%q) = %v", c.toks, got)
+		}
+	}
+	// A vocabulary whose tokens span words still encodes as one piece.
+	tk, err := New(Vocab{Model: "llama", Tokens: []string{"<unk>", "▁", "a", "b", "a▁", "a▁b"}, BOS: -1, EOS: -1, UNK: 0, PAD: -1, EOT: -1, AddSpacePrefix: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pieces(tk, tk.Encode("a b", EncodeOptions{})); !cmp.Equal(got, []string{"▁", "a▁b"}) {
+		t.Errorf("got %q", got)
+	}
+}
