@@ -19,7 +19,7 @@ var vocabulary = [64]string{
 	"the", "park", "one", "day", "saw", "big", "red", "ball",
 	"wanted", "with", "it", "but", "too", "high", "her", "mom",
 	"said", "let", "us", "go", "home", "and", "happy", "sun",
-	"was", "warm", "bird", "sang", "tree", "dog", "ran", "fast",
+	"sweet", "warm", "bird", "sang", "tree", "dog", "ran", "fast",
 	"friend", "smiled", "found", "box", "blue", "small", "cat", "jumped",
 	"over", "fence", "laughed", "together", "sky", "bright", "all", "end",
 }
