@@ -68,8 +68,9 @@ func (d *Decoder) Add(id int32) string {
 	return s
 }
 
-// Flush returns whatever is held back (an incomplete UTF-8 sequence, emitted
-// as the raw bytes it is) and resets the decoder to a continuation state.
+// Flush returns whatever is held back: an incomplete UTF-8 sequence, as the
+// raw bytes it is. The decoder can be used further; later ids continue the
+// same text.
 func (d *Decoder) Flush() string {
 	s := string(d.pending)
 	d.pending = d.pending[:0]

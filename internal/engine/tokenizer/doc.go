@@ -12,6 +12,9 @@
 // vocabulary token with the highest score is merged, ties going to the
 // leftmost pair, until no adjacent pair forms a token. A priority queue of
 // candidate pairs (stale entries skipped when popped) makes this O(n log n).
+// When no token has a "▁" after another character (true of vocabularies
+// trained with SentencePiece's whitespace splitting), no merge can join two
+// words, so each word is merged on its own: the same ids, with small queues.
 // A character that ends up in no token is spelled with byte tokens "<0xNN>"
 // (byte fallback) or, without them, as the unknown token. Decoding turns "▁"
 // back into spaces and byte tokens back into raw bytes, and drops the space

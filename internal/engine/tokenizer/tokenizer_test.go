@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -367,5 +368,31 @@ func TestSpanWordStart(t *testing.T) {
 	}
 	if got := pieces(tk, tk.Encode("a b", EncodeOptions{})); !cmp.Equal(got, []string{"▁", "a▁b"}) {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestConcurrentEncode(t *testing.T) {
+	tks := []*Tokenizer{synthSPM(t, true), trainedBPE(t, "llama3")}
+	want := make([][]int32, len(tks))
+	for i, tk := range tks {
+		want[i] = tk.Encode(englishText, EncodeOptions{AddSpecial: true})
+	}
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			var err error
+			for n := range 20 {
+				i := (g + n) % len(tks)
+				if got := tks[i].Encode(englishText, EncodeOptions{AddSpecial: true}); !cmp.Equal(got, want[i]) {
+					err = fmt.Errorf("goroutine %d: tokenizer %d gave different ids", g, i)
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }
