@@ -243,6 +243,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.pool.Get().(*state)
 	defer s.put(st)
 
+	// The body is read before the key is checked so that Stats shows what
+	// a client sent even when the mock refused it.
 	var err error
 	st.body, err = readBody(r, st.body[:0])
 	s.record(r, rt, st.body)

@@ -757,3 +757,22 @@ func TestOptions(t *testing.T) {
 		t.Errorf("FailRate clamped to %v", got)
 	}
 }
+
+func TestBodyTooLarge(t *testing.T) {
+	s := New(Options{})
+	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(chatBody))
+	r.ContentLength = maxBodyBytes + 1
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d: %s", w.Code, w.Body)
+	}
+	// Without a declared length the limit applies while reading.
+	r = httptest.NewRequest("POST", "/v1/chat/completions", io.MultiReader(strings.NewReader(`{"model":"`), strings.NewReader(strings.Repeat("x", maxBodyBytes))))
+	r.ContentLength = -1
+	w = httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("unsized body: status %d", w.Code)
+	}
+}
