@@ -34,16 +34,16 @@ var ErrContextFull = errors.New("model: context length exceeded")
 
 // buffers are the activations of one step, grown to the largest batch seen.
 type buffers struct {
-	rows            int
-	rowSeq, rowPos  []int
-	x, xn, o        []float32
-	q, k, v, qkv    []float32
-	att             []float32
-	ga, gb, h       []float32
-	cos, sin        []float32
-	hid, logits     []float32
-	outRows         []int
-	scores, scratch [][]float32
+	rows           int
+	rowSeq, rowPos []int
+	x, xn, o       []float32
+	q, k, v, qkv   []float32
+	att            []float32
+	ga, gb, h      []float32
+	cos, sin       []float32
+	hid, logits    []float32
+	outRows        []int
+	scores         [][]float32
 }
 
 func grow(b []float32, n int) []float32 {
@@ -165,35 +165,18 @@ func (m *Model) prepare(seqs []*Seq, n int) *buffers {
 	}
 	if len(b.scores) != m.pool.size {
 		b.scores = make([][]float32, m.pool.size)
-		b.scratch = make([][]float32, m.pool.size)
-	}
-	need := 0
-	for _, w := range m.allWeights() {
-		need = max(need, w.scratchFloats())
 	}
 	for w := range b.scores {
 		b.scores[w] = grow(b.scores[w], cfg.ContextLength)
-		b.scratch[w] = grow(b.scratch[w], need)
 	}
 	return b
-}
-
-func (m *Model) allWeights() []*weight {
-	ws := []*weight{m.output}
-	ly := &m.layers[0] // every layer has the same shapes
-	for _, w := range []*weight{ly.wq, ly.wk, ly.wv, ly.wqkv, ly.wo, ly.gate, ly.up, ly.down} {
-		if w != nil {
-			ws = append(ws, w)
-		}
-	}
-	return ws
 }
 
 // matmul computes y = x·wᵀ for n rows of x, split across the pool.
 func (m *Model) matmul(w *weight, x []float32, n int, y []float32) {
 	grain := m.pool.grainFor(w.rows, w.tileRows())
-	m.pool.run(w.rows, grain, func(worker, lo, hi int) {
-		w.mulRows(x, n, y, lo, hi, m.buf.scratch[worker])
+	m.pool.run(w.rows, grain, func(_, lo, hi int) {
+		w.mulRows(x, n, y, lo, hi)
 	})
 }
 
@@ -313,13 +296,15 @@ func (m *Model) attention(l int, seqs []*Seq, b *buffers) {
 			for t := 0; t <= pos; t++ {
 				s := dot(q, keys[t*kvDim+off:t*kvDim+off+hd]) * scale
 				scores[t] = s
-				mx = max(mx, s)
+				if s > mx {
+					mx = s
+				}
 			}
 			var sum float64
 			for t := 0; t <= pos; t++ {
-				e := math.Exp(float64(scores[t] - mx))
-				scores[t] = float32(e)
-				sum += e
+				e := expf(scores[t] - mx)
+				scores[t] = e
+				sum += float64(e)
 			}
 			inv := float32(1 / sum)
 			out := b.att[r*qDim+h*hd : r*qDim+(h+1)*hd]
@@ -433,5 +418,5 @@ func addTo(dst, src []float32) {
 }
 
 func silu(x float32) float32 {
-	return x / (1 + float32(math.Exp(float64(-x))))
+	return x / (1 + expf(-x))
 }
