@@ -92,6 +92,18 @@ type Backend struct {
 	Headers map[string]string `yaml:"headers"`
 	// Path is the GGUF file to load. Required for type local.
 	Path string `yaml:"path"`
+	// ContextLength is the context window of a local model, in tokens. Default: the model's
+	// metadata. Type local only.
+	ContextLength int `yaml:"context_length"`
+	// Threads is the number of threads a local model computes with. Default: all cores.
+	// Type local only.
+	Threads int `yaml:"threads"`
+	// Parallel is how many sequences a local model decodes together (continuous batching).
+	// Default 4. Type local only.
+	Parallel int `yaml:"parallel"`
+	// Template names the chat template of a local model: llama2, chatml, glm4, chatglm3,
+	// llama3, llama3.1 or plain. Default: detected from the model's metadata. Type local only.
+	Template string `yaml:"template"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string ("300ms", "2m").

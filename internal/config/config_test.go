@@ -83,7 +83,8 @@ func TestFullConfig(t *testing.T) {
 			},
 			{
 				Name:     "stories",
-				Backends: []Backend{{Type: "local", Name: "stories#0", Path: "models/stories260K.gguf", Model: "stories", Weight: 1}},
+				Backends: []Backend{{Type: "local", Name: "stories#0", Path: "models/stories260K.gguf", Model: "stories", Weight: 1,
+					ContextLength: 512, Threads: 2, Parallel: 4, Template: "plain"}},
 			},
 		},
 	}

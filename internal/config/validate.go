@@ -97,12 +97,32 @@ func (c *Config) Validate() error {
 				if b.Path != "" {
 					bad(bp+".path", "applies only to type local")
 				}
+				if b.ContextLength != 0 || b.Threads != 0 || b.Parallel != 0 || b.Template != "" {
+					bad(bp, "context_length, threads, parallel and template apply only to type local")
+				}
 			case BackendLocal:
 				if b.Path == "" {
 					bad(bp+".path", "is required for type local")
 				}
 				if b.BaseURL != "" {
 					bad(bp+".base_url", "applies only to type openai")
+				}
+				if b.APIKey != "" || len(b.Headers) > 0 {
+					bad(bp, "api_key and headers apply only to type openai")
+				}
+				if b.ContextLength < 0 || b.ContextLength > 1<<20 {
+					bad(bp+".context_length", "must be between 0 (model default) and 1048576")
+				}
+				if b.Threads < 0 || b.Threads > 1024 {
+					bad(bp+".threads", "must be between 0 (all cores) and 1024")
+				}
+				if b.Parallel < 0 || b.Parallel > 256 {
+					bad(bp+".parallel", "must be between 0 (default 4) and 256")
+				}
+				switch b.Template {
+				case "", "llama2", "chatml", "glm4", "chatglm3", "llama3", "llama3.1", "plain":
+				default:
+					bad(bp+".template", "unknown chat template %q (want llama2, chatml, glm4, chatglm3, llama3, llama3.1 or plain)", b.Template)
 				}
 			case "":
 				bad(bp+".type", "is required (openai or local)")
