@@ -27,7 +27,8 @@
 // Llama's q/k rows to make this so, and GLM checkpoints are trained that
 // way — while qwen2 rotates the halves (x[i], x[i+n/2]) ("NeoX" style). Only
 // the first .rope.dimension_count elements of each head rotate; for the GLM
-// family that is half the head.
+// family that is half the head. A rope_freqs.weight tensor (Llama 3.1 and
+// later) divides the rotary frequencies element-wise.
 //
 // # Batching
 //

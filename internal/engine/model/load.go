@@ -133,6 +133,19 @@ func Load(f *gguf.File, opt Options) (*Model, error) {
 	for i := range m.invFreq {
 		m.invFreq[i] = math.Pow(cfg.RopeBase, -float64(2*i)/float64(cfg.RopeDim))
 	}
+	// Llama 3.1-style files carry per-frequency divisors in rope_freqs.
+	if l.has("rope_freqs.weight") {
+		factors := l.vector("rope_freqs.weight", cfg.RopeDim/2)
+		if l.err != nil {
+			return nil, l.err
+		}
+		for i, f := range factors {
+			if !(f > 0) {
+				return nil, fmt.Errorf("model: rope_freqs.weight[%d] = %v, want > 0", i, f)
+			}
+			m.invFreq[i] /= float64(f)
+		}
+	}
 	m.pool = newPool(cfg.Threads)
 	return m, nil
 }

@@ -346,15 +346,26 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(f, Options{Threads: -1}); err == nil {
 		t.Error("negative threads accepted")
 	}
-	// A file whose metadata disagrees with its tensors: rewrite the
-	// feed-forward length.
+	// A file whose metadata disagrees with its tensors.
+	bf := rewrite(t, f, map[string]any{"llama.feed_forward_length": uint32(100)}, nil)
+	if _, err := Load(bf, Options{}); err == nil {
+		t.Error("mismatched ffn length accepted")
+	} else {
+		t.Log(err)
+	}
+}
+
+// rewrite copies f with some metadata values replaced and extra F32
+// tensors added, and opens the copy.
+func rewrite(t *testing.T, f *gguf.File, kv map[string]any, extra map[string][]float32) *gguf.File {
+	t.Helper()
 	w := gguf.NewWriter()
-	for _, kv := range f.KV {
-		if kv.Key == "llama.feed_forward_length" {
-			w.Add(kv.Key, uint32(100))
+	for _, e := range f.KV {
+		if v, ok := kv[e.Key]; ok {
+			w.Add(e.Key, v)
 			continue
 		}
-		w.Add(kv.Key, kv.Value.Any())
+		w.Add(e.Key, e.Value.Any())
 	}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -366,20 +377,50 @@ func TestLoadErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "bad.gguf")
-	out, _ := os.Create(path)
-	if _, err := w.WriteTo(out); err != nil {
-		t.Fatal(err)
+	for name, v := range extra {
+		data, _ := quant.Quantize(quant.F32, v)
+		if err := w.AddTensor(name, quant.F32, []uint64{uint64(len(v))}, data); err != nil {
+			t.Fatal(err)
+		}
 	}
-	out.Close()
-	bf, err := gguf.Open(path)
+	path := filepath.Join(t.TempDir(), "rewritten.gguf")
+	out, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bf.Close()
-	if _, err := Load(bf, Options{}); err == nil {
-		t.Error("mismatched ffn length accepted")
-	} else {
-		t.Log(err)
+	if _, err := w.WriteTo(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	nf, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nf.Close() })
+	return nf
+}
+
+func TestRopeFreqs(t *testing.T) {
+	f := synthFile(t, smallSpec("llama", quant.F32))
+	factors := []float32{1, 1, 1.5, 2, 3, 4, 8, 16} // rope dim 16: 8 pairs
+	rf := rewrite(t, f, nil, map[string][]float32{"rope_freqs.weight": factors})
+	m := loadModel(t, rf, Options{Threads: 2})
+	want, _ := loadRef(t, rf).forward(testTokens)
+	s := &Seq{Cache: m.NewCache(), Tokens: testTokens, AllLogits: true}
+	if err := m.Forward(context.Background(), []*Seq{s}); err != nil {
+		t.Fatal(err)
+	}
+	v := m.Config().Vocab
+	for i := range testTokens {
+		if e := relErr(s.Logits[i*v:(i+1)*v], want[i]); e > 1e-4 {
+			t.Fatalf("position %d: relative error %.3g", i, e)
+		}
+	}
+	// And they matter: without them the logits differ.
+	plain, _ := loadRef(t, f).forward(testTokens)
+	if e := relErr(s.Logits[(len(testTokens)-1)*v:], plain[len(testTokens)-1]); e < 1e-3 {
+		t.Errorf("rope_freqs had no effect (relative difference %.3g)", e)
 	}
 }

@@ -19,6 +19,7 @@ type refModel struct {
 	ropeDim                                  int
 	ropeBase, eps                            float64
 	halves                                   bool
+	ropeFreqs                                []float64
 	embd, out                                [][]float64
 	outNorm                                  []float64
 	layers                                   []refLayer
@@ -83,6 +84,7 @@ func loadRef(t *testing.T, f *gguf.File) *refModel {
 		m := mat(name)
 		return m[0]
 	}
+	r.ropeFreqs = vec("rope_freqs.weight")
 	r.embd = mat("token_embd.weight")
 	r.vocab = len(r.embd)
 	r.outNorm = vec("output_norm.weight")
@@ -155,6 +157,9 @@ func refNorm(x, w []float64, eps float64) []float64 {
 func (r *refModel) refRope(h []float64, pos int) {
 	for i := 0; i < r.ropeDim/2; i++ {
 		theta := float64(pos) * math.Pow(r.ropeBase, -2*float64(i)/float64(r.ropeDim))
+		if r.ropeFreqs != nil {
+			theta /= r.ropeFreqs[i]
+		}
 		a, b := 2*i, 2*i+1
 		if r.halves {
 			a, b = i, i+r.ropeDim/2
