@@ -82,7 +82,7 @@ func TestFullConfig(t *testing.T) {
 				},
 			},
 			{
-				Name:     "stories",
+				Name: "stories",
 				Backends: []Backend{{Type: "local", Name: "stories#0", Path: "models/stories260K.gguf", Model: "stories", Weight: 1,
 					ContextLength: 512, Threads: 2, Parallel: 4, Template: "plain"}},
 			},
