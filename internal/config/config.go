@@ -60,8 +60,128 @@ type Model struct {
 	Name string `yaml:"name"`
 	// Aliases are other names that resolve to this model. Default: none.
 	Aliases []string `yaml:"aliases"`
-	// Backends serve the model. At least one is required.
+	// Backends serve the model. A model has either backends or a split, not both.
 	Backends []Backend `yaml:"backends"`
+	// Strategy chooses among the backends: "weighted" (smooth weighted round-robin),
+	// "latency" (power of two choices on live time-to-first-token and latency) or
+	// "least_outstanding" (fewest requests in flight per unit of weight). Default "weighted".
+	Strategy string `yaml:"strategy"`
+	// Split sends the model's traffic to other configured models by weight, for canary
+	// releases. Each entry names a model that has backends. Default: none.
+	Split []SplitEntry `yaml:"split"`
+	// Sticky keeps one client on the same backend (and the same split entry) while it is
+	// available. Default: not sticky.
+	Sticky Sticky `yaml:"sticky"`
+	// Fallbacks are models tried in order when every backend of this one failed or is
+	// unavailable. Default: none.
+	Fallbacks []string `yaml:"fallbacks"`
+	// Timeouts apply to every backend of the model that does not set its own.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// Retry says when and how often a failed request is tried again elsewhere.
+	Retry Retry `yaml:"retry"`
+	// Breaker configures the passive health check: the circuit breaker of each backend.
+	Breaker Breaker `yaml:"breaker"`
+	// Health configures the active health check: a periodic probe of each backend.
+	Health Health `yaml:"health"`
+	// MaxInflight caps the requests in flight on each backend that does not set its own.
+	// Default 0 (no cap).
+	MaxInflight int `yaml:"max_inflight"`
+	// Queue is how many requests may wait for a backend's in-flight slot when it is at
+	// MaxInflight, for backends that do not set their own. Default 0 (refuse at once).
+	Queue int `yaml:"queue"`
+	// QueueTimeout bounds the wait in a backend's queue. Default 10s.
+	QueueTimeout Duration `yaml:"queue_timeout"`
+}
+
+// Balancing strategies.
+const (
+	StrategyWeighted         = "weighted"
+	StrategyLatency          = "latency"
+	StrategyLeastOutstanding = "least_outstanding"
+)
+
+// SplitEntry is one model of a canary split.
+type SplitEntry struct {
+	// Model names another configured model (not an alias). Required.
+	Model string `yaml:"model"`
+	// Weight is the entry's share of traffic. Default 1.
+	Weight int `yaml:"weight"`
+}
+
+// Sticky says what identifies a client for sticky routing.
+type Sticky struct {
+	// By is "api_key" (the client's bearer key) or "header". Default "" (not sticky).
+	By string `yaml:"by"`
+	// Header names the request header whose value identifies the client when By is
+	// "header". Required then.
+	Header string `yaml:"header"`
+}
+
+// Timeouts bound the phases of a request to one backend.
+type Timeouts struct {
+	// Connect bounds establishing a connection (TCP and TLS) to an upstream. Default 5s.
+	Connect Duration `yaml:"connect"`
+	// TTFT bounds the time from sending a streamed request to its first body byte; on
+	// expiry another backend is tried. Default 60s.
+	TTFT Duration `yaml:"ttft"`
+	// Idle bounds the gap between two chunks of a response body. Default 60s.
+	Idle Duration `yaml:"idle"`
+	// Total bounds one request from the first try to the end of the answer, retries
+	// included. Default 0 (no bound beyond the client's own deadline).
+	Total Duration `yaml:"total"`
+}
+
+// Retry configures retries.
+type Retry struct {
+	// Attempts is the most backends one request may be sent to, the first included, across
+	// the model and its fallbacks. 1 disables retries. Default 3.
+	Attempts int `yaml:"attempts"`
+	// Backoff is the base of the jittered exponential wait before a retry. Default 25ms.
+	Backoff Duration `yaml:"backoff"`
+	// MaxBackoff caps the wait before a retry. Default 1s.
+	MaxBackoff Duration `yaml:"max_backoff"`
+	// Budget is the fraction of the model's requests in the last 10 seconds that may be
+	// retries, in (0, 1]. Default 0.2.
+	Budget float64 `yaml:"budget"`
+	// MinRetries is how many retries the budget allows in any 10 seconds whatever the
+	// traffic, so that a quiet model can still retry. Default 10.
+	MinRetries int `yaml:"min_retries"`
+}
+
+// Breaker configures the circuit breaker of each backend.
+type Breaker struct {
+	// Window is the sliding window over which outcomes are counted. Default 30s.
+	Window Duration `yaml:"window"`
+	// Failures is the least number of failures in the window that opens the circuit.
+	// Default 5.
+	Failures int `yaml:"failures"`
+	// FailureRatio is the least fraction of failed outcomes in the window that opens the
+	// circuit, in (0, 1]; both thresholds must be reached. Default 0.5.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// OpenFor is how long an open circuit refuses requests before letting one trial through.
+	// Default 10s.
+	OpenFor Duration `yaml:"open_for"`
+}
+
+// Active probe kinds.
+const (
+	ProbeModels     = "models"
+	ProbeCompletion = "completion"
+	ProbeNone       = "none"
+)
+
+// Health configures the active probe.
+type Health struct {
+	// Probe is "models" (GET the upstream's model list; any HTTP answer is up), "completion"
+	// (a one-token chat completion; a 2xx answer is up) or "none". Local backends are not
+	// probed. Default "models".
+	Probe string `yaml:"probe"`
+	// Stream makes the completion probe a streamed request. Default false.
+	Stream bool `yaml:"stream"`
+	// Interval is the time between probes. Default 10s.
+	Interval Duration `yaml:"interval"`
+	// Timeout bounds one probe. Default 2s.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Backend types.
@@ -104,6 +224,13 @@ type Backend struct {
 	// Template names the chat template of a local model: llama2, chatml, glm4, chatglm3,
 	// llama3, llama3.1 or plain. Default: detected from the model's metadata. Type local only.
 	Template string `yaml:"template"`
+	// Timeouts override the model's timeouts for this backend, field by field. Default: the
+	// model's.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// MaxInflight overrides the model's max_inflight. Default: the model's.
+	MaxInflight int `yaml:"max_inflight"`
+	// Queue overrides the model's queue. Default: the model's.
+	Queue int `yaml:"queue"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string ("300ms", "2m").
@@ -135,6 +262,22 @@ const (
 	DefaultStreamWriteTimeout = 30 * time.Second
 	DefaultIdleTimeout        = 120 * time.Second
 	DefaultShutdownTimeout    = 30 * time.Second
+
+	DefaultQueueTimeout   = 10 * time.Second
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultTTFTTimeout    = 60 * time.Second
+	DefaultIdleGap        = 60 * time.Second
+	DefaultRetryAttempts  = 3
+	DefaultRetryBackoff   = 25 * time.Millisecond
+	DefaultMaxBackoff     = time.Second
+	DefaultRetryBudget    = 0.2
+	DefaultMinRetries     = 10
+	DefaultBreakerWindow  = 30 * time.Second
+	DefaultBreakerFails   = 5
+	DefaultBreakerRatio   = 0.5
+	DefaultBreakerOpenFor = 10 * time.Second
+	DefaultProbeInterval  = 10 * time.Second
+	DefaultProbeTimeout   = 2 * time.Second
 )
 
 // WithDefaults returns a copy of c with every empty field set to its default.
@@ -157,7 +300,53 @@ func (c Config) WithDefaults() Config {
 	}
 	models := make([]Model, len(c.Models))
 	for i, m := range c.Models {
-		backends := make([]Backend, len(m.Backends))
+		if m.Strategy == "" {
+			m.Strategy = StrategyWeighted
+		}
+		setDur(&m.QueueTimeout, DefaultQueueTimeout)
+		setDur(&m.Timeouts.Connect, DefaultConnectTimeout)
+		setDur(&m.Timeouts.TTFT, DefaultTTFTTimeout)
+		setDur(&m.Timeouts.Idle, DefaultIdleGap)
+		r := &m.Retry
+		if r.Attempts == 0 {
+			r.Attempts = DefaultRetryAttempts
+		}
+		setDur(&r.Backoff, DefaultRetryBackoff)
+		setDur(&r.MaxBackoff, DefaultMaxBackoff)
+		if r.Budget == 0 {
+			r.Budget = DefaultRetryBudget
+		}
+		if r.MinRetries == 0 {
+			r.MinRetries = DefaultMinRetries
+		}
+		br := &m.Breaker
+		setDur(&br.Window, DefaultBreakerWindow)
+		if br.Failures == 0 {
+			br.Failures = DefaultBreakerFails
+		}
+		if br.FailureRatio == 0 {
+			br.FailureRatio = DefaultBreakerRatio
+		}
+		setDur(&br.OpenFor, DefaultBreakerOpenFor)
+		if m.Health.Probe == "" {
+			m.Health.Probe = ProbeModels
+		}
+		setDur(&m.Health.Interval, DefaultProbeInterval)
+		setDur(&m.Health.Timeout, DefaultProbeTimeout)
+		if len(m.Split) > 0 {
+			split := make([]SplitEntry, len(m.Split))
+			for j, e := range m.Split {
+				if e.Weight == 0 {
+					e.Weight = 1
+				}
+				split[j] = e
+			}
+			m.Split = split
+		}
+		var backends []Backend
+		if len(m.Backends) > 0 {
+			backends = make([]Backend, len(m.Backends))
+		}
 		for j, b := range m.Backends {
 			if b.Name == "" {
 				b.Name = fmt.Sprintf("%s#%d", m.Name, j)
@@ -167,6 +356,16 @@ func (c Config) WithDefaults() Config {
 			}
 			if b.Weight == 0 {
 				b.Weight = 1
+			}
+			setDur(&b.Timeouts.Connect, m.Timeouts.Connect.D())
+			setDur(&b.Timeouts.TTFT, m.Timeouts.TTFT.D())
+			setDur(&b.Timeouts.Idle, m.Timeouts.Idle.D())
+			setDur(&b.Timeouts.Total, m.Timeouts.Total.D())
+			if b.MaxInflight == 0 {
+				b.MaxInflight = m.MaxInflight
+			}
+			if b.Queue == 0 {
+				b.Queue = m.Queue
 			}
 			backends[j] = b
 		}

@@ -59,6 +59,17 @@ func TestFullConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Scheduling defaults of a model that sets none of them.
+	defSched := func(m Model) Model {
+		m.Strategy = "weighted"
+		m.Timeouts = Timeouts{Connect: Duration(5 * time.Second), TTFT: Duration(time.Minute), Idle: Duration(time.Minute)}
+		m.Retry = Retry{Attempts: 3, Backoff: Duration(25 * time.Millisecond), MaxBackoff: Duration(time.Second), Budget: 0.2, MinRetries: 10}
+		m.Breaker = Breaker{Window: Duration(30 * time.Second), Failures: 5, FailureRatio: 0.5, OpenFor: Duration(10 * time.Second)}
+		m.Health = Health{Probe: "models", Interval: Duration(10 * time.Second), Timeout: Duration(2 * time.Second)}
+		m.QueueTimeout = Duration(10 * time.Second)
+		return m
+	}
+	glmTimeouts := Timeouts{Connect: Duration(2 * time.Second), TTFT: Duration(20 * time.Second), Idle: Duration(30 * time.Second), Total: Duration(5 * time.Minute)}
 	want := &Config{
 		Server: Server{
 			Addr:               "127.0.0.1:8081",
@@ -77,15 +88,36 @@ func TestFullConfig(t *testing.T) {
 				Aliases: []string{"glm4"},
 				Backends: []Backend{
 					{Type: "openai", Name: "vllm-a", BaseURL: "http://127.0.0.1:9001/v1", APIKey: "sk-upstream",
-						Model: "THUDM/glm-4-9b-chat", Weight: 3, Headers: map[string]string{"X-Team": "search"}},
-					{Type: "openai", Name: "glm-4-flash#1", BaseURL: "http://127.0.0.1:9002/v1", Model: "glm-4-flash", Weight: 1},
+						Model: "THUDM/glm-4-9b-chat", Weight: 3, Headers: map[string]string{"X-Team": "search"},
+						Timeouts: Timeouts{Connect: Duration(2 * time.Second), TTFT: Duration(10 * time.Second),
+							Idle: Duration(30 * time.Second), Total: Duration(5 * time.Minute)},
+						MaxInflight: 8, Queue: 4},
+					{Type: "openai", Name: "glm-4-flash#1", BaseURL: "http://127.0.0.1:9002/v1", Model: "glm-4-flash", Weight: 1,
+						Timeouts: glmTimeouts, MaxInflight: 64, Queue: 16},
 				},
+				Strategy:  "latency",
+				Sticky:    Sticky{By: "header", Header: "X-Session-Id"},
+				Fallbacks: []string{"stories"},
+				Timeouts:  glmTimeouts,
+				Retry: Retry{Attempts: 4, Backoff: Duration(10 * time.Millisecond), MaxBackoff: Duration(500 * time.Millisecond),
+					Budget: 0.1, MinRetries: 5},
+				Breaker:      Breaker{Window: Duration(20 * time.Second), Failures: 3, FailureRatio: 0.25, OpenFor: Duration(5 * time.Second)},
+				Health:       Health{Probe: "completion", Stream: true, Interval: Duration(15 * time.Second), Timeout: Duration(3 * time.Second)},
+				MaxInflight:  64,
+				Queue:        16,
+				QueueTimeout: Duration(2 * time.Second),
 			},
-			{
+			defSched(Model{
 				Name: "stories",
 				Backends: []Backend{{Type: "local", Name: "stories#0", Path: "models/stories260K.gguf", Model: "stories", Weight: 1,
-					ContextLength: 512, Threads: 2, Parallel: 4, Template: "plain"}},
-			},
+					ContextLength: 512, Threads: 2, Parallel: 4, Template: "plain",
+					Timeouts: Timeouts{Connect: Duration(5 * time.Second), TTFT: Duration(time.Minute), Idle: Duration(time.Minute)}}},
+			}),
+			defSched(Model{
+				Name:   "glm-4",
+				Split:  []SplitEntry{{Model: "glm-4-flash", Weight: 90}, {Model: "stories", Weight: 1}},
+				Sticky: Sticky{By: "api_key"},
+			}),
 		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Validate checks every field and the relations between fields. It expects defaults to be
@@ -67,9 +68,15 @@ func (c *Config) Validate() error {
 			}
 			claim(a, ap)
 		}
-		if len(m.Backends) == 0 {
-			bad(mp+".backends", "at least one backend is required")
+		switch {
+		case len(m.Backends) == 0 && len(m.Split) == 0:
+			bad(mp+".backends", "at least one backend is required (or a split)")
+		case len(m.Backends) > 0 && len(m.Split) > 0:
+			bad(mp+".split", "a model has either backends or a split, not both")
+		case len(m.Backends) > MaxBackends:
+			bad(mp+".backends", "at most %d backends per model, got %d", MaxBackends, len(m.Backends))
 		}
+		c.validateScheduling(m, mp, bad)
 		backendNames := make(map[string]bool)
 		for j, b := range m.Backends {
 			bp := fmt.Sprintf("%s.backends[%d]", mp, j)
@@ -79,6 +86,15 @@ func (c *Config) Validate() error {
 			backendNames[b.Name] = true
 			if b.Weight < 0 {
 				bad(bp+".weight", "must not be negative")
+			}
+			validateTimeouts(b.Timeouts, bp+".timeouts", bad)
+			if b.MaxInflight < 0 {
+				bad(bp+".max_inflight", "must not be negative")
+			}
+			if b.Queue < 0 {
+				bad(bp+".queue", "must not be negative")
+			} else if b.Queue > 0 && b.MaxInflight == 0 {
+				bad(bp+".queue", "needs max_inflight: without a cap nothing ever waits")
 			}
 			for k := range b.Headers {
 				if !validHeaderName(k) {
@@ -132,6 +148,127 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// MaxBackends is the most backends one model may have.
+const MaxBackends = 64
+
+// validateScheduling checks a model's balancing, retry, breaker, health and split settings.
+func (c *Config) validateScheduling(m Model, mp string, bad func(path, format string, args ...any)) {
+	switch m.Strategy {
+	case StrategyWeighted, StrategyLatency, StrategyLeastOutstanding:
+	default:
+		bad(mp+".strategy", "unknown strategy %q (want weighted, latency or least_outstanding)", m.Strategy)
+	}
+	byName := make(map[string]*Model, len(c.Models))
+	for i := range c.Models {
+		byName[c.Models[i].Name] = &c.Models[i]
+	}
+	for j, e := range m.Split {
+		ep := fmt.Sprintf("%s.split[%d]", mp, j)
+		target, ok := byName[e.Model]
+		switch {
+		case e.Model == "":
+			bad(ep+".model", "is required")
+		case e.Model == m.Name:
+			bad(ep+".model", "a model cannot split to itself")
+		case !ok:
+			bad(ep+".model", "%q is not a configured model name", e.Model)
+		case len(target.Backends) == 0:
+			bad(ep+".model", "%q has no backends of its own (splits do not nest)", e.Model)
+		}
+		if e.Weight < 0 {
+			bad(ep+".weight", "must not be negative")
+		}
+	}
+	switch m.Sticky.By {
+	case "":
+		if m.Sticky.Header != "" {
+			bad(mp+".sticky.header", "applies only with by: header")
+		}
+	case "api_key":
+		if m.Sticky.Header != "" {
+			bad(mp+".sticky.header", "applies only with by: header")
+		}
+	case "header":
+		if !validHeaderName(m.Sticky.Header) {
+			bad(mp+".sticky.header", "must be a valid header name, got %q", m.Sticky.Header)
+		}
+	default:
+		bad(mp+".sticky.by", "unknown value %q (want api_key or header)", m.Sticky.By)
+	}
+	for j, f := range m.Fallbacks {
+		fp := fmt.Sprintf("%s.fallbacks[%d]", mp, j)
+		if f == m.Name {
+			bad(fp, "a model cannot fall back to itself")
+		} else if _, ok := byName[f]; !ok {
+			bad(fp, "%q is not a configured model name", f)
+		}
+	}
+	validateTimeouts(m.Timeouts, mp+".timeouts", bad)
+	if m.MaxInflight < 0 {
+		bad(mp+".max_inflight", "must not be negative")
+	}
+	if m.Queue < 0 {
+		bad(mp+".queue", "must not be negative")
+	}
+	if m.QueueTimeout < 0 {
+		bad(mp+".queue_timeout", "must not be negative")
+	}
+	r := m.Retry
+	if r.Attempts < 1 || r.Attempts > MaxBackends {
+		bad(mp+".retry.attempts", "must be between 1 (no retries) and %d, got %d", MaxBackends, r.Attempts)
+	}
+	if r.Backoff < 0 {
+		bad(mp+".retry.backoff", "must not be negative")
+	}
+	if r.MaxBackoff < r.Backoff {
+		bad(mp+".retry.max_backoff", "must not be less than retry.backoff")
+	}
+	if !(r.Budget > 0 && r.Budget <= 1) {
+		bad(mp+".retry.budget", "must be in (0, 1], got %v", r.Budget)
+	}
+	if r.MinRetries < 0 {
+		bad(mp+".retry.min_retries", "must not be negative")
+	}
+	br := m.Breaker
+	if br.Window < Duration(time.Second) {
+		bad(mp+".breaker.window", "must be at least 1s")
+	}
+	if br.Failures < 1 {
+		bad(mp+".breaker.failures", "must be at least 1")
+	}
+	if !(br.FailureRatio > 0 && br.FailureRatio <= 1) {
+		bad(mp+".breaker.failure_ratio", "must be in (0, 1], got %v", br.FailureRatio)
+	}
+	if br.OpenFor <= 0 {
+		bad(mp+".breaker.open_for", "must be positive")
+	}
+	switch m.Health.Probe {
+	case ProbeModels, ProbeCompletion, ProbeNone:
+	default:
+		bad(mp+".health.probe", "unknown probe %q (want models, completion or none)", m.Health.Probe)
+	}
+	if m.Health.Stream && m.Health.Probe != ProbeCompletion {
+		bad(mp+".health.stream", "applies only to probe: completion")
+	}
+	if m.Health.Interval < Duration(100*time.Millisecond) {
+		bad(mp+".health.interval", "must be at least 100ms")
+	}
+	if m.Health.Timeout <= 0 || m.Health.Timeout > m.Health.Interval {
+		bad(mp+".health.timeout", "must be positive and at most health.interval")
+	}
+}
+
+func validateTimeouts(t Timeouts, path string, bad func(path, format string, args ...any)) {
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"connect", t.Connect}, {"ttft", t.TTFT}, {"idle", t.Idle}, {"total", t.Total}} {
+		if f.d < 0 {
+			bad(path+"."+f.name, "must not be negative")
+		}
+	}
 }
 
 func validModelName(s string) bool {
