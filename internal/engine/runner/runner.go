@@ -1,0 +1,378 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/open-autoglm/autoglm/internal/engine/chat"
+	"github.com/open-autoglm/autoglm/internal/engine/gguf"
+	"github.com/open-autoglm/autoglm/internal/engine/model"
+	"github.com/open-autoglm/autoglm/internal/engine/sample"
+	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// ContextLength is the number of positions each sequence may use,
+	// prompt included. 0 takes the file's metadata value.
+	ContextLength int
+	// Threads is the number of goroutines each forward pass is split over.
+	// 0 uses GOMAXPROCS.
+	Threads int
+	// Parallel is the largest number of sequences decoded together in one
+	// step (each holds a KV cache of up to ContextLength positions).
+	// Default 4.
+	Parallel int
+	// Template overrides the chat template by family name (see
+	// chat.ByName). "" detects it from tokenizer.chat_template.
+	Template string
+	// QueueSize is the number of requests that may wait for a slot; more
+	// fail with ErrQueueFull. Default 64.
+	QueueSize int
+	// PrefillChunk is the most prompt tokens fed to the model in one step,
+	// over all sequences, so that a long prompt delays the running
+	// generations by a bounded amount per token. Default 128.
+	PrefillChunk int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 64
+	}
+	if o.PrefillChunk <= 0 {
+		o.PrefillChunk = 128
+	}
+	return o
+}
+
+// Errors returned by Generate and Embed. They are wrapped with details;
+// test with errors.Is.
+var (
+	// ErrContextLength means an input does not fit the context: a prompt
+	// needs len(prompt)+1 positions, an embedding input len(input).
+	ErrContextLength = errors.New("runner: input exceeds the context length")
+	// ErrClosed means the Runner was closed before or during the call.
+	ErrClosed = errors.New("runner: closed")
+	// ErrQueueFull means QueueSize requests are already waiting for a
+	// slot; the caller may retry later.
+	ErrQueueFull = errors.New("runner: too many requests waiting")
+	// ErrInvalidRequest means the request itself is malformed: an empty
+	// prompt, a token id outside the vocabulary, a negative MaxTokens.
+	ErrInvalidRequest = errors.New("runner: invalid request")
+)
+
+// Info describes the loaded model.
+type Info struct {
+	Name          string // general.name, or "" when the file has none
+	Arch          string // general.architecture
+	ContextLength int    // positions per sequence, as configured
+	VocabSize     int
+	EmbeddingDim  int
+	Template      string // chat template family name
+}
+
+// Runner serves one model. All methods are safe for concurrent use.
+type Runner struct {
+	file *gguf.File
+	m    *model.Model
+	tok  *tokenizer.Tokenizer
+	tmpl chat.Template
+	info Info
+	opt  Options
+	cfg  model.Config
+
+	runCtx  context.Context // cancelled by Close: aborts forward passes
+	stopRun context.CancelFunc
+	done    chan struct{} // closed when the scheduler goroutine has exited
+	wake    chan struct{} // capacity 1: "the queue or a caller changed"
+
+	beforeStep func()
+
+	mu      sync.Mutex
+	closed  bool
+	waiting []*job         // FIFO; guarded by mu
+	running int            // sequences holding a slot; guarded by mu
+	users   sync.WaitGroup // Embed calls in flight
+	caches  []*model.Cache // free caches, storage kept; guarded by mu
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open loads the GGUF file at path and starts the scheduler. The file stays
+// memory-mapped until Close.
+func Open(path string, opt Options) (*Runner, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRunner(f, opt, nil)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// newRunner builds a Runner over an open file; beforeStep, when not nil, is
+// called by the scheduler before every forward step (a seam for tests).
+func newRunner(f *gguf.File, opt Options, beforeStep func()) (*Runner, error) {
+	opt = opt.withDefaults()
+	var tmpl chat.Template
+	if opt.Template != "" {
+		t, ok := chat.ByName(opt.Template)
+		if !ok {
+			return nil, fmt.Errorf("unknown chat template %q", opt.Template)
+		}
+		tmpl = t
+	} else {
+		src, _ := f.String("tokenizer.chat_template")
+		tmpl = chat.Detect(src)
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads})
+	if err != nil {
+		return nil, err
+	}
+	cfg := m.Config()
+	name, _ := f.String("general.name")
+	r := &Runner{
+		file: f,
+		m:    m,
+		tok:  tok,
+		tmpl: tmpl,
+		opt:  opt,
+		cfg:  cfg,
+		info: Info{
+			Name:          name,
+			Arch:          cfg.Arch,
+			ContextLength: cfg.ContextLength,
+			VocabSize:     cfg.Vocab,
+			EmbeddingDim:  cfg.Dim,
+			Template:      tmpl.Name(),
+		},
+		done:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		beforeStep: beforeStep,
+	}
+	r.runCtx, r.stopRun = context.WithCancel(context.Background())
+	go r.schedule()
+	return r, nil
+}
+
+// Close stops the scheduler, fails pending and running requests with
+// ErrClosed, waits for Embed calls to return and releases the model and the
+// file. Close is idempotent.
+func (r *Runner) Close() error {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		r.mu.Unlock()
+		r.stopRun()
+		<-r.done
+		r.users.Wait()
+		r.closeErr = errors.Join(r.m.Close(), r.file.Close())
+	})
+	return r.closeErr
+}
+
+// Info describes the loaded model.
+func (r *Runner) Info() Info { return r.info }
+
+// Tokenizer returns the model's tokenizer.
+func (r *Runner) Tokenizer() *tokenizer.Tokenizer { return r.tok }
+
+// Template returns the chat template in use.
+func (r *Runner) Template() chat.Template { return r.tmpl }
+
+// Stats is a snapshot of the scheduler's load.
+type Stats struct {
+	Running int // sequences holding a slot
+	Waiting int // requests queued for a slot
+}
+
+// Stats returns the current load.
+func (r *Runner) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{Running: r.running, Waiting: len(r.waiting)}
+}
+
+// Request is one generation.
+type Request struct {
+	// Prompt is the prompt's token ids, BOS already included by the caller.
+	Prompt []int32
+	// MaxTokens caps the generated tokens; 0 means until an
+	// end-of-generation token or until the context is full.
+	MaxTokens int
+	// Sample configures the sequence's own sampler. A zero Seed draws a
+	// random one.
+	Sample sample.Params
+	// Stop ends the generation as soon as the generated text contains one
+	// of these strings; the stop string and anything after it are not
+	// emitted. Empty strings are ignored.
+	Stop []string
+}
+
+// Event is one generated token.
+type Event struct {
+	// Text is the text that became safe to emit with this token: valid
+	// UTF-8, possibly "" while bytes of a character are pending or text is
+	// held back because it may start a stop string. The Texts of all events
+	// concatenate to the generation's text.
+	Text  string
+	Token int32
+}
+
+// Result summarises a finished generation.
+type Result struct {
+	PromptTokens int
+	// CompletionTokens counts every sampled token, the end-of-generation
+	// token and the tokens of a stop string included.
+	CompletionTokens int
+	// FinishReason is "stop" (an end-of-generation token or a stop string)
+	// or "length" (MaxTokens reached or the context full).
+	FinishReason string
+}
+
+// Generate runs req and blocks until it ends, calling emit (if not nil) in
+// the calling goroutine once per generated token, in order. The scheduler
+// never waits for emit: a slow consumer only delays its own request.
+//
+// The end-of-generation token gets an event only when it releases text held
+// back before it (Text is then non-empty). If emit returns an error or ctx is
+// done, the sequence is abandoned at once (its slot and KV cache are freed
+// before the next step) and Generate returns that error with the counts of the
+// events delivered so far. Errors are ErrInvalidRequest, ErrContextLength,
+// ErrQueueFull and ErrClosed (wrapped), ctx's error, or emit's.
+func (r *Runner) Generate(ctx context.Context, req Request, emit func(Event) error) (Result, error) {
+	partial := Result{PromptTokens: len(req.Prompt)}
+	if err := r.validate(req); err != nil {
+		return partial, err
+	}
+	if err := ctx.Err(); err != nil {
+		return partial, err
+	}
+	j := newJob(req)
+	if err := r.enqueue(j); err != nil {
+		return partial, err
+	}
+	var buf []Event
+	for {
+		evs, done, res, err := j.box.take(buf[:0])
+		buf = evs
+		for _, ev := range evs {
+			if err := ctx.Err(); err != nil {
+				r.abandon(j)
+				return partial, err
+			}
+			partial.CompletionTokens++
+			if emit == nil {
+				continue
+			}
+			if err := emit(ev); err != nil {
+				r.abandon(j)
+				return partial, err
+			}
+		}
+		if done {
+			if err != nil {
+				return partial, err
+			}
+			return res, nil
+		}
+		select {
+		case <-j.box.ready:
+		case <-ctx.Done():
+			r.abandon(j)
+			return partial, ctx.Err()
+		}
+	}
+}
+
+func (r *Runner) validate(req Request) error {
+	n := len(req.Prompt)
+	if n == 0 {
+		return fmt.Errorf("%w: empty prompt", ErrInvalidRequest)
+	}
+	if req.MaxTokens < 0 {
+		return fmt.Errorf("%w: negative max tokens %d", ErrInvalidRequest, req.MaxTokens)
+	}
+	if n+1 > r.cfg.ContextLength {
+		return fmt.Errorf("%w: a prompt of %d tokens plus one generated token needs %d positions, the context has %d",
+			ErrContextLength, n, n+1, r.cfg.ContextLength)
+	}
+	return r.checkTokens(req.Prompt)
+}
+
+func (r *Runner) checkTokens(ids []int32) error {
+	for i, t := range ids {
+		if t < 0 || int(t) >= r.cfg.Vocab {
+			return fmt.Errorf("%w: token %d at position %d is outside the vocabulary of %d", ErrInvalidRequest, t, i, r.cfg.Vocab)
+		}
+	}
+	return nil
+}
+
+// enqueue appends j to the waiting queue.
+func (r *Runner) enqueue(j *job) error {
+	r.mu.Lock()
+	switch {
+	case r.closed:
+		r.mu.Unlock()
+		return ErrClosed
+	case len(r.waiting) >= r.opt.QueueSize:
+		n := len(r.waiting)
+		r.mu.Unlock()
+		return fmt.Errorf("%w: %d queued, %d running", ErrQueueFull, n, r.opt.Parallel)
+	}
+	r.waiting = append(r.waiting, j)
+	r.mu.Unlock()
+	r.poke()
+	return nil
+}
+
+// abandon tells the scheduler that nobody is listening to j any more.
+func (r *Runner) abandon(j *job) {
+	j.leave()
+	r.poke()
+}
+
+// poke wakes the scheduler if it is idle.
+func (r *Runner) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// getCache returns a free cache, or a new one.
+func (r *Runner) getCache() *model.Cache {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.caches); n > 0 {
+		c := r.caches[n-1]
+		r.caches = r.caches[:n-1]
+		c.Reset()
+		return c
+	}
+	return r.m.NewCache()
+}
+
+// putCache keeps c for reuse, up to Parallel caches; beyond that its storage
+// goes to the garbage collector.
+func (r *Runner) putCache(c *model.Cache) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.caches) < r.opt.Parallel {
+		r.caches = append(r.caches, c)
+	}
+}

@@ -1,0 +1,235 @@
+package runner
+
+import (
+	"strings"
+
+	"github.com/open-autoglm/autoglm/internal/engine/model"
+	"github.com/open-autoglm/autoglm/internal/engine/sample"
+	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
+)
+
+// seq is a job holding a slot: everything the scheduler keeps per sequence.
+// Only the scheduler goroutine touches it.
+type seq struct {
+	j        *job
+	step     model.Seq // Cache, Tokens and Logits of the current step
+	fed      int       // prompt tokens already in the cache
+	next     [1]int32  // the token to feed in the next decode step
+	sampler  *sample.Sampler
+	history  []int32 // prompt and generated tokens, for the penalties
+	dec      *tokenizer.Decoder
+	stop     stopper
+	made     int  // tokens sampled
+	finished bool // result delivered; leaves after this step
+}
+
+func (r *Runner) newSeq(j *job) *seq {
+	s := &seq{
+		j:       j,
+		sampler: sample.New(j.req.Sample),
+		history: append(make([]int32, 0, len(j.prompt)+16), j.prompt...),
+		dec:     r.tok.NewDecoderWith(tokenizer.DecodeOptions{Continuation: true}),
+		stop:    newStopper(j.req.Stop),
+	}
+	s.step.Cache = r.getCache()
+	return s
+}
+
+// schedule is the scheduler goroutine: it admits waiting jobs into free
+// slots, runs one forward step for all sequences holding a slot, and hands
+// out the sampled tokens, until Close.
+func (r *Runner) schedule() {
+	defer close(r.done)
+	var (
+		active  []*seq
+		batch   []*model.Seq
+		members []*seq
+	)
+	drop := func(s *seq) {
+		r.putCache(s.step.Cache)
+		s.step.Cache = nil
+	}
+	defer func() {
+		// Closing: fail everything still queued or running.
+		r.mu.Lock()
+		waiting := r.waiting
+		r.waiting = nil
+		r.running = 0
+		r.mu.Unlock()
+		for _, j := range waiting {
+			j.box.finish(Result{PromptTokens: len(j.prompt)}, ErrClosed)
+		}
+		for _, s := range active {
+			s.j.box.finish(s.result(""), ErrClosed)
+		}
+	}()
+
+	for {
+		if r.runCtx.Err() != nil {
+			return
+		}
+		// Sequences whose caller left go first, so that their slots are
+		// free for this step's admissions.
+		kept := active[:0]
+		for _, s := range active {
+			if s.j.abandoned() {
+				drop(s)
+				continue
+			}
+			kept = append(kept, s)
+		}
+		clear(active[len(kept):])
+		active = kept
+		active = r.admit(active)
+		if len(active) == 0 {
+			select {
+			case <-r.wake:
+			case <-r.runCtx.Done():
+			}
+			continue
+		}
+
+		// One step: every generating sequence feeds its last token; the
+		// prompt budget goes to the sequences still prefilling, oldest
+		// first (active is in admission order).
+		batch, members = batch[:0], members[:0]
+		budget := r.opt.PrefillChunk
+		for _, s := range active {
+			if rest := len(s.j.prompt) - s.fed; rest > 0 {
+				if budget == 0 {
+					continue
+				}
+				n := min(rest, budget)
+				budget -= n
+				s.step.Tokens = s.j.prompt[s.fed : s.fed+n]
+			} else {
+				s.step.Tokens = s.next[:]
+			}
+			batch = append(batch, &s.step)
+			members = append(members, s)
+		}
+		if r.beforeStep != nil {
+			r.beforeStep()
+		}
+		if err := r.m.Forward(r.runCtx, batch); err != nil {
+			if r.runCtx.Err() != nil {
+				return
+			}
+			// Forward validates before doing any work, so this is a bug
+			// rather than a state to recover; fail the step's sequences
+			// and keep serving the others.
+			for _, s := range members {
+				s.j.box.finish(s.result(""), err)
+				s.finished = true
+			}
+		} else {
+			for _, s := range members {
+				if s.fed < len(s.j.prompt) {
+					s.fed += len(s.step.Tokens)
+					if s.fed < len(s.j.prompt) {
+						continue
+					}
+				}
+				r.advance(s)
+			}
+		}
+		kept = active[:0]
+		for _, s := range active {
+			if s.finished {
+				drop(s)
+				continue
+			}
+			kept = append(kept, s)
+		}
+		clear(active[len(kept):])
+		active = kept
+		r.mu.Lock()
+		r.running = len(active)
+		r.mu.Unlock()
+	}
+}
+
+// admit moves waiting jobs into free slots, first come first served,
+// and discards queued jobs whose caller has already left (so that they do
+// not count against QueueSize).
+func (r *Runner) admit(active []*seq) []*seq {
+	r.mu.Lock()
+	if len(r.waiting) == 0 {
+		r.running = len(active)
+		r.mu.Unlock()
+		return active
+	}
+	var admitted []*job
+	rest := r.waiting[:0]
+	for _, j := range r.waiting {
+		switch {
+		case j.abandoned():
+		case len(active)+len(admitted) < r.opt.Parallel:
+			admitted = append(admitted, j)
+		default:
+			rest = append(rest, j)
+		}
+	}
+	clear(r.waiting[len(rest):])
+	r.waiting = rest
+	r.running = len(active) + len(admitted)
+	r.mu.Unlock()
+	for _, j := range admitted {
+		active = append(active, r.newSeq(j))
+	}
+	return active
+}
+
+// advance samples s's next token from the step's logits and delivers it.
+func (r *Runner) advance(s *seq) {
+	tok := s.sampler.Sample(s.step.Logits[:r.cfg.Vocab], s.history)
+	s.history = append(s.history, tok)
+	s.made++
+
+	if r.tok.IsEOG(tok) {
+		// Release what was held back, as its own event on the EOG token.
+		text, _ := s.stop.add(validUTF8(s.dec.Flush()))
+		text += s.stop.flush()
+		if text != "" {
+			s.j.box.put(Event{Text: text, Token: tok})
+		}
+		s.finish("stop")
+		return
+	}
+	text, stopped := s.stop.add(s.dec.Add(tok))
+	if stopped {
+		s.j.box.put(Event{Text: text, Token: tok})
+		s.finish("stop")
+		return
+	}
+	// The next step would feed tok at position Cache.Len().
+	if s.made == s.j.req.MaxTokens || s.step.Cache.Len() >= s.step.Cache.Cap() {
+		tail, stopped := s.stop.add(validUTF8(s.dec.Flush()))
+		text += tail
+		reason := "stop"
+		if !stopped {
+			text += s.stop.flush()
+			reason = "length"
+		}
+		s.j.box.put(Event{Text: text, Token: tok})
+		s.finish(reason)
+		return
+	}
+	s.j.box.put(Event{Text: text, Token: tok})
+	s.next[0] = tok
+}
+
+func (s *seq) finish(reason string) {
+	s.j.box.finish(s.result(reason), nil)
+	s.finished = true
+}
+
+func (s *seq) result(reason string) Result {
+	return Result{PromptTokens: len(s.j.prompt), CompletionTokens: s.made, FinishReason: reason}
+}
+
+// validUTF8 replaces the bytes of a character cut short by the end of the
+// generation, so that events are always valid UTF-8.
+func validUTF8(s string) string {
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
