@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	// Backend types, registered at init.
+	_ "github.com/open-autoglm/autoglm/internal/backend/local"
 	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
 )
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/models"
 )
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -39,6 +41,9 @@ which serves the bundled demo model when the local engine is built in.`,
 				source = cfgPath
 			} else {
 				cfg, err = config.Parse(config.DefaultYAML(), os.LookupEnv)
+				if err == nil {
+					err = useBundledDemo(cfg, dataDir)
+				}
 			}
 			if err != nil {
 				return err
@@ -83,6 +88,38 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string) erro
 		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
 			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
 	})
+}
+
+// useBundledDemo points the default configuration's demo model at the copy embedded in the
+// binary when the repository's models/ folder is not beside the working directory: the copy is
+// written once to the data directory.
+func useBundledDemo(cfg *config.Config, dataDir string) error {
+	for i := range cfg.Models {
+		for j := range cfg.Models[i].Backends {
+			b := &cfg.Models[i].Backends[j]
+			if b.Type != config.BackendLocal || filepath.Base(b.Path) != models.DemoFile {
+				continue
+			}
+			if _, err := os.Stat(b.Path); err == nil {
+				continue
+			}
+			dst := filepath.Join(dataDir, "models", models.DemoFile)
+			if st, err := os.Stat(dst); err != nil || st.Size() != int64(len(models.Demo)) {
+				if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+					return err
+				}
+				tmp := dst + ".tmp"
+				if err := os.WriteFile(tmp, models.Demo, 0o640); err != nil {
+					return err
+				}
+				if err := os.Rename(tmp, dst); err != nil {
+					return err
+				}
+			}
+			b.Path = dst
+		}
+	}
+	return nil
 }
 
 func modelNames(cfg *config.Config) []string {

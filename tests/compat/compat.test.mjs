@@ -68,3 +68,23 @@ test("unknown model is a 404 NotFoundError with OpenAI's error shape", async () 
     },
   );
 });
+
+test("streams a story from the bundled demo model", async () => {
+  const stream = await client.chat.completions.create({
+    model: "stories260k",
+    messages: [{ role: "user", content: "Once upon a time" }],
+    temperature: 0,
+    max_tokens: 40,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = "";
+  let usage = null;
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) text += c.delta?.content ?? "";
+    if (chunk.usage) usage = chunk.usage;
+  }
+  assert.ok(text.startsWith(", there was a little girl named Lily."), `story: ${text}`);
+  assert.equal(usage.prompt_tokens, 5);
+  assert.equal(usage.completion_tokens, 40);
+});

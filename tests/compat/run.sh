@@ -26,6 +26,11 @@ models:
     backends:
       - type: openai
         base_url: http://127.0.0.1:$mock_port/v1
+  - name: stories260k
+    backends:
+      - type: local
+        path: $root/models/stories260K.gguf
+        context_length: 512
 YAML
 "$work/autoglm" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" --data-dir "$work/data" 2>"$work/serve.log" &
 pids+=($!)
@@ -33,6 +38,13 @@ for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$gw_port/readyz" >/dev/null 2>&1 && break
   sleep 0.1
 done
+
+# curl streams a story from the bundled demo model through the gateway.
+story=$(curl -fsSN "http://127.0.0.1:$gw_port/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"model":"stories260k","stream":true,"temperature":0,"max_tokens":24,"messages":[{"role":"user","content":"Once upon a time"}]}')
+grep -q '^data: \[DONE\]' <<<"$story" || { echo "curl: the story stream did not finish"; echo "$story"; exit 1; }
+grep -q '"content":" Lily' <<<"$story" || { echo "curl: the story stream lacks the expected words"; echo "$story"; exit 1; }
+echo "curl streamed a story from stories260k: $(grep -o '"content":"[^"]*"' <<<"$story" | sed 's/"content":"//; s/"$//' | tr -d '\n')"
 
 cd "$here"
 if [ ! -d node_modules/openai ]; then

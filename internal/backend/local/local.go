@@ -1,0 +1,508 @@
+// Package local is the backend that runs GGUF models in-process with the built-in engine. It
+// speaks the same OpenAI wire format as an upstream server: it decodes the request, renders
+// the model's chat template, generates through the engine's continuous-batching runner and
+// writes a chat.completion / text_completion document or an SSE stream of chunks.
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/engine/chat"
+	"github.com/open-autoglm/autoglm/internal/engine/runner"
+	"github.com/open-autoglm/autoglm/internal/engine/sample"
+	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
+)
+
+func init() {
+	backend.Register(config.BackendLocal, func(cfg config.Backend) (backend.Backend, error) { return Open(cfg) })
+}
+
+// Backend serves one local model.
+type Backend struct {
+	r     *runner.Runner
+	model string // name written in answers
+	info  runner.Info
+}
+
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.Closer  = (*Backend)(nil)
+)
+
+// Open loads the model in cfg.Path.
+func Open(cfg config.Backend) (*Backend, error) {
+	r, err := runner.Open(cfg.Path, runner.Options{
+		ContextLength: cfg.ContextLength,
+		Threads:       cfg.Threads,
+		Parallel:      cfg.Parallel,
+		Template:      cfg.Template,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
+	}
+	return &Backend{r: r, model: cfg.Model, info: r.Info()}, nil
+}
+
+// Close unloads the model.
+func (b *Backend) Close() error { return b.r.Close() }
+
+// Runner exposes the engine runner (for tokenizing usage counts, the admin API).
+func (b *Backend) Runner() *runner.Runner { return b.r }
+
+// Do serves one request. Problems with the request become 400 answers in OpenAI's error shape,
+// like an upstream would send; Do returns an error only when the context ends first.
+func (b *Backend) Do(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	var (
+		resp *backend.Response
+		err  error
+	)
+	switch req.Op {
+	case backend.OpChat:
+		resp, err = b.chat(ctx, req)
+	case backend.OpCompletion:
+		resp, err = b.completion(ctx, req)
+	case backend.OpEmbedding:
+		resp, err = b.embeddings(ctx, req)
+	default:
+		err = apierr.New(apierr.Invalid, "unsupported_operation", "this operation is not supported by local models")
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return errorResponse(ctx, err), nil
+	}
+	return resp, nil
+}
+
+func invalid(param, format string, args ...any) error {
+	return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorResponse renders err as an upstream would: status and OpenAI error body.
+func errorResponse(ctx context.Context, err error) *backend.Response {
+	e := apierr.From(err)
+	switch {
+	case errors.Is(err, runner.ErrContextLength):
+		e = &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "messages", Message: err.Error()}
+	case errors.Is(err, runner.ErrClosed):
+		e = &apierr.Error{Kind: apierr.Unavailable, Code: "model_unloaded", Message: "the model is shutting down", Err: err}
+	}
+	body := apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))
+	h := http.Header{"Content-Type": {"application/json"}}
+	return &backend.Response{StatusCode: e.HTTPStatus(), Header: h, Body: io.NopCloser(bytes.NewReader(body))}
+}
+
+// sampling holds what chat and completion requests share.
+type sampling struct {
+	maxTokens                        int
+	temperature, topP                *float64
+	presencePenalty, frequencyPenalt *float64
+	seed                             *int64
+	stop                             []string
+	n                                int
+}
+
+func (b *Backend) generationRequest(prompt []int32, s sampling, extraStops []string) (runner.Request, error) {
+	if s.n > 1 {
+		return runner.Request{}, invalid("n", "n > 1 is not supported by local models")
+	}
+	if s.maxTokens < 0 {
+		return runner.Request{}, invalid("max_tokens", "max_tokens must not be negative")
+	}
+	if len(s.stop) > 4 {
+		return runner.Request{}, invalid("stop", "at most 4 stop sequences are allowed")
+	}
+	if len(prompt)+1 > b.info.ContextLength {
+		return runner.Request{}, &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "messages",
+			Message: fmt.Sprintf("the prompt is %d tokens; this model's context is %d tokens", len(prompt), b.info.ContextLength)}
+	}
+	p := sample.Params{Temperature: 1, TopP: 1}
+	if s.temperature != nil {
+		if *s.temperature < 0 || *s.temperature > 2 {
+			return runner.Request{}, invalid("temperature", "temperature must be between 0 and 2")
+		}
+		p.Temperature = float32(*s.temperature)
+	}
+	if s.topP != nil {
+		if *s.topP <= 0 || *s.topP > 1 {
+			return runner.Request{}, invalid("top_p", "top_p must be in (0, 1]")
+		}
+		p.TopP = float32(*s.topP)
+	}
+	if s.presencePenalty != nil {
+		p.PresencePenalty = float32(*s.presencePenalty)
+	}
+	if s.frequencyPenalt != nil {
+		p.FrequencyPenalty = float32(*s.frequencyPenalt)
+	}
+	if s.seed != nil {
+		p.Seed = *s.seed
+	}
+	stops := append(append([]string(nil), s.stop...), extraStops...)
+	return runner.Request{Prompt: prompt, MaxTokens: s.maxTokens, Sample: p, Stop: stops}, nil
+}
+
+func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	var cr api.ChatCompletionRequest
+	if err := json.Unmarshal(req.Body, &cr); err != nil {
+		return nil, invalid("", "could not decode the request: %v", jsonProblem(err))
+	}
+	if len(cr.Messages) == 0 {
+		return nil, invalid("messages", "messages must contain at least one message")
+	}
+	msgs := make([]chat.Message, len(cr.Messages))
+	for i, m := range cr.Messages {
+		role := m.Role
+		if role == api.RoleDeveloper {
+			role = api.RoleSystem
+		}
+		msgs[i] = chat.Message{Role: role, Content: m.Content.String()}
+	}
+	tmpl := b.r.Template()
+	text, err := tmpl.Render(msgs, true)
+	if err != nil {
+		return nil, invalid("messages", "%v", err)
+	}
+	tok := b.r.Tokenizer()
+	prompt := tok.Encode(text, tokenizer.EncodeOptions{AddSpecial: true, ParseSpecial: true})
+	maxTokens := cr.MaxTokens
+	if cr.MaxCompletionTokens > 0 {
+		maxTokens = cr.MaxCompletionTokens
+	}
+	gr, err := b.generationRequest(prompt, sampling{
+		maxTokens: maxTokens, temperature: cr.Temperature, topP: cr.TopP,
+		presencePenalty: cr.PresencePenalty, frequencyPenalt: cr.FrequencyPenalty,
+		seed: cr.Seed, stop: cr.Stop, n: cr.N,
+	}, tmpl.StopStrings())
+	if err != nil {
+		return nil, err
+	}
+	includeUsage := cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+	return b.generate(ctx, gr, cr.Stream, includeUsage, chatWriter{})
+}
+
+func (b *Backend) completion(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	var cr api.CompletionRequest
+	if err := json.Unmarshal(req.Body, &cr); err != nil {
+		return nil, invalid("", "could not decode the request: %v", jsonProblem(err))
+	}
+	if cr.Prompt.Len() != 1 {
+		return nil, invalid("prompt", "local models take exactly one prompt per request")
+	}
+	if cr.Echo || cr.Suffix != "" || cr.Logprobs != nil {
+		return nil, invalid("", "echo, suffix and logprobs are not supported by local models")
+	}
+	tok := b.r.Tokenizer()
+	var prompt []int32
+	if cr.Prompt.Texts != nil {
+		prompt = tok.Encode(cr.Prompt.Texts[0], tokenizer.EncodeOptions{AddSpecial: true})
+	} else {
+		for _, id := range cr.Prompt.Tokens[0] {
+			if id < 0 || id >= tok.VocabSize() {
+				return nil, invalid("prompt", "token %d is outside the vocabulary (size %d)", id, tok.VocabSize())
+			}
+			prompt = append(prompt, int32(id))
+		}
+	}
+	maxTokens := cr.MaxTokens
+	if maxTokens == 0 {
+		maxTokens = 16 // the completions API's documented default
+	}
+	gr, err := b.generationRequest(prompt, sampling{
+		maxTokens: maxTokens, temperature: cr.Temperature, topP: cr.TopP,
+		presencePenalty: cr.PresencePenalty, frequencyPenalt: cr.FrequencyPenalty,
+		seed: cr.Seed, stop: cr.Stop, n: cr.N,
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	includeUsage := cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+	return b.generate(ctx, gr, cr.Stream, includeUsage, completionWriter{})
+}
+
+// jsonProblem describes a decoding error without echoing request content at length.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q has the wrong type (%s)", te.Field, te.Value)
+	}
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+func newID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// generate runs the request, answering a document or a stream.
+func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, includeUsage bool, w answerWriter) (*backend.Response, error) {
+	id, created := newID(w.idPrefix()), time.Now().Unix()
+	if !stream {
+		var text strings.Builder
+		res, err := b.r.Generate(ctx, gr, func(ev runner.Event) error {
+			text.WriteString(ev.Text)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		usage := &api.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens,
+			TotalTokens: res.PromptTokens + res.CompletionTokens}
+		body, err := json.Marshal(w.document(id, created, b.model, text.String(), api.FinishReason(res.FinishReason), usage))
+		if err != nil {
+			return nil, err
+		}
+		return &backend.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(bytes.NewReader(body))}, nil
+	}
+
+	pr, pw := io.Pipe()
+	go func() {
+		send := func(v any) error {
+			data, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			buf := make([]byte, 0, len(data)+8)
+			buf = append(buf, "data: "...)
+			buf = append(buf, data...)
+			buf = append(buf, "\n\n"...)
+			_, err = pw.Write(buf)
+			return err
+		}
+		if first := w.firstChunk(id, created, b.model); first != nil {
+			if err := send(first); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		res, err := b.r.Generate(ctx, gr, func(ev runner.Event) error {
+			if ev.Text == "" {
+				return nil
+			}
+			return send(w.chunk(id, created, b.model, ev.Text, ""))
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				// Headers are out: end the stream with an error event a client can recognise.
+				e := &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
+				ev := append([]byte("data: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))...)
+				_, _ = pw.Write(append(ev, "\n\n"...))
+			}
+			pw.CloseWithError(err)
+			return
+		}
+		if err := send(w.chunk(id, created, b.model, "", api.FinishReason(res.FinishReason))); err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		if includeUsage {
+			usage := &api.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens,
+				TotalTokens: res.PromptTokens + res.CompletionTokens}
+			if err := send(w.usageChunk(id, created, b.model, usage)); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		_, _ = pw.Write([]byte("data: [DONE]\n\n"))
+		pw.Close()
+	}()
+	return &backend.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil
+}
+
+// answerWriter builds the documents of one API (chat or completions).
+type answerWriter interface {
+	idPrefix() string
+	document(id string, created int64, model, text string, finish api.FinishReason, usage *api.Usage) any
+	firstChunk(id string, created int64, model string) any
+	chunk(id string, created int64, model, text string, finish api.FinishReason) any
+	usageChunk(id string, created int64, model string, usage *api.Usage) any
+}
+
+type chatWriter struct{}
+
+func (chatWriter) idPrefix() string { return "chatcmpl-" }
+
+func (chatWriter) document(id string, created int64, model, text string, finish api.FinishReason, usage *api.Usage) any {
+	return &api.ChatCompletion{ID: id, Object: "chat.completion", Created: created, Model: model,
+		Choices: []api.ChatChoice{{Index: 0, Message: api.Message{Role: api.RoleAssistant, Content: api.Text(text)}, FinishReason: finish}},
+		Usage:   usage}
+}
+
+func (chatWriter) firstChunk(id string, created int64, model string) any {
+	return &api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
+		Choices: []api.ChunkChoice{{Index: 0, Delta: api.Delta{Role: api.RoleAssistant}}}}
+}
+
+func (chatWriter) chunk(id string, created int64, model, text string, finish api.FinishReason) any {
+	return &api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
+		Choices: []api.ChunkChoice{{Index: 0, Delta: api.Delta{Content: text}, FinishReason: finish}}}
+}
+
+func (chatWriter) usageChunk(id string, created int64, model string, usage *api.Usage) any {
+	return &api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
+		Choices: []api.ChunkChoice{}, Usage: usage}
+}
+
+type completionWriter struct{}
+
+func (completionWriter) idPrefix() string { return "cmpl-" }
+
+func (completionWriter) document(id string, created int64, model, text string, finish api.FinishReason, usage *api.Usage) any {
+	return &api.Completion{ID: id, Object: "text_completion", Created: created, Model: model,
+		Choices: []api.CompletionChoice{{Index: 0, Text: text, FinishReason: finish}}, Usage: usage}
+}
+
+func (completionWriter) firstChunk(string, int64, string) any { return nil }
+
+func (completionWriter) chunk(id string, created int64, model, text string, finish api.FinishReason) any {
+	return &api.Completion{ID: id, Object: "text_completion", Created: created, Model: model,
+		Choices: []api.CompletionChoice{{Index: 0, Text: text, FinishReason: finish}}}
+}
+
+func (completionWriter) usageChunk(id string, created int64, model string, usage *api.Usage) any {
+	return &api.Completion{ID: id, Object: "text_completion", Created: created, Model: model,
+		Choices: []api.CompletionChoice{}, Usage: usage}
+}
+
+func (b *Backend) embeddings(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	var er api.EmbeddingRequest
+	if err := json.Unmarshal(req.Body, &er); err != nil {
+		return nil, invalid("input", "could not decode the request: %v", jsonProblem(err))
+	}
+	n := er.Input.Len()
+	if n == 0 {
+		return nil, invalid("input", "input must not be empty")
+	}
+	if n > 2048 {
+		return nil, invalid("input", "at most 2048 inputs per request")
+	}
+	switch er.EncodingFormat {
+	case "", "float", "base64":
+	default:
+		return nil, invalid("encoding_format", "encoding_format must be float or base64")
+	}
+	if er.Dimensions < 0 || er.Dimensions > b.info.EmbeddingDim {
+		return nil, invalid("dimensions", "dimensions must be between 1 and %d for this model", b.info.EmbeddingDim)
+	}
+	tok := b.r.Tokenizer()
+	inputs := make([][]int32, 0, n)
+	total := 0
+	for _, t := range er.Input.Texts {
+		ids := tok.Encode(t, tokenizer.EncodeOptions{AddSpecial: true})
+		if len(ids) == 0 {
+			return nil, invalid("input", "an input is empty")
+		}
+		inputs = append(inputs, ids)
+	}
+	for _, ts := range er.Input.Tokens {
+		ids := make([]int32, len(ts))
+		for i, id := range ts {
+			if id < 0 || id >= tok.VocabSize() {
+				return nil, invalid("input", "token %d is outside the vocabulary (size %d)", id, tok.VocabSize())
+			}
+			ids[i] = int32(id)
+		}
+		if len(ids) == 0 {
+			return nil, invalid("input", "an input is empty")
+		}
+		inputs = append(inputs, ids)
+	}
+	for _, in := range inputs {
+		if len(in) > b.info.ContextLength {
+			return nil, &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "input",
+				Message: fmt.Sprintf("an input is %d tokens; this model's context is %d tokens", len(in), b.info.ContextLength)}
+		}
+		total += len(in)
+	}
+	vecs, err := b.r.Embed(ctx, inputs)
+	if err != nil {
+		return nil, err
+	}
+	out := api.EmbeddingResponse{Object: "list", Model: b.model, Usage: api.Usage{PromptTokens: total, TotalTokens: total}}
+	var b64 []string
+	for i, v := range vecs {
+		if er.Dimensions > 0 && er.Dimensions < len(v) {
+			v = renormalise(v[:er.Dimensions])
+		}
+		if er.EncodingFormat == "base64" {
+			b64 = append(b64, encodeBase64(v))
+			continue
+		}
+		out.Data = append(out.Data, api.Embedding{Object: "embedding", Index: i, Embedding: api.Vector(v)})
+	}
+	var body []byte
+	if b64 != nil {
+		// api.Vector encodes as an array; base64 answers are written with their own shape.
+		type b64Embedding struct {
+			Object    string `json:"object"`
+			Index     int    `json:"index"`
+			Embedding string `json:"embedding"`
+		}
+		data := make([]b64Embedding, len(b64))
+		for i, s := range b64 {
+			data[i] = b64Embedding{"embedding", i, s}
+		}
+		body, err = json.Marshal(struct {
+			Object string         `json:"object"`
+			Data   []b64Embedding `json:"data"`
+			Model  string         `json:"model"`
+			Usage  api.Usage      `json:"usage"`
+		}{"list", data, b.model, out.Usage})
+	} else {
+		body, err = json.Marshal(out)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &backend.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(body))}, nil
+}
+
+func renormalise(v []float32) []float32 {
+	out := make([]float32, len(v))
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	n := float32(math.Sqrt(s))
+	if n == 0 {
+		return out
+	}
+	for i, x := range v {
+		out[i] = x / n
+	}
+	return out
+}
+
+func encodeBase64(v []float32) string {
+	buf := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
+	}
+	return base64.StdEncoding.EncodeToString(buf)
+}

@@ -1,0 +1,237 @@
+package local_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/backend/local"
+	"github.com/open-autoglm/autoglm/internal/config"
+)
+
+const demo = "../../../models/stories260K.gguf"
+
+// continuation is the greedy continuation of "Once upon a time" published with the demo model.
+const continuation = ", there was a little girl named Lily. She loved to play outside in the park."
+
+func open(t *testing.T) *local.Backend {
+	t.Helper()
+	b, err := local.Open(config.Backend{Type: "local", Name: "stories", Path: demo, Model: "stories260k", ContextLength: 512, Parallel: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func do(t *testing.T, b *local.Backend, op backend.Op, body string) (int, []byte) {
+	t.Helper()
+	resp, err := b.Do(context.Background(), &backend.Request{Op: op, Body: []byte(body), Stream: strings.Contains(body, `"stream":true`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+// sse returns the data payloads of an SSE body.
+func sse(t *testing.T, body []byte) []string {
+	t.Helper()
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestChatGreedy(t *testing.T) {
+	b := open(t)
+	status, body := do(t, b, backend.OpChat, `{"model":"stories260k","temperature":0,"max_tokens":40,
+		"messages":[{"role":"user","content":"Once upon a time"}]}`)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var cc api.ChatCompletion
+	if err := json.Unmarshal(body, &cc); err != nil {
+		t.Fatal(err)
+	}
+	got := cc.Choices[0].Message.Content.String()
+	if !strings.HasPrefix(got, continuation) {
+		t.Errorf("greedy chat = %q\nwant prefix %q", got, continuation)
+	}
+	if cc.Model != "stories260k" || cc.Object != "chat.completion" || cc.Choices[0].Message.Role != "assistant" {
+		t.Errorf("document fields: %s", body)
+	}
+	// "Once upon a time" is BOS + 4 tokens; 40 tokens were asked for and the story is longer.
+	if u := cc.Usage; u == nil || u.PromptTokens != 5 || u.CompletionTokens != 40 || u.TotalTokens != 45 || cc.Choices[0].FinishReason != "length" {
+		t.Errorf("usage %+v finish %q", cc.Usage, cc.Choices[0].FinishReason)
+	}
+}
+
+func TestCompletionStream(t *testing.T) {
+	b := open(t)
+	status, body := do(t, b, backend.OpCompletion, `{"model":"stories260k","prompt":"Once upon a time","temperature":0,
+		"max_tokens":20,"stream":true,"stream_options":{"include_usage":true}}`)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	events := sse(t, body)
+	if len(events) < 4 || events[len(events)-1] != "[DONE]" {
+		t.Fatalf("events: %q", events)
+	}
+	var text strings.Builder
+	var usage *api.Usage
+	finish := ""
+	for _, ev := range events[:len(events)-1] {
+		var c api.Completion
+		if err := json.Unmarshal([]byte(ev), &c); err != nil {
+			t.Fatalf("chunk %q: %v", ev, err)
+		}
+		for _, ch := range c.Choices {
+			text.WriteString(ch.Text)
+			if ch.FinishReason != "" {
+				finish = string(ch.FinishReason)
+			}
+		}
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+	}
+	if !strings.HasPrefix(continuation, text.String()) && !strings.HasPrefix(text.String(), continuation) {
+		t.Errorf("streamed %q, want a prefix of the continuation", text.String())
+	}
+	if finish != "length" || usage == nil || usage.PromptTokens != 5 || usage.CompletionTokens != 20 {
+		t.Errorf("finish %q usage %+v", finish, usage)
+	}
+}
+
+func TestConcurrentStreams(t *testing.T) {
+	b := open(t)
+	const n = 6
+	var wg sync.WaitGroup
+	texts := make([]string, n)
+	for i := range n {
+		wg.Go(func() {
+			status, body := do(t, b, backend.OpChat, `{"model":"stories260k","temperature":0,"max_tokens":12,"stream":true,
+				"messages":[{"role":"user","content":"Once upon a time"}]}`)
+			if status != 200 {
+				t.Errorf("status %d", status)
+				return
+			}
+			var s strings.Builder
+			for _, ev := range sse(t, body) {
+				var c api.ChatCompletionChunk
+				if ev == "[DONE]" || json.Unmarshal([]byte(ev), &c) != nil {
+					continue
+				}
+				for _, ch := range c.Choices {
+					s.WriteString(ch.Delta.Content)
+				}
+			}
+			texts[i] = s.String()
+		})
+	}
+	wg.Wait()
+	for i := 1; i < n; i++ {
+		if texts[i] != texts[0] || texts[0] == "" {
+			t.Errorf("concurrent greedy streams differ: %q vs %q", texts[i], texts[0])
+		}
+	}
+}
+
+func TestEmbeddings(t *testing.T) {
+	b := open(t)
+	status, body := do(t, b, backend.OpEmbedding, `{"model":"stories260k","input":["a cat","a dog","a cat"]}`)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var er api.EmbeddingResponse
+	if err := json.Unmarshal(body, &er); err != nil {
+		t.Fatal(err)
+	}
+	if len(er.Data) != 3 || len(er.Data[0].Embedding) != 64 {
+		t.Fatalf("embeddings: %s", body)
+	}
+	for _, d := range er.Data {
+		var s float64
+		for _, x := range d.Embedding {
+			s += float64(x) * float64(x)
+		}
+		if math.Abs(s-1) > 1e-4 {
+			t.Errorf("vector %d has norm² %v", d.Index, s)
+		}
+	}
+	for i := range er.Data[0].Embedding {
+		if er.Data[0].Embedding[i] != er.Data[2].Embedding[i] {
+			t.Fatal("the same input gave different vectors")
+		}
+	}
+	if er.Usage.PromptTokens == 0 {
+		t.Error("no usage")
+	}
+	status, body = do(t, b, backend.OpEmbedding, `{"model":"stories260k","input":"x","encoding_format":"base64","dimensions":16}`)
+	var b64 api.EmbeddingResponse
+	if status != 200 || json.Unmarshal(body, &b64) != nil || len(b64.Data[0].Embedding) != 16 {
+		t.Errorf("base64 with dimensions: %d %s", status, body)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	b := open(t)
+	long := strings.Repeat("Once upon a time ", 200)
+	cases := []struct {
+		op         backend.Op
+		body, code string
+	}{
+		{backend.OpChat, `{"model":"m","messages":[]}`, "invalid_request"},
+		{backend.OpChat, `{"model":"m","n":2,"messages":[{"role":"user","content":"x"}]}`, "invalid_request"},
+		{backend.OpChat, `{"model":"m","temperature":7,"messages":[{"role":"user","content":"x"}]}`, "invalid_request"},
+		{backend.OpChat, `{"model":"m","messages":[{"role":"user","content":"` + long + `"}]}`, "context_length_exceeded"},
+		{backend.OpChat, `{"model":"m","messages":"nope"}`, "invalid_request"},
+		{backend.OpCompletion, `{"model":"m","prompt":[999999]}`, "invalid_request"},
+		{backend.OpEmbedding, `{"model":"m","input":[]}`, "invalid_request"},
+	}
+	for _, tc := range cases {
+		status, body := do(t, b, tc.op, tc.body)
+		var e api.ErrorResponse
+		if status != 400 || json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code {
+			t.Errorf("%s %.60s: %d %s", tc.op, tc.body, status, body)
+		}
+	}
+}
+
+func TestClientGoneStopsGeneration(t *testing.T) {
+	b := open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := b.Do(ctx, &backend.Request{Op: backend.OpChat, Stream: true,
+		Body: []byte(`{"model":"m","stream":true,"max_tokens":400,"messages":[{"role":"user","content":"Once"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(resp.Body)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	resp.Body.Close()
+	// The slot is free again: a new request completes.
+	status, body := do(t, b, backend.OpChat, `{"model":"m","max_tokens":3,"messages":[{"role":"user","content":"Once"}]}`)
+	if status != 200 {
+		t.Fatalf("after cancel: %d %s", status, body)
+	}
+}
