@@ -49,6 +49,9 @@ func run(ctx context.Context, args []string) error {
 		mockllmCmd(),
 		configCmd(),
 		benchCmd(),
+		tokenizeCmd(),
+		logitsCmd(),
+		generateCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
