@@ -33,7 +33,7 @@ type Options struct {
 	QueueSize int
 	// PrefillChunk is the most prompt tokens fed to the model in one step,
 	// over all sequences, so that a long prompt delays the running
-	// generations by a bounded amount per token. Default 128.
+	// generations by a bounded amount per token. Default 64.
 	PrefillChunk int
 }
 
@@ -45,7 +45,7 @@ func (o Options) withDefaults() Options {
 		o.QueueSize = 64
 	}
 	if o.PrefillChunk <= 0 {
-		o.PrefillChunk = 128
+		o.PrefillChunk = 64
 	}
 	return o
 }
