@@ -14,6 +14,11 @@ if [ -n "$out" ]; then echo "gofmt needed:"; echo "$out"; exit 1; fi
 step "go vet"
 go vet ./...
 
+step "services (PostgreSQL, Redis on loopback)"
+svc=$(mktemp -d)
+trap './scripts/services.sh stop "$svc"; rm -rf "$svc"' EXIT
+eval "$(./scripts/services.sh start "$svc")"
+
 step "go test -race"
 go test -race -count=1 -timeout 20m ./...
 
