@@ -22,6 +22,14 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Models lists the models clients can ask for by name. Default: none.
 	Models []Model `yaml:"models"`
+	// Store configures persistence (keys, users, usage, audit, tasks). See store.go.
+	Store Store `yaml:"store"`
+	// Auth configures authentication and roles. See auth.go.
+	Auth Auth `yaml:"auth"`
+	// RateLimit configures rate limits and quotas. See ratelimit.go.
+	RateLimit RateLimit `yaml:"ratelimit"`
+	// Cache configures the response cache. See cache.go.
+	Cache Cache `yaml:"cache"`
 }
 
 // Server configures the HTTP listener and its limits.
@@ -373,6 +381,10 @@ func (c Config) WithDefaults() Config {
 		models[i] = m
 	}
 	c.Models = models
+	c.Store = c.Store.withDefaults()
+	c.Auth = c.Auth.withDefaults()
+	c.RateLimit = c.RateLimit.withDefaults()
+	c.Cache = c.Cache.withDefaults()
 	return c
 }
 

@@ -147,6 +147,10 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.Store.validate(bad)
+	c.Auth.validate(bad)
+	c.RateLimit.validate(bad)
+	c.Cache.validate(bad)
 	return errors.Join(errs...)
 }
 
