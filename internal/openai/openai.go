@@ -185,58 +185,15 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	info := telemetry.Info(r.Context())
 	info.SetModel(m.Name)
 
-	ctx := r.Context()
-	header := forwardHeaders(r.Header)
-	var failure error
-	for _, t := range m.Order() {
-		req := &backend.Request{Op: op, Body: wire.SetModel(body, f, t.Model), Stream: f.Stream, Header: header}
+	req := &router.Request{Op: op, Body: body, Fields: f, Stream: f.Stream, Header: forwardHeaders(r.Header), Client: r.Header}
+	resp, t, err := h.reg.Do(r.Context(), m, req)
+	if t != nil {
 		info.SetBackend(t.Name)
-		resp, err := t.Backend.Do(ctx, req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return apierr.From(ctx.Err())
-			}
-			h.opt.Logger.WarnContext(ctx, "backend request failed", "model", m.Name, "backend", t.Name, "err", err)
-			failure = &apierr.Error{Kind: apierr.Upstream, Code: "upstream_unreachable",
-				Message: "no backend of model " + m.Name + " could be reached", Err: err}
-			continue
-		}
-		if retryable(resp.StatusCode) {
-			e := upstreamStatusError(resp)
-			h.opt.Logger.WarnContext(ctx, "backend answered with an error", "model", m.Name, "backend", t.Name, "status", resp.StatusCode)
-			failure = e
-			continue
-		}
-		return h.relay(w, r, resp)
 	}
-	if failure == nil {
-		failure = &apierr.Error{Kind: apierr.Unavailable, Code: "no_backend", Message: "model " + m.Name + " has no backend available"}
+	if err != nil {
+		return err
 	}
-	return failure
-}
-
-// retryable reports whether an upstream status means another backend should be tried: the
-// upstream refused before doing the work, so nothing reached the client yet.
-func retryable(status int) bool {
-	return status == http.StatusTooManyRequests || status >= 500
-}
-
-// upstreamStatusError turns a retryable upstream answer into the error the client sees if no
-// other backend succeeds. It consumes and closes the body.
-func upstreamStatusError(resp *backend.Response) *apierr.Error {
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode == http.StatusTooManyRequests {
-		e := &apierr.Error{Kind: apierr.RateLimited, Code: "upstream_rate_limited",
-			Message: "the model's upstream is rate limiting requests; retry later"}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			e.RetryAfter = time.Duration(s) * time.Second
-		}
-		return e
-	}
-	return &apierr.Error{Kind: apierr.Upstream, Code: "upstream_error",
-		Message: fmt.Sprintf("the model's upstream failed (status %d)", resp.StatusCode),
-		Err:     fmt.Errorf("upstream status %d", resp.StatusCode)}
+	return h.relay(w, r, resp)
 }
 
 func readError(err error) error {
@@ -332,6 +289,14 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			h.opt.Logger.WarnContext(r.Context(), "upstream stream broke off", "err", err)
 			e := &apierr.Error{Kind: apierr.Upstream, Code: "upstream_stream_interrupted",
 				Message: "the model's upstream stopped in the middle of the stream"}
+			switch {
+			case errors.Is(err, router.ErrIdleTimeout):
+				e = &apierr.Error{Kind: apierr.Timeout, Code: "upstream_idle_timeout",
+					Message: "the model's upstream sent nothing within the idle timeout"}
+			case errors.Is(err, router.ErrTotalTimeout):
+				e = &apierr.Error{Kind: apierr.Timeout, Code: "request_timeout",
+					Message: "the request reached its total timeout"}
+			}
 			ev := append([]byte("\n\ndata: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(r.Context()))...)
 			ev = append(ev, "\n\n"...)
 			_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))

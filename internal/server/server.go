@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,8 @@ func New(cfg config.Server, reg *router.Registry, log *slog.Logger, extra ...Rou
 		{"GET", "/v1/models/{id...}", apierr.ShapeOpenAI, oa.GetModel},
 		{"GET", "/healthz", apierr.ShapeEnvelope, s.healthz},
 		{"GET", "/readyz", apierr.ShapeEnvelope, s.readyz},
+		// Unauthenticated until admin authentication lands (docs/ROUTING.md says so).
+		{"GET", "/v1/admin/backends", apierr.ShapeEnvelope, s.adminBackends},
 	}
 	routes = append(routes, extra...)
 	byPattern := map[string][]Route{}
@@ -228,6 +231,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 			b = appendQuoted(b, t.Type)
 			b = append(b, `,"health":`...)
 			b = appendQuoted(b, t.Health().String())
+			b = append(b, `,"circuit":`...)
+			b = appendQuoted(b, t.Circuit().String())
 			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
@@ -238,6 +243,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusServiceUnavailable
 	}
 	writeEnvelope(w, r, status, b)
+	return nil
+}
+
+// adminBackends lists every model's scheduling state and per-backend figures: health,
+// circuit, load, counters and moving latencies (router.ModelStatus).
+func (s *Server) adminBackends(w http.ResponseWriter, r *http.Request) error {
+	data, err := json.Marshal(struct {
+		Models []router.ModelStatus `json:"models"`
+	}{s.reg.Status()})
+	if err != nil {
+		return err
+	}
+	writeEnvelope(w, r, http.StatusOK, data)
 	return nil
 }
 

@@ -38,18 +38,21 @@ var _ backend.Prober = (*Client)(nil)
 // connections per host (a gateway talks to few hosts, a lot), HTTP/2 where the upstream offers
 // it over TLS, and no transparent compression (SSE must not be buffered by a decompressor,
 // and JSON bodies are passed through as they come).
-func NewTransport() *http.Transport {
+func NewTransport() *http.Transport { return newTransport(10 * time.Second) }
+
+// newTransport is NewTransport with connect bounding the TCP dial and the TLS handshake.
+func newTransport(connect time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
+			Timeout:   connect,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
+		TLSHandshakeTimeout:   connect,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		WriteBufferSize:       32 << 10,
@@ -57,15 +60,20 @@ func NewTransport() *http.Transport {
 	}
 }
 
-// New returns a client for the upstream in cfg. A nil hc gets a client on NewTransport; the
-// client has no overall timeout because streams may run for minutes; requests are bounded by
-// their contexts.
+// New returns a client for the upstream in cfg. A nil hc gets a client on NewTransport, with
+// cfg.Timeouts.Connect (when set) bounding the dial and TLS handshake; the client has no
+// overall timeout because streams may run for minutes; requests are bounded by their
+// contexts.
 func New(cfg config.Backend, hc *http.Client) (*Client, error) {
 	if cfg.BaseURL == "" {
 		return nil, fmt.Errorf("backend %s: base_url is required", cfg.Name)
 	}
 	if hc == nil {
-		hc = &http.Client{Transport: NewTransport()}
+		connect := cfg.Timeouts.Connect.D()
+		if connect <= 0 {
+			connect = 10 * time.Second
+		}
+		hc = &http.Client{Transport: newTransport(connect)}
 	}
 	c := &Client{
 		base:    strings.TrimRight(cfg.BaseURL, "/"),

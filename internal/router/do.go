@@ -1,0 +1,538 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/wire"
+)
+
+// budgetWindow is the window over which the retry budget compares retries with requests.
+const budgetWindow = 10 * time.Second
+
+// maxRetryAfter caps how long an upstream's Retry-After keeps a backend out of rotation.
+const maxRetryAfter = 5 * time.Minute
+
+// queueFullRetryAfter is the Retry-After sent with a 429 when every queue is full.
+const queueFullRetryAfter = time.Second
+
+// Errors a body returned by Do may report mid-way. Nothing is retried once bytes have reached
+// the client, so these end the response.
+var (
+	// ErrIdleTimeout: the backend sent nothing for longer than the idle timeout.
+	ErrIdleTimeout = errors.New("upstream idle timeout: no data within the idle gap")
+	// ErrTotalTimeout: the request reached its total timeout.
+	ErrTotalTimeout = errors.New("request total timeout reached")
+	// ErrBroken: the backend's answer broke off before its end.
+	ErrBroken = errors.New("upstream answer broke off")
+)
+
+// Request is one client request to schedule.
+type Request struct {
+	Op backend.Op
+	// Body is the client's JSON body; Fields locate its "model" value, which is rewritten to
+	// each backend's model name. The body is never modified.
+	Body   []byte
+	Fields wire.Fields
+	// Stream reports whether the client asked for a stream.
+	Stream bool
+	// Header holds the client headers forwarded upstream (never Authorization).
+	Header http.Header
+	// Client holds the client's own request headers; only sticky routing reads them.
+	Client http.Header
+}
+
+// failure is what one model's tries ended with, kept to answer the client when every try
+// failed. The first real upstream failure is the answer: a later fallback's error is logged,
+// not surfaced.
+type failure struct {
+	first         *apierr.Error // first upstream failure
+	queueFull     bool
+	budgetDenied  bool
+	soonest       int64 // Unix nanoseconds when some unavailable backend may be tried again
+	sawRetryAfter time.Duration
+}
+
+// Do sends req to a backend of m, retrying on other backends and then on the model's
+// fallbacks while that is safe: after a connection error, a 429 or 5xx answer, or a TTFT
+// timeout, never after a byte of the answer was handed out. It returns the answer, whose
+// body the caller must close, and the backend that gave it. For a stream, the first chunk has
+// already arrived when Do returns.
+//
+// The error is an *apierr.Error ready for the client: the first upstream failure when every
+// try failed, 429 with Retry-After when every backend's queue is full, 503 when no backend is
+// available, or the cancellation or deadline of ctx.
+func (r *Registry) Do(ctx context.Context, m *Model, req *Request) (*backend.Response, *Target, error) {
+	now := time.Now()
+	m.requests.Add(1)
+	m.budget.add(now.UnixNano(), 1, 0)
+	key, sticky := m.stickyKey(req.Client)
+
+	var chainBuf [8]*Model
+	chain := chainBuf[:0]
+	if len(m.split) > 0 {
+		chain = m.chooseSplit(key, sticky, chain)
+	} else {
+		chain = append(chain, m)
+	}
+	for _, f := range m.fallbacks {
+		if len(f.split) > 0 {
+			chain = f.chooseSplit(key, sticky, chain)
+		} else {
+			chain = append(chain, f)
+		}
+	}
+
+	clientCtx := ctx
+	cancelTotal := context.CancelFunc(func() {})
+	if total := m.cfg.Timeouts.Total.D(); total > 0 {
+		ctx, cancelTotal = context.WithTimeout(ctx, total)
+	}
+
+	var fail failure
+	attempts := 0
+	maxAttempts := max(m.cfg.Retry.Attempts, 1)
+chain:
+	for ci, cm := range chain {
+		if slices.Contains(chain[:ci], cm) {
+			continue
+		}
+		var tried uint64
+		for attempts < maxAttempts {
+			if attempts > 0 {
+				now := time.Now().UnixNano()
+				if mask, _ := cm.candidates(tried, now); mask == 0 {
+					fail.noteUnavailable(cm, tried, now)
+					break // nothing left here: do not spend a retry on it
+				}
+				if !m.spendRetry(now) {
+					fail.budgetDenied = true
+					m.budgetDenied.Add(1)
+					r.log.DebugContext(ctx, "retry refused by the budget", "model", m.Name)
+					break chain
+				}
+				if err := sleep(ctx, backoff(m, attempts)); err != nil {
+					break chain
+				}
+			}
+			t, trial, err := r.acquire(ctx, cm, tried, req.Stream, key, sticky && attempts == 0 && ci == 0, &fail)
+			if err != nil {
+				break chain // ctx done
+			}
+			if t == nil {
+				break // nothing more to try in this model
+			}
+			tried |= 1 << t.idx
+			if attempts > 0 {
+				m.retries.Add(1)
+			}
+			attempts++
+			resp, aerr, retry := r.attempt(ctx, clientCtx, cm, t, trial, req, cancelTotal)
+			if aerr == nil {
+				return resp, t, nil
+			}
+			if !retry {
+				cancelTotal()
+				return nil, t, aerr
+			}
+			if fail.first == nil {
+				fail.first = aerr
+			}
+		}
+	}
+	cancelTotal()
+	if err := clientCtx.Err(); err != nil {
+		return nil, nil, apierr.From(err)
+	}
+	if ctx.Err() != nil {
+		return nil, nil, &apierr.Error{Kind: apierr.Timeout, Code: "request_timeout",
+			Message: "the request reached its total timeout", Err: ctx.Err()}
+	}
+	return nil, nil, fail.answer(m)
+}
+
+// spendRetry takes one retry from the model's budget if it has room: retries in the window
+// stay within budget × requests + min_retries. The check and the count are one step, so
+// concurrent requests cannot overdraw it.
+func (m *Model) spendRetry(now int64) bool {
+	ratio, floor := m.cfg.Retry.Budget, float64(m.cfg.Retry.MinRetries)
+	return m.budget.addIf(now, 0, 1, func(reqs, retries uint64) bool {
+		return float64(retries+1) <= ratio*float64(reqs)+floor
+	})
+}
+
+// backoff is the wait before retry n (n ≥ 1): uniform in [0, min(max, base·2^(n-1))], the
+// "full jitter" that spreads the retries of many clients.
+func backoff(m *Model, n int) time.Duration {
+	base, ceil := m.cfg.Retry.Backoff.D(), m.cfg.Retry.MaxBackoff.D()
+	if base <= 0 {
+		return 0
+	}
+	d := base << min(n-1, 30)
+	if d > ceil || d <= 0 {
+		d = ceil
+	}
+	return rand.N(d + 1)
+}
+
+// acquire picks a backend of cm not in tried and takes an in-flight slot on it, waiting in its
+// queue when every candidate is at its cap. It returns a nil target when cm has nothing more
+// to offer, noting why in fail, and an error only when ctx is done.
+func (r *Registry) acquire(ctx context.Context, cm *Model, tried uint64, stream bool, key uint64, sticky bool, fail *failure) (*Target, bool, error) {
+	for {
+		now := time.Now().UnixNano()
+		mask, queued := cm.candidates(tried, now)
+		if mask == 0 {
+			fail.noteUnavailable(cm, tried, now)
+			return nil, false, nil
+		}
+		t, trial := cm.pick(mask, stream, now, key, sticky)
+		if t == nil {
+			fail.noteUnavailable(cm, tried, now)
+			return nil, false, nil
+		}
+		var err error
+		if queued {
+			err = t.acquire(ctx)
+		} else if !t.tryAcquire() {
+			if trial {
+				t.br.releaseTrial()
+			}
+			continue // a slot went between the look and the take: look again
+		}
+		if err == nil {
+			return t, trial, nil
+		}
+		if trial {
+			t.br.releaseTrial()
+		}
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		// Queue full or waited too long: refuse here, try the others.
+		t.countError(FailQueueFull)
+		cm.queueRefusals.Add(1)
+		fail.queueFull = true
+		tried |= 1 << t.idx
+	}
+}
+
+// noteUnavailable records when the soonest backend of cm that was left out for its circuit
+// or a Retry-After may be tried again.
+func (f *failure) noteUnavailable(cm *Model, tried uint64, now int64) {
+	for _, t := range cm.Targets {
+		if tried&(1<<t.idx) != 0 {
+			continue
+		}
+		var at int64
+		if c := t.cooldown.Load(); c > now {
+			at = c
+		}
+		if Circuit(t.br.state.Load()) == CircuitOpen {
+			at = max(at, t.br.openUntil.Load())
+		}
+		if at > now && (f.soonest == 0 || at < f.soonest) {
+			f.soonest = at
+		}
+	}
+}
+
+// answer is the error the client sees when no try succeeded.
+func (f *failure) answer(m *Model) *apierr.Error {
+	if f.first != nil {
+		return f.first
+	}
+	if f.queueFull {
+		return &apierr.Error{Kind: apierr.RateLimited, Code: "backend_queue_full", RetryAfter: queueFullRetryAfter,
+			Message: "every backend of model " + m.Name + " is at its in-flight limit and its queue is full; retry later"}
+	}
+	e := &apierr.Error{Kind: apierr.Unavailable, Code: "no_backend",
+		Message: "model " + m.Name + " has no backend available"}
+	if f.soonest > 0 {
+		e.RetryAfter = max(time.Until(time.Unix(0, f.soonest)), time.Second)
+	}
+	return e
+}
+
+// attempt sends req to t. On success it returns the answer with a body that accounts for
+// the rest of the exchange. On failure it returns the client's error, whether another
+// backend may be tried, and has already released t.
+func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target, trial bool, req *Request, cancelTotal context.CancelFunc) (*backend.Response, *apierr.Error, bool) {
+	t.requests.Add(1)
+	start := time.Now()
+	var actx context.Context
+	var cancel context.CancelFunc
+	if d := t.timeouts.Total.D(); d > 0 {
+		actx, cancel = context.WithTimeout(ctx, d)
+	} else {
+		actx, cancel = context.WithCancel(ctx)
+	}
+	var ttftFired atomic.Bool
+	var ttft *time.Timer
+	if d := t.timeouts.TTFT.D(); req.Stream && d > 0 {
+		ttft = time.AfterFunc(d, func() { ttftFired.Store(true); cancel() })
+	}
+	stopTTFT := func() bool { return ttft == nil || ttft.Stop() }
+
+	fail := func(kind ErrorKind, e *apierr.Error, retry bool) (*backend.Response, *apierr.Error, bool) {
+		stopTTFT()
+		cancel()
+		t.release()
+		if ctx.Err() != nil {
+			// The client left or the request ran out of time: not the backend's fault.
+			if trial {
+				t.br.releaseTrial()
+			}
+			if err := clientCtx.Err(); err != nil {
+				return nil, apierr.From(err), false
+			}
+			return nil, &apierr.Error{Kind: apierr.Timeout, Code: "request_timeout",
+				Message: "the request reached its total timeout", Err: ctx.Err()}, false
+		}
+		t.countError(kind)
+		if kind != FailStatus429 {
+			t.ewmaTotal.observe(max(float64(time.Since(start)), failurePenalty))
+			if req.Stream {
+				t.ewmaTTFT.observe(max(float64(time.Since(start)), failurePenalty))
+			}
+			r.recordOutcome(cm, t, false, trial)
+		} else if trial {
+			t.br.releaseTrial()
+		}
+		r.log.WarnContext(ctx, "backend attempt failed", "model", cm.Name, "backend", t.Name,
+			"kind", kind.String(), "err", e.Err, "retry", retry)
+		return nil, e, retry
+	}
+
+	breq := &backend.Request{Op: req.Op, Body: wire.SetModel(req.Body, req.Fields, t.Model), Stream: req.Stream, Header: req.Header}
+	resp, err := t.Backend.Do(actx, breq)
+	if err != nil {
+		if ttftFired.Load() {
+			return fail(FailTTFT, ttftError(t, err), true)
+		}
+		if actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			return fail(FailTotal, &apierr.Error{Kind: apierr.Timeout, Code: "upstream_timeout",
+				Message: "the model's upstream did not answer in time", Err: err}, true)
+		}
+		return fail(FailConnect, &apierr.Error{Kind: apierr.Upstream, Code: "upstream_unreachable",
+			Message: "no backend of model " + cm.Name + " could be reached", Err: err}, true)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		ra := retryAfter(resp.Header.Get("Retry-After"), start)
+		if ra > 0 {
+			t.cooldown.Store(start.Add(min(ra, maxRetryAfter)).UnixNano())
+		}
+		drain(resp.Body)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			e := &apierr.Error{Kind: apierr.RateLimited, Code: "upstream_rate_limited", RetryAfter: ra,
+				Message: "the model's upstream is rate limiting requests; retry later", Err: errors.New("upstream status 429")}
+			return fail(FailStatus429, e, true)
+		}
+		return fail(FailStatus5xx, &apierr.Error{Kind: apierr.Upstream, Code: "upstream_error",
+			Message: fmt.Sprintf("the model's upstream failed (status %d)", resp.StatusCode),
+			Err:     fmt.Errorf("upstream status %d", resp.StatusCode)}, true)
+	}
+
+	b := &body{rc: resp.Body, r: r, m: cm, t: t, trial: trial, start: start, status: resp.StatusCode,
+		idle: t.timeouts.Idle.D(), actx: actx, client: clientCtx, cancel: cancel, cancelTotal: cancelTotal}
+	if req.Stream && resp.StatusCode/100 == 2 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// Hold the answer until its first bytes arrive: until then another backend can
+		// still be tried if this one is too slow or breaks.
+		buf := make([]byte, 4096)
+		var n int
+		var rerr error
+		for n == 0 && rerr == nil {
+			n, rerr = resp.Body.Read(buf)
+		}
+		if !stopTTFT() {
+			_ = resp.Body.Close()
+			return fail(FailTTFT, ttftError(t, rerr), true)
+		}
+		if n == 0 && rerr != io.EOF {
+			_ = resp.Body.Close()
+			if actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+				return fail(FailTotal, &apierr.Error{Kind: apierr.Timeout, Code: "upstream_timeout",
+					Message: "the model's upstream did not answer in time", Err: rerr}, true)
+			}
+			return fail(FailBroken, &apierr.Error{Kind: apierr.Upstream, Code: "upstream_error",
+				Message: "the model's upstream closed the stream before sending anything", Err: rerr}, true)
+		}
+		t.ewmaTTFT.observe(float64(time.Since(start)))
+		b.pending = buf[:n]
+		if rerr == io.EOF {
+			b.eof = true
+		}
+	} else {
+		stopTTFT()
+	}
+	resp.Body = b
+	return resp, nil, false
+}
+
+func ttftError(t *Target, err error) *apierr.Error {
+	return &apierr.Error{Kind: apierr.Timeout, Code: "upstream_timeout",
+		Message: "the model's upstream sent no first token in time",
+		Err:     fmt.Errorf("backend %s: no first byte within %s: %w", t.Name, t.timeouts.TTFT.D(), err)}
+}
+
+// retryAfter parses a Retry-After value: delay seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(min(s, int(maxRetryAfter/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0)
+	}
+	return 0
+}
+
+// recordOutcome feeds one outcome to t's breaker and logs circuit changes.
+func (r *Registry) recordOutcome(cm *Model, t *Target, ok, trial bool) {
+	if ok {
+		t.successes.Add(1)
+	}
+	if changed, to := t.br.record(time.Now().UnixNano(), ok, trial); changed {
+		if to == CircuitOpen {
+			r.log.Warn("circuit opened", "model", cm.Name, "backend", t.Name, "trial", trial)
+		} else {
+			r.log.Info("circuit closed", "model", cm.Name, "backend", t.Name)
+		}
+	}
+}
+
+// body is the answer handed to the caller. It enforces the idle gap between chunks, turns
+// timeouts into ErrIdleTimeout and ErrTotalTimeout, and on the end of the answer (or Close)
+// accounts the outcome to the backend and releases its in-flight slot.
+type body struct {
+	rc      io.ReadCloser
+	r       *Registry
+	m       *Model
+	t       *Target
+	trial   bool
+	start   time.Time
+	status  int
+	pending []byte // first chunk, read ahead while waiting for the first token
+	eof     bool   // rc already returned io.EOF
+
+	idle      time.Duration
+	timer     *time.Timer
+	idleFired atomic.Bool
+
+	actx, client        context.Context // the attempt (with the total timeouts) and the client's own
+	cancel, cancelTotal context.CancelFunc
+
+	err    error // sticky read error
+	closed bool
+}
+
+// Read implements io.Reader.
+func (b *body) Read(p []byte) (int, error) {
+	if len(b.pending) > 0 {
+		n := copy(p, b.pending)
+		b.pending = b.pending[n:]
+		return n, nil
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.eof {
+		b.finish(true, -1)
+		b.err = io.EOF
+		return 0, io.EOF
+	}
+	// The idle clock runs only while waiting for the upstream, not while the caller is busy
+	// writing to a slow client.
+	if b.idle > 0 {
+		if b.timer == nil {
+			b.timer = time.AfterFunc(b.idle, func() { b.idleFired.Store(true); b.cancel() })
+		} else {
+			b.timer.Reset(b.idle)
+		}
+	}
+	n, err := b.rc.Read(p)
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	if err == nil {
+		return n, nil
+	}
+	if err == io.EOF {
+		b.finish(true, -1)
+		b.err = io.EOF
+		return n, err
+	}
+	switch {
+	case b.idleFired.Load():
+		b.err = ErrIdleTimeout
+		b.finish(false, FailIdle)
+	case b.client.Err() != nil:
+		b.err = err
+		b.finish(false, -1)
+	case errors.Is(b.actx.Err(), context.DeadlineExceeded):
+		b.err = ErrTotalTimeout
+		b.finish(false, FailTotal)
+	default:
+		b.err = fmt.Errorf("%w: %w", ErrBroken, err)
+		b.finish(false, FailBroken)
+	}
+	return n, b.err
+}
+
+// finish accounts the outcome once: ok at the end of the answer; a failure of kind when
+// kind ≥ 0; nothing (the client left) otherwise.
+func (b *body) finish(ok bool, kind ErrorKind) {
+	if b.closed {
+		return
+	}
+	b.closed = true
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	t := b.t
+	switch {
+	case ok:
+		if b.status/100 == 2 {
+			t.ewmaTotal.observe(float64(time.Since(b.start)))
+		}
+		b.r.recordOutcome(b.m, t, true, b.trial)
+	case kind >= 0:
+		t.countError(kind)
+		if kind != FailTotal {
+			b.r.recordOutcome(b.m, t, false, b.trial)
+		} else if b.trial {
+			t.br.releaseTrial()
+		}
+		b.r.log.Warn("backend answer ended early", "model", b.m.Name, "backend", t.Name, "kind", kind.String())
+	default:
+		if b.trial {
+			t.br.releaseTrial()
+		}
+	}
+	b.cancel()
+	t.release()
+}
+
+// Close implements io.Closer. Closing before the end abandons the upstream request.
+func (b *body) Close() error {
+	b.finish(false, -1)
+	err := b.rc.Close()
+	b.cancelTotal()
+	return err
+}
