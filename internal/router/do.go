@@ -112,8 +112,8 @@ chain:
 		for attempts < maxAttempts {
 			if attempts > 0 {
 				now := time.Now().UnixNano()
-				if mask, _ := cm.candidates(tried, now); mask == 0 {
-					fail.noteUnavailable(cm, tried, now)
+				if mask, _, full := cm.candidates(tried, now); mask == 0 {
+					fail.noteUnavailable(cm, tried, now, full)
 					break // nothing left here: do not spend a retry on it
 				}
 				if !m.spendRetry(now) {
@@ -192,14 +192,17 @@ func backoff(m *Model, n int) time.Duration {
 func (r *Registry) acquire(ctx context.Context, cm *Model, tried uint64, stream bool, key uint64, sticky bool, fail *failure) (*Target, bool, error) {
 	for {
 		now := time.Now().UnixNano()
-		mask, queued := cm.candidates(tried, now)
+		mask, queued, full := cm.candidates(tried, now)
 		if mask == 0 {
-			fail.noteUnavailable(cm, tried, now)
+			if full {
+				cm.queueRefusals.Add(1)
+			}
+			fail.noteUnavailable(cm, tried, now, full)
 			return nil, false, nil
 		}
 		t, trial := cm.pick(mask, stream, now, key, sticky)
 		if t == nil {
-			fail.noteUnavailable(cm, tried, now)
+			fail.noteUnavailable(cm, tried, now, false)
 			return nil, false, nil
 		}
 		var err error
@@ -229,8 +232,11 @@ func (r *Registry) acquire(ctx context.Context, cm *Model, tried uint64, stream 
 }
 
 // noteUnavailable records when the soonest backend of cm that was left out for its circuit
-// or a Retry-After may be tried again.
-func (f *failure) noteUnavailable(cm *Model, tried uint64, now int64) {
+// or a Retry-After may be tried again, and whether one was left out for a full queue.
+func (f *failure) noteUnavailable(cm *Model, tried uint64, now int64, full bool) {
+	if full {
+		f.queueFull = true
+	}
 	for _, t := range cm.Targets {
 		if tried&(1<<t.idx) != 0 {
 			continue

@@ -10,24 +10,28 @@ import (
 
 // candidates returns the mask of backends a new request may go to at now, leaving out
 // those in exclude: first those with a free in-flight slot; when none has one, those whose
-// queue has room (queued is then true). An empty mask means nothing can take the request.
-func (m *Model) candidates(exclude uint64, now int64) (mask uint64, queued bool) {
+// queue has room (queued is then true). An empty mask means nothing can take the request;
+// full then reports that some backend was left out only because its queue is full.
+func (m *Model) candidates(exclude uint64, now int64) (mask uint64, queued, full bool) {
 	var waitable uint64
 	for i, t := range m.Targets {
 		bit := uint64(1) << i
 		if exclude&bit != 0 || !t.usable(now) {
 			continue
 		}
-		if !t.saturated() {
+		switch {
+		case !t.saturated():
 			mask |= bit
-		} else if t.queueRoom() {
+		case t.queueRoom():
 			waitable |= bit
+		default:
+			full = true
 		}
 	}
 	if mask != 0 {
-		return mask, false
+		return mask, false, false
 	}
-	return waitable, waitable != 0
+	return waitable, waitable != 0, full && waitable == 0
 }
 
 // pick chooses a backend among mask by the model's strategy (or by the sticky key when

@@ -34,14 +34,14 @@ func (h Health) String() string {
 type ErrorKind int
 
 const (
-	FailConnect      ErrorKind = iota // no answer: connection refused, reset, connect timeout
-	FailStatus5xx                     // the upstream answered 5xx
-	FailStatus429                     // the upstream answered 429
-	FailTTFT                          // no first byte within the TTFT timeout
-	FailIdle                          // a gap between chunks exceeded the idle timeout
-	FailTotal                         // the total timeout ended the request
-	FailBroken                        // the body broke off before its end
-	FailQueueFull                     // refused: in-flight cap reached and the queue full
+	FailConnect   ErrorKind = iota // no answer: connection refused, reset, connect timeout
+	FailStatus5xx                  // the upstream answered 5xx
+	FailStatus429                  // the upstream answered 429
+	FailTTFT                       // no first byte within the TTFT timeout
+	FailIdle                       // a gap between chunks exceeded the idle timeout
+	FailTotal                      // the total timeout ended the request
+	FailBroken                     // the body broke off before its end
+	FailQueueFull                  // refused: in-flight cap reached and the queue full
 	numErrorKinds
 )
 

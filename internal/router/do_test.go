@@ -1,0 +1,496 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/wire"
+)
+
+// fake is a hand-written backend whose behaviour is a function field.
+type fake struct {
+	calls atomic.Int64
+	do    func(ctx context.Context, req *backend.Request) (*backend.Response, error)
+}
+
+func (f *fake) Do(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	f.calls.Add(1)
+	if tr, ok := ctx.Value(traceKey{}).(*trace); ok {
+		tr.add(f)
+	}
+	return f.do(ctx, req)
+}
+
+// trace records which fakes one request reached.
+type traceKey struct{}
+
+type trace struct {
+	mu   sync.Mutex
+	hits map[*fake]int
+}
+
+func (tr *trace) add(f *fake) {
+	tr.mu.Lock()
+	tr.hits[f]++
+	tr.mu.Unlock()
+}
+
+func jsonOK(_ context.Context, _ *backend.Request) (*backend.Response, error) {
+	return &backend.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(`{"ok":true}`))}, nil
+}
+
+func status(code int, hdr ...string) func(context.Context, *backend.Request) (*backend.Response, error) {
+	return func(context.Context, *backend.Request) (*backend.Response, error) {
+		h := http.Header{"Content-Type": {"application/json"}}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			h.Set(hdr[i], hdr[i+1])
+		}
+		return &backend.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader(`{"error":{}}`))}, nil
+	}
+}
+
+func refused(context.Context, *backend.Request) (*backend.Response, error) {
+	return nil, errors.New("dial tcp: connection refused")
+}
+
+// sse answers a stream: first after ttft, then the rest of chunks every gap; when broken, the
+// body fails after the chunks instead of ending. The writer goroutine stops with ctx.
+func sse(ttft, gap time.Duration, chunks int, broken bool) func(context.Context, *backend.Request) (*backend.Response, error) {
+	return func(ctx context.Context, _ *backend.Request) (*backend.Response, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			wait := ttft
+			for i := range chunks {
+				select {
+				case <-ctx.Done():
+					pw.CloseWithError(ctx.Err())
+					return
+				case <-time.After(wait):
+				}
+				if _, err := fmt.Fprintf(pw, "data: {\"i\":%d}\n\n", i); err != nil {
+					return
+				}
+				wait = gap
+			}
+			if broken {
+				pw.CloseWithError(io.ErrUnexpectedEOF)
+				return
+			}
+			fmt.Fprint(pw, "data: [DONE]\n\n")
+			pw.Close()
+		}()
+		go func() { <-ctx.Done(); pw.CloseWithError(ctx.Err()) }()
+		return &backend.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil
+	}
+}
+
+// newTestRegistry parses a configuration whose backends are named after the fakes.
+func newTestRegistry(t testing.TB, yaml string, fakes map[string]*fake) *Registry {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	r, err := build(cfg.Models, func(bc config.Backend) (backend.Backend, error) {
+		f, ok := fakes[bc.Name]
+		if !ok {
+			return nil, fmt.Errorf("no fake named %s", bc.Name)
+		}
+		return f, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// backends writes YAML for backends named after names, with extra keys per backend.
+func backends(names ...string) string {
+	var b strings.Builder
+	b.WriteString("    backends:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "      - {type: openai, name: %s, base_url: \"http://127.0.0.1:9/v1\"}\n", n)
+	}
+	return b.String()
+}
+
+func chatRequest(stream bool) *Request {
+	body := []byte(`{"model":"m","messages":[]}`)
+	if stream {
+		body = []byte(`{"model":"m","stream":true,"messages":[]}`)
+	}
+	f, err := wire.Peek(body)
+	if err != nil {
+		panic(err)
+	}
+	return &Request{Op: backend.OpChat, Body: body, Fields: f, Stream: stream, Client: http.Header{}}
+}
+
+// call schedules one request and reads its answer to the end.
+func call(t testing.TB, r *Registry, model string, req *Request) (string, *Target, []byte, error) {
+	t.Helper()
+	m, ok := r.Lookup(model)
+	if !ok {
+		t.Fatalf("no model %s", model)
+	}
+	resp, tg, err := r.Do(context.Background(), m, req)
+	if err != nil {
+		return "", tg, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return tg.Name, tg, b, err
+}
+
+func TestRetryNeverSameBackendTwice(t *testing.T) {
+	fakes := map[string]*fake{"a": {do: refused}, "b": {do: status(502)}, "c": {do: jsonOK}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    breaker: {failures: 1000}\n    retry: {budget: 1, min_retries: 1000}\n"+backends("a", "b", "c"), fakes)
+	for i := range 30 {
+		tr := &trace{hits: map[*fake]int{}}
+		m, _ := r.Lookup("m")
+		resp, tg, err := r.Do(context.WithValue(context.Background(), traceKey{}, tr), m, chatRequest(false))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if tg.Name != "c" {
+			t.Fatalf("request %d served by %s", i, tg.Name)
+		}
+		for f, n := range tr.hits {
+			if n > 1 {
+				t.Fatalf("request %d reached one backend %d times", i, n)
+			}
+			_ = f
+		}
+	}
+	st := r.Status()[0]
+	if st.Backends[0].Errors["connect"] == 0 || st.Backends[1].Errors["status_5xx"] == 0 {
+		t.Errorf("errors not counted by kind: %+v", st.Backends)
+	}
+	if st.Backends[2].Successes != 30 {
+		t.Errorf("c successes = %d, want 30", st.Backends[2].Successes)
+	}
+}
+
+func TestClientErrorsAreNotRetried(t *testing.T) {
+	fakes := map[string]*fake{"a": {do: status(400)}, "b": {do: status(400)}}
+	r := newTestRegistry(t, "models:\n  - name: m\n"+backends("a", "b"), fakes)
+	_, _, body, err := call(t, r, "m", chatRequest(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), "error") || fakes["a"].calls.Load()+fakes["b"].calls.Load() != 1 {
+		t.Fatalf("a 400 was retried: a=%d b=%d", fakes["a"].calls.Load(), fakes["b"].calls.Load())
+	}
+}
+
+func TestRetryAfterKeepsBackendAway(t *testing.T) {
+	fakes := map[string]*fake{"a": {do: status(429, "Retry-After", "30")}, "b": {do: jsonOK}}
+	r := newTestRegistry(t, "models:\n  - name: m\n"+backends("a", "b"), fakes)
+	for range 10 {
+		if _, _, _, err := call(t, r, "m", chatRequest(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fakes["a"].calls.Load(); n != 1 {
+		t.Fatalf("backend with Retry-After: 30 was called %d times, want 1", n)
+	}
+	if cd := r.Status()[0].Backends[0].CooldownSeconds; cd < 25 {
+		t.Errorf("cooldown = %v s", cd)
+	}
+	// Alone, the model answers 429 with the upstream's Retry-After on the first try, then 503
+	// while the backend cools down.
+	fakes2 := map[string]*fake{"a": {do: status(429, "Retry-After", "7")}}
+	r2 := newTestRegistry(t, "models:\n  - name: m\n"+backends("a"), fakes2)
+	_, _, _, err := call(t, r2, "m", chatRequest(false))
+	var e *apierr.Error
+	if !errors.As(err, &e) || e.Kind != apierr.RateLimited || e.RetryAfter != 7*time.Second {
+		t.Fatalf("err = %#v", err)
+	}
+	_, _, _, err = call(t, r2, "m", chatRequest(false))
+	if !errors.As(err, &e) || e.Kind != apierr.Unavailable || e.RetryAfter < 5*time.Second {
+		t.Fatalf("while cooling down: %#v", err)
+	}
+}
+
+func TestTTFTTimeoutMovesElsewhere(t *testing.T) {
+	fakes := map[string]*fake{"slow": {do: sse(2*time.Second, 0, 3, false)}, "fast": {do: sse(0, 0, 3, false)}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    timeouts: {ttft: 50ms}\n"+
+		"    backends:\n      - {type: openai, name: slow, base_url: \"http://127.0.0.1:9/v1\", weight: 100}\n"+
+		"      - {type: openai, name: fast, base_url: \"http://127.0.0.1:9/v1\"}\n", fakes)
+	name, _, body, err := call(t, r, "m", chatRequest(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "fast" || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+		t.Fatalf("served by %s: %q", name, body)
+	}
+	if n := r.Status()[0].Backends[0].Errors["ttft_timeout"]; n != 1 {
+		t.Errorf("ttft_timeout count = %d", n)
+	}
+}
+
+func TestIdleTimeoutAndBrokenStream(t *testing.T) {
+	fakes := map[string]*fake{"stall": {do: sse(0, 5*time.Second, 3, false)}, "broken": {do: sse(0, 0, 2, true)}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    timeouts: {idle: 50ms}\n    retry: {attempts: 1}\n"+
+		backends("stall")+"  - name: n\n"+backends("broken"), fakes)
+	_, _, body, err := call(t, r, "m", chatRequest(true))
+	if !errors.Is(err, ErrIdleTimeout) || !strings.Contains(string(body), `"i":0`) {
+		t.Fatalf("stalled stream: err=%v body=%q", err, body)
+	}
+	_, _, body, err = call(t, r, "n", chatRequest(true))
+	if !errors.Is(err, ErrBroken) || !strings.Contains(string(body), `"i":1`) {
+		t.Fatalf("broken stream: err=%v body=%q", err, body)
+	}
+	st := r.Status()
+	if st[0].Backends[0].Errors["idle_timeout"] != 1 || st[1].Backends[0].Errors["stream_broken"] != 1 {
+		t.Errorf("errors: %+v %+v", st[0].Backends[0].Errors, st[1].Backends[0].Errors)
+	}
+	if st[0].Backends[0].Inflight != 0 || st[1].Backends[0].Inflight != 0 {
+		t.Error("in-flight slot not released")
+	}
+}
+
+func TestQueueRefusesWhenFull(t *testing.T) {
+	release := make(chan struct{})
+	hold := func(ctx context.Context, _ *backend.Request) (*backend.Response, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return jsonOK(ctx, nil)
+	}
+	fakes := map[string]*fake{"a": {do: hold}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    max_inflight: 1\n    queue: 1\n"+backends("a"), fakes)
+	m, _ := r.Lookup("m")
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			resp, _, err := r.Do(context.Background(), m, chatRequest(false))
+			if err == nil {
+				resp.Body.Close()
+			}
+			errs <- err
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Targets[0].queued.Load() != 1 || m.Targets[0].inflight.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("requests did not take the slot and the queue place")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_, _, err := r.Do(context.Background(), m, chatRequest(false))
+	var e *apierr.Error
+	if !errors.As(err, &e) || e.Kind != apierr.RateLimited || e.Code != "backend_queue_full" || e.RetryAfter <= 0 {
+		t.Fatalf("third request: %#v", err)
+	}
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("queued request failed: %v", err)
+		}
+	}
+	if got := r.Status()[0].QueueRefusals; got != 1 {
+		t.Errorf("queue refusals = %d", got)
+	}
+}
+
+func TestRetryBudget(t *testing.T) {
+	fakes := map[string]*fake{"a": {do: status(500)}, "b": {do: status(500)}, "c": {do: status(500)}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    retry: {attempts: 3, backoff: 1ms, max_backoff: 1ms, budget: 0.1, min_retries: 2}\n"+
+		"    breaker: {failures: 100000}\n"+backends("a", "b", "c"), fakes)
+	const n = 100
+	for range n {
+		if _, _, _, err := call(t, r, "m", chatRequest(false)); err == nil {
+			t.Fatal("a failing model answered")
+		}
+	}
+	st := r.Status()[0]
+	limit := uint64(0.1*n + 2)
+	if st.Retries > limit {
+		t.Fatalf("retries = %d, budget allows %d", st.Retries, limit)
+	}
+	if st.RetriesDenied == 0 || st.Retries == 0 {
+		t.Fatalf("retries %d, denied %d", st.Retries, st.RetriesDenied)
+	}
+	sent := fakes["a"].calls.Load() + fakes["b"].calls.Load() + fakes["c"].calls.Load()
+	if sent != n+int64(st.Retries) {
+		t.Errorf("backends saw %d requests, want %d + %d retries", sent, n, st.Retries)
+	}
+}
+
+func TestFallbackAndSplit(t *testing.T) {
+	fakes := map[string]*fake{"down": {do: refused}, "v1": {do: jsonOK}, "v2": {do: jsonOK}}
+	r := newTestRegistry(t, `models:
+  - name: primary
+    fallbacks: [v1]
+`+backends("down")+`  - name: v1
+`+backends("v1")+`  - name: v2
+`+backends("v2")+`  - name: canary
+    split: [{model: v1, weight: 9}, {model: v2, weight: 1}]
+  - name: sticky
+    split: [{model: v1, weight: 1}, {model: v2, weight: 1}]
+    sticky: {by: header, header: X-User}
+`, fakes)
+	name, _, _, err := call(t, r, "primary", chatRequest(false))
+	if err != nil || name != "v1" {
+		t.Fatalf("fallback: %s %v", name, err)
+	}
+	counts := map[string]int{}
+	for range 1000 {
+		name, _, _, err := call(t, r, "canary", chatRequest(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[name]++
+	}
+	if counts["v2"] < 50 || counts["v2"] > 160 {
+		t.Errorf("canary split 9:1 gave %v", counts)
+	}
+	for _, user := range []string{"alice", "bob", "carol", "dave"} {
+		req := chatRequest(false)
+		req.Client.Set("X-User", user)
+		first, _, _, _ := call(t, r, "sticky", req)
+		for range 20 {
+			if name, _, _, _ := call(t, r, "sticky", req); name != first {
+				t.Fatalf("user %s moved from %s to %s", user, first, name)
+			}
+		}
+	}
+}
+
+func TestCircuitOpensAndCloses(t *testing.T) {
+	var healthy atomic.Bool
+	flaky := func(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+		if healthy.Load() {
+			return jsonOK(ctx, req)
+		}
+		return status(500)(ctx, req)
+	}
+	fakes := map[string]*fake{"flaky": {do: flaky}, "ok": {do: jsonOK}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    breaker: {failures: 3, failure_ratio: 0.5, open_for: 100ms}\n"+
+		"    retry: {backoff: 1ms, max_backoff: 1ms}\n"+backends("flaky", "ok"), fakes)
+	for range 20 {
+		if _, _, _, err := call(t, r, "m", chatRequest(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fakes["flaky"].calls.Load(); n != 3 {
+		t.Fatalf("flaky called %d times before its circuit opened, want exactly 3", n)
+	}
+	if c := r.Status()[0].Backends[0].Circuit; c != "open" {
+		t.Fatalf("circuit %s", c)
+	}
+	healthy.Store(true)
+	time.Sleep(120 * time.Millisecond)
+	for range 20 {
+		if _, _, _, err := call(t, r, "m", chatRequest(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := r.Status()[0].Backends[0].Circuit; c != "closed" {
+		t.Fatalf("circuit after healing: %s", c)
+	}
+	if n := fakes["flaky"].calls.Load(); n < 5 {
+		t.Fatalf("healed backend got %d requests in total", n)
+	}
+}
+
+func TestClientCancelIsNotABackendFailure(t *testing.T) {
+	fakes := map[string]*fake{"a": {do: sse(0, time.Hour, 3, false)}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    breaker: {failures: 1, failure_ratio: 0.01}\n"+backends("a"), fakes)
+	m, _ := r.Lookup("m")
+	for range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		resp, _, err := r.Do(ctx, m, chatRequest(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		resp.Body.Read(buf)
+		cancel()
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Fatal("read after cancel succeeded")
+		}
+	}
+	st := r.Status()[0].Backends[0]
+	if st.Circuit != "closed" || st.Inflight != 0 {
+		t.Fatalf("client cancellations counted against the backend: %+v", st)
+	}
+}
+
+func TestStrategies(t *testing.T) {
+	t.Run("weighted", func(t *testing.T) {
+		fakes := map[string]*fake{"a": {do: jsonOK}, "b": {do: jsonOK}}
+		r := newTestRegistry(t, "models:\n  - name: m\n    backends:\n"+
+			"      - {type: openai, name: a, base_url: \"http://127.0.0.1:9/v1\", weight: 3}\n"+
+			"      - {type: openai, name: b, base_url: \"http://127.0.0.1:9/v1\"}\n", fakes)
+		var seq []string
+		for range 8 {
+			name, _, _, _ := call(t, r, "m", chatRequest(false))
+			seq = append(seq, name)
+		}
+		if got := strings.Join(seq, ""); got != "aabaaaba" && got != "abaaabaa" && got != "aaba"+"aaba" {
+			t.Errorf("smooth weighted order = %s", got)
+		}
+	})
+	t.Run("least_outstanding", func(t *testing.T) {
+		r := newTestRegistry(t, "models:\n  - name: m\n    strategy: least_outstanding\n"+backends("a", "b", "c"),
+			map[string]*fake{"a": {do: jsonOK}, "b": {do: jsonOK}, "c": {do: jsonOK}})
+		m, _ := r.Lookup("m")
+		m.Targets[0].inflight.Store(5)
+		m.Targets[2].inflight.Store(2)
+		for range 50 {
+			if i := m.pickLeastOutstanding(0b111); i != 1 {
+				t.Fatalf("picked %d", i)
+			}
+		}
+	})
+	t.Run("latency", func(t *testing.T) {
+		r := newTestRegistry(t, "models:\n  - name: m\n    strategy: latency\n"+backends("fast", "slow"),
+			map[string]*fake{"fast": {do: jsonOK}, "slow": {do: jsonOK}})
+		m, _ := r.Lookup("m")
+		now := time.Now().UnixNano()
+		m.Targets[0].ewmaTotal.observe(float64(10 * time.Millisecond))
+		m.Targets[1].ewmaTotal.observe(float64(300 * time.Millisecond))
+		for _, t := range m.Targets {
+			t.lastPick.Store(now)
+		}
+		for range 100 {
+			if i := m.pickLatency(0b11, false, now); i != 0 {
+				t.Fatalf("picked the slow backend while the fast one is idle")
+			}
+		}
+		// Load on the fast one shifts traffic.
+		m.Targets[0].inflight.Store(100)
+		if i := m.pickLatency(0b11, false, now); i != 1 {
+			t.Fatalf("a loaded fast backend still won")
+		}
+		// A backend not picked for a while is probed once.
+		m.Targets[0].inflight.Store(0)
+		m.Targets[1].lastPick.Store(now - int64(3*latencyProbeEvery))
+		if tg, _ := m.pick(0b11, false, now, 0, false); tg.Name != "slow" {
+			t.Fatalf("stale backend not probed")
+		}
+		if tg, _ := m.pick(0b11, false, now, 0, false); tg.Name != "fast" {
+			t.Fatalf("probe repeated")
+		}
+	})
+}
