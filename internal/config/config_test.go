@@ -119,6 +119,14 @@ func TestFullConfig(t *testing.T) {
 				Sticky: Sticky{By: "api_key"},
 			}),
 		},
+		Auth: Auth{
+			Enabled:    true,
+			KeyRefresh: Duration(250 * time.Millisecond),
+			JWT: JWT{Secret: "0123456789abcdef0123456789abcdef", Issuer: "https://login.example.com", Audience: "autoglm",
+				UserClaim: "sub", RoleClaim: "autoglm_role", ModelsClaim: "models", DefaultRole: "reader",
+				Leeway: Duration(30 * time.Second)},
+			Roles: map[string][]string{"reader": {"models.list", "self.keys"}},
+		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
