@@ -119,6 +119,13 @@ func TestFullConfig(t *testing.T) {
 				Sticky: Sticky{By: "api_key"},
 			}),
 		},
+		Store: Store{
+			Driver:         "postgres",
+			DSN:            "postgres://autoglm@127.0.0.1:5432/autoglm?sslmode=disable&pool_max_conns=16",
+			Batch:          StoreBatch{Size: 256, Interval: Duration(100 * time.Millisecond), Queue: 10000},
+			AuditRetention: Duration(720 * time.Hour),
+			UsageRetention: Duration(8760 * time.Hour),
+		},
 		Auth: Auth{
 			Enabled:    true,
 			KeyRefresh: Duration(250 * time.Millisecond),
