@@ -134,6 +134,19 @@ func TestFullConfig(t *testing.T) {
 				Leeway: Duration(30 * time.Second)},
 			Roles: map[string][]string{"reader": {"models.list", "self.keys"}},
 		},
+		RateLimit: RateLimit{
+			Roles: map[string]Limits{
+				"user": {RequestsPerMinute: 600, TokensPerMinute: 200000, Concurrent: 8, TokensPerDay: 2000000, TokensPerMonth: 30000000},
+				// guest keeps its built-in limits when the file does not set them.
+				"guest": DefaultGuestLimits,
+			},
+			Keys:             map[string]Limits{"key-batch": {RequestsPerMinute: 6000, Concurrent: -1}},
+			Users:            map[string]Limits{"alice": {TokensPerMinute: 500000}},
+			DefaultMaxTokens: 1024,
+			QuotaRefresh:     Duration(5 * time.Second),
+			Redis: RateLimitRedis{Addr: "127.0.0.1:6379", Username: "autoglm", Password: "redis-secret", DB: 2,
+				Prefix: "gw:rl:", Timeout: Duration(50 * time.Millisecond), Fail: "local", Lease: Duration(15 * time.Minute)},
+		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
