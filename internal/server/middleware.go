@@ -16,6 +16,7 @@ import (
 // order is written down.
 func (s *Server) chain(h http.Handler) http.Handler {
 	h = s.limitBody(h)
+	h = compress(h)
 	h = s.recoverPanics(h)
 	h = s.accessLog(h)
 	return s.traceID(h)

@@ -1,0 +1,26 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/klauspost/compress/gzhttp"
+)
+
+// compress negotiates compression of JSON responses by Accept-Encoding (zstd or gzip, for
+// bodies of 1 KiB or more) and accepts request bodies sent with Content-Encoding gzip or zstd.
+// Server-sent events are never compressed: a compressor buffers, and a stream must reach the
+// client chunk by chunk. The body limit applies after decompression (this stage is outside
+// limitBody), so a small compressed body cannot expand past max_body_bytes.
+func compress(next http.Handler) http.Handler {
+	wrap, err := gzhttp.NewWrapper(
+		gzhttp.MinSize(1024),
+		gzhttp.ContentTypes([]string{"application/json"}),
+		gzhttp.EnableZstd(true),
+		gzhttp.EnableGzip(true),
+		gzhttp.AllowCompressedRequests(true),
+	)
+	if err != nil {
+		panic("server: compression options: " + err.Error()) // fixed options; cannot fail
+	}
+	return wrap(next)
+}
