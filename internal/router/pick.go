@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"time"
 
 	"github.com/open-autoglm/autoglm/internal/config"
 )
@@ -83,24 +84,73 @@ func (m *Model) pickWeighted(mask uint64) int {
 	return best
 }
 
-// pickLatency is the power of two choices: two distinct candidates drawn at random, the one
-// with the lower cost wins. Drawing two rather than taking the global best keeps a backend
-// with a stale good figure from taking every request at once.
+// pickLatency is the power of two choices on live latency. A candidate not picked for
+// latencyProbeEvery is taken at once, so stale figures are measured again one request at a
+// time. Otherwise two distinct candidates are drawn, each with probability proportional to
+// 1/cost, and the cheaper wins; cost is the moving latency (time to first token for streams)
+// times the requests in flight plus one, and a backend not measured yet is assumed to cost
+// the mean of the others. Drawing by speed sends nearly all traffic to the fastest backend,
+// while a recovering backend, whose figure still carries its failures, is drawn rarely and
+// earns traffic back as its measurements improve: it is probed, not flooded.
 func (m *Model) pickLatency(mask uint64, stream bool, now int64) int {
-	n := bits.OnesCount64(mask)
-	if n == 1 {
+	if mask&(mask-1) == 0 {
 		return bits.TrailingZeros64(mask)
 	}
-	a := rand.IntN(n)
-	b := rand.IntN(n - 1)
-	if b >= a {
-		b++
+	var (
+		idx  [64]int
+		cost [64]float64
+		n    int
+		sum  float64
+		cnt  int
+	)
+	for rest := mask; rest != 0; rest &= rest - 1 {
+		i := bits.TrailingZeros64(rest)
+		t := m.Targets[i]
+		if now-t.lastPick.Load() > int64(latencyProbeEvery) {
+			return i
+		}
+		e := t.latency(stream)
+		if e > 0 {
+			sum += e
+			cnt++
+		}
+		idx[n], cost[n] = i, e
+		n++
 	}
-	i, j := nthBit(mask, a), nthBit(mask, b)
-	if m.Targets[j].cost(stream, now) < m.Targets[i].cost(stream, now) {
-		return j
+	prior := float64(time.Millisecond)
+	if cnt > 0 {
+		prior = sum / float64(cnt)
 	}
-	return i
+	var total float64
+	for k := range n {
+		if cost[k] == 0 {
+			cost[k] = prior
+		}
+		cost[k] *= float64(m.Targets[idx[k]].inflight.Load() + 1)
+		total += 1 / cost[k]
+	}
+	a := drawInverse(cost[:n], total, -1)
+	b := drawInverse(cost[:n], total-1/cost[a], a)
+	if cost[b] < cost[a] {
+		a = b
+	}
+	return idx[a]
+}
+
+// drawInverse draws k ≠ skip with probability (1/cost[k]) / total.
+func drawInverse(cost []float64, total float64, skip int) int {
+	u := rand.Float64() * total
+	last := -1
+	for k, c := range cost {
+		if k == skip {
+			continue
+		}
+		last = k
+		if u -= 1 / c; u < 0 {
+			return k
+		}
+	}
+	return last // rounding left u just above zero
 }
 
 // pickLeastOutstanding takes the candidate with the fewest requests in flight per unit of

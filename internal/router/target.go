@@ -202,21 +202,15 @@ const latencyProbeEvery = 2 * time.Second
 // fails fast does not look fast.
 const failurePenalty = float64(time.Second)
 
-// cost is the latency strategy's figure: the expected latency times the requests ahead.
-func (t *Target) cost(stream bool, now int64) float64 {
-	if now-t.lastPick.Load() > int64(latencyProbeEvery) {
-		return 0
-	}
-	e := t.ewmaTotal.get()
+// latency is the moving latency the latency strategy compares: time to first token for
+// streams (when measured), total latency otherwise; 0 when not measured.
+func (t *Target) latency(stream bool) float64 {
 	if stream {
 		if v := t.ewmaTTFT.get(); v > 0 {
-			e = v
+			return v
 		}
 	}
-	if e == 0 {
-		e = 1 // not measured yet: cheaper than anything measured, so it gets measured
-	}
-	return e * float64(t.inflight.Load()+1)
+	return t.ewmaTotal.get()
 }
 
 func (t *Target) countError(k ErrorKind) { t.errs[k].Add(1) }
