@@ -1,8 +1,13 @@
 package router
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/backend"
 )
 
 // BenchmarkPick measures what the balancer costs per request: finding the candidates,
@@ -37,3 +42,42 @@ func BenchmarkPick(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDo measures the whole scheduling of a non-streamed request around a backend that
+// answers at once: pick, slot, attempt context, timers, the accounting body and its close.
+func BenchmarkDo(b *testing.B) {
+	body := &reusableBody{}
+	fakes := map[string]*fake{}
+	for _, n := range []string{"a", "b", "c", "d"} {
+		fakes[n] = &fake{do: func(context.Context, *backend.Request) (*backend.Response, error) {
+			return &backend.Response{StatusCode: 200, Header: jsonHeader, Body: body}, nil
+		}}
+	}
+	r := newTestRegistry(b, "models:\n  - name: m\n    strategy: latency\n"+backends("a", "b", "c", "d"), fakes)
+	m, _ := r.Lookup("m")
+	req := chatRequest(false)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		resp, _, err := r.Do(ctx, m, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf [16]byte
+		for {
+			if _, err := resp.Body.Read(buf[:]); err != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+	}
+}
+
+var jsonHeader = http.Header{"Content-Type": {"application/json"}}
+
+// reusableBody is an empty answer body that can be read and closed any number of times.
+type reusableBody struct{}
+
+func (*reusableBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (*reusableBody) Close() error             { return nil }
