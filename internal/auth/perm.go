@@ -1,0 +1,190 @@
+package auth
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Permission names one thing a role may do.
+type Permission string
+
+// The permissions. A route needs exactly one (see RoutePermission).
+const (
+	// Public needs no credential at all (health checks).
+	Public Permission = "public"
+	// ModelsList lists and describes models.
+	ModelsList Permission = "models.list"
+	// ModelsUse runs models (chat, completions, embeddings), limited to the principal's
+	// model allow-list.
+	ModelsUse Permission = "models.use"
+	// SelfKeys lists the caller's own API keys.
+	SelfKeys Permission = "self.keys"
+	// SelfUsage reads the caller's own usage.
+	SelfUsage Permission = "self.usage"
+	// AdminUsers creates, lists, changes and disables users.
+	AdminUsers Permission = "admin.users"
+	// AdminKeys creates, lists and revokes anyone's API keys.
+	AdminKeys Permission = "admin.keys"
+	// AdminUsage reads everyone's usage.
+	AdminUsage Permission = "admin.usage"
+	// AdminAudit reads the audit log.
+	AdminAudit Permission = "admin.audit"
+	// AdminBackends reads the scheduling state of every backend.
+	AdminBackends Permission = "admin.backends"
+)
+
+// allPermissions lists every permission but Public, which no role needs to hold.
+var allPermissions = []Permission{
+	ModelsList, ModelsUse, SelfKeys, SelfUsage,
+	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends,
+}
+
+// Permissions returns every permission a role can hold.
+func Permissions() []Permission { return slices.Clone(allPermissions) }
+
+// Built-in role names.
+const (
+	RoleGuest = "guest"
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// builtinRoles is least privilege: a guest can only see which models exist; a user can run
+// models (on its allow-list) and look at its own keys and usage; an admin can do everything.
+var builtinRoles = map[string][]Permission{
+	RoleGuest: {ModelsList},
+	RoleUser:  {ModelsList, ModelsUse, SelfKeys, SelfUsage},
+	RoleAdmin: allPermissions,
+}
+
+// routePermissions is the one table from route ("METHOD pattern", as registered with the
+// server) to the permission it needs. HEAD is answered as GET. Every route the server
+// registers must be here: an unmapped route is refused to everyone, and the server's tests
+// fail on one.
+var routePermissions = map[string]Permission{
+	"GET /healthz": Public,
+	"GET /readyz":  Public,
+
+	"GET /v1/models":            ModelsList,
+	"GET /v1/models/{id...}":    ModelsList,
+	"POST /v1/chat/completions": ModelsUse,
+	"POST /v1/completions":      ModelsUse,
+	"POST /v1/embeddings":       ModelsUse,
+
+	"GET /v1/me/keys":  SelfKeys,
+	"GET /v1/me/usage": SelfUsage,
+
+	"GET /v1/admin/backends": AdminBackends,
+
+	"POST /v1/admin/users":              AdminUsers,
+	"GET /v1/admin/users":               AdminUsers,
+	"GET /v1/admin/users/{id}":          AdminUsers,
+	"PATCH /v1/admin/users/{id}":        AdminUsers,
+	"POST /v1/admin/users/{id}/disable": AdminUsers,
+
+	"POST /v1/admin/keys":        AdminKeys,
+	"GET /v1/admin/keys":         AdminKeys,
+	"DELETE /v1/admin/keys/{id}": AdminKeys,
+
+	"GET /v1/admin/usage": AdminUsage,
+	"GET /v1/admin/audit": AdminAudit,
+}
+
+// RoutePermission returns the permission a route needs. method is the route's registered
+// method (HEAD is looked up as GET); pattern is its ServeMux pattern without the method.
+func RoutePermission(method, pattern string) (Permission, bool) {
+	if method == "HEAD" {
+		method = "GET"
+	}
+	p, ok := routePermissions[method+" "+pattern]
+	return p, ok
+}
+
+// permSet is a set of permissions, as a bit mask over allPermissions.
+type permSet uint32
+
+func permBit(p Permission) permSet {
+	i := slices.Index(allPermissions, p)
+	if i < 0 {
+		return 0
+	}
+	return 1 << i
+}
+
+func (s permSet) has(p Permission) bool {
+	b := permBit(p)
+	return b != 0 && s&b != 0
+}
+
+// Roles is the set of roles a server knows: the built-in ones and the configured custom ones.
+// It is immutable and safe for concurrent use.
+type Roles struct {
+	sets map[string]permSet
+}
+
+// NewRoles builds the roles from the built-in ones and custom, the configuration's
+// auth.roles (name → permission names). A custom role may not redefine a built-in one or
+// name an unknown permission.
+func NewRoles(custom map[string][]string) (*Roles, error) {
+	rs := &Roles{sets: make(map[string]permSet, len(builtinRoles)+len(custom))}
+	for name, perms := range builtinRoles {
+		for _, p := range perms {
+			rs.sets[name] |= permBit(p)
+		}
+	}
+	names := make([]string, 0, len(custom))
+	for name := range custom {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := builtinRoles[name]; ok {
+			return nil, fmt.Errorf("auth.roles.%s: redefines the built-in role %q", name, name)
+		}
+		var set permSet
+		for _, p := range custom[name] {
+			b := permBit(Permission(p))
+			if b == 0 {
+				return nil, fmt.Errorf("auth.roles.%s: unknown permission %q (known: %s)", name, p, permissionList())
+			}
+			set |= b
+		}
+		rs.sets[name] = set
+	}
+	return rs, nil
+}
+
+func permissionList() string {
+	s := make([]string, len(allPermissions))
+	for i, p := range allPermissions {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Has reports whether role exists.
+func (rs *Roles) Has(role string) bool {
+	_, ok := rs.sets[role]
+	return ok
+}
+
+// Allows reports whether role holds p. Public is allowed to every role; an unknown role
+// holds nothing else.
+func (rs *Roles) Allows(role string, p Permission) bool {
+	if p == Public {
+		return true
+	}
+	return rs.sets[role].has(p)
+}
+
+// Names returns every role name, sorted.
+func (rs *Roles) Names() []string {
+	names := make([]string, 0, len(rs.sets))
+	for n := range rs.sets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
