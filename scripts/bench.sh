@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# End-to-end gateway benchmark: mockllm and autoglm on loopback, the same load sent to both,
-# so the latency autoglm adds is measured against the upstream in the same run.
-#   DURATION=10s ./scripts/bench.sh
+# End-to-end gateway benchmark (what `make bench` runs). mockllm and autoglm run on loopback and
+# the same load goes to both in the same run, so every figure about autoglm is against the
+# upstream measured minutes apart on the same machine:
+#   1. latency added at one client (closed loop), non-streamed and streamed (TTFT);
+#   2. the highest open-loop rate each sustains with p99 under 20 ms and no errors;
+#   3. autoglm's RSS idle and while 2,000 streams are open at once.
+# DURATION (default 10s) is the measured time of each latency run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
+step_duration=${STEP_DURATION:-4s}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
+ready() { for _ in $(seq 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not ready: $1" >&2; exit 1; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 go build -o "$work/autoglm" ./cmd/autoglm
-mock_port=$(freeport); gw_port=$(freeport)
-"$work/autoglm" mockllm --addr "127.0.0.1:$mock_port" --tokens 16 2>/dev/null &
+ab="$work/autoglm"
+mock_port=$(freeport); gw_port=$(freeport); slow_port=$(freeport); gw2_port=$(freeport)
+"$ab" mockllm --addr "127.0.0.1:$mock_port" --tokens 16 2>/dev/null &
+pids+=($!)
+# A slow upstream for the concurrent-streams run: 100 tokens, 50 ms apart (5 s per stream).
+"$ab" mockllm --addr "127.0.0.1:$slow_port" --tokens 100 --itl 50ms 2>/dev/null &
 pids+=($!)
 cat >"$work/config.yaml" <<YAML
 log:
@@ -23,29 +34,92 @@ models:
     backends:
       - type: openai
         base_url: http://127.0.0.1:$mock_port/v1
+  - name: slow
+    backends:
+      - type: openai
+        base_url: http://127.0.0.1:$slow_port/v1
 YAML
-"$work/autoglm" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" --data-dir "$work/data" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$gw_port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+"$ab" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" --data-dir "$work/data" 2>/dev/null &
+gw_pid=$!
+pids+=($gw_pid)
+ready "http://127.0.0.1:$gw_port/readyz"
+ready "http://127.0.0.1:$mock_port/v1/models"
+sleep 1
+idle_rss=$(rss_kb "$gw_pid")
 
-run() { "$work/autoglm" bench --json --duration "$duration" --warmup 2s --model bench "$@"; }
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(go version | cut -d' ' -f3-)"
+run() { "$ab" bench --json --model bench "$@"; }
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB; $(go version | cut -d' ' -f3-); $(date -u +%F)"
+
+echo
+echo "## 1. Latency added at one client (closed loop, ${duration} each, 2 s warm-up)"
 for mode in "" "--stream"; do
-  direct=$(run --url "http://127.0.0.1:$mock_port/v1" --concurrency 1 $mode)
-  via=$(run --url "http://127.0.0.1:$gw_port/v1" --concurrency 1 $mode)
+  direct=$(run --url "http://127.0.0.1:$mock_port/v1" --concurrency 1 --duration "$duration" --warmup 2s $mode)
+  via=$(run --url "http://127.0.0.1:$gw_port/v1" --concurrency 1 --duration "$duration" --warmup 2s $mode)
   python3 - "$direct" "$via" "${mode:-non-stream}" <<'PY'
 import json, sys
-d, g, mode = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
-print(f"\n{mode}, 1 client, closed loop")
-print(f"{'':10}{'direct':>12}{'via autoglm':>14}{'added':>10}")
+d, g, mode = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3].lstrip("-")
+print(f"\n{mode}:\n\n| | direct | via autoglm | added |\n|---|---|---|---|")
 for q in ("p50", "p90", "p99", "p999"):
     a, b = d["latency_us"][q], g["latency_us"][q]
-    print(f"{q:10}{a:>10}µs{b:>12}µs{b-a:>8}µs")
+    print(f"| {q} | {a} µs | {b} µs | {b-a} µs |")
 if "ttft_us" in d:
     for q in ("p50", "p99"):
         a, b = d["ttft_us"][q], g["ttft_us"][q]
-        print(f"ttft {q:5}{a:>10}µs{b:>12}µs{b-a:>8}µs")
-print(f"{'rps':10}{d['rps']:>12.0f}{g['rps']:>14.0f}")
-print(f"{'errors':10}{d['errors']:>12}{g['errors']:>14}")
+        print(f"| TTFT {q} | {a} µs | {b} µs | {b-a} µs |")
+print(f"| requests/s | {d['rps']:.0f} | {g['rps']:.0f} | |")
+print(f"| errors | {d['errors']} | {g['errors']} | |")
 PY
 done
+
+echo
+echo "## 2. Highest open-loop rate with p99 < 20 ms and no errors (${step_duration} per step)"
+sustain() {
+  local url=$1 best=0 best_json="" rate
+  for rate in 500 1000 2000 3000 4000 6000 8000 12000 16000 24000 32000; do
+    local out
+    out=$(run --url "$url" --rate "$rate" --concurrency 4000 --duration "$step_duration" --warmup 1s)
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(f"  {sys.argv[2]}: rate {sys.argv[3]}: achieved {r[\"rps\"]:.0f}/s p99 {r[\"latency_us\"][\"p99\"]} µs errors {r[\"errors\"]} {r.get(\"errors_by_kind\") or \"\"}", file=sys.stderr)' "$out" "$url" "$rate"
+    if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["errors"]==0 and r["latency_us"]["p99"]<20000 and r["rps"]>=0.95*float(sys.argv[2]) else 1)' "$out" "$rate"; then
+      best=$rate; best_json=$out
+    else
+      break
+    fi
+  done
+  echo "$best $best_json"
+}
+read -r d_rate d_json < <(sustain "http://127.0.0.1:$mock_port/v1")
+read -r g_rate g_json < <(sustain "http://127.0.0.1:$gw_port/v1")
+python3 - "$d_rate" "$g_rate" "${d_json:-{\}}" "${g_json:-{\}}" <<'PY'
+import json, sys
+dr, gr = int(sys.argv[1]), int(sys.argv[2])
+dj = json.loads(sys.argv[3]) if sys.argv[3] != "{}" else {}
+gj = json.loads(sys.argv[4]) if sys.argv[4] != "{}" else {}
+p99 = lambda j: j.get("latency_us", {}).get("p99", "-")
+print("\n| | sustained rate | p99 at that rate |\n|---|---|---|")
+print(f"| mockllm direct | {dr} req/s | {p99(dj)} µs |")
+print(f"| via autoglm | {gr} req/s | {p99(gj)} µs |")
+if dr:
+    print(f"\nautoglm sustains {100*gr/dr:.0f}% of the direct rate (load generator, mock and gateway share the machine's cores).")
+PY
+
+echo
+echo "## 3. Memory and 2,000 concurrent streams"
+peak=0
+(
+  while kill -0 "$gw_pid" 2>/dev/null; do rss_kb "$gw_pid"; sleep 0.2; done
+) >"$work/rss.log" 2>/dev/null &
+sampler=$!
+streams=$("$ab" bench --json --url "http://127.0.0.1:$gw_port/v1" --model slow --stream --concurrency 2000 --duration 10s --warmup 6s --max-tokens 100)
+kill "$sampler" 2>/dev/null || true
+peak=$(sort -n "$work/rss.log" | tail -1)
+python3 - "$streams" "$idle_rss" "$peak" <<'PY'
+import json, sys
+s, idle, peak = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+print(f"\n| | value |\n|---|---|")
+print(f"| RSS idle | {idle/1024:.1f} MiB |")
+print(f"| RSS peak with 2,000 open streams | {peak/1024:.1f} MiB |")
+print(f"| streams completed in the measured 10 s | {s['requests'] - s['errors']} |")
+print(f"| errors | {s['errors']} {s.get('errors_by_kind') or ''} |")
+print(f"| inter-token gap p50 / p99 / max (upstream sends every 50 ms) | {s['itl_us']['p50']/1000:.1f} / {s['itl_us']['p99']/1000:.1f} / {s['itl_us']['max']/1000:.1f} ms |")
+print(f"| TTFT p50 / p99 | {s['ttft_us']['p50']/1000:.1f} / {s['ttft_us']['p99']/1000:.1f} ms |")
+PY
