@@ -99,6 +99,16 @@ func sse(ttft, gap time.Duration, chunks int, broken bool) func(context.Context,
 // newTestRegistry parses a configuration whose backends are named after the fakes.
 func newTestRegistry(t testing.TB, yaml string, fakes map[string]*fake) *Registry {
 	t.Helper()
+	bs := make(map[string]backend.Backend, len(fakes))
+	for k, f := range fakes {
+		bs[k] = f
+	}
+	return newTestRegistryOf(t, yaml, bs)
+}
+
+// newTestRegistryOf is newTestRegistry for any backends.
+func newTestRegistryOf(t testing.TB, yaml string, fakes map[string]backend.Backend) *Registry {
+	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v", err)
