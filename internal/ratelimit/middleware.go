@@ -1,0 +1,272 @@
+package ratelimit
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
+)
+
+// MiddlewareOptions connect the middleware to the rest of the server.
+type MiddlewareOptions struct {
+	// Subject says who a request is charged to; false leaves the request unlimited (as when
+	// authentication is off). Required.
+	Subject func(r *http.Request) (Subject, bool)
+	// WriteError answers a refusal (an *apierr.Error). Default: apierr.Write in OpenAI's shape
+	// with the request's trace id.
+	WriteError func(w http.ResponseWriter, r *http.Request, err error)
+	// Estimate returns the tokens to reserve for a request whose body is body (nil for
+	// requests without one). Default: EstimateTokens with ratelimit.default_max_tokens.
+	Estimate func(r *http.Request, body []byte) int64
+}
+
+// Middleware limits each request: it reads a POST body to estimate its tokens, admits the
+// request, sets the x-ratelimit-* headers (on refusals too) and answers refusals itself. An
+// admitted request's Ticket is in its context for the handler to settle (Settle); when the
+// handler returns — the response is complete, the stream has ended, or the client went away —
+// the ticket is finished: the token buckets are corrected and the concurrency slot is freed.
+func (l *Limiter) Middleware(o MiddlewareOptions) func(http.Handler) http.Handler {
+	if o.WriteError == nil {
+		o.WriteError = func(w http.ResponseWriter, r *http.Request, err error) {
+			apierr.Write(w, apierr.ShapeOpenAI, telemetry.TraceID(r.Context()), err)
+		}
+	}
+	if o.Estimate == nil {
+		def := l.cfg.DefaultMaxTokens
+		o.Estimate = func(r *http.Request, body []byte) int64 { return EstimateTokens(r.URL.Path, body, def) }
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			subj, ok := o.Subject(r)
+			if !ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			var body []byte
+			if r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody {
+				var err error
+				body, err = io.ReadAll(r.Body)
+				_ = r.Body.Close()
+				var rest io.Reader = bytes.NewReader(body)
+				if err != nil {
+					// Hand the handler the same failure (e.g. the body limit) at the same place.
+					rest = io.MultiReader(rest, errReader{err})
+				}
+				r.Body = io.NopCloser(rest)
+				if err != nil {
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+			t, st, err := l.Admit(r.Context(), Request{Subject: subj, Tokens: o.Estimate(r, body)})
+			st.SetHeaders(w.Header())
+			if err != nil {
+				o.WriteError(w, r, err)
+				return
+			}
+			sw := &statusWriter{ResponseWriter: w}
+			defer func() { t.Finish(sw.status != 0 && sw.status < 400) }()
+			next.ServeHTTP(sw, r.WithContext(WithTicket(r.Context(), t)))
+		})
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// statusWriter notes the response status, to decide whether an unsettled reservation is kept.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush lets handlers flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// EstimateTokens is the default reservation for a request: a quarter of the body's bytes for
+// the prompt (about four bytes per token in English), plus the completion's bound — max_tokens
+// (or max_completion_tokens), defaultMax when the request sets neither, times n choices. An
+// embeddings request has no completion. Only the top level of the JSON body is scanned, without
+// decoding it, so the estimate costs a pass over the bytes and no allocations.
+func EstimateTokens(path string, body []byte, defaultMax int64) int64 {
+	if len(body) == 0 {
+		return 0
+	}
+	prompt := int64(len(body)+3) / 4
+	if strings.HasSuffix(path, "/embeddings") {
+		return prompt
+	}
+	f := scanTop(body)
+	completion := defaultMax
+	switch {
+	case f.maxCompletionTokens > 0:
+		completion = f.maxCompletionTokens
+	case f.maxTokens > 0:
+		completion = f.maxTokens
+	}
+	if f.n > 1 {
+		completion *= min(f.n, 128)
+	}
+	return prompt + completion
+}
+
+// topFields are the top-level numbers the estimate needs; 0 when absent or not a positive
+// integer.
+type topFields struct {
+	maxTokens, maxCompletionTokens, n int64
+}
+
+// scanTop reads the top-level members of a JSON object, skipping every value but the three
+// numbers it looks for. Malformed input yields whatever was found before the fault.
+func scanTop(b []byte) topFields {
+	var f topFields
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return f
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return f
+		}
+		end := skipString(b, i)
+		if end < 0 {
+			return f
+		}
+		name := b[i+1 : end-1]
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return f
+		}
+		i = skipSpace(b, i+1)
+		var dst *int64
+		switch string(name) {
+		case "max_tokens":
+			dst = &f.maxTokens
+		case "max_completion_tokens":
+			dst = &f.maxCompletionTokens
+		case "n":
+			dst = &f.n
+		}
+		if dst != nil {
+			v, j := parseInt(b, i)
+			*dst = v
+			i = j
+		}
+		i = skipValue(b, i)
+		if i < 0 {
+			return f
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ',' {
+			return f
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"', or -1.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the value starting at b[i], or -1 when it is cut short.
+// Nested arrays and objects are skipped by depth; their contents are not validated.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				j := skipString(b, i)
+				if j < 0 {
+					return -1
+				}
+				i = j - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	default:
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+		}
+		return i
+	}
+}
+
+// parseInt reads a non-negative decimal integer at b[i]; 0 when there is none (negative,
+// fractional or exponent forms count as none). It returns the value and where it stopped.
+func parseInt(b []byte, i int) (int64, int) {
+	var v int64
+	j := i
+	for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+		if v > (1<<62)/10 {
+			return 0, j
+		}
+		v = v*10 + int64(b[j]-'0')
+	}
+	if j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
+		return 0, j
+	}
+	return v, j
+}
