@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -9,12 +11,17 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
 // chain wraps h in the middleware every request passes through. This is the only place the
 // order is written down.
 func (s *Server) chain(h http.Handler) http.Handler {
+	if s.opts.Auth != nil {
+		h = s.authenticate(h)
+	}
 	h = s.limitBody(h)
 	h = compress(h)
 	h = s.recoverPanics(h)
@@ -183,4 +190,78 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authenticate establishes who is calling and puts the principal in the context. A request
+// without a credential goes on anonymous (the route decides whether that is enough); a bad
+// credential is refused here, whatever the route.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	a := s.opts.Auth
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.Authenticate(r)
+		if err != nil {
+			s.writeError(w, r, shapeFor(r), err)
+			return
+		}
+		if p != nil {
+			r = r.WithContext(auth.NewContext(r.Context(), p))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// guard wraps one route's handler in the stages that need the route: authorization (the
+// route's permission from auth.RoutePermission, then the model allow-list) and the limit
+// stage. A route missing from the permission table is refused to everyone while auth is on:
+// failing closed is the only safe default, and the route-table test catches it first.
+func (s *Server) guard(rt Route, h http.Handler) http.Handler {
+	perm, mapped := auth.RoutePermission(rt.Method, rt.Pattern)
+	if s.opts.Limit != nil && !(mapped && perm == auth.Public) {
+		h = s.opts.Limit(h)
+	}
+	if s.opts.Auth == nil || (mapped && perm == auth.Public) {
+		return h
+	}
+	if !mapped {
+		s.log.Error("route missing from the auth route table; refusing it to everyone", "method", rt.Method, "pattern", rt.Pattern)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, rt.Shape, apierr.New(apierr.PermissionDenied, "route_not_mapped", "this route is not open to any role"))
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := auth.FromContext(r.Context())
+		err := auth.Authorize(p, perm)
+		if err == nil && perm == auth.ModelsUse && len(p.Models) > 0 {
+			err = s.checkModel(r, p)
+		}
+		if err != nil {
+			if s.opts.Denied != nil {
+				s.opts.Denied(r, p, perm, err)
+			}
+			s.writeError(w, r, rt.Shape, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// checkModel enforces a principal's model allow-list on a request whose body names a model.
+// The body is read here and handed on unchanged. The model is found the way the handler finds
+// it (wire.Peek: the last "model" wins), so the two cannot disagree; a body Peek refuses is
+// passed on for the handler to refuse with its usual error. An alias is allowed when either
+// the name sent or the model it resolves to is on the list.
+func (s *Server) checkModel(r *http.Request, p *auth.Principal) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return apierr.From(err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	f, err := wire.Peek(body)
+	if err != nil || !f.HasModel || f.Model == "" || p.AllowsModel(f.Model) {
+		return nil
+	}
+	if m, ok := s.reg.Lookup(f.Model); ok && p.AllowsModel(m.Name) {
+		return nil
+	}
+	return p.CheckModel(f.Model)
 }

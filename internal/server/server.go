@@ -1,9 +1,15 @@
 // Package server is the access layer: the HTTP listener, the middleware chain every request
 // passes through, the route table, and the one place errors become responses.
 //
-// The chain, outermost first (written once, in Server.chain):
+// The chain, outermost first (written once, in Server.chain and Server.guard):
 //
-//	trace id → access log → panic recovery → body limit → route (method check → handler)
+//	trace id → access log → panic recovery → body limit → authentication
+//	→ route: method check → authorization (role, model allow-list) → limit (rate limits,
+//	  quotas: Options.Limit) → handler
+//
+// Authentication runs for every request and only establishes who is calling; authorization
+// runs once the route is known, because what a request needs depends on its route
+// (auth.RoutePermission). With authentication off, neither stage exists.
 package server
 
 import (
@@ -17,6 +23,7 @@ import (
 	"sync/atomic"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -39,15 +46,41 @@ type Server struct {
 	cfg      config.Server
 	reg      *router.Registry
 	log      *slog.Logger
+	opts     Options
 	mux      *http.ServeMux
 	handler  http.Handler
+	routes   []Route
 	draining atomic.Bool
 }
 
-// New builds the server for cfg over reg. extra routes (used by tests and later subsystems)
-// are added after the built-in ones.
+// Options are the optional parts of a server.
+type Options struct {
+	// Auth authenticates requests. Nil, or an authenticator that is not Enabled, leaves every
+	// route open: fine on loopback, refused elsewhere by `autoglm serve` unless --insecure.
+	Auth *auth.Authenticator
+	// Limit is the admission stage after authorization: rate limits and quotas. It wraps the
+	// handler of every non-public route, and sees the principal (auth.FromContext) when auth
+	// is on. Nil: no limits.
+	Limit func(http.Handler) http.Handler
+	// Denied, when set, is told of every request authorization refused (for the audit log).
+	// It runs on the request path and must not block.
+	Denied func(r *http.Request, p *auth.Principal, perm auth.Permission, err error)
+	// Routes are added after the built-in ones (the admin API, tests, later subsystems).
+	Routes []Route
+}
+
+// New builds the server for cfg over reg with authentication off. extra routes (used by
+// tests and later subsystems) are added after the built-in ones.
 func New(cfg config.Server, reg *router.Registry, log *slog.Logger, extra ...Route) *Server {
-	s := &Server{cfg: cfg, reg: reg, log: log, mux: http.NewServeMux()}
+	return NewWith(cfg, reg, log, Options{Routes: extra})
+}
+
+// NewWith builds the server for cfg over reg with opts.
+func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Options) *Server {
+	if opts.Auth != nil && !opts.Auth.Enabled() {
+		opts.Auth = nil
+	}
+	s := &Server{cfg: cfg, reg: reg, log: log, opts: opts, mux: http.NewServeMux()}
 	oa := openai.New(reg, openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log})
 	routes := []Route{
 		{"POST", "/v1/chat/completions", apierr.ShapeOpenAI, oa.ChatCompletions},
@@ -57,10 +90,10 @@ func New(cfg config.Server, reg *router.Registry, log *slog.Logger, extra ...Rou
 		{"GET", "/v1/models/{id...}", apierr.ShapeOpenAI, oa.GetModel},
 		{"GET", "/healthz", apierr.ShapeEnvelope, s.healthz},
 		{"GET", "/readyz", apierr.ShapeEnvelope, s.readyz},
-		// Unauthenticated until admin authentication lands (docs/ROUTING.md says so).
 		{"GET", "/v1/admin/backends", apierr.ShapeEnvelope, s.adminBackends},
 	}
-	routes = append(routes, extra...)
+	routes = append(routes, opts.Routes...)
+	s.routes = routes
 	byPattern := map[string][]Route{}
 	var order []string
 	for _, rt := range routes {
@@ -82,13 +115,26 @@ func New(cfg config.Server, reg *router.Registry, log *slog.Logger, extra ...Rou
 // Handler returns the server's full handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Routes returns the route table, built-in routes first.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// WriteData answers a successful native request in the envelope, with v as its data.
+func WriteData(w http.ResponseWriter, r *http.Request, status int, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	writeEnvelope(w, r, status, data)
+	return nil
+}
+
 // dispatch serves one path pattern, choosing the route by method. Method mismatches answer
 // 405 in the route's shape with an Allow header (ServeMux's own 405 is plain text).
 func (s *Server) dispatch(routes []Route) http.Handler {
 	handlers := make(map[string]http.Handler, len(routes))
 	allow := ""
 	for i, rt := range routes {
-		handlers[rt.Method] = s.route(rt.Shape, rt.Handler)
+		handlers[rt.Method] = s.guard(rt, s.route(rt.Shape, rt.Handler))
 		if rt.Method == "GET" {
 			handlers["HEAD"] = handlers["GET"]
 		}
