@@ -442,7 +442,7 @@ models:
 // TestChaosQueueFull: with two in-flight slots and two queue places on the only backend,
 // a burst of ten requests gets four answers and 429s with Retry-After for the rest.
 func TestChaosQueueFull(t *testing.T) {
-	m := startMock(t, "127.0.0.1:0", "--ttft", "500ms")
+	m := startMock(t, "127.0.0.1:0", "--ttft", "1s")
 	url, reg := gateway(t, fmt.Sprintf(`
 models:
   - name: chaos

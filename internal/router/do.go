@@ -337,7 +337,7 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		ra := retryAfter(resp.Header.Get("Retry-After"), start)
 		if ra > 0 {
-			t.cooldown.Store(start.Add(min(ra, maxRetryAfter)).UnixNano())
+			t.cooldown.Store(start.Add(ra).UnixNano())
 		}
 		drain(resp.Body)
 		if resp.StatusCode == http.StatusTooManyRequests {
@@ -392,7 +392,8 @@ func ttftError(t *Target, err error) *apierr.Error {
 		Err:     fmt.Errorf("backend %s: no first byte within %s: %w", t.Name, t.timeouts.TTFT.D(), err)}
 }
 
-// retryAfter parses a Retry-After value: delay seconds or an HTTP date.
+// retryAfter parses a Retry-After value (delay seconds or an HTTP date), capped at
+// maxRetryAfter.
 func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
@@ -404,7 +405,7 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return time.Duration(min(s, int(maxRetryAfter/time.Second))) * time.Second
 	}
 	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0)
+		return min(max(at.Sub(now), 0), maxRetryAfter)
 	}
 	return 0
 }
