@@ -57,11 +57,9 @@ type Request struct {
 // failed. The first real upstream failure is the answer: a later fallback's error is logged,
 // not surfaced.
 type failure struct {
-	first         *apierr.Error // first upstream failure
-	queueFull     bool
-	budgetDenied  bool
-	soonest       int64 // Unix nanoseconds when some unavailable backend may be tried again
-	sawRetryAfter time.Duration
+	first     *apierr.Error // first upstream failure
+	queueFull bool          // a backend was left out because its queue was full
+	soonest   int64         // Unix nanoseconds when some unavailable backend may be tried again
 }
 
 // Do sends req to a backend of m, retrying on other backends and then on the model's
@@ -117,7 +115,6 @@ chain:
 					break // nothing left here: do not spend a retry on it
 				}
 				if !m.spendRetry(now) {
-					fail.budgetDenied = true
 					m.budgetDenied.Add(1)
 					r.log.DebugContext(ctx, "retry refused by the budget", "model", m.Name)
 					break chain
