@@ -147,6 +147,15 @@ func TestFullConfig(t *testing.T) {
 			Redis: RateLimitRedis{Addr: "127.0.0.1:6379", Username: "autoglm", Password: "redis-secret", DB: 2,
 				Prefix: "gw:rl:", Timeout: Duration(50 * time.Millisecond), Fail: "local", Lease: Duration(15 * time.Minute)},
 		},
+		Cache: Cache{
+			Enabled: true, MaxBytes: 32 << 20, MaxEntryBytes: 256 << 10, TTL: Duration(5 * time.Minute),
+			Models: map[string]CacheModel{
+				"glm-4-flash": {TTL: Duration(time.Hour), CacheSampled: true},
+				"stories":     {Disabled: true},
+			},
+			Redis:      CacheRedis{Addr: "127.0.0.1:6379", Password: "cache-secret", DB: 1, Prefix: "autoglm:cache:"},
+			WarmupFile: "warmup.jsonl",
+		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
