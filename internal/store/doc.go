@@ -1,0 +1,36 @@
+// Package store is where governance data lives: users, API keys, usage records and the audit
+// log, behind one interface (Store) with two drivers.
+//
+// # Drivers
+//
+// internal/store/sqlite is the embedded default: one file under the data directory, WAL, a
+// single writer connection and a pool of readers, so that it never answers "database is
+// locked". internal/store/postgres (pgx) is for several replicas sharing one database. A
+// driver registers itself when its package is imported; Open picks one by the "store.driver"
+// setting. Both pass the conformance suite in internal/store/storetest.
+//
+// Each driver applies its versioned migrations at Open inside one transaction, recorded in a
+// schema_migrations table; on PostgreSQL an advisory lock makes replicas that start together
+// take turns.
+//
+// The driver types give access to their connections for other components that keep data in
+// the same database (a task queue): (*sqlite.Store).WriteDB and (*postgres.Store).Pool.
+//
+// # The request path
+//
+// Usage and audit records of model requests are not written by the request itself: it hands
+// them to a Batcher, which queues them in memory (bounded) and writes them in batches, one
+// transaction per batch. A slow or unavailable database therefore never slows or fails a
+// request; when the queue is full, records are dropped and counted (see Batcher).
+//
+// # Keys across replicas
+//
+// Each replica keeps the keys in memory and follows changes with KeysChangedSince, whose
+// timestamps come from the database so that replicas' clocks do not matter. A revocation (or
+// disabling a user) is seen by every replica on its next poll.
+//
+// # Times
+//
+// Times are stored with microsecond precision and returned in UTC. Lists are newest first and
+// paginated with opaque cursors (Page.Next).
+package store

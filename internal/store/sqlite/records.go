@@ -1,0 +1,247 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/store"
+)
+
+// where builds a WHERE clause of ANDed conditions with ? placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) eq(col, v string) {
+	if v != "" {
+		w.add(col+" = ?", v)
+	}
+}
+
+func (w *where) period(col string, from, to time.Time) {
+	if !from.IsZero() {
+		w.add(col+" >= ?", from.UnixMicro())
+	}
+	if !to.IsZero() {
+		w.add(col+" < ?", to.UnixMicro())
+	}
+}
+
+// after continues a (time DESC, id DESC) listing after cursor.
+func (w *where) after(cursor, timeCol, idCol string) error {
+	if cursor == "" {
+		return nil
+	}
+	c, err := store.ParseCursor(cursor)
+	if err != nil || c.Time.IsZero() {
+		return fmt.Errorf("sqlite: %w: malformed cursor", store.ErrInvalid)
+	}
+	us := c.Time.UnixMicro()
+	w.add("("+timeCol+" < ? OR ("+timeCol+" = ? AND "+idCol+" < ?))", us, us, c.ID)
+	return nil
+}
+
+// afterSeq continues an id DESC listing after cursor.
+func (w *where) afterSeq(cursor string) error {
+	if cursor == "" {
+		return nil
+	}
+	c, err := store.ParseCursor(cursor)
+	if err != nil || !c.Time.IsZero() || c.ID != "" {
+		return fmt.Errorf("sqlite: %w: malformed cursor", store.ErrInvalid)
+	}
+	w.add("id < ?", c.Seq)
+	return nil
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// Append implements store.Store: one IMMEDIATE transaction with a prepared statement per
+// table.
+func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []store.AuditRecord) error {
+	if len(usage) == 0 && len(audit) == 0 {
+		return nil
+	}
+	at := time.Now()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr("append", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if len(usage) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO usage_records (time, key_id, user_id, model, backend,
+			prompt_tokens, completion_tokens, latency_us, status, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return mapErr("append usage", err)
+		}
+		defer st.Close()
+		for i := range usage {
+			u := &usage[i]
+			if _, err := st.ExecContext(ctx, recordTime(u.Time, at), u.KeyID, u.UserID, u.Model, u.Backend,
+				u.PromptTokens, u.CompletionTokens, u.Latency.Microseconds(), u.Status, u.TraceID); err != nil {
+				return mapErr("append usage", err)
+			}
+		}
+	}
+	if len(audit) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (time, actor, action, target, client_addr,
+			result, details) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return mapErr("append audit", err)
+		}
+		defer st.Close()
+		for i := range audit {
+			a := &audit[i]
+			if _, err := st.ExecContext(ctx, recordTime(a.Time, at), a.Actor, a.Action, a.Target, a.ClientAddr,
+				a.Result, string(store.Details(a.Details))); err != nil {
+				return mapErr("append audit", err)
+			}
+		}
+	}
+	return mapErr("append", tx.Commit())
+}
+
+func usageWhere(f store.UsageFilter) *where {
+	w := new(where)
+	w.eq("key_id", f.KeyID)
+	w.eq("user_id", f.UserID)
+	w.eq("model", f.Model)
+	w.period("time", f.From, f.To)
+	return w
+}
+
+// UsageTotals implements store.Usage.
+func (s *Store) UsageTotals(ctx context.Context, f store.UsageFilter) (store.UsageTotals, error) {
+	w := usageWhere(f)
+	var t store.UsageTotals
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0)
+		FROM usage_records`+w.String(), w.args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
+	return t, mapErr("usage totals", err)
+}
+
+// ListUsage implements store.Usage.
+func (s *Store) ListUsage(ctx context.Context, q store.UsageQuery) (store.Page[store.UsageRecord], error) {
+	w := usageWhere(q.UsageFilter)
+	if err := w.afterSeq(q.Cursor); err != nil {
+		return store.Page[store.UsageRecord]{}, err
+	}
+	limit := store.PageLimit(q.Limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, time, key_id, user_id, model, backend, prompt_tokens,
+		completion_tokens, latency_us, status, trace_id FROM usage_records`+w.String()+` ORDER BY id DESC LIMIT ?`,
+		append(w.args, limit+1)...)
+	if err != nil {
+		return store.Page[store.UsageRecord]{}, mapErr("list usage", err)
+	}
+	defer rows.Close()
+	var page store.Page[store.UsageRecord]
+	for rows.Next() {
+		var u store.UsageRecord
+		var t, lat int64
+		if err := rows.Scan(&u.ID, &t, &u.KeyID, &u.UserID, &u.Model, &u.Backend, &u.PromptTokens,
+			&u.CompletionTokens, &lat, &u.Status, &u.TraceID); err != nil {
+			return store.Page[store.UsageRecord]{}, mapErr("list usage", err)
+		}
+		u.Time, u.Latency = time.UnixMicro(t).UTC(), time.Duration(lat)*time.Microsecond
+		page.Items = append(page.Items, u)
+	}
+	if err := rows.Err(); err != nil {
+		return store.Page[store.UsageRecord]{}, mapErr("list usage", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = store.Cursor{Seq: page.Items[limit-1].ID}.String()
+	}
+	return page, nil
+}
+
+// ListAudit implements store.Audit.
+func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.Page[store.AuditRecord], error) {
+	w := new(where)
+	w.eq("actor", q.Actor)
+	w.eq("action", q.Action)
+	w.eq("target", q.Target)
+	w.eq("result", q.Result)
+	w.period("time", q.From, q.To)
+	if err := w.afterSeq(q.Cursor); err != nil {
+		return store.Page[store.AuditRecord]{}, err
+	}
+	limit := store.PageLimit(q.Limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, time, actor, action, target, client_addr, result, details
+		FROM audit_records`+w.String()+` ORDER BY id DESC LIMIT ?`, append(w.args, limit+1)...)
+	if err != nil {
+		return store.Page[store.AuditRecord]{}, mapErr("list audit", err)
+	}
+	defer rows.Close()
+	var page store.Page[store.AuditRecord]
+	for rows.Next() {
+		var a store.AuditRecord
+		var t int64
+		var details string
+		if err := rows.Scan(&a.ID, &t, &a.Actor, &a.Action, &a.Target, &a.ClientAddr, &a.Result, &details); err != nil {
+			return store.Page[store.AuditRecord]{}, mapErr("list audit", err)
+		}
+		a.Time, a.Details = time.UnixMicro(t).UTC(), []byte(details)
+		page.Items = append(page.Items, a)
+	}
+	if err := rows.Err(); err != nil {
+		return store.Page[store.AuditRecord]{}, mapErr("list audit", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = store.Cursor{Seq: page.Items[limit-1].ID}.String()
+	}
+	return page, nil
+}
+
+// DeleteUsageBefore implements store.Usage.
+func (s *Store) DeleteUsageBefore(ctx context.Context, t time.Time) (int64, error) {
+	return s.deleteBefore(ctx, "usage_records", t)
+}
+
+// DeleteAuditBefore implements store.Audit.
+func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
+	return s.deleteBefore(ctx, "audit_records", t)
+}
+
+// deleteBefore deletes in chunks so that a large backlog does not hold the one writer for
+// long: the request path's batches get in between chunks.
+func (s *Store) deleteBefore(ctx context.Context, table string, t time.Time) (int64, error) {
+	const chunk = 5000
+	var total int64
+	for {
+		res, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+
+			` WHERE time < ? LIMIT ?)`, t.UnixMicro(), chunk)
+		if err != nil {
+			return total, mapErr("delete "+table, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, mapErr("delete "+table, err)
+		}
+		total += n
+		if n < chunk {
+			return total, nil
+		}
+	}
+}
+
+// recordTime is a record's stored time: its own, or the time of Append when it has none.
+func recordTime(t, at time.Time) int64 {
+	if t.IsZero() {
+		return at.UnixMicro()
+	}
+	return t.UnixMicro()
+}

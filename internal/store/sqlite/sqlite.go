@@ -1,0 +1,214 @@
+// Package sqlite is the embedded store driver: one SQLite file under the data directory,
+// through the pure-Go modernc.org/sqlite.
+//
+// # Why "database is locked" cannot happen
+//
+// SQLite allows one writer at a time. A pool of connections that all write would collide
+// and, once busy_timeout runs out, fail with SQLITE_BUSY ("database is locked"). This driver
+// opens two pools on the file: a writer with exactly one connection, whose transactions
+// start with BEGIN IMMEDIATE, and a pool of query-only readers. Writers in this process wait
+// for the one connection in Go (honouring their context), never inside SQLite; in WAL mode
+// readers never wait for the writer. busy_timeout remains as the guard against another
+// process writing the same file.
+//
+// Importing the package registers the driver as "sqlite" with store.Open.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/store"
+)
+
+func init() {
+	store.Register("sqlite", func(ctx context.Context, cfg config.Store, dataDir string) (store.Store, error) {
+		path := cfg.Path
+		if path == "" {
+			path = config.DefaultStorePath
+		}
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dataDir, path)
+		}
+		return Open(ctx, path, Options{ReadConns: cfg.ReadConns})
+	})
+}
+
+// Options tunes Open.
+type Options struct {
+	// ReadConns is the size of the reader pool. Default config.DefaultStoreReadConns.
+	ReadConns int
+	// BusyTimeout is how long a connection waits for a lock held by another process.
+	// Default 10s.
+	BusyTimeout time.Duration
+}
+
+// Store is the SQLite store. Its methods implement store.Store.
+type Store struct {
+	w *sql.DB // exactly one connection: every write goes through it
+	r *sql.DB // query-only readers
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path, switches it to WAL and applies
+// pending migrations.
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
+	if o.ReadConns <= 0 {
+		o.ReadConns = config.DefaultStoreReadConns
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	common := url.Values{}
+	common.Set("_busy_timeout", fmt.Sprint(o.BusyTimeout.Milliseconds()))
+	common.Set("_foreign_keys", "1")
+	common.Set("_synchronous", "NORMAL")
+
+	wq := url.Values{}
+	for k, v := range common {
+		wq[k] = v
+	}
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The writer switches the file to WAL (a lasting property of the file) before any reader
+	// opens it. Switching needs an exclusive lock and SQLite answers SQLITE_BUSY at once,
+	// without waiting, when another process (or a store opening the same file at the same
+	// moment) holds one, so setup is retried for as long as busy_timeout.
+	deadline := time.Now().Add(o.BusyTimeout)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err = setup(ctx, w)
+		if err == nil {
+			break
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			_ = w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			_ = w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, ctx.Err())
+		}
+	}
+
+	rq := common
+	rq.Set("_query_only", "1")
+	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(o.ReadConns)
+	r.SetMaxIdleConns(o.ReadConns)
+	if err := r.PingContext(ctx); err != nil {
+		_ = w.Close()
+		_ = r.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &Store{w: w, r: r}, nil
+}
+
+func setup(ctx context.Context, w *sql.DB) error {
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal_mode is %q, not wal", mode)
+	}
+	return migrate(ctx, w)
+}
+
+func isBusy(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// WriteDB is the single writer connection's pool. A task queue on the same file (River's
+// SQLite driver) must be given this one, so that its writes queue behind the store's in Go
+// instead of meeting them inside SQLite as SQLITE_BUSY. Transactions begun on it are
+// IMMEDIATE. Do not change its pool limits.
+func (s *Store) WriteDB() *sql.DB { return s.w }
+
+// ReadDB is the query-only reader pool.
+func (s *Store) ReadDB() *sql.DB { return s.r }
+
+// Ping checks both pools.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// now is the store's clock for the times it sets. Every write that reads it holds the single
+// writer connection, so times are taken in commit order.
+func now() int64 { return time.Now().UnixMicro() }
+
+// mapErr turns constraint violations into the store's sentinel errors.
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("sqlite: %s: %w (%v)", op, store.ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("sqlite: %s: %w: unknown user (%v)", op, store.ErrInvalid, err)
+		}
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// micros converts a time to the stored form; the zero time is NULL.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros converts a stored time back; NULL is the zero time.
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
