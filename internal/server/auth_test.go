@@ -1,0 +1,272 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/open-autoglm/autoglm/internal/admin"
+	"github.com/open-autoglm/autoglm/internal/admin/admintest"
+	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
+)
+
+// authGateway is a server with authentication on, the admin API registered, and one key per
+// role.
+type authGateway struct {
+	URL   string
+	srv   *server.Server
+	auth  *auth.Authenticator
+	store *admintest.Store
+	keys  map[string]string // role → secret
+	logs  *syncBuffer
+}
+
+const testAdminKey = "test-bootstrap-admin-key"
+
+func startAuthGateway(t *testing.T, mockURL string, customRoles map[string][]string) *authGateway {
+	t.Helper()
+	cfg, err := config.Parse([]byte(oneModel(mockURL, "")), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.Enabled = true
+	cfg.Auth.Roles = customRoles
+	reg, err := router.New(cfg.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	st := admintest.NewStore()
+	a, err := auth.New(auth.Options{Config: cfg.Auth, Keys: admin.KeyFeed(st), AdminKey: testAdminKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
+	api := admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log})
+	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: api.Routes(), Denied: api.Denied})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	g := &authGateway{URL: ts.URL, srv: srv, auth: a, store: st, keys: map[string]string{}, logs: logs}
+	for _, role := range a.Roles().Names() {
+		g.keys[role] = g.newKey(t, role, nil)
+	}
+	return g
+}
+
+// newKey stores a key straight in the store and refreshes the cache.
+func (g *authGateway) newKey(t *testing.T, role string, models []string) string {
+	t.Helper()
+	secret := auth.NewKey()
+	_, err := g.store.CreateKey(context.Background(), store.Key{ID: store.NewID("key"), Prefix: auth.DisplayPrefix(secret),
+		Hash: auth.HashKey(secret), Role: role, Models: models})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.auth.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+func (g *authGateway) do(t *testing.T, method, path, body, key string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, g.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// concretePath fills a route pattern's wildcards.
+func concretePath(pattern string) string {
+	p := strings.ReplaceAll(pattern, "{id...}", "glm-4-flash")
+	return strings.ReplaceAll(p, "{id}", "nonexistent")
+}
+
+// TestRoleRouteMatrix walks every route the server registers (the admin API included) with
+// every role, and with no credential, and checks authorization's decision against the role's
+// permissions. A route missing from auth's route table fails the test.
+func TestRoleRouteMatrix(t *testing.T) {
+	_, mockURL := startMock(t, mockllm.Options{Tokens: 2})
+	g := startAuthGateway(t, mockURL, map[string][]string{"auditor": {"admin.audit", "models.list"}})
+	roles := g.auth.Roles()
+	body := `{"model":"glm-4-flash","messages":[{"role":"user","content":"hi"}],"prompt":"hi","input":"hi","max_tokens":2}`
+	routes := g.srv.Routes()
+	if len(routes) < 20 {
+		t.Fatalf("only %d routes: is the admin API registered?", len(routes))
+	}
+	for _, rt := range routes {
+		perm, ok := auth.RoutePermission(rt.Method, rt.Pattern)
+		if !ok {
+			t.Errorf("%s %s is not in auth's route table", rt.Method, rt.Pattern)
+			continue
+		}
+		path := concretePath(rt.Pattern)
+		b := ""
+		if rt.Method == "POST" || rt.Method == "PATCH" {
+			b = body
+		}
+		for _, role := range append(roles.Names(), "(none)") {
+			key := g.keys[role]
+			resp, got := g.do(t, rt.Method, path, b, key)
+			var allowed bool
+			if role == "(none)" {
+				allowed = perm == auth.Public
+			} else {
+				allowed = roles.Allows(role, perm)
+			}
+			denied := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
+			switch {
+			case allowed && denied:
+				t.Errorf("%s %s as %s: %d %s; want allowed (%s)", rt.Method, path, role, resp.StatusCode, got, perm)
+			case !allowed && role == "(none)" && resp.StatusCode != http.StatusUnauthorized:
+				t.Errorf("%s %s without a credential: %d; want 401", rt.Method, path, resp.StatusCode)
+			case !allowed && role != "(none)" && resp.StatusCode != http.StatusForbidden:
+				t.Errorf("%s %s as %s: %d; want 403 (%s)", rt.Method, path, role, resp.StatusCode, perm)
+			}
+		}
+	}
+	// Refused admin requests are audited.
+	denials := 0
+	for _, rec := range g.store.Audit() {
+		if rec.Result == "denied" {
+			denials++
+		}
+	}
+	if denials == 0 {
+		t.Error("no denied admin request was audited")
+	}
+}
+
+func TestAuthRefusals(t *testing.T) {
+	_, mockURL := startMock(t, mockllm.Options{Tokens: 2})
+	g := startAuthGateway(t, mockURL, nil)
+	chat := `{"model":"glm-4-flash","messages":[{"role":"user","content":"hi"}]}`
+	for _, tc := range []struct {
+		name, path, key, header string
+		status                      int
+		code                        string
+	}{
+		{"unknown key", "/v1/chat/completions", "agk-nope", "", 401, "invalid_api_key"},
+		{"bad scheme", "/v1/chat/completions", "", "Basic Zm9vOmJhcg==", 401, "invalid_credential"},
+		{"jwt not configured", "/v1/chat/completions", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln", "", 401, "invalid_token"},
+		{"no credential", "/v1/chat/completions", "", "", 401, "missing_credential"},
+		{"health stays open", "/healthz", "", "", 200, ""},
+		{"bad credential refused even on health", "/healthz", "agk-nope", "", 401, "invalid_api_key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			method, body := "POST", chat
+			if tc.path == "/healthz" {
+				method, body = "GET", ""
+			}
+			req, _ := http.NewRequest(method, g.URL+tc.path, strings.NewReader(body))
+			if tc.key != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.key)
+			}
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(b), tc.code) {
+				t.Errorf("%d %s; want %d %s", resp.StatusCode, b, tc.status, tc.code)
+			}
+			if tc.status == 401 && strings.HasPrefix(tc.path, "/v1/") && !strings.Contains(string(b), `"type":"authentication_error"`) {
+				t.Errorf("OpenAI route answered 401 in the wrong shape: %s", b)
+			}
+		})
+	}
+	// x-api-key works as well as Authorization.
+	req, _ := http.NewRequest("GET", g.URL+"/v1/models", nil)
+	req.Header.Set("x-api-key", g.keys[auth.RoleGuest])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("x-api-key: %d", resp.StatusCode)
+	}
+}
+
+func TestModelAllowList(t *testing.T) {
+	_, mockURL := startMock(t, mockllm.Options{Tokens: 2})
+	g := startAuthGateway(t, mockURL, nil)
+	only := g.newKey(t, auth.RoleUser, []string{"glm-4-flash"})
+	other := g.newKey(t, auth.RoleUser, []string{"stories"})
+	chat := func(model string) string {
+		return `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`
+	}
+	for _, tc := range []struct {
+		name, key, body string
+		status          int
+	}{
+		{"allowed", only, chat("glm-4-flash"), 200},
+		{"allowed through an alias", only, chat("glm4"), 200},
+		{"not on the list", other, chat("glm-4-flash"), 403},
+		{"last model key wins, as in the handler", other, `{"model":"stories","model":"glm-4-flash","messages":[]}`, 403},
+		{"unrestricted key", g.keys[auth.RoleUser], chat("glm-4-flash"), 200},
+		{"invalid JSON reaches the handler's own error", other, `{"model":`, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := g.do(t, "POST", "/v1/chat/completions", tc.body, tc.key)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%d %s; want %d", resp.StatusCode, b, tc.status)
+			}
+			if tc.status == 403 && !strings.Contains(b, "model_not_allowed") {
+				t.Errorf("403 without model_not_allowed: %s", b)
+			}
+		})
+	}
+}
+
+// TestAuthDisabledLeavesRoutesOpen checks that an authenticator that is not enabled adds no
+// stage: the routes answer without credentials.
+func TestAuthDisabledLeavesRoutesOpen(t *testing.T) {
+	_, mockURL := startMock(t, mockllm.Options{Tokens: 2})
+	cfg, err := config.Parse([]byte(oneModel(mockURL, "")), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := router.New(cfg.Models)
+	defer reg.Close()
+	a, _ := auth.New(auth.Options{Config: cfg.Auth})
+	srv := server.NewWith(cfg.Server, reg, telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error")), server.Options{Auth: a})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("auth off: %d", resp.StatusCode)
+	}
+}
