@@ -167,8 +167,8 @@ func TestAuthRefusals(t *testing.T) {
 	chat := `{"model":"glm-4-flash","messages":[{"role":"user","content":"hi"}]}`
 	for _, tc := range []struct {
 		name, path, key, header string
-		status                      int
-		code                        string
+		status                  int
+		code                    string
 	}{
 		{"unknown key", "/v1/chat/completions", "agk-nope", "", 401, "invalid_api_key"},
 		{"bad scheme", "/v1/chat/completions", "", "Basic Zm9vOmJhcg==", 401, "invalid_credential"},
