@@ -219,7 +219,7 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (*Ticket, Status, erro
 		l.admitted.Add(1)
 		return t, st, nil
 	}
-	if len(a.slots) > 0 {
+	if len(a.slots) > 0 && l.shared != nil {
 		a.lease = l.leasePrefix + strconv.FormatUint(l.leaseSeq.Add(1), 36)
 	}
 	s, err := l.admitIn(ctx, a)
@@ -312,9 +312,13 @@ type Ticket struct {
 	estimate int64 // tokens asked for on admission
 	store    store // where the units were taken; nil when nothing was
 
-	adm       admission
-	bucketBuf [maxBuckets]bucket
-	slotBuf   [2]slot
+	// Buffers, so that a request costs the limiter one allocation.
+	adm        admission
+	bucketBuf  [maxBuckets]bucket
+	slotBuf    [2]slot
+	rel        release
+	adjBuf     [maxBuckets]adjustment
+	relSlotBuf [2]bucketID
 
 	mu       sync.Mutex
 	settled  bool
@@ -381,9 +385,8 @@ func (t *Ticket) Finish(ok bool) {
 	if t.store == nil {
 		return
 	}
-	var adj [maxBuckets]adjustment
-	var slots [2]bucketID
-	r := release{adjust: adj[:0], slots: slots[:0], lease: t.adm.lease}
+	r := &t.rel
+	r.adjust, r.slots, r.lease = t.adjBuf[:0], t.relSlotBuf[:0], t.adm.lease
 	for _, b := range t.adm.buckets {
 		if b.id.dim == dimTokens && t.actual != b.cost {
 			r.adjust = append(r.adjust, adjustment{id: b.id, limit: b.limit, delta: t.actual - b.cost})
@@ -395,7 +398,7 @@ func (t *Ticket) Finish(ok bool) {
 	if len(r.adjust) == 0 && len(r.slots) == 0 {
 		return
 	}
-	t.l.finishIn(t.store, &r)
+	t.l.finishIn(t.store, r)
 }
 
 // finishIn applies a release. It is not bound to the request's context: a client that went

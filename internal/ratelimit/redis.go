@@ -17,8 +17,9 @@ import (
 )
 
 // admitLua is gcraTake and the concurrency check for every bucket and slot of an admission,
-// in one atomic script (one round trip). Times are microseconds from Redis's own clock, which
-// fit a Lua double exactly. A bucket is a string key holding its TAT, expiring when the bucket
+// in one atomic script (one round trip). Times are microseconds from Redis's own clock, counted
+// from 2025-01-01 so that a Lua double resolves them to about a hundredth of a microsecond
+// (counted from 1970 it would be a quarter, too coarse for very high rates). A bucket is a string key holding its TAT, expiring when the bucket
 // is full again (so a missing key is a full bucket); a concurrency counter is a sorted set of
 // lease ids scored by their expiry, so slots held by a replica that died free themselves.
 //
@@ -29,7 +30,7 @@ import (
 const admitLua = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
 local period = 60000000
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lease = tonumber(ARGV[4])
@@ -71,7 +72,7 @@ out[1], out[2] = ok, math.ceil(retry)
 if ok == 1 then
   for i = 1, n do
     if costs[i] > 0 then
-      redis.call('SET', KEYS[i], string.format('%.3f', nexts[i]), 'PX', math.ceil((nexts[i] - now) / 1000))
+      redis.call('SET', KEYS[i], string.format('%.3f', nexts[i]), 'PX', math.max(1, math.ceil((nexts[i] - now) / 1000)))
     end
   end
   for j = 1, m do
@@ -89,7 +90,7 @@ return out
 const finishLua = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
 local n = tonumber(ARGV[1])
 for i = 1, n do
   local iv, d = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
@@ -99,7 +100,7 @@ for i = 1, n do
   if tat <= now then
     redis.call('DEL', KEYS[i])
   else
-    redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil((tat - now) / 1000))
+    redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
   end
 end
 for j = n + 1, #KEYS do
