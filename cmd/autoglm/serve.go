@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
@@ -69,11 +70,19 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string) erro
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	reg, err := router.New(cfg.Models)
+	reg, err := router.New(cfg.Models, router.Options{Logger: log})
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
+	var respCache *cache.Cache
+	if cfg.Cache.Enabled {
+		respCache, err = cache.New(cfg.Cache, log)
+		if err != nil {
+			return fmt.Errorf("cache: %w", err)
+		}
+		defer respCache.Close()
+	}
 	log.Info("configuration loaded", "source", source, "models", len(cfg.Models), "data_dir", dataDir)
 
 	// Probe once before listening so /readyz is meaningful from the first request, then keep
@@ -83,10 +92,20 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string) erro
 	defer stopHealth()
 	go reg.RunHealth(hctx, 10*time.Second, 2*time.Second, log)
 
-	srv := server.New(cfg.Server, reg, log)
+	srv := server.NewWith(cfg.Server, reg, log, server.Options{Cache: respCache})
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
 			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
+		if respCache != nil && cfg.Cache.WarmupFile != "" {
+			go func() {
+				n, err := srv.Warmup(ctx, cfg.Cache.WarmupFile)
+				if err != nil {
+					log.Warn("cache warm-up stopped", "file", cfg.Cache.WarmupFile, "cached", n, "err", err)
+					return
+				}
+				log.Info("cache warmed up", "file", cfg.Cache.WarmupFile, "requests", n)
+			}()
+		}
 	})
 }
 

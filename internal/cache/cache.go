@@ -312,3 +312,6 @@ func (c *Cache) Join(ctx context.Context, key string) (leader bool, finish func(
 // CleanUp runs pending maintenance of the in-memory tier now (eviction to the byte bound,
 // expiry). The cache does this by itself; tests call it to observe the bound at once.
 func (c *Cache) CleanUp() { c.l1.CleanUp() }
+
+// MaxEntryBytes is the largest answer the cache stores.
+func (c *Cache) MaxEntryBytes() int64 { return c.cfg.MaxEntryBytes }

@@ -7,6 +7,7 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/internal/wire"
@@ -30,7 +32,12 @@ type Options struct {
 	StreamWriteTimeout time.Duration
 	// Logger receives warnings about upstream failures. Required.
 	Logger *slog.Logger
+	// Cache, when not nil, answers repeated requests and coalesces identical ones in flight.
+	Cache *cache.Cache
 }
+
+// CacheHeader tells the client whether the answer came from the response cache.
+const CacheHeader = "X-AutoGLM-Cache"
 
 // Handler serves the OpenAI-compatible routes over a registry.
 type Handler struct {
@@ -114,17 +121,15 @@ func modelNotFound(name string) error {
 		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", name)}
 }
 
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// readBody reads the whole request body into a pooled buffer. The caller returns the buffer
-// with bodyPool.Put when the request is done. The size limit is enforced by the server's
-// http.MaxBytesReader.
-func readBody(r *http.Request) (*[]byte, error) {
-	bp := bodyPool.Get().(*[]byte)
-	b := (*bp)[:0]
-	if n := r.ContentLength; n > int64(cap(b)) && n < 64<<20 {
-		b = make([]byte, 0, n+1)
+// readBody reads the whole request body. The size limit is enforced by the server's
+// http.MaxBytesReader. The slice is not pooled: an upstream transport may still be writing it
+// after the response has been relayed.
+func readBody(r *http.Request) ([]byte, error) {
+	size := 4 << 10
+	if n := r.ContentLength; n > 0 && n < 64<<20 {
+		size = int(n) + 1
 	}
+	b := make([]byte, 0, size)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -132,29 +137,19 @@ func readBody(r *http.Request) (*[]byte, error) {
 		n, err := r.Body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
-			*bp = b
-			return bp, nil
+			return b, nil
 		}
 		if err != nil {
-			*bp = b[:0]
-			bodyPool.Put(bp)
 			return nil, err
 		}
 	}
 }
 
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op) error {
-	bp, err := readBody(r)
+	body, err := readBody(r)
 	if err != nil {
 		return readError(err)
 	}
-	defer func() {
-		if cap(*bp) <= 1<<20 { // do not keep huge buffers alive
-			*bp = (*bp)[:0]
-			bodyPool.Put(bp)
-		}
-	}()
-	body := *bp
 	f, err := wire.Peek(body)
 	if err != nil {
 		e := &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: err.Error()}
@@ -186,14 +181,133 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	info.SetModel(m.Name)
 
 	req := &router.Request{Op: op, Body: body, Fields: f, Stream: f.Stream, Header: forwardHeaders(r.Header), Client: r.Header}
+	if h.opt.Cache == nil {
+		return h.call(w, r, m, req, nil)
+	}
+	return h.cached(w, r, m, req, op)
+}
+
+// call sends the request through the scheduling layer and relays the answer. When capture is
+// not nil, the bytes relayed are also collected there (up to its limit) for the cache.
+func (h *Handler) call(w http.ResponseWriter, r *http.Request, m *router.Model, req *router.Request, capture *capture) error {
 	resp, t, err := h.reg.Do(r.Context(), m, req)
 	if t != nil {
-		info.SetBackend(t.Name)
+		telemetry.Info(r.Context()).SetBackend(t.Name)
 	}
 	if err != nil {
 		return err
 	}
-	return h.relay(w, r, resp)
+	if capture != nil && resp.StatusCode != http.StatusOK {
+		capture = nil
+	}
+	return h.relay(w, r, resp, capture)
+}
+
+// cached serves a request through the response cache: a hit is answered from the cache (as
+// SSE when the request streams); identical requests in flight wait for the first one's answer;
+// a miss goes upstream and its answer, complete and successful, is stored.
+func (h *Handler) cached(w http.ResponseWriter, r *http.Request, m *router.Model, req *router.Request, op backend.Op) error {
+	c := h.opt.Cache
+	ctx := r.Context()
+	p := c.Decide(r.URL.Path, m.Name, req.Body, r.Header.Get("Cache-Control"))
+	if !p.Cacheable() {
+		c.Count(true)
+		w.Header().Set(CacheHeader, "bypass")
+		return h.call(w, r, m, req, nil)
+	}
+	if p.Read {
+		if e, ok := c.Get(ctx, p.Key); ok {
+			return h.serveCached(w, r, e, op, req)
+		}
+		leader, finish, e, err := c.Join(ctx, p.Key)
+		if !leader {
+			if err == nil {
+				return h.serveCached(w, r, e, op, req)
+			}
+			if ctx.Err() != nil {
+				return apierr.From(ctx.Err())
+			}
+			// The leader's answer could not be cached: ask upstream ourselves.
+			w.Header().Set(CacheHeader, "miss")
+			return h.call(w, r, m, req, nil)
+		}
+		defer finish(nil, nil) // releases waiters if the answer is not stored below
+		w.Header().Set(CacheHeader, "miss")
+		capt := &capture{limit: c.MaxEntryBytes()}
+		if err := h.call(w, r, m, req, capt); err != nil {
+			return err
+		}
+		if e := capt.entry(op, req.Stream, p.TTL); e != nil {
+			c.Set(ctx, p.Key, e)
+			finish(e, nil)
+		}
+		return nil
+	}
+	// no-cache: fetch fresh, store the answer for others.
+	w.Header().Set(CacheHeader, "miss")
+	capt := &capture{limit: c.MaxEntryBytes()}
+	if err := h.call(w, r, m, req, capt); err != nil {
+		return err
+	}
+	if e := capt.entry(op, req.Stream, p.TTL); e != nil {
+		c.Set(ctx, p.Key, e)
+	}
+	return nil
+}
+
+// serveCached answers from a cached document: as is, or replayed as SSE for a stream.
+func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, e *cache.Entry, op backend.Op, req *router.Request) error {
+	w.Header().Set(CacheHeader, "hit")
+	if !req.Stream {
+		writeJSON(w, http.StatusOK, e.Body)
+		return nil
+	}
+	sse, ok := cache.Replay(op == backend.OpChat, e.Body, req.Fields.IncludeUsage)
+	if !ok {
+		return &apierr.Error{Kind: apierr.Internal, Code: "cache_corrupt", Err: errors.New("cached entry does not replay")}
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(sse)
+	return nil
+}
+
+// capture collects a relayed answer for the cache, up to limit bytes.
+type capture struct {
+	buf      []byte
+	limit    int64
+	overflow bool
+	complete bool
+}
+
+func (c *capture) add(p []byte) {
+	if c.overflow {
+		return
+	}
+	if int64(len(c.buf)+len(p)) > c.limit {
+		c.overflow, c.buf = true, nil
+		return
+	}
+	c.buf = append(c.buf, p...)
+}
+
+// entry turns a completely relayed answer into a cache entry, or nil when it cannot be cached.
+func (c *capture) entry(op backend.Op, stream bool, ttl time.Duration) *cache.Entry {
+	if c == nil || c.overflow || !c.complete || len(c.buf) == 0 {
+		return nil
+	}
+	body := c.buf
+	if stream {
+		doc, ok := cache.Assemble(op == backend.OpChat, body)
+		if !ok {
+			return nil
+		}
+		body = doc
+	} else if !json.Valid(body) {
+		return nil
+	}
+	return &cache.Entry{Body: body, TTL: ttl}
 }
 
 func readError(err error) error {
@@ -237,7 +351,7 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // relay writes the backend's answer to the client. SSE is written chunk by chunk as the
 // upstream sends it, each chunk flushed at once with its own write deadline; anything else is
 // copied through.
-func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Response) error {
+func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Response, capt *capture) error {
 	defer resp.Body.Close()
 	hdr := w.Header()
 	for _, k := range relayed {
@@ -254,9 +368,16 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			hdr.Set("Content-Length", cl)
 		}
 		w.WriteHeader(resp.StatusCode)
-		_, err := io.CopyBuffer(w, resp.Body, buf)
+		var dst io.Writer = w
+		if capt != nil {
+			dst = io.MultiWriter(w, captureWriter{capt})
+		}
+		_, err := io.CopyBuffer(dst, resp.Body, buf)
 		if err != nil && r.Context().Err() == nil {
 			h.opt.Logger.WarnContext(r.Context(), "relay of a response failed", "err", err)
+		}
+		if capt != nil {
+			capt.complete = err == nil
 		}
 		return nil
 	}
@@ -269,6 +390,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
+			if capt != nil {
+				capt.add(buf[:n])
+			}
 			_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return nil // the client is gone or too slow; the deferred Close ends the upstream request
@@ -278,6 +402,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			}
 		}
 		if err == io.EOF {
+			if capt != nil {
+				capt.complete = true
+			}
 			return nil
 		}
 		if err != nil {
@@ -305,4 +432,13 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			return nil
 		}
 	}
+}
+
+// captureWriter feeds a capture from io.MultiWriter; it never fails, so the client's copy is
+// never cut short by the cache.
+type captureWriter struct{ c *capture }
+
+func (cw captureWriter) Write(p []byte) (int, error) {
+	cw.c.add(p)
+	return len(p), nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
+	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -64,7 +65,16 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 	t.Cleanup(func() { reg.Close() })
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
-	srv := server.New(cfg.Server, reg, log, extra...)
+	opts := server.Options{Routes: extra}
+	if cfg.Cache.Enabled {
+		c, err := cache.New(cfg.Cache, log)
+		if err != nil {
+			t.Fatalf("cache: %v", err)
+		}
+		t.Cleanup(c.Close)
+		opts.Cache = c
+	}
+	srv := server.NewWith(cfg.Server, reg, log, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

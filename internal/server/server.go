@@ -24,6 +24,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -50,6 +51,7 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	routes   []Route
+	oa       *openai.Handler
 	draining atomic.Bool
 }
 
@@ -67,6 +69,8 @@ type Options struct {
 	Denied func(r *http.Request, p *auth.Principal, perm auth.Permission, err error)
 	// Routes are added after the built-in ones (the admin API, tests, later subsystems).
 	Routes []Route
+	// Cache, when not nil, is the response cache of the OpenAI-compatible routes.
+	Cache *cache.Cache
 }
 
 // New builds the server for cfg over reg with authentication off. extra routes (used by
@@ -81,7 +85,8 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		opts.Auth = nil
 	}
 	s := &Server{cfg: cfg, reg: reg, log: log, opts: opts, mux: http.NewServeMux()}
-	oa := openai.New(reg, openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log})
+	oa := openai.New(reg, openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache})
+	s.oa = oa
 	routes := []Route{
 		{"POST", "/v1/chat/completions", apierr.ShapeOpenAI, oa.ChatCompletions},
 		{"POST", "/v1/completions", apierr.ShapeOpenAI, oa.Completions},
