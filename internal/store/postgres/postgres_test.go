@@ -1,0 +1,126 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/postgres"
+	"github.com/open-autoglm/autoglm/internal/store/storetest"
+	"github.com/open-autoglm/autoglm/internal/testenv"
+)
+
+// newDB gives each test its own schema in the test database, dropped at the end, and a DSN
+// whose search_path selects it.
+func newDB(tb testing.TB) func(testing.TB) store.Store {
+	dsn := schemaDSN(tb)
+	return func(tb testing.TB) store.Store {
+		s, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+}
+
+func schemaDSN(tb testing.TB) string {
+	base := testenv.PostgresDSN(tb)
+	ctx := context.Background()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "storetest_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			tb.Error(err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	q.Set("pool_max_conns", "20")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, newDB) }
+
+func TestOpenFromConfig(t *testing.T) {
+	ctx := context.Background()
+	dsn := schemaDSN(t)
+	s, err := store.Open(ctx, config.Store{Driver: "postgres", DSN: dsn}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ps, ok := s.(*postgres.Store)
+	if !ok {
+		t.Fatalf("store.Open returned %T", s)
+	}
+	if got := ps.Pool().Config().MaxConns; got != 20 {
+		t.Errorf("pool_max_conns from the DSN not applied: %d", got)
+	}
+	var version int
+	if err := ps.Pool().QueryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version < 1 {
+		t.Errorf("schema version %d, %v", version, err)
+	}
+	if _, err := store.Open(ctx, config.Store{Driver: "postgres", DSN: "postgres://127.0.0.1:1/x?connect_timeout=1"}, ""); err == nil {
+		t.Error("opening an unreachable database succeeded")
+	}
+}
+
+func TestAuditAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	s := newDB(t)(t).(*postgres.Store)
+	if err := s.Append(ctx, nil, []store.AuditRecord{{Time: time.Now(), Actor: "a", Action: "x", Result: "ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Pool().Exec(ctx, "UPDATE audit_records SET result = 'forged'")
+	if err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("UPDATE of an audit record: %v, want refusal", err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	dsn := schemaDSN(t)
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, "INSERT INTO schema_migrations (version) VALUES (999)"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := postgres.Open(ctx, dsn); err == nil || !strings.Contains(err.Error(), "newer") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("opening a database from a newer version: %v, want refusal", err)
+	}
+}
