@@ -338,6 +338,7 @@ func (t *Ticket) Reserved() int64 {
 // difference from the reservation: positive when it used more than reserved (charged on
 // Finish), negative when less (refunded on Finish). The key's quota counters see the usage at
 // once, so the key's next request is checked against it. A second call replaces the first.
+// After Finish, Settle still corrects the quota count but no longer the buckets.
 func (t *Ticket) Settle(tokens int64) int64 {
 	if t == nil {
 		return 0
@@ -370,17 +371,18 @@ func (t *Ticket) Finish(ok bool) {
 		return
 	}
 	t.finished = true
+	countEstimate := false
 	if !t.settled {
 		t.settled = true
 		if ok {
 			t.actual = t.estimate
+			countEstimate = t.quota
 		}
-		t.mu.Unlock()
-		if ok && t.quota {
-			t.l.quotas.add(t.keyID, t.estimate)
-		}
-	} else {
-		t.mu.Unlock()
+	}
+	actual := t.actual
+	t.mu.Unlock()
+	if countEstimate {
+		t.l.quotas.add(t.keyID, t.estimate)
 	}
 	if t.store == nil {
 		return
@@ -388,8 +390,8 @@ func (t *Ticket) Finish(ok bool) {
 	r := &t.rel
 	r.adjust, r.slots, r.lease = t.adjBuf[:0], t.relSlotBuf[:0], t.adm.lease
 	for _, b := range t.adm.buckets {
-		if b.id.dim == dimTokens && t.actual != b.cost {
-			r.adjust = append(r.adjust, adjustment{id: b.id, limit: b.limit, delta: t.actual - b.cost})
+		if b.id.dim == dimTokens && actual != b.cost {
+			r.adjust = append(r.adjust, adjustment{id: b.id, limit: b.limit, delta: actual - b.cost})
 		}
 	}
 	for _, s := range t.adm.slots {

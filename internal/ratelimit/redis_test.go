@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -43,8 +44,28 @@ func TestStores(t *testing.T) {
 	})
 }
 
-func testStore(t *testing.T, mk func(limits string) *Limiter) {
+func testStore(t *testing.T, mk0 func(limits string) *Limiter) {
 	ctx := context.Background()
+	mk := func(limits string) *Limiter {
+		l := mk0(limits)
+		t.Cleanup(func() {
+			if st := l.Stats(); st.StoreErrors != 0 || st.FailedOpen != 0 {
+				t.Errorf("the store failed: %+v", st)
+			}
+		})
+		return l
+	}
+	t.Run("high rates", func(t *testing.T) {
+		// A unit of a very high rate is a tiny fraction of a microsecond.
+		l := mk("  roles:\n    user: {requests_per_minute: 1000000000, tokens_per_minute: 1000000000000}\n")
+		for range 3 {
+			tk, st, err := l.Admit(ctx, Request{Subject: Subject{KeyID: "k", Role: "user"}, Tokens: 1})
+			if err != nil || st.Requests.Remaining < 1e9-10 || st.Tokens.Remaining < 1e12-1e4 {
+				t.Fatalf("%v %+v", err, st)
+			}
+			tk.Finish(true)
+		}
+	})
 	t.Run("requests", func(t *testing.T) {
 		l := mk("  roles:\n    user: {requests_per_minute: 5}\n")
 		subj := Subject{KeyID: "k", Role: "user"}
@@ -320,4 +341,101 @@ func TestRedisDown(t *testing.T) {
 			t.Errorf("stats %+v", st)
 		}
 	})
+}
+
+// proxy forwards TCP connections to a target until it is cut, to simulate a Redis outage.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	cut    bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// setCut closes every proxied connection and refuses new ones (true), or lets them through.
+func (p *proxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// TestRedisOutage cuts Redis off mid-flight: requests fail open, and once Redis is back the
+// shared limits apply again.
+func TestRedisOutage(t *testing.T) {
+	p := newProxy(t, testenv.RedisAddr(t))
+	var logs syncBuffer
+	l := newLimiter(t, redisSection(p.ln.Addr().String(), testPrefix(t), ", timeout: 200ms", "  roles:\n    user: {requests_per_minute: 3}\n"),
+		Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx := context.Background()
+	subj := Subject{KeyID: "k", Role: "user"}
+	for range 3 {
+		if _, _, err := l.Admit(ctx, Request{Subject: subj}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := l.Admit(ctx, Request{Subject: subj}); kindOf(err) != apierr.RateLimited {
+		t.Fatalf("4th with Redis up: %v", err)
+	}
+	p.setCut(true)
+	if _, st, err := l.Admit(ctx, Request{Subject: subj}); err != nil || st != (Status{}) {
+		t.Fatalf("Redis cut: %v %+v, want admitted (fail open)", err, st)
+	}
+	if st := l.Stats(); st.FailedOpen != 1 || st.StoreErrors != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	p.setCut(false)
+	// Redis is tried again a second after the failure; until then requests fail open.
+	for {
+		_, st, err := l.Admit(ctx, Request{Subject: subj})
+		if kindOf(err) == apierr.RateLimited {
+			break
+		}
+		if err != nil || st != (Status{}) {
+			t.Fatalf("while reconnecting: %v %+v", err, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "Redis reachable again") {
+		t.Errorf("no recovery line:\n%s", logs.String())
+	}
 }
