@@ -25,6 +25,7 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 
 func serveCmd() *cobra.Command {
 	var cfgPath, addr, dataDir string
+	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the OpenAI-compatible API",
@@ -55,17 +56,18 @@ which serves the bundled demo model when the local engine is built in.`,
 					return err
 				}
 			}
-			return serve(cmd.Context(), cfg, source, dataDir)
+			return serve(cmd.Context(), cfg, source, dataDir, insecure)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfgPath, "config", "", "configuration file (default: the embedded configuration)")
 	f.StringVar(&addr, "addr", "", "listen address, overriding server.addr (default 127.0.0.1:8080)")
 	f.StringVar(&dataDir, "data-dir", "./data", "directory for the server's data files")
+	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback address with authentication off")
 	return cmd
 }
 
-func serve(ctx context.Context, cfg *config.Config, source, dataDir string) error {
+func serve(ctx context.Context, cfg *config.Config, source, dataDir string, insecure bool) error {
 	log := telemetry.NewLogger(os.Stderr, telemetry.ParseLevel(cfg.Log.Level))
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -92,7 +94,14 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string) erro
 	defer stopHealth()
 	go reg.RunHealth(hctx, 10*time.Second, 2*time.Second, log)
 
-	srv := server.NewWith(cfg.Server, reg, log, server.Options{Cache: respCache})
+	gov, err := setupAuth(ctx, cfg, dataDir, insecure, log)
+	if err != nil {
+		return err
+	}
+	defer gov.Close()
+	opts := server.Options{Cache: respCache}
+	gov.apply(&opts)
+	srv := server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
 			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))

@@ -78,20 +78,42 @@ func New(opts Options) *API {
 // auth's route table.
 func (a *API) Routes() []server.Route {
 	env := apierr.ShapeEnvelope
-	return []server.Route{
-		{Method: "POST", Pattern: "/v1/admin/users", Shape: env, Handler: a.audited("user.create", a.createUser)},
-		{Method: "GET", Pattern: "/v1/admin/users", Shape: env, Handler: a.audited("user.list", a.listUsers)},
-		{Method: "GET", Pattern: "/v1/admin/users/{id}", Shape: env, Handler: a.audited("user.get", a.getUser)},
-		{Method: "PATCH", Pattern: "/v1/admin/users/{id}", Shape: env, Handler: a.audited("user.update", a.updateUser)},
-		{Method: "POST", Pattern: "/v1/admin/users/{id}/disable", Shape: env, Handler: a.audited("user.disable", a.disableUser)},
-		{Method: "POST", Pattern: "/v1/admin/keys", Shape: env, Handler: a.audited("key.create", a.createKey)},
-		{Method: "GET", Pattern: "/v1/admin/keys", Shape: env, Handler: a.audited("key.list", a.listKeys)},
-		{Method: "DELETE", Pattern: "/v1/admin/keys/{id}", Shape: env, Handler: a.audited("key.revoke", a.revokeKey)},
-		{Method: "GET", Pattern: "/v1/admin/usage", Shape: env, Handler: a.audited("usage.query", a.queryUsage)},
-		{Method: "GET", Pattern: "/v1/admin/audit", Shape: env, Handler: a.audited("audit.query", a.queryAudit)},
+	routes := []server.Route{
+		{Method: "POST", Pattern: "/v1/admin/users", Shape: env, Handler: a.createUser},
+		{Method: "GET", Pattern: "/v1/admin/users", Shape: env, Handler: a.listUsers},
+		{Method: "GET", Pattern: "/v1/admin/users/{id}", Shape: env, Handler: a.getUser},
+		{Method: "PATCH", Pattern: "/v1/admin/users/{id}", Shape: env, Handler: a.updateUser},
+		{Method: "POST", Pattern: "/v1/admin/users/{id}/disable", Shape: env, Handler: a.disableUser},
+		{Method: "POST", Pattern: "/v1/admin/keys", Shape: env, Handler: a.createKey},
+		{Method: "GET", Pattern: "/v1/admin/keys", Shape: env, Handler: a.listKeys},
+		{Method: "DELETE", Pattern: "/v1/admin/keys/{id}", Shape: env, Handler: a.revokeKey},
+		{Method: "GET", Pattern: "/v1/admin/usage", Shape: env, Handler: a.queryUsage},
+		{Method: "GET", Pattern: "/v1/admin/audit", Shape: env, Handler: a.queryAudit},
 		{Method: "GET", Pattern: "/v1/me/keys", Shape: env, Handler: a.myKeys},
 		{Method: "GET", Pattern: "/v1/me/usage", Shape: env, Handler: a.myUsage},
 	}
+	for i, rt := range routes {
+		if action, ok := actions[rt.Method+" "+rt.Pattern]; ok {
+			routes[i].Handler = a.audited(action, rt.Handler)
+		}
+	}
+	return routes
+}
+
+// actions names each admin route's operation in the audit log, both for requests a handler
+// answered and for requests authorization refused before any handler ran.
+var actions = map[string]string{
+	"POST /v1/admin/users":              "user.create",
+	"GET /v1/admin/users":               "user.list",
+	"GET /v1/admin/users/{id}":          "user.get",
+	"PATCH /v1/admin/users/{id}":        "user.update",
+	"POST /v1/admin/users/{id}/disable": "user.disable",
+	"POST /v1/admin/keys":               "key.create",
+	"GET /v1/admin/keys":                "key.list",
+	"DELETE /v1/admin/keys/{id}":        "key.revoke",
+	"GET /v1/admin/usage":               "usage.query",
+	"GET /v1/admin/audit":               "audit.query",
+	"GET /v1/admin/backends":            "backends.read",
 }
 
 // auditTarget lets a handler name the target of its operation once it knows it (a created
@@ -131,7 +153,14 @@ func (a *API) Denied(r *http.Request, p *auth.Principal, perm auth.Permission, e
 	if !strings.HasPrefix(string(perm), "admin.") {
 		return
 	}
-	action := strings.ToLower(r.Method) + " " + r.URL.Path
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	action, ok := actions[method+" "+r.Pattern]
+	if !ok {
+		action = method + " " + r.URL.Path
+	}
 	a.recordFor(r, p, action, r.PathValue("id"), "denied", err)
 }
 
