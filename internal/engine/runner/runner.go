@@ -91,7 +91,7 @@ type Runner struct {
 	done    chan struct{} // closed when the scheduler goroutine has exited
 	wake    chan struct{} // capacity 1: "the queue or a caller changed"
 
-	beforeStep func()
+	beforeStep func([]*model.Seq)
 
 	mu      sync.Mutex
 	closed  bool
@@ -120,8 +120,9 @@ func Open(path string, opt Options) (*Runner, error) {
 }
 
 // newRunner builds a Runner over an open file; beforeStep, when not nil, is
-// called by the scheduler before every forward step (a seam for tests).
-func newRunner(f *gguf.File, opt Options, beforeStep func()) (*Runner, error) {
+// called by the scheduler with each step's batch before the forward pass (a
+// seam for tests).
+func newRunner(f *gguf.File, opt Options, beforeStep func([]*model.Seq)) (*Runner, error) {
 	opt = opt.withDefaults()
 	var tmpl chat.Template
 	if opt.Template != "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/engine/gguf"
+	"github.com/open-autoglm/autoglm/internal/engine/model"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
 	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
 )
@@ -32,7 +33,7 @@ func openStories(tb testing.TB, opt Options) *Runner {
 }
 
 // openHooked opens the demo model with a hook run before every step.
-func openHooked(tb testing.TB, opt Options, beforeStep func()) *Runner {
+func openHooked(tb testing.TB, opt Options, beforeStep func([]*model.Seq)) *Runner {
 	tb.Helper()
 	f, err := gguf.Open(storiesPath)
 	if err != nil {
@@ -54,6 +55,45 @@ func openHooked(tb testing.TB, opt Options, beforeStep func()) *Runner {
 func encode(r *Runner, text string) []int32 {
 	return r.Tokenizer().Encode(text, tokenizer.EncodeOptions{AddSpecial: true})
 }
+
+// gate holds the scheduler before each step until the test lets it go:
+// step releases one step, open all of them.
+type gate struct {
+	steps  chan struct{}
+	opened chan struct{}
+	once   sync.Once
+}
+
+// openGated opens the demo model with a gate before every step; record, if
+// not nil, sees each step's batch first. The gate opens at cleanup before
+// the Runner closes, so that a failed test cannot leave Close waiting for a
+// held scheduler.
+func openGated(t *testing.T, opt Options, record func([]*model.Seq)) (*Runner, *gate) {
+	g := &gate{steps: make(chan struct{}, 1024), opened: make(chan struct{})}
+	r := openHooked(t, opt, func(batch []*model.Seq) {
+		if record != nil {
+			record(batch)
+		}
+		g.wait()
+	})
+	t.Cleanup(g.open) // runs before the Close registered by openHooked
+	return r, g
+}
+
+func (g *gate) wait() {
+	select {
+	case <-g.steps:
+	case <-g.opened:
+	}
+}
+
+func (g *gate) step(n int) {
+	for range n {
+		g.steps <- struct{}{}
+	}
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.opened) }) }
 
 // generated is the outcome of one Generate call.
 type generated struct {
@@ -305,14 +345,8 @@ func TestAdvanceEOG(t *testing.T) {
 }
 
 func TestCancelFreesSlot(t *testing.T) {
-	gate := make(chan struct{}, 1000)
-	r := openHooked(t, Options{ContextLength: 512, Parallel: 1}, func() { <-gate })
+	r, g := openGated(t, Options{ContextLength: 512, Parallel: 1}, nil)
 	prompt := encode(r, "Once upon a time")
-	release := func(n int) {
-		for range n {
-			gate <- struct{}{}
-		}
-	}
 
 	// A holds the only slot; its consumer gives up after two tokens.
 	stopErr := errors.New("consumer gone")
@@ -344,14 +378,14 @@ func TestCancelFreesSlot(t *testing.T) {
 		t.Errorf("C: %v, want context.Canceled", err)
 	}
 
-	release(2)
+	g.step(2)
 	if err := <-aDone; !errors.Is(err, stopErr) {
 		t.Errorf("A: %v, want the emit error", err)
 	}
-	release(1000 - 2)
-	g := <-bDone
-	if g.err != nil || g.res.CompletionTokens != 5 {
-		t.Errorf("B after A left: %+v, %v", g.res, g.err)
+	g.open()
+	b := <-bDone
+	if b.err != nil || b.res.CompletionTokens != 5 {
+		t.Errorf("B after A left: %+v, %v", b.res, b.err)
 	}
 	waitStats(t, r, Stats{})
 }
@@ -369,8 +403,7 @@ func waitStats(t *testing.T, r *Runner, want Stats) {
 }
 
 func TestQueueFull(t *testing.T) {
-	gate := make(chan struct{})
-	r := openHooked(t, Options{ContextLength: 512, Parallel: 1, QueueSize: 1}, func() { <-gate })
+	r, g := openGated(t, Options{ContextLength: 512, Parallel: 1, QueueSize: 1}, nil)
 	prompt := encode(r, "Once upon a time")
 	done := make(chan generated, 2)
 	go func() { done <- gen(r, Request{Prompt: prompt, MaxTokens: 3}) }()
@@ -380,7 +413,7 @@ func TestQueueFull(t *testing.T) {
 	if _, err := r.Generate(context.Background(), Request{Prompt: prompt}, nil); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("third request: %v, want ErrQueueFull", err)
 	}
-	close(gate)
+	g.open()
 	for range 2 {
 		if g := <-done; g.err != nil || g.res.CompletionTokens != 3 {
 			t.Errorf("%+v %v", g.res, g.err)
@@ -460,8 +493,7 @@ func TestShortFinishesFirst(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	gate := make(chan struct{})
-	r := openHooked(t, Options{ContextLength: 512, Parallel: 1}, func() { <-gate })
+	r, g := openGated(t, Options{ContextLength: 512, Parallel: 1}, nil)
 	prompt := encode(r, "Once upon a time")
 	errs := make(chan error, 2)
 	go func() { errs <- gen(r, Request{Prompt: prompt}).err }()
@@ -473,7 +505,7 @@ func TestClose(t *testing.T) {
 	for r.runCtx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
-	close(gate)
+	g.open()
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
@@ -552,4 +584,61 @@ func dot(a, b []float32) float64 {
 		s += float64(a[i]) * float64(b[i])
 	}
 	return s
+}
+
+// A long prompt is fed in chunks while a running sequence keeps getting a
+// token every step.
+func TestChunkedPrefill(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		steps [][]int // tokens per batch entry, per step
+	)
+	r, g := openGated(t, Options{ContextLength: 512, Parallel: 2, PrefillChunk: 8}, func(batch []*model.Seq) {
+		var sizes []int
+		for _, s := range batch {
+			sizes = append(sizes, len(s.Tokens))
+		}
+		mu.Lock()
+		steps = append(steps, sizes)
+		mu.Unlock()
+	})
+	aDone := make(chan generated, 1)
+	go func() { aDone <- gen(r, Request{Prompt: encode(r, "Once upon a time"), MaxTokens: 40}) }()
+	waitStats(t, r, Stats{Running: 1})
+	g.step(1) // A's prompt; then wait until step 2 (A's first decode) is held
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(steps)
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second step never came")
+		}
+	}
+	long := make([]int32, 100)
+	long[0] = 1
+	for i := 1; i < len(long); i++ {
+		long[i] = int32(300 + i)
+	}
+	bDone := make(chan generated, 1)
+	go func() { bDone <- gen(r, Request{Prompt: long, MaxTokens: 1}) }()
+	waitStats(t, r, Stats{Running: 1, Waiting: 1})
+	g.open()
+	b := <-bDone
+	a := <-aDone
+	if a.err != nil || b.err != nil {
+		t.Fatal(a.err, b.err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := [][]int{{5}, {1}}
+	for range 12 {
+		want = append(want, []int{1, 8})
+	}
+	want = append(want, []int{1, 4})
+	if len(steps) < len(want) || fmt.Sprint(steps[:len(want)]) != fmt.Sprint(want) {
+		t.Errorf("steps %v\nwant prefix %v", steps, want)
+	}
 }

@@ -109,7 +109,7 @@ func (r *Runner) schedule() {
 			members = append(members, s)
 		}
 		if r.beforeStep != nil {
-			r.beforeStep()
+			r.beforeStep(batch)
 		}
 		if err := r.m.Forward(r.runCtx, batch); err != nil {
 			if r.runCtx.Err() != nil {
