@@ -44,8 +44,8 @@ type Request struct {
 	Tokens int64
 }
 
-// UsageTotals is the usage store as quotas need it. The store's usage totals implement it.
-type UsageTotals interface {
+// QuotaUsage is the usage store as quotas need it. The store's usage totals implement it.
+type QuotaUsage interface {
 	// KeyTokens returns the tokens (prompt plus completion) recorded for the key from since
 	// until now. It is called off the request path except for a key's first request in a
 	// period, and must be safe for concurrent use.
@@ -58,7 +58,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Usage gives quota checks the recorded totals. Default: none (quotas count only this
 	// process's usage since it started).
-	Usage UsageTotals
+	Usage QuotaUsage
 	// Now is the clock of in-memory buckets and quota periods. Default: time.Now. Buckets in
 	// Redis use Redis's clock, so replicas with skewed clocks still agree.
 	Now func() time.Time
@@ -188,13 +188,6 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (*Ticket, Status, erro
 	var st Status
 	key, user := l.Limits(req.Subject)
 	t := &Ticket{l: l, keyID: req.Subject.KeyID, estimate: max(req.Tokens, 0)}
-	if req.Subject.KeyID != "" && (key.TokensPerDay > 0 || key.TokensPerMonth > 0) {
-		if err := l.quotas.check(ctx, req.Subject.KeyID, key); err != nil {
-			l.quotaExceeded.Add(1)
-			return nil, st, err
-		}
-		t.quota = true
-	}
 	a := &t.adm
 	a.buckets, a.slots = t.bucketBuf[:0], t.slotBuf[:0]
 	add := func(sc scope, id string, lim config.Limits) {
@@ -214,6 +207,13 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (*Ticket, Status, erro
 	}
 	if req.Subject.UserID != "" {
 		add(scopeUser, req.Subject.UserID, user)
+	}
+	if req.Subject.KeyID != "" && (key.TokensPerDay > 0 || key.TokensPerMonth > 0) {
+		if err := l.quotas.check(ctx, req.Subject.KeyID, key); err != nil {
+			l.quotaExceeded.Add(1)
+			return nil, l.peek(ctx, a), err
+		}
+		t.quota = true
 	}
 	if len(a.buckets) == 0 && len(a.slots) == 0 {
 		l.admitted.Add(1)
@@ -239,6 +239,33 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (*Ticket, Status, erro
 	}
 	l.admitted.Add(1)
 	return t, st, nil
+}
+
+// peek reads the state of an admission's buckets without taking anything, for the headers of
+// a request refused before its buckets were asked (a quota refusal). A failure leaves the
+// status empty.
+func (l *Limiter) peek(ctx context.Context, a *admission) Status {
+	if len(a.buckets) == 0 {
+		return Status{}
+	}
+	for i := range a.buckets {
+		a.buckets[i].cost = 0 // cost 0 only reads
+	}
+	a.slots = a.slots[:0]
+	var err error
+	if l.shared == nil {
+		err = l.local.admit(ctx, a)
+	} else if l.shared.available() {
+		cctx, cancel := context.WithTimeout(ctx, l.cfg.Redis.Timeout.D())
+		err = l.shared.admit(cctx, a)
+		cancel()
+	} else {
+		return Status{}
+	}
+	if err != nil {
+		return Status{}
+	}
+	return statusOf(a)
 }
 
 // admitIn runs the admission in the shared store, or in memory. It returns the store that

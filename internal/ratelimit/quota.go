@@ -22,7 +22,7 @@ const usageReadTimeout = 2 * time.Second
 // most the other replicas' usage the store has not recorded yet.
 type quotas struct {
 	l       *Limiter
-	usage   UsageTotals // nil: count this process's usage only
+	usage   QuotaUsage // nil: count this process's usage only
 	refresh time.Duration
 
 	mu     sync.Mutex
@@ -39,7 +39,7 @@ type quotaCount struct {
 	reading            bool
 }
 
-func newQuotas(l *Limiter, usage UsageTotals, refresh time.Duration) *quotas {
+func newQuotas(l *Limiter, usage QuotaUsage, refresh time.Duration) *quotas {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &quotas{l: l, usage: usage, refresh: refresh, keys: make(map[string]*quotaCount), ctx: ctx, cancel: cancel}
 }

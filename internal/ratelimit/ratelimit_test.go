@@ -332,7 +332,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 }
 
-// memUsage is an in-memory UsageTotals: per key, a list of (time, tokens).
+// memUsage is an in-memory QuotaUsage: per key, a list of (time, tokens).
 type memUsage struct {
 	mu    sync.Mutex
 	rows  map[string][]usageRow
@@ -525,4 +525,35 @@ func ExampleLimiter_Admit() {
 	// admitted; requests left: 1 tokens left: 700
 	// admitted; requests left: 0 tokens left: 580
 	// rate_limited: rate limit reached: requests per minute for this API key
+}
+
+// TestQuotaRefusalHeaders checks that a quota refusal reports the rate buckets (untouched).
+func TestQuotaRefusalHeaders(t *testing.T) {
+	clk := newFakeClock()
+	l := newLimiter(t, `
+  roles:
+    user: {requests_per_minute: 10, tokens_per_minute: 1000, concurrent: 1, tokens_per_day: 100}
+`, Options{Now: clk.Now})
+	ctx := context.Background()
+	subj := Subject{KeyID: "k", Role: "user"}
+	tk, _, err := l.Admit(ctx, Request{Subject: subj, Tokens: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Settle(200)
+	tk.Finish(true)
+	_, st, err := l.Admit(ctx, Request{Subject: subj, Tokens: 50})
+	if kindOf(err) != apierr.QuotaExceeded {
+		t.Fatalf("over the daily quota: %v", err)
+	}
+	want := Status{
+		Requests: Window{Limit: 10, Remaining: 9, Reset: 6 * time.Second},
+		Tokens:   Window{Limit: 1000, Remaining: 800, Reset: 12 * time.Second},
+	}
+	if st != want {
+		t.Errorf("status %+v\nwant %+v", st, want)
+	}
+	if n := len(l.local.inflight); n != 0 {
+		t.Errorf("a quota refusal holds %d concurrency slots", n)
+	}
 }

@@ -27,7 +27,12 @@ func testPrefix(t testing.TB) string {
 }
 
 // redisSection is a ratelimit config section with the given limits shared through Redis.
+// Unless extra sets one, the timeout is generous: on a loaded test machine a 100ms timeout
+// fails some checks open, which is the fail mode working, not what most tests measure.
 func redisSection(addr, prefix, extra, limits string) string {
+	if !strings.Contains(extra, "timeout:") {
+		extra += ", timeout: 5s"
+	}
 	return fmt.Sprintf("  redis: {addr: %q, prefix: %q%s}\n%s", addr, prefix, extra, limits)
 }
 
