@@ -30,6 +30,8 @@ type Config struct {
 	RateLimit RateLimit `yaml:"ratelimit"`
 	// Cache configures the response cache. See cache.go.
 	Cache Cache `yaml:"cache"`
+	// Tasks configures asynchronous tasks. See task.go.
+	Tasks Task `yaml:"tasks"`
 }
 
 // Server configures the HTTP listener and its limits.
@@ -385,6 +387,7 @@ func (c Config) WithDefaults() Config {
 	c.Auth = c.Auth.withDefaults()
 	c.RateLimit = c.RateLimit.withDefaults()
 	c.Cache = c.Cache.withDefaults()
+	c.Tasks = c.Tasks.withDefaults()
 	return c
 }
 

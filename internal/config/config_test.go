@@ -156,6 +156,14 @@ func TestFullConfig(t *testing.T) {
 			Redis:      CacheRedis{Addr: "127.0.0.1:6379", Password: "cache-secret", DB: 1, Prefix: "autoglm:cache:"},
 			WarmupFile: "warmup.jsonl",
 		},
+		Tasks: Task{
+			Workers: 8, ModelWorkers: map[string]int{"stories": 2}, Policy: "shortest_first",
+			Timeout: Duration(2 * time.Minute), MaxAttempts: 5, Lease: Duration(10 * time.Second),
+			RetryBackoff: Duration(500 * time.Millisecond), DefaultMaxTokens: 512, EventFlush: Duration(50 * time.Millisecond),
+			WebhookSecret: "whsec-0123456789abcdef", WebhookAllow: []string{"10.0.0.0/8", "::1/128"},
+			WebhookTimeout: Duration(5 * time.Second), WebhookRetryFor: Duration(time.Hour),
+			WebhookBackoff: Duration(2 * time.Second), WebhookMaxBackoff: Duration(5 * time.Minute),
+		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)

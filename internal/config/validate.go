@@ -151,6 +151,7 @@ func (c *Config) Validate() error {
 	c.Auth.validate(bad)
 	c.RateLimit.validate(bad)
 	c.Cache.validate(bad)
+	c.Tasks.validate(bad)
 	return errors.Join(errs...)
 }
 
