@@ -22,7 +22,8 @@ type BatcherOptions struct {
 	Size int
 	// Interval is how often whatever is queued is written.
 	Interval time.Duration
-	// Queue bounds the records waiting in memory (besides those being written).
+	// Queue bounds the records waiting in memory. The writer takes the whole queue at once
+	// and writes it in batches, so at most 2×Queue records are held in all.
 	Queue int
 	// Attempts is how many times a batch is tried before it is given up. Default 5, with
 	// backoff from 100 ms doubling up to 2 s between tries.

@@ -1,0 +1,257 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeAppender records batches; block, if set, makes Append wait for it (or the context),
+// and fail makes Append fail.
+type fakeAppender struct {
+	mu      sync.Mutex
+	batches [][2]int // sizes: usage, audit
+	usage   []UsageRecord
+	audit   []AuditRecord
+	calls   atomic.Int64
+	block   chan struct{}
+	fail    atomic.Bool
+}
+
+func (f *fakeAppender) Append(ctx context.Context, usage []UsageRecord, audit []AuditRecord) error {
+	f.calls.Add(1)
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if f.fail.Load() {
+		return errors.New("store down")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches = append(f.batches, [2]int{len(usage), len(audit)})
+	f.usage = append(f.usage, usage...)
+	f.audit = append(f.audit, audit...)
+	return nil
+}
+
+func (f *fakeAppender) counts() (batches, usage, audit int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.batches), len(f.usage), len(f.audit)
+}
+
+func quietLogger(buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, nil))
+}
+
+func TestBatcherSizeTriggersWrite(t *testing.T) {
+	f := &fakeAppender{}
+	b := NewBatcher(f, BatcherOptions{Size: 10, Interval: time.Hour, Queue: 1000})
+	defer b.Close(context.Background())
+	for i := range 25 {
+		b.Usage(UsageRecord{Model: "m", PromptTokens: int64(i)})
+	}
+	// Two full batches go out without waiting for the (hour-long) interval.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, u, _ := f.counts(); u >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("full batches were not written before the interval")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, u, _ := f.counts()
+	if u != 25 {
+		t.Fatalf("%d records written, want 25", u)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, r := range f.usage {
+		if r.PromptTokens != int64(i) || r.Time.IsZero() {
+			t.Fatalf("record %d out of order or without time: %+v", i, r)
+		}
+	}
+	for _, bt := range f.batches {
+		if bt[0]+bt[1] > 10 {
+			t.Errorf("batch of %v exceeds Size 10", bt)
+		}
+	}
+}
+
+func TestBatcherIntervalTriggersWrite(t *testing.T) {
+	f := &fakeAppender{}
+	b := NewBatcher(f, BatcherOptions{Size: 1000, Interval: 10 * time.Millisecond})
+	defer b.Close(context.Background())
+	b.Audit(AuditRecord{Actor: "a", Action: "x", Result: "ok"})
+	b.Usage(UsageRecord{Model: "m"})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if n, u, a := f.counts(); n == 1 && u == 1 && a == 1 {
+			break // one transaction with both kinds
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("records not written after the interval: %v", f.batches)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBatcherNeverBlocks: with the store hanging, the request path keeps going at full speed;
+// records beyond the queue are dropped and counted, and a log line says so.
+func TestBatcherNeverBlocks(t *testing.T) {
+	f := &fakeAppender{block: make(chan struct{})}
+	var logs bytes.Buffer
+	b := NewBatcher(f, BatcherOptions{Size: 10, Interval: time.Millisecond, Queue: 100, Logger: quietLogger(&logs)})
+	start := time.Now()
+	for range 10000 {
+		b.Usage(UsageRecord{Model: "m"})
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("10000 calls took %v with the store hanging", d)
+	}
+	st := b.Stats()
+	if st.Dropped == 0 || st.Queued+st.Dropped != 10000 || st.Queued > 2*100 {
+		t.Errorf("stats with a hanging store: %+v", st)
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("dropping records")) {
+		t.Errorf("no log line about dropped records: %q", logs.String())
+	}
+	// Flush waits for the store, but only as long as its context allows.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := b.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush with a hanging store: %v", err)
+	}
+	// Close gives up when its context ends, abandoning what it could not write.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	if err := b.Close(ctx2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close with a hanging store: %v", err)
+	}
+	st = b.Stats()
+	if st.Written != 0 || st.Failed != st.Queued || st.Pending != 0 {
+		t.Errorf("after abandoned Close: %+v", st)
+	}
+	// A closed Batcher drops.
+	b.Usage(UsageRecord{})
+	b.Audit(AuditRecord{})
+	if got := b.Stats().Dropped; got != st.Dropped+2 {
+		t.Errorf("records after Close: dropped %d, want %d", got, st.Dropped+2)
+	}
+	if err := b.Flush(context.Background()); err == nil {
+		t.Error("Flush after Close succeeded")
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestBatcherRetries: a failing store is retried; a batch that keeps failing is given up and
+// counted, and the Batcher goes on with later records once the store is back.
+func TestBatcherRetries(t *testing.T) {
+	f := &fakeAppender{}
+	f.fail.Store(true)
+	var logs bytes.Buffer
+	b := NewBatcher(f, BatcherOptions{Size: 5, Interval: time.Millisecond, Attempts: 2, Logger: quietLogger(&logs)})
+	for range 3 {
+		b.Usage(UsageRecord{Model: "lost"})
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := b.Stats()
+	if st.Failed != 3 || st.Written != 0 || f.calls.Load() != 2 {
+		t.Errorf("after a failing store: %+v, %d calls (want 2 attempts)", st, f.calls.Load())
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("giving up")) {
+		t.Errorf("no log line about the lost batch: %q", logs.String())
+	}
+	f.fail.Store(false)
+	b.Usage(UsageRecord{Model: "kept"})
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.Written != 1 || st.Failed != 3 {
+		t.Errorf("after recovery: %+v", st)
+	}
+
+	// A transient failure is retried until it succeeds.
+	f2 := &fakeAppender{}
+	f2.fail.Store(true)
+	b2 := NewBatcher(f2, BatcherOptions{Size: 5, Interval: time.Millisecond, Attempts: 5})
+	defer b2.Close(context.Background())
+	b2.Usage(UsageRecord{Model: "m"})
+	for f2.calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	f2.fail.Store(false)
+	if err := b2.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := b2.Stats(); st.Written != 1 || st.Failed != 0 {
+		t.Errorf("after a transient failure: %+v", st)
+	}
+}
+
+func TestBatcherConcurrent(t *testing.T) {
+	f := &fakeAppender{}
+	b := NewBatcher(f, BatcherOptions{Size: 64, Interval: time.Millisecond})
+	var wg sync.WaitGroup
+	for w := range 50 {
+		wg.Go(func() {
+			for i := range 200 {
+				if i%10 == 0 {
+					b.Audit(AuditRecord{Actor: "w", Action: "x", Result: "ok"})
+				} else {
+					b.Usage(UsageRecord{Model: "m", CompletionTokens: int64(w)})
+				}
+				if i == 100 && w%10 == 0 {
+					_ = b.Flush(context.Background())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, u, a := f.counts()
+	if u != 50*180 || a != 50*20 {
+		t.Errorf("written %d usage, %d audit; want %d, %d", u, a, 50*180, 50*20)
+	}
+	if st := b.Stats(); st.Queued != 10000 || st.Written != 10000 || st.Dropped != 0 || st.Pending != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// BenchmarkBatcherUsage is the cost the request path pays per usage record.
+func BenchmarkBatcherUsage(b *testing.B) {
+	bt := NewBatcher(discard{}, BatcherOptions{Size: 512, Interval: 10 * time.Millisecond, Queue: 1 << 20})
+	defer bt.Close(context.Background())
+	r := UsageRecord{KeyID: "key_0123456789", UserID: "usr_0123456789", Model: "glm-4-flash", Backend: "vllm-a",
+		PromptTokens: 100, CompletionTokens: 200, Latency: time.Second, Status: 200, TraceID: "0123456789abcdef"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			bt.Usage(r)
+		}
+	})
+}
+
+type discard struct{}
+
+func (discard) Append(context.Context, []UsageRecord, []AuditRecord) error { return nil }
