@@ -37,6 +37,13 @@
 // practice by the context length) that the caller drains, so a slow consumer
 // only delays itself.
 //
+// # Embeddings
+//
+// Embed does not go through the queue: it runs its forward passes in the
+// calling goroutine with caches of its own, and the model serialises them
+// with the scheduler's steps. Each input must fit one pass, since the model
+// pools the hidden states of the positions of one step.
+//
 // # Limits
 //
 // A prompt must leave room for at least one generated token
