@@ -105,6 +105,12 @@ func (s *localStore) admit(_ context.Context, a *admission) error {
 		}
 	}
 	if !a.ok {
+		// Nothing is taken: report every bucket as it stands.
+		for i := range a.buckets {
+			b := &a.buckets[i]
+			r := gcraTake(s.tat[b.id], now, b.limit, 0)
+			b.remaining, b.reset = r.remaining, r.reset
+		}
 		return nil
 	}
 	for i, b := range a.buckets {

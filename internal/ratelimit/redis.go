@@ -36,7 +36,7 @@ local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lease = tonumber(ARGV[4])
 local ok, retry = 1, 0
 local out = {0, 0}
-local nexts, costs = {}, {}
+local nexts, costs, bases, ivs = {}, {}, {}, {}
 local a = 5
 for i = 1, n do
   local iv, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
@@ -51,7 +51,7 @@ for i = 1, n do
     if nx - now - period > retry then retry = nx - now - period end
     nx = tat
   end
-  nexts[i], costs[i] = nx, cost
+  nexts[i], costs[i], bases[i], ivs[i] = nx, cost, tat, iv
   out[#out + 1] = math.max(0, math.floor((period - (nx - now) + 0.001) / iv))
   out[#out + 1] = math.ceil(nx - now)
   out[#out + 1] = refused
@@ -69,7 +69,13 @@ for j = 1, m do
   out[#out + 1] = c
 end
 out[1], out[2] = ok, math.ceil(retry)
-if ok == 1 then
+if ok == 0 then
+  -- Nothing is taken: report every bucket as it stands.
+  for i = 1, n do
+    out[3 * i] = math.max(0, math.floor((period - (bases[i] - now) + 0.001) / ivs[i]))
+    out[3 * i + 1] = math.ceil(bases[i] - now)
+  end
+else
   for i = 1, n do
     if costs[i] > 0 then
       redis.call('SET', KEYS[i], string.format('%.3f', nexts[i]), 'PX', math.max(1, math.ceil((nexts[i] - now) / 1000)))

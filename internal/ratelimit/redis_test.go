@@ -138,6 +138,17 @@ func testStore(t *testing.T, mk0 func(limits string) *Limiter) {
 			t.Fatalf("after one finished: %v", err)
 		}
 	})
+	t.Run("refusal reports untouched buckets", func(t *testing.T) {
+		l := mk("  roles:\n    user: {requests_per_minute: 5, tokens_per_minute: 60, concurrent: 1}\n")
+		subj := Subject{KeyID: "k", Role: "user"}
+		if _, _, err := l.Admit(ctx, Request{Subject: subj, Tokens: 10}); err != nil {
+			t.Fatal(err)
+		}
+		_, st, err := l.Admit(ctx, Request{Subject: subj, Tokens: 10})
+		if kindOf(err) != apierr.RateLimited || st.Requests.Remaining != 4 || st.Tokens.Remaining != 50 {
+			t.Fatalf("refused for concurrency: %v %+v (want 4 requests and 50 tokens left)", err, st)
+		}
+	})
 	t.Run("atomic", func(t *testing.T) {
 		// The user's bucket refuses; the key's bucket must not have been taken from.
 		l := mk("  roles:\n    user: {requests_per_minute: 5}\n  users:\n    u1: {requests_per_minute: 2}\n")
