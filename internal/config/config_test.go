@@ -138,7 +138,7 @@ func TestFullConfig(t *testing.T) {
 			Roles: map[string]Limits{
 				"user": {RequestsPerMinute: 600, TokensPerMinute: 200000, Concurrent: 8, TokensPerDay: 2000000, TokensPerMonth: 30000000},
 				// guest keeps its built-in limits when the file does not set them.
-				"guest": DefaultGuestLimits,
+				"guest": {RequestsPerMinute: 20, TokensPerMinute: 10000, Concurrent: 2},
 			},
 			Keys:             map[string]Limits{"key-batch": {RequestsPerMinute: 6000, Concurrent: -1}},
 			Users:            map[string]Limits{"alice": {TokensPerMinute: 500000}},

@@ -87,8 +87,10 @@ const (
 	DefaultRateLimitLease     = 10 * time.Minute
 )
 
-// DefaultGuestLimits are the guest role's limits when the configuration gives none.
-var DefaultGuestLimits = Limits{RequestsPerMinute: 20, TokensPerMinute: 10000, Concurrent: 2}
+// DefaultGuestLimits returns the guest role's limits when the configuration gives none.
+func DefaultGuestLimits() Limits {
+	return Limits{RequestsPerMinute: 20, TokensPerMinute: 10000, Concurrent: 2}
+}
 
 // withDefaults returns a copy with empty fields set to their defaults.
 func (x RateLimit) withDefaults() RateLimit {
@@ -97,7 +99,7 @@ func (x RateLimit) withDefaults() RateLimit {
 		for k, v := range x.Roles {
 			roles[k] = v
 		}
-		roles["guest"] = DefaultGuestLimits
+		roles["guest"] = DefaultGuestLimits()
 		x.Roles = roles
 	}
 	if x.DefaultMaxTokens == 0 {
