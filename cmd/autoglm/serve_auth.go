@@ -71,7 +71,7 @@ func setupAuth(ctx context.Context, cfg *config.Config, dataDir string, insecure
 	return &governance{
 		store: st,
 		auth:  a,
-		admin: admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log}),
+		admin: admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log, KeysChanged: a.Refresh}),
 		stop:  stop,
 	}, nil
 }

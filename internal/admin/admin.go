@@ -49,19 +49,24 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of audit records. Default: time.Now.
 	Now func() time.Time
+	// KeysChanged, when set, is called after an operation that changes which keys work
+	// (revocation, disabling a user), so that this replica's key cache catches up at once
+	// instead of at its next refresh. Pass the authenticator's Refresh.
+	KeysChanged func(ctx context.Context) error
 }
 
 // API serves the admin and self-service routes. It is safe for concurrent use.
 type API struct {
-	st    Store
-	roles *auth.Roles
-	log   *slog.Logger
-	now   func() time.Time
+	st      Store
+	roles   *auth.Roles
+	log     *slog.Logger
+	now     func() time.Time
+	changed func(ctx context.Context) error
 }
 
 // New returns the API over opts.Store.
 func New(opts Options) *API {
-	a := &API{st: opts.Store, roles: opts.Roles, log: opts.Logger, now: opts.Now}
+	a := &API{st: opts.Store, roles: opts.Roles, log: opts.Logger, now: opts.Now, changed: opts.KeysChanged}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -322,4 +327,15 @@ func (f keyFeed) KeysChangedSince(ctx context.Context, since time.Time) ([]auth.
 			CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt}
 	}
 	return out, nil
+}
+
+// keysChanged refreshes this replica's key cache after a change; other replicas catch up at
+// their next refresh. A failed refresh only delays the change until the next one.
+func (a *API) keysChanged(r *http.Request) {
+	if a.changed == nil {
+		return
+	}
+	if err := a.changed(r.Context()); err != nil {
+		a.log.Warn("auth: key refresh after a change failed; the next periodic refresh will retry", "err", err)
+	}
 }

@@ -94,6 +94,9 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "user")
 	}
+	if req.Disabled != nil {
+		a.keysChanged(r)
+	}
 	return server.WriteData(w, r, http.StatusOK, u)
 }
 
@@ -105,6 +108,7 @@ func (a *API) disableUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "user")
 	}
+	a.keysChanged(r)
 	return server.WriteData(w, r, http.StatusOK, u)
 }
 
@@ -215,6 +219,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "key")
 	}
+	a.keysChanged(r)
 	return server.WriteData(w, r, http.StatusOK, k)
 }
 
