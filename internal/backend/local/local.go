@@ -17,6 +17,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,9 +106,19 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 		e = &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "messages", Message: err.Error()}
 	case errors.Is(err, runner.ErrClosed):
 		e = &apierr.Error{Kind: apierr.Unavailable, Code: "model_unloaded", Message: "the model is shutting down", Err: err}
+	case errors.Is(err, runner.ErrQueueFull):
+		// 503 lets the scheduling layer try another backend of the model before the client
+		// sees it; Retry-After tells the client when this one may have room.
+		e = &apierr.Error{Kind: apierr.Unavailable, Code: "model_busy", RetryAfter: time.Second,
+			Message: "the model's queue is full; retry shortly", Err: err}
+	case errors.Is(err, runner.ErrInvalidRequest):
+		e = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: err.Error()}
 	}
 	body := apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))
 	h := http.Header{"Content-Type": {"application/json"}}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
 	return &backend.Response{StatusCode: e.HTTPStatus(), Header: h, Body: io.NopCloser(bytes.NewReader(body))}
 }
 
