@@ -115,11 +115,6 @@ end
 return 1
 `
 
-var (
-	admitScript  = rueidis.NewLuaScript(admitLua)  // EVALSHA, falling back to EVAL on NOSCRIPT
-	finishScript = rueidis.NewLuaScript(finishLua) // likewise
-)
-
 const (
 	// downFor is how long a failed Redis is left alone before it is tried again, so an
 	// outage costs one timeout a second rather than one per request.
@@ -133,6 +128,8 @@ const (
 type redisStore struct {
 	cfg config.RateLimitRedis
 	log *slog.Logger
+	// The scripts run as EVALSHA, falling back to EVAL when Redis answers NOSCRIPT.
+	admitScript, finishScript *rueidis.Lua
 
 	client    atomic.Pointer[rueidis.Client]
 	downUntil atomic.Int64 // Unix ns until which Redis is not tried; 0 when up
@@ -146,7 +143,7 @@ type redisStore struct {
 var _ store = (*redisStore)(nil)
 
 func newRedisStore(cfg config.RateLimitRedis, log *slog.Logger) *redisStore {
-	s := &redisStore{cfg: cfg, log: log}
+	s := &redisStore{cfg: cfg, log: log, admitScript: rueidis.NewLuaScript(admitLua), finishScript: rueidis.NewLuaScript(finishLua)}
 	if err := s.dial(); err != nil {
 		s.down(err)
 	}
@@ -252,7 +249,7 @@ func (s *redisStore) admit(ctx context.Context, a *admission) error {
 		keys = append(keys, s.key(sl.id))
 		args = append(args, strconv.FormatInt(sl.limit, 10))
 	}
-	vals, err := admitScript.Exec(ctx, *cp, keys, args).AsIntSlice()
+	vals, err := s.admitScript.Exec(ctx, *cp, keys, args).AsIntSlice()
 	if err != nil {
 		return err
 	}
@@ -289,7 +286,7 @@ func (s *redisStore) finish(ctx context.Context, r *release) error {
 	for _, id := range r.slots {
 		keys = append(keys, s.key(id))
 	}
-	return finishScript.Exec(ctx, *cp, keys, args).Error()
+	return s.finishScript.Exec(ctx, *cp, keys, args).Error()
 }
 
 func (s *redisStore) close() error {
