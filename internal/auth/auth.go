@@ -78,7 +78,11 @@ func New(opts Options) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
-	jv, err := newJWTVerifier(opts.Config.JWT, roles)
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	jv, err := newJWTVerifier(opts.Config.JWT, roles, now)
 	if err != nil {
 		return nil, err
 	}
@@ -88,16 +92,13 @@ func New(opts Options) (*Authenticator, error) {
 		jwt:     jv,
 		store:   opts.Keys,
 		log:     opts.Logger,
-		now:     opts.Now,
+		now:     now,
 		refresh: opts.Config.KeyRefresh.D(),
 		byHash:  map[[sha256.Size]byte]*cachedKey{},
 		byID:    map[string][sha256.Size]byte{},
 	}
 	if a.log == nil {
 		a.log = slog.Default()
-	}
-	if a.now == nil {
-		a.now = time.Now
 	}
 	if a.refresh <= 0 {
 		a.refresh = 500 * time.Millisecond
@@ -136,7 +137,7 @@ func (a *Authenticator) AuthenticateCredential(cred Credential) (*Principal, err
 		if a.jwt == nil {
 			return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_token", Message: "JWT bearer tokens are not accepted by this server"}
 		}
-		p, err := a.jwt.verify(cred.Token)
+		p, err := a.jwt.verify(cred.Token, a.now())
 		if err != nil {
 			return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_token", Message: err.Error()}
 		}

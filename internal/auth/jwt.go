@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -29,6 +31,22 @@ type jwtVerifier struct {
 	rsaKeys []namedKey
 	ecKeys  []namedKey
 	parser  *jwt.Parser
+
+	mu       sync.RWMutex
+	verified map[[32]byte]verifiedToken // by SHA-256 of the token
+}
+
+// maxVerifiedTokens bounds the cache of verified tokens. When it is full it is emptied: a
+// burst of distinct tokens costs some signature checks again, and nothing more.
+const maxVerifiedTokens = 8192
+
+// verifiedToken is a token whose signature and claims checked out, kept until it expires so
+// that a client reusing its token (the usual case) pays for an RSA or ECDSA verification
+// once, not on every request. Nothing else about a JWT can change before it expires: tokens
+// cannot be revoked, and the configuration is fixed for the verifier's lifetime.
+type verifiedToken struct {
+	principal *Principal
+	until     time.Time
 }
 
 type namedKey struct {
@@ -37,11 +55,11 @@ type namedKey struct {
 }
 
 // newJWTVerifier loads the configured keys. It returns nil when no JWT key is configured.
-func newJWTVerifier(cfg config.JWT, roles *Roles) (*jwtVerifier, error) {
+func newJWTVerifier(cfg config.JWT, roles *Roles, now func() time.Time) (*jwtVerifier, error) {
 	if !cfg.Configured() {
 		return nil, nil
 	}
-	v := &jwtVerifier{cfg: cfg, roles: roles}
+	v := &jwtVerifier{cfg: cfg, roles: roles, verified: map[[32]byte]verifiedToken{}}
 	if cfg.Secret != "" {
 		v.secret = []byte(cfg.Secret)
 	}
@@ -85,6 +103,7 @@ func newJWTVerifier(cfg config.JWT, roles *Roles) (*jwtVerifier, error) {
 		jwt.WithValidMethods(methods),
 		jwt.WithLeeway(cfg.Leeway.D()),
 		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(now),
 	}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
@@ -151,11 +170,35 @@ func (v *jwtVerifier) keyFunc(t *jwt.Token) (any, error) {
 }
 
 // verify checks token and returns its principal. The error's text is safe to show.
-func (v *jwtVerifier) verify(token string) (*Principal, error) {
+func (v *jwtVerifier) verify(token string, now time.Time) (*Principal, error) {
+	sum := hashToken(token)
+	v.mu.RLock()
+	hit, ok := v.verified[sum]
+	v.mu.RUnlock()
+	if ok && now.Before(hit.until) {
+		return hit.principal, nil
+	}
 	claims := jwt.MapClaims{}
 	if _, err := v.parser.ParseWithClaims(token, claims, v.keyFunc); err != nil {
 		return nil, publicJWTError(err)
 	}
+	p, err := v.principal(claims)
+	if err != nil {
+		return nil, err
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		v.mu.Lock()
+		if len(v.verified) >= maxVerifiedTokens {
+			clear(v.verified)
+		}
+		v.verified[sum] = verifiedToken{principal: p, until: exp.Add(v.cfg.Leeway.D())}
+		v.mu.Unlock()
+	}
+	return p, nil
+}
+
+// principal maps verified claims to a principal.
+func (v *jwtVerifier) principal(claims jwt.MapClaims) (*Principal, error) {
 	user, _ := claims[v.cfg.UserClaim].(string)
 	if user == "" {
 		return nil, fmt.Errorf("the token has no %q claim", v.cfg.UserClaim)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,4 +304,75 @@ func tamper(tok string) string {
 	payload = []byte(strings.Replace(string(payload), `"role":"user"`, `"role":"admin"`, 1))
 	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
 	return strings.Join(parts, ".")
+}
+
+func TestJWTVerifiedCache(t *testing.T) {
+	var clock atomic.Pointer[time.Time]
+	start := time.Now()
+	clock.Store(&start)
+	cfg := config.Auth{Enabled: true, JWT: config.JWT{Secret: testSecret, UserClaim: "sub", RoleClaim: "role", Leeway: config.Duration(time.Second)}}
+	a, err := New(Options{Config: cfg, Now: func() time.Time { return *clock.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jwt.SigningMethodHS256, []byte(testSecret), jwt.MapClaims{"sub": "u", "role": "user", "exp": start.Add(time.Minute).Unix()}, nil)
+	p1, err := a.AuthenticateCredential(Credential{Kind: JWT, Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := a.AuthenticateCredential(Credential{Kind: JWT, Token: tok})
+	if err != nil || p1 != p2 {
+		t.Fatalf("second use not served from the cache: %p %p %v", p1, p2, err)
+	}
+	later := start.Add(2 * time.Minute)
+	clock.Store(&later)
+	if _, err := a.AuthenticateCredential(Credential{Kind: JWT, Token: tok}); apierr.KindOf(err) != apierr.Unauthenticated {
+		t.Fatalf("cached token accepted after expiry: %v", err)
+	}
+}
+
+func BenchmarkJWT(b *testing.B) {
+	rk, _ := testRSAKeys(b)
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := b.TempDir()
+	der, _ := x509.MarshalPKIXPublicKey(&rk.PublicKey)
+	rsaPath := filepath.Join(dir, "rsa.pem")
+	os.WriteFile(rsaPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	der, _ = x509.MarshalPKIXPublicKey(&ek.PublicKey)
+	ecPath := filepath.Join(dir, "ec.pem")
+	os.WriteFile(ecPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	cfg := config.Auth{Enabled: true, JWT: config.JWT{Secret: testSecret, PublicKeys: []string{rsaPath, ecPath}, UserClaim: "sub", RoleClaim: "role"}}
+	a, err := New(Options{Config: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := func() jwt.MapClaims {
+		return jwt.MapClaims{"sub": "u", "role": "user", "exp": time.Now().Add(time.Hour).Unix()}
+	}
+	for _, bc := range []struct {
+		name   string
+		method jwt.SigningMethod
+		key    any
+	}{{"HS256", jwt.SigningMethodHS256, []byte(testSecret)}, {"RS256", jwt.SigningMethodRS256, rk}, {"ES256", jwt.SigningMethodES256, ek}} {
+		tok, err := jwt.NewWithClaims(bc.method, claims()).SignedString(bc.key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name+"/verify", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.jwt.parser.ParseWithClaims(tok, jwt.MapClaims{}, a.jwt.keyFunc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(bc.name+"/cached", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.AuthenticateCredential(Credential{Kind: JWT, Token: tok}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
