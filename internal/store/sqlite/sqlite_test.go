@@ -104,3 +104,5 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Errorf("opening a database from a newer version: %v, want refusal", err)
 	}
 }
+
+func BenchmarkStore(b *testing.B) { storetest.Bench(b, newDB) }
