@@ -33,12 +33,14 @@ const (
 	AdminAudit Permission = "admin.audit"
 	// AdminBackends reads the scheduling state of every backend.
 	AdminBackends Permission = "admin.backends"
+	// AdminDebug reads the runtime profiles (/debug/pprof/).
+	AdminDebug Permission = "admin.debug"
 )
 
 // allPermissions lists every permission but Public, which no role needs to hold.
 var allPermissions = []Permission{
 	ModelsList, ModelsUse, SelfKeys, SelfUsage,
-	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends,
+	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends, AdminDebug,
 }
 
 // Permissions returns every permission a role can hold.
