@@ -71,21 +71,32 @@ func BenchmarkCheckRedis(b *testing.B) {
 	})
 }
 
-// BenchmarkMiddleware is the middleware around an empty handler for a typical chat request
-// (body read, estimate, admission, headers, finish).
+// BenchmarkMiddleware is a typical chat request through an empty handler, without the
+// middleware ("bare") and with it (body read, estimate, admission, headers, settle, finish):
+// the difference is what rate limiting adds in memory.
 func BenchmarkMiddleware(b *testing.B) {
 	l := newLimiter(b, benchLimits, Options{})
-	h := l.Middleware(MiddlewareOptions{Subject: subjectFromHeader})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Settle(r.Context(), 100)
-	}))
+	})
 	body := `{"model":"glm-4","messages":[{"role":"user","content":"` + strings.Repeat("hello ", 200) + `"}],"max_tokens":256}`
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
-		r.Header.Set("X-Key", "k")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", handler},
+		{"limited", l.Middleware(MiddlewareOptions{Subject: subjectFromHeader})(handler)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+				r.Header.Set("X-Key", "k")
+				w := httptest.NewRecorder()
+				c.h.ServeHTTP(w, r)
+			}
+		})
 	}
 }
 

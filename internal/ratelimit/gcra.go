@@ -68,9 +68,15 @@ func gcraTake(tat, now, limit, cost int64) gcraResult {
 // negative delta refunds an unused reservation (never past full).
 func gcraAdjust(tat, now, limit, delta int64) int64 {
 	base := max(tat, now)
-	next := base + int64(math.Round(float64(delta)*interval(limit)))
-	return max(next, now)
+	next := float64(base) + math.Round(float64(delta)*interval(limit))
+	// Debt is capped (and the arithmetic kept clear of int64 overflow) at maxDebt: a usage
+	// report that absurd is a bug upstream, not a reason to lock a key out for years.
+	next = min(next, float64(now+int64(maxDebt)))
+	return max(int64(next), now)
 }
+
+// maxDebt is the furthest ahead of now a bucket's TAT may be pushed by settling.
+const maxDebt = 24 * time.Hour
 
 // remainingAt is how many whole units are left when the bucket is ahead by ahead ns. The 1ns
 // slack keeps float rounding from losing a unit at exact multiples.

@@ -48,14 +48,7 @@ func (l *Limiter) Middleware(o MiddlewareOptions) func(http.Handler) http.Handle
 			var body []byte
 			if r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody {
 				var err error
-				body, err = io.ReadAll(r.Body)
-				_ = r.Body.Close()
-				var rest io.Reader = bytes.NewReader(body)
-				if err != nil {
-					// Hand the handler the same failure (e.g. the body limit) at the same place.
-					rest = io.MultiReader(rest, errReader{err})
-				}
-				r.Body = io.NopCloser(rest)
+				body, err = readBody(r)
 				if err != nil {
 					next.ServeHTTP(w, r)
 					return
@@ -74,9 +67,38 @@ func (l *Limiter) Middleware(o MiddlewareOptions) func(http.Handler) http.Handle
 	}
 }
 
-type errReader struct{ err error }
+// readBody reads the whole body and puts a replay of it in its place. When reading fails
+// (the body limit, a broken connection), the replay ends with the same error, so the handler
+// meets the failure where it would have.
+func readBody(r *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n < 64<<20 {
+		buf.Grow(int(n) + bytes.MinRead) // one allocation when the length is announced
+	}
+	_, err := buf.ReadFrom(r.Body)
+	_ = r.Body.Close()
+	body := buf.Bytes()
+	rb := &replayBody{err: err}
+	rb.Reset(body)
+	r.Body = rb
+	return body, err
+}
 
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+// replayBody is a request body read from memory, ending in err (nil: io.EOF).
+type replayBody struct {
+	bytes.Reader
+	err error
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err == io.EOF && b.err != nil {
+		err = b.err
+	}
+	return n, err
+}
+
+func (b *replayBody) Close() error { return nil }
 
 // statusWriter notes the response status, to decide whether an unsettled reservation is kept.
 type statusWriter struct {

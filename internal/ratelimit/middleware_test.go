@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/config"
 )
 
 // subjectFromHeader charges requests to the key named in X-Key (tests only).
@@ -244,4 +247,29 @@ func FuzzScanTop(f *testing.F) {
 				b, got, want("max_tokens"), want("max_completion_tokens"), want("n"))
 		}
 	})
+}
+
+func ExampleLimiter_Middleware() {
+	l, _ := New(config.RateLimit{Roles: map[string]config.Limits{"user": {RequestsPerMinute: 1}}}, Options{})
+	defer l.Close()
+	h := l.Middleware(MiddlewareOptions{
+		// The server charges the authenticated principal; here, a header names the key.
+		Subject: func(r *http.Request) (Subject, bool) {
+			k := r.Header.Get("X-Key")
+			return Subject{KeyID: k, Role: "user"}, k != ""
+		},
+	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Settle(r.Context(), 42) // the upstream's usage.total_tokens
+		io.WriteString(w, "ok")
+	}))
+	for range 2 {
+		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"max_tokens":16}`))
+		r.Header.Set("X-Key", "key-1")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Printf("%d remaining=%s retry-after=%q\n", w.Code, w.Header().Get("X-Ratelimit-Remaining-Requests"), w.Header().Get("Retry-After"))
+	}
+	// Output:
+	// 200 remaining=0 retry-after=""
+	// 429 remaining=0 retry-after="60"
 }

@@ -106,6 +106,10 @@ func TestGCRA(t *testing.T) {
 	if z := gcraTake(debt, now, 600, 0); !z.ok || z.remaining != 0 || z.reset != 90*time.Second {
 		t.Fatalf("cost 0 in debt: %+v", z)
 	}
+	// Debt is capped, and absurd usage does not overflow into a full bucket.
+	if got := gcraAdjust(r.tat, now, 1000, 1<<62); got != now+int64(maxDebt) {
+		t.Fatalf("huge debt: tat %d ahead, want %v", got-now, maxDebt)
+	}
 	// A refund never overfills.
 	if got := gcraAdjust(r.tat, now, 600, -10000); got != now {
 		t.Fatalf("refund past full: tat %d, want %d", got, now)

@@ -102,7 +102,7 @@ for i = 1, n do
   local iv, d = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
   local tat = tonumber(redis.call('GET', KEYS[i])) or now
   if tat < now then tat = now end
-  tat = tat + d * iv
+  tat = math.min(tat + d * iv, now + 86400000000) -- debt capped at a day, as gcraAdjust
   if tat <= now then
     redis.call('DEL', KEYS[i])
   else

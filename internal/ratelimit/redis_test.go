@@ -120,6 +120,20 @@ func testStore(t *testing.T, mk0 func(limits string) *Limiter) {
 			t.Fatalf("in debt: %v %+v", err, st.Tokens)
 		}
 	})
+	t.Run("absurd usage", func(t *testing.T) {
+		l := mk("  roles:\n    user: {tokens_per_minute: 60}\n")
+		subj := Subject{KeyID: "k", Role: "user"}
+		tk, _, err := l.Admit(ctx, Request{Subject: subj, Tokens: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Settle(1 << 60)
+		tk.Finish(true)
+		_, st, err := l.Admit(ctx, Request{Subject: subj, Tokens: 1})
+		if kindOf(err) != apierr.RateLimited || st.Tokens.Reset < 23*time.Hour || st.Tokens.Reset > 24*time.Hour {
+			t.Fatalf("after absurd usage: %v %+v (want a debt capped at a day)", err, st.Tokens)
+		}
+	})
 	t.Run("concurrency", func(t *testing.T) {
 		l := mk("  roles:\n    user: {concurrent: 2}\n")
 		subj := Subject{KeyID: "k", UserID: "u", Role: "user"}

@@ -27,14 +27,15 @@ type Status struct {
 	Tokens   Window
 }
 
-// Header names, in OpenAI's spelling (HTTP header names are case-insensitive).
+// Header names: OpenAI's, in Go's canonical form (header names are case-insensitive; HTTP/2
+// sends them in lower case, as OpenAI writes them).
 const (
-	HeaderLimitRequests     = "x-ratelimit-limit-requests"
-	HeaderRemainingRequests = "x-ratelimit-remaining-requests"
-	HeaderResetRequests     = "x-ratelimit-reset-requests"
-	HeaderLimitTokens       = "x-ratelimit-limit-tokens"
-	HeaderRemainingTokens   = "x-ratelimit-remaining-tokens"
-	HeaderResetTokens       = "x-ratelimit-reset-tokens"
+	HeaderLimitRequests     = "X-Ratelimit-Limit-Requests"
+	HeaderRemainingRequests = "X-Ratelimit-Remaining-Requests"
+	HeaderResetRequests     = "X-Ratelimit-Reset-Requests"
+	HeaderLimitTokens       = "X-Ratelimit-Limit-Tokens"
+	HeaderRemainingTokens   = "X-Ratelimit-Remaining-Tokens"
+	HeaderResetTokens       = "X-Ratelimit-Reset-Tokens"
 )
 
 // SetHeaders writes the x-ratelimit-* headers for each limited dimension:
@@ -42,16 +43,19 @@ const (
 // until the bucket is full again, written as a duration the way OpenAI does ("20ms", "1s",
 // "6m0s"; rounded up to the millisecond).
 func (s Status) SetHeaders(h http.Header) {
-	set := func(limit, remaining, reset string, w Window) {
+	if s.Requests.Limit <= 0 && s.Tokens.Limit <= 0 {
+		return
+	}
+	vals := make([]string, 6) // one allocation for all six values
+	set := func(i int, limit, remaining, reset string, w Window) {
 		if w.Limit <= 0 {
 			return
 		}
-		h.Set(limit, strconv.FormatInt(w.Limit, 10))
-		h.Set(remaining, strconv.FormatInt(w.Remaining, 10))
-		h.Set(reset, formatReset(w.Reset))
+		vals[i], vals[i+1], vals[i+2] = strconv.FormatInt(w.Limit, 10), strconv.FormatInt(w.Remaining, 10), formatReset(w.Reset)
+		h[limit], h[remaining], h[reset] = vals[i:i+1:i+1], vals[i+1:i+2:i+2], vals[i+2:i+3:i+3]
 	}
-	set(HeaderLimitRequests, HeaderRemainingRequests, HeaderResetRequests, s.Requests)
-	set(HeaderLimitTokens, HeaderRemainingTokens, HeaderResetTokens, s.Tokens)
+	set(0, HeaderLimitRequests, HeaderRemainingRequests, HeaderResetRequests, s.Requests)
+	set(3, HeaderLimitTokens, HeaderRemainingTokens, HeaderResetTokens, s.Tokens)
 }
 
 // formatReset writes d rounded up to the millisecond: "0s", "17ms", "1s", "1.5s", "6m0s".
