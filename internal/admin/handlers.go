@@ -14,6 +14,9 @@ import (
 
 // CreateUserRequest is the body of POST /v1/admin/users.
 type CreateUserRequest struct {
+	// ID defaults to a new "usr_…" id. Set it to a JWT subject to give that token's user keys
+	// and a usage history under the same id.
+	ID    string `json:"id,omitempty"`
 	Name  string `json:"name"`
 	Email string `json:"email,omitempty"`
 	// Role defaults to "user".
@@ -37,7 +40,10 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkGrant(r, req.Role); err != nil {
 		return err
 	}
-	u, err := a.st.CreateUser(r.Context(), store.User{ID: store.NewID("usr"), Name: req.Name, Email: req.Email, Role: req.Role})
+	if req.ID == "" {
+		req.ID = store.NewID("usr")
+	}
+	u, err := a.st.CreateUser(r.Context(), store.User{ID: req.ID, Name: req.Name, Email: req.Email, Role: req.Role})
 	if err != nil {
 		return storeError(err, "user")
 	}
