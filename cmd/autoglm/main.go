@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string) error {
 		tokenizeCmd(),
 		logitsCmd(),
 		generateCmd(),
+		keysCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
