@@ -1,0 +1,186 @@
+package task
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/store/sqlite"
+)
+
+// env is a task service with a gateway in front of it, over a SQLite file and a mock model.
+type env struct {
+	URL  string
+	svc  *Service
+	mock *mockllm.Server
+	db   DB
+	stop func()
+}
+
+// setup starts a mock model, the registry, the task service and a gateway. tasksYAML is the
+// body of the tasks section (indented two spaces), or "".
+func setup(t testing.TB, mopt mockllm.Options, tasksYAML string) *env {
+	t.Helper()
+	mock := mockllm.New(mopt)
+	ms := httptest.NewServer(mock)
+	t.Cleanup(ms.Close)
+	yml := fmt.Sprintf("models:\n  - name: coder\n    aliases: [coder-alias]\n    backends:\n      - type: openai\n        base_url: %s/v1\n    health: {probe: none}\n", ms.URL)
+	if tasksYAML != "" {
+		yml += "tasks:\n" + tasksYAML
+	}
+	cfg, err := config.Parse([]byte(yml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	reg, err := router.New(cfg.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tasks.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := DBFor(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	svc, err := New(context.Background(), Options{Config: cfg.Tasks, DB: db, Registry: reg, Logger: log, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		_ = svc.Run(ctx)
+	}()
+	srv := server.New(cfg.Server, reg, log, svc.Routes()...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveDone := make(chan struct{})
+	go func() {
+		defer close(serveDone)
+		_ = srv.Serve(ctx, ln)
+	}()
+	var once sync.Once
+	e := &env{URL: "http://" + ln.Addr().String(), svc: svc, mock: mock, db: db}
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			<-runDone
+			<-serveDone
+			st.Close()
+		})
+	}
+	t.Cleanup(e.stop)
+	return e
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// envelope is the native answer.
+type envelope struct {
+	Code    string          `json:"code"`
+	Success bool            `json:"success"`
+	Data    json.RawMessage `json:"data"`
+	Message string          `json:"message"`
+}
+
+func do(t testing.TB, method, url, body string, hdr ...string) (*http.Response, envelope) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatalf("%s %s: %d %s: not an envelope: %v", method, url, resp.StatusCode, b, err)
+	}
+	return resp, env
+}
+
+func (e *env) submit(t testing.TB, body string, hdr ...string) Task {
+	t.Helper()
+	resp, env := do(t, "POST", e.URL+"/v1/generate/code", body, hdr...)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", resp.StatusCode, env.Message)
+	}
+	var tk Task
+	if err := json.Unmarshal(env.Data, &tk); err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func (e *env) get(t testing.TB, id string) Task {
+	t.Helper()
+	resp, env := do(t, "GET", e.URL+"/v1/task/"+id, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("get: %d %s", resp.StatusCode, env.Message)
+	}
+	var tk Task
+	if err := json.Unmarshal(env.Data, &tk); err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+// wait polls a task until cond holds or the timeout passes.
+func (e *env) wait(t testing.TB, id string, timeout time.Duration, cond func(Task) bool) Task {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		tk := e.get(t, id)
+		if cond(tk) {
+			return tk
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s: condition not met within %s; last state %+v", id, timeout, tk)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func terminal(tk Task) bool { return tk.Status.Terminal() }

@@ -1,0 +1,295 @@
+package task
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/server"
+)
+
+// Stream timing.
+const (
+	// streamPing is the gap after which an idle event stream sends a keep-alive.
+	streamPing = 15 * time.Second
+	// streamWrite bounds the write of one piece of an event stream to a slow client.
+	streamWrite = 30 * time.Second
+	// eventBatch is how many events one read of the log returns.
+	eventBatch = 256
+)
+
+// Routes returns the native task API. Every route answers in the envelope; the caller sees
+// only its own tasks unless it is an admin (or authentication is off).
+func (s *Service) Routes() []server.Route {
+	return []server.Route{
+		{Method: "POST", Pattern: "/v1/generate/code", Shape: apierr.ShapeEnvelope, Handler: s.handleGenerateCode},
+		{Method: "POST", Pattern: "/v1/tasks", Shape: apierr.ShapeEnvelope, Handler: s.handleSubmit},
+		{Method: "GET", Pattern: "/v1/tasks", Shape: apierr.ShapeEnvelope, Handler: s.handleList},
+		{Method: "GET", Pattern: "/v1/task/{task_id}", Shape: apierr.ShapeEnvelope, Handler: s.handleGet},
+		{Method: "POST", Pattern: "/v1/task/{task_id}/cancel", Shape: apierr.ShapeEnvelope, Handler: s.handleCancel},
+		{Method: "GET", Pattern: "/v1/task/{task_id}/events", Shape: apierr.ShapeEnvelope, Handler: s.handleEvents},
+	}
+}
+
+// CallerOf returns the task caller of a request from its principal: an API key owns its
+// tasks, a token its user's; admins see everything, and so does everyone when no principal
+// is set (authentication off).
+func CallerOf(r *http.Request) Caller {
+	p, ok := auth.FromContext(r.Context())
+	if !ok || p == nil {
+		return Caller{All: true}
+	}
+	c := Caller{All: p.Role == auth.RoleAdmin || p.Method == auth.MethodAdminKey}
+	if p.KeyID != "" {
+		c.Owner = "key:" + p.KeyID
+	} else {
+		c.Owner = "user:" + p.UserID
+	}
+	return c
+}
+
+// codeRequest is the body of POST /v1/generate/code.
+type codeRequest struct {
+	Model       string          `json:"model"`
+	Prompt      string          `json:"prompt"`
+	Messages    []Message       `json:"messages"`
+	Language    string          `json:"language"`
+	MaxTokens   int             `json:"max_tokens"`
+	Temperature *float64        `json:"temperature"`
+	Priority    int             `json:"priority"`
+	CallbackURL string          `json:"callback_url"`
+	Metadata    json.RawMessage `json:"metadata"`
+}
+
+// taskRequest is the body of POST /v1/tasks: a code request's fields, or a kind with its
+// input.
+type taskRequest struct {
+	codeRequest
+	Kind  string          `json:"kind"`
+	Input json.RawMessage `json:"input"`
+}
+
+func decodeStrict(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return apierr.New(apierr.Invalid, "invalid_body", "the request body is empty")
+		}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return apierr.New(apierr.TooLarge, "body_too_large", "the request body is too large")
+		}
+		return apierr.New(apierr.Invalid, "invalid_body", "the request body is not valid JSON for this route: "+err.Error())
+	}
+	if dec.More() {
+		return apierr.New(apierr.Invalid, "invalid_body", "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func (s *Service) handleGenerateCode(w http.ResponseWriter, r *http.Request) error {
+	var req codeRequest
+	if err := decodeStrict(r, &req); err != nil {
+		return err
+	}
+	return s.submitHTTP(w, r, req.spec(KindCode, nil))
+}
+
+func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
+	var req taskRequest
+	if err := decodeStrict(r, &req); err != nil {
+		return err
+	}
+	return s.submitHTTP(w, r, req.spec(req.Kind, req.Input))
+}
+
+func (c codeRequest) spec(kind string, input json.RawMessage) Spec {
+	return Spec{Kind: kind, Model: c.Model, Prompt: c.Prompt, Messages: c.Messages, Language: c.Language,
+		MaxTokens: c.MaxTokens, Temperature: c.Temperature, Priority: c.Priority, CallbackURL: c.CallbackURL,
+		Metadata: c.Metadata, Input: input}
+}
+
+func (s *Service) submitHTTP(w http.ResponseWriter, r *http.Request, sp Spec) error {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdemKeyLen {
+		return apierr.New(apierr.Invalid, "invalid_idempotency_key", fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdemKeyLen))
+	}
+	c := CallerOf(r)
+	if p, ok := auth.FromContext(r.Context()); ok && p != nil && sp.Model != "" {
+		name := sp.Model
+		if m, ok := s.reg.Lookup(sp.Model); ok {
+			name = m.Name
+		}
+		if !p.AllowsModel(sp.Model) && !p.AllowsModel(name) {
+			return p.CheckModel(sp.Model)
+		}
+	}
+	t, replayed, err := s.Submit(r.Context(), c, Submission{Spec: sp, IdempotencyKey: key})
+	if err != nil {
+		return apiError(err)
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.Header().Set("Location", "/v1/task/"+t.ID)
+	return server.WriteData(w, r, http.StatusAccepted, t)
+}
+
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.Get(r.Context(), CallerOf(r), r.PathValue("task_id"))
+	if err != nil {
+		return apiError(err)
+	}
+	return server.WriteData(w, r, http.StatusOK, t)
+}
+
+func (s *Service) handleCancel(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.Cancel(r.Context(), CallerOf(r), r.PathValue("task_id"))
+	if err != nil {
+		return apiError(err)
+	}
+	return server.WriteData(w, r, http.StatusOK, t)
+}
+
+// listPage is the data of GET /v1/tasks.
+type listPage struct {
+	Items []Task `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p := ListParams{Status: q.Get("status"), Model: q.Get("model"), Kind: q.Get("kind"), Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_limit", Param: "limit", Message: "limit must be between 1 and 100"}
+		}
+		p.Limit = n
+	}
+	items, next, err := s.List(r.Context(), CallerOf(r), p)
+	if err != nil {
+		return apiError(err)
+	}
+	return server.WriteData(w, r, http.StatusOK, listPage{Items: items, Next: next})
+}
+
+// handleEvents streams a task's events as server-sent events, from the one after
+// Last-Event-ID (or ?last_event_id=) to the terminal status event, after which the stream
+// ends. Event ids are the events' sequence numbers, so a reconnect resumes without gaps or
+// duplicates; the log is read from the database, so the watcher may be connected to any
+// replica.
+func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("task_id")
+	if _, err := s.Get(r.Context(), CallerOf(r), id); err != nil {
+		return apiError(err)
+	}
+	after, err := lastEventID(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	wake, unsub := s.hub.subscribe(taskTopic(id))
+	defer unsub()
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+
+	poll := time.NewTicker(s.poll)
+	defer poll.Stop()
+	lastWrite := time.Now()
+	var buf bytes.Buffer
+	for {
+		events, err := s.Events(ctx, id, after, eventBatch)
+		if err != nil {
+			return err // the stream has started: logged only
+		}
+		buf.Reset()
+		terminal := false
+		for _, e := range events {
+			fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, e.Data)
+			after = e.Seq
+			if e.Type == EventStatus && isTerminalEvent(e.Data) {
+				terminal = true
+			}
+		}
+		if buf.Len() == 0 && time.Since(lastWrite) >= streamPing {
+			buf.WriteString(": ping\n\n")
+		}
+		if buf.Len() > 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWrite))
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return nil
+			}
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
+			lastWrite = time.Now()
+		}
+		if terminal {
+			return nil
+		}
+		if len(events) == eventBatch {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// lastEventID reads where a stream resumes: the Last-Event-ID header, or the last_event_id
+// query parameter for clients that cannot set headers; 0 means from the start.
+func lastEventID(r *http.Request) (int64, error) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("last_event_id")
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, &apierr.Error{Kind: apierr.Invalid, Code: "invalid_last_event_id", Param: "Last-Event-ID",
+			Message: "Last-Event-ID must be the id of an event of this stream"}
+	}
+	return n, nil
+}
+
+func isTerminalEvent(data []byte) bool {
+	var e struct {
+		Status Status `json:"status"`
+	}
+	return json.Unmarshal(data, &e) == nil && e.Status.Terminal()
+}
+
+// apiError maps the service's errors to API errors.
+func apiError(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return apierr.New(apierr.NotFound, "task_not_found", "no task with this id")
+	case errors.Is(err, ErrIdempotencyMismatch):
+		return apierr.New(apierr.Conflict, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
+	case errors.Is(err, ErrFinished):
+		return apierr.New(apierr.Conflict, "task_finished", "the task has already finished")
+	case errors.Is(err, errInvalid):
+		return apierr.New(apierr.Invalid, "invalid_task", strings.TrimPrefix(err.Error(), errInvalid.Error()+": "))
+	}
+	return apierr.Wrap(apierr.Internal, err, "the task store failed")
+}

@@ -1,0 +1,50 @@
+package task
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// listen relays PostgreSQL notifications from every replica (sent with the transactions
+// that change tasks, see DB.notify) to this process's hub, so a watcher connected to any
+// replica hears of new events at once and idle dispatchers wake for new work. A lost
+// connection is re-established; meanwhile everything still advances at the poll interval.
+func (s *Service) listen(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("task notifications: connection lost; retrying", "err", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *Service) listenOnce(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, s.db.DSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN autoglm_tasks"); err != nil {
+		return err
+	}
+	// Whatever was notified while the connection was down is picked up by polls; wake every
+	// waiter once so nothing waits a whole interval.
+	s.hub.notifyAll()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		s.hub.notify(n.Payload)
+	}
+}
