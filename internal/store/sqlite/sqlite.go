@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -74,6 +75,13 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
+	}
+	// Key hashes and user details live in the file: create it readable by the owner only.
+	// SQLite gives the -wal and -shm files the database file's permissions.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		_ = f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	common := url.Values{}
 	common.Set("_busy_timeout", fmt.Sprint(o.BusyTimeout.Milliseconds()))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -52,8 +53,12 @@ func TestOpenFromConfig(t *testing.T) {
 	if err := ss.WriteDB().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 	}
-	if _, err := filepath.Glob(filepath.Join(dir, "autoglm.db")); err != nil {
-		t.Error(err)
+	for _, name := range []string{"autoglm.db", "autoglm.db-wal"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
 	}
 	var version int
 	if err := ss.ReadDB().QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version < 1 {
