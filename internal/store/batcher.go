@@ -140,7 +140,8 @@ func (b *Batcher) Usage(r UsageRecord) {
 	b.accepted(n + 1)
 }
 
-// Audit queues an audit record; a zero Time is set to now.
+// Audit queues an audit record; a zero Time is set to now. The Batcher keeps r.Details as
+// it is: do not modify its bytes afterwards.
 func (b *Batcher) Audit(r AuditRecord) {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
