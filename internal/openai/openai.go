@@ -34,6 +34,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Cache, when not nil, answers repeated requests and coalesces identical ones in flight.
 	Cache *cache.Cache
+	// OnDone, when set, is told what each model request consumed, after its answer is
+	// written. It runs on the request's goroutine and must not block. Setting it turns on
+	// exact usage accounting for streams: the gateway asks the upstream for the usage chunk
+	// when the client did not, and strips it from what the client sees.
+	OnDone func(ctx context.Context, o Outcome)
 }
 
 // CacheHeader tells the client whether the answer came from the response cache.
@@ -180,19 +185,90 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	info := telemetry.Info(r.Context())
 	info.SetModel(m.Name)
 
+	x := &exchange{op: op, stream: f.Stream, clientUsage: f.IncludeUsage, start: time.Now(), reqBytes: len(body)}
+	if h.opt.OnDone != nil && f.Stream && !f.IncludeUsage {
+		// Ask the upstream for the usage chunk the client did not ask for, and strip it from
+		// what the client sees, so streamed requests are accounted exactly.
+		if withUsage, err := wire.WithIncludeUsage(body); err == nil {
+			if nf, err := wire.Peek(withUsage); err == nil {
+				body, f, x.strip = withUsage, nf, true
+			}
+		}
+	}
 	req := &router.Request{Op: op, Body: body, Fields: f, Stream: f.Stream, Header: forwardHeaders(r.Header), Client: r.Header}
 	if h.opt.Cache == nil {
-		return h.call(w, r, m, req, nil)
+		err = h.call(w, r, m, req, x, nil)
+	} else {
+		err = h.cached(w, r, m, req, x)
 	}
-	return h.cached(w, r, m, req, op)
+	h.done(r, m, x, err)
+	return err
+}
+
+// exchange is the accounting state of one request as it passes through.
+type exchange struct {
+	op          backend.Op
+	stream      bool
+	clientUsage bool // the client asked for the usage chunk
+	strip       bool // the gateway asked for it and must not pass it on
+	start       time.Time
+	reqBytes    int
+
+	backend   string
+	cache     string
+	status    int
+	usage     Usage
+	haveUsage bool
+	chunks    int64 // SSE events carrying text
+	respBytes int64
+	doc       []byte // a non-streamed answer, kept (up to docLimit) to read its usage
+}
+
+// docLimit bounds how much of a non-streamed answer is kept to find its usage.
+const docLimit = 1 << 20
+
+// done reports the request's outcome to Options.OnDone.
+func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error) {
+	if h.opt.OnDone == nil {
+		return
+	}
+	status := x.status
+	if err != nil {
+		status = apierr.From(err).HTTPStatus()
+	}
+	if r.Context().Err() != nil {
+		status = apierr.StatusClientClosed
+	}
+	u := x.usage
+	if !x.haveUsage && x.cache != "hit" && x.backend != "" {
+		if x.doc != nil {
+			if du, ok := usageFromDocument(x.doc); ok {
+				u, x.haveUsage = du, true
+			}
+		}
+		if !x.haveUsage {
+			u = Usage{PromptTokens: int64(x.reqBytes+3) / 4, Estimated: true}
+			if x.stream {
+				u.CompletionTokens = x.chunks
+			} else {
+				u.CompletionTokens = (x.respBytes + 3) / 4
+			}
+		}
+	}
+	if x.cache == "hit" {
+		u = Usage{}
+	}
+	h.opt.OnDone(r.Context(), Outcome{Model: m.Name, Backend: x.backend, Op: x.op, Stream: x.stream, Status: status,
+		Usage: u, Latency: time.Since(x.start), Cache: x.cache})
 }
 
 // call sends the request through the scheduling layer and relays the answer. When capture is
 // not nil, the bytes relayed are also collected there (up to its limit) for the cache.
-func (h *Handler) call(w http.ResponseWriter, r *http.Request, m *router.Model, req *router.Request, capture *capture) error {
+func (h *Handler) call(w http.ResponseWriter, r *http.Request, m *router.Model, req *router.Request, x *exchange, capture *capture) error {
 	resp, t, err := h.reg.Do(r.Context(), m, req)
 	if t != nil {
 		telemetry.Info(r.Context()).SetBackend(t.Name)
+		x.backend = t.Name
 	}
 	if err != nil {
 		return err
@@ -200,41 +276,49 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, m *router.Model, 
 	if capture != nil && resp.StatusCode != http.StatusOK {
 		capture = nil
 	}
-	return h.relay(w, r, resp, capture)
+	x.status = resp.StatusCode
+	return h.relay(w, r, resp, x, capture)
 }
 
 // cached serves a request through the response cache: a hit is answered from the cache (as
 // SSE when the request streams); identical requests in flight wait for the first one's answer;
 // a miss goes upstream and its answer, complete and successful, is stored.
-func (h *Handler) cached(w http.ResponseWriter, r *http.Request, m *router.Model, req *router.Request, op backend.Op) error {
+func (h *Handler) cached(w http.ResponseWriter, r *http.Request, m *router.Model, req *router.Request, x *exchange) error {
 	c := h.opt.Cache
 	ctx := r.Context()
+	op := req.Op
 	p := c.Decide(r.URL.Path, m.Name, req.Body, r.Header.Get("Cache-Control"))
+	setCache := func(v string) {
+		x.cache = v
+		w.Header().Set(CacheHeader, v)
+	}
 	if !p.Cacheable() {
 		c.Count(true)
-		w.Header().Set(CacheHeader, "bypass")
-		return h.call(w, r, m, req, nil)
+		setCache("bypass")
+		return h.call(w, r, m, req, x, nil)
 	}
 	if p.Read {
 		if e, ok := c.Get(ctx, p.Key); ok {
-			return h.serveCached(w, r, e, op, req)
+			setCache("hit")
+			return h.serveCached(w, e, op, x)
 		}
 		leader, finish, e, err := c.Join(ctx, p.Key)
 		if !leader {
 			if err == nil {
-				return h.serveCached(w, r, e, op, req)
+				setCache("hit")
+				return h.serveCached(w, e, op, x)
 			}
 			if ctx.Err() != nil {
 				return apierr.From(ctx.Err())
 			}
 			// The leader's answer could not be cached: ask upstream ourselves.
-			w.Header().Set(CacheHeader, "miss")
-			return h.call(w, r, m, req, nil)
+			setCache("miss")
+			return h.call(w, r, m, req, x, nil)
 		}
 		defer finish(nil, nil) // releases waiters if the answer is not stored below
-		w.Header().Set(CacheHeader, "miss")
+		setCache("miss")
 		capt := &capture{limit: c.MaxEntryBytes()}
-		if err := h.call(w, r, m, req, capt); err != nil {
+		if err := h.call(w, r, m, req, x, capt); err != nil {
 			return err
 		}
 		if e := capt.entry(op, req.Stream, p.TTL); e != nil {
@@ -244,9 +328,9 @@ func (h *Handler) cached(w http.ResponseWriter, r *http.Request, m *router.Model
 		return nil
 	}
 	// no-cache: fetch fresh, store the answer for others.
-	w.Header().Set(CacheHeader, "miss")
+	setCache("miss")
 	capt := &capture{limit: c.MaxEntryBytes()}
-	if err := h.call(w, r, m, req, capt); err != nil {
+	if err := h.call(w, r, m, req, x, capt); err != nil {
 		return err
 	}
 	if e := capt.entry(op, req.Stream, p.TTL); e != nil {
@@ -256,13 +340,13 @@ func (h *Handler) cached(w http.ResponseWriter, r *http.Request, m *router.Model
 }
 
 // serveCached answers from a cached document: as is, or replayed as SSE for a stream.
-func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, e *cache.Entry, op backend.Op, req *router.Request) error {
-	w.Header().Set(CacheHeader, "hit")
-	if !req.Stream {
+func (h *Handler) serveCached(w http.ResponseWriter, e *cache.Entry, op backend.Op, x *exchange) error {
+	x.status = http.StatusOK
+	if !x.stream {
 		writeJSON(w, http.StatusOK, e.Body)
 		return nil
 	}
-	sse, ok := cache.Replay(op == backend.OpChat, e.Body, req.Fields.IncludeUsage)
+	sse, ok := cache.Replay(op == backend.OpChat, e.Body, x.clientUsage)
 	if !ok {
 		return &apierr.Error{Kind: apierr.Internal, Code: "cache_corrupt", Err: errors.New("cached entry does not replay")}
 	}
@@ -351,7 +435,7 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // relay writes the backend's answer to the client. SSE is written chunk by chunk as the
 // upstream sends it, each chunk flushed at once with its own write deadline; anything else is
 // copied through.
-func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Response, capt *capture) error {
+func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Response, x *exchange, capt *capture) error {
 	defer resp.Body.Close()
 	hdr := w.Header()
 	for _, k := range relayed {
@@ -372,7 +456,11 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 		if capt != nil {
 			dst = io.MultiWriter(w, captureWriter{capt})
 		}
-		_, err := io.CopyBuffer(dst, resp.Body, buf)
+		if h.opt.OnDone != nil && resp.StatusCode == http.StatusOK {
+			dst = io.MultiWriter(dst, docWriter{x})
+		}
+		n, err := io.CopyBuffer(dst, resp.Body, buf)
+		x.respBytes = n
 		if err != nil && r.Context().Err() == nil {
 			h.opt.Logger.WarnContext(r.Context(), "relay of a response failed", "err", err)
 		}
@@ -387,21 +475,56 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
 	w.WriteHeader(resp.StatusCode)
 	_ = rc.Flush()
+	// With accounting on, the stream is cut into events so the usage chunk can be read (and
+	// dropped when only the gateway asked for it); events are written as they complete, byte
+	// for byte. Without it, bytes go through as they arrive.
+	events := h.opt.OnDone != nil && resp.StatusCode == http.StatusOK && x.op != backend.OpEmbedding
+	var pending, out []byte
+	write := func(p []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
+		if _, werr := w.Write(p); werr != nil {
+			return false // the client is gone or too slow; the deferred Close ends the upstream request
+		}
+		return rc.Flush() == nil
+	}
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
 			if capt != nil {
 				capt.add(buf[:n])
 			}
-			_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return nil // the client is gone or too slow; the deferred Close ends the upstream request
+			chunk := buf[:n]
+			if events {
+				pending = append(pending, chunk...)
+				out = out[:0]
+				for {
+					end := eventEnd(pending)
+					if end < 0 {
+						break
+					}
+					ev := pending[:end]
+					u, found, usageOnly, text := inspectEvent(ev)
+					if text {
+						x.chunks++
+					}
+					if found {
+						x.usage, x.haveUsage = u, true
+					}
+					if !(found && usageOnly && x.strip) {
+						out = append(out, ev...)
+					}
+					pending = pending[end:]
+				}
+				chunk = out
 			}
-			if ferr := rc.Flush(); ferr != nil {
+			if len(chunk) > 0 && !write(chunk) {
 				return nil
 			}
 		}
 		if err == io.EOF {
+			if len(pending) > 0 && !write(pending) {
+				return nil
+			}
 			if capt != nil {
 				capt.complete = true
 			}
@@ -440,5 +563,15 @@ type captureWriter struct{ c *capture }
 
 func (cw captureWriter) Write(p []byte) (int, error) {
 	cw.c.add(p)
+	return len(p), nil
+}
+
+// docWriter keeps the start of a non-streamed answer (up to docLimit) to read its usage.
+type docWriter struct{ x *exchange }
+
+func (d docWriter) Write(p []byte) (int, error) {
+	if room := docLimit - len(d.x.doc); room > 0 {
+		d.x.doc = append(d.x.doc, p[:min(len(p), room)]...)
+	}
 	return len(p), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -48,6 +49,33 @@ type gateway struct {
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	// outcomes records what the usage hook was told.
+	outcomes *outcomeLog
+}
+
+// outcomeLog collects the outcomes the server reports.
+type outcomeLog struct {
+	mu   sync.Mutex
+	list []openai.Outcome
+}
+
+func (l *outcomeLog) add(_ context.Context, o openai.Outcome) {
+	l.mu.Lock()
+	l.list = append(l.list, o)
+	l.mu.Unlock()
+}
+
+// last returns the newest outcome, waiting briefly for it (it is reported after the answer).
+func (l *outcomeLog) last(t *testing.T, n int) openai.Outcome {
+	t.Helper()
+	waitFor(t, "usage outcome", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.list) >= n
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.list[n-1]
 }
 
 // startGateway parses yamlCfg (with ${MOCK} replaced by mockURL), builds the registry and
@@ -66,6 +94,8 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	opts := server.Options{Routes: extra}
+	outcomes := &outcomeLog{}
+	opts.Usage = outcomes.add
 	if cfg.Cache.Enabled {
 		c, err := cache.New(cfg.Cache, log)
 		if err != nil {
@@ -80,7 +110,7 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &gateway{URL: "http://" + ln.Addr().String(), srv: srv, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	g := &gateway{URL: "http://" + ln.Addr().String(), srv: srv, logs: logs, cancel: cancel, done: make(chan error, 1), outcomes: outcomes}
 	go func() { g.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()

@@ -71,6 +71,8 @@ type Options struct {
 	Routes []Route
 	// Cache, when not nil, is the response cache of the OpenAI-compatible routes.
 	Cache *cache.Cache
+	// Usage, when set, is told what each model request consumed (see openai.Options.OnDone).
+	Usage func(ctx context.Context, o openai.Outcome)
 }
 
 // New builds the server for cfg over reg with authentication off. extra routes (used by
@@ -85,7 +87,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		opts.Auth = nil
 	}
 	s := &Server{cfg: cfg, reg: reg, log: log, opts: opts, mux: http.NewServeMux()}
-	oa := openai.New(reg, openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache})
+	oa := openai.New(reg, openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache, OnDone: opts.Usage})
 	s.oa = oa
 	routes := []Route{
 		{"POST", "/v1/chat/completions", apierr.ShapeOpenAI, oa.ChatCompletions},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +140,9 @@ func TestChatStreamIncludeUsage(t *testing.T) {
 
 // TestSSEPassthroughGolden sends a stream with comments, CRLF line ends, multi-line data,
 // event/id/retry fields, Unicode and tool calls, and checks the client receives exactly those
-// bytes, each event before the upstream sends the next (so nothing is buffered).
+// bytes, each event before the upstream sends the next (so nothing is buffered). A client that
+// did not ask for usage gets the same bytes without the usage chunk, which the gateway asked
+// the upstream for on its behalf.
 func TestSSEPassthroughGolden(t *testing.T) {
 	golden, err := os.ReadFile("testdata/passthrough.sse")
 	if err != nil {
@@ -147,7 +150,10 @@ func TestSSEPassthroughGolden(t *testing.T) {
 	}
 	events := splitEvents(golden)
 	next := make(chan struct{})
+	bodies := make(chan string, 2)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Set-Cookie", "upstream=secret")
 		w.WriteHeader(200)
@@ -166,35 +172,60 @@ func TestSSEPassthroughGolden(t *testing.T) {
 	defer upstream.Close()
 	g := startGateway(t, oneModel(upstream.URL+"/v1", ""), nil)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"glm4","stream":true}`))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Errorf("Content-Type %q", ct)
-	}
-	if resp.Header.Get("Set-Cookie") != "" {
-		t.Error("upstream cookie leaked to the client")
-	}
-	var got []byte
-	for i, ev := range events {
-		buf := make([]byte, len(ev))
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			t.Fatalf("event %d not received before the next was sent (buffered?): %v", i, err)
-		}
-		got = append(got, buf...)
-		if i < len(events)-1 {
-			next <- struct{}{}
-		}
-	}
-	rest, _ := io.ReadAll(resp.Body)
-	got = append(got, rest...)
-	if !bytes.Equal(got, golden) {
-		t.Errorf("stream differs from the golden file\n got %q\nwant %q", got, golden)
+	for _, tc := range []struct {
+		name, body string
+		want       [][]byte // what the client must receive, event by event
+	}{
+		{"include_usage", `{"model":"glm4","stream":true,"stream_options":{"include_usage":true}}`, events},
+		{"no usage asked", `{"model":"glm4","stream":true}`, slices.Delete(slices.Clone(events), 5, 6)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", g.URL+"/v1/chat/completions", strings.NewReader(tc.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if resp.Header.Get("Set-Cookie") != "" {
+				t.Error("upstream cookie leaked to the client")
+			}
+			if up := <-bodies; !strings.Contains(up, `"include_usage":true`) {
+				t.Errorf("upstream was not asked for usage: %s", up)
+			}
+			var got, want []byte
+			sent := 0
+			for i, ev := range tc.want {
+				buf := make([]byte, len(ev))
+				if _, err := io.ReadFull(resp.Body, buf); err != nil {
+					t.Fatalf("event %d not received before the next was sent (buffered?): %v", i, err)
+				}
+				got = append(got, buf...)
+				want = append(want, ev...)
+				// Release upstream events until the next one the client should see is sent.
+				for sent < len(events)-1 && (i+1 >= len(tc.want) || !bytes.Equal(events[sent+1], tc.want[i+1])) {
+					next <- struct{}{}
+					sent++
+				}
+				if i+1 < len(tc.want) && sent < len(events)-1 {
+					next <- struct{}{}
+					sent++
+				}
+			}
+			rest, _ := io.ReadAll(resp.Body)
+			got = append(got, rest...)
+			if !bytes.Equal(got, want) {
+				t.Errorf("stream differs from the golden file\n got %q\nwant %q", got, want)
+			}
+			o := g.outcomes.last(t, len(g.outcomes.list))
+			if o.Usage.PromptTokens != 9 || o.Usage.CompletionTokens != 4 || o.Usage.Estimated || !o.Stream {
+				t.Errorf("accounted usage %+v", o)
+			}
+		})
 	}
 }
 

@@ -263,3 +263,78 @@ func (s *scanner) includeUsage() (bool, error) {
 		}
 	}
 }
+
+// WithIncludeUsage returns body with stream_options.include_usage set to true, so that an
+// upstream sends the final usage chunk of a stream. body is never modified. When the body has
+// no stream_options the field is inserted as the first key; otherwise the top level is
+// re-encoded (rare: clients that send stream_options usually ask for usage already).
+func WithIncludeUsage(body []byte) ([]byte, error) {
+	f, err := Peek(body)
+	if err != nil {
+		return nil, err
+	}
+	if f.IncludeUsage {
+		return body, nil
+	}
+	s := scanner{b: body}
+	s.ws()
+	open := s.i // '{'
+	s.i++
+	s.ws()
+	empty := s.peek() == '}'
+	if !hasTopLevelKey(body, "stream_options") {
+		const field = `"stream_options":{"include_usage":true}`
+		out := make([]byte, 0, len(body)+len(field)+1)
+		out = append(out, body[:open+1]...)
+		out = append(out, field...)
+		if !empty {
+			out = append(out, ',')
+		}
+		return append(out, body[open+1:]...), nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, err
+	}
+	var so map[string]json.RawMessage
+	if raw, ok := top["stream_options"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &so); err != nil {
+			return nil, ErrStreamOpts
+		}
+	}
+	if so == nil {
+		so = map[string]json.RawMessage{}
+	}
+	so["include_usage"] = json.RawMessage("true")
+	enc, err := json.Marshal(so)
+	if err != nil {
+		return nil, err
+	}
+	top["stream_options"] = enc
+	return json.Marshal(top)
+}
+
+// hasTopLevelKey reports whether a valid JSON object has key at its top level.
+func hasTopLevelKey(body []byte, key string) bool {
+	s := scanner{b: body}
+	s.ws()
+	s.i++
+	for {
+		s.ws()
+		if s.peek() != '"' {
+			return false
+		}
+		ks, ke := s.str()
+		if keyIs(body[ks+1:ke-1], key) {
+			return true
+		}
+		s.ws()
+		s.i++
+		s.ws()
+		s.skip()
+		s.ws()
+		if s.peek() == ',' {
+			s.i++
+		}
+	}
+}

@@ -129,6 +129,11 @@ func FuzzPeek(f *testing.F) {
 			return
 		}
 		_ = typed
+		if withUsage, err := WithIncludeUsage(body); err != nil {
+			t.Fatalf("WithIncludeUsage refused %q: %v", body, err)
+		} else if f, err := Peek(withUsage); err != nil || !f.IncludeUsage || f.Model != got.Model || f.Stream != got.Stream {
+			t.Fatalf("WithIncludeUsage(%q) = %q: %+v %v", body, withUsage, f, err)
+		}
 		if got.HasModel {
 			if _, ok := ref["model"]; !ok {
 				t.Fatalf("Peek found a model in %q that is not a top-level key", body)
@@ -154,5 +159,28 @@ func BenchmarkPeek(b *testing.B) {
 		if _, err := Peek(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestWithIncludeUsage(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"model":"m","stream":true}`, `{"stream_options":{"include_usage":true},"model":"m","stream":true}`},
+		{` {}`, ` {"stream_options":{"include_usage":true}}`},
+		{`{"model":"m","stream_options":{"include_usage":true}}`, `{"model":"m","stream_options":{"include_usage":true}}`},
+		{`{"model":"m","stream_options":{"x":1}}`, `{"model":"m","stream_options":{"include_usage":true,"x":1}}`},
+		{`{"model":"m","stream_options":null}`, `{"model":"m","stream_options":{"include_usage":true}}`},
+		{`{"model":"m","stream_options":{"include_usage":false}}`, `{"model":"m","stream_options":{"include_usage":true}}`},
+	} {
+		got, err := WithIncludeUsage([]byte(tc.in))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("WithIncludeUsage(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+		f, err := Peek(got)
+		if err != nil || !f.IncludeUsage {
+			t.Errorf("result %s does not ask for usage (%v)", got, err)
+		}
+	}
+	if _, err := WithIncludeUsage([]byte(`{bad`)); err == nil {
+		t.Error("invalid JSON accepted")
 	}
 }
