@@ -110,7 +110,8 @@ func testStore(t *testing.T, mk0 func(limits string) *Limiter) {
 		tk.Settle(10)
 		tk.Finish(true)
 		tk, st, err = l.Admit(ctx, Request{Subject: subj, Tokens: 30})
-		if err != nil || st.Tokens.Remaining < 20 || st.Tokens.Remaining > 21 {
+		// 20 left, plus a token per second the test took (a loaded machine may take a few).
+		if err != nil || st.Tokens.Remaining < 20 || st.Tokens.Remaining > 25 {
 			t.Fatalf("after settling 10 of 40, reserving 30: %v %+v", err, st.Tokens)
 		}
 		tk.Settle(100) // 70 more than reserved: debt
@@ -196,14 +197,16 @@ func TestRedisReplicas(t *testing.T) {
 	}
 	subj := Subject{KeyID: "shared", Role: "user"}
 	ctx := context.Background()
-	// Empty the bucket in one step, so what follows measures the rate, not the burst.
+	// Empty the bucket in one step, so what follows measures the rate, not the burst. The
+	// clock starts before the drain, so the window measured contains the one Redis saw and
+	// the rate bounds the count from above exactly; only a stall of the clients lowers it.
+	const window = 4 * time.Second
+	start := time.Now()
+	deadline := start.Add(window)
 	drain := &admission{buckets: []bucket{{id: bucketID{dimRequests, scopeKey, "shared"}, limit: perMinute, cost: perMinute}}}
 	if err := replicas[0].shared.admit(ctx, drain); err != nil || !drain.ok {
 		t.Fatalf("drain: %v ok=%v", err, drain.ok)
 	}
-	const window = 3 * time.Second
-	start := time.Now()
-	deadline := start.Add(window)
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
 	for _, l := range replicas {
@@ -275,10 +278,10 @@ func TestRedisLeaseExpires(t *testing.T) {
 	l := newLimiter(t, redisSection(addr, testPrefix(t), ", lease: 1s", "  roles:\n    user: {concurrent: 1}\n"), Options{})
 	ctx := context.Background()
 	subj := Subject{KeyID: "k", Role: "user"}
+	start := time.Now()                                                // before the lease is taken, so the wait measured is at least the lease
 	if _, _, err := l.Admit(ctx, Request{Subject: subj}); err != nil { // never finished
 		t.Fatal(err)
 	}
-	start := time.Now()
 	for {
 		_, _, err := l.Admit(ctx, Request{Subject: subj})
 		if err == nil {
@@ -289,7 +292,7 @@ func TestRedisLeaseExpires(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if waited := time.Since(start); waited < 900*time.Millisecond {
+	if waited := time.Since(start); waited < 990*time.Millisecond { // 1% for clock rates
 		t.Errorf("slot came back after %v, before its 1s lease", waited)
 	}
 }
