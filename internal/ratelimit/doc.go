@@ -9,7 +9,8 @@
 //   - requests per minute: one unit per request;
 //   - tokens per minute: the request's estimate (EstimateTokens: body bytes / 4 plus max_tokens)
 //     is reserved on admission; Ticket.Settle records the real usage and Ticket.Finish gives
-//     back the difference, or charges it when the request used more than reserved;
+//     back the difference, or charges it when the request used more than reserved (the bucket
+//     then owes tokens, up to a day's worth, and later requests wait);
 //   - concurrent requests: a slot taken on admission and freed by Finish when the response
 //     ends, including streams and clients that went away;
 //   - tokens per UTC day and per UTC month (keys only): checked on admission against the usage
@@ -43,7 +44,9 @@
 // one EVALSHA (falling back to EVAL when the script is not cached) of a Lua script that checks
 // and takes all of a request's buckets and slots atomically, using Redis's clock, so any number
 // of replicas together admit the configured rate. Slots are leases in a sorted set, so slots
-// held by a replica that died expire after ratelimit.redis.lease. When Redis does not answer
+// held by a replica that died expire after ratelimit.redis.lease. A request costs one round
+// trip to admit and, when it holds a concurrency slot or its settled usage differs from its
+// reservation, a second one when it finishes (both about 60µs on loopback). When Redis does not answer
 // within ratelimit.redis.timeout, the fail mode applies: open (admit; the default), closed
 // (refuse with 503) or local (limit in this replica's memory). An outage is logged once,
 // counted in Stats, and Redis is left alone for a second before it is tried again.
