@@ -94,7 +94,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	defer stopHealth()
 	go reg.RunHealth(hctx, 10*time.Second, 2*time.Second, log)
 
-	gov, err := setupAuth(ctx, cfg, dataDir, insecure, log)
+	gov, err := setupGovernance(ctx, cfg, dataDir, insecure, log)
 	if err != nil {
 		return err
 	}

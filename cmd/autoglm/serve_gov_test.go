@@ -22,7 +22,7 @@ func TestLoopbackAddr(t *testing.T) {
 	}
 }
 
-func TestSetupAuth(t *testing.T) {
+func TestSetupGovernance(t *testing.T) {
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
 	parse := func(yaml string) *config.Config {
 		cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
@@ -33,21 +33,29 @@ func TestSetupAuth(t *testing.T) {
 	}
 	t.Setenv(adminKeyEnv, "")
 	public := parse("server: {addr: 0.0.0.0:8080}\n")
-	if _, err := setupAuth(context.Background(), public, t.TempDir(), false, log); err == nil || !strings.Contains(err.Error(), "--insecure") {
+	if _, err := setupGovernance(context.Background(), public, t.TempDir(), false, log); err == nil || !strings.Contains(err.Error(), "--insecure") {
 		t.Errorf("auth off on 0.0.0.0: %v", err)
 	}
-	g, err := setupAuth(context.Background(), public, t.TempDir(), true, log)
+	g, err := setupGovernance(context.Background(), public, t.TempDir(), true, log)
 	if err != nil || g.auth != nil {
 		t.Fatalf("--insecure: %v", err)
 	}
 	g.Close()
-	if g, err := setupAuth(context.Background(), parse("server: {addr: 127.0.0.1:8080}\n"), t.TempDir(), false, log); err != nil || g.auth != nil {
+	g, err = setupGovernance(context.Background(), parse("server: {addr: 127.0.0.1:8080}\n"), t.TempDir(), false, log)
+	if err != nil || g.auth != nil {
 		t.Fatalf("auth off on loopback: %v", err)
 	}
+	// Auth off still accounts: the store is open and the limit stage and usage hook are set.
+	var off server.Options
+	g.apply(&off)
+	if g.store == nil || off.Usage == nil || off.Limit == nil || off.Auth != nil {
+		t.Errorf("auth off: store %v, options %+v", g.store != nil, off)
+	}
+	g.Close()
 
 	// The admin key turns authentication on, on any address, with the admin API.
 	t.Setenv(adminKeyEnv, "serve-test-admin-key")
-	g, err = setupAuth(context.Background(), public, t.TempDir(), false, log)
+	g, err = setupGovernance(context.Background(), public, t.TempDir(), false, log)
 	if err != nil {
 		t.Fatal(err)
 	}
