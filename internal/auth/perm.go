@@ -92,6 +92,8 @@ var routePermissions = map[string]Permission{
 
 	"GET /v1/admin/usage": AdminUsage,
 	"GET /v1/admin/audit": AdminAudit,
+
+	"GET /debug/pprof/{name...}": AdminDebug,
 }
 
 // RoutePermission returns the permission a route needs. method is the route's registered

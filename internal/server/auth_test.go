@@ -314,3 +314,24 @@ func BenchmarkAuthOverhead(b *testing.B) {
 		})
 	}
 }
+
+// TestPprofAdminOnly checks the profiler answers admins and nobody else.
+func TestPprofAdminOnly(t *testing.T) {
+	_, mockURL := startMock(t, mockllm.Options{})
+	g := startAuthGateway(t, mockURL, nil)
+	user := g.newKey(t, "user", nil)
+	for _, tc := range []struct {
+		key    string
+		status int
+	}{{"", 401}, {user, 403}, {testAdminKey, 200}} {
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+			resp, body := g.do(t, "GET", path, "", tc.key)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s with key %q: %d, want %d", path, tc.key, resp.StatusCode, tc.status)
+			}
+			if tc.status == 200 && !strings.Contains(body, "goroutine") && !strings.Contains(body, "heap") {
+				t.Errorf("%s: not a profile: %.100s", path, body)
+			}
+		}
+	}
+}

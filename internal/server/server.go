@@ -98,6 +98,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		{"GET", "/healthz", apierr.ShapeEnvelope, s.healthz},
 		{"GET", "/readyz", apierr.ShapeEnvelope, s.readyz},
 		{"GET", "/v1/admin/backends", apierr.ShapeEnvelope, s.adminBackends},
+		{"GET", "/debug/pprof/{name...}", apierr.ShapeEnvelope, debugPprof},
 	}
 	routes = append(routes, opts.Routes...)
 	s.routes = routes
