@@ -79,6 +79,23 @@ BEGIN
 	SELECT RAISE(ABORT, 'audit records are append-only');
 END;
 `,
+	// 2: the daily usage rollup (see store.Daily), filled from the records already there.
+	`
+CREATE TABLE usage_daily (
+	key_id            TEXT NOT NULL,
+	user_id           TEXT NOT NULL,
+	day               INTEGER NOT NULL,
+	requests          INTEGER NOT NULL,
+	prompt_tokens     INTEGER NOT NULL,
+	completion_tokens INTEGER NOT NULL,
+	PRIMARY KEY (key_id, user_id, day)
+) WITHOUT ROWID;
+CREATE INDEX usage_daily_user ON usage_daily (user_id, day);
+CREATE INDEX usage_daily_day ON usage_daily (day);
+INSERT INTO usage_daily (key_id, user_id, day, requests, prompt_tokens, completion_tokens)
+	SELECT key_id, user_id, time - time % 86400000000, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)
+	FROM usage_records GROUP BY 1, 2, 3;
+`,
 }
 
 // migrate applies the pending migrations in one IMMEDIATE transaction on the writer, so a

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -96,6 +97,9 @@ func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []s
 			}
 		}
 	}
+	if err := addDaily(ctx, tx, store.Daily(usage, at), 1); err != nil {
+		return mapErr("append usage", err)
+	}
 	if len(audit) > 0 {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (time, actor, action, target, client_addr,
 			result, details) VALUES (?, ?, ?, ?, ?, ?, ?)`)
@@ -114,6 +118,31 @@ func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []s
 	return mapErr("append", tx.Commit())
 }
 
+// addDaily adds (sign 1) or subtracts (sign -1) rollup rows, and removes rows left empty.
+func addDaily(ctx context.Context, tx *sql.Tx, days []store.DayTotal, sign int64) error {
+	if len(days) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO usage_daily (key_id, user_id, day, requests, prompt_tokens,
+		completion_tokens) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, user_id, day) DO UPDATE SET
+		requests = requests + excluded.requests, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+		completion_tokens = completion_tokens + excluded.completion_tokens`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, d := range days {
+		if _, err := st.ExecContext(ctx, d.KeyID, d.UserID, d.Day.UnixMicro(), sign*d.Requests,
+			sign*d.PromptTokens, sign*d.CompletionTokens); err != nil {
+			return err
+		}
+	}
+	if sign < 0 {
+		_, err = tx.ExecContext(ctx, `DELETE FROM usage_daily WHERE requests <= 0`)
+	}
+	return err
+}
+
 func usageWhere(f store.UsageFilter) *where {
 	w := new(where)
 	w.eq("key_id", f.KeyID)
@@ -123,12 +152,23 @@ func usageWhere(f store.UsageFilter) *where {
 	return w
 }
 
-// UsageTotals implements store.Usage.
+// UsageTotals implements store.Usage, from the daily rollup when it covers f.
 func (s *Store) UsageTotals(ctx context.Context, f store.UsageFilter) (store.UsageTotals, error) {
-	w := usageWhere(f)
 	var t store.UsageTotals
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0)
-		FROM usage_records`+w.String(), w.args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
+	var err error
+	if store.RollupCovers(f) {
+		w := new(where)
+		w.eq("key_id", f.KeyID)
+		w.eq("user_id", f.UserID)
+		w.period("day", f.From, f.To)
+		err = s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(prompt_tokens), 0),
+			COALESCE(SUM(completion_tokens), 0) FROM usage_daily`+w.String(), w.args...).
+			Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
+	} else {
+		w := usageWhere(f)
+		err = s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0)
+			FROM usage_records`+w.String(), w.args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
+	}
 	return t, mapErr("usage totals", err)
 }
 
@@ -206,9 +246,53 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.Page[s
 	return page, nil
 }
 
-// DeleteUsageBefore implements store.Usage.
+// DeleteUsageBefore implements store.Usage. Each chunk of deleted records is subtracted from
+// the daily rollup in the same transaction, so the two always agree.
 func (s *Store) DeleteUsageBefore(ctx context.Context, t time.Time) (int64, error) {
-	return s.deleteBefore(ctx, "usage_records", t)
+	const chunk = 5000
+	var total int64
+	for {
+		n, err := s.deleteUsageChunk(ctx, t, chunk)
+		total += n
+		if err != nil || n < chunk {
+			return total, err
+		}
+	}
+}
+
+func (s *Store) deleteUsageChunk(ctx context.Context, t time.Time, limit int) (int64, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, mapErr("delete usage", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, `DELETE FROM usage_records WHERE id IN (SELECT id FROM usage_records
+		WHERE time < ? LIMIT ?) RETURNING time, key_id, user_id, prompt_tokens, completion_tokens`, t.UnixMicro(), limit)
+	if err != nil {
+		return 0, mapErr("delete usage", err)
+	}
+	var gone []store.UsageRecord
+	for rows.Next() {
+		var r store.UsageRecord
+		var us int64
+		if err := rows.Scan(&us, &r.KeyID, &r.UserID, &r.PromptTokens, &r.CompletionTokens); err != nil {
+			rows.Close()
+			return 0, mapErr("delete usage", err)
+		}
+		r.Time = time.UnixMicro(us)
+		gone = append(gone, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, mapErr("delete usage", err)
+	}
+	if err := addDaily(ctx, tx, store.Daily(gone, time.Time{}), -1); err != nil {
+		return 0, mapErr("delete usage", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, mapErr("delete usage", err)
+	}
+	return int64(len(gone)), nil
 }
 
 // DeleteAuditBefore implements store.Audit.

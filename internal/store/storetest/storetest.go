@@ -491,7 +491,10 @@ func testUsageTotals(t *testing.T, newDB NewDB) {
 		{"m2 ever", store.UsageFilter{Model: "m2"}, tot(1, 100, 200)},
 		{"k1 m1 from April", store.UsageFilter{KeyID: "k1", Model: "m1", From: next}, tot(4, 10014, 20015)},
 		{"everything", store.UsageFilter{}, tot(12, 1111231, 2222342)},
-		{"nobody", store.UsageFilter{KeyID: "k9"}, store.UsageTotals{}},
+		{"nobody", store.UsageFilter{KeyID: "k9"}, tot(0, 0, 0)},
+		{"k1 on March 31 after its first µs", store.UsageFilter{KeyID: "k1", From: day.Add(time.Microsecond), To: next}, tot(2, 1100, 2200)},
+		{"u1 until April 1", store.UsageFilter{UserID: "u1", To: next}, tot(6, 1217, 2327)},
+		{"u1 until April 1, 00:00:00.000001", store.UsageFilter{UserID: "u1", To: next.Add(time.Microsecond)}, tot(7, 11217, 22327)},
 		{"empty period", store.UsageFilter{KeyID: "k1", From: next, To: next}, store.UsageTotals{}},
 	}
 	for _, tc := range cases {
@@ -499,9 +502,35 @@ func testUsageTotals(t *testing.T, newDB NewDB) {
 		if got != tc.want {
 			t.Errorf("%s: totals %+v, want %+v", tc.name, got, tc.want)
 		}
+		if raw := rawTotals(t, s, tc.f); raw != got {
+			t.Errorf("%s: totals %+v differ from the sum of the records %+v", tc.name, got, raw)
+		}
 	}
 	if got := (store.UsageTotals{PromptTokens: 2, CompletionTokens: 3}).Tokens(); got != 5 {
 		t.Errorf("Tokens() = %d", got)
+	}
+}
+
+// rawTotals sums the records ListUsage returns for f: what UsageTotals must answer, whether
+// a driver reads the records or a rollup.
+func rawTotals(t testing.TB, s store.Store, f store.UsageFilter) store.UsageTotals {
+	t.Helper()
+	var sum store.UsageTotals
+	q := store.UsageQuery{UsageFilter: f, ListParams: store.ListParams{Limit: store.MaxLimit}}
+	for n := 0; ; n++ {
+		p := try(s.ListUsage(context.Background(), q)).must(t)
+		for _, r := range p.Items {
+			sum.Requests++
+			sum.PromptTokens += r.PromptTokens
+			sum.CompletionTokens += r.CompletionTokens
+		}
+		if p.Next == "" {
+			return sum
+		}
+		if n > 1000 {
+			t.Fatal("usage pagination does not end")
+		}
+		q.Cursor = p.Next
 	}
 }
 
@@ -707,6 +736,13 @@ func testRetention(t *testing.T, newDB NewDB) {
 	}
 	if tot := try(s.UsageTotals(ctx, store.UsageFilter{})).must(t); tot.Requests != 15 {
 		t.Errorf("usage records after retention: %d, want 15", tot.Requests)
+	}
+	// Totals read from a daily rollup must still match the records left.
+	for _, f := range []store.UsageFilter{{}, {KeyID: "k"}, {UserID: "u", From: day.AddDate(0, 0, 1)},
+		{KeyID: "k", From: day, To: day.AddDate(0, 0, 1)}, {KeyID: "k", To: day.AddDate(0, 0, 2)}} {
+		if got, raw := try(s.UsageTotals(ctx, f)).must(t), rawTotals(t, s, f); got != raw {
+			t.Errorf("after retention, totals for %+v: %+v, but the records sum to %+v", f, got, raw)
+		}
 	}
 	if got := listAudit(t, s, store.AuditQuery{}); len(got) != 16 {
 		t.Errorf("audit records after usage retention: %d", len(got))
