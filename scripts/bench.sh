@@ -103,7 +103,39 @@ if dr:
 PY
 
 echo
-echo "## 3. Memory and 2,000 concurrent streams"
+echo "## 3. Governance cost: auth + rate limiting + usage logging (one client, ${duration})"
+gov_port=$(freeport)
+cat >"$work/gov.yaml" <<YAML
+log:
+  level: warn
+models:
+  - name: bench
+    backends:
+      - type: openai
+        base_url: http://127.0.0.1:$mock_port/v1
+ratelimit:
+  roles:
+    user: {requests_per_minute: 100000000, tokens_per_minute: 100000000000, concurrent: 1000}
+YAML
+AUTOGLM_ADMIN_KEY=bench-admin-key "$ab" serve --config "$work/gov.yaml" --addr "127.0.0.1:$gov_port" --data-dir "$work/gov-data" 2>/dev/null &
+pids+=($!)
+ready "http://127.0.0.1:$gov_port/readyz"
+key=$("$ab" keys create --url "http://127.0.0.1:$gov_port" --admin-key bench-admin-key --role user --name bench --json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+off=$(run --url "http://127.0.0.1:$gw_port/v1" --concurrency 1 --duration "$duration" --warmup 2s)
+on=$(run --url "http://127.0.0.1:$gov_port/v1" --api-key "$key" --concurrency 1 --duration "$duration" --warmup 2s)
+python3 - "$off" "$on" <<'PY'
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print("\n| | auth off | API key + rate limits + usage records | added |\n|---|---|---|---|")
+for q in ("p50", "p90", "p99"):
+    x, y = a["latency_us"][q], b["latency_us"][q]
+    print(f"| {q} | {x} µs | {y} µs | {y-x} µs |")
+print(f"| errors | {a['errors']} | {b['errors']} | |")
+PY
+
+echo
+echo "## 4. Memory and 2,000 concurrent streams"
 peak=0
 (
   while kill -0 "$gw_pid" 2>/dev/null; do rss_kb "$gw_pid"; sleep 0.2; done
