@@ -80,6 +80,23 @@ $$;
 CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit_records
 	FOR EACH ROW EXECUTE FUNCTION audit_append_only();
 `,
+	// 2: the daily usage rollup (see store.Daily), filled from the records already there.
+	`
+CREATE TABLE usage_daily (
+	key_id            text NOT NULL,
+	user_id           text NOT NULL,
+	day               timestamptz NOT NULL,
+	requests          bigint NOT NULL,
+	prompt_tokens     bigint NOT NULL,
+	completion_tokens bigint NOT NULL,
+	PRIMARY KEY (key_id, user_id, day)
+);
+CREATE INDEX usage_daily_user ON usage_daily (user_id, day);
+CREATE INDEX usage_daily_day ON usage_daily (day);
+INSERT INTO usage_daily (key_id, user_id, day, requests, prompt_tokens, completion_tokens)
+	SELECT key_id, user_id, date_trunc('day', time, 'UTC'), COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)
+	FROM usage_records GROUP BY 1, 2, 3;
+`,
 }
 
 // migrate applies the pending migrations in one transaction. The transaction first takes an

@@ -33,6 +33,9 @@ func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []s
 				return err
 			}
 		}
+		if err := addDaily(ctx, tx, store.Daily(usage, at), 1); err != nil {
+			return err
+		}
 		if len(audit) > 0 {
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_records"}, auditCols,
 				pgx.CopyFromSlice(len(audit), func(i int) ([]any, error) {
@@ -56,6 +59,39 @@ func recordTime(t, at time.Time) time.Time {
 	return store.Micro(t)
 }
 
+// addDaily adds (sign 1) or subtracts (sign -1) rollup rows in one statement, and removes
+// rows left empty. days is sorted (store.Daily), so concurrent transactions lock rows in the
+// same order.
+func addDaily(ctx context.Context, tx pgx.Tx, days []store.DayTotal, sign int64) error {
+	if len(days) == 0 {
+		return nil
+	}
+	keys, users := make([]string, len(days)), make([]string, len(days))
+	dayTimes := make([]time.Time, len(days))
+	reqs, prompt, completion := make([]int64, len(days)), make([]int64, len(days)), make([]int64, len(days))
+	var last time.Time
+	for i, d := range days {
+		keys[i], users[i], dayTimes[i] = d.KeyID, d.UserID, d.Day
+		reqs[i], prompt[i], completion[i] = sign*d.Requests, sign*d.PromptTokens, sign*d.CompletionTokens
+		if d.Day.After(last) {
+			last = d.Day
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO usage_daily (key_id, user_id, day, requests, prompt_tokens, completion_tokens)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[])
+		ON CONFLICT (key_id, user_id, day) DO UPDATE SET
+			requests = usage_daily.requests + excluded.requests,
+			prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
+			completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens`,
+		keys, users, dayTimes, reqs, prompt, completion)
+	if err != nil || sign > 0 {
+		return err
+	}
+	// Only days up to the last one touched can have emptied; the day index finds them.
+	_, err = tx.Exec(ctx, `DELETE FROM usage_daily WHERE day <= $1 AND requests <= 0`, last)
+	return err
+}
+
 func usageWhere(f store.UsageFilter) *where {
 	w := new(where)
 	w.eq("key_id", f.KeyID)
@@ -65,13 +101,24 @@ func usageWhere(f store.UsageFilter) *where {
 	return w
 }
 
-// UsageTotals implements store.Usage.
+// UsageTotals implements store.Usage, from the daily rollup when it covers f.
 func (s *Store) UsageTotals(ctx context.Context, f store.UsageFilter) (store.UsageTotals, error) {
-	w := usageWhere(f)
 	var t store.UsageTotals
-	err := s.pool.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0)::bigint,
-		COALESCE(SUM(completion_tokens), 0)::bigint FROM usage_records`+w.String(), w.args...).
-		Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
+	var q string
+	var w *where
+	if store.RollupCovers(f) {
+		w = new(where)
+		w.eq("key_id", f.KeyID)
+		w.eq("user_id", f.UserID)
+		w.period("day", f.From, f.To)
+		q = `SELECT COALESCE(SUM(requests), 0)::bigint, COALESCE(SUM(prompt_tokens), 0)::bigint,
+			COALESCE(SUM(completion_tokens), 0)::bigint FROM usage_daily`
+	} else {
+		w = usageWhere(f)
+		q = `SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0)::bigint, COALESCE(SUM(completion_tokens), 0)::bigint
+			FROM usage_records`
+	}
+	err := s.pool.QueryRow(ctx, q+w.String(), w.args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
 	return t, mapErr("usage totals", err)
 }
 
@@ -143,9 +190,39 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.Page[s
 	return page, nil
 }
 
-// DeleteUsageBefore implements store.Usage.
+// DeleteUsageBefore implements store.Usage. Each chunk of deleted records is subtracted from
+// the daily rollup in the same transaction, so the two always agree.
 func (s *Store) DeleteUsageBefore(ctx context.Context, t time.Time) (int64, error) {
-	return s.deleteBefore(ctx, "usage_records", t)
+	const chunk = 10000
+	var total int64
+	for {
+		var n int64
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `DELETE FROM usage_records WHERE id IN (SELECT id FROM usage_records
+				WHERE time < $1 LIMIT $2) RETURNING time, key_id, user_id, prompt_tokens, completion_tokens`,
+				store.Micro(t), chunk)
+			if err != nil {
+				return err
+			}
+			gone, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.UsageRecord, error) {
+				var u store.UsageRecord
+				err := r.Scan(&u.Time, &u.KeyID, &u.UserID, &u.PromptTokens, &u.CompletionTokens)
+				return u, err
+			})
+			if err != nil {
+				return err
+			}
+			n = int64(len(gone))
+			return addDaily(ctx, tx, store.Daily(gone, time.Time{}), -1)
+		})
+		if err != nil {
+			return total, mapErr("delete usage_records", err)
+		}
+		total += n
+		if n < chunk {
+			return total, nil
+		}
+	}
 }
 
 // DeleteAuditBefore implements store.Audit.

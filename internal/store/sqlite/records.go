@@ -131,14 +131,19 @@ func addDaily(ctx context.Context, tx *sql.Tx, days []store.DayTotal, sign int64
 		return err
 	}
 	defer st.Close()
+	var last time.Time
 	for _, d := range days {
+		if d.Day.After(last) {
+			last = d.Day
+		}
 		if _, err := st.ExecContext(ctx, d.KeyID, d.UserID, d.Day.UnixMicro(), sign*d.Requests,
 			sign*d.PromptTokens, sign*d.CompletionTokens); err != nil {
 			return err
 		}
 	}
 	if sign < 0 {
-		_, err = tx.ExecContext(ctx, `DELETE FROM usage_daily WHERE requests <= 0`)
+		// Only days up to the last one touched can have emptied; the day index finds them.
+		_, err = tx.ExecContext(ctx, `DELETE FROM usage_daily WHERE day <= ? AND requests <= 0`, last.UnixMicro())
 	}
 	return err
 }
