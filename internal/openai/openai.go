@@ -49,6 +49,7 @@ type Handler struct {
 	reg       *router.Registry
 	opt       Options
 	modelList []byte
+	count     counter
 	modelByID map[string][]byte
 }
 
@@ -185,7 +186,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	info := telemetry.Info(r.Context())
 	info.SetModel(m.Name)
 
-	x := &exchange{op: op, stream: f.Stream, clientUsage: f.IncludeUsage, start: time.Now(), reqBytes: len(body)}
+	x := &exchange{op: op, stream: f.Stream, clientUsage: f.IncludeUsage, start: time.Now(), reqBytes: len(body), reqBody: body}
 	if h.opt.OnDone != nil && f.Stream && !f.IncludeUsage {
 		// Ask the upstream for the usage chunk the client did not ask for, and strip it from
 		// what the client sees, so streamed requests are accounted exactly.
@@ -213,6 +214,7 @@ type exchange struct {
 	strip       bool // the gateway asked for it and must not pass it on
 	start       time.Time
 	reqBytes    int
+	reqBody     []byte
 
 	backend   string
 	cache     string
@@ -221,7 +223,7 @@ type exchange struct {
 	haveUsage bool
 	chunks    int64 // SSE events carrying text
 	respBytes int64
-	doc       []byte // a non-streamed answer, kept (up to docLimit) to read its usage
+	doc       []byte // a non-streamed answer (up to docLimit), or a stream's text events (up to textLimit) until usage is seen
 }
 
 // docLimit bounds how much of a non-streamed answer is kept to find its usage.
@@ -247,12 +249,7 @@ func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error)
 			}
 		}
 		if !x.haveUsage {
-			u = Usage{PromptTokens: int64(x.reqBytes+3) / 4, Estimated: true}
-			if x.stream {
-				u.CompletionTokens = x.chunks
-			} else {
-				u.CompletionTokens = (x.respBytes + 3) / 4
-			}
+			u = h.estimate(x)
 		}
 	}
 	if x.cache == "hit" {
@@ -260,6 +257,29 @@ func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error)
 	}
 	h.opt.OnDone(r.Context(), Outcome{Model: m.Name, Backend: x.backend, Op: x.op, Stream: x.stream, Status: status,
 		Usage: u, Latency: time.Since(x.start), Cache: x.cache})
+}
+
+// estimate counts a request's tokens when the upstream reported none.
+func (h *Handler) estimate(x *exchange) Usage {
+	u := Usage{Estimated: true}
+	var okP, okC bool
+	u.PromptTokens, okP = h.count.count(requestText(x.reqBody))
+	if x.op != backend.OpEmbedding {
+		u.CompletionTokens, okC = h.count.count(answerText(x.doc, x.stream))
+	} else {
+		okC = true
+	}
+	if !okP {
+		u.PromptTokens = int64(x.reqBytes+3) / 4
+	}
+	if !okC {
+		if x.stream {
+			u.CompletionTokens = x.chunks
+		} else {
+			u.CompletionTokens = (x.respBytes + 3) / 4
+		}
+	}
+	return u
 }
 
 // call sends the request through the scheduling layer and relays the answer. When capture is
@@ -506,6 +526,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 					u, found, usageOnly, text := inspectEvent(ev)
 					if text {
 						x.chunks++
+						if !x.haveUsage && len(x.doc)+len(ev) <= textLimit {
+							x.doc = append(x.doc, ev...)
+						}
 					}
 					if found {
 						x.usage, x.haveUsage = u, true

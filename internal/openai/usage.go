@@ -3,18 +3,22 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
+	"sync"
 	"time"
 
+	tiktoken "github.com/tiktoken-go/tokenizer"
+
+	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/backend"
 )
 
 // Usage is what one request consumed.
 type Usage struct {
 	PromptTokens, CompletionTokens int64
-	// Estimated is set when the upstream reported no usage and the counts are estimates:
-	// prompt tokens from the request's size (4 bytes a token), completion tokens from the
-	// number of content chunks streamed (one token each, as servers send them) or the
-	// answer's size.
+	// Estimated is set when the upstream reported no usage: the counts are then taken with
+	// the cl100k_base tokenizer on the request's text and the answer's text (or, if even that
+	// fails, from sizes: 4 bytes a token, one token per streamed chunk).
 	Estimated bool
 }
 
@@ -110,4 +114,98 @@ func inspectEvent(ev []byte) (u Usage, found, usageOnly, hasText bool) {
 	}
 	return Usage{PromptTokens: chunk.Usage.PromptTokens, CompletionTokens: chunk.Usage.CompletionTokens},
 		true, len(chunk.Choices) == 0, hasText
+}
+
+// textLimit bounds the streamed events kept to count an answer's tokens when the upstream
+// reports no usage.
+const textLimit = 256 << 10
+
+// counter counts tokens of text for upstreams that report no usage. It uses the cl100k_base
+// encoding (GPT-3.5/GPT-4's), loaded on first use: the model's own tokenizer is unknown for a
+// remote upstream, and cl100k is within a few percent of most modern BPE vocabularies on
+// English and code. Local models always report exact usage, so they never get here.
+type counter struct {
+	once  sync.Once
+	codec tiktoken.Codec
+}
+
+func (c *counter) count(s string) (int64, bool) {
+	if s == "" {
+		return 0, true
+	}
+	c.once.Do(func() {
+		c.codec, _ = tiktoken.Get(tiktoken.Cl100kBase)
+	})
+	if c.codec == nil {
+		return 0, false
+	}
+	n, err := c.codec.Count(s)
+	if err != nil {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+// requestText is the text of a request that the model reads: message contents, a completion
+// prompt, or embedding inputs.
+func requestText(body []byte) string {
+	var req struct {
+		Messages []struct {
+			Content api.Content `json:"content"`
+		} `json:"messages"`
+		Prompt api.Input `json:"prompt"`
+		Input  api.Input `json:"input"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, m := range req.Messages {
+		b.WriteString(m.Content.String())
+		b.WriteByte('\n')
+	}
+	for _, t := range req.Prompt.Texts {
+		b.WriteString(t)
+	}
+	for _, t := range req.Input.Texts {
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// answerText is the generated text of a JSON answer or of the SSE events kept from a stream.
+func answerText(doc []byte, stream bool) string {
+	type choice struct {
+		Text    string `json:"text"`
+		Message struct {
+			Content string `json:"content"`
+		} `json:"message"`
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+	}
+	var b strings.Builder
+	add := func(data []byte) {
+		var v struct {
+			Choices []choice `json:"choices"`
+		}
+		if json.Unmarshal(data, &v) != nil {
+			return
+		}
+		for _, c := range v.Choices {
+			b.WriteString(c.Text)
+			b.WriteString(c.Message.Content)
+			b.WriteString(c.Delta.Content)
+		}
+	}
+	if !stream {
+		add(doc)
+		return b.String()
+	}
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		if d, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:")); ok {
+			add(bytes.TrimSpace(d))
+		}
+	}
+	return b.String()
 }
