@@ -93,7 +93,9 @@ const ChangeOverlap = 5 * time.Second
 // Usage holds one record per model request.
 type Usage interface {
 	// UsageTotals sums the records matching f; for a quota, f names a key (or user) and the
-	// period [From, To).
+	// period [From, To). When the period is whole UTC days (or open) and no model is named,
+	// it reads a daily rollup instead of the records (RollupCovers): a month's quota check
+	// reads at most 31 rows per key, however many requests the key made.
 	UsageTotals(ctx context.Context, f UsageFilter) (UsageTotals, error)
 	// ListUsage returns matching records newest first, one page at a time.
 	ListUsage(ctx context.Context, q UsageQuery) (Page[UsageRecord], error)
