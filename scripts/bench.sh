@@ -135,7 +135,37 @@ print(f"| errors | {a['errors']} | {b['errors']} | |")
 PY
 
 echo
-echo "## 4. Memory and 2,000 concurrent streams"
+echo "## 4. Response cache: hit against miss, upstream with 50 ms to first token"
+ttft_port=$(freeport); cache_port=$(freeport)
+"$ab" mockllm --addr "127.0.0.1:$ttft_port" --tokens 16 --ttft 50ms 2>/dev/null &
+pids+=($!)
+cat >"$work/cache.yaml" <<YAML
+log:
+  level: warn
+models:
+  - name: bench
+    backends:
+      - type: openai
+        base_url: http://127.0.0.1:$ttft_port/v1
+cache:
+  enabled: true
+YAML
+"$ab" serve --config "$work/cache.yaml" --addr "127.0.0.1:$cache_port" --data-dir "$work/cache-data" 2>/dev/null &
+pids+=($!)
+ready "http://127.0.0.1:$cache_port/readyz"
+miss=$(run --url "http://127.0.0.1:$cache_port/v1" --concurrency 1 --duration 5s --warmup 1s --temperature 0.7)
+hit=$(run --url "http://127.0.0.1:$cache_port/v1" --concurrency 1 --duration 5s --warmup 1s --temperature 0)
+python3 - "$miss" "$hit" <<'PY'
+import json, sys
+m, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print("\n| | miss (temperature 0.7, not cached) | hit (temperature 0) | speed-up |\n|---|---|---|---|")
+for q in ("p50", "p99"):
+    a, b = m["latency_us"][q], h["latency_us"][q]
+    print(f"| {q} | {a} µs | {b} µs | {a/max(b,1):.0f}× |")
+PY
+
+echo
+echo "## 5. Memory and 2,000 concurrent streams"
 peak=0
 (
   while kill -0 "$gw_pid" 2>/dev/null; do rss_kb "$gw_pid"; sleep 0.2; done

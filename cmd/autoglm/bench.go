@@ -57,6 +57,7 @@ inter-token latency.`,
 	f.StringVar(&opt.Proto, "proto", "http1", "protocol: http1 or h2c")
 	f.IntVar(&opt.PromptTokens, "prompt-tokens", 16, "prompt length in words")
 	f.IntVar(&opt.MaxTokens, "max-tokens", 16, "max_tokens per request")
+	f.Float64Var(&opt.Temperature, "temperature", -1, "temperature to send (negative: leave it out)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd

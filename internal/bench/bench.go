@@ -35,6 +35,7 @@ type Options struct {
 	Proto        string        // "http1" or "h2c"
 	PromptTokens int           // approximate prompt length in words
 	MaxTokens    int           // max_tokens per request
+	Temperature  float64       // sent when >= 0; negative leaves it out (the server's default)
 	// Progress, if set, is called about every 200ms with the elapsed fraction in [0,1].
 	Progress func(done float64, requests int64)
 }
@@ -271,6 +272,10 @@ func requestBody(opt Options) []byte {
 	b = strconv.AppendQuote(b, prompt.String())
 	b = append(b, `}],"max_tokens":`...)
 	b = strconv.AppendInt(b, int64(opt.MaxTokens), 10)
+	if opt.Temperature >= 0 {
+		b = append(b, `,"temperature":`...)
+		b = strconv.AppendFloat(b, opt.Temperature, 'g', -1, 64)
+	}
 	if opt.Stream {
 		b = append(b, `,"stream":true`...)
 	}
