@@ -3,7 +3,8 @@
 //
 // The chain, outermost first (written once, in Server.chain and Server.guard):
 //
-//	trace id → access log → panic recovery → body limit → authentication
+//	trace id → access log → panic recovery → compression (zstd/gzip, never SSE) → body limit
+//	→ authentication
 //	→ route: method check → authorization (role, model allow-list) → limit (rate limits,
 //	  quotas: Options.Limit) → handler
 //
