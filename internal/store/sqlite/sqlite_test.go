@@ -78,6 +78,12 @@ func TestOpenFromConfig(t *testing.T) {
 	if m, _ := filepath.Glob(abs); len(m) != 1 {
 		t.Errorf("absolute path not used")
 	}
+	for _, bad := range []string{"", ":memory:", "file:x.db", filepath.Join(dir, "x.db?mode=ro")} {
+		if s, err := sqlite.Open(ctx, bad, sqlite.Options{}); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", bad)
+		}
+	}
 	if _, err := store.Open(ctx, config.Store{Driver: "nope"}, dir); err == nil || !strings.Contains(err.Error(), "not linked") {
 		t.Errorf("unknown driver: %v", err)
 	}
