@@ -155,7 +155,7 @@ func TestNoDatabaseLocked(t *testing.T) {
 		}
 	})
 	// Few rounds: the race detector makes the transpiled SQLite about ten times slower.
-	const clients, rounds = 50, 8
+	const clients, rounds = 50, 5
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Go(func() {

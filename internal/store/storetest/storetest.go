@@ -756,7 +756,7 @@ func testRetention(t *testing.T, newDB NewDB) {
 func testConcurrentWriters(t *testing.T, newDB NewDB) {
 	ctx := ctxT(t)
 	s := newDB(t)(t)
-	const workers, rounds = 50, 12
+	const workers, rounds = 50, 6
 	var failures atomic.Int64
 	var firstErr sync.Once
 	fail := func(err error) {
