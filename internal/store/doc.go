@@ -23,6 +23,12 @@
 // transaction per batch. A slow or unavailable database therefore never slows or fails a
 // request; when the queue is full, records are dropped and counted (see Batcher).
 //
+// # Quotas
+//
+// Besides the usage records, each driver keeps a daily rollup (one row per key, user and UTC
+// day), updated in the same transaction as the records it sums. UsageTotals over whole days
+// — a daily or monthly quota — reads the rollup, so its cost does not grow with traffic.
+//
 // # Keys across replicas
 //
 // Each replica keeps the keys in memory and follows changes with KeysChangedSince, whose

@@ -420,7 +420,7 @@ func testKeysChangedSince(t *testing.T, newDB NewDB) {
 	// A revocation on the first replica is on the second after its next poll.
 	try(s.RevokeKey(ctx, "k2")).must(t)
 	poll()
-	if cache["k2"].RevokedAt.IsZero() || cache["k1"].RevokedAt.IsZero() == false {
+	if cache["k2"].RevokedAt.IsZero() || !cache["k1"].RevokedAt.IsZero() {
 		t.Errorf("after revoke: k1 %+v, k2 %+v", cache["k1"], cache["k2"])
 	}
 	// So are a new key, an update and disabling the owner, and enabling again.
@@ -442,7 +442,7 @@ func testKeysChangedSince(t *testing.T, newDB NewDB) {
 	if k := cache["k1"]; k.UserDisabled || !k.Usable(time.Now()) {
 		t.Errorf("key k1 not usable after its user was enabled again: %+v", k)
 	}
-	// A role change of the user alone is not a key change.
+	// Nothing changes after a moment still to come.
 	keys, _ := try2(replica.KeysChangedSince(ctx, time.Now().Add(time.Hour))).must(t)
 	if len(keys) != 0 {
 		t.Errorf("changes in the future: %v", keys)
