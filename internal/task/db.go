@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -26,9 +27,9 @@ type DB struct {
 	R *sql.DB
 	// Postgres selects PostgreSQL's SQL dialect ($n placeholders, SKIP LOCKED, NOTIFY).
 	Postgres bool
-	// DSN is the PostgreSQL connection string, used for the LISTEN connection. Empty on
+	// Pool is the PostgreSQL pool; one of its connections is kept for LISTEN. Nil on
 	// SQLite.
-	DSN string
+	Pool *pgxpool.Pool
 }
 
 // DBFor returns the task database of a store opened by store.Open.
@@ -38,7 +39,7 @@ func DBFor(st store.Store) (DB, error) {
 		return DB{W: s.WriteDB(), R: s.ReadDB()}, nil
 	case *postgres.Store:
 		db := stdlib.OpenDBFromPool(s.Pool())
-		return DB{W: db, R: db, Postgres: true, DSN: s.Pool().Config().ConnString()}, nil
+		return DB{W: db, R: db, Postgres: true, Pool: s.Pool()}, nil
 	}
 	return DB{}, fmt.Errorf("task: store %T has no task queue support", st)
 }

@@ -64,7 +64,9 @@ func readSSE(t *testing.T, ctx context.Context, url string, lastID int64, stop f
 	return out, true
 }
 
-func TestEventsResume(t *testing.T) {
+func TestEventsResume(t *testing.T) { testEventsResume(t, setup) }
+
+func testEventsResume(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{Tokens: 80, ITL: 3 * time.Millisecond}, "  event_flush: 10ms\n")
 	tk := e.submit(t, `{"model":"coder","prompt":"stream me","max_tokens":80}`)
 	url := e.URL + "/v1/task/" + tk.ID + "/events"
@@ -138,7 +140,9 @@ func ids(evs []sseEvent) []int64 {
 	return out
 }
 
-func TestWebhookRetriesAndSignature(t *testing.T) {
+func TestWebhookRetriesAndSignature(t *testing.T) { testWebhookRetriesAndSignature(t, setup) }
+
+func testWebhookRetriesAndSignature(t *testing.T, setup setupFunc) {
 	rc := newReceiver(testSecret)
 	rc.fail = 2
 	hook := httptest.NewServer(rc)
@@ -164,7 +168,9 @@ func TestWebhookRetriesAndSignature(t *testing.T) {
 	}
 }
 
-func TestWebhookRefusesPrivateTargets(t *testing.T) {
+func TestWebhookRefusesPrivateTargets(t *testing.T) { testWebhookRefusesPrivateTargets(t, setup) }
+
+func testWebhookRefusesPrivateTargets(t *testing.T, setup setupFunc) {
 	rc := newReceiver(testSecret)
 	hook := httptest.NewServer(rc)
 	defer hook.Close()

@@ -32,9 +32,27 @@ type env struct {
 	stop func()
 }
 
-// setup starts a mock model, the registry, the task service and a gateway. tasksYAML is the
-// body of the tasks section (indented two spaces), or "".
+// setupFunc starts a task service and its gateway on some database; see setupOn.
+type setupFunc func(t testing.TB, mopt mockllm.Options, tasksYAML string) *env
+
+// setup is setupOn over a fresh SQLite file.
 func setup(t testing.TB, mopt mockllm.Options, tasksYAML string) *env {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tasks.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	db, err := DBFor(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return setupOn(t, db, mopt, tasksYAML)
+}
+
+// setupOn starts a mock model, the registry, the task service over db and a gateway.
+// tasksYAML is the body of the tasks section (indented two spaces), or "".
+func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string) *env {
 	t.Helper()
 	mock := mockllm.New(mopt)
 	ms := httptest.NewServer(mock)
@@ -52,14 +70,6 @@ func setup(t testing.TB, mopt mockllm.Options, tasksYAML string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tasks.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := DBFor(st)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -91,7 +101,6 @@ func setup(t testing.TB, mopt mockllm.Options, tasksYAML string) *env {
 			cancel()
 			<-runDone
 			<-serveDone
-			st.Close()
 		})
 	}
 	t.Cleanup(e.stop)

@@ -22,6 +22,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/postgres"
 	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
 
@@ -55,7 +57,12 @@ func runChild(yml, dbPath, addrFile string) error {
 		return err
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
+	var st store.Store
+	if strings.HasPrefix(dbPath, "postgres://") {
+		st, err = postgres.Open(ctx, dbPath)
+	} else {
+		st, err = sqlite.Open(ctx, dbPath, sqlite.Options{})
+	}
 	if err != nil {
 		return err
 	}
@@ -177,7 +184,7 @@ func TestSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
-	ms := httptest.NewServer(mockllm.New(mockllm.Options{Tokens: 150, ITL: 2 * time.Millisecond}))
+	ms := httptest.NewServer(mockllm.New(mockllm.Options{Tokens: 100, ITL: 2 * time.Millisecond}))
 	defer ms.Close()
 	rc := newReceiver(testSecret)
 	hook := httptest.NewServer(rc)
@@ -203,7 +210,7 @@ tasks:
 	ids := make([]string, 0, n)
 	for i := range n {
 		_, env := do(t, "POST", first.URL+"/v1/generate/code",
-			fmt.Sprintf(`{"model":"coder","prompt":"task %d","max_tokens":150,"callback_url":"%s/hook"}`, i, hook.URL))
+			fmt.Sprintf(`{"model":"coder","prompt":"task %d","max_tokens":100,"callback_url":"%s/hook"}`, i, hook.URL))
 		var tk Task
 		if err := json.Unmarshal(env.Data, &tk); err != nil || tk.ID == "" {
 			t.Fatalf("submit %d: %s", i, env.Message)
@@ -216,7 +223,7 @@ tasks:
 		var page listPage
 		_, env := do(t, "GET", first.URL+"/v1/tasks?status=succeeded&limit=100", "")
 		_ = json.Unmarshal(env.Data, &page)
-		if len(page.Items) >= 16 {
+		if len(page.Items) >= 8 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -3,8 +3,6 @@ package task
 import (
 	"context"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // listen relays PostgreSQL notifications from every replica (sent with the transactions
@@ -29,10 +27,13 @@ func (s *Service) listen(ctx context.Context) {
 }
 
 func (s *Service) listenOnce(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, s.db.DSN)
+	pc, err := s.db.Pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
+	// The connection leaves the pool for good: one that LISTENs must not serve queries
+	// for others.
+	conn := pc.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN autoglm_tasks"); err != nil {
 		return err

@@ -9,7 +9,9 @@ import (
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 )
 
-func TestSubmitAndPoll(t *testing.T) {
+func TestSubmitAndPoll(t *testing.T) { testSubmitAndPoll(t, setup) }
+
+func testSubmitAndPoll(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{Tokens: 12}, "")
 	tk := e.submit(t, `{"model":"coder-alias","prompt":"reverse a string","language":"Go","max_tokens":12,"metadata":{"ticket":7}}`)
 	if tk.Status != StatusQueued || tk.ID == "" || tk.Model != "coder" || tk.Kind != KindCode {
@@ -43,7 +45,9 @@ func TestSubmitAndPoll(t *testing.T) {
 	}
 }
 
-func TestSubmitInvalid(t *testing.T) {
+func TestSubmitInvalid(t *testing.T) { testSubmitInvalid(t, setup) }
+
+func testSubmitInvalid(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{}, "")
 	for name, body := range map[string]string{
 		"no model":       `{"prompt":"x"}`,
@@ -70,7 +74,9 @@ func TestSubmitInvalid(t *testing.T) {
 	}
 }
 
-func TestIdempotency(t *testing.T) {
+func TestIdempotency(t *testing.T) { testIdempotency(t, setup) }
+
+func testIdempotency(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{}, "")
 	body := `{"model":"coder","prompt":"fizzbuzz"}`
 	a := e.submit(t, body, "Idempotency-Key", "k1")
@@ -96,7 +102,9 @@ func TestIdempotency(t *testing.T) {
 	}
 }
 
-func TestCancel(t *testing.T) {
+func TestCancel(t *testing.T) { testCancel(t, setup) }
+
+func testCancel(t *testing.T, setup setupFunc) {
 	// One worker and a slow model: the first task runs for seconds while the second waits.
 	e := setup(t, mockllm.Options{Tokens: 400, ITL: 10 * time.Millisecond}, "  workers: 1\n")
 	running := e.submit(t, `{"model":"coder","prompt":"slow","max_tokens":400}`)
@@ -128,7 +136,9 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-func TestRetryThenFail(t *testing.T) {
+func TestRetryThenFail(t *testing.T) { testRetryThenFail(t, setup) }
+
+func testRetryThenFail(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{FailRate: 1}, "  max_attempts: 2\n  retry_backoff: 10ms\n")
 	tk := e.submit(t, `{"model":"coder","prompt":"x"}`)
 	done := e.wait(t, tk.ID, 10*time.Second, terminal)
@@ -137,7 +147,9 @@ func TestRetryThenFail(t *testing.T) {
 	}
 }
 
-func TestTimeLimit(t *testing.T) {
+func TestTimeLimit(t *testing.T) { testTimeLimit(t, setup) }
+
+func testTimeLimit(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{Tokens: 1000, ITL: 5 * time.Millisecond}, "  timeout: 200ms\n")
 	tk := e.submit(t, `{"model":"coder","prompt":"x","max_tokens":1000}`)
 	done := e.wait(t, tk.ID, 10*time.Second, terminal)
@@ -146,7 +158,9 @@ func TestTimeLimit(t *testing.T) {
 	}
 }
 
-func TestOtherKinds(t *testing.T) {
+func TestOtherKinds(t *testing.T) { testOtherKinds(t, setup) }
+
+func testOtherKinds(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{Tokens: 5}, "")
 	resp, env := do(t, "POST", e.URL+"/v1/tasks", `{"kind":"chat","model":"coder","input":{"messages":[{"role":"user","content":"hi"}],"max_tokens":5}}`)
 	if resp.StatusCode != http.StatusAccepted {
