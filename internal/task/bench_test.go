@@ -115,7 +115,9 @@ func benchSubmit(b *testing.B, db DB) {
 		return
 	}
 	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[min(int(p*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000 }
+	pct := func(p float64) float64 {
+		return float64(lat[min(int(p*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000
+	}
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "tasks/s")
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
