@@ -173,3 +173,19 @@ func TestRollupBackfill(t *testing.T) {
 		}
 	}
 }
+
+// TestBatcherStall locks the usage table from another connection.
+func TestBatcherStall(t *testing.T) {
+	s := newDB(t)(t).(*postgres.Store)
+	storetest.BatcherStall(t, s, func(t *testing.T) func() {
+		ctx := context.Background()
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "LOCK TABLE usage_records IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		return func() { _ = tx.Rollback(ctx) }
+	})
+}

@@ -242,3 +242,16 @@ func TestRollupBackfill(t *testing.T) {
 		}
 	}
 }
+
+// TestBatcherStall holds the one writer connection in a transaction, as a long task-queue
+// transaction would.
+func TestBatcherStall(t *testing.T) {
+	s := newDB(t)(t).(*sqlite.Store)
+	storetest.BatcherStall(t, s, func(t *testing.T) func() {
+		tx, err := s.WriteDB().BeginTx(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() { _ = tx.Rollback() }
+	})
+}
