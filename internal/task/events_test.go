@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 )
 
@@ -214,5 +216,74 @@ func TestSignVerify(t *testing.T) {
 		if err := Verify([]byte(c.secret), c.sig, c.body, c.at, 5*time.Minute); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// readWS reads WebSocket messages until the server closes the connection (ended) or stop
+// returns true.
+func readWS(t *testing.T, ctx context.Context, url string, stop func(wsMessage) bool) ([]wsMessage, bool) {
+	t.Helper()
+	// identity: the gateway's compression stage must not wrap an upgrade; until it skips
+	// upgrade requests, a client asking for gzip gets a broken handshake.
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Accept-Encoding": {"identity"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	var out []wsMessage
+	for {
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+				return out, true
+			}
+			t.Fatalf("read: %v", err)
+		}
+		var m wsMessage
+		if typ != websocket.MessageText || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("message %q", b)
+		}
+		out = append(out, m)
+		if stop != nil && stop(m) {
+			return out, false
+		}
+	}
+}
+
+func TestWebSocketResume(t *testing.T) { testWebSocketResume(t, setup) }
+
+func testWebSocketResume(t *testing.T, setup setupFunc) {
+	e := setup(t, mockllm.Options{Tokens: 80, ITL: 3 * time.Millisecond}, "  event_flush: 10ms\n")
+	tk := e.submit(t, `{"model":"coder","prompt":"stream me","max_tokens":80}`)
+	url := "ws" + strings.TrimPrefix(e.URL, "http") + "/v1/task/" + tk.ID + "/ws"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n := 0
+	first, ended := readWS(t, ctx, url, func(m wsMessage) bool {
+		if m.Event == EventTokens {
+			n++
+		}
+		return n == 2
+	})
+	if ended {
+		t.Fatal("stream ended early")
+	}
+	rest, ended := readWS(t, ctx, url+"?last_event_id="+strconv.FormatInt(first[len(first)-1].ID, 10), nil)
+	if !ended {
+		t.Fatal("resumed stream did not close normally")
+	}
+	all := append(first, rest...)
+	for i, m := range all {
+		if m.ID != int64(i+1) {
+			t.Fatalf("message %d has id %d: gap or duplicate", i, m.ID)
+		}
+	}
+	if last := all[len(all)-1]; last.Event != EventStatus || !isTerminalEvent(last.Data) {
+		t.Errorf("last message = %+v", last)
+	}
+	// The unknown task is refused before the upgrade.
+	resp, _ := do(t, "GET", e.URL+"/v1/task/task_nope/ws", "")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown task: %d", resp.StatusCode)
 	}
 }

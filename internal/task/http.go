@@ -2,6 +2,7 @@ package task
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
@@ -36,6 +39,7 @@ func (s *Service) Routes() []server.Route {
 		{Method: "GET", Pattern: "/v1/task/{task_id}", Shape: apierr.ShapeEnvelope, Handler: s.handleGet},
 		{Method: "POST", Pattern: "/v1/task/{task_id}/cancel", Shape: apierr.ShapeEnvelope, Handler: s.handleCancel},
 		{Method: "GET", Pattern: "/v1/task/{task_id}/events", Shape: apierr.ShapeEnvelope, Handler: s.handleEvents},
+		{Method: "GET", Pattern: "/v1/task/{task_id}/ws", Shape: apierr.ShapeEnvelope, Handler: s.handleWS},
 	}
 }
 
@@ -197,9 +201,6 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	wake, unsub := s.hub.subscribe(taskTopic(id))
-	defer unsub()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -207,47 +208,118 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
+	var buf bytes.Buffer
+	write := func() error {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWrite))
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	_ = s.follow(r.Context(), id, after, func(events []Event) error {
+		buf.Reset()
+		for _, e := range events {
+			fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, e.Data)
+		}
+		return write()
+	}, func() error {
+		buf.Reset()
+		buf.WriteString(": ping\n\n")
+		return write()
+	})
+	return nil // the stream has started: a failure is only logged
+}
 
+// wsMessage is one event on the WebSocket stream.
+type wsMessage struct {
+	ID    int64           `json:"id"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// handleWS streams a task's events over a WebSocket, one JSON text message per event
+// ({"id", "event", "data"}, the same events and ids as the SSE stream), and closes normally
+// after the terminal status event. A client resumes with ?last_event_id=<id> (or the
+// Last-Event-ID header). Messages from the client are not expected; pings keep the
+// connection alive.
+func (s *Service) handleWS(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("task_id")
+	if _, err := s.Get(r.Context(), CallerOf(r), id); err != nil {
+		return apiError(err)
+	}
+	after, err := lastEventID(r)
+	if err != nil {
+		return err
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil // Accept has answered
+	}
+	defer c.CloseNow()
+	ctx := c.CloseRead(r.Context())
+	err = s.follow(ctx, id, after, func(events []Event) error {
+		for _, e := range events {
+			b, err := json.Marshal(wsMessage{ID: e.Seq, Event: e.Type, Data: e.Data})
+			if err != nil {
+				return err
+			}
+			wctx, cancel := context.WithTimeout(ctx, streamWrite)
+			err = c.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() error {
+		pctx, cancel := context.WithTimeout(ctx, streamWrite)
+		defer cancel()
+		return c.Ping(pctx)
+	})
+	if err == nil {
+		_ = c.Close(websocket.StatusNormalClosure, "task finished")
+	}
+	return nil
+}
+
+// follow hands send each batch of a task's events after seq after, in order, until it has
+// sent the terminal status event (then it returns nil), ctx ends, or send fails. ping is
+// called when nothing was sent for streamPing. The log is read from the database, woken by
+// the hub (and by other replicas through it) and polled as a fallback.
+func (s *Service) follow(ctx context.Context, id string, after int64, send func([]Event) error, ping func() error) error {
+	wake, unsub := s.hub.subscribe(taskTopic(id))
+	defer unsub()
 	poll := time.NewTicker(s.poll)
 	defer poll.Stop()
-	lastWrite := time.Now()
-	var buf bytes.Buffer
+	lastSend := time.Now()
 	for {
 		events, err := s.Events(ctx, id, after, eventBatch)
 		if err != nil {
-			return err // the stream has started: logged only
+			return err
 		}
-		buf.Reset()
-		terminal := false
-		for _, e := range events {
-			fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, e.Data)
-			after = e.Seq
-			if e.Type == EventStatus && isTerminalEvent(e.Data) {
-				terminal = true
+		if len(events) > 0 {
+			if err := send(events); err != nil {
+				return err
 			}
-		}
-		if buf.Len() == 0 && time.Since(lastWrite) >= streamPing {
-			buf.WriteString(": ping\n\n")
-		}
-		if buf.Len() > 0 {
-			_ = rc.SetWriteDeadline(time.Now().Add(streamWrite))
-			if _, err := w.Write(buf.Bytes()); err != nil {
-				return nil
+			lastSend = time.Now()
+			after = events[len(events)-1].Seq
+			for _, e := range events {
+				if e.Type == EventStatus && isTerminalEvent(e.Data) {
+					return nil
+				}
 			}
-			if err := rc.Flush(); err != nil {
-				return nil
+			if len(events) == eventBatch {
+				continue
 			}
-			lastWrite = time.Now()
-		}
-		if terminal {
-			return nil
-		}
-		if len(events) == eventBatch {
-			continue
+		} else if time.Since(lastSend) >= streamPing {
+			if err := ping(); err != nil {
+				return err
+			}
+			lastSend = time.Now()
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return ctx.Err()
 		case <-wake:
 		case <-poll.C:
 		}

@@ -87,6 +87,7 @@ func TestPostgres(t *testing.T) {
 		"TimeLimit":     testTimeLimit,
 		"OtherKinds":    testOtherKinds,
 		"EventsResume":  testEventsResume,
+		"WebSocket":     testWebSocketResume,
 		"Webhook":       testWebhookRetriesAndSignature,
 		"WebhookRefuse": testWebhookRefusesPrivateTargets,
 	} {

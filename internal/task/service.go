@@ -140,6 +140,7 @@ func (s *Service) Submit(ctx context.Context, c Caller, sub Submission) (Task, b
 		idem = sub.IdempotencyKey
 	}
 	inserted := false
+	var created Task
 	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO tasks (id, kind, model, owner, idem_key, req_hash, spec, status,
 			priority, est_tokens, max_attempts, run_after, last_seq, created_at, updated_at)
@@ -157,6 +158,11 @@ func (s *Service) Submit(ctx context.Context, c Caller, sub Submission) (Task, b
 		if err := s.db.insertEvent(ctx, tx, id, 1, EventStatus, data, now); err != nil {
 			return err
 		}
+		// The task as accepted (queued): read here, since a worker may take it the moment
+		// the transaction commits.
+		if created, _, err = s.db.loadTask(ctx, tx, id); err != nil {
+			return err
+		}
 		return s.db.notify(ctx, tx, modelTopic(spec.Model))
 	})
 	if err != nil {
@@ -164,8 +170,7 @@ func (s *Service) Submit(ctx context.Context, c Caller, sub Submission) (Task, b
 	}
 	if inserted {
 		s.hub.notify(modelTopic(spec.Model))
-		t, _, err := s.db.loadTask(ctx, s.db.W, id)
-		return t, false, err
+		return created, false, nil
 	}
 	// An existing task under the same idempotency key: the same request gets it back.
 	var existingID, existingHash string
