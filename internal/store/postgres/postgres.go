@@ -4,6 +4,9 @@
 // Times the store sets come from the database (clock_timestamp()), so KeysChangedSince works
 // across replicas whose clocks disagree. Migrations are serialised between replicas by an
 // advisory lock. The pool's size and other settings come from the DSN (pool_max_conns=…).
+// Queries use pgx's per-connection statement cache; behind a pooler that cannot keep
+// prepared statements (PgBouncer in transaction mode before 1.21) add
+// default_query_exec_mode=exec to the DSN.
 //
 // Importing the package registers the driver as "postgres" with store.Open.
 package postgres
