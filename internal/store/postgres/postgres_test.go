@@ -22,7 +22,24 @@ import (
 // newDB gives each test its own schema in the test database, dropped at the end, and a DSN
 // whose search_path selects it.
 func newDB(tb testing.TB) func(testing.TB) store.Store {
+	return newDBWith(tb, nil)
+}
+
+// newDBWith is newDB with extra DSN parameters.
+func newDBWith(tb testing.TB, params map[string]string) func(testing.TB) store.Store {
 	dsn := schemaDSN(tb)
+	if len(params) > 0 {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		q := u.Query()
+		for k, v := range params {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+	}
 	return func(tb testing.TB) store.Store {
 		s, err := postgres.Open(context.Background(), dsn)
 		if err != nil {
@@ -70,6 +87,14 @@ func schemaDSN(tb testing.TB) string {
 }
 
 func TestConformance(t *testing.T) { storetest.Run(t, newDB) }
+
+// TestConformanceExecMode runs the suite without prepared statements, as behind a pooler
+// that cannot keep them (the package doc recommends this mode there).
+func TestConformanceExecMode(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) func(testing.TB) store.Store {
+		return newDBWith(tb, map[string]string{"default_query_exec_mode": "exec"})
+	})
+}
 
 func TestOpenFromConfig(t *testing.T) {
 	ctx := context.Background()
