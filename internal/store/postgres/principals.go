@@ -27,8 +27,9 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	if u.ID == "" {
 		u.ID = store.NewID("usr")
 	}
-	u, err := scanUser(s.pool.QueryRow(ctx, `INSERT INTO users (`+userCols+`)
-		VALUES ($1, $2, $3, $4, $5, clock_timestamp(), clock_timestamp()) RETURNING `+userCols,
+	// One reading of the clock, so that a new row's CreatedAt equals its UpdatedAt.
+	u, err := scanUser(s.pool.QueryRow(ctx, `WITH t AS (SELECT clock_timestamp() AS ts)
+		INSERT INTO users (`+userCols+`) SELECT $1, $2, $3, $4, $5, t.ts, t.ts FROM t RETURNING `+userCols,
 		u.ID, u.Name, u.Email, u.Role, u.Disabled))
 	return u, mapErr("create user", err)
 }
@@ -140,9 +141,9 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) (store.Key, error) {
 	if k.ID == "" || len(k.Hash) == 0 || k.Role == "" {
 		return store.Key{}, fmt.Errorf("postgres: create key: %w: id, hash and role are required", store.ErrInvalid)
 	}
-	row := s.pool.QueryRow(ctx, `WITH k AS (
+	row := s.pool.QueryRow(ctx, `WITH t AS (SELECT clock_timestamp() AS ts), k AS (
 			INSERT INTO api_keys (id, prefix, hash, user_id, role, name, models, expires_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp(), clock_timestamp()) RETURNING *
+			SELECT $1, $2, $3, $4, $5, $6, $7::text[], $8::timestamptz, t.ts, t.ts FROM t RETURNING *
 		) SELECT `+keyCols+keyFromCTE,
 		k.ID, k.Prefix, k.Hash, nullString(k.UserID), k.Role, k.Name, models(k.Models), ts(k.ExpiresAt))
 	key, err := scanKey(row)
@@ -220,9 +221,9 @@ func (s *Store) UpdateKey(ctx context.Context, p store.UpdateKeyParams) (store.K
 
 // RevokeKey implements store.Keys.
 func (s *Store) RevokeKey(ctx context.Context, id string) (store.Key, error) {
-	row := s.pool.QueryRow(ctx, `WITH k AS (
-			UPDATE api_keys SET revoked_at = COALESCE(revoked_at, clock_timestamp()), updated_at = clock_timestamp()
-			WHERE id = $1 RETURNING *
+	row := s.pool.QueryRow(ctx, `WITH t AS (SELECT clock_timestamp() AS ts), k AS (
+			UPDATE api_keys SET revoked_at = COALESCE(revoked_at, t.ts), updated_at = t.ts
+			FROM t WHERE id = $1 RETURNING api_keys.*
 		) SELECT `+keyCols+keyFromCTE, id)
 	k, err := scanKey(row)
 	return k, mapErr("revoke key", err)

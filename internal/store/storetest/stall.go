@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func BatcherStall(t *testing.T, s store.Store, stall func(t *testing.T) (release
 	defer cancel()
 	const queue, sent = 1000, 5000
 	b := store.NewBatcher(s, store.BatcherOptions{Size: 50, Interval: 5 * time.Millisecond, Queue: queue,
-		WriteTimeout: 100 * time.Millisecond, Attempts: 1000})
+		WriteTimeout: 100 * time.Millisecond, Attempts: 1000, Logger: slog.New(slog.DiscardHandler)})
 	defer b.Close(ctx)
 
 	release := stall(t)
