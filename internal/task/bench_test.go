@@ -21,27 +21,29 @@ import (
 )
 
 // BenchmarkSubmit measures accepted tasks per second and submit latency through a real
-// gateway listener: POST /v1/generate/code from 32 concurrent clients until b.N tasks are
-// committed. Workers are not started, so the figure is the queue's intake alone.
+// gateway listener: POST /v1/generate/code from 1 and from 32 concurrent clients until b.N
+// tasks are committed. Workers are not started, so the figure is the queue's intake alone.
 func BenchmarkSubmit(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
-		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		db, err := DBFor(st)
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchSubmit(b, db)
-	})
-	b.Run("postgres", func(b *testing.B) {
-		benchSubmit(b, pgDB(b, pgSchemaDSN(b)))
-	})
+	for _, clients := range []int{1, 32} {
+		b.Run(fmt.Sprintf("sqlite/clients=%d", clients), func(b *testing.B) {
+			st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			db, err := DBFor(st)
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchSubmit(b, db, clients)
+		})
+		b.Run(fmt.Sprintf("postgres/clients=%d", clients), func(b *testing.B) {
+			benchSubmit(b, pgDB(b, pgSchemaDSN(b)), clients)
+		})
+	}
 }
 
-func benchSubmit(b *testing.B, db DB) {
+func benchSubmit(b *testing.B, db DB, clients int) {
 	cfg, err := config.Parse([]byte("models:\n  - name: coder\n    backends: [{type: openai, base_url: http://127.0.0.1:9/v1}]\n    health: {probe: none}\n"),
 		func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -70,7 +72,6 @@ func benchSubmit(b *testing.B, db DB) {
 	defer func() { cancel(); <-done }()
 	url := "http://" + ln.Addr().String() + "/v1/generate/code"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	const clients = 32
 	body := `{"model":"coder","prompt":"write a function that reverses a linked list","language":"go","max_tokens":256}`
 
 	var mu sync.Mutex

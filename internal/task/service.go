@@ -60,6 +60,8 @@ type Service struct {
 	hub      *hub
 	allow    []netip.Prefix
 
+	group groupCommit // submissions waiting to be committed together
+
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // tasks this process runs, to cancel them
 	tps     map[string]float64                 // measured tokens per second by model (EWMA)
@@ -133,44 +135,16 @@ func (s *Service) Submit(ctx context.Context, c Caller, sub Submission) (Task, b
 	}
 	sum := sha256.Sum256(specJSON)
 	hash := hex.EncodeToString(sum[:])
-	id := store.NewID("task")
-	now := time.Now().UnixMicro()
-	var idem any
-	if sub.IdempotencyKey != "" {
-		idem = sub.IdempotencyKey
+	req := &pendingSubmit{
+		id: store.NewID("task"), owner: c.Owner, idem: sub.IdempotencyKey, spec: spec,
+		specJSON: string(specJSON), hash: hash, done: make(chan struct{}),
 	}
-	inserted := false
-	var created Task
-	err = s.db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO tasks (id, kind, model, owner, idem_key, req_hash, spec, status,
-			priority, est_tokens, max_attempts, run_after, last_seq, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING`),
-			id, spec.Kind, spec.Model, c.Owner, idem, hash, string(specJSON),
-			spec.Priority, estimateTokens(spec), s.cfg.MaxAttempts, now, now, now)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // the idempotency key's task exists
-		}
-		inserted = true
-		data, _ := json.Marshal(statusEvent{Status: StatusQueued})
-		if err := s.db.insertEvent(ctx, tx, id, 1, EventStatus, data, now); err != nil {
-			return err
-		}
-		// The task as accepted (queued): read here, since a worker may take it the moment
-		// the transaction commits.
-		if created, _, err = s.db.loadTask(ctx, tx, id); err != nil {
-			return err
-		}
-		return s.db.notify(ctx, tx, modelTopic(spec.Model))
-	})
-	if err != nil {
-		return Task{}, false, fmt.Errorf("task: submit: %w", err)
+	s.commitSubmit(ctx, req)
+	if req.err != nil {
+		return Task{}, false, fmt.Errorf("task: submit: %w", req.err)
 	}
-	if inserted {
-		s.hub.notify(modelTopic(spec.Model))
-		return created, false, nil
+	if req.inserted {
+		return req.created, false, nil
 	}
 	// An existing task under the same idempotency key: the same request gets it back.
 	var existingID, existingHash string
