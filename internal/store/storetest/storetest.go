@@ -237,7 +237,8 @@ func testKeys(t *testing.T, newDB NewDB) {
 	if diff := cmp.Diff(want, created); diff != "" {
 		t.Errorf("created key (-want +got):\n%s", diff)
 	}
-	if !recent(created.CreatedAt) || !created.Usable(time.Now()) || created.Usable(expires.Add(time.Second)) {
+	if !recent(created.CreatedAt) || !created.UpdatedAt.Equal(created.CreatedAt) || !created.Usable(time.Now()) ||
+		created.Usable(expires.Add(time.Second)) {
 		t.Errorf("created key times or usability wrong: %+v", created)
 	}
 	for name, get := range map[string]func() (store.Key, error){
@@ -287,7 +288,7 @@ func testKeys(t *testing.T, newDB NewDB) {
 
 	// Revocation is idempotent and keeps the first time.
 	r1 := try(s.RevokeKey(ctx, "k1")).must(t)
-	if r1.RevokedAt.IsZero() || r1.Usable(time.Now()) {
+	if r1.RevokedAt.IsZero() || !r1.RevokedAt.Equal(r1.UpdatedAt) || r1.Usable(time.Now()) {
 		t.Fatalf("revoked key: %+v", r1)
 	}
 	r2 := try(s.RevokeKey(ctx, "k1")).must(t)
