@@ -54,6 +54,12 @@ func modelTopic(model string) string { return "q:" + model }
 
 const deliveryTopic = "d:"
 
+// cancelPrefix starts a PostgreSQL notification asking the replica running a task to stop
+// it; it is not a hub topic.
+const cancelPrefix = "c:"
+
+func cancelTopic(id string) string { return cancelPrefix + id }
+
 // notifyAll wakes every subscriber of every topic.
 func (h *hub) notifyAll() {
 	h.mu.Lock()

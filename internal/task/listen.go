@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -45,6 +46,10 @@ func (s *Service) listenOnce(ctx context.Context) error {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if id, ok := strings.CutPrefix(n.Payload, cancelPrefix); ok {
+			s.cancelLocal(id)
+			continue
 		}
 		s.hub.notify(n.Payload)
 	}

@@ -198,11 +198,12 @@ func (s *Service) Cancel(ctx context.Context, c Caller, id string) (Task, error)
 			time.Now().UnixMicro(), id); err != nil {
 			return Task{}, fmt.Errorf("task: cancel: %w", err)
 		}
-		s.mu.Lock()
-		stop := s.running[id]
-		s.mu.Unlock()
-		if stop != nil {
-			stop(errCanceled)
+		s.cancelLocal(id)
+		if s.db.Postgres {
+			// The replica running it stops at once instead of at its next heartbeat.
+			if _, err := s.db.W.ExecContext(ctx, `SELECT pg_notify('autoglm_tasks', $1)`, cancelTopic(id)); err != nil {
+				s.log.Warn("task cancel: notify failed; the run stops at its next heartbeat", "task", id, "err", err)
+			}
 		}
 		// A task queued again between the two statements is still canceled here.
 		if _, err := s.terminate(ctx, id, `status = 'queued'`, nil, StatusCanceled, nil,
@@ -212,6 +213,16 @@ func (s *Service) Cancel(ctx context.Context, c Caller, id string) (Task, error)
 	}
 	t, _, err = s.db.loadTask(ctx, s.db.W, id)
 	return t, err
+}
+
+// cancelLocal stops the run of task id if this process runs it.
+func (s *Service) cancelLocal(id string) {
+	s.mu.Lock()
+	stop := s.running[id]
+	s.mu.Unlock()
+	if stop != nil {
+		stop(errCanceled)
+	}
 }
 
 // ListParams select tasks; the zero value lists the newest 20 the caller may see.

@@ -192,3 +192,19 @@ func testOtherKinds(t *testing.T, setup setupFunc) {
 		t.Errorf("unknown kind: %d", resp.StatusCode)
 	}
 }
+
+// TestGracefulStopRequeues: a process stopping gracefully hands its running task back to the
+// queue at once, without counting the interrupted run as an attempt.
+func TestGracefulStopRequeues(t *testing.T) {
+	e := setup(t, mockllm.Options{Tokens: 500, ITL: 10 * time.Millisecond}, "")
+	tk := e.submit(t, `{"model":"coder","prompt":"slow","max_tokens":500}`)
+	e.wait(t, tk.ID, 5*time.Second, func(tk Task) bool { return tk.Status == StatusRunning })
+	e.stop()
+	got, _, err := e.db.loadTask(t.Context(), e.db.R, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != StatusQueued || got.Attempts != 0 {
+		t.Errorf("after a graceful stop: status %s, attempts %d; want queued, 0", got.Status, got.Attempts)
+	}
+}

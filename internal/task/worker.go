@@ -337,7 +337,7 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 		}
 		s.finish(bg, c.id, &owner, StatusSucceeded, res, nil)
 	case errors.Is(cause, errShutdown):
-		s.requeue(bg, c, 0, "shutdown")
+		s.requeue(bg, c, 0, reasonShutdown)
 	case errors.Is(cause, errCanceled):
 		s.finish(bg, c.id, &owner, StatusCanceled, nil, &Error{Code: "canceled", Message: "canceled by the client"})
 	case errors.Is(timeoutCtx.Err(), context.DeadlineExceeded):
@@ -367,15 +367,24 @@ func (s *Service) finish(ctx context.Context, id string, owner *string, st Statu
 	}
 }
 
+// reasonShutdown is the requeue reason of a run handed back by a process stopping
+// gracefully; such a run does not count as an attempt.
+const reasonShutdown = "shutdown"
+
 // requeue hands a task this process holds back to the queue, due after delay, with a
 // "queued" event saying why.
 func (s *Service) requeue(ctx context.Context, c *claimed, delay time.Duration, reason string) {
 	now := time.Now().UnixMicro()
+	refund := 0
+	if reason == reasonShutdown {
+		refund = 1
+	}
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET status = 'queued', lease_owner = '', lease_until = 0, run_after = ?,
-			updated_at = ?, last_seq = last_seq + 1 WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING last_seq`),
-			now+delay.Microseconds(), now, c.id, s.instance).Scan(&seq)
+			attempts = attempts - ?, updated_at = ?, last_seq = last_seq + 1
+			WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING last_seq`),
+			now+delay.Microseconds(), refund, now, c.id, s.instance).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
