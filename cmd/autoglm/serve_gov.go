@@ -75,7 +75,7 @@ func setupGovernance(ctx context.Context, cfg *config.Config, dataDir string, in
 	}
 	rctx, stop := context.WithCancel(ctx)
 	g.stop = stop
-	go g.retention(rctx, cfg.Store)
+	go store.NewRetention(g.store, cfg.Store).Run(rctx)
 	if !authOn {
 		return g, nil
 	}
@@ -137,30 +137,6 @@ func (g *governance) recordUsage(ctx context.Context, o openai.Outcome) {
 		rec.KeyID, rec.UserID = p.KeyID, p.UserID
 	}
 	g.batcher.Usage(rec)
-}
-
-// retention deletes usage and audit records past their retention once an hour.
-func (g *governance) retention(ctx context.Context, cfg config.Store) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		now := time.Now()
-		if n, err := g.store.DeleteAuditBefore(ctx, now.Add(-cfg.AuditRetention.D())); err != nil && ctx.Err() == nil {
-			g.log.Warn("audit retention failed", "err", err)
-		} else if n > 0 {
-			g.log.Info("audit records past retention deleted", "count", n)
-		}
-		if n, err := g.store.DeleteUsageBefore(ctx, now.Add(-cfg.UsageRetention.D())); err != nil && ctx.Err() == nil {
-			g.log.Warn("usage retention failed", "err", err)
-		} else if n > 0 {
-			g.log.Info("usage records past retention deleted", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // Close stops the background work, writes the queued records and closes the store.
