@@ -53,6 +53,10 @@ type Task struct {
 	WebhookBackoff Duration `yaml:"webhook_backoff"`
 	// WebhookMaxBackoff caps the wait between delivery attempts. Default 10m.
 	WebhookMaxBackoff Duration `yaml:"webhook_max_backoff"`
+	// Retention is how long a finished task, its events and its webhook record are kept;
+	// at least WebhookRetryFor, so a delivery still being retried keeps its task.
+	// Default 720h (30 days).
+	Retention Duration `yaml:"retention"`
 }
 
 // Task policies.
@@ -77,6 +81,7 @@ const (
 	DefaultWebhookRetryFor       = 24 * time.Hour
 	DefaultWebhookBackoff        = time.Second
 	DefaultWebhookMaxBackoff     = 10 * time.Minute
+	DefaultTaskRetention         = 30 * 24 * time.Hour
 	maxTaskWorkers               = 4096
 	minTaskLease                 = time.Second
 	maxTaskEventFlush            = 10 * time.Second
@@ -106,6 +111,7 @@ func (x Task) withDefaults() Task {
 	setDur(&x.WebhookRetryFor, DefaultWebhookRetryFor)
 	setDur(&x.WebhookBackoff, DefaultWebhookBackoff)
 	setDur(&x.WebhookMaxBackoff, DefaultWebhookMaxBackoff)
+	setDur(&x.Retention, DefaultTaskRetention)
 	return x
 }
 
@@ -162,5 +168,8 @@ func (x Task) validate(bad func(path, format string, args ...any)) {
 	}
 	if x.WebhookMaxBackoff < x.WebhookBackoff {
 		bad("tasks.webhook_max_backoff", "must be at least tasks.webhook_backoff (%s)", x.WebhookBackoff.D())
+	}
+	if x.Retention < x.WebhookRetryFor {
+		bad("tasks.retention", "must be at least tasks.webhook_retry_for (%s), got %s", x.WebhookRetryFor.D(), x.Retention.D())
 	}
 }

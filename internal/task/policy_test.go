@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -214,4 +215,38 @@ func FuzzExtractCode(f *testing.F) {
 			t.Fatalf("blocks hold more text than the input: %q", s)
 		}
 	})
+}
+
+func TestRetention(t *testing.T) {
+	s := bareService(t, config.PolicyFIFO)
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		tk, _, err := s.Submit(ctx, Caller{}, Submission{Spec: Spec{Kind: KindCode, Model: "m", Prompt: "x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+	}
+	for _, id := range ids[:2] {
+		if _, err := s.Cancel(ctx, Caller{All: true}, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.DeleteFinishedBefore(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("nothing is old enough yet: deleted %d, %v", n, err)
+	}
+	n, err := s.DeleteFinishedBefore(ctx, time.Now().Add(time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("deleted %d, %v; want the 2 finished tasks", n, err)
+	}
+	if _, err := s.Get(ctx, Caller{All: true}, ids[0]); err != ErrNotFound {
+		t.Errorf("deleted task still there: %v", err)
+	}
+	if evs, _ := s.Events(ctx, ids[0], 0, 10); len(evs) != 0 {
+		t.Errorf("deleted task's events remain: %v", evs)
+	}
+	if tk, err := s.Get(ctx, Caller{All: true}, ids[2]); err != nil || tk.Status != StatusQueued {
+		t.Errorf("queued task: %+v %v", tk, err)
+	}
 }

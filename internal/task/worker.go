@@ -47,10 +47,14 @@ func (s *Service) Run(ctx context.Context) error {
 			}()
 		}
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		s.reapLoop(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.retentionLoop(runCtx)
 	}()
 	go func() {
 		defer wg.Done()
