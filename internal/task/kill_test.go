@@ -177,9 +177,10 @@ func newReceiver(secret string) *receiver {
 const testSecret = "whsec-test-0123456789"
 
 // TestSIGKILL submits 200 tasks with webhooks to a server process, kills it with SIGKILL
-// while it is working through them, starts another on the same database, and checks that
-// every task reached exactly one terminal status and that every webhook arrived, signed, with
-// one delivery id per task.
+// while it is working through them, starts another on the same database and kills that one
+// too while tasks are being submitted to it, starts a third, and checks that every accepted
+// task reached exactly one terminal status and that every webhook arrived, signed, with one
+// delivery id per task.
 func TestSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
@@ -239,11 +240,32 @@ tasks:
 	}
 	first.kill()
 
+	// The second process is killed too, while tasks are being submitted to it: every
+	// submission it accepted (202) must still finish; the others may or may not exist.
 	second := startChild(t, yml, dbPath)
+	var extra []string
+	submitted := make(chan struct{})
+	go func() {
+		defer close(submitted)
+		for i := 0; ; i++ {
+			id, ok := trySubmit(second.URL, fmt.Sprintf(`{"model":"coder","prompt":"late %d","max_tokens":100,"callback_url":"%s/hook"}`, i, hook.URL))
+			if !ok {
+				return
+			}
+			extra = append(extra, id)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	second.kill()
+	<-submitted
+	t.Logf("second process accepted %d more tasks before its kill", len(extra))
+	ids = append(ids, extra...)
+
+	third := startChild(t, yml, dbPath)
 	deadline = time.Now().Add(60 * time.Second)
 	for _, id := range ids {
 		for {
-			tk := getFrom(t, second.URL, id)
+			tk := getFrom(t, third.URL, id)
 			if tk.Status.Terminal() && tk.Webhook != nil && tk.Webhook.Status == "delivered" {
 				break
 			}
@@ -253,7 +275,7 @@ tasks:
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	second.kill()
+	third.kill()
 
 	// Every task: one terminal event in its log, status succeeded (the mock never fails).
 	st, err := sqlite.Open(context.Background(), dbPath, sqlite.Options{})
@@ -310,10 +332,27 @@ tasks:
 		}
 		dups += len(got) - 1
 	}
-	t.Logf("%d tasks, %d interrupted by the kill and run again, %d duplicate deliveries (same delivery id)", n, interrupted, dups)
+	t.Logf("%d tasks, %d runs interrupted by the kills and run again, %d duplicate deliveries (same delivery id)", len(ids), interrupted, dups)
 	if interrupted == 0 {
 		t.Errorf("the kill interrupted no task; the test did not test recovery")
 	}
+}
+
+// trySubmit submits a task and reports whether the server accepted it; a failed connection
+// is not an error here (the server is being killed).
+func trySubmit(base, body string) (string, bool) {
+	resp, err := http.Post(base+"/v1/generate/code", "application/json", strings.NewReader(body))
+	if err != nil {
+		return "", false
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Data Task `json:"data"`
+	}
+	if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&env) != nil || env.Data.ID == "" {
+		return "", false
+	}
+	return env.Data.ID, true
 }
 
 func getFrom(t testing.TB, base, id string) Task {
