@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
@@ -248,5 +250,29 @@ func TestRetention(t *testing.T) {
 	}
 	if tk, err := s.Get(ctx, Caller{All: true}, ids[2]); err != nil || tk.Status != StatusQueued {
 		t.Errorf("queued task: %+v %v", tk, err)
+	}
+}
+
+func TestCallerOf(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    *auth.Principal
+		want Caller
+	}{
+		{"auth off", nil, Caller{All: true}},
+		{"api key", &auth.Principal{Method: auth.MethodAPIKey, KeyID: "k1", UserID: "u1", Role: auth.RoleUser}, Caller{Owner: "key:k1"}},
+		{"jwt user", &auth.Principal{Method: auth.MethodJWT, UserID: "u2", Role: auth.RoleUser}, Caller{Owner: "user:u2"}},
+		{"admin key", &auth.Principal{Method: auth.MethodAPIKey, KeyID: "k3", Role: auth.RoleAdmin}, Caller{Owner: "key:k3", All: true}},
+		{"bootstrap admin", &auth.Principal{Method: auth.MethodAdminKey, UserID: auth.AdminKeyUser, Role: auth.RoleAdmin}, Caller{Owner: "user:" + auth.AdminKeyUser, All: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/v1/tasks", nil)
+			if tc.p != nil {
+				r = r.WithContext(auth.NewContext(r.Context(), tc.p))
+			}
+			if got := CallerOf(r); got != tc.want {
+				t.Errorf("CallerOf = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
