@@ -37,8 +37,10 @@ type taskSystem struct {
 }
 
 // startTasks opens the task tables in st's database (opening the configured store when st is
-// nil, i.e. when authentication is off) and starts the workers of every model.
-func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry, log *slog.Logger) (*taskSystem, error) {
+// nil, i.e. when authentication is off) and starts the workers of every model. usage, when
+// not nil, receives a usage record per task run (pass the governance batcher's Usage).
+func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
+	usage func(store.UsageRecord), log *slog.Logger) (*taskSystem, error) {
 	ts := &taskSystem{}
 	if st == nil {
 		var err error
@@ -53,7 +55,7 @@ func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st stor
 		ts.closeStore()
 		return nil, err
 	}
-	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Logger: log})
+	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: usage, Logger: log})
 	if err != nil {
 		ts.closeStore()
 		return nil, err

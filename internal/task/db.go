@@ -129,6 +129,9 @@ var migrations = []string{
 		duration_ms BIGINT NOT NULL,
 		PRIMARY KEY (task_id, n)
 	)`,
+	// 2: who submitted the task, for usage records.
+	`ALTER TABLE tasks ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tasks ADD COLUMN user_id TEXT NOT NULL DEFAULT ''`,
 }
 
 // migrationLock is the PostgreSQL advisory lock key held while migrating, so replicas

@@ -20,6 +20,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
 
@@ -30,6 +31,26 @@ type env struct {
 	mock *mockllm.Server
 	db   DB
 	stop func()
+
+	usage *usageLog
+}
+
+// usageLog collects the usage records of task runs.
+type usageLog struct {
+	mu      sync.Mutex
+	records []store.UsageRecord
+}
+
+func (u *usageLog) add(r store.UsageRecord) {
+	u.mu.Lock()
+	u.records = append(u.records, r)
+	u.mu.Unlock()
+}
+
+func (u *usageLog) all() []store.UsageRecord {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]store.UsageRecord(nil), u.records...)
 }
 
 // setupFunc starts a task service and its gateway on some database; see setupOn.
@@ -74,7 +95,8 @@ func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	svc, err := New(context.Background(), Options{Config: cfg.Tasks, DB: db, Registry: reg, Logger: log, PollInterval: 50 * time.Millisecond})
+	u := &usageLog{}
+	svc, err := New(context.Background(), Options{Config: cfg.Tasks, DB: db, Registry: reg, Logger: log, PollInterval: 50 * time.Millisecond, Usage: u.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +117,7 @@ func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string) *env {
 		_ = srv.Serve(ctx, ln)
 	}()
 	var once sync.Once
-	e := &env{URL: "http://" + ln.Addr().String(), svc: svc, mock: mock, db: db}
+	e := &env{URL: "http://" + ln.Addr().String(), svc: svc, mock: mock, db: db, usage: u}
 	e.stop = func() {
 		once.Do(func() {
 			cancel()

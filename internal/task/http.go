@@ -51,7 +51,7 @@ func CallerOf(r *http.Request) Caller {
 	if !ok || p == nil {
 		return Caller{All: true}
 	}
-	c := Caller{All: p.Role == auth.RoleAdmin || p.Method == auth.MethodAdminKey}
+	c := Caller{All: p.Role == auth.RoleAdmin || p.Method == auth.MethodAdminKey, KeyID: p.KeyID, UserID: p.UserID}
 	if p.KeyID != "" {
 		c.Owner = "key:" + p.KeyID
 	} else {

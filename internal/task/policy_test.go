@@ -260,10 +260,10 @@ func TestCallerOf(t *testing.T) {
 		want Caller
 	}{
 		{"auth off", nil, Caller{All: true}},
-		{"api key", &auth.Principal{Method: auth.MethodAPIKey, KeyID: "k1", UserID: "u1", Role: auth.RoleUser}, Caller{Owner: "key:k1"}},
-		{"jwt user", &auth.Principal{Method: auth.MethodJWT, UserID: "u2", Role: auth.RoleUser}, Caller{Owner: "user:u2"}},
-		{"admin key", &auth.Principal{Method: auth.MethodAPIKey, KeyID: "k3", Role: auth.RoleAdmin}, Caller{Owner: "key:k3", All: true}},
-		{"bootstrap admin", &auth.Principal{Method: auth.MethodAdminKey, UserID: auth.AdminKeyUser, Role: auth.RoleAdmin}, Caller{Owner: "user:" + auth.AdminKeyUser, All: true}},
+		{"api key", &auth.Principal{Method: auth.MethodAPIKey, KeyID: "k1", UserID: "u1", Role: auth.RoleUser}, Caller{Owner: "key:k1", KeyID: "k1", UserID: "u1"}},
+		{"jwt user", &auth.Principal{Method: auth.MethodJWT, UserID: "u2", Role: auth.RoleUser}, Caller{Owner: "user:u2", UserID: "u2"}},
+		{"admin key", &auth.Principal{Method: auth.MethodAPIKey, KeyID: "k3", Role: auth.RoleAdmin}, Caller{Owner: "key:k3", All: true, KeyID: "k3"}},
+		{"bootstrap admin", &auth.Principal{Method: auth.MethodAdminKey, UserID: auth.AdminKeyUser, Role: auth.RoleAdmin}, Caller{Owner: "user:" + auth.AdminKeyUser, All: true, UserID: auth.AdminKeyUser}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/v1/tasks", nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
@@ -25,32 +26,51 @@ const maxResponseBytes = 64 << 20
 
 // runSpec runs one attempt of a task through the registry and returns its result. Generated
 // text goes to ev as it arrives.
-func (s *Service) runSpec(ctx context.Context, m *router.Model, sp Spec, ev *emitter) (*Result, error) {
+// It also returns the name of the backend that answered, when one did.
+func (s *Service) runSpec(ctx context.Context, m *router.Model, sp Spec, ev *emitter) (*Result, string, error) {
 	switch sp.Kind {
 	case KindCode:
 		body, err := chatBody(sp.Model, nil, codeMessages(sp), sp.MaxTokens, sp.Temperature)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		res, err := s.streamChat(ctx, m, body, ev)
+		res, be, err := s.streamChat(ctx, m, body, ev)
 		if err != nil {
-			return nil, err
+			return nil, be, err
 		}
 		res.Code = ExtractCode(res.Text, sp.Language)
 		if res.Code == nil {
 			res.Code = []CodeBlock{}
 		}
-		return res, nil
+		return res, be, nil
 	case KindChat:
 		body, err := chatBody(sp.Model, sp.Input, nil, sp.MaxTokens, nil)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		return s.streamChat(ctx, m, body, ev)
 	case KindEmbeddings:
 		return s.embed(ctx, m, sp)
 	}
-	return nil, apierr.New(apierr.Invalid, "unknown_kind", "unknown task kind "+sp.Kind)
+	return nil, "", apierr.New(apierr.Invalid, "unknown_kind", "unknown task kind "+sp.Kind)
+}
+
+// recordUsage hands one usage record per run to Options.Usage: tokens from the upstream's
+// usage, the status a client would have seen, and the task id as the trace id.
+func (s *Service) recordUsage(c *claimed, backendName string, res *Result, err error, d time.Duration) {
+	if s.usage == nil {
+		return
+	}
+	r := store.UsageRecord{Time: time.Now().UTC(), KeyID: c.keyID, UserID: c.userID, Model: c.spec.Model,
+		Backend: backendName, Latency: d, Status: http.StatusOK, TraceID: c.id}
+	if err != nil {
+		r.Status = apierr.From(err).HTTPStatus()
+	}
+	if res != nil && res.Usage != nil {
+		r.PromptTokens = int64(res.Usage.PromptTokens)
+		r.CompletionTokens = int64(res.Usage.CompletionTokens)
+	}
+	s.usage(r)
 }
 
 // chatBody builds a streamed chat completion request: input's fields (a chat task's body) or
@@ -105,18 +125,19 @@ func upstreamStatus(resp *backend.Response) error {
 }
 
 // streamChat sends a streamed chat completion and gathers its text, handing each piece to ev.
-func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, ev *emitter) (*Result, error) {
+func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, ev *emitter) (*Result, string, error) {
 	fields, err := wire.Peek(body)
 	if err != nil {
-		return nil, apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
+		return nil, "", apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
 	}
-	resp, _, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpChat, Body: body, Fields: fields, Stream: true})
+	resp, target, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpChat, Body: body, Fields: fields, Stream: true})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	be := target.Name
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, upstreamStatus(resp)
+		return nil, be, upstreamStatus(resp)
 	}
 	var (
 		text    strings.Builder
@@ -149,10 +170,10 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 					} `json:"error"`
 				}
 				if jerr := json.Unmarshal(payload, &chunk); jerr != nil {
-					return nil, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
+					return nil, be, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
 				}
 				if chunk.Error != nil {
-					return nil, apierr.New(apierr.Upstream, "upstream_stream_error", "the model reported an error mid-stream: "+chunk.Error.Message)
+					return nil, be, apierr.New(apierr.Upstream, "upstream_stream_error", "the model reported an error mid-stream: "+chunk.Error.Message)
 				}
 				for _, c := range chunk.Choices {
 					if c.Delta.Content != "" {
@@ -174,57 +195,58 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 				break
 			}
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, be, ctx.Err()
 			}
-			return nil, apierr.Wrap(apierr.Upstream, err, "the model's stream broke off")
+			return nil, be, apierr.Wrap(apierr.Upstream, err, "the model's stream broke off")
 		}
 	}
 	if !sawDone && ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, be, ctx.Err()
 	}
 	res.Text = text.String()
 	if res.Usage == nil {
 		res.Usage = &Usage{CompletionTokens: chunks, TotalTokens: chunks}
 	}
-	return &res, nil
+	return &res, be, nil
 }
 
 // embed runs an embeddings task: one non-streamed request whose JSON answer is the result.
-func (s *Service) embed(ctx context.Context, m *router.Model, sp Spec) (*Result, error) {
+func (s *Service) embed(ctx context.Context, m *router.Model, sp Spec) (*Result, string, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(sp.Input, &obj); err != nil {
-		return nil, apierr.Wrap(apierr.Invalid, err, "input is not a JSON object")
+		return nil, "", apierr.Wrap(apierr.Invalid, err, "input is not a JSON object")
 	}
 	obj["model"], _ = json.Marshal(sp.Model)
 	delete(obj, "stream")
 	body, err := json.Marshal(obj)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	fields, err := wire.Peek(body)
 	if err != nil {
-		return nil, apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
+		return nil, "", apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
 	}
-	resp, _, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpEmbedding, Body: body, Fields: fields})
+	resp, target, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpEmbedding, Body: body, Fields: fields})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	be := target.Name
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, upstreamStatus(resp)
+		return nil, be, upstreamStatus(resp)
 	}
 	out, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return nil, apierr.Wrap(apierr.Upstream, err, "the model's answer broke off")
+		return nil, be, apierr.Wrap(apierr.Upstream, err, "the model's answer broke off")
 	}
 	if len(out) > maxResponseBytes || !json.Valid(out) {
-		return nil, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is not JSON or is too large")
+		return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is not JSON or is too large")
 	}
 	var usage struct {
 		Usage *Usage `json:"usage"`
 	}
 	_ = json.Unmarshal(out, &usage)
-	return &Result{Response: out, Usage: usage.Usage}, nil
+	return &Result{Response: out, Usage: usage.Usage}, be, nil
 }
 
 // emitter writes a running task's generated text as "tokens" events, EventFlush apart, and

@@ -45,6 +45,10 @@ type Options struct {
 	PollInterval time.Duration
 	// Instance names this process in task leases. Default: random.
 	Instance string
+	// Usage, when set, receives one record per run of a task (the upstream request it
+	// made), as the request path records usage, so quotas and usage reports count tasks.
+	// It must not block (store.Batcher.Usage does not).
+	Usage func(store.UsageRecord)
 }
 
 // Service is the task system of one process: submission, queries, the workers of every
@@ -52,6 +56,7 @@ type Options struct {
 // PostgreSQL database; on SQLite there is one process per file.
 type Service struct {
 	cfg      config.Task
+	usage    func(store.UsageRecord)
 	db       DB
 	reg      *router.Registry
 	log      *slog.Logger
@@ -85,7 +90,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		return nil, errors.New("task: Options.DB is required")
 	}
 	s := &Service{
-		cfg: o.Config, db: o.DB, reg: o.Registry, log: o.Logger, poll: o.PollInterval,
+		cfg: o.Config, usage: o.Usage, db: o.DB, reg: o.Registry, log: o.Logger, poll: o.PollInterval,
 		instance: o.Instance, hub: newHub(),
 		running: make(map[string]context.CancelCauseFunc), tps: make(map[string]float64),
 	}
@@ -109,6 +114,8 @@ type Caller struct {
 	Owner string
 	// All lets the caller see and cancel every task (admins, and everyone with auth off).
 	All bool
+	// KeyID and UserID are recorded with the caller's tasks for usage records.
+	KeyID, UserID string
 }
 
 func (c Caller) sees(owner string) bool { return c.All || c.Owner == owner }
@@ -136,7 +143,7 @@ func (s *Service) Submit(ctx context.Context, c Caller, sub Submission) (Task, b
 	sum := sha256.Sum256(specJSON)
 	hash := hex.EncodeToString(sum[:])
 	req := &pendingSubmit{
-		id: store.NewID("task"), owner: c.Owner, idem: sub.IdempotencyKey, spec: spec,
+		id: store.NewID("task"), owner: c.Owner, keyID: c.KeyID, userID: c.UserID, idem: sub.IdempotencyKey, spec: spec,
 		specJSON: string(specJSON), hash: hash, done: make(chan struct{}),
 	}
 	s.commitSubmit(ctx, req)

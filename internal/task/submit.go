@@ -19,6 +19,7 @@ const groupCommitTimeout = 30 * time.Second
 // pendingSubmit is one submission waiting for its group's commit.
 type pendingSubmit struct {
 	id, owner, idem, specJSON, hash string
+	keyID, userID                   string
 	spec                            Spec
 
 	done     chan struct{}
@@ -125,10 +126,10 @@ func (s *Service) insertSubmits(ctx context.Context, batch []*pendingSubmit) err
 			if r.idem != "" {
 				idem = r.idem
 			}
-			res, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO tasks (id, kind, model, owner, idem_key, req_hash, spec, status,
+			res, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO tasks (id, kind, model, owner, key_id, user_id, idem_key, req_hash, spec, status,
 				priority, est_tokens, max_attempts, run_after, last_seq, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING`),
-				r.id, r.spec.Kind, r.spec.Model, r.owner, idem, r.hash, r.specJSON,
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING`),
+				r.id, r.spec.Kind, r.spec.Model, r.owner, r.keyID, r.userID, idem, r.hash, r.specJSON,
 				r.spec.Priority, estimateTokens(r.spec), s.cfg.MaxAttempts, now, now, now)
 			if err != nil {
 				return err

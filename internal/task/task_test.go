@@ -28,6 +28,10 @@ func testSubmitAndPoll(t *testing.T, setup setupFunc) {
 	if done.Progress.Tokens == 0 || done.Attempts != 1 || done.StartedAt == nil || done.FinishedAt == nil {
 		t.Errorf("progress/attempts/timestamps = %+v", done)
 	}
+	if u := e.usage.all(); len(u) != 1 || u[0].Status != 200 || u[0].CompletionTokens != int64(r.Usage.CompletionTokens) ||
+		u[0].Model != "coder" || u[0].Backend != "coder#0" || u[0].TraceID != tk.ID {
+		t.Errorf("usage records = %+v", u)
+	}
 	if string(done.Metadata) != `{"ticket":7}` {
 		t.Errorf("metadata = %s", done.Metadata)
 	}
@@ -144,6 +148,9 @@ func testRetryThenFail(t *testing.T, setup setupFunc) {
 	done := e.wait(t, tk.ID, 10*time.Second, terminal)
 	if done.Status != StatusFailed || done.Attempts != 2 || done.Error == nil || done.Error.Code != "upstream" {
 		t.Fatalf("task = %+v err %+v", done, done.Error)
+	}
+	if u := e.usage.all(); len(u) != 2 || u[0].Status != 502 || u[1].Status != 502 {
+		t.Errorf("usage records = %+v", u)
 	}
 }
 

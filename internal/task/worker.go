@@ -139,6 +139,8 @@ type claimed struct {
 	spec     Spec
 	attempt  int
 	attempts int // the most attempts the task may have
+
+	keyID, userID string // who submitted it, for usage records
 }
 
 // head is the first queued task of one owner, a candidate for the next claim.
@@ -259,10 +261,11 @@ func (s *Service) take(ctx context.Context, id string) (*claimed, error) {
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		var specJSON string
 		var attempt, maxAttempts, seq int64
+		var keyID, userID string
 		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_until = ?,
 			started_at = COALESCE(started_at, ?), updated_at = ?, progress_tokens = 0, last_seq = last_seq + 1
-			WHERE id = ? AND status = 'queued' RETURNING spec, attempts, max_attempts, last_seq`),
-			s.instance, lease, now, now, id).Scan(&specJSON, &attempt, &maxAttempts, &seq)
+			WHERE id = ? AND status = 'queued' RETURNING spec, attempts, max_attempts, last_seq, key_id, user_id`),
+			s.instance, lease, now, now, id).Scan(&specJSON, &attempt, &maxAttempts, &seq, &keyID, &userID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -280,7 +283,7 @@ func (s *Service) take(ctx context.Context, id string) (*claimed, error) {
 		if err := s.db.notify(ctx, tx, taskTopic(id)); err != nil {
 			return err
 		}
-		c = &claimed{id: id, spec: spec, attempt: int(attempt), attempts: int(maxAttempts)}
+		c = &claimed{id: id, spec: spec, attempt: int(attempt), attempts: int(maxAttempts), keyID: keyID, userID: userID}
 		return nil
 	})
 	if err != nil {
@@ -324,7 +327,8 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 		ev.heartbeat(runCtx)
 	}()
 	start := time.Now()
-	res, err := s.runSpec(timeoutCtx, m, c.spec, ev)
+	res, backendName, err := s.runSpec(timeoutCtx, m, c.spec, ev)
+	s.recordUsage(c, backendName, res, err, time.Since(start))
 	flushErr := ev.flush(context.WithoutCancel(ctx))
 	cause := context.Cause(runCtx)
 	cancel(nil)
