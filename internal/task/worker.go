@@ -362,16 +362,27 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 	}
 }
 
-// finish is terminate for a task this process runs; failures are logged (the lease then
-// runs out and recovery finishes the task).
+// finish is terminate for a task this process runs. A failing database is tried a few times
+// over about the lease's length; after that the lease runs out and recovery runs the task
+// again (its result is lost, never recorded twice).
 func (s *Service) finish(ctx context.Context, id string, owner *string, st Status, res *Result, e *Error) {
-	done, err := s.terminate(ctx, id, `status = 'running'`, owner, st, res, e)
-	if err != nil {
-		s.log.Warn("task finish failed; recovery will retry it", "task", id, "status", st, "err", err)
-		return
-	}
-	if !done {
-		s.log.Warn("task was no longer ours to finish", "task", id, "status", st)
+	wait := 100 * time.Millisecond
+	deadline := time.Now().Add(s.cfg.Lease.D() / 2)
+	for {
+		done, err := s.terminate(ctx, id, `status = 'running'`, owner, st, res, e)
+		if err == nil {
+			if !done {
+				s.log.Warn("task was no longer ours to finish", "task", id, "status", st)
+			}
+			return
+		}
+		if time.Now().Add(wait).After(deadline) {
+			s.log.Warn("task finish failed; recovery will run it again", "task", id, "status", st, "err", err)
+			return
+		}
+		s.log.Warn("task finish failed; retrying", "task", id, "status", st, "err", err, "in", wait)
+		time.Sleep(wait)
+		wait *= 2
 	}
 }
 
