@@ -126,3 +126,49 @@ func benchSubmit(b *testing.B, db DB, clients int) {
 		fmt.Printf("%s: %d tasks in %s\n", b.Name(), len(lat), elapsed)
 	}
 }
+
+// BenchmarkClaim measures taking the next task (fairness and policy included) from a model's
+// queue holding about `queued` tasks of 10 keys, on SQLite.
+func BenchmarkClaim(b *testing.B) {
+	for _, queued := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("queued=%d", queued), func(b *testing.B) {
+			st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "claim.db"), sqlite.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			db, err := DBFor(st)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := (&config.Config{}).WithDefaults().Tasks
+			s, err := New(context.Background(), Options{Config: cfg, DB: db})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			fill := func(n int) {
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						c := Caller{Owner: fmt.Sprintf("key:%d", i%10)}
+						if _, _, err := s.Submit(ctx, c, Submission{Spec: Spec{Kind: KindCode, Model: "m", Prompt: "x"}}); err != nil {
+							b.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			fill(queued + b.N)
+			b.ResetTimer()
+			for range b.N {
+				c, err := s.claim(ctx, "m")
+				if err != nil || c == nil {
+					b.Fatalf("claim: %v %v", c, err)
+				}
+			}
+		})
+	}
+}

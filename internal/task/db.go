@@ -132,6 +132,11 @@ var migrations = []string{
 	// 2: who submitted the task, for usage records.
 	`ALTER TABLE tasks ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
 	ALTER TABLE tasks ADD COLUMN user_id TEXT NOT NULL DEFAULT ''`,
+	// 3: one index per policy order, so each owner's head is found by a seek.
+	`CREATE INDEX tasks_head_fifo ON tasks (model, status, owner, created_at, id);
+	CREATE INDEX tasks_head_priority ON tasks (model, status, owner, priority DESC, created_at, id);
+	CREATE INDEX tasks_head_shortest ON tasks (model, status, owner, est_tokens, created_at, id);
+	DROP INDEX tasks_queue`,
 }
 
 // migrationLock is the PostgreSQL advisory lock key held while migrating, so replicas
