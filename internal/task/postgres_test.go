@@ -158,3 +158,43 @@ tasks:
 		t.Errorf("final = %+v", final)
 	}
 }
+
+// TestPostgresCancelAcrossReplicas cancels, through one replica, a task running on another:
+// the notification stops the run at once, not at its next heartbeat.
+func TestPostgresCancelAcrossReplicas(t *testing.T) {
+	dsn := pgSchemaDSN(t)
+	ms := httptest.NewServer(mockllm.New(mockllm.Options{Tokens: 2000, ITL: 5 * time.Millisecond}))
+	defer ms.Close()
+	// A long event flush and lease keep the other ways of noticing a cancel out of the test.
+	yml := fmt.Sprintf(`models:
+  - name: coder
+    backends: [{type: openai, base_url: %s/v1}]
+    health: {probe: none}
+tasks:
+  lease: 60s
+  event_flush: 10s
+`, ms.URL)
+	a := startChild(t, yml, dsn)
+	_, env := do(t, "POST", a.URL+"/v1/generate/code", `{"model":"coder","prompt":"long","max_tokens":2000}`)
+	var tk Task
+	if err := json.Unmarshal(env.Data, &tk); err != nil || tk.ID == "" {
+		t.Fatalf("submit: %s", env.Message)
+	}
+	for getFrom(t, a.URL, tk.ID).Status != StatusRunning {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := startChild(t, yml, dsn)
+	start := time.Now()
+	do(t, "POST", b.URL+"/v1/task/"+tk.ID+"/cancel", "")
+	for {
+		got := getFrom(t, b.URL, tk.ID)
+		if got.Status == StatusCanceled {
+			break
+		}
+		if got.Status.Terminal() || time.Since(start) > 5*time.Second {
+			t.Fatalf("task after a cancel on the other replica: %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("canceled across replicas in %s", time.Since(start).Round(time.Millisecond))
+}
