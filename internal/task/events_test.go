@@ -287,3 +287,22 @@ func testWebSocketResume(t *testing.T, setup setupFunc) {
 		t.Errorf("unknown task: %d", resp.StatusCode)
 	}
 }
+
+// TestLongStreams: event streams outlive the server's read and write timeouts, which bound
+// ordinary requests only.
+func TestLongStreams(t *testing.T) {
+	e := setup(t, mockllm.Options{Tokens: 150, ITL: 10 * time.Millisecond},
+		"  event_flush: 50ms\nserver:\n  read_timeout: 500ms\n  write_timeout: 500ms\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tk := e.submit(t, `{"model":"coder","prompt":"long","max_tokens":150}`)
+	evs, ended := readSSE(t, ctx, e.URL+"/v1/task/"+tk.ID+"/events", 0, nil)
+	if !ended || !isTerminalEvent([]byte(evs[len(evs)-1].Data)) {
+		t.Errorf("SSE stream cut short after %d events", len(evs))
+	}
+	tk = e.submit(t, `{"model":"coder","prompt":"long again","max_tokens":150}`)
+	msgs, ended := readWS(t, ctx, "ws"+strings.TrimPrefix(e.URL, "http")+"/v1/task/"+tk.ID+"/ws", nil)
+	if !ended || !isTerminalEvent(msgs[len(msgs)-1].Data) {
+		t.Errorf("WebSocket stream cut short after %d messages", len(msgs))
+	}
+}
