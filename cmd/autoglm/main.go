@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string) error {
 		logitsCmd(),
 		generateCmd(),
 		keysCmd(),
+		taskCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

@@ -101,6 +101,12 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	defer gov.Close()
 	opts := server.Options{Cache: respCache}
 	gov.apply(&opts)
+	tasks, err := startTasks(ctx, cfg, dataDir, gov.store, reg, gov.batcher.Usage, log)
+	if err != nil {
+		return err
+	}
+	defer tasks.Close()
+	opts.Routes = append(opts.Routes, tasks.Routes()...)
 	srv := server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),

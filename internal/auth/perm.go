@@ -94,6 +94,15 @@ var routePermissions = map[string]Permission{
 	"GET /v1/admin/audit": AdminAudit,
 
 	"GET /debug/pprof/{name...}": AdminDebug,
+
+	// Asynchronous tasks use models; each caller sees only its own tasks (admins see all).
+	"POST /v1/generate/code":         ModelsUse,
+	"POST /v1/tasks":                 ModelsUse,
+	"GET /v1/tasks":                  ModelsUse,
+	"GET /v1/task/{task_id}":         ModelsUse,
+	"POST /v1/task/{task_id}/cancel": ModelsUse,
+	"GET /v1/task/{task_id}/events":  ModelsUse,
+	"GET /v1/task/{task_id}/ws":      ModelsUse,
 }
 
 // RoutePermission returns the permission a route needs. method is the route's registered

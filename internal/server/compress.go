@@ -9,7 +9,7 @@ import (
 // compress negotiates compression of JSON responses by Accept-Encoding (zstd or gzip, for
 // bodies of 1 KiB or more) and accepts request bodies sent with Content-Encoding gzip or zstd.
 // Server-sent events are never compressed: a compressor buffers, and a stream must reach the
-// client chunk by chunk. The body limit applies after decompression (this stage is outside
+// client chunk by chunk. Upgrade requests (WebSocket) pass untouched. The body limit applies after decompression (this stage is outside
 // limitBody), so a small compressed body cannot expand past max_body_bytes.
 func compress(next http.Handler) http.Handler {
 	wrap, err := gzhttp.NewWrapper(
@@ -22,5 +22,14 @@ func compress(next http.Handler) http.Handler {
 	if err != nil {
 		panic("server: compression options: " + err.Error()) // fixed options; cannot fail
 	}
-	return wrap(next)
+	compressed := wrap(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A protocol upgrade (WebSocket) must reach its handler with the raw connection: a
+		// compressing writer cannot be hijacked.
+		if r.Header.Get("Upgrade") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		compressed.ServeHTTP(w, r)
+	})
 }

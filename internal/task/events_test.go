@@ -223,9 +223,8 @@ func TestSignVerify(t *testing.T) {
 // returns true.
 func readWS(t *testing.T, ctx context.Context, url string, stop func(wsMessage) bool) ([]wsMessage, bool) {
 	t.Helper()
-	// identity: the gateway's compression stage must not wrap an upgrade; until it skips
-	// upgrade requests, a client asking for gzip gets a broken handshake.
-	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Accept-Encoding": {"identity"}}})
+	// Ask for gzip as browsers do: the gateway's compression stage must let an upgrade through.
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Accept-Encoding": {"gzip, deflate, br"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
