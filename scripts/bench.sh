@@ -78,7 +78,7 @@ sustain() {
   for rate in 500 1000 2000 3000 4000 6000 8000 12000 16000 24000 32000; do
     local out
     out=$(run --url "$url" --rate "$rate" --concurrency 4000 --duration "$step_duration" --warmup 1s)
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(f"  {sys.argv[2]}: rate {sys.argv[3]}: achieved {r[\"rps\"]:.0f}/s p99 {r[\"latency_us\"][\"p99\"]} µs errors {r[\"errors\"]} {r.get(\"errors_by_kind\") or \"\"}", file=sys.stderr)' "$out" "$url" "$rate"
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %s: rate %s: achieved %.0f/s p99 %d us errors %d %s" % (sys.argv[2], sys.argv[3], r["rps"], r["latency_us"]["p99"], r["errors"], r.get("errors_by_kind") or ""), file=sys.stderr)' "$out" "$url" "$rate"
     if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["errors"]==0 and r["latency_us"]["p99"]<20000 and r["rps"]>=0.95*float(sys.argv[2]) else 1)' "$out" "$rate"; then
       best=$rate; best_json=$out
     else
