@@ -496,13 +496,19 @@ func testUsage(t *testing.T, c *cluster) {
 	}
 }
 
-// testTaskEventsAcrossReplicas submits a code task on A and watches its events on C.
+// testTaskEventsAcrossReplicas submits a code task on A, which runs it (see submitSlowOnA),
+// and watches its events on C: they reach C through the database and PostgreSQL
+// notifications. The slow model makes the run last long enough (about 0.6 s) that the events
+// arrive live, not as the replay of a finished task. The text streamed in tokens events must
+// add up to the task's result.
 func testTaskEventsAcrossReplicas(t *testing.T, c *cluster, key string) {
-	a, cc := c.reps[0], c.reps[2]
-	id := c.submit(t, a, key, `{"model":"mock","prompt":"a function that adds two numbers","language":"go","max_tokens":64}`)
+	const tokens = 60
+	cc := c.reps[2]
+	id, runner := c.submitSlowOnA(t, key, fmt.Sprintf(`{"model":"slow","prompt":"a function that adds two numbers","language":"go","max_tokens":%d}`, tokens))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	events, err := c.watch(ctx, cc, key, id, nil)
+	var arrivals []time.Time
+	events, err := c.watch(ctx, cc, key, id, func(sseEvent) { arrivals = append(arrivals, time.Now()) })
 	if err != nil {
 		t.Fatalf("events on C: %v", err)
 	}
@@ -510,46 +516,50 @@ func testTaskEventsAcrossReplicas(t *testing.T, c *cluster, key string) {
 	if final.Status != "succeeded" {
 		t.Fatalf("task ended %q on C's stream; events: %v", final.Status, events)
 	}
-	var tk task
-	a2 := c.get(t, cc, "/v1/task/"+id, key)
-	decodeEnvelope(t, a2.body, &tk)
-	if tk.Status != "succeeded" || tk.Result == nil || tk.Result.Text == "" {
-		t.Fatalf("task read on C: %s", a2.body)
+	var text strings.Builder
+	var firstText time.Time
+	for i, e := range events {
+		if e.Type != "tokens" {
+			continue
+		}
+		var d struct {
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal([]byte(e.Data), &d); err != nil {
+			t.Fatalf("tokens event %s: %v", e, err)
+		}
+		text.WriteString(d.Text)
+		if firstText.IsZero() {
+			firstText = arrivals[i]
+		}
 	}
-	t.Logf("task %s submitted on A: %d events watched on C, status %s, %d chars of text", id, len(events), tk.Status, len(tk.Result.Text))
+	if firstText.IsZero() {
+		t.Fatalf("no tokens event on C's stream: %v", events)
+	}
+	// Streamed as it was generated: the first text came well before the end.
+	if lead := arrivals[len(arrivals)-1].Sub(firstText); lead < 200*time.Millisecond {
+		t.Errorf("the first text reached C only %s before the final status: not streamed live", lead)
+	}
+	var tk task
+	got := c.get(t, cc, "/v1/task/"+id, key)
+	decodeEnvelope(t, got.body, &tk)
+	if tk.Status != "succeeded" || tk.Result == nil || tk.Result.Text == "" {
+		t.Fatalf("task read on C: %s", got.body)
+	}
+	if text.String() != tk.Result.Text {
+		t.Errorf("the tokens events carry %q, the result is %q", text.String(), tk.Result.Text)
+	}
+	t.Logf("task %s submitted on A, run by %s: %d events watched live on C over %s, %d chars of text",
+		id, c.reps[runner].name, len(events), arrivals[len(arrivals)-1].Sub(arrivals[0]).Round(time.Millisecond), len(tk.Result.Text))
 }
 
 // testTaskSurvivesSIGKILL submits a slow task on A, kills the replica running it with SIGKILL
 // once its text reaches a watcher on another replica, and checks that another replica
 // finishes it: one final status, reached once, by a second attempt.
 func testTaskSurvivesSIGKILL(t *testing.T, c *cluster, key string) {
-	a := c.reps[0]
 	before := c.slowRequests(t)
-	id := c.submit(t, a, key, fmt.Sprintf(`{"model":"slow","prompt":"a long program","language":"go","max_tokens":%d}`, slowTokens))
-
-	// Which replica runs it: the one whose slow backend got a request. A usually wins the
-	// claim (its workers are woken in-process, the others by a notification), but any may.
-	runner := -1
-	deadline := time.Now().Add(10 * time.Second)
-	for runner < 0 && time.Now().Before(deadline) {
-		now := c.slowRequests(t)
-		for i := range now {
-			if now[i] > before[i] {
-				if runner >= 0 {
-					t.Fatalf("two replicas sent the task upstream: %v -> %v", before, now)
-				}
-				runner = i
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if runner < 0 {
-		t.Fatal("no replica started the slow task within 10s")
-	}
+	id, runner := c.submitSlowOnA(t, key, fmt.Sprintf(`{"model":"slow","prompt":"a long program","language":"go","max_tokens":%d}`, slowTokens))
 	run := c.reps[runner]
-	if runner != 0 {
-		t.Logf("the task submitted on A was claimed by %s; that replica is the one killed", run.name)
-	}
 	watcher := c.reps[(runner+1)%3]
 	other := c.reps[(runner+2)%3]
 
@@ -762,36 +772,99 @@ func (c *cluster) submit(t *testing.T, r *proc, key, body string) string {
 	return tk.ID
 }
 
+// submitSlowOnA submits a task of the slow model on replica A and returns its id and the
+// index of the replica that runs it: the one whose slow backend got a request.
+//
+// The replicas race to claim a task (A's workers are woken in-process, the others' by a
+// notification), so B and C are paused with SIGSTOP while A claims it. They are resumed as
+// soon as A's slow backend got the task's request, or after 5 s whatever happened (a paused
+// replica could hold a lock A waits for); so A is the runner unless that went wrong, which
+// the caller sees in the index.
+func (c *cluster) submitSlowOnA(t *testing.T, key, body string) (string, int) {
+	t.Helper()
+	a := c.reps[0]
+	before := c.slowRequests(t)
+	for _, r := range c.reps[1:] {
+		r.signal(t, syscall.SIGSTOP)
+	}
+	paused := true
+	resume := func() {
+		if paused {
+			paused = false
+			for _, r := range c.reps[1:] {
+				r.signal(t, syscall.SIGCONT)
+			}
+		}
+	}
+	defer resume()
+	id := c.submit(t, a, key, body)
+	for deadline := time.Now().Add(5 * time.Second); c.slowRequestsOf(t, a) == before[0] && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	resume()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runner := -1
+		now := c.slowRequests(t)
+		for i := range now {
+			if now[i] > before[i] {
+				if runner >= 0 {
+					t.Fatalf("two replicas sent the task upstream: %v -> %v", before, now)
+				}
+				runner = i
+			}
+		}
+		if runner >= 0 {
+			if runner != 0 {
+				t.Logf("the task submitted on A was claimed by %s", c.reps[runner].name)
+			}
+			return id, runner
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no replica started the slow task within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // slowRequests returns how many requests each replica sent to the slow model's backend (-1
-// for a replica that does not answer).
+// for a replica that exited).
 func (c *cluster) slowRequests(t *testing.T) []int {
 	t.Helper()
 	n := make([]int, len(c.reps))
 	for i, r := range c.reps {
-		n[i] = -1
-		if r.exited() {
-			continue
-		}
-		a := c.get(t, r, "/v1/admin/backends", adminKey)
-		if a.status != http.StatusOK {
-			t.Fatalf("backends of %s: %d %s", r.name, a.status, a.body)
-		}
-		var st struct {
-			Models []struct {
-				Name     string `json:"name"`
-				Backends []struct {
-					Requests int `json:"requests"`
-				} `json:"backends"`
-			} `json:"models"`
-		}
-		decodeEnvelope(t, a.body, &st)
-		for _, m := range st.Models {
-			if m.Name == "slow" && len(m.Backends) == 1 {
-				n[i] = m.Backends[0].Requests
-			}
-		}
+		n[i] = c.slowRequestsOf(t, r)
 	}
 	return n
+}
+
+// slowRequestsOf returns how many requests r sent to the slow model's backend, from its
+// admin API (-1 when r exited).
+func (c *cluster) slowRequestsOf(t *testing.T, r *proc) int {
+	t.Helper()
+	if r.exited() {
+		return -1
+	}
+	a := c.get(t, r, "/v1/admin/backends", adminKey)
+	if a.status != http.StatusOK {
+		t.Fatalf("backends of %s: %d %s", r.name, a.status, a.body)
+	}
+	var st struct {
+		Models []struct {
+			Name     string `json:"name"`
+			Backends []struct {
+				Requests int `json:"requests"`
+			} `json:"backends"`
+		} `json:"models"`
+	}
+	decodeEnvelope(t, a.body, &st)
+	for _, m := range st.Models {
+		if m.Name == "slow" && len(m.Backends) == 1 {
+			return m.Backends[0].Requests
+		}
+	}
+	t.Fatalf("backends of %s: no model slow with one backend: %s", r.name, a.body)
+	return 0
 }
 
 // sseEvent is one server-sent event of a task's stream.
@@ -927,6 +1000,14 @@ func (p *proc) exited() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %s to %s: %v", sig, p.name, err)
 	}
 }
 
