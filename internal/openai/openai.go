@@ -450,7 +450,8 @@ func forwardHeaders(h http.Header) http.Header {
 // the upstream's own rate-limit and server headers) stay behind.
 var relayed = []string{"Content-Type", "X-Request-Id", "Openai-Processing-Ms", "Openai-Version"}
 
-var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// copyPool holds relay buffers. 8 KiB: stream chunks are small, and every open stream holds one.
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
 // relay writes the backend's answer to the client. SSE is written chunk by chunk as the
 // upstream sends it, each chunk flushed at once with its own write deadline; anything else is

@@ -118,7 +118,7 @@ func inspectEvent(ev []byte) (u Usage, found, usageOnly, hasText bool) {
 
 // textLimit bounds the streamed events kept to count an answer's tokens when the upstream
 // reports no usage.
-const textLimit = 256 << 10
+const textLimit = 64 << 10
 
 // counter counts tokens of text for upstreams that report no usage. It uses the cl100k_base
 // encoding (GPT-3.5/GPT-4's), loaded on first use: the model's own tokenizer is unknown for a
