@@ -5,11 +5,14 @@
 #   1. latency added at one client (closed loop), non-streamed and streamed (TTFT);
 #   2. the highest open-loop rate each sustains with p99 under 20 ms and no errors;
 #   3. autoglm's RSS idle and while 2,000 streams are open at once.
-# DURATION (default 10s) is the measured time of each latency run.
+# DURATION (default 10s) is the measured time of each latency run; SECTIONS (default 12345)
+# picks which sections run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
 step_duration=${STEP_DURATION:-4s}
+sections=${SECTIONS:-12345}
+want() { [[ $sections == *$1* ]]; }
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -50,6 +53,7 @@ idle_rss=$(rss_kb "$gw_pid")
 run() { "$ab" bench --json --model bench "$@"; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB; $(go version | cut -d' ' -f3-); $(date -u +%F)"
 
+if want 1; then
 echo
 echo "## 1. Latency added at one client (closed loop, ${duration} each, 2 s warm-up)"
 for mode in "" "--stream"; do
@@ -70,7 +74,9 @@ print(f"| requests/s | {d['rps']:.0f} | {g['rps']:.0f} | |")
 print(f"| errors | {d['errors']} | {g['errors']} | |")
 PY
 done
+fi
 
+if want 2; then
 echo
 echo "## 2. Highest open-loop rate with p99 < 20 ms and no errors (${step_duration} per step)"
 sustain() {
@@ -101,7 +107,9 @@ print(f"| via autoglm | {gr} req/s | {p99(gj)} µs |")
 if dr:
     print(f"\nautoglm sustains {100*gr/dr:.0f}% of the direct rate (load generator, mock and gateway share the machine's cores).")
 PY
+fi
 
+if want 3; then
 echo
 echo "## 3. Governance cost: auth + rate limiting + usage logging (one client, ${duration})"
 gov_port=$(freeport)
@@ -133,7 +141,9 @@ for q in ("p50", "p90", "p99"):
     print(f"| {q} | {x} µs | {y} µs | {y-x} µs |")
 print(f"| errors | {a['errors']} | {b['errors']} | |")
 PY
+fi
 
+if want 4; then
 echo
 echo "## 4. Response cache: hit against miss, upstream with 50 ms to first token"
 ttft_port=$(freeport); cache_port=$(freeport)
@@ -163,7 +173,9 @@ for q in ("p50", "p99"):
     a, b = m["latency_us"][q], h["latency_us"][q]
     print(f"| {q} | {a} µs | {b} µs | {a/max(b,1):.0f}× |")
 PY
+fi
 
+if want 5; then
 echo
 echo "## 5. Memory and 2,000 concurrent streams"
 peak=0
@@ -185,3 +197,4 @@ print(f"| errors | {s['errors']} {s.get('errors_by_kind') or ''} |")
 print(f"| inter-token gap p50 / p99 / max (upstream sends every 50 ms) | {s['itl_us']['p50']/1000:.1f} / {s['itl_us']['p99']/1000:.1f} / {s['itl_us']['max']/1000:.1f} ms |")
 print(f"| TTFT p50 / p99 | {s['ttft_us']['p50']/1000:.1f} / {s['ttft_us']['p99']/1000:.1f} ms |")
 PY
+fi
