@@ -202,6 +202,9 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err, "key")
 	}
 	setTarget(r, k.ID)
+	// Refresh this replica's key cache now, so the new key works here at once (others pick it
+	// up at their next refresh).
+	a.keysChanged(r)
 	return server.WriteData(w, r, http.StatusCreated, CreatedKey{Key: k, Secret: secret})
 }
 
