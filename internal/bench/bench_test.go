@@ -1,0 +1,82 @@
+package bench_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/bench"
+	"github.com/open-autoglm/autoglm/internal/mockllm"
+)
+
+func mock(t *testing.T, o mockllm.Options) string {
+	t.Helper()
+	ts := httptest.NewServer(mockllm.New(o))
+	t.Cleanup(ts.Close)
+	return ts.URL + "/v1"
+}
+
+func TestClosedLoop(t *testing.T) {
+	url := mock(t, mockllm.Options{Tokens: 4})
+	var progress []float64
+	res, err := bench.Run(context.Background(), bench.Options{URL: url, Model: "m", Concurrency: 2,
+		Duration: 400 * time.Millisecond, Warmup: 100 * time.Millisecond,
+		Progress: func(done float64, _ int64) { progress = append(progress, done) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.Errors != 0 || res.RPS <= 0 {
+		t.Fatalf("result %+v", res)
+	}
+	l := res.Latency
+	if !(l.P50 > 0 && l.P50 <= l.P90 && l.P90 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+		t.Errorf("percentiles out of order: %+v", l)
+	}
+	if res.TTFT != nil {
+		t.Error("TTFT reported for a non-stream run")
+	}
+	if len(progress) == 0 || progress[len(progress)-1] != 1 {
+		t.Errorf("progress %v does not end at 1", progress)
+	}
+}
+
+// TestOpenLoopRate checks the open loop sends at the asked rate: the count of requests whose
+// intended send time fell in the measured second, not how fast they came back.
+func TestOpenLoopRate(t *testing.T) {
+	url := mock(t, mockllm.Options{Tokens: 2})
+	res, err := bench.Run(context.Background(), bench.Options{URL: url, Model: "m", Rate: 200,
+		Duration: time.Second, Warmup: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200 intended sends in the measured second; the last few may be cut by the end of the run.
+	if res.Requests < 180 || res.Requests > 201 || res.Errors != 0 {
+		t.Errorf("open loop at 200/s for 1 s: %d requests, %d errors", res.Requests, res.Errors)
+	}
+}
+
+func TestStreamAndErrors(t *testing.T) {
+	url := mock(t, mockllm.Options{Tokens: 6, ITL: time.Millisecond})
+	res, err := bench.Run(context.Background(), bench.Options{URL: url, Model: "m", Concurrency: 1, Stream: true,
+		Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TTFT == nil || res.ITL == nil || res.TTFT.P50 <= 0 || res.ITL.P50 < 900 || res.Errors != 0 {
+		t.Errorf("stream result %+v ttft %+v itl %+v", res, res.TTFT, res.ITL)
+	}
+
+	failing := mock(t, mockllm.Options{FailRate: 1})
+	res, err = bench.Run(context.Background(), bench.Options{URL: failing, Model: "m", Concurrency: 1, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors == 0 || res.Errors != res.Requests || res.ErrorKind["http_500"] != res.Errors {
+		t.Errorf("failing upstream: %+v", res)
+	}
+
+	if _, err := bench.Run(context.Background(), bench.Options{URL: url, Model: "m", Duration: time.Second, Proto: "spdy"}); err == nil {
+		t.Error("unknown protocol accepted")
+	}
+}
