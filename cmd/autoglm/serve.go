@@ -13,6 +13,8 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/metrics"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -107,6 +109,13 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	}
 	defer tasks.Close()
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
+	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher})
+	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
+	account := opts.Usage
+	opts.Usage = func(ctx context.Context, o openai.Outcome) {
+		account(ctx, o)
+		m.ObserveModel(ctx, o)
+	}
 	srv := server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),

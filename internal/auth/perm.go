@@ -35,12 +35,14 @@ const (
 	AdminBackends Permission = "admin.backends"
 	// AdminDebug reads the runtime profiles (/debug/pprof/).
 	AdminDebug Permission = "admin.debug"
+	// MetricsRead reads the Prometheus metrics (/metrics). Give it to a scraper's role.
+	MetricsRead Permission = "metrics.read"
 )
 
 // allPermissions lists every permission but Public, which no role needs to hold.
 var allPermissions = []Permission{
 	ModelsList, ModelsUse, SelfKeys, SelfUsage,
-	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends, AdminDebug,
+	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends, AdminDebug, MetricsRead,
 }
 
 // Permissions returns every permission a role can hold.
@@ -94,6 +96,7 @@ var routePermissions = map[string]Permission{
 	"GET /v1/admin/audit": AdminAudit,
 
 	"GET /debug/pprof/{name...}": AdminDebug,
+	"GET /metrics":               MetricsRead,
 
 	// Asynchronous tasks use models; each caller sees only its own tasks (admins see all).
 	"POST /v1/generate/code":         ModelsUse,

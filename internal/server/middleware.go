@@ -114,6 +114,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		model, backend := info.Snapshot()
+		if s.opts.Observe != nil {
+			s.opts.Observe(info.Route(), r.Method, status, time.Since(start))
+		}
 		level := slog.LevelInfo
 		if status >= 500 && status != apierr.StatusClientClosed {
 			level = slog.LevelWarn

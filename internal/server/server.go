@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
@@ -29,6 +30,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
 // HandlerFunc is a route handler. It returns an error instead of writing one; the route's
@@ -74,6 +76,11 @@ type Options struct {
 	Cache *cache.Cache
 	// Usage, when set, is told what each model request consumed (see openai.Options.OnDone).
 	Usage func(ctx context.Context, o openai.Outcome)
+	// Observe, when set, is told of every finished request: the route pattern that served it
+	// ("" when none matched), method, status and duration. It runs on the request path.
+	Observe func(route, method string, status int, d time.Duration)
+	// Metrics, when set, is served at GET /metrics (permission metrics.read).
+	Metrics HandlerFunc
 }
 
 // New builds the server for cfg over reg with authentication off. extra routes (used by
@@ -100,6 +107,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		{"GET", "/readyz", apierr.ShapeEnvelope, s.readyz},
 		{"GET", "/v1/admin/backends", apierr.ShapeEnvelope, s.adminBackends},
 		{"GET", "/debug/pprof/{name...}", apierr.ShapeEnvelope, debugPprof},
+		{"GET", "/metrics", apierr.ShapeEnvelope, s.metrics},
 	}
 	routes = append(routes, opts.Routes...)
 	s.routes = routes
@@ -119,6 +127,14 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	}))
 	s.handler = s.chain(s.mux)
 	return s
+}
+
+// metrics serves Options.Metrics, or 404 when the server has none.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Metrics == nil {
+		return apierr.New(apierr.NotFound, "metrics_off", "metrics are not enabled on this server")
+	}
+	return s.opts.Metrics(w, r)
 }
 
 // Handler returns the server's full handler, middleware included.
@@ -143,7 +159,12 @@ func (s *Server) dispatch(routes []Route) http.Handler {
 	handlers := make(map[string]http.Handler, len(routes))
 	allow := ""
 	for i, rt := range routes {
-		handlers[rt.Method] = s.guard(rt, s.route(rt.Shape, rt.Handler))
+		h := s.guard(rt, s.route(rt.Shape, rt.Handler))
+		pattern := rt.Pattern
+		handlers[rt.Method] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			telemetry.Info(r.Context()).SetRoute(pattern)
+			h.ServeHTTP(w, r)
+		})
 		if rt.Method == "GET" {
 			handlers["HEAD"] = handlers["GET"]
 		}

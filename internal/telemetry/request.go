@@ -13,6 +13,7 @@ type RequestInfo struct {
 	mu      sync.Mutex
 	model   string
 	backend string
+	route   string
 }
 
 type infoKey struct{}
@@ -56,4 +57,24 @@ func (ri *RequestInfo) Snapshot() (model, backend string) {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
 	return ri.model, ri.backend
+}
+
+// SetRoute records the route pattern that serves the request. Safe on a nil receiver.
+func (ri *RequestInfo) SetRoute(p string) {
+	if ri == nil {
+		return
+	}
+	ri.mu.Lock()
+	ri.route = p
+	ri.mu.Unlock()
+}
+
+// Route returns the recorded route pattern.
+func (ri *RequestInfo) Route() string {
+	if ri == nil {
+		return ""
+	}
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.route
 }

@@ -1,0 +1,202 @@
+// Package metrics exposes autoglm's figures in the Prometheus text format at GET /metrics:
+// HTTP requests, model requests and tokens (from the usage accounting), the scheduling state of
+// every backend, the response cache, rate limits, the usage-record batcher, and the Go runtime.
+//
+// Counters that other packages already keep (router, cache, limiter, batcher) are read at
+// scrape time by collectors, so the request path pays nothing for them; only the per-request
+// HTTP and model figures are recorded as requests finish.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/open-autoglm/autoglm/internal/cache"
+	"github.com/open-autoglm/autoglm/internal/openai"
+	"github.com/open-autoglm/autoglm/internal/ratelimit"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/store"
+)
+
+// Sources are the parts whose counters are read at scrape time. Nil parts are skipped.
+type Sources struct {
+	Registry *router.Registry
+	Cache    *cache.Cache
+	Limiter  *ratelimit.Limiter
+	Batcher  *store.Batcher
+}
+
+// Metrics is one server's registry. It is not the process-global default registry, so tests
+// and several servers in one process do not collide.
+type Metrics struct {
+	reg      *prometheus.Registry
+	http     *prometheus.CounterVec
+	httpDur  *prometheus.HistogramVec
+	models   *prometheus.CounterVec
+	tokens   *prometheus.CounterVec
+	modelDur *prometheus.HistogramVec
+}
+
+// New builds the registry over src.
+func New(src Sources) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.http = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "autoglm_http_requests_total",
+		Help: "HTTP requests by route, method and status class."}, []string{"route", "method", "code"})
+	m.httpDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "autoglm_http_request_duration_seconds",
+		Help: "HTTP request duration by route (streams: until the stream ends).", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12)},
+		[]string{"route"})
+	m.models = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "autoglm_model_requests_total",
+		Help: "Model requests by public model, backend, status and cache result."}, []string{"model", "backend", "code", "cache"})
+	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "autoglm_model_tokens_total",
+		Help: "Tokens by model and kind (prompt, completion); estimated=true where the upstream reported none."},
+		[]string{"model", "kind", "estimated"})
+	m.modelDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "autoglm_model_request_duration_seconds",
+		Help: "Model request duration by model and whether it streamed.", Buckets: prometheus.ExponentialBuckets(0.001, 3, 12)},
+		[]string{"model", "stream"})
+	m.reg.MustRegister(m.http, m.httpDur, m.models, m.tokens, m.modelDur,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&sourceCollector{src: src})
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ServeHTTP lets Metrics be a route handler.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	m.Handler().ServeHTTP(w, r)
+	return nil
+}
+
+// ObserveHTTP records one finished HTTP request. route must come from a fixed set (the route
+// table's patterns), never from the raw path, so the label set stays bounded.
+func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration) {
+	m.http.WithLabelValues(route, method, statusClass(status)).Inc()
+	m.httpDur.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// ObserveModel records one finished model request (the usage hook of the OpenAI routes).
+func (m *Metrics) ObserveModel(_ context.Context, o openai.Outcome) {
+	m.models.WithLabelValues(o.Model, o.Backend, strconv.Itoa(o.Status), o.Cache).Inc()
+	est := strconv.FormatBool(o.Usage.Estimated)
+	if o.Usage.PromptTokens > 0 {
+		m.tokens.WithLabelValues(o.Model, "prompt", est).Add(float64(o.Usage.PromptTokens))
+	}
+	if o.Usage.CompletionTokens > 0 {
+		m.tokens.WithLabelValues(o.Model, "completion", est).Add(float64(o.Usage.CompletionTokens))
+	}
+	m.modelDur.WithLabelValues(o.Model, strconv.FormatBool(o.Stream)).Observe(o.Latency.Seconds())
+}
+
+func statusClass(code int) string {
+	switch {
+	case code >= 500 && code < 600:
+		return "5xx"
+	case code == 499:
+		return "499"
+	case code == 429:
+		return "429"
+	case code >= 400:
+		return "4xx"
+	case code >= 300:
+		return "3xx"
+	default:
+		return "2xx"
+	}
+}
+
+// sourceCollector reads the counters of the other packages at scrape time.
+type sourceCollector struct{ src Sources }
+
+var (
+	descBackendRequests = prometheus.NewDesc("autoglm_backend_requests_total", "Attempts sent to a backend.", []string{"model", "backend"}, nil)
+	descBackendErrors   = prometheus.NewDesc("autoglm_backend_errors_total", "Failed or refused attempts by kind.", []string{"model", "backend", "kind"}, nil)
+	descBackendInflight = prometheus.NewDesc("autoglm_backend_inflight", "Requests in flight to a backend.", []string{"model", "backend"}, nil)
+	descBackendQueued   = prometheus.NewDesc("autoglm_backend_queued", "Requests waiting for a backend's in-flight limit.", []string{"model", "backend"}, nil)
+	descBackendCircuit  = prometheus.NewDesc("autoglm_backend_circuit_state", "1 for the backend's current circuit state.", []string{"model", "backend", "state"}, nil)
+	descBackendUp       = prometheus.NewDesc("autoglm_backend_up", "1 when the last probe reached the backend, 0 when it did not, -1 unknown.", []string{"model", "backend"}, nil)
+	descBackendTTFT     = prometheus.NewDesc("autoglm_backend_ewma_ttft_seconds", "Moving average of time to first token.", []string{"model", "backend"}, nil)
+	descBackendLatency  = prometheus.NewDesc("autoglm_backend_ewma_latency_seconds", "Moving average of total latency.", []string{"model", "backend"}, nil)
+	descRetries         = prometheus.NewDesc("autoglm_model_retries_total", "Retries after a first try, and retries the budget refused.", []string{"model", "result"}, nil)
+	descCache           = prometheus.NewDesc("autoglm_cache_events_total", "Response cache events.", []string{"event"}, nil)
+	descLimits          = prometheus.NewDesc("autoglm_ratelimit_decisions_total", "Rate limiter decisions.", []string{"decision"}, nil)
+	descBatcher         = prometheus.NewDesc("autoglm_usage_records_total", "Usage and audit records by fate.", []string{"state"}, nil)
+	descBatcherPending  = prometheus.NewDesc("autoglm_usage_records_pending", "Records waiting in memory to be written.", nil, nil)
+)
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBackendRequests, descBackendErrors, descBackendInflight, descBackendQueued,
+		descBackendCircuit, descBackendUp, descBackendTTFT, descBackendLatency, descRetries, descCache, descLimits,
+		descBatcher, descBatcherPending} {
+		ch <- d
+	}
+}
+
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	if r := c.src.Registry; r != nil {
+		for _, m := range r.Status() {
+			counter(descRetries, float64(m.Retries), m.Name, "retried")
+			counter(descRetries, float64(m.RetriesDenied), m.Name, "denied")
+			for _, b := range m.Backends {
+				counter(descBackendRequests, float64(b.Requests), m.Name, b.Name)
+				for kind, n := range b.Errors {
+					counter(descBackendErrors, float64(n), m.Name, b.Name, kind)
+				}
+				gauge(descBackendInflight, float64(b.Inflight), m.Name, b.Name)
+				gauge(descBackendQueued, float64(b.Queued), m.Name, b.Name)
+				for _, st := range []string{"closed", "open", "half_open"} {
+					v := 0.0
+					if b.Circuit == st {
+						v = 1
+					}
+					gauge(descBackendCircuit, v, m.Name, b.Name, st)
+				}
+				up := -1.0
+				switch b.Health {
+				case "up":
+					up = 1
+				case "down":
+					up = 0
+				}
+				gauge(descBackendUp, up, m.Name, b.Name)
+				gauge(descBackendTTFT, b.EWMATTFTMs/1000, m.Name, b.Name)
+				gauge(descBackendLatency, b.EWMALatencyMs/1000, m.Name, b.Name)
+			}
+		}
+	}
+	if cc := c.src.Cache; cc != nil {
+		s := cc.Stats()
+		for ev, v := range map[string]int64{"hit": s.Hits, "miss": s.Misses, "bypass": s.Bypasses, "coalesced": s.Coalesced,
+			"store": s.Stores, "l2_hit": s.L2Hits, "l2_error": s.L2Errors} {
+			counter(descCache, float64(v), ev)
+		}
+	}
+	if l := c.src.Limiter; l != nil {
+		s := l.Stats()
+		for d, v := range map[string]uint64{"admitted": s.Admitted, "rate_limited": s.RateLimited, "quota_exceeded": s.QuotaExceeded,
+			"store_error": s.StoreErrors, "failed_open": s.FailedOpen, "failed_closed": s.FailedClosed, "failed_local": s.FailedLocal} {
+			counter(descLimits, float64(v), d)
+		}
+	}
+	if b := c.src.Batcher; b != nil {
+		s := b.Stats()
+		counter(descBatcher, float64(s.Written), "written")
+		counter(descBatcher, float64(s.Dropped), "dropped")
+		counter(descBatcher, float64(s.Failed), "failed")
+		gauge(descBatcherPending, float64(s.Pending))
+	}
+}
