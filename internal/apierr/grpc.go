@@ -1,7 +1,5 @@
 package apierr
 
-import "net/http"
-
 // GRPCCode is a gRPC status code (google.golang.org/grpc/codes numbering, which Connect's
 // connect.Code shares). It is a plain number here so that this package needs no RPC library.
 type GRPCCode uint32
