@@ -37,3 +37,12 @@ bench:
 
 clean:
 	rm -rf bin
+
+## proto: lint proto/ and regenerate the committed Go code in gen/ with buf and local plugins:
+##   go install github.com/bufbuild/buf/cmd/buf@latest
+##   go install google.golang.org/protobuf/cmd/protoc-gen-go@latest
+##   go install connectrpc.com/connect/cmd/protoc-gen-connect-go@latest
+.PHONY: proto
+proto:
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" buf lint
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" buf generate
