@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/metrics"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -109,6 +111,9 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	}
 	defer tasks.Close()
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
+	// The gRPC API serves each call through the server's own handler, built just below.
+	var srv *server.Server
+	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() })...)
 	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher})
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
 	account := opts.Usage
@@ -116,7 +121,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 		account(ctx, o)
 		m.ObserveModel(ctx, o)
 	}
-	srv := server.NewWith(cfg.Server, reg, log, opts)
+	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
 			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))

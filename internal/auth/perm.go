@@ -106,6 +106,16 @@ var routePermissions = map[string]Permission{
 	"POST /v1/task/{task_id}/cancel": ModelsUse,
 	"GET /v1/task/{task_id}/events":  ModelsUse,
 	"GET /v1/task/{task_id}/ws":      ModelsUse,
+
+	// The gRPC API (autoglm.v1.InferenceService) serves each call as an in-process request
+	// to the HTTP route it mirrors, which needs models.use (ListModels: models.list) and is
+	// rate-limited there. Its own routes are open so that the checks and the rate-limit
+	// charge happen once, on the request whose JSON body they can read.
+	"POST /autoglm.v1.InferenceService/Chat":       Public,
+	"POST /autoglm.v1.InferenceService/ChatStream": Public,
+	"POST /autoglm.v1.InferenceService/Complete":   Public,
+	"POST /autoglm.v1.InferenceService/Embed":      Public,
+	"POST /autoglm.v1.InferenceService/ListModels": Public,
 }
 
 // RoutePermission returns the permission a route needs. method is the route's registered
