@@ -62,7 +62,8 @@ var Procedures = []string{
 func Routes(gateway func() http.Handler, opts ...connect.HandlerOption) []server.Route {
 	_, h := autoglmv1connect.NewInferenceServiceHandler(New(gateway), opts...)
 	serve := func(w http.ResponseWriter, r *http.Request) error {
-		h.ServeHTTP(w, r)
+		ctx := context.WithValue(r.Context(), outerKey{}, http.NewResponseController(w))
+		h.ServeHTTP(w, r.WithContext(ctx))
 		return nil // Connect writes its own errors, in the caller's protocol
 	}
 	routes := make([]server.Route, len(Procedures))
@@ -70,6 +71,16 @@ func Routes(gateway func() http.Handler, opts ...connect.HandlerOption) []server
 		routes[i] = server.Route{Method: http.MethodPost, Pattern: p, Shape: apierr.ShapeOpenAI, Handler: serve}
 	}
 	return routes
+}
+
+// outerKey carries the call's own http.ResponseController into the handlers: a stream passes
+// the per-chunk write deadlines of the HTTP relay on to the caller's connection, so a long
+// stream outlives the server's write timeout exactly as an SSE stream does.
+type outerKey struct{}
+
+func outerController(ctx context.Context) *http.ResponseController {
+	rc, _ := ctx.Value(outerKey{}).(*http.ResponseController)
+	return rc
 }
 
 // Chat runs a chat completion.
@@ -110,7 +121,7 @@ func (s *Service) ChatStream(ctx context.Context, req *connect.Request[autoglmv1
 	if err != nil {
 		return invalid(err)
 	}
-	sw := &streamWriter{hdr: http.Header{}, send: func(data []byte) error {
+	sw := &streamWriter{hdr: http.Header{}, outer: outerController(ctx), send: func(data []byte) error {
 		if cerr := streamError(data); cerr != nil {
 			return cerr
 		}

@@ -62,6 +62,12 @@ const adminKey = "grpc-test-bootstrap-admin-key"
 // authentication on with adminKey as the only credential.
 func startGateway(t *testing.T, mopt mockllm.Options, withAuth bool) *gateway {
 	t.Helper()
+	return startGatewayWith(t, mopt, withAuth, "")
+}
+
+// startGatewayWith is startGateway with more configuration (YAML appended to the models).
+func startGatewayWith(t *testing.T, mopt mockllm.Options, withAuth bool, moreYAML string) *gateway {
+	t.Helper()
 	m := mockllm.New(mopt)
 	up := httptest.NewServer(m)
 	t.Cleanup(up.Close)
@@ -73,7 +79,7 @@ models:
       - type: openai
         base_url: `+up.URL+`/v1
         model: upstream-glm
-`), func(string) (string, bool) { return "", false })
+`+moreYAML), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -382,6 +388,35 @@ func TestStreamCancel(t *testing.T) {
 			}
 			if st := g.mock.Stats(); st.StreamsCompleted != 0 {
 				t.Errorf("an upstream stream completed: %+v", st)
+			}
+		})
+	}
+}
+
+// TestStreamOutlivesWriteTimeout checks that a stream longer than the server's write timeout
+// runs to its end: each chunk moves the caller's write deadline, as for SSE.
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	g := startGatewayWith(t, mockllm.Options{Tokens: 15, ITL: 50 * time.Millisecond}, false, `
+server:
+  write_timeout: 300ms
+  stream_write_timeout: 300ms
+`)
+	for _, name := range []string{"grpc", "connect"} {
+		t.Run(name, func(t *testing.T) {
+			req := chatRequest()
+			req.MaxTokens = nil
+			stream, err := clients(t, g.URL)[name].ChatStream(context.Background(), connect.NewRequest(req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			words := 0
+			for stream.Receive() {
+				for _, ch := range stream.Msg().Choices {
+					words += len(strings.Fields(ch.Delta.GetContent()))
+				}
+			}
+			if err := stream.Err(); err != nil || words != 15 {
+				t.Fatalf("%d words, err %v", words, err)
 			}
 		})
 	}

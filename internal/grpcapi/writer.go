@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/open-autoglm/autoglm/internal/apierr"
@@ -41,6 +42,7 @@ func (w *bufferWriter) Write(p []byte) (int, error) {
 type streamWriter struct {
 	hdr     http.Header
 	status  int
+	outer   *http.ResponseController // the caller's connection; nil outside Routes
 	send    func(data []byte) error
 	pending []byte
 	errBody bytes.Buffer
@@ -89,6 +91,15 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 		w.pending = w.pending[:copy(w.pending, w.pending[end+2:])]
 	}
 	return len(p), nil
+}
+
+// SetWriteDeadline moves the caller's write deadline: the relay sets one before each chunk,
+// and the chunk is sent to the caller within the same Write.
+func (w *streamWriter) SetWriteDeadline(t time.Time) error {
+	if w.outer == nil {
+		return http.ErrNotSupported
+	}
+	return w.outer.SetWriteDeadline(t)
 }
 
 // Flush is a no-op: every complete event was sent by Write.
