@@ -60,13 +60,13 @@ const adminKey = "grpc-test-bootstrap-admin-key"
 
 // startGateway starts a mock upstream with mopt and a gateway for it; withAuth turns
 // authentication on with adminKey as the only credential.
-func startGateway(t *testing.T, mopt mockllm.Options, withAuth bool) *gateway {
+func startGateway(t testing.TB, mopt mockllm.Options, withAuth bool) *gateway {
 	t.Helper()
 	return startGatewayWith(t, mopt, withAuth, "")
 }
 
 // startGatewayWith is startGateway with more configuration (YAML appended to the models).
-func startGatewayWith(t *testing.T, mopt mockllm.Options, withAuth bool, moreYAML string) *gateway {
+func startGatewayWith(t testing.TB, mopt mockllm.Options, withAuth bool, moreYAML string) *gateway {
 	t.Helper()
 	m := mockllm.New(mopt)
 	up := httptest.NewServer(m)
@@ -133,7 +133,7 @@ models:
 
 // clients are the generated client over each protocol the listener speaks: Connect and
 // gRPC-Web over HTTP/1.1, gRPC over h2c.
-func clients(t *testing.T, url string) map[string]autoglmv1connect.InferenceServiceClient {
+func clients(t testing.TB, url string) map[string]autoglmv1connect.InferenceServiceClient {
 	t.Helper()
 	h1 := &http.Client{Transport: &http.Transport{}}
 	tr := &http.Transport{Protocols: new(http.Protocols)}
