@@ -25,6 +25,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"google.golang.org/protobuf/proto"
 )
@@ -52,6 +53,8 @@ func (s *syncBuffer) String() string {
 type gateway struct {
 	URL      string
 	mock     *mockllm.Server
+	auth     *auth.Authenticator
+	keys     *admintest.Store
 	mu       sync.Mutex
 	outcomes []openai.Outcome
 }
@@ -102,11 +105,12 @@ models:
 	}
 	if withAuth {
 		cfg.Auth.Enabled = true
-		a, err := auth.New(auth.Options{Config: cfg.Auth, Keys: admin.KeyFeed(admintest.NewStore()), AdminKey: adminKey})
+		g.keys = admintest.NewStore()
+		a, err := auth.New(auth.Options{Config: cfg.Auth, Keys: admin.KeyFeed(g.keys), AdminKey: adminKey})
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts.Auth = a
+		opts.Auth, g.auth = a, a
 	}
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -348,6 +352,59 @@ func TestAuthentication(t *testing.T) {
 			lm.Header().Set("X-Api-Key", adminKey)
 			if _, err := c.ListModels(ctx, lm); err != nil {
 				t.Errorf("x-api-key: %v", err)
+			}
+		})
+	}
+}
+
+// newKey stores a key for role and returns its secret.
+func (g *gateway) newKey(t *testing.T, role string) string {
+	t.Helper()
+	secret := auth.NewKey()
+	_, err := g.keys.CreateKey(context.Background(), store.Key{ID: store.NewID("key"), Prefix: auth.DisplayPrefix(secret),
+		Hash: auth.HashKey(secret), Role: role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.auth.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// TestRoles checks that each call needs the permission of the HTTP route it mirrors: a guest
+// (models.list) may list models but not chat.
+func TestRoles(t *testing.T) {
+	g := startGateway(t, mockllm.Options{Tokens: 2}, true)
+	guest, user := g.newKey(t, auth.RoleGuest), g.newKey(t, auth.RoleUser)
+	for name, c := range clients(t, g.URL) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			chat := connect.NewRequest(chatRequest())
+			chat.Header().Set("Authorization", "Bearer "+guest)
+			if _, err := c.Chat(ctx, chat); connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Errorf("guest chat: %v", err)
+			}
+			streamReq := connect.NewRequest(chatRequest())
+			streamReq.Header().Set("Authorization", "Bearer "+guest)
+			stream, err := c.ChatStream(ctx, streamReq)
+			if err == nil {
+				for stream.Receive() {
+				}
+				err = stream.Err()
+			}
+			if connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Errorf("guest stream: %v", err)
+			}
+			lm := connect.NewRequest(&autoglmv1.ListModelsRequest{})
+			lm.Header().Set("Authorization", "Bearer "+guest)
+			if _, err := c.ListModels(ctx, lm); err != nil {
+				t.Errorf("guest list: %v", err)
+			}
+			chat = connect.NewRequest(chatRequest())
+			chat.Header().Set("Authorization", "Bearer "+user)
+			if _, err := c.Chat(ctx, chat); err != nil {
+				t.Errorf("user chat: %v", err)
 			}
 		})
 	}
