@@ -23,6 +23,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openai"
+	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -111,6 +112,17 @@ models:
 			t.Fatal(err)
 		}
 		opts.Auth, g.auth = a, a
+		lim, err := ratelimit.New(cfg.RateLimit, ratelimit.Options{Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Limit = lim.Middleware(ratelimit.MiddlewareOptions{Subject: func(r *http.Request) (ratelimit.Subject, bool) {
+			p, ok := auth.FromContext(r.Context())
+			if !ok || p == nil {
+				return ratelimit.Subject{}, false
+			}
+			return ratelimit.Subject{KeyID: p.KeyID, UserID: p.UserID, Role: p.Role}, true
+		}})
 	}
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -407,6 +419,33 @@ func TestRoles(t *testing.T) {
 				t.Errorf("user chat: %v", err)
 			}
 		})
+	}
+}
+
+// TestRateLimitChargedOnce checks that a call is charged once against the request rate: a
+// key allowed 3 requests a minute makes 3 calls, and the 4th is refused with
+// ResourceExhausted and Retry-After.
+func TestRateLimitChargedOnce(t *testing.T) {
+	g := startGatewayWith(t, mockllm.Options{Tokens: 2}, true, `
+ratelimit:
+  roles:
+    user: {requests_per_minute: 3}
+`)
+	c := clients(t, g.URL)["grpc"]
+	key := g.newKey(t, auth.RoleUser)
+	for i := range 4 {
+		req := connect.NewRequest(chatRequest())
+		req.Header().Set("Authorization", "Bearer "+key)
+		_, err := c.Chat(context.Background(), req)
+		if i < 3 && err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		if i == 3 {
+			var cerr *connect.Error
+			if !errors.As(err, &cerr) || cerr.Code() != connect.CodeResourceExhausted || cerr.Meta().Get("Retry-After") == "" {
+				t.Fatalf("call 4: %v", err)
+			}
+		}
 	}
 }
 
