@@ -12,6 +12,8 @@
 // handler writes it: a JSON body is decoded into the proto response, a server-sent-event
 // stream is cut into events and each chunk sent as one stream message as it arrives. An
 // error answer becomes a Connect error whose code comes from apierr's kind → gRPC table.
+// The access log and the HTTP metrics see both requests, the call's route and the inner one,
+// under one trace id.
 //
 // The routes this package adds are open at the outer stage (auth.Public in the route table):
 // the outer request's body is protobuf, which the authorization and limit stages cannot read
@@ -47,8 +49,8 @@ var _ autoglmv1connect.InferenceServiceHandler = (*Service)(nil)
 // Handler().
 func New(gateway func() http.Handler) *Service { return &Service{gateway: gateway} }
 
-// Procedures are the service's procedure paths, each one a POST route of the server.
-var Procedures = []string{
+// procedures are the service's procedure paths, each one a POST route of the server.
+var procedures = [...]string{
 	autoglmv1connect.InferenceServiceChatProcedure,
 	autoglmv1connect.InferenceServiceChatStreamProcedure,
 	autoglmv1connect.InferenceServiceCompleteProcedure,
@@ -66,8 +68,8 @@ func Routes(gateway func() http.Handler, opts ...connect.HandlerOption) []server
 		h.ServeHTTP(w, r.WithContext(ctx))
 		return nil // Connect writes its own errors, in the caller's protocol
 	}
-	routes := make([]server.Route, len(Procedures))
-	for i, p := range Procedures {
+	routes := make([]server.Route, len(procedures))
+	for i, p := range procedures {
 		routes[i] = server.Route{Method: http.MethodPost, Pattern: p, Shape: apierr.ShapeOpenAI, Handler: serve}
 	}
 	return routes
@@ -171,7 +173,6 @@ func (s *Service) serve(ctx context.Context, call connect.AnyRequest, method, pa
 	}
 	r.RequestURI = path
 	r.RemoteAddr = call.Peer().Addr
-	r.Host = "autoglm.grpc"
 	if body != nil {
 		r.Header.Set("Content-Type", "application/json")
 	}
