@@ -190,10 +190,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	if h.opt.OnDone != nil && f.Stream && !f.IncludeUsage {
 		// Ask the upstream for the usage chunk the client did not ask for, and strip it from
 		// what the client sees, so streamed requests are accounted exactly.
-		if withUsage, err := wire.WithIncludeUsage(body); err == nil {
-			if nf, err := wire.Peek(withUsage); err == nil {
-				body, f, x.strip = withUsage, nf, true
-			}
+		if withUsage, nf, err := wire.WithIncludeUsage(body, f); err == nil {
+			body, f, x.strip = withUsage, nf, true
 		}
 	}
 	req := &router.Request{Op: op, Body: body, Fields: f, Stream: f.Stream, Header: forwardHeaders(r.Header), Client: r.Header}

@@ -265,16 +265,14 @@ func (s *scanner) includeUsage() (bool, error) {
 }
 
 // WithIncludeUsage returns body with stream_options.include_usage set to true, so that an
-// upstream sends the final usage chunk of a stream. body is never modified. When the body has
-// no stream_options the field is inserted as the first key; otherwise the top level is
-// re-encoded (rare: clients that send stream_options usually ask for usage already).
-func WithIncludeUsage(body []byte) ([]byte, error) {
-	f, err := Peek(body)
-	if err != nil {
-		return nil, err
-	}
+// upstream sends the final usage chunk of a stream, and the Fields of the new body. f must be
+// what Peek returned for body; body is never modified. When the body has no stream_options the
+// field is inserted as the first key and f's offsets are shifted (no second parse); otherwise
+// the top level is re-encoded and peeked again (rare: clients that send stream_options usually
+// ask for usage already).
+func WithIncludeUsage(body []byte, f Fields) ([]byte, Fields, error) {
 	if f.IncludeUsage {
-		return body, nil
+		return body, f, nil
 	}
 	s := scanner{b: body}
 	s.ws()
@@ -290,16 +288,24 @@ func WithIncludeUsage(body []byte) ([]byte, error) {
 		if !empty {
 			out = append(out, ',')
 		}
-		return append(out, body[open+1:]...), nil
+		shift := len(out) - (open + 1)
+		out = append(out, body[open+1:]...)
+		nf := f
+		nf.IncludeUsage = true
+		if nf.HasModel {
+			nf.ModelStart += shift
+			nf.ModelEnd += shift
+		}
+		return out, nf, nil
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, err
+		return nil, f, err
 	}
 	var so map[string]json.RawMessage
 	if raw, ok := top["stream_options"]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &so); err != nil {
-			return nil, ErrStreamOpts
+			return nil, f, ErrStreamOpts
 		}
 	}
 	if so == nil {
@@ -308,10 +314,15 @@ func WithIncludeUsage(body []byte) ([]byte, error) {
 	so["include_usage"] = json.RawMessage("true")
 	enc, err := json.Marshal(so)
 	if err != nil {
-		return nil, err
+		return nil, f, err
 	}
 	top["stream_options"] = enc
-	return json.Marshal(top)
+	out, err := json.Marshal(top)
+	if err != nil {
+		return nil, f, err
+	}
+	nf, err := Peek(out)
+	return out, nf, err
 }
 
 // hasTopLevelKey reports whether a valid JSON object has key at its top level.

@@ -129,10 +129,10 @@ func FuzzPeek(f *testing.F) {
 			return
 		}
 		_ = typed
-		if withUsage, err := WithIncludeUsage(body); err != nil {
+		if withUsage, nf, err := WithIncludeUsage(body, got); err != nil {
 			t.Fatalf("WithIncludeUsage refused %q: %v", body, err)
-		} else if f, err := Peek(withUsage); err != nil || !f.IncludeUsage || f.Model != got.Model || f.Stream != got.Stream {
-			t.Fatalf("WithIncludeUsage(%q) = %q: %+v %v", body, withUsage, f, err)
+		} else if f, err := Peek(withUsage); err != nil || !f.IncludeUsage || f.Model != got.Model || f.Stream != got.Stream || f != nf {
+			t.Fatalf("WithIncludeUsage(%q) = %q: %+v, reported %+v %v", body, withUsage, f, nf, err)
 		}
 		if got.HasModel {
 			if _, ok := ref["model"]; !ok {
@@ -171,16 +171,17 @@ func TestWithIncludeUsage(t *testing.T) {
 		{`{"model":"m","stream_options":null}`, `{"model":"m","stream_options":{"include_usage":true}}`},
 		{`{"model":"m","stream_options":{"include_usage":false}}`, `{"model":"m","stream_options":{"include_usage":true}}`},
 	} {
-		got, err := WithIncludeUsage([]byte(tc.in))
+		in, _ := Peek([]byte(tc.in))
+		got, nf, err := WithIncludeUsage([]byte(tc.in), in)
 		if err != nil || string(got) != tc.want {
 			t.Errorf("WithIncludeUsage(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
 		}
 		f, err := Peek(got)
-		if err != nil || !f.IncludeUsage {
-			t.Errorf("result %s does not ask for usage (%v)", got, err)
+		if err != nil || !f.IncludeUsage || f != nf {
+			t.Errorf("result %s does not ask for usage, or its fields %+v differ from those reported %+v (%v)", got, f, nf, err)
 		}
 	}
-	if _, err := WithIncludeUsage([]byte(`{bad`)); err == nil {
+	if _, _, err := WithIncludeUsage([]byte(`{"stream_options":1`), Fields{}); err == nil {
 		t.Error("invalid JSON accepted")
 	}
 }
