@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,8 +73,33 @@ which serves the bundled demo model when the local engine is built in.`,
 	return cmd
 }
 
+// Garbage-collector defaults for serve, used unless GOGC or GOMEMLIMIT are set. A gateway's
+// live heap is small and its garbage is per request, so the default GOGC=100 collects every few
+// milliseconds under load and each collection lands in some request's tail: measured with
+// `autoglm bench` at one client, GOGC=400 cut the added p99 from ~730 µs to ~450 µs at the same
+// p50. The memory limit keeps a large heap (thousands of open streams) from growing five-fold
+// before a collection.
+const (
+	serveGCPercent   = 400
+	serveMemoryLimit = 2 << 30
+)
+
+func tuneGC(log interface{ Info(string, ...any) }) {
+	gogc, limit := os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT")
+	if gogc == "" {
+		debug.SetGCPercent(serveGCPercent)
+		gogc = strconv.Itoa(serveGCPercent)
+	}
+	if limit == "" {
+		debug.SetMemoryLimit(serveMemoryLimit)
+		limit = strconv.Itoa(serveMemoryLimit)
+	}
+	log.Info("garbage collector", "gogc", gogc, "memory_limit", limit)
+}
+
 func serve(ctx context.Context, cfg *config.Config, source, dataDir string, insecure bool) error {
 	log := telemetry.NewLogger(os.Stderr, telemetry.ParseLevel(cfg.Log.Level))
+	tuneGC(log)
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
