@@ -34,6 +34,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Cache, when not nil, answers repeated requests and coalesces identical ones in flight.
 	Cache *cache.Cache
+	// ModelVisible, when set, decides whether the caller in ctx may see a model in the model
+	// list and by id (a key's model allow-list); m is the model, aliases included. Nil: every
+	// model is visible.
+	ModelVisible func(ctx context.Context, m *router.Model) bool
 	// OnDone, when set, is told what each model request consumed, after its answer is
 	// written. It runs on the request's goroutine and must not block. Setting it turns on
 	// exact usage accounting for streams: the gateway asks the upstream for the usage chunk
@@ -99,7 +103,23 @@ func (h *Handler) Embeddings(w http.ResponseWriter, r *http.Request) error {
 
 // ListModels serves GET /v1/models.
 func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, h.modelList)
+	if h.opt.ModelVisible == nil {
+		writeJSON(w, http.StatusOK, h.modelList)
+		return nil
+	}
+	list := []byte(`{"object":"list","data":[`)
+	n := 0
+	for _, m := range h.reg.Models() {
+		if !h.opt.ModelVisible(r.Context(), m) {
+			continue
+		}
+		if n > 0 {
+			list = append(list, ',')
+		}
+		list = append(list, h.modelByID[m.Name]...)
+		n++
+	}
+	writeJSON(w, http.StatusOK, append(list, "]}"...))
 	return nil
 }
 
@@ -110,6 +130,11 @@ func (h *Handler) GetModel(w http.ResponseWriter, r *http.Request) error {
 	entry, ok := h.modelByID[id]
 	if !ok {
 		return modelNotFound(id)
+	}
+	if h.opt.ModelVisible != nil {
+		if m, _ := h.reg.Lookup(id); m == nil || !h.opt.ModelVisible(r.Context(), m) {
+			return modelNotFound(id)
+		}
 	}
 	writeJSON(w, http.StatusOK, entry)
 	return nil

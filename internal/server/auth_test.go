@@ -335,3 +335,32 @@ func TestPprofAdminOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestModelListFollowsAllowList checks a key sees only the models it may use, in the list and
+// by id (aliases included), while an unrestricted key sees them all.
+func TestModelListFollowsAllowList(t *testing.T) {
+	_, mockURL := startMock(t, mockllm.Options{})
+	g := startAuthGateway(t, mockURL, nil)
+	byAlias := g.newKey(t, auth.RoleUser, []string{"glm4"})
+	none := g.newKey(t, auth.RoleUser, []string{"stories"})
+	for _, tc := range []struct {
+		name, key string
+		listed    bool
+	}{{"allowed by alias", byAlias, true}, {"not allowed", none, false}, {"unrestricted", g.keys[auth.RoleUser], true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := g.do(t, "GET", "/v1/models", "", tc.key)
+			if resp.StatusCode != 200 || strings.Contains(body, `"glm-4-flash"`) != tc.listed {
+				t.Errorf("list: %d %s; want glm-4-flash listed=%v", resp.StatusCode, body, tc.listed)
+			}
+			want := 404
+			if tc.listed {
+				want = 200
+			}
+			for _, id := range []string{"glm-4-flash", "glm4"} {
+				if resp, body := g.do(t, "GET", "/v1/models/"+id, "", tc.key); resp.StatusCode != want {
+					t.Errorf("GET /v1/models/%s: %d %s; want %d", id, resp.StatusCode, body, want)
+				}
+			}
+		})
+	}
+}

@@ -95,7 +95,11 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		opts.Auth = nil
 	}
 	s := &Server{cfg: cfg, reg: reg, log: log, opts: opts, mux: http.NewServeMux()}
-	oa := openai.New(reg, openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache, OnDone: opts.Usage})
+	oaOpts := openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache, OnDone: opts.Usage}
+	if opts.Auth != nil {
+		oaOpts.ModelVisible = modelVisible
+	}
+	oa := openai.New(reg, oaOpts)
 	s.oa = oa
 	routes := []Route{
 		{"POST", "/v1/chat/completions", apierr.ShapeOpenAI, oa.ChatCompletions},
@@ -127,6 +131,21 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	}))
 	s.handler = s.chain(s.mux)
 	return s
+}
+
+// modelVisible shows a model to a caller whose allow-list names the model or one of its
+// aliases, the way authorization lets it use the model.
+func modelVisible(ctx context.Context, m *router.Model) bool {
+	p, ok := auth.FromContext(ctx)
+	if !ok || p == nil || p.AllowsModel(m.Name) {
+		return true
+	}
+	for _, a := range m.Aliases {
+		if p.AllowsModel(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // metrics serves Options.Metrics, or 404 when the server has none.
