@@ -1,6 +1,6 @@
 # Open-AutoGLM build and test entry points. `make test` is what CI runs.
 GO      ?= go
-FUZZTIME ?= 10s
+FUZZTIME ?= 100000x
 PKGS    := ./...
 
 .PHONY: all build test check vet fmt unit race fuzz compat bench clean

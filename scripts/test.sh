@@ -27,7 +27,7 @@ go test -race -count=1 -timeout 20m $(go list ./... | grep -v /tests/scaleout)
 step "scale-out: three autoglm processes on one PostgreSQL and one Redis"
 go test -count=1 -timeout 10m ./tests/scaleout/
 
-step "fuzz (${FUZZTIME:-10s} per target)"
+step "fuzz (${FUZZTIME:-100000x} per target)"
 ./scripts/fuzz.sh
 
 step "OpenAI SDK compatibility"
