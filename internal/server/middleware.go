@@ -162,20 +162,20 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				// broken response rather than a truncated one that looks complete.
 				panic(http.ErrAbortHandler)
 			}
-			apierr.Write(w, shapeFor(r), telemetry.TraceID(r.Context()), &apierr.Error{Kind: apierr.Internal, Code: "internal_error"})
+			apierr.Write(w, s.shapeFor(r), telemetry.TraceID(r.Context()), &apierr.Error{Kind: apierr.Internal, Code: "internal_error"})
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
 
-// shapeFor is the error shape of a path for errors raised before a route is known.
-func shapeFor(r *http.Request) apierr.Shape {
-	switch r.URL.Path {
-	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models":
-		return apierr.ShapeOpenAI
-	}
-	if len(r.URL.Path) > len("/v1/models/") && r.URL.Path[:len("/v1/models/")] == "/v1/models/" {
-		return apierr.ShapeOpenAI
+// shapeFor is the error shape of a request for errors raised before its route runs (panics,
+// body limits, authentication): the shape of the route the mux would choose, from the same
+// route table, or the envelope when no route matches.
+func (s *Server) shapeFor(r *http.Request) apierr.Shape {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		if shape, ok := s.shapes[pattern]; ok {
+			return shape
+		}
 	}
 	return apierr.ShapeEnvelope
 }
@@ -186,7 +186,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	max := s.cfg.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			apierr.Write(w, shapeFor(r), telemetry.TraceID(r.Context()), &apierr.Error{Kind: apierr.TooLarge, Code: "body_too_large",
+			apierr.Write(w, s.shapeFor(r), telemetry.TraceID(r.Context()), &apierr.Error{Kind: apierr.TooLarge, Code: "body_too_large",
 				Message: "request body exceeds the limit of " + strconv.FormatInt(max, 10) + " bytes"})
 			return
 		}
@@ -203,7 +203,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Authenticate(r)
 		if err != nil {
-			s.writeError(w, r, shapeFor(r), err)
+			s.writeError(w, r, s.shapeFor(r), err)
 			return
 		}
 		if p != nil {

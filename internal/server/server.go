@@ -55,6 +55,7 @@ type Server struct {
 	handler  http.Handler
 	routes   []Route
 	oa       *openai.Handler
+	shapes   map[string]apierr.Shape // route pattern → error shape
 	draining atomic.Bool
 }
 
@@ -123,8 +124,10 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		}
 		byPattern[rt.Pattern] = append(byPattern[rt.Pattern], rt)
 	}
+	s.shapes = make(map[string]apierr.Shape, len(order))
 	for _, p := range order {
 		s.mux.Handle(p, s.dispatch(byPattern[p]))
+		s.shapes[p] = byPattern[p][0].Shape
 	}
 	s.mux.Handle("/", s.route(apierr.ShapeEnvelope, func(w http.ResponseWriter, r *http.Request) error {
 		return apierr.New(apierr.NotFound, "route_not_found", "no route for "+r.Method+" "+r.URL.Path)
