@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/open-autoglm/autoglm/internal/engine/fastmath"
 )
 
 // Seq is one sequence's part of a Forward step.
@@ -302,7 +304,7 @@ func (m *Model) attention(l int, seqs []*Seq, b *buffers) {
 			}
 			var sum float64
 			for t := 0; t <= pos; t++ {
-				e := expf(scores[t] - mx)
+				e := fastmath.Exp(scores[t] - mx)
 				scores[t] = e
 				sum += float64(e)
 			}
@@ -418,5 +420,5 @@ func addTo(dst, src []float32) {
 }
 
 func silu(x float32) float32 {
-	return x / (1 + expf(-x))
+	return x / (1 + fastmath.Exp(-x))
 }

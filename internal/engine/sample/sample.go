@@ -29,6 +29,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/open-autoglm/autoglm/internal/engine/fastmath"
 )
 
 // Params configures a Sampler. The zero value is greedy decoding with no
@@ -138,7 +140,7 @@ func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 	invT := 1 / s.p.Temperature
 	var total float64
 	for i := range c {
-		e := expNeg((c[i].p - maxL) * invT)
+		e := fastmath.Exp((c[i].p - maxL) * invT)
 		c[i].p = e
 		total += float64(e)
 	}

@@ -1,12 +1,13 @@
-package model
+// Package fastmath holds the float32 math the engine calls per element on its hot paths,
+// where the float64 functions of package math showed up in profiles.
+package fastmath
 
 import "math"
 
-// expf returns e^x in float32 precision (a few ulp), flushing results below
-// the normal range to 0. Softmax over attention scores and SiLU call it per
-// element, where math.Exp's float64 path showed up in profiles. It is the
-// Cephes expf range reduction and polynomial.
-func expf(x float32) float32 {
+// Exp returns e^x in float32 precision (a few ulp), flushing results below the normal range
+// to 0 and overflowing to +Inf. Softmax over attention scores and logits, and SiLU, call it
+// per element. It is the Cephes expf range reduction and polynomial.
+func Exp(x float32) float32 {
 	switch {
 	case x < -87.3:
 		return 0
@@ -31,8 +32,7 @@ func expf(x float32) float32 {
 	p = p*r + 1.6666665459e-1
 	p = p*r + 5.0000001201e-1
 	p = p*r*r + r + 1
-	// Split the scale for n = 128, just above float32's exponent range
-	// for the largest inputs.
+	// Split the scale for n = 128, just above float32's exponent range for the largest inputs.
 	if n > 127 {
 		return p * 2 * math.Float32frombits(uint32(n-1+127)<<23)
 	}
