@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/open-autoglm/autoglm/internal/engine/gguf"
 	"github.com/open-autoglm/autoglm/internal/engine/model"
 	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
 )
@@ -32,15 +31,11 @@ predict the token at position p+1. The output is meant for comparison with other
 implementations on the same file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := gguf.Open(path)
+			f, tok, err := openTokenizer(path)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			tok, err := tokenizer.FromGGUF(f)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
 			ids := tok.Encode(text, tokenizer.EncodeOptions{AddSpecial: true, ParseSpecial: special})
 			m, err := model.Load(f, model.Options{ContextLength: ctxLen, Threads: threads})
 			if err != nil {

@@ -23,15 +23,11 @@ ids as one JSON array, with BOS (and EOS) added when the model's tokenizer adds 
 With --special, the text of control tokens such as "<|im_start|>" becomes those tokens.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := gguf.Open(path)
+			f, tok, err := openTokenizer(path)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			tok, err := tokenizer.FromGGUF(f)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
 			ids := tok.Encode(text, tokenizer.EncodeOptions{AddSpecial: true, ParseSpecial: special})
 			if ids == nil {
 				ids = []int32{} // "[]", not "null"
@@ -51,4 +47,18 @@ With --special, the text of control tokens such as "<|im_start|>" becomes those 
 	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("text")
 	return cmd
+}
+
+// openTokenizer opens a GGUF file and builds its tokenizer. The caller closes the file.
+func openTokenizer(path string) (*gguf.File, *tokenizer.Tokenizer, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, tok, nil
 }
