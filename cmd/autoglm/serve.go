@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
 	// The gRPC API serves each call through the server's own handler, built just below.
 	var srv *server.Server
-	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() })...)
+	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)
 	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher})
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
 	account := opts.Usage

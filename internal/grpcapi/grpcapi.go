@@ -19,7 +19,14 @@
 // the outer request's body is protobuf, which the authorization and limit stages cannot read
 // (no model for the allow-list, no max_tokens for the token estimate), and guarding it too
 // would charge every call twice against the rate limits. The inner request needs models.use
-// or models.list like its HTTP twin, and is refused without them.
+// or models.list like its HTTP twin, and is refused without them. So that a caller without
+// a credential costs nothing, a call is refused before its message is read when
+// authentication is on and its principal lacks the procedure's permission (Options.Auth).
+//
+// Every message is bounded by the server's body limit after decompression (Options.MaxBytes):
+// the wire body is capped by the server's body-limit stage, and a compressed message stops
+// inflating at the limit, so a small gzip bomb is refused with ResourceExhausted before
+// anything the size of its payload is allocated.
 package grpcapi
 
 import (
@@ -59,18 +66,22 @@ var procedures = [...]string{
 }
 
 // Routes returns the server routes of the service: one POST route per procedure, so the
-// access log and metrics name the procedure. gateway is as for New; opts go to the Connect
-// handler (interceptors, compression, read limits).
-func Routes(gateway func() http.Handler, opts ...connect.HandlerOption) []server.Route {
+// access log and metrics name the procedure. gateway is as for New; o bounds what a call may
+// make the server read (see Options); opts go to the Connect handler after those.
+func Routes(gateway func() http.Handler, o Options, opts ...connect.HandlerOption) []server.Route {
+	opts = append(o.handlerOptions(), opts...)
 	_, h := autoglmv1connect.NewInferenceServiceHandler(New(gateway), opts...)
 	serve := func(w http.ResponseWriter, r *http.Request) error {
 		ctx := context.WithValue(r.Context(), outerKey{}, http.NewResponseController(w))
-		h.ServeHTTP(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		r.Body = limitedBody{ReadCloser: r.Body}
+		h.ServeHTTP(w, r)
 		return nil // Connect writes its own errors, in the caller's protocol
 	}
+	errs := earlyErrors(opts...)
 	routes := make([]server.Route, len(procedures))
 	for i, p := range procedures {
-		routes[i] = server.Route{Method: http.MethodPost, Pattern: p, Shape: apierr.ShapeOpenAI, Handler: serve}
+		routes[i] = server.Route{Method: http.MethodPost, Pattern: p, Shape: apierr.ShapeOpenAI, Handler: serve, Errors: errs}
 	}
 	return routes
 }

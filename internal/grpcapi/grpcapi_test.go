@@ -97,7 +97,6 @@ models:
 	g := &gateway{mock: m}
 	var srv *server.Server
 	opts := server.Options{
-		Routes: grpcapi.Routes(func() http.Handler { return srv.Handler() }),
 		Usage: func(_ context.Context, o openai.Outcome) {
 			g.mu.Lock()
 			g.outcomes = append(g.outcomes, o)
@@ -124,6 +123,7 @@ models:
 			return ratelimit.Subject{KeyID: p.KeyID, UserID: p.UserID, Role: p.Role}, true
 		}})
 	}
+	opts.Routes = grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: g.auth})
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

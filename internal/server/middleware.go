@@ -162,7 +162,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				// broken response rather than a truncated one that looks complete.
 				panic(http.ErrAbortHandler)
 			}
-			apierr.Write(w, s.shapeFor(r), telemetry.TraceID(r.Context()), &apierr.Error{Kind: apierr.Internal, Code: "internal_error"})
+			s.writeEarly(w, r, &apierr.Error{Kind: apierr.Internal, Code: "internal_error"})
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -180,13 +180,27 @@ func (s *Server) shapeFor(r *http.Request) apierr.Shape {
 	return apierr.ShapeEnvelope
 }
 
+// writeEarly answers an error raised before the route runs: through the route's own error
+// writer when it has one (Route.Errors), otherwise in its shape (shapeFor).
+func (s *Server) writeEarly(w http.ResponseWriter, r *http.Request, err error) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		if f := s.early[pattern]; f != nil {
+			e := apierr.From(err)
+			if e.Kind != apierr.Canceled && f(w, r, e) {
+				return
+			}
+		}
+	}
+	s.writeError(w, r, s.shapeFor(r), err)
+}
+
 // limitBody refuses bodies over the configured size: at once when Content-Length says so,
 // otherwise when reading passes the limit.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	max := s.cfg.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			apierr.Write(w, s.shapeFor(r), telemetry.TraceID(r.Context()), &apierr.Error{Kind: apierr.TooLarge, Code: "body_too_large",
+			s.writeEarly(w, r, &apierr.Error{Kind: apierr.TooLarge, Code: "body_too_large",
 				Message: "request body exceeds the limit of " + strconv.FormatInt(max, 10) + " bytes"})
 			return
 		}
@@ -203,7 +217,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Authenticate(r)
 		if err != nil {
-			s.writeError(w, r, s.shapeFor(r), err)
+			s.writeEarly(w, r, err)
 			return
 		}
 		if p != nil {

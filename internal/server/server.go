@@ -43,6 +43,11 @@ type Route struct {
 	Pattern string // net/http ServeMux pattern without the method
 	Shape   apierr.Shape
 	Handler HandlerFunc
+	// Errors, when set, answers the errors raised for this route before its handler runs
+	// (a body over the limit, a refused credential, a panic) in the route's own protocol and
+	// reports true; false leaves them to Shape. The gRPC routes answer in gRPC, gRPC-Web or
+	// Connect, whichever the caller speaks.
+	Errors func(w http.ResponseWriter, r *http.Request, e *apierr.Error) bool
 }
 
 // Server is autoglm's HTTP server.
@@ -55,7 +60,8 @@ type Server struct {
 	handler  http.Handler
 	routes   []Route
 	oa       *openai.Handler
-	shapes   map[string]apierr.Shape // route pattern → error shape
+	shapes   map[string]apierr.Shape                                                 // route pattern → error shape
+	early    map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool // route pattern → Route.Errors
 	draining atomic.Bool
 }
 
@@ -103,16 +109,16 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	oa := openai.New(reg, oaOpts)
 	s.oa = oa
 	routes := []Route{
-		{"POST", "/v1/chat/completions", apierr.ShapeOpenAI, oa.ChatCompletions},
-		{"POST", "/v1/completions", apierr.ShapeOpenAI, oa.Completions},
-		{"POST", "/v1/embeddings", apierr.ShapeOpenAI, oa.Embeddings},
-		{"GET", "/v1/models", apierr.ShapeOpenAI, oa.ListModels},
-		{"GET", "/v1/models/{id...}", apierr.ShapeOpenAI, oa.GetModel},
-		{"GET", "/healthz", apierr.ShapeEnvelope, s.healthz},
-		{"GET", "/readyz", apierr.ShapeEnvelope, s.readyz},
-		{"GET", "/v1/admin/backends", apierr.ShapeEnvelope, s.adminBackends},
-		{"GET", "/debug/pprof/{name...}", apierr.ShapeEnvelope, debugPprof},
-		{"GET", "/metrics", apierr.ShapeEnvelope, s.metrics},
+		{Method: "POST", Pattern: "/v1/chat/completions", Shape: apierr.ShapeOpenAI, Handler: oa.ChatCompletions},
+		{Method: "POST", Pattern: "/v1/completions", Shape: apierr.ShapeOpenAI, Handler: oa.Completions},
+		{Method: "POST", Pattern: "/v1/embeddings", Shape: apierr.ShapeOpenAI, Handler: oa.Embeddings},
+		{Method: "GET", Pattern: "/v1/models", Shape: apierr.ShapeOpenAI, Handler: oa.ListModels},
+		{Method: "GET", Pattern: "/v1/models/{id...}", Shape: apierr.ShapeOpenAI, Handler: oa.GetModel},
+		{Method: "GET", Pattern: "/healthz", Shape: apierr.ShapeEnvelope, Handler: s.healthz},
+		{Method: "GET", Pattern: "/readyz", Shape: apierr.ShapeEnvelope, Handler: s.readyz},
+		{Method: "GET", Pattern: "/v1/admin/backends", Shape: apierr.ShapeEnvelope, Handler: s.adminBackends},
+		{Method: "GET", Pattern: "/debug/pprof/{name...}", Shape: apierr.ShapeEnvelope, Handler: debugPprof},
+		{Method: "GET", Pattern: "/metrics", Shape: apierr.ShapeEnvelope, Handler: s.metrics},
 	}
 	routes = append(routes, opts.Routes...)
 	s.routes = routes
@@ -125,9 +131,13 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		byPattern[rt.Pattern] = append(byPattern[rt.Pattern], rt)
 	}
 	s.shapes = make(map[string]apierr.Shape, len(order))
+	s.early = map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool{}
 	for _, p := range order {
 		s.mux.Handle(p, s.dispatch(byPattern[p]))
 		s.shapes[p] = byPattern[p][0].Shape
+		if f := byPattern[p][0].Errors; f != nil {
+			s.early[p] = f
+		}
 	}
 	s.mux.Handle("/", s.route(apierr.ShapeEnvelope, func(w http.ResponseWriter, r *http.Request) error {
 		return apierr.New(apierr.NotFound, "route_not_found", "no route for "+r.Method+" "+r.URL.Path)
