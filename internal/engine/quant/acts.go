@@ -40,7 +40,7 @@ type Acts struct {
 	// qs holds the int8 quants, cols per row.
 	qs []int8
 	// dv holds each 32-element block's scale eight times (actsQ8), or
-	// each super-block's scale once (actsQ8K).
+	// each super-block's scale sixteen times (actsQ8K).
 	dv []float32
 	// cv holds, eight times per block, -off/8 times the block's quant sum:
 	// the correction that turns Σ(q+off)·x into Σq·x for weights stored
@@ -91,7 +91,7 @@ func (a *Acts) prepare(kind actsKind, off int32, x []float32, n, cols int) {
 	case actsQ8K:
 		nb := cols / qkK
 		a.qs = growI8(a.qs, n*cols)
-		a.dv = growF32(a.dv, n*nb)
+		a.dv = growF32(a.dv, n*nb*16)
 		a.bs = growI32(a.bs, n*nb*16)
 		a.f = nil
 	default:
@@ -164,7 +164,11 @@ func (a *Acts) quantQ8KRow(r int) {
 		i := r*nb + b
 		src := (*[qkK]float32)(a.src[r*cols+b*qkK:])
 		dst := (*[qkK]int8)(a.qs[r*cols+b*qkK:])
-		a.dv[i] = quantBlockQ8K(src, dst, (*[16]int32)(a.bs[i*16:]))
+		d := quantBlockQ8K(src, dst, (*[16]int32)(a.bs[i*16:]))
+		dv := (*[16]float32)(a.dv[i*16:])
+		for l := range dv {
+			dv[l] = d
+		}
 	}
 }
 

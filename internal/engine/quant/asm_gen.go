@@ -332,6 +332,212 @@ axpy_done:
 `)
 }
 
+// The K-quant tiles take one 256-element super-block per step and one
+// weight row at a time within it (so the per-row scale state fits in
+// registers), multiplying it by all T activation rows before the next
+// row: each weight super-block is still read once per tile. Register plan:
+//
+//	Z0-Z3    integer sums of the current row, one per activation row
+//	Z4       the row's sub-block scales as int16 (a VPERMW table)
+//	Z5       the row's per-16-element min weights as int32
+//	Z6, Z7   d and dmin broadcast
+//	Z8-Z11   temporaries (the unpacked quants of a 64-element chunk, the
+//	         chunk's scales spread over its int16 lanes, products)
+//	Z12-Z15  VPERMW indexes that spread chunk c's scales over its lanes
+//	Z16-Z31  the R×T float32 accumulators
+//
+// Quants are unsigned bytes; VPMADDUBSW multiplies them by the signed
+// activations in pairs (at most 2·63·127, no saturation) and VPMADDWD
+// applies the int16 scales. The activations carry the sum of every 16
+// quants, which turns the mins (and Q6_K's offset of 32) into one
+// multiply per 16 lanes.
+
+type kType struct {
+	name  string
+	bytes int
+	idx   string // symbol of the four index vectors
+	row   func(r int)
+	chunk func(r, c int) // leaves the quants in Z8 (or Z10 for Q6_K) and scales in Z9 (Z7)
+	epi   func(t, a int)
+	w, sc string // registers holding the quants and the chunk scales
+}
+
+var kTypes = []kType{
+	{
+		name: "Q4_K", bytes: 144, idx: "kidx4<>", w: "Z8", sc: "Z9",
+		row: func(r int) {
+			// Unpack the 6-bit scales and mins (layout in kscale.go) in
+			// 32-bit lanes: [sc0-3, mn0-3] from bytes 0-7, [sc4-7,
+			// mn4-7] from the low/high nibbles of bytes 8-11 and the
+			// top bits of bytes 0-7.
+			p("VMOVDQU %s, X8", rowAddr(r, 4))
+			p("VPAND kmask3f<>(SB), X8, X9")
+			p("VPSHUFD $0xaa, X8, X10")
+			p("VPSRLVD kshift04<>(SB), X10, X10")
+			p("VPAND kmask0f<>(SB), X10, X10")
+			p("VPSRLD $2, X8, X11")
+			p("VPAND kmask30<>(SB), X11, X11")
+			p("VPOR X11, X10, X10")
+			p("VPUNPCKLDQ X10, X9, X9")
+			p("VPMOVZXBW X9, X4")
+			p("VPSRLDQ $8, X9, X10")
+			p("VPUNPCKLBW X10, X10, X10")
+			p("VPMOVZXBD X10, Z5")
+			p("VPBROADCASTW %s, Y6", rowAddr(r, 0))
+			p("VCVTPH2PS Y6, Z6")
+			p("VPBROADCASTW %s, Y7", rowAddr(r, 2))
+			p("VCVTPH2PS Y7, Z7")
+		},
+		chunk: func(r, c int) {
+			p("VMOVDQU %s, Y8", rowAddr(r, 16+32*c))
+			p("VPSRLW $4, Y8, Y9")
+			p("VINSERTI64X4 $1, Y9, Z8, Z8")
+			p("VPANDD.BCST kmask0f<>(SB), Z8, Z8")
+			p("VPERMW Z4, Z%d, Z9", 12+c)
+		},
+		epi: func(t, a int) {
+			p("VPMULLD %s, Z5, Z11", tokAddr("DI", "BX", "R12", t))
+			p("VCVTDQ2PS Z11, Z11")
+			p("VCVTDQ2PS Z%d, Z%d", t, t)
+			p("VMULPS Z6, Z%d, Z%d", t, t)
+			p("VFNMADD231PS Z7, Z11, Z%d", t)
+			p("VFMADD231PS %s, Z%d, Z%d", tokAddr("CX", "BX", "R12", t), t, a)
+		},
+	},
+	{
+		name: "Q6_K", bytes: 210, idx: "kidx6<>", w: "Z10", sc: "Z7",
+		row: func(r int) {
+			p("VPMOVSXBW %s, Y4", rowAddr(r, 192))
+			p("VPMOVSXBD %s, Z5", rowAddr(r, 192))
+			p("VPSLLD $5, Z5, Z5")
+			p("VPBROADCASTW %s, Y6", rowAddr(r, 208))
+			p("VCVTPH2PS Y6, Z6")
+		},
+		chunk: func(r, c int) {
+			n := c / 2
+			if c%2 == 0 {
+				// 64 low-nibble bytes and the matching qh bit pairs.
+				p("VMOVDQU64 %s, Z8", rowAddr(r, 64*n))
+				p("VMOVDQU %s, Y9", rowAddr(r, 128+32*n))
+				p("VPSRLW $2, Y9, Y10")
+				p("VINSERTI64X4 $1, Y10, Z9, Z9")
+				p("VPANDD.BCST kmask0f<>(SB), Z8, Z10")
+				p("VPSLLW $4, Z9, Z11")
+				p("VPANDD.BCST kmask30<>(SB), Z11, Z11")
+			} else {
+				p("VPSRLW $4, Z8, Z10")
+				p("VPANDD.BCST kmask0f<>(SB), Z10, Z10")
+				p("VPANDD.BCST kmask30<>(SB), Z9, Z11")
+			}
+			p("VPORD Z11, Z10, Z10")
+			p("VPERMW Z4, Z%d, Z7", 12+c)
+		},
+		epi: func(t, a int) {
+			p("VPMULLD %s, Z5, Z11", tokAddr("DI", "BX", "R12", t))
+			p("VPSUBD Z11, Z%d, Z%d", t, t)
+			p("VCVTDQ2PS Z%d, Z%d", t, t)
+			p("VMULPS Z6, Z%d, Z%d", t, t)
+			p("VFMADD231PS %s, Z%d, Z%d", tokAddr("CX", "BX", "R12", t), t, a)
+		},
+	},
+}
+
+func kTile(ty kType, R, T int) string {
+	name := fmt.Sprintf("tile%sVNNI%dx%d", ty.name, R, T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ ws+8(FP), R8")
+	p("LEAQ (R8)(R8*2), R9")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("MOVQ dv+32(FP), CX")
+	p("MOVQ bs+40(FP), DI")
+	p("MOVQ vs+48(FP), BX")
+	p("LEAQ (BX)(BX*2), R12")
+	p("MOVQ nsb+56(FP), R10")
+	for c := range 4 {
+		p("VMOVDQU64 %s+%d(SB), Z%d", ty.idx, 64*c, 12+c)
+	}
+	zeroAcc(R, T)
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	for r := range R {
+		ty.row(r)
+		for t := range T {
+			p("VPXORD Z%d, Z%d, Z%d", t, t, t)
+		}
+		for c := range 4 {
+			ty.chunk(r, c)
+			for t := range T {
+				p("VPMADDUBSW %s, %s, Z11", kx(t, 64*c), ty.w)
+				p("VPMADDWD %s, Z11, Z11", ty.sc)
+				p("VPADDD Z11, Z%d, Z%d", t, t)
+			}
+		}
+		for t := range T {
+			ty.epi(t, acc(r, t, T))
+		}
+	}
+	p("ADDQ $%d, AX", ty.bytes)
+	p("ADDQ $256, SI")
+	p("ADDQ $64, DI")
+	p("ADDQ $64, CX")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	p("MOVQ y+64(FP), AX")
+	p("MOVQ ys+72(FP), BX")
+	p("LEAQ (BX)(BX*2), R9")
+	reduce(R, T)
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// kx is activation row t at displacement d.
+func kx(t, d int) string {
+	switch t {
+	case 0:
+		return fmt.Sprintf("%d(SI)", d)
+	case 1:
+		return fmt.Sprintf("%d(SI)(DX*1)", d)
+	case 2:
+		return fmt.Sprintf("%d(SI)(DX*2)", d)
+	}
+	return fmt.Sprintf("%d(SI)(R11*1)", d)
+}
+
+func kConsts() {
+	data := func(name string, vals []uint32) {
+		for i, v := range vals {
+			fmt.Fprintf(&s, "DATA %s+%d(SB)/4, $0x%08x\n", name, 4*i, v)
+		}
+		fmt.Fprintf(&s, "GLOBL %s(SB), RODATA|NOPTR, $%d\n\n", name, 4*len(vals))
+	}
+	s.WriteString("\n")
+	data("kmask3f<>", []uint32{0x3f3f3f3f, 0x3f3f3f3f, 0x3f3f3f3f, 0x3f3f3f3f})
+	data("kmask0f<>", []uint32{0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f})
+	data("kmask30<>", []uint32{0x30303030, 0x30303030, 0x30303030, 0x30303030})
+	data("kshift04<>", []uint32{0, 4, 0, 0})
+	// VPERMW indexes, 32 words per chunk: Q4_K spreads sub-block scale
+	// 2c over the first 16 int16 lanes and 2c+1 over the last 16; Q6_K
+	// spreads group scales 4c..4c+3 over 8 lanes each.
+	idx := func(name string, f func(c, k int) int) {
+		var v []uint32
+		for c := range 4 {
+			for k := 0; k < 32; k += 2 {
+				v = append(v, uint32(f(c, k))|uint32(f(c, k+1))<<16)
+			}
+		}
+		data(name, v)
+	}
+	idx("kidx4<>", func(c, k int) int { return 2*c + k/16 })
+	idx("kidx6<>", func(c, k int) int { return 4*c + k/8 })
+}
+
 func main() {
 	s.WriteString("// Code generated by asm_gen.go; DO NOT EDIT.\n\n//go:build !purego\n\n#include \"textflag.h\"\n")
 	var decl strings.Builder
@@ -358,11 +564,30 @@ func main() {
 		}
 		decl.WriteString("}\n\n")
 	}
+	for _, ty := range kTypes {
+		fmt.Fprintf(&decl, "var tiles%sVNNI = [tileMax + 1][tileMax + 1]asmTileQ8{\n", ty.name)
+		for R := 1; R <= 4; R++ {
+			fmt.Fprintf(&decl, "%d: {", R)
+			for T := 1; T <= 4; T++ {
+				fmt.Fprintf(&decl, "%d: %s, ", T, kTile(ty, R, T))
+			}
+			decl.WriteString("},\n")
+		}
+		decl.WriteString("}\n\n")
+	}
+	kConsts()
 	vecF32()
 	for _, ty := range q8Types {
 		for R := 1; R <= 4; R++ {
 			for T := 1; T <= 4; T++ {
 				fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sVNNI%dx%d(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)\n\n", ty.name, R, T)
+			}
+		}
+	}
+	for _, ty := range kTypes {
+		for R := 1; R <= 4; R++ {
+			for T := 1; T <= 4; T++ {
+				fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sVNNI%dx%d(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)\n\n", ty.name, R, T)
 			}
 		}
 	}

@@ -43,6 +43,8 @@ func initAsm() {
 			gemmKernels[Q8_0].tiles[R][T] = q8TileFunc(tilesQ8_0VNNI[R][T])
 			gemmKernels[Q4_0].tiles[R][T] = q8TileFunc(tilesQ4_0VNNI[R][T])
 			gemmKernels[Q5_0].tiles[R][T] = q8TileFunc(tilesQ5_0VNNI[R][T])
+			gemmKernels[Q4_K].tiles[R][T] = kTileFunc(tilesQ4_KVNNI[R][T])
+			gemmKernels[Q6_K].tiles[R][T] = kTileFunc(tilesQ6_KVNNI[R][T])
 		}
 	}
 }
@@ -66,6 +68,19 @@ func q8TileFunc(f asmTileQ8) tileFunc {
 		if nb%2 == 1 {
 			goTileQ8From(k, w, rb, r0, R, a, t0, T, y, ldy, nb-1, true)
 		}
+	}
+}
+
+// kTileFunc adapts an assembly K-quant tile to tileFunc.
+func kTileFunc(f asmTileQ8) tileFunc {
+	return func(k *Kernel, w []byte, rb, r0, R int, a *Acts, t0, T int, y []float32, ldy int) {
+		nb := a.cols / qkK
+		if nb == 0 {
+			goTileQ8K(k, w, rb, r0, R, a, t0, T, y, ldy)
+			return
+		}
+		v := t0 * nb * 16
+		f(&w[r0*rb], rb, &a.qs[t0*a.cols], a.cols, &a.dv[v], &a.bs[v], nb*64, nb, &y[r0], ldy*4)
 	}
 }
 

@@ -39,6 +39,20 @@ var tilesF32AVX512 = [tileMax + 1][tileMax + 1]asmTileFloat{
 	4: {1: tileF32AVX5124x1, 2: tileF32AVX5124x2, 3: tileF32AVX5124x3, 4: tileF32AVX5124x4},
 }
 
+var tilesQ4_KVNNI = [tileMax + 1][tileMax + 1]asmTileQ8{
+	1: {1: tileQ4_KVNNI1x1, 2: tileQ4_KVNNI1x2, 3: tileQ4_KVNNI1x3, 4: tileQ4_KVNNI1x4},
+	2: {1: tileQ4_KVNNI2x1, 2: tileQ4_KVNNI2x2, 3: tileQ4_KVNNI2x3, 4: tileQ4_KVNNI2x4},
+	3: {1: tileQ4_KVNNI3x1, 2: tileQ4_KVNNI3x2, 3: tileQ4_KVNNI3x3, 4: tileQ4_KVNNI3x4},
+	4: {1: tileQ4_KVNNI4x1, 2: tileQ4_KVNNI4x2, 3: tileQ4_KVNNI4x3, 4: tileQ4_KVNNI4x4},
+}
+
+var tilesQ6_KVNNI = [tileMax + 1][tileMax + 1]asmTileQ8{
+	1: {1: tileQ6_KVNNI1x1, 2: tileQ6_KVNNI1x2, 3: tileQ6_KVNNI1x3, 4: tileQ6_KVNNI1x4},
+	2: {1: tileQ6_KVNNI2x1, 2: tileQ6_KVNNI2x2, 3: tileQ6_KVNNI2x3, 4: tileQ6_KVNNI2x4},
+	3: {1: tileQ6_KVNNI3x1, 2: tileQ6_KVNNI3x2, 3: tileQ6_KVNNI3x3, 4: tileQ6_KVNNI3x4},
+	4: {1: tileQ6_KVNNI4x1, 2: tileQ6_KVNNI4x2, 3: tileQ6_KVNNI4x3, 4: tileQ6_KVNNI4x4},
+}
+
 //go:noescape
 func tileQ8_0VNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)
 
@@ -182,6 +196,102 @@ func tileQ5_0VNNI4x3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, v
 
 //go:noescape
 func tileQ5_0VNNI4x4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI1x2(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI1x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI1x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI2x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI2x2(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI2x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI2x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI3x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI3x2(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI3x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI3x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI4x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI4x2(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI4x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_KVNNI4x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI1x2(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI1x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI1x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI2x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI2x2(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI2x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI2x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI3x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI3x2(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI3x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI3x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI4x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI4x2(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI4x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
+
+//go:noescape
+func tileQ6_KVNNI4x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
 
 //go:noescape
 func tileF16AVX5121x1(w *byte, ws int, x *float32, xs int, n16 int, y *float32, ys int)

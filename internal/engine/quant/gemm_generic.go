@@ -231,7 +231,7 @@ func goTileQ8K(k *Kernel, w []byte, rb, r0, R int, a *Acts, t0, T int, y []float
 			i := (t0+t)*nb + b
 			x := a.qs[(t0+t)*cols+b*qkK:][:qkK]
 			bs := (*[16]int32)(a.bs[i*16:])
-			dx := a.dv[i]
+			dx := a.dv[i*16]
 			for r := range R {
 				sb := &s[r]
 				var isum, msum int32

@@ -16,7 +16,7 @@ func actsValue(a *Acts, t, j int) float64 {
 		return float64(a.dv[(t*nb+j/32)*8]) * float64(a.qs[t*a.cols+j])
 	case actsQ8K:
 		nb := a.cols / qkK
-		return float64(a.dv[t*nb+j/qkK]) * float64(a.qs[t*a.cols+j])
+		return float64(a.dv[(t*nb+j/qkK)*16]) * float64(a.qs[t*a.cols+j])
 	}
 	return float64(a.f[t*a.cols+j])
 }
@@ -243,6 +243,25 @@ func BenchmarkMulRows(b *testing.B) {
 				}
 				b.ReportMetric(float64(rows*cols*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gmac/s")
 			})
+		}
+	}
+}
+
+// On a CPU with AVX-512 VNNI the kernels above must have run the assembly
+// tiles, not only the portable ones.
+func TestAssemblyInUse(t *testing.T) {
+	t.Logf("kernels: %s", Kernels())
+	if Kernels() != "avx512vnni" {
+		t.Skip("no AVX-512 VNNI assembly on this CPU or build")
+	}
+	for _, typ := range []Type{F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K} {
+		k, _ := KernelFor(typ)
+		for R := 1; R <= tileMax; R++ {
+			for T := 1; T <= tileMax; T++ {
+				if k.tiles[R][T] == nil {
+					t.Errorf("%v: no assembly for the %dx%d tile", typ, R, T)
+				}
+			}
 		}
 	}
 }
