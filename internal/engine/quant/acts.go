@@ -7,6 +7,8 @@ import "math"
 //
 //   - Q8 (for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1): 32-element blocks, d = amax/127
 //     rounded to f16 as ggml's Q8_0 does, quants rounded to nearest even.
+//     Like ggml, this caps activations at 65504·127 ≈ 8.3e6 in magnitude
+//     (a block beyond that decodes as ±Inf).
 //   - Q8K (for Q4_K, Q5_K, Q6_K): 256-element super-blocks with a float32
 //     scale chosen so the largest-magnitude element maps to -127 (ggml's
 //     Q8_K), plus the sums of every 16 quants.

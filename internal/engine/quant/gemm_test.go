@@ -142,8 +142,9 @@ func checkActs(t *testing.T, a *Acts, x []float32) {
 				}
 				sum += int32(q)
 				got := actsValue(a, r, j)
-				// f16 rounding of the Q8 scale adds up to 2^-11 relative.
-				if e := math.Abs(got - float64(x[r*a.cols+j])); e > step*0.5+amax*1e-3+1e-12 {
+				// The Q8 scale is rounded to f16: 2^-11 relative, or 2^-25
+				// absolute where it is subnormal, times up to 127.
+				if e := math.Abs(got - float64(x[r*a.cols+j])); e > step*0.5+amax*1e-3+127*0x1p-25 {
 					t.Fatalf("row %d element %d: %g quantised as %g (step %g)", r, j, x[r*a.cols+j], got, step)
 				}
 			}
@@ -183,8 +184,8 @@ func FuzzQuantizeActs(f *testing.F) {
 		x := make([]float32, n)
 		for i := range x {
 			v := math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || math.Abs(float64(v)) > 1e30 || (v != 0 && math.Abs(float64(v)) < 1e-30) {
-				v = 0 // activations are finite and not subnormal-tiny
+			if math.IsNaN(float64(v)) || math.Abs(float64(v)) > 1e6 {
+				v = 0 // activations are finite, and the f16 scale caps them (see Acts)
 			}
 			x[i] = v
 		}
