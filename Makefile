@@ -3,7 +3,7 @@ GO      ?= go
 FUZZTIME ?= 100000x
 PKGS    := ./...
 
-.PHONY: all build test check vet fmt unit race fuzz compat bench clean
+.PHONY: all build test check vet fmt unit race purego fuzz compat bench clean
 
 all: build
 
@@ -25,6 +25,10 @@ vet:
 
 race:
 	$(GO) test -race -count=1 $(PKGS)
+
+## purego: the engine's tests on its portable Go kernels instead of the assembly.
+purego:
+	$(GO) test -tags purego -count=1 ./internal/engine/...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

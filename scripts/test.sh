@@ -24,6 +24,10 @@ step "go test -race"
 # across three server processes, which needs the cores the parallel package tests would take.
 go test -race -count=1 -timeout 20m $(go list ./... | grep -v /tests/scaleout)
 
+step "engine kernels, portable build (-tags purego)"
+# The engine's assembly kernels have portable Go twins, which other CPUs run; test those too.
+go test -tags purego -count=1 ./internal/engine/...
+
 step "scale-out: three autoglm processes on one PostgreSQL and one Redis"
 go test -count=1 -timeout 10m ./tests/scaleout/
 

@@ -2,6 +2,10 @@ package model
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +105,57 @@ func BenchmarkQwen25Shape(b *testing.B) {
 		Vocab: 151936, Ctx: 32768, Type: quant.Q8_0, Tied: true, Seed: 1,
 	})
 	benchModel(b, f, 32, 16)
+}
+
+// BenchmarkFiles measures the GGUF files listed in AUTOGLM_BENCH_MODELS
+// (comma-separated; skipped when unset) the way llama-bench does: pp128 is
+// one 128-token prompt from an empty cache, tg32 is 32 single-token steps
+// from an empty cache. AUTOGLM_BENCH_THREADS sets the thread count
+// (default 1). Compare with llama-bench -p 128 -n 32 -t N in the same run.
+func BenchmarkFiles(b *testing.B) {
+	list := os.Getenv("AUTOGLM_BENCH_MODELS")
+	if list == "" {
+		b.Skip("AUTOGLM_BENCH_MODELS not set")
+	}
+	threads := 1
+	if v := os.Getenv("AUTOGLM_BENCH_THREADS"); v != "" {
+		threads, _ = strconv.Atoi(v)
+	}
+	ctx := context.Background()
+	for _, path := range strings.Split(list, ",") {
+		f, err := gguf.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := loadModel(b, f, Options{Threads: threads, ContextLength: 256})
+		b.Cleanup(func() { f.Close() })
+		vocab := m.Config().Vocab
+		prompt := make([]int32, 128)
+		for i := range prompt {
+			prompt[i] = int32((i*7919 + 13) % vocab)
+		}
+		name := filepath.Base(path)
+		b.Run(name+"/pp128", func(b *testing.B) {
+			c := m.NewCache()
+			for b.Loop() {
+				c.Reset()
+				if err := m.Forward(ctx, []*Seq{{Cache: c, Tokens: prompt}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "tok/s")
+		})
+		b.Run(name+"/tg32", func(b *testing.B) {
+			c := m.NewCache()
+			for b.Loop() {
+				c.Reset()
+				for i := range 32 {
+					if err := m.Forward(ctx, []*Seq{{Cache: c, Tokens: prompt[i : i+1]}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(32*b.N)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
 }

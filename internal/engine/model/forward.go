@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/open-autoglm/autoglm/internal/engine/fastmath"
+	"github.com/open-autoglm/autoglm/internal/engine/quant"
 )
 
 // Seq is one sequence's part of a Forward step.
@@ -46,6 +47,7 @@ type buffers struct {
 	hid, logits    []float32
 	outRows        []int
 	scores         [][]float32
+	acts           [2]quant.Acts // activations converted for the matrix products
 }
 
 func grow(b []float32, n int) []float32 {
@@ -174,14 +176,6 @@ func (m *Model) prepare(seqs []*Seq, n int) *buffers {
 	return b
 }
 
-// matmul computes y = x·wᵀ for n rows of x, split across the pool.
-func (m *Model) matmul(w *weight, x []float32, n int, y []float32) {
-	grain := m.pool.grainFor(w.rows, w.tileRows())
-	m.pool.run(w.rows, grain, func(_, lo, hi int) {
-		w.mulRows(x, n, y, lo, hi)
-	})
-}
-
 // layer runs transformer block l over all rows of the step.
 func (m *Model) layer(l int, seqs []*Seq, b *buffers) {
 	cfg := &m.cfg
@@ -192,7 +186,7 @@ func (m *Model) layer(l int, seqs []*Seq, b *buffers) {
 	rmsNormRows(b.xn, b.x, ly.attnNorm, n, dim, cfg.NormEps)
 	if ly.wqkv != nil {
 		width := qDim + 2*kvDim
-		m.matmul(ly.wqkv, b.xn, n, b.qkv)
+		m.matmul(ly.wqkv, b.xn, n, b.qkv, nil)
 		for r := range n {
 			src := b.qkv[r*width : (r+1)*width]
 			addBias(src, ly.bqkv)
@@ -201,9 +195,9 @@ func (m *Model) layer(l int, seqs []*Seq, b *buffers) {
 			copy(b.v[r*kvDim:(r+1)*kvDim], src[qDim+kvDim:])
 		}
 	} else {
-		m.matmul(ly.wq, b.xn, n, b.q)
-		m.matmul(ly.wk, b.xn, n, b.k)
-		m.matmul(ly.wv, b.xn, n, b.v)
+		a := m.matmul(ly.wq, b.xn, n, b.q, nil)
+		a = m.matmul(ly.wk, b.xn, n, b.k, a)
+		m.matmul(ly.wv, b.xn, n, b.v, a)
 		addBiasRows(b.q, ly.bq, n)
 		addBiasRows(b.k, ly.bk, n)
 		addBiasRows(b.v, ly.bv, n)
@@ -224,7 +218,7 @@ func (m *Model) layer(l int, seqs []*Seq, b *buffers) {
 	}
 
 	m.attention(l, seqs, b)
-	m.matmul(ly.wo, b.att, n, b.o)
+	m.matmul(ly.wo, b.att, n, b.o, nil)
 	addBiasRows(b.o, ly.bo, n)
 	if ly.postAttnNorm != nil {
 		rmsNormRows(b.o, b.o, ly.postAttnNorm, n, dim, cfg.NormEps)
@@ -234,13 +228,13 @@ func (m *Model) layer(l int, seqs []*Seq, b *buffers) {
 	rmsNormRows(b.xn, b.x, ly.ffnNorm, n, dim, cfg.NormEps)
 	ffn := cfg.FFN
 	if ly.gate != nil {
-		m.matmul(ly.gate, b.xn, n, b.ga)
-		m.matmul(ly.up, b.xn, n, b.gb)
+		a := m.matmul(ly.gate, b.xn, n, b.ga, nil)
+		m.matmul(ly.up, b.xn, n, b.gb, a)
 		for i := range n * ffn {
 			b.h[i] = silu(b.ga[i]) * b.gb[i]
 		}
 	} else {
-		m.matmul(ly.up, b.xn, n, b.ga)
+		m.matmul(ly.up, b.xn, n, b.ga, nil)
 		for r := range n {
 			gu := b.ga[r*2*ffn : (r+1)*2*ffn]
 			h := b.h[r*ffn : (r+1)*ffn]
@@ -249,7 +243,7 @@ func (m *Model) layer(l int, seqs []*Seq, b *buffers) {
 			}
 		}
 	}
-	m.matmul(ly.down, b.h, n, b.o)
+	m.matmul(ly.down, b.h, n, b.o, nil)
 	if ly.postFFNNorm != nil {
 		rmsNormRows(b.o, b.o, ly.postFFNNorm, n, dim, cfg.NormEps)
 	}
@@ -365,7 +359,7 @@ func (m *Model) finish(seqs []*Seq, b *buffers) {
 		rmsNorm(b.hid[i*dim:(i+1)*dim], b.x[r*dim:(r+1)*dim], m.outputNorm, cfg.NormEps)
 	}
 	b.logits = grow(b.logits, nOut*cfg.Vocab)
-	m.matmul(m.output, b.hid, nOut, b.logits)
+	m.matmul(m.output, b.hid, nOut, b.logits, nil)
 	i := 0
 	for _, s := range seqs {
 		k := 1

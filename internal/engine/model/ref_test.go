@@ -23,6 +23,10 @@ type refModel struct {
 	embd, out                                [][]float64
 	outNorm                                  []float64
 	layers                                   []refLayer
+	// actType maps the first element of every matrix row to the
+	// matrix's type: matVec rounds its input the way the engine's
+	// kernels quantise activations for that type.
+	actType map[*float64]quant.Type
 }
 
 type refLayer struct {
@@ -40,7 +44,7 @@ func loadRef(t *testing.T, f *gguf.File) *refModel {
 		}
 		return int(v)
 	}
-	r := &refModel{arch: arch}
+	r := &refModel{arch: arch, actType: map[*float64]quant.Type{}}
 	r.dim, r.heads, r.kvHeads, r.ffn = u("embedding_length"), u("attention.head_count"), u("attention.head_count_kv"), u("feed_forward_length")
 	r.headDim = r.dim / r.heads
 	if v, ok := f.Uint(arch + ".attention.key_length"); ok {
@@ -74,6 +78,7 @@ func loadRef(t *testing.T, f *gguf.File) *refModel {
 			for j := range m[i] {
 				m[i][j] = float64(flat[i*cols+j])
 			}
+			r.actType[&m[i][0]] = ti.Type
 		}
 		return m
 	}
@@ -123,6 +128,54 @@ func loadRef(t *testing.T, f *gguf.File) *refModel {
 		r.layers = append(r.layers, L)
 	}
 	return r
+}
+
+// matVec is refMatVec after rounding x as the engine rounds activations
+// for w's type: 32-element blocks with an f16 scale of amax/127 for the
+// 32-element quants, 256-element blocks whose largest-magnitude element
+// maps to -127 for the K-quants, unchanged for float weights. Both round
+// to nearest even. This is the arithmetic of llama.cpp's CPU kernels.
+func (r *refModel) matVec(w [][]float64, x, bias []float64) []float64 {
+	switch t := r.actType[&w[0][0]]; t {
+	case quant.Q8_0, quant.Q4_0, quant.Q4_1, quant.Q5_0, quant.Q5_1:
+		x = refRoundBlocks(x, 32, func(b []float64) (float64, float64) {
+			var amax float64
+			for _, v := range b {
+				amax = math.Max(amax, math.Abs(v))
+			}
+			if amax == 0 {
+				return 0, 0
+			}
+			return 127 / amax, float64(quant.F16ToF32(quant.F32ToF16(float32(amax / 127))))
+		})
+	case quant.Q4_K, quant.Q5_K, quant.Q6_K:
+		x = refRoundBlocks(x, 256, func(b []float64) (float64, float64) {
+			var m float64
+			for _, v := range b {
+				if math.Abs(v) > math.Abs(m) {
+					m = v
+				}
+			}
+			if m == 0 {
+				return 0, 0
+			}
+			return -127 / m, -m / 127
+		})
+	}
+	return refMatVec(w, x, bias)
+}
+
+// refRoundBlocks returns x rounded per block of n: scale returns the
+// factor to the quant grid and the step that decodes it.
+func refRoundBlocks(x []float64, n int, scale func([]float64) (float64, float64)) []float64 {
+	out := make([]float64, len(x))
+	for b := 0; b < len(x); b += n {
+		id, d := scale(x[b : b+n])
+		for j := b; j < b+n; j++ {
+			out[j] = d * math.Min(127, math.RoundToEven(x[j]*id))
+		}
+	}
+	return out
 }
 
 func refMatVec(w [][]float64, x, bias []float64) []float64 {
@@ -185,9 +238,9 @@ func (r *refModel) forward(tokens []int32) (logits, hidden [][]float64) {
 		v := make([][]float64, n)
 		for i := range n {
 			xn := refNorm(x[i], L.attnNorm, r.eps)
-			q[i] = refMatVec(L.wq, xn, L.bq)
-			k[i] = refMatVec(L.wk, xn, L.bk)
-			v[i] = refMatVec(L.wv, xn, L.bv)
+			q[i] = r.matVec(L.wq, xn, L.bq)
+			k[i] = r.matVec(L.wk, xn, L.bk)
+			v[i] = r.matVec(L.wv, xn, L.bv)
 			for h := range r.heads {
 				r.refRope(q[i][h*hd:(h+1)*hd], i)
 			}
@@ -220,7 +273,7 @@ func (r *refModel) forward(tokens []int32) (logits, hidden [][]float64) {
 					}
 				}
 			}
-			o := refMatVec(L.wo, att, nil)
+			o := r.matVec(L.wo, att, nil)
 			if L.postAttn != nil {
 				o = refNorm(o, L.postAttn, r.eps)
 			}
@@ -230,13 +283,13 @@ func (r *refModel) forward(tokens []int32) (logits, hidden [][]float64) {
 		}
 		for i := range n {
 			xn := refNorm(x[i], L.ffnNorm, r.eps)
-			g := refMatVec(L.gate, xn, nil)
-			u := refMatVec(L.up, xn, nil)
+			g := r.matVec(L.gate, xn, nil)
+			u := r.matVec(L.up, xn, nil)
 			h := make([]float64, r.ffn)
 			for j := range h {
 				h[j] = g[j] / (1 + math.Exp(-g[j])) * u[j]
 			}
-			o := refMatVec(L.down, h, nil)
+			o := r.matVec(L.down, h, nil)
 			if L.postFFN != nil {
 				o = refNorm(o, L.postFFN, r.eps)
 			}
@@ -248,7 +301,7 @@ func (r *refModel) forward(tokens []int32) (logits, hidden [][]float64) {
 	for i := range n {
 		hn := refNorm(x[i], r.outNorm, r.eps)
 		hidden = append(hidden, hn)
-		logits = append(logits, refMatVec(r.out, hn, nil))
+		logits = append(logits, r.matVec(r.out, hn, nil))
 	}
 	return logits, hidden
 }

@@ -1,0 +1,613 @@
+//go:build ignore
+
+// asm_gen writes gemm_amd64.s and gemm_amd64_decl.go: the amd64 tile
+// kernels, one function per weight type and tile shape (R weight rows × T
+// activation rows, 1 ≤ R, T ≤ 4). Run it with `go generate` in this
+// directory after changing it; its output is committed so that a plain
+// `go build` needs nothing else.
+//
+// Register plan of every tile (AVX-512, 32 vector registers):
+//
+//	Z0-Z3    the R weight blocks of this step
+//	Z4-Z7    their scales (one per 32-element block, spread over 8 lanes)
+//	Z8-Z13   temporaries
+//	Z14-Z15  byte masks
+//	Z16-Z31  the R×T float32 accumulators
+//
+// The 32-element kernels take two blocks per step, so one 512-bit register
+// holds 64 quants; VPDPBUSD multiplies unsigned weight bytes by signed
+// activation bytes and sums groups of four into 16 int32 lanes (8 per
+// block). Weights are made unsigned by an offset (Q8_0: XOR 0x80, i.e.
+// +128; Q4_0: the stored nibble, i.e. +8; Q5_0: +16), and the activations
+// carry the matching correction -off·Σx/8 per lane as the starting value
+// of the integer sum, so each lane group ends at exactly Σq·x.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"log"
+	"os"
+	"strings"
+)
+
+var s bytes.Buffer
+
+func p(format string, args ...any) { fmt.Fprintf(&s, "\t"+format+"\n", args...) }
+func label(l string)               { fmt.Fprintf(&s, "%s:\n", l) }
+
+// rowAddr is weight row r at displacement d: AX + r*ws with R8 = ws and
+// R9 = 3*ws.
+func rowAddr(r, d int) string {
+	switch r {
+	case 0:
+		return fmt.Sprintf("%d(AX)", d)
+	case 1:
+		return fmt.Sprintf("%d(AX)(R8*1)", d)
+	case 2:
+		return fmt.Sprintf("%d(AX)(R8*2)", d)
+	}
+	return fmt.Sprintf("%d(AX)(R9*1)", d)
+}
+
+// tokAddr is activation row t from base with stride s1 and 3*stride s3.
+func tokAddr(base, s1, s3 string, t int) string {
+	switch t {
+	case 0:
+		return fmt.Sprintf("(%s)", base)
+	case 1:
+		return fmt.Sprintf("(%s)(%s*1)", base, s1)
+	case 2:
+		return fmt.Sprintf("(%s)(%s*2)", base, s1)
+	}
+	return fmt.Sprintf("(%s)(%s*1)", base, s3)
+}
+
+func acc(r, t, T int) int { return 16 + r*T + t }
+
+// reduce sums each accumulator's 16 lanes and stores it at
+// y[t*ys + r] (AX = y, BX = ys in bytes, R9 = 3*ys).
+func reduce(R, T int) {
+	for r := range R {
+		for t := range T {
+			a := acc(r, t, T)
+			p("VEXTRACTF64X4 $1, Z%d, Y8", a)
+			p("VADDPS Y8, Y%d, Y8", a)
+			p("VEXTRACTF128 $1, Y8, X9")
+			p("VADDPS X9, X8, X8")
+			p("VHADDPS X8, X8, X8")
+			p("VHADDPS X8, X8, X8")
+			var addr string
+			switch t {
+			case 0:
+				addr = fmt.Sprintf("%d(AX)", 4*r)
+			case 1:
+				addr = fmt.Sprintf("%d(AX)(BX*1)", 4*r)
+			case 2:
+				addr = fmt.Sprintf("%d(AX)(BX*2)", 4*r)
+			default:
+				addr = fmt.Sprintf("%d(AX)(R9*1)", 4*r)
+			}
+			p("VMOVSS X8, %s", addr)
+		}
+	}
+}
+
+func zeroAcc(R, T int) {
+	for r := range R {
+		for t := range T {
+			a := acc(r, t, T)
+			p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+		}
+	}
+}
+
+// q8Type describes how one 32-element weight type is loaded two blocks at
+// a time into Z(r) as unsigned bytes in element order.
+type q8Type struct {
+	name  string
+	bytes int // bytes per block
+	load  func(r int)
+	setup func()
+}
+
+var q8Types = []q8Type{
+	{
+		name: "Q8_0", bytes: 34,
+		setup: func() {
+			p("MOVL $0x80808080, R13")
+			p("VPBROADCASTD R13, Z14")
+		},
+		load: func(r int) {
+			p("VMOVDQU %s, Y%d", rowAddr(r, 2), r)
+			p("VINSERTI64X4 $1, %s, Z%d, Z%d", rowAddr(r, 36), r, r)
+			p("VPXORD Z14, Z%d, Z%d", r, r)
+		},
+	},
+	{
+		name: "Q4_0", bytes: 18,
+		setup: func() {
+			p("MOVL $0x0f0f0f0f, R13")
+			p("VPBROADCASTD R13, Z14")
+		},
+		load: func(r int) {
+			// [qs0 | qs1] → [lo0 hi0 lo1 hi1]: low nibbles are elements
+			// 0-15 of a block, high nibbles 16-31.
+			p("VMOVDQU %s, X%d", rowAddr(r, 2), r)
+			p("VINSERTI128 $1, %s, Y%d, Y%d", rowAddr(r, 20), r, r)
+			p("VPSRLW $4, Y%d, Y10", r)
+			p("VINSERTI64X4 $1, Y10, Z%d, Z%d", r, r)
+			p("VPANDD Z14, Z%d, Z%d", r, r)
+			p("VSHUFI64X2 $0xd8, Z%d, Z%d, Z%d", r, r, r)
+		},
+	},
+	{
+		name: "Q5_0", bytes: 22,
+		setup: func() {
+			p("MOVL $0x0f0f0f0f, R13")
+			p("VPBROADCASTD R13, Z14")
+			p("MOVL $0x10101010, R13")
+			p("VPBROADCASTD R13, Z15")
+		},
+		load: func(r int) {
+			p("VMOVDQU %s, X%d", rowAddr(r, 6), r)
+			p("VINSERTI128 $1, %s, Y%d, Y%d", rowAddr(r, 28), r, r)
+			p("VPSRLW $4, Y%d, Y10", r)
+			p("VINSERTI64X4 $1, Y10, Z%d, Z%d", r, r)
+			p("VPANDD Z14, Z%d, Z%d", r, r)
+			p("VSHUFI64X2 $0xd8, Z%d, Z%d, Z%d", r, r, r)
+			// Bit j of qh is the fifth bit of element j: the two
+			// blocks' qh words form a 64-bit byte mask.
+			p("MOVL %s, R13", rowAddr(r, 2))
+			p("MOVL %s, R14", rowAddr(r, 24))
+			p("SHLQ $32, R14")
+			p("ORQ R14, R13")
+			p("KMOVQ R13, K1")
+			p("VMOVDQU8.Z Z15, K1, Z10")
+			p("VPORD Z10, Z%d, Z%d", r, r)
+		},
+	},
+}
+
+func q8Tile(ty q8Type, R, T int) string {
+	name := fmt.Sprintf("tile%sVNNI%dx%d", ty.name, R, T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ ws+8(FP), R8")
+	p("LEAQ (R8)(R8*2), R9")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("MOVQ dv+32(FP), DI")
+	p("MOVQ cv+40(FP), CX")
+	p("MOVQ vs+48(FP), BX")
+	p("LEAQ (BX)(BX*2), R12")
+	p("MOVQ nb2+56(FP), R10")
+	ty.setup()
+	zeroAcc(R, T)
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	for r := range R {
+		ty.load(r)
+		p("VPBROADCASTW %s, X8", rowAddr(r, 0))
+		p("VPBROADCASTW %s, X9", rowAddr(r, ty.bytes))
+		p("VINSERTI128 $1, X9, Y8, Y8")
+		p("VCVTPH2PS Y8, Z%d", 4+r)
+	}
+	k := 0
+	for t := range T {
+		for r := range R {
+			a, b := 8+2*(k%3), 9+2*(k%3)
+			k++
+			p("VMOVDQU32 %s, Z%d", tokAddr("CX", "BX", "R12", t), a)
+			p("VPDPBUSD %s, Z%d, Z%d", tokAddr("SI", "DX", "R11", t), r, a)
+			p("VCVTDQ2PS Z%d, Z%d", a, a)
+			p("VMULPS %s, Z%d, Z%d", tokAddr("DI", "BX", "R12", t), 4+r, b)
+			p("VFMADD231PS Z%d, Z%d, Z%d", b, a, acc(r, t, T))
+		}
+	}
+	p("ADDQ $%d, AX", 2*ty.bytes)
+	p("ADDQ $64, SI")
+	p("ADDQ $64, DI")
+	p("ADDQ $64, CX")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	p("MOVQ y+64(FP), AX")
+	p("MOVQ ys+72(FP), BX")
+	p("LEAQ (BX)(BX*2), R9")
+	reduce(R, T)
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// floatTile multiplies F16 or F32 rows by float32 activations, 16 elements
+// per step.
+func floatTile(typ string, R, T int) string {
+	name := fmt.Sprintf("tile%sAVX512%dx%d", typ, R, T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *float32, xs int, n16 int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ ws+8(FP), R8")
+	p("LEAQ (R8)(R8*2), R9")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("MOVQ n16+32(FP), R10")
+	zeroAcc(R, T)
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	step := 64
+	for r := range R {
+		if typ == "F16" {
+			p("VCVTPH2PS %s, Z%d", rowAddr(r, 0), r)
+			step = 32
+		} else {
+			p("VMOVUPS %s, Z%d", rowAddr(r, 0), r)
+		}
+	}
+	for t := range T {
+		for r := range R {
+			p("VFMADD231PS %s, Z%d, Z%d", tokAddr("SI", "DX", "R11", t), r, acc(r, t, T))
+		}
+	}
+	p("ADDQ $%d, AX", step)
+	p("ADDQ $64, SI")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	p("MOVQ y+40(FP), AX")
+	p("MOVQ ys+48(FP), BX")
+	p("LEAQ (BX)(BX*2), R9")
+	reduce(R, T)
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+func vecF32() {
+	s.WriteString(`
+// func dotF32AVX512(a, b *float32, n64 int) float32
+TEXT ·dotF32AVX512(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), AX
+	MOVQ b+8(FP), SI
+	MOVQ n64+16(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	TESTQ CX, CX
+	JZ dot_reduce
+dot_loop:
+	VMOVUPS (AX), Z4
+	VMOVUPS 64(AX), Z5
+	VMOVUPS 128(AX), Z6
+	VMOVUPS 192(AX), Z7
+	VFMADD231PS (SI), Z4, Z0
+	VFMADD231PS 64(SI), Z5, Z1
+	VFMADD231PS 128(SI), Z6, Z2
+	VFMADD231PS 192(SI), Z7, Z3
+	ADDQ $256, AX
+	ADDQ $256, SI
+	DECQ CX
+	JNZ dot_loop
+dot_reduce:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyF32AVX512(alpha float32, x, y *float32, n16 int)
+TEXT ·axpyF32AVX512(SB), NOSPLIT, $0-32
+	VBROADCASTSS alpha+0(FP), Z0
+	MOVQ x+8(FP), AX
+	MOVQ y+16(FP), SI
+	MOVQ n16+24(FP), CX
+	TESTQ CX, CX
+	JZ axpy_done
+axpy_loop:
+	VMOVUPS (SI), Z1
+	VFMADD231PS (AX), Z0, Z1
+	VMOVUPS Z1, (SI)
+	ADDQ $64, AX
+	ADDQ $64, SI
+	DECQ CX
+	JNZ axpy_loop
+axpy_done:
+	VZEROUPPER
+	RET
+`)
+}
+
+// The K-quant tiles take one 256-element super-block per step and one
+// weight row at a time within it (so the per-row scale state fits in
+// registers), multiplying it by all T activation rows before the next
+// row: each weight super-block is still read once per tile. Register plan:
+//
+//	Z0-Z3    integer sums of the current row, one per activation row
+//	Z4       the row's sub-block scales as int16 (a VPERMW table)
+//	Z5       the row's per-16-element min weights as int32
+//	Z6, Z7   d and dmin broadcast
+//	Z8-Z11   temporaries (the unpacked quants of a 64-element chunk, the
+//	         chunk's scales spread over its int16 lanes, products)
+//	Z12-Z15  VPERMW indexes that spread chunk c's scales over its lanes
+//	Z16-Z31  the R×T float32 accumulators
+//
+// Quants are unsigned bytes; VPMADDUBSW multiplies them by the signed
+// activations in pairs (at most 2·63·127, no saturation) and VPMADDWD
+// applies the int16 scales. The activations carry the sum of every 16
+// quants, which turns the mins (and Q6_K's offset of 32) into one
+// multiply per 16 lanes.
+
+type kType struct {
+	name  string
+	bytes int
+	idx   string // symbol of the four index vectors
+	row   func(r int)
+	chunk func(r, c int) // leaves the quants in Z8 (or Z10 for Q6_K) and scales in Z9 (Z7)
+	epi   func(t, a int)
+	w, sc string // registers holding the quants and the chunk scales
+}
+
+var kTypes = []kType{
+	{
+		name: "Q4_K", bytes: 144, idx: "kidx4<>", w: "Z8", sc: "Z9",
+		row: func(r int) {
+			// Unpack the 6-bit scales and mins (layout in kscale.go) in
+			// 32-bit lanes: [sc0-3, mn0-3] from bytes 0-7, [sc4-7,
+			// mn4-7] from the low/high nibbles of bytes 8-11 and the
+			// top bits of bytes 0-7.
+			p("VMOVDQU %s, X8", rowAddr(r, 4))
+			p("VPAND kmask3f<>(SB), X8, X9")
+			p("VPSHUFD $0xaa, X8, X10")
+			p("VPSRLVD kshift04<>(SB), X10, X10")
+			p("VPAND kmask0f<>(SB), X10, X10")
+			p("VPSRLD $2, X8, X11")
+			p("VPAND kmask30<>(SB), X11, X11")
+			p("VPOR X11, X10, X10")
+			p("VPUNPCKLDQ X10, X9, X9")
+			p("VPMOVZXBW X9, X4")
+			p("VPSRLDQ $8, X9, X10")
+			p("VPUNPCKLBW X10, X10, X10")
+			p("VPMOVZXBD X10, Z5")
+			p("VPBROADCASTW %s, Y6", rowAddr(r, 0))
+			p("VCVTPH2PS Y6, Z6")
+			p("VPBROADCASTW %s, Y7", rowAddr(r, 2))
+			p("VCVTPH2PS Y7, Z7")
+		},
+		chunk: func(r, c int) {
+			p("VMOVDQU %s, Y8", rowAddr(r, 16+32*c))
+			p("VPSRLW $4, Y8, Y9")
+			p("VINSERTI64X4 $1, Y9, Z8, Z8")
+			p("VPANDD.BCST kmask0f<>(SB), Z8, Z8")
+			p("VPERMW Z4, Z%d, Z9", 12+c)
+		},
+		epi: func(t, a int) {
+			p("VPMULLD %s, Z5, Z11", tokAddr("DI", "BX", "R12", t))
+			p("VCVTDQ2PS Z11, Z11")
+			p("VCVTDQ2PS Z%d, Z%d", t, t)
+			p("VMULPS Z6, Z%d, Z%d", t, t)
+			p("VFNMADD231PS Z7, Z11, Z%d", t)
+			p("VFMADD231PS %s, Z%d, Z%d", tokAddr("CX", "BX", "R12", t), t, a)
+		},
+	},
+	{
+		name: "Q6_K", bytes: 210, idx: "kidx6<>", w: "Z10", sc: "Z7",
+		row: func(r int) {
+			p("VPMOVSXBW %s, Y4", rowAddr(r, 192))
+			p("VPMOVSXBD %s, Z5", rowAddr(r, 192))
+			p("VPSLLD $5, Z5, Z5")
+			p("VPBROADCASTW %s, Y6", rowAddr(r, 208))
+			p("VCVTPH2PS Y6, Z6")
+		},
+		chunk: func(r, c int) {
+			n := c / 2
+			if c%2 == 0 {
+				// 64 low-nibble bytes and the matching qh bit pairs.
+				p("VMOVDQU64 %s, Z8", rowAddr(r, 64*n))
+				p("VMOVDQU %s, Y9", rowAddr(r, 128+32*n))
+				p("VPSRLW $2, Y9, Y10")
+				p("VINSERTI64X4 $1, Y10, Z9, Z9")
+				p("VPANDD.BCST kmask0f<>(SB), Z8, Z10")
+				p("VPSLLW $4, Z9, Z11")
+				p("VPANDD.BCST kmask30<>(SB), Z11, Z11")
+			} else {
+				p("VPSRLW $4, Z8, Z10")
+				p("VPANDD.BCST kmask0f<>(SB), Z10, Z10")
+				p("VPANDD.BCST kmask30<>(SB), Z9, Z11")
+			}
+			p("VPORD Z11, Z10, Z10")
+			p("VPERMW Z4, Z%d, Z7", 12+c)
+		},
+		epi: func(t, a int) {
+			p("VPMULLD %s, Z5, Z11", tokAddr("DI", "BX", "R12", t))
+			p("VPSUBD Z11, Z%d, Z%d", t, t)
+			p("VCVTDQ2PS Z%d, Z%d", t, t)
+			p("VMULPS Z6, Z%d, Z%d", t, t)
+			p("VFMADD231PS %s, Z%d, Z%d", tokAddr("CX", "BX", "R12", t), t, a)
+		},
+	},
+}
+
+func kTile(ty kType, R, T int) string {
+	name := fmt.Sprintf("tile%sVNNI%dx%d", ty.name, R, T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ ws+8(FP), R8")
+	p("LEAQ (R8)(R8*2), R9")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("MOVQ dv+32(FP), CX")
+	p("MOVQ bs+40(FP), DI")
+	p("MOVQ vs+48(FP), BX")
+	p("LEAQ (BX)(BX*2), R12")
+	p("MOVQ nsb+56(FP), R10")
+	for c := range 4 {
+		p("VMOVDQU64 %s+%d(SB), Z%d", ty.idx, 64*c, 12+c)
+	}
+	zeroAcc(R, T)
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	for r := range R {
+		ty.row(r)
+		for t := range T {
+			p("VPXORD Z%d, Z%d, Z%d", t, t, t)
+		}
+		for c := range 4 {
+			ty.chunk(r, c)
+			for t := range T {
+				p("VPMADDUBSW %s, %s, Z11", kx(t, 64*c), ty.w)
+				p("VPMADDWD %s, Z11, Z11", ty.sc)
+				p("VPADDD Z11, Z%d, Z%d", t, t)
+			}
+		}
+		for t := range T {
+			ty.epi(t, acc(r, t, T))
+		}
+	}
+	p("ADDQ $%d, AX", ty.bytes)
+	p("ADDQ $256, SI")
+	p("ADDQ $64, DI")
+	p("ADDQ $64, CX")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	p("MOVQ y+64(FP), AX")
+	p("MOVQ ys+72(FP), BX")
+	p("LEAQ (BX)(BX*2), R9")
+	reduce(R, T)
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// kx is activation row t at displacement d.
+func kx(t, d int) string {
+	switch t {
+	case 0:
+		return fmt.Sprintf("%d(SI)", d)
+	case 1:
+		return fmt.Sprintf("%d(SI)(DX*1)", d)
+	case 2:
+		return fmt.Sprintf("%d(SI)(DX*2)", d)
+	}
+	return fmt.Sprintf("%d(SI)(R11*1)", d)
+}
+
+func kConsts() {
+	data := func(name string, vals []uint32) {
+		for i, v := range vals {
+			fmt.Fprintf(&s, "DATA %s+%d(SB)/4, $0x%08x\n", name, 4*i, v)
+		}
+		fmt.Fprintf(&s, "GLOBL %s(SB), RODATA|NOPTR, $%d\n\n", name, 4*len(vals))
+	}
+	s.WriteString("\n")
+	data("kmask3f<>", []uint32{0x3f3f3f3f, 0x3f3f3f3f, 0x3f3f3f3f, 0x3f3f3f3f})
+	data("kmask0f<>", []uint32{0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f})
+	data("kmask30<>", []uint32{0x30303030, 0x30303030, 0x30303030, 0x30303030})
+	data("kshift04<>", []uint32{0, 4, 0, 0})
+	// VPERMW indexes, 32 words per chunk: Q4_K spreads sub-block scale
+	// 2c over the first 16 int16 lanes and 2c+1 over the last 16; Q6_K
+	// spreads group scales 4c..4c+3 over 8 lanes each.
+	idx := func(name string, f func(c, k int) int) {
+		var v []uint32
+		for c := range 4 {
+			for k := 0; k < 32; k += 2 {
+				v = append(v, uint32(f(c, k))|uint32(f(c, k+1))<<16)
+			}
+		}
+		data(name, v)
+	}
+	idx("kidx4<>", func(c, k int) int { return 2*c + k/16 })
+	idx("kidx6<>", func(c, k int) int { return 4*c + k/8 })
+}
+
+func main() {
+	s.WriteString("// Code generated by asm_gen.go; DO NOT EDIT.\n\n//go:build !purego\n\n#include \"textflag.h\"\n")
+	var decl strings.Builder
+	decl.WriteString("// Code generated by asm_gen.go; DO NOT EDIT.\n\n//go:build !purego\n\npackage quant\n\n")
+	for _, ty := range q8Types {
+		fmt.Fprintf(&decl, "var tiles%sVNNI = [tileMax + 1][tileMax + 1]asmTileQ8{\n", ty.name)
+		for R := 1; R <= 4; R++ {
+			fmt.Fprintf(&decl, "%d: {", R)
+			for T := 1; T <= 4; T++ {
+				fmt.Fprintf(&decl, "%d: %s, ", T, q8Tile(ty, R, T))
+			}
+			decl.WriteString("},\n")
+		}
+		decl.WriteString("}\n\n")
+	}
+	for _, typ := range []string{"F16", "F32"} {
+		fmt.Fprintf(&decl, "var tiles%sAVX512 = [tileMax + 1][tileMax + 1]asmTileFloat{\n", typ)
+		for R := 1; R <= 4; R++ {
+			fmt.Fprintf(&decl, "%d: {", R)
+			for T := 1; T <= 4; T++ {
+				fmt.Fprintf(&decl, "%d: %s, ", T, floatTile(typ, R, T))
+			}
+			decl.WriteString("},\n")
+		}
+		decl.WriteString("}\n\n")
+	}
+	for _, ty := range kTypes {
+		fmt.Fprintf(&decl, "var tiles%sVNNI = [tileMax + 1][tileMax + 1]asmTileQ8{\n", ty.name)
+		for R := 1; R <= 4; R++ {
+			fmt.Fprintf(&decl, "%d: {", R)
+			for T := 1; T <= 4; T++ {
+				fmt.Fprintf(&decl, "%d: %s, ", T, kTile(ty, R, T))
+			}
+			decl.WriteString("},\n")
+		}
+		decl.WriteString("}\n\n")
+	}
+	kConsts()
+	vecF32()
+	for _, ty := range q8Types {
+		for R := 1; R <= 4; R++ {
+			for T := 1; T <= 4; T++ {
+				fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sVNNI%dx%d(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)\n\n", ty.name, R, T)
+			}
+		}
+	}
+	for _, ty := range kTypes {
+		for R := 1; R <= 4; R++ {
+			for T := 1; T <= 4; T++ {
+				fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sVNNI%dx%d(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)\n\n", ty.name, R, T)
+			}
+		}
+	}
+	for _, typ := range []string{"F16", "F32"} {
+		for R := 1; R <= 4; R++ {
+			for T := 1; T <= 4; T++ {
+				fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVX512%dx%d(w *byte, ws int, x *float32, xs int, n16 int, y *float32, ys int)\n\n", typ, R, T)
+			}
+		}
+	}
+	decl.WriteString("//go:noescape\nfunc dotF32AVX512(a, b *float32, n64 int) float32\n\n")
+	decl.WriteString("//go:noescape\nfunc axpyF32AVX512(alpha float32, x, y *float32, n16 int)\n")
+	src, err := format.Source([]byte(decl.String()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("gemm_amd64_decl.go", src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("gemm_amd64.s", s.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,11 @@
+//go:build purego || !amd64
+
+package quant
+
+const asmLevel = "go"
+
+func initAsm() {}
+
+func dotF32Vec(a, b []float32) float32 { return dotF32Go(a, b) }
+
+func axpyF32Vec(alpha float32, x, y []float32) { axpyF32Go(alpha, x, y) }

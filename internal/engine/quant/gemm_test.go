@@ -1,0 +1,268 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// actsValue returns activation element j of row t as the kernels see it
+// (the dequantised companion value).
+func actsValue(a *Acts, t, j int) float64 {
+	switch a.kind {
+	case actsQ8:
+		nb := a.cols / 32
+		return float64(a.dv[(t*nb+j/32)*8]) * float64(a.qs[t*a.cols+j])
+	case actsQ8K:
+		nb := a.cols / qkK
+		return float64(a.dv[(t*nb+j/qkK)*16]) * float64(a.qs[t*a.cols+j])
+	}
+	return float64(a.f[t*a.cols+j])
+}
+
+// colsFor lists the row lengths that exercise each length class of a type:
+// one block, two, an odd count (the assembly takes blocks in pairs), the
+// model widths, and for float types lengths off the 16-element vector.
+func colsFor(t Type) []int {
+	switch t.BlockSize() {
+	case 32:
+		return []int{32, 64, 96, 32 * 7, 896}
+	case qkK:
+		return []int{256, 512, 768, 4864}
+	}
+	return []int{1, 7, 16, 17, 64, 100, 896}
+}
+
+// genericKernel is k without its assembly tiles: the portable reference.
+func genericKernel(k *Kernel) *Kernel {
+	g := *k
+	g.tiles = [tileMax + 1][tileMax + 1]tileFunc{}
+	return &g
+}
+
+// TestMulRowsMatchesReference checks every kernel (assembly where the CPU
+// has it, and the portable tiles) against a float64 product of the
+// dequantised weights and dequantised activations, for every type, length
+// class, tile shape and row range.
+func TestMulRowsMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, typ := range supportedTypes {
+		k, err := KernelFor(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cols := range colsFor(typ) {
+			t.Run(fmt.Sprintf("%v/%d", typ, cols), func(t *testing.T) {
+				const rows = 11
+				w := testData(rng, rows*cols)
+				enc, err := Quantize(typ, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				deq := make([]float32, len(w))
+				if err := Dequantize(typ, enc, deq); err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range []int{1, 2, 3, 4, 5, 9} {
+					x := testData(rng, n*cols)
+					var a Acts
+					k.QuantizeActs(&a, x, n, cols)
+					for _, kern := range []*Kernel{k, genericKernel(k)} {
+						for _, rr := range [][2]int{{0, rows}, {1, 4}, {3, 10}, {5, 6}} {
+							lo, hi := rr[0], rr[1]
+							ldy := rows + 3
+							y := make([]float32, n*ldy)
+							for i := range y {
+								y[i] = float32(math.NaN())
+							}
+							kern.MulRows(enc, lo, hi, &a, y, ldy)
+							for tt := range n {
+								for r := range rows {
+									got := y[tt*ldy+r]
+									if r < lo || r >= hi {
+										if !math.IsNaN(float64(got)) {
+											t.Fatalf("n=%d rows [%d,%d): wrote row %d", n, lo, hi, r)
+										}
+										continue
+									}
+									var want, mag float64
+									for j := range cols {
+										p := float64(deq[r*cols+j]) * actsValue(&a, tt, j)
+										want += p
+										mag += math.Abs(p)
+									}
+									if math.Abs(float64(got)-want) > 2e-5*mag+1e-30 {
+										t.Fatalf("n=%d rows [%d,%d) y[%d][%d] = %g, want %g (Σ|w·x| = %g)", n, lo, hi, tt, r, got, want, mag)
+									}
+								}
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// The quantised activations must stay close to the floats they came from:
+// within half a step of each block's scale.
+func TestQuantizeActsError(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	x := testData(rng, 3*512)
+	for _, typ := range []Type{Q8_0, Q4_K} {
+		k, _ := KernelFor(typ)
+		var a Acts
+		k.QuantizeActs(&a, x, 3, 512)
+		checkActs(t, &a, x)
+	}
+}
+
+// checkActs verifies the invariants of a quantised activation buffer
+// against its source: every value within half a step, quants in range,
+// and the stored sums and corrections consistent with the quants.
+func checkActs(t *testing.T, a *Acts, x []float32) {
+	t.Helper()
+	bs := 32
+	if a.kind == actsQ8K {
+		bs = qkK
+	}
+	for r := range a.n {
+		for b := 0; b < a.cols; b += bs {
+			var amax float64
+			for _, v := range x[r*a.cols+b : r*a.cols+b+bs] {
+				amax = max(amax, math.Abs(float64(v)))
+			}
+			step := amax / 127
+			var sum int32
+			for j := b; j < b+bs; j++ {
+				q := a.qs[r*a.cols+j]
+				if q < -127 {
+					t.Fatalf("quant %d out of range", q)
+				}
+				sum += int32(q)
+				got := actsValue(a, r, j)
+				// The Q8 scale is rounded to f16: 2^-11 relative, or 2^-25
+				// absolute where it is subnormal, times up to 127.
+				if e := math.Abs(got - float64(x[r*a.cols+j])); e > step*0.5+amax*1e-3+127*0x1p-25 {
+					t.Fatalf("row %d element %d: %g quantised as %g (step %g)", r, j, x[r*a.cols+j], got, step)
+				}
+			}
+			switch a.kind {
+			case actsQ8:
+				i := (r*a.cols/32 + b/32) * 8
+				if a.cv[i] != -16*sum {
+					t.Fatalf("row %d block %d: correction %d, want %d", r, b/32, a.cv[i], -16*sum)
+				}
+			case actsQ8K:
+				i := (r*a.cols/qkK + b/qkK) * 16
+				var tot int32
+				for g := range 16 {
+					tot += a.bs[i+g]
+				}
+				if tot != sum {
+					t.Fatalf("row %d super-block %d: group sums %d, want %d", r, b/qkK, tot, sum)
+				}
+			}
+		}
+	}
+}
+
+func FuzzQuantizeActs(f *testing.F) {
+	f.Add(make([]byte, 1024), false)
+	f.Add([]byte{0x7f, 0x7f, 0x7f, 0x7f, 1, 2, 3, 4}, true)
+	f.Fuzz(func(t *testing.T, data []byte, k bool) {
+		bs := 32
+		typ := Q8_0
+		if k {
+			bs, typ = qkK, Q4_K
+		}
+		n := len(data) / 4 / bs * bs
+		if n == 0 {
+			return
+		}
+		x := make([]float32, n)
+		for i := range x {
+			v := math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
+			if math.IsNaN(float64(v)) || math.Abs(float64(v)) > 1e6 {
+				v = 0 // activations are finite, and the f16 scale caps them (see Acts)
+			}
+			x[i] = v
+		}
+		kern, _ := KernelFor(typ)
+		var a Acts
+		kern.QuantizeActs(&a, x, 1, n)
+		checkActs(t, &a, x)
+	})
+}
+
+func TestDotF32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, n := range []int{0, 1, 15, 16, 17, 63, 64, 65, 200, 1000} {
+		a, b := testData(rng, n), testData(rng, n)
+		var want, mag float64
+		for i := range a {
+			want += float64(a[i]) * float64(b[i])
+			mag += math.Abs(float64(a[i]) * float64(b[i]))
+		}
+		if got := DotF32(a, b); math.Abs(float64(got)-want) > 1e-5*mag {
+			t.Errorf("n=%d: DotF32 = %g, want %g", n, got, want)
+		}
+		y := append([]float32(nil), b...)
+		AxpyF32(0.5, a, y)
+		for i := range y {
+			if w := b[i] + 0.5*a[i]; math.Abs(float64(y[i]-w)) > 1e-6*math.Abs(float64(w))+1e-7 {
+				t.Fatalf("n=%d: AxpyF32 y[%d] = %g, want %g", n, i, y[i], w)
+			}
+		}
+	}
+}
+
+func BenchmarkMulRows(b *testing.B) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, typ := range []Type{F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K} {
+		for _, n := range []int{1, 4, 16} {
+			rows, cols := 1024, 896
+			if typ.BlockSize() == qkK {
+				cols = 1024
+			}
+			b.Run(fmt.Sprintf("%v/n=%d", typ, n), func(b *testing.B) {
+				w := make([]float32, rows*cols)
+				for i := range w {
+					w[i] = float32(rng.NormFloat64())
+				}
+				enc, _ := Quantize(typ, w)
+				k, _ := KernelFor(typ)
+				var a Acts
+				x := w[:n*cols]
+				y := make([]float32, n*rows)
+				k.QuantizeActs(&a, x, n, cols)
+				b.SetBytes(int64(len(enc)))
+				b.ReportAllocs()
+				for b.Loop() {
+					k.MulRows(enc, 0, rows, &a, y, rows)
+				}
+				b.ReportMetric(float64(rows*cols*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gmac/s")
+			})
+		}
+	}
+}
+
+// On a CPU with AVX-512 VNNI the kernels above must have run the assembly
+// tiles, not only the portable ones.
+func TestAssemblyInUse(t *testing.T) {
+	t.Logf("kernels: %s", Kernels())
+	if Kernels() != "avx512vnni" {
+		t.Skip("no AVX-512 VNNI assembly on this CPU or build")
+	}
+	for _, typ := range []Type{F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K} {
+		k, _ := KernelFor(typ)
+		for R := 1; R <= tileMax; R++ {
+			for T := 1; T <= tileMax; T++ {
+				if k.tiles[R][T] == nil {
+					t.Errorf("%v: no assembly for the %dx%d tile", typ, R, T)
+				}
+			}
+		}
+	}
+}
