@@ -3,7 +3,7 @@ GO      ?= go
 FUZZTIME ?= 100000x
 PKGS    := ./...
 
-.PHONY: all build test check vet fmt unit race purego fuzz compat bench clean
+.PHONY: all build test check vet fmt unit race purego fuzz compat bench bench-engine clean
 
 all: build
 
@@ -38,6 +38,11 @@ compat:
 
 bench:
 	./scripts/bench.sh
+
+## bench-engine: the engine against llama.cpp on the same random-weight Qwen2.5-0.5B-shaped files
+## (written to build/bench-engine), at 1 and 2 threads; see scripts/bench-engine.sh.
+bench-engine:
+	./scripts/bench-engine.sh
 
 clean:
 	rm -rf bin

@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string) error {
 		mockllmCmd(),
 		configCmd(),
 		benchCmd(),
+		benchEngineCmd(),
 		tokenizeCmd(),
 		logitsCmd(),
 		generateCmd(),

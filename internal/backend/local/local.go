@@ -281,9 +281,7 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 		if err != nil {
 			return nil, err
 		}
-		usage := &api.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens,
-			TotalTokens: res.PromptTokens + res.CompletionTokens}
-		body, err := json.Marshal(w.document(id, created, b.model, text.String(), api.FinishReason(res.FinishReason), usage))
+		body, err := json.Marshal(w.document(id, created, b.model, text.String(), api.FinishReason(res.FinishReason), usageOf(res)))
 		if err != nil {
 			return nil, err
 		}
@@ -332,9 +330,7 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 			return
 		}
 		if includeUsage {
-			usage := &api.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens,
-				TotalTokens: res.PromptTokens + res.CompletionTokens}
-			if err := send(w.usageChunk(id, created, b.model, usage)); err != nil {
+			if err := send(w.usageChunk(id, created, b.model, usageOf(res))); err != nil {
 				pw.CloseWithError(err)
 				return
 			}
@@ -343,6 +339,14 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 		pw.Close()
 	}()
 	return &backend.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil
+}
+
+// usageOf is a generation's usage object. prompt_tokens_details.cached_tokens
+// counts the prompt tokens found in the KV cache of an earlier request.
+func usageOf(res runner.Result) *api.Usage {
+	return &api.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens,
+		TotalTokens:         res.PromptTokens + res.CompletionTokens,
+		PromptTokensDetails: &api.PromptTokensDetails{CachedTokens: res.CachedTokens}}
 }
 
 // answerWriter builds the documents of one API (chat or completions).

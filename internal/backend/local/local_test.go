@@ -15,6 +15,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/backend/local"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/engine/chat"
+	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
 )
 
 const demo = "../../../models/stories260K.gguf"
@@ -233,5 +235,57 @@ func TestClientGoneStopsGeneration(t *testing.T) {
 	status, body := do(t, b, backend.OpChat, `{"model":"m","max_tokens":3,"messages":[{"role":"user","content":"Once"}]}`)
 	if status != 200 {
 		t.Fatalf("after cancel: %d %s", status, body)
+	}
+}
+
+// TestChatCachedTokens sends a chat turn, then the next turn with the whole
+// history: the second finds the first's prompt in the KV cache and says so in
+// usage.prompt_tokens_details.cached_tokens.
+func TestChatCachedTokens(t *testing.T) {
+	b := open(t)
+	first := `{"role":"system","content":"You tell short stories."},{"role":"user","content":"Once upon a time"}`
+	status, body := do(t, b, backend.OpChat, `{"model":"stories260k","temperature":0,"max_tokens":12,"messages":[`+first+`]}`)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	if !bytes.Contains(body, []byte(`"prompt_tokens_details":{"cached_tokens":0}`)) {
+		t.Errorf("first turn: %s", body)
+	}
+	var cc api.ChatCompletion
+	if err := json.Unmarshal(body, &cc); err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := json.Marshal(cc.Choices[0].Message.Content.String())
+	second := first + `,{"role":"assistant","content":` + string(answer) + `},{"role":"user","content":"And then?"}`
+	status, body = do(t, b, backend.OpChat, `{"model":"stories260k","temperature":0,"max_tokens":4,"stream":true,
+		"stream_options":{"include_usage":true},"messages":[`+second+`]}`)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var usage *api.Usage
+	for _, ev := range sse(t, body) {
+		var c api.ChatCompletionChunk
+		if ev != "[DONE]" && json.Unmarshal([]byte(ev), &c) == nil && c.Usage != nil {
+			usage = c.Usage
+		}
+	}
+	tok, tmpl := b.Runner().Tokenizer(), b.Runner().Template()
+	render := func(msgs []chat.Message) []int32 {
+		text, err := tmpl.Render(msgs, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Encode(text, tokenizer.EncodeOptions{AddSpecial: true, ParseSpecial: true})
+	}
+	sys, user := chat.Message{Role: "system", Content: "You tell short stories."}, chat.Message{Role: "user", Content: "Once upon a time"}
+	p1 := render([]chat.Message{sys, user})
+	p2 := render([]chat.Message{sys, user, {Role: "assistant", Content: cc.Choices[0].Message.Content.String()}, {Role: "user", Content: "And then?"}})
+	shared := 0
+	for shared < len(p1) && p1[shared] == p2[shared] {
+		shared++
+	}
+	if usage == nil || usage.PromptTokensDetails == nil || usage.PromptTokens != len(p2) ||
+		usage.PromptTokensDetails.CachedTokens < shared || usage.PromptTokensDetails.CachedTokens >= len(p2) {
+		t.Errorf("second turn usage %+v (details %+v); the prompts share %d of %d tokens", usage, usage.PromptTokensDetails, shared, len(p2))
 	}
 }

@@ -26,6 +26,21 @@
 // request starves; a short request that arrives while a long one is running
 // gets its own slot (when Parallel > 1) and may well finish first.
 //
+// # Prompt prefix reuse
+//
+// A slot's KV cache outlives its request: when the sequence leaves, the cache
+// keeps the tokens it holds (the prompt and every generated token but the
+// last), and up to Options.Parallel such caches are kept. A new request takes
+// the free cache whose tokens share the longest prefix with its prompt, drops
+// the positions after that prefix and computes only the rest, so a chat turn
+// that resends the conversation, or requests sharing a system prompt, skip
+// the part already computed (llama-server's cache_prompt). The answer is the
+// same as without reuse: the cached positions hold exactly what a fresh pass
+// would compute. A cache is given up for a short shared prefix only when it
+// shares at least half of the prompt or of its own tokens, or when no new
+// cache may be made; otherwise a new one is. Result.CachedTokens reports the
+// prompt tokens taken from a cache. Options.NoPrefixReuse turns this off.
+//
 // # Streaming and stops
 //
 // Each sequence decodes its tokens with a streaming tokenizer.Decoder (so no

@@ -33,7 +33,7 @@ func ExampleRunner_Generate() {
 	fmt.Printf("%q\n%+v\n", text.String(), res)
 	// Output:
 	// ", there was a little girl named Lily"
-	// {PromptTokens:5 CompletionTokens:11 FinishReason:stop}
+	// {PromptTokens:5 CachedTokens:0 CompletionTokens:11 FinishReason:stop}
 }
 
 func ExampleRunner_Embed() {

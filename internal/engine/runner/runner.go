@@ -35,6 +35,9 @@ type Options struct {
 	// over all sequences, so that a long prompt delays the running
 	// generations by a bounded amount per token. Default 64.
 	PrefillChunk int
+	// NoPrefixReuse turns prompt prefix reuse off: every prompt is then
+	// computed from its first token (see the package documentation).
+	NoPrefixReuse bool
 }
 
 func (o Options) withDefaults() Options {
@@ -98,7 +101,12 @@ type Runner struct {
 	waiting []*job         // FIFO; guarded by mu
 	running int            // sequences holding a slot; guarded by mu
 	users   sync.WaitGroup // Embed calls in flight
-	caches  []*model.Cache // free caches, storage kept; guarded by mu
+	caches  []*model.Cache // free caches for Embed, storage kept; guarded by mu
+	// slots are the generation caches not held by a sequence, with the
+	// tokens they still hold, at most Parallel; guarded by mu.
+	slots     []*slot
+	released  uint64 // counts slot releases, for least-recently-used order; guarded by mu
+	slotCount int    // slots in existence, free or held; guarded by mu
 
 	closeOnce sync.Once
 	closeErr  error
@@ -236,6 +244,9 @@ type Event struct {
 // Result summarises a finished generation.
 type Result struct {
 	PromptTokens int
+	// CachedTokens is the part of PromptTokens found in a KV cache left by
+	// an earlier request (a shared prefix) and therefore not computed again.
+	CachedTokens int
 	// CompletionTokens counts every sampled token, the end-of-generation
 	// token and the tokens of a stop string included.
 	CompletionTokens int
@@ -353,6 +364,95 @@ func (r *Runner) poke() {
 	case r.wake <- struct{}{}:
 	default:
 	}
+}
+
+// slot is a generation KV cache with the tokens at its positions.
+type slot struct {
+	c    *model.Cache
+	toks []int32 // toks[i] is the token at position i; len(toks) == c.Len()
+	used uint64  // when it was last released
+}
+
+// takeSlot returns a slot for prompt, truncated to the prefix it shares
+// with prompt, and that prefix's length. At least the prompt's last token is
+// left to compute, since its logits are needed.
+//
+// The free slot sharing the longest prefix is taken (the least recently
+// used among equals) if the prefix is at least half of the prompt or of
+// what the slot holds; a slot full of another conversation is not given up
+// for a few shared tokens while fewer than Parallel slots exist: a new one
+// is made instead. When
+// none fits and no new one may be made, the least recently used free slot
+// is emptied.
+func (r *Runner) takeSlot(prompt []int32) (*slot, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	best, bestLen, lru := -1, 0, -1
+	for i, sl := range r.slots {
+		n := 0
+		if !r.opt.NoPrefixReuse {
+			n = commonPrefix(sl.toks, prompt[:len(prompt)-1])
+		}
+		if best < 0 || n > bestLen || n == bestLen && sl.used < r.slots[best].used {
+			best, bestLen = i, n
+		}
+		if lru < 0 || sl.used < r.slots[lru].used {
+			lru = i
+		}
+	}
+	switch {
+	case best >= 0 && (2*bestLen >= len(prompt) || 2*bestLen >= len(r.slots[best].toks)):
+	case r.slotCount < r.opt.Parallel || best < 0:
+		r.slotCount++
+		return &slot{c: r.m.NewCache()}, 0
+	default:
+		best, bestLen = lru, commonPrefix(r.slots[lru].toks, prompt[:len(prompt)-1])
+		if r.opt.NoPrefixReuse {
+			bestLen = 0
+		}
+	}
+	sl := r.slots[best]
+	r.slots = append(r.slots[:best], r.slots[best+1:]...)
+	sl.c.Truncate(bestLen)
+	sl.toks = sl.toks[:bestLen]
+	return sl, bestLen
+}
+
+// releaseSlot keeps sl for later prompts, holding the first sl.c.Len() of
+// fed (the tokens the sequence put in the cache, in order); fed == nil
+// means the cache's contents are unknown (a failed step) and are dropped.
+// At most Parallel slots are kept: beyond that the least recently used goes
+// to the garbage collector.
+func (r *Runner) releaseSlot(sl *slot, fed []int32) {
+	if fed == nil {
+		sl.c.Reset()
+	}
+	sl.toks = append(sl.toks[:0], fed[:sl.c.Len()]...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.released++
+	sl.used = r.released
+	r.slots = append(r.slots, sl)
+	if len(r.slots) > r.opt.Parallel {
+		old := 0
+		for i, s := range r.slots {
+			if s.used < r.slots[old].used {
+				old = i
+			}
+		}
+		r.slots = append(r.slots[:old], r.slots[old+1:]...)
+		r.slotCount--
+	}
+}
+
+func commonPrefix(a, b []int32) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // getCache returns a free cache, or a new one.

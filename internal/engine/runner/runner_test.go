@@ -207,9 +207,10 @@ func TestMaxTokensAndContext(t *testing.T) {
 		t.Errorf("MaxTokens 3: %+v, %v", g.res, g.err)
 	}
 	// 16 positions: the prompt's 5 plus 11 fed tokens, and the 12th token
-	// is sampled from the last position.
+	// is sampled from the last position. The first 4 prompt tokens are
+	// still in the cache from the request before.
 	g = gen(r, Request{Prompt: prompt})
-	if g.err != nil || g.res != (Result{PromptTokens: 5, CompletionTokens: 12, FinishReason: "length"}) {
+	if g.err != nil || g.res != (Result{PromptTokens: 5, CachedTokens: 4, CompletionTokens: 12, FinishReason: "length"}) {
 		t.Errorf("context full: %+v, %v", g.res, g.err)
 	}
 	if !strings.HasPrefix(storiesContinuation, g.text) {

@@ -13,7 +13,10 @@ import (
 type seq struct {
 	j        *job
 	step     model.Seq // Cache, Tokens and Logits of the current step
+	slot     *slot     // the KV cache held, step.Cache
+	cached   int       // prompt tokens found in the cache when admitted
 	fed      int       // prompt tokens already in the cache
+	broken   bool      // a step failed: the cache's contents are unknown
 	next     [1]int32  // the token to feed in the next decode step
 	sampler  *sample.Sampler
 	history  []int32 // prompt and generated tokens, for the penalties
@@ -31,7 +34,9 @@ func (r *Runner) newSeq(j *job) *seq {
 		dec:     r.tok.NewDecoderWith(tokenizer.DecodeOptions{Continuation: true}),
 		stop:    newStopper(j.req.Stop),
 	}
-	s.step.Cache = r.getCache()
+	s.slot, s.cached = r.takeSlot(j.prompt)
+	s.fed = s.cached
+	s.step.Cache = s.slot.c
 	return s
 }
 
@@ -46,8 +51,12 @@ func (r *Runner) schedule() {
 		members []*seq
 	)
 	drop := func(s *seq) {
-		r.putCache(s.step.Cache)
-		s.step.Cache = nil
+		fed := s.history
+		if s.broken {
+			fed = nil
+		}
+		r.releaseSlot(s.slot, fed)
+		s.step.Cache, s.slot = nil, nil
 	}
 	defer func() {
 		// Closing: fail everything still queued or running.
@@ -120,7 +129,7 @@ func (r *Runner) schedule() {
 			// and keep serving the others.
 			for _, s := range members {
 				s.j.box.finish(s.result(""), err)
-				s.finished = true
+				s.finished, s.broken = true, true
 			}
 		} else {
 			for _, s := range members {
@@ -225,7 +234,7 @@ func (s *seq) finish(reason string) {
 }
 
 func (s *seq) result(reason string) Result {
-	return Result{PromptTokens: len(s.j.prompt), CompletionTokens: s.made, FinishReason: reason}
+	return Result{PromptTokens: len(s.j.prompt), CachedTokens: s.cached, CompletionTokens: s.made, FinishReason: reason}
 }
 
 // validUTF8 replaces the bytes of a character cut short by the end of the

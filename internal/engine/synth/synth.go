@@ -33,7 +33,13 @@ type Spec struct {
 	// Type is the type of the matrix weights, token_embd and output
 	// included (F32 is the zero value).
 	Type quant.Type
-	Seed int64
+	// Mixture, when set, names a llama.cpp file type ("Q4_K_M", "Q6_K",
+	// "Q4_0", … see Mixtures) and picks each matrix's type as
+	// llama-quantize does for it, including its fallbacks for rows that
+	// the type's block does not divide; Type is then ignored. The file
+	// also gets general.file_type.
+	Mixture string
+	Seed    int64
 	// HeadDim overrides Dim/Heads (written as attention.key_length).
 	HeadDim int
 	// RopeDim is the number of rotated elements per head; default the
@@ -59,6 +65,8 @@ type layout struct {
 	fusedQKV, qkvBias    bool
 	fusedFFN, postNorms  bool
 	specials             []string
+	mix                  mixture
+	mixed                bool
 }
 
 func (s Spec) layout() (layout, error) {
@@ -131,6 +139,14 @@ func (s Spec) layout() (layout, error) {
 	if floor := 256 + len(l.specials); s.Vocab < floor {
 		return l, fmt.Errorf("synth: vocab %d is below the %d byte and special tokens", s.Vocab, floor)
 	}
+	if s.Mixture != "" {
+		mix, err := findMixture(s.Mixture)
+		if err != nil {
+			return l, err
+		}
+		l.mix, l.mixed = mix, true
+		return l, nil
+	}
 	bs := s.Type.BlockSize()
 	if !s.Type.Supported() {
 		return l, fmt.Errorf("synth: unsupported weight type %v", s.Type)
@@ -166,6 +182,9 @@ func Write(w io.Writer, s Spec) error {
 	g.Add(a+".rope.dimension_count", uint32(l.RopeDim))
 	g.Add(a+".rope.freq_base", float32(l.RopeBase))
 	g.Add(a+".attention.layer_norm_rms_epsilon", l.NormEps)
+	if l.mixed {
+		g.Add("general.file_type", l.mix.fileType)
+	}
 	l.addTokenizer(g)
 
 	r := rand.New(rand.NewPCG(uint64(l.Seed), 0x5eed))
@@ -175,13 +194,18 @@ func Write(w io.Writer, s Spec) error {
 			werr = g.AddTensor(name, typ, dims, data)
 		}
 	}
-	matrix := func(name string, rows, cols int) {
-		data, err := randomMatrix(r, l.Type, rows, cols)
+	matrixAs := func(name string, rl role, layer, rows, cols int) {
+		typ := l.Type
+		if l.mixed {
+			typ = l.mix.typeFor(rl, layer, l.Layers, cols, l.Tied)
+		}
+		data, err := randomMatrix(r, typ, rows, cols)
 		if err != nil && werr == nil {
 			werr = err
 		}
-		add(name, l.Type, []uint64{uint64(cols), uint64(rows)}, data)
+		add(name, typ, []uint64{uint64(cols), uint64(rows)}, data)
 	}
+	matrix := func(name string, rows, cols int) { matrixAs(name, roleOther, 0, rows, cols) }
 	// vector writes n F32 values around center with the given spread.
 	vector := func(name string, n int, center, spread float32) {
 		v := make([]float32, n)
@@ -192,17 +216,17 @@ func Write(w io.Writer, s Spec) error {
 		add(name, quant.F32, []uint64{uint64(n)}, data)
 	}
 
-	matrix("token_embd.weight", l.Vocab, l.Dim)
+	matrixAs("token_embd.weight", roleTokenEmbd, 0, l.Vocab, l.Dim)
 	for i := range l.Layers {
 		p := fmt.Sprintf("blk.%d.", i)
 		vector(p+"attn_norm.weight", l.Dim, 1, 0.2)
 		if l.fusedQKV {
-			matrix(p+"attn_qkv.weight", l.qDim+2*l.kvDim, l.Dim)
+			matrixAs(p+"attn_qkv.weight", roleAttnQKV, i, l.qDim+2*l.kvDim, l.Dim)
 			vector(p+"attn_qkv.bias", l.qDim+2*l.kvDim, 0, 0.2)
 		} else {
 			matrix(p+"attn_q.weight", l.qDim, l.Dim)
 			matrix(p+"attn_k.weight", l.kvDim, l.Dim)
-			matrix(p+"attn_v.weight", l.kvDim, l.Dim)
+			matrixAs(p+"attn_v.weight", roleAttnV, i, l.kvDim, l.Dim)
 			if l.qkvBias {
 				vector(p+"attn_q.bias", l.qDim, 0, 0.2)
 				vector(p+"attn_k.bias", l.kvDim, 0, 0.2)
@@ -220,14 +244,14 @@ func Write(w io.Writer, s Spec) error {
 			matrix(p+"ffn_gate.weight", l.FFN, l.Dim)
 			matrix(p+"ffn_up.weight", l.FFN, l.Dim)
 		}
-		matrix(p+"ffn_down.weight", l.Dim, l.FFN)
+		matrixAs(p+"ffn_down.weight", roleFFNDown, i, l.Dim, l.FFN)
 		if l.postNorms {
 			vector(p+"post_ffw_norm.weight", l.Dim, 1, 0.2)
 		}
 	}
 	vector("output_norm.weight", l.Dim, 1, 0.2)
 	if !l.Tied {
-		matrix("output.weight", l.Vocab, l.Dim)
+		matrixAs("output.weight", roleOutput, 0, l.Vocab, l.Dim)
 	}
 	if werr != nil {
 		return werr
