@@ -20,7 +20,8 @@ import (
 type badUpstream struct {
 	srv  *http.Server
 	addr string
-	hits sync.Map // mode -> *atomic.Int64
+	hits   sync.Map // mode -> *atomic.Int64
+	active atomic.Int64 // requests being answered now
 }
 
 // upstream modes.
@@ -81,6 +82,8 @@ func (u *badUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	v, _ := u.hits.LoadOrStore(mode, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
+	u.active.Add(1)
+	defer u.active.Add(-1)
 	_, _ = io.Copy(io.Discard, r.Body)
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
