@@ -18,27 +18,27 @@ import (
 // badUpstream is an OpenAI-compatible upstream that misbehaves in the way its path names:
 // base URL http://ADDR/<mode>/v1.
 type badUpstream struct {
-	srv  *http.Server
-	addr string
-	hits   sync.Map // mode -> *atomic.Int64
+	srv    *http.Server
+	addr   string
+	hits   sync.Map     // mode -> *atomic.Int64
 	active atomic.Int64 // requests being answered now
 }
 
 // upstream modes.
 const (
-	modeSilenceStream = "silence-stream"  // SSE headers, then nothing
-	modeSilenceJSON   = "silence-json"    // JSON headers, then nothing
-	modeEndlessJSON   = "endless-json"    // a JSON body that never ends
-	modeEndlessEvent  = "endless-event"   // one SSE event that never ends
-	modeEndlessStream = "endless-stream"  // well-formed SSE events that never end
-	modeBigEvent      = "big-event"       // one 10 MB SSE event, then [DONE]
-	modeInvalidJSON   = "invalid-json"    // 200 with a body that is not JSON
-	modeInvalidStream = "invalid-stream"  // SSE whose events are not JSON
-	modeResetStream   = "reset-stream"    // SSE events, then a TCP reset
-	modeResetJSON     = "reset-json"      // half a JSON body, then a TCP reset
-	modeError200      = "error-200"       // HTTP 200 whose body is an error object
+	modeSilenceStream = "silence-stream"   // SSE headers, then nothing
+	modeSilenceJSON   = "silence-json"     // JSON headers, then nothing
+	modeEndlessJSON   = "endless-json"     // a JSON body that never ends
+	modeEndlessEvent  = "endless-event"    // one SSE event that never ends
+	modeEndlessStream = "endless-stream"   // well-formed SSE events that never end
+	modeBigEvent      = "big-event"        // one 10 MB SSE event, then [DONE]
+	modeInvalidJSON   = "invalid-json"     // 200 with a body that is not JSON
+	modeInvalidStream = "invalid-stream"   // SSE whose events are not JSON
+	modeResetStream   = "reset-stream"     // SSE events, then a TCP reset
+	modeResetJSON     = "reset-json"       // half a JSON body, then a TCP reset
+	modeError200      = "error-200"        // HTTP 200 whose body is an error object
 	modeError200SSE   = "error-200-stream" // SSE whose only event is an error object
-	modeGood          = "good"            // a correct answer
+	modeGood          = "good"             // a correct answer
 )
 
 // endlessLimit is how much an endless upstream sends before falling silent: far more than a
