@@ -349,3 +349,6 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() bool
 }
 
 const chatBody = `{"model":"mock","max_tokens":8,"messages":[{"role":"user","content":"Hello"}]}`
+
+// jsonOK decodes b into v and reports whether it worked.
+func jsonOK(b []byte, v any) bool { return json.Unmarshal(b, v) == nil }
