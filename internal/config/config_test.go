@@ -163,7 +163,7 @@ func TestFullConfig(t *testing.T) {
 			WebhookSecret: "whsec-0123456789abcdef", WebhookAllow: []string{"10.0.0.0/8", "::1/128"},
 			WebhookTimeout: Duration(5 * time.Second), WebhookRetryFor: Duration(time.Hour),
 			WebhookBackoff: Duration(2 * time.Second), WebhookMaxBackoff: Duration(5 * time.Minute),
-			Retention: Duration(168 * time.Hour),
+			Retention: Duration(168 * time.Hour), MaxWatchers: 2000,
 		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {

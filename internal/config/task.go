@@ -53,6 +53,10 @@ type Task struct {
 	WebhookBackoff Duration `yaml:"webhook_backoff"`
 	// WebhookMaxBackoff caps the wait between delivery attempts. Default 10m.
 	WebhookMaxBackoff Duration `yaml:"webhook_max_backoff"`
+	// MaxWatchers caps the task event streams (SSE and WebSocket together) this process
+	// serves at once; each holds a connection, a goroutine and a database poll. One more is
+	// refused with 503 and code too_many_watchers until one ends. Default 10000.
+	MaxWatchers int `yaml:"max_watchers"`
 	// Retention is how long a finished task, its events and its webhook record are kept;
 	// at least WebhookRetryFor, so a delivery still being retried keeps its task.
 	// Default 720h (30 days).
@@ -82,6 +86,8 @@ const (
 	DefaultWebhookBackoff        = time.Second
 	DefaultWebhookMaxBackoff     = 10 * time.Minute
 	DefaultTaskRetention         = 30 * 24 * time.Hour
+	DefaultTaskMaxWatchers       = 10000
+	maxTaskWatchers              = 1000000
 	maxTaskWorkers               = 4096
 	minTaskLease                 = time.Second
 	maxTaskEventFlush            = 10 * time.Second
@@ -112,6 +118,9 @@ func (x Task) withDefaults() Task {
 	setDur(&x.WebhookBackoff, DefaultWebhookBackoff)
 	setDur(&x.WebhookMaxBackoff, DefaultWebhookMaxBackoff)
 	setDur(&x.Retention, DefaultTaskRetention)
+	if x.MaxWatchers == 0 {
+		x.MaxWatchers = DefaultTaskMaxWatchers
+	}
 	return x
 }
 
@@ -132,6 +141,9 @@ func (x Task) validate(bad func(path, format string, args ...any)) {
 	}
 	if x.Timeout < 0 {
 		bad("tasks.timeout", "must not be negative")
+	}
+	if x.MaxWatchers < 1 || x.MaxWatchers > maxTaskWatchers {
+		bad("tasks.max_watchers", "must be between 1 and %d, got %d", maxTaskWatchers, x.MaxWatchers)
 	}
 	if x.MaxAttempts < 1 || x.MaxAttempts > maxTaskAttempts {
 		bad("tasks.max_attempts", "must be between 1 and %d, got %d", maxTaskAttempts, x.MaxAttempts)

@@ -226,6 +226,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 		err = h.cached(w, r, m, req, x)
 	}
 	h.done(r, m, x, err)
+	if errors.Is(err, errBrokenAnswer) {
+		panic(http.ErrAbortHandler)
+	}
 	return err
 }
 
@@ -431,10 +434,19 @@ func (c *capture) entry(op backend.Op, stream bool, ttl time.Duration) *cache.En
 			return nil
 		}
 		body = doc
-	} else if !json.Valid(body) {
+	} else if !json.Valid(body) || isErrorDocument(body) {
 		return nil
 	}
 	return &cache.Entry{Body: body, TTL: ttl}
+}
+
+// isErrorDocument reports whether a JSON answer is an error object ({"error": ...}), which
+// some upstreams send with status 200: it must not be cached as an answer.
+func isErrorDocument(body []byte) bool {
+	var doc struct {
+		Error json.RawMessage `json:"error"`
+	}
+	return json.Unmarshal(body, &doc) == nil && len(doc.Error) > 0 && string(doc.Error) != "null"
 }
 
 func readError(err error) error {
@@ -492,6 +504,20 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	defer copyPool.Put(bp)
 	buf := *bp
 	if !stream {
+		// Wait for the first bytes before answering: an upstream that sends its headers and
+		// then nothing must give the client an error status, not an empty 200.
+		var n int
+		var err error
+		for n == 0 && err == nil {
+			n, err = resp.Body.Read(buf)
+		}
+		if n == 0 && err != io.EOF {
+			if cerr := r.Context().Err(); cerr != nil {
+				return apierr.From(cerr)
+			}
+			h.opt.Logger.WarnContext(r.Context(), "upstream answer broke off before its first byte", "err", err)
+			return upstreamBreak(err, "upstream_error", "the model's upstream broke off before answering")
+		}
 		if cl := resp.Header.Get("Content-Length"); cl != "" {
 			hdr.Set("Content-Length", cl)
 		}
@@ -503,13 +529,29 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 		if h.opt.OnDone != nil && resp.StatusCode == http.StatusOK {
 			dst = io.MultiWriter(dst, docWriter{x})
 		}
-		n, err := io.CopyBuffer(dst, resp.Body, buf)
-		x.respBytes = n
-		if err != nil && r.Context().Err() == nil {
+		var werr error
+		if n > 0 {
+			_, werr = dst.Write(buf[:n])
+		}
+		var rest int64
+		if werr == nil && err == nil {
+			rest, err = io.CopyBuffer(dst, resp.Body, buf)
+		}
+		x.respBytes = int64(n) + rest
+		if err == io.EOF {
+			err = nil
+		}
+		if werr == nil && err != nil && r.Context().Err() == nil {
+			// The upstream broke off after the status went out. The client must not take the
+			// truncated body for a whole one: the connection is aborted (errBrokenAnswer).
 			h.opt.Logger.WarnContext(r.Context(), "relay of a response failed", "err", err)
+			if capt != nil {
+				capt.complete = false
+			}
+			return errBrokenAnswer
 		}
 		if capt != nil {
-			capt.complete = err == nil
+			capt.complete = err == nil && werr == nil
 		}
 		return nil
 	}
@@ -538,11 +580,28 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 				capt.add(buf[:n])
 			}
 			chunk := buf[:n]
+			if events && len(pending)+n > maxEventBytes {
+				// An event larger than any real one: pass it and the rest of the stream
+				// through uninspected rather than hold it (usage is then estimated).
+				h.opt.Logger.WarnContext(r.Context(), "upstream sent an oversized stream event; relaying the rest uninspected",
+					"limit_bytes", maxEventBytes)
+				if len(pending) > 0 && !write(pending) {
+					return nil
+				}
+				events, pending, out = false, nil, nil
+			}
 			if events {
+				// Only the bytes not searched yet are searched for the end of an event (the
+				// two before them too, as the end marker may straddle reads).
+				from := max(len(pending)-2, 0)
 				pending = append(pending, chunk...)
 				out = out[:0]
 				for {
-					end := eventEnd(pending)
+					end := eventEnd(pending[from:])
+					if end >= 0 {
+						end += from
+					}
+					from = 0
 					if end < 0 {
 						break
 					}
@@ -584,16 +643,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			// The upstream broke off mid-stream. Nothing can be retried once bytes reached the
 			// client: end the stream with an error event a client can recognise.
 			h.opt.Logger.WarnContext(r.Context(), "upstream stream broke off", "err", err)
-			e := &apierr.Error{Kind: apierr.Upstream, Code: "upstream_stream_interrupted",
-				Message: "the model's upstream stopped in the middle of the stream"}
-			switch {
-			case errors.Is(err, router.ErrIdleTimeout):
-				e = &apierr.Error{Kind: apierr.Timeout, Code: "upstream_idle_timeout",
-					Message: "the model's upstream sent nothing within the idle timeout"}
-			case errors.Is(err, router.ErrTotalTimeout):
-				e = &apierr.Error{Kind: apierr.Timeout, Code: "request_timeout",
-					Message: "the request reached its total timeout"}
-			}
+			e := upstreamBreak(err, "upstream_stream_interrupted", "the model's upstream stopped in the middle of the stream")
 			ev := append([]byte("\n\ndata: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(r.Context()))...)
 			ev = append(ev, "\n\n"...)
 			_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
@@ -602,6 +652,29 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			return nil
 		}
 	}
+}
+
+// maxEventBytes bounds the part of one server-sent event held to read its usage; an event
+// larger than this (no real completion chunk comes close) is relayed uninspected.
+const maxEventBytes = 1 << 20
+
+// errBrokenAnswer reports a non-streamed answer cut off after its status was sent: the
+// handler aborts the client's connection so the truncated body cannot pass for a whole one.
+var errBrokenAnswer = &apierr.Error{Kind: apierr.Upstream, Code: "upstream_error",
+	Message: "the model's upstream broke off in the middle of its answer"}
+
+// upstreamBreak is the client's error for an upstream body that failed: the idle or total
+// timeout when one of them ended it, else an upstream error with code and message.
+func upstreamBreak(err error, code, message string) *apierr.Error {
+	switch {
+	case errors.Is(err, router.ErrIdleTimeout):
+		return &apierr.Error{Kind: apierr.Timeout, Code: "upstream_idle_timeout",
+			Message: "the model's upstream sent nothing within the idle timeout", Err: err}
+	case errors.Is(err, router.ErrTotalTimeout):
+		return &apierr.Error{Kind: apierr.Timeout, Code: "request_timeout",
+			Message: "the request reached its total timeout", Err: err}
+	}
+	return &apierr.Error{Kind: apierr.Upstream, Code: code, Message: message, Err: err}
 }
 
 // captureWriter feeds a capture from io.MultiWriter; it never fails, so the client's copy is

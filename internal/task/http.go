@@ -201,6 +201,11 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.watch()
+	if err != nil {
+		return err
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -251,6 +256,11 @@ func (s *Service) handleWS(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.watch()
+	if err != nil {
+		return err
+	}
+	defer release()
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return nil // Accept has answered
@@ -280,6 +290,17 @@ func (s *Service) handleWS(w http.ResponseWriter, r *http.Request) error {
 		_ = c.Close(websocket.StatusNormalClosure, "task finished")
 	}
 	return nil
+}
+
+// watch takes one of the process's tasks.max_watchers event-stream slots, or refuses the
+// stream with a 503 that says why; release gives the slot back.
+func (s *Service) watch() (release func(), err error) {
+	if s.watchers.Add(1) > int64(s.cfg.MaxWatchers) {
+		s.watchers.Add(-1)
+		return nil, &apierr.Error{Kind: apierr.Unavailable, Code: "too_many_watchers", RetryAfter: time.Second,
+			Message: "this server is already streaming as many task events as it allows; retry later"}
+	}
+	return func() { s.watchers.Add(-1) }, nil
 }
 
 // follow hands send each batch of a task's events after seq after, in order, until it has

@@ -147,7 +147,10 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 	)
 	br := bufio.NewReaderSize(resp.Body, 32<<10)
 	for {
-		line, err := br.ReadBytes('\n')
+		line, err := readLine(br, maxLineBytes)
+		if errors.Is(err, errLineTooLong) {
+			return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model sent a stream chunk larger than the gateway accepts")
+		}
 		if len(line) > 0 {
 			line = bytes.TrimRight(line, "\r\n")
 			payload, ok := bytes.CutPrefix(line, []byte("data:"))
@@ -177,6 +180,9 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 				}
 				for _, c := range chunk.Choices {
 					if c.Delta.Content != "" {
+						if text.Len()+len(c.Delta.Content) > maxResponseBytes {
+							return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is larger than the gateway accepts")
+						}
 						text.WriteString(c.Delta.Content)
 						chunks++
 						ev.token(ctx, c.Delta.Content)
@@ -208,6 +214,33 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 		res.Usage = &Usage{CompletionTokens: chunks, TotalTokens: chunks}
 	}
 	return &res, be, nil
+}
+
+// maxLineBytes bounds one line of a streamed answer: far above any real chunk, low enough
+// that a worker reading an upstream that never ends its line holds little.
+const maxLineBytes = 16 << 20
+
+// errLineTooLong: a line of a stream is longer than readLine's limit.
+var errLineTooLong = errors.New("task: stream line too long")
+
+// readLine reads one line (with its newline, if any) of at most limit bytes; a longer line
+// is errLineTooLong, found before more than limit bytes are held.
+func readLine(br *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		part, err := br.ReadSlice('\n')
+		if len(line)+len(part) > limit {
+			return nil, errLineTooLong
+		}
+		if err == bufio.ErrBufferFull {
+			line = append(line, part...)
+			continue
+		}
+		if line == nil {
+			return part, err // part is only valid until the next read: the caller uses it first
+		}
+		return append(line, part...), err
+	}
 }
 
 // embed runs an embeddings task: one non-streamed request whose JSON answer is the result.

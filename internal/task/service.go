@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/config"
@@ -67,6 +68,8 @@ type Service struct {
 
 	group groupCommit // submissions waiting to be committed together
 
+	watchers atomic.Int64 // event streams served now (SSE and WebSocket), at most cfg.MaxWatchers
+
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // tasks this process runs, to cancel them
 	tps     map[string]float64                 // measured tokens per second by model (EWMA)
@@ -88,6 +91,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	if o.DB.W == nil || o.DB.R == nil {
 		return nil, errors.New("task: Options.DB is required")
+	}
+	if o.Config.MaxWatchers <= 0 {
+		o.Config.MaxWatchers = config.DefaultTaskMaxWatchers
 	}
 	s := &Service{
 		cfg: o.Config, usage: o.Usage, db: o.DB, reg: o.Registry, log: o.Logger, poll: o.PollInterval,
