@@ -16,6 +16,7 @@ function niceMax(v) {
 function tickLabel(t, spanMs) {
   const d = new Date(t);
   if (spanMs > 3 * 86400e3) return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+  if (spanMs > 12 * 3600e3) return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
   return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
 }
 
@@ -38,7 +39,7 @@ export function LineChart({ times, series, title, format }) {
         {[0, 0.5, 1].map((f) => (
           <g key={f}>
             <line class="gridline" x1={PAD.l} x2={W - PAD.r} y1={y(max * f)} y2={y(max * f)} />
-            <text class="axis" x={PAD.l - 6} y={y(max * f) + 4} text-anchor="end">{fmt(max * f)}</text>
+            <text class="axis" x={PAD.l - 6} y={y(max * f) + 4} text-anchor="end">{f === 0 ? '0' : fmt(max * f)}</text>
           </g>
         ))}
         {n > 0 && ticks.map((i) => (
