@@ -4,6 +4,7 @@ FUZZTIME ?= 100000x
 PKGS    := ./...
 
 .PHONY: all build test check vet fmt unit race purego fuzz compat bench bench-engine clean
+.PHONY: web console screenshots
 
 all: build
 
@@ -35,6 +36,19 @@ fuzz:
 
 compat:
 	./tests/compat/run.sh
+
+## web: rebuild the console's committed assets (web/dist) from web/src. Needs Node's npm once
+## for the front-end packages (`npm ci` in web/); the bundling itself is esbuild's Go API.
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error && $(GO) generate .
+
+## console: the console's browser test (headless Chromium, installed with apt-get if missing).
+console:
+	./tests/console/run.sh
+
+## screenshots: the console test, writing a screenshot of each page to docs/console/.
+screenshots:
+	SCREENSHOTS=1 ./tests/console/run.sh
 
 bench:
 	./scripts/bench.sh

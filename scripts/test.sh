@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, vet, race-enabled tests, a short run of
-# every fuzz target, and the OpenAI SDK compatibility test against real processes.
+# every fuzz target, the OpenAI SDK compatibility test against real processes, and the web
+# console in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS=${GOFLAGS:-}
@@ -40,6 +41,15 @@ if ! command -v npm >/dev/null; then
   echo "npm not found: skipping the compatibility test (it is required under CI=true)"
 else
   ./tests/compat/run.sh
+fi
+
+step "web console: committed assets up to date, then a headless Chromium test"
+if ! command -v npm >/dev/null; then
+  if [ "${CI:-}" = "true" ]; then echo "npm is required for the console test"; exit 1; fi
+  echo "npm not found: skipping the console test (it is required under CI=true)"
+else
+  (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null && go run ./build -check)
+  ./tests/console/run.sh
 fi
 echo
 echo "all tests passed"

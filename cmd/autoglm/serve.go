@@ -23,6 +23,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/models"
+	"github.com/open-autoglm/autoglm/web"
 )
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -138,6 +139,8 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	}
 	defer tasks.Close()
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
+	// The web console at / and /ui/, and GET /v1/me, which it asks who the caller is.
+	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth}).Routes()...)
 	// The gRPC API serves each call through the server's own handler, built just below.
 	var srv *server.Server
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)

@@ -93,9 +93,11 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Pattern: "/v1/admin/keys", Shape: env, Handler: a.listKeys},
 		{Method: "DELETE", Pattern: "/v1/admin/keys/{id}", Shape: env, Handler: a.revokeKey},
 		{Method: "GET", Pattern: "/v1/admin/usage", Shape: env, Handler: a.queryUsage},
+		{Method: "GET", Pattern: "/v1/admin/usage/summary", Shape: env, Handler: a.usageSummary},
 		{Method: "GET", Pattern: "/v1/admin/audit", Shape: env, Handler: a.queryAudit},
 		{Method: "GET", Pattern: "/v1/me/keys", Shape: env, Handler: a.myKeys},
 		{Method: "GET", Pattern: "/v1/me/usage", Shape: env, Handler: a.myUsage},
+		{Method: "GET", Pattern: "/v1/me/usage/summary", Shape: env, Handler: a.myUsageSummary},
 	}
 	for i, rt := range routes {
 		if action, ok := actions[rt.Method+" "+rt.Pattern]; ok {
@@ -117,6 +119,7 @@ var actions = map[string]string{
 	"GET /v1/admin/keys":                "key.list",
 	"DELETE /v1/admin/keys/{id}":        "key.revoke",
 	"GET /v1/admin/usage":               "usage.query",
+	"GET /v1/admin/usage/summary":       "usage.summary",
 	"GET /v1/admin/audit":               "audit.query",
 	"GET /v1/admin/backends":            "backends.read",
 }

@@ -343,9 +343,22 @@ func (a *API) myKeys(w http.ResponseWriter, r *http.Request) error {
 // myUsage reads the caller's own usage: by user when the principal has a user, otherwise by
 // key.
 func (a *API) myUsage(w http.ResponseWriter, r *http.Request) error {
-	p, err := self(r)
+	f, err := selfUsageFilter(r)
 	if err != nil {
 		return err
+	}
+	return a.usage(w, r, f)
+}
+
+// noUsage is a key id no record has: the bootstrap admin key has no usage of its own.
+const noUsage = "\x00none"
+
+// selfUsageFilter selects the caller's own usage records: by user when the principal has a
+// user, otherwise by key.
+func selfUsageFilter(r *http.Request) (store.UsageFilter, error) {
+	p, err := self(r)
+	if err != nil {
+		return store.UsageFilter{}, err
 	}
 	f := store.UsageFilter{Model: r.URL.Query().Get("model")}
 	switch {
@@ -354,7 +367,7 @@ func (a *API) myUsage(w http.ResponseWriter, r *http.Request) error {
 	case p.KeyID != "":
 		f.KeyID = p.KeyID
 	default:
-		f.KeyID = "\x00none" // the bootstrap admin key has no usage of its own
+		f.KeyID = noUsage
 	}
-	return a.usage(w, r, f)
+	return f, nil
 }

@@ -79,6 +79,14 @@ var routePermissions = map[string]Permission{
 
 	"GET /v1/me/keys":  SelfKeys,
 	"GET /v1/me/usage": SelfUsage,
+	// The console's description of the caller: open to all, it answers "anonymous" without a
+	// credential, so that the console can ask before signing in.
+	"GET /v1/me":               Public,
+	"GET /v1/me/usage/summary": SelfUsage,
+
+	// The console: static files, public; everything it shows comes from the routes above.
+	"GET /{$}":          Public,
+	"GET /ui/{path...}": Public,
 
 	"GET /v1/admin/backends": AdminBackends,
 
@@ -92,8 +100,9 @@ var routePermissions = map[string]Permission{
 	"GET /v1/admin/keys":         AdminKeys,
 	"DELETE /v1/admin/keys/{id}": AdminKeys,
 
-	"GET /v1/admin/usage": AdminUsage,
-	"GET /v1/admin/audit": AdminAudit,
+	"GET /v1/admin/usage":         AdminUsage,
+	"GET /v1/admin/usage/summary": AdminUsage,
+	"GET /v1/admin/audit":         AdminAudit,
 
 	"GET /debug/pprof/{name...}": AdminDebug,
 	"GET /metrics":               MetricsRead,

@@ -1,0 +1,219 @@
+// Package web is the console: a single-page application served by `autoglm serve` at / and
+// /ui/, for admins and users alike. The server decides what each caller may do; the console
+// only hides what the caller's role cannot do.
+//
+// The sources are in web/src (Preact components in JSX, plain CSS). `go generate ./web` bundles
+// them with esbuild's Go API into web/dist, which is committed and embedded in the binary, so
+// `go build` needs no Node and the console works offline: every asset comes from the binary.
+// Regenerating needs the npm packages once: `cd web && npm ci`.
+//
+// Every console response carries a strict Content-Security-Policy (default-src 'self', no
+// inline scripts or styles). The console signs in with an API key or a JWT kept in the
+// browser tab's sessionStorage and sent as a bearer token; it uses no cookies, so there is
+// nothing for a cross-site request to ride on.
+package web
+
+//go:generate go run ./build
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/server"
+)
+
+//go:embed dist
+var dist embed.FS
+
+// ContentSecurityPolicy is sent with every console response: scripts, styles and requests
+// only from the server itself, no inline code, no frames, no plugins.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// Options configure the console.
+type Options struct {
+	// Auth is the server's authenticator; nil when authentication is off.
+	Auth *auth.Authenticator
+}
+
+// Console serves the console's files and GET /v1/me. It is safe for concurrent use.
+type Console struct {
+	auth   *auth.Authenticator
+	files  fs.FS
+	index  []byte
+	etag   string
+	loaded time.Time
+}
+
+// New returns the console over the embedded build.
+func New(opts Options) *Console {
+	c, err := newConsole(opts, dist)
+	if err != nil {
+		// The build is embedded at compile time; a build without index.html is broken.
+		panic("web: " + err.Error())
+	}
+	return c
+}
+
+func newConsole(opts Options, fsys fs.FS) (*Console, error) {
+	files, err := fs.Sub(fsys, "dist")
+	if err != nil {
+		return nil, err
+	}
+	index, err := fs.ReadFile(files, "index.html")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(index)
+	a := opts.Auth
+	if a != nil && !a.Enabled() {
+		a = nil
+	}
+	return &Console{auth: a, files: files, index: index, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, loaded: time.Now()}, nil
+}
+
+// Routes returns the console's routes; their permissions are in auth's route table.
+func (c *Console) Routes() []server.Route {
+	env := apierr.ShapeEnvelope
+	return []server.Route{
+		{Method: "GET", Pattern: "/{$}", Shape: env, Handler: c.serveIndex},
+		{Method: "GET", Pattern: "/ui/{path...}", Shape: env, Handler: c.serveUI},
+		{Method: "GET", Pattern: "/v1/me", Shape: env, Handler: c.me},
+	}
+}
+
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+}
+
+// serveIndex answers the application's page. It is revalidated on every load (its asset
+// names change with their content, so the assets themselves are cached for good).
+func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) error {
+	h := w.Header()
+	securityHeaders(h)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", c.etag)
+	http.ServeContent(w, r, "index.html", c.loaded, bytes.NewReader(c.index))
+	return nil
+}
+
+// serveUI answers /ui/assets/<file> with the file and every other /ui/ path with the
+// application's page, whose router reads the rest of the address.
+func (c *Console) serveUI(w http.ResponseWriter, r *http.Request) error {
+	p := r.PathValue("path")
+	if !strings.HasPrefix(p, "assets/") {
+		return c.serveIndex(w, r)
+	}
+	name := path.Clean(p)
+	if !fs.ValidPath(name) || strings.HasSuffix(name, ".gz") {
+		return apierr.New(apierr.NotFound, "asset_not_found", "no such console file")
+	}
+	b, err := fs.ReadFile(c.files, name)
+	if err != nil {
+		return apierr.New(apierr.NotFound, "asset_not_found", "no such console file")
+	}
+	h := w.Header()
+	securityHeaders(h)
+	ctype := mime.TypeByExtension(path.Ext(name))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	h.Set("Content-Type", ctype)
+	// Asset names carry a hash of their content: a changed file is a new name.
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Add("Vary", "Accept-Encoding")
+	if acceptsGzip(r) {
+		if gz, err := fs.ReadFile(c.files, name+".gz"); err == nil {
+			h.Set("Content-Encoding", "gzip")
+			b = gz
+		}
+	}
+	http.ServeContent(w, r, "", c.loaded, bytes.NewReader(b))
+	return nil
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+			return strings.ReplaceAll(q, " ", "") != "q=0"
+		}
+	}
+	return false
+}
+
+// Me is the answer to GET /v1/me: who the caller is and what its role may do, for the
+// console to show only what the caller can use. The server enforces the same permissions on
+// every route; this is a description, not a grant.
+type Me struct {
+	// Auth is false when authentication is off: every route is open, and the admin API
+	// (keys, users, usage records, audit) is not served.
+	Auth bool `json:"auth"`
+	// Authenticated is false for a request without a credential.
+	Authenticated bool   `json:"authenticated"`
+	Method        string `json:"method,omitempty"`
+	UserID        string `json:"user_id,omitempty"`
+	KeyID         string `json:"key_id,omitempty"`
+	KeyPrefix     string `json:"key_prefix,omitempty"`
+	Role          string `json:"role,omitempty"`
+	// Models is the caller's model allow-list; empty allows every model.
+	Models      []string `json:"models"`
+	Permissions []string `json:"permissions"`
+	// Roles lists every role with its permissions, for callers that manage keys or users.
+	Roles map[string][]string `json:"roles,omitempty"`
+}
+
+func (c *Console) me(w http.ResponseWriter, r *http.Request) error {
+	me := Me{Models: []string{}, Permissions: []string{}}
+	if c.auth == nil {
+		for _, p := range auth.Permissions() {
+			me.Permissions = append(me.Permissions, string(p))
+		}
+		return server.WriteData(w, r, http.StatusOK, me)
+	}
+	me.Auth = true
+	p, ok := auth.FromContext(r.Context())
+	if !ok || p == nil {
+		return server.WriteData(w, r, http.StatusOK, me)
+	}
+	me.Authenticated = true
+	me.Method, me.UserID, me.KeyID, me.KeyPrefix, me.Role = string(p.Method), p.UserID, p.KeyID, p.KeyPrefix, p.Role
+	if len(p.Models) > 0 {
+		me.Models = p.Models
+	}
+	for _, perm := range auth.Permissions() {
+		if p.Can(perm) {
+			me.Permissions = append(me.Permissions, string(perm))
+		}
+	}
+	if p.Can(auth.AdminKeys) || p.Can(auth.AdminUsers) {
+		roles := c.auth.Roles()
+		me.Roles = map[string][]string{}
+		for _, name := range roles.Names() {
+			perms := []string{}
+			for _, perm := range auth.Permissions() {
+				if roles.Allows(name, perm) {
+					perms = append(perms, string(perm))
+				}
+			}
+			me.Roles[name] = perms
+		}
+	}
+	return server.WriteData(w, r, http.StatusOK, me)
+}

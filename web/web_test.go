@@ -1,0 +1,215 @@
+package web_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/open-autoglm/autoglm/internal/admin"
+	"github.com/open-autoglm/autoglm/internal/admin/admintest"
+	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/web"
+)
+
+const adminKey = "web-test-bootstrap-admin-key"
+
+// newServer starts a server with the console; with authOn, also with authentication and the
+// admin API, and returns a user key too.
+func newServer(t *testing.T, authOn bool) (url, userKey string) {
+	t.Helper()
+	cfg, err := config.Parse([]byte("server: {addr: 127.0.0.1:0}\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := router.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
+	opts := server.Options{}
+	var a *auth.Authenticator
+	var api *admin.API
+	if authOn {
+		cfg.Auth.Enabled = true
+		st := admintest.NewStore()
+		a, err = auth.New(auth.Options{Config: cfg.Auth, Keys: admin.KeyFeed(st), AdminKey: adminKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api = admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log, KeysChanged: a.Refresh})
+		opts.Auth, opts.Denied, opts.Routes = a, api.Denied, api.Routes()
+	}
+	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: a}).Routes()...)
+	srv := server.NewWith(cfg.Server, reg, log, opts)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	if authOn {
+		var k admin.CreatedKey
+		call(t, ts.URL, adminKey, "POST", "/v1/admin/keys", `{"name":"u","models":["glm"]}`, &k)
+		userKey = k.Secret
+	}
+	return ts.URL, userKey
+}
+
+func call(t *testing.T, base, key, method, path, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	// The default transport would ask for gzip and undo it; ask explicitly instead.
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func TestPageAndAssets(t *testing.T) {
+	for _, authOn := range []bool{false, true} {
+		base, _ := newServer(t, authOn)
+		var index []byte
+		for _, path := range []string{"/", "/ui/", "/ui/keys"} {
+			resp, b := get(t, base+path)
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("auth %v: GET %s: %d %s", authOn, path, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			csp := resp.Header.Get("Content-Security-Policy")
+			for _, want := range []string{"default-src 'self'", "script-src 'self';", "style-src 'self';", "frame-ancestors 'none'"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("GET %s: CSP %q lacks %q", path, csp, want)
+				}
+			}
+			if strings.Contains(csp, "unsafe") {
+				t.Errorf("GET %s: CSP allows unsafe code: %q", path, csp)
+			}
+			if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Set-Cookie") != "" {
+				t.Errorf("GET %s: headers %v", path, resp.Header)
+			}
+			index = b
+		}
+		// Nothing inline: every script and stylesheet comes from a file the server serves.
+		if regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]|<style|\sstyle=|\son[a-z]+=`).Match(index) {
+			t.Errorf("the page has inline script or style:\n%s", index)
+		}
+		assets := regexp.MustCompile(`(?:src|href)="(/ui/assets/[^"]+)"`).FindAllSubmatch(index, -1)
+		if len(assets) != 2 {
+			t.Fatalf("the page names %d assets, want a script and a stylesheet:\n%s", len(assets), index)
+		}
+		for _, m := range assets {
+			path := string(m[1])
+			resp, plain := get(t, base+path)
+			wantType := map[bool]string{true: "text/javascript", false: "text/css"}[strings.HasSuffix(path, ".js")]
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), wantType) || len(plain) < 1000 {
+				t.Errorf("GET %s: %d %q, %d bytes", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(plain))
+			}
+			if !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || resp.Header.Get("Content-Encoding") != "" {
+				t.Errorf("GET %s: headers %v", path, resp.Header)
+			}
+			resp, gz := get(t, base+path, "Accept-Encoding", "br;q=1, gzip;q=0.8")
+			if resp.Header.Get("Content-Encoding") != "gzip" {
+				t.Fatalf("GET %s with gzip accepted: Content-Encoding %q", path, resp.Header.Get("Content-Encoding"))
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(gz))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if unz, _ := io.ReadAll(zr); !bytes.Equal(unz, plain) || len(gz) >= len(plain) {
+				t.Errorf("GET %s: the gzip copy (%d bytes) is not the file (%d bytes) compressed", path, len(gz), len(plain))
+			}
+			if resp, _ := get(t, base+path, "Accept-Encoding", "gzip;q=0"); resp.Header.Get("Content-Encoding") != "" {
+				t.Errorf("GET %s: gzip sent to a client that refused it", path)
+			}
+		}
+		for _, path := range []string{"/ui/assets/nope.js", "/ui/assets/../../web.go", "/ui/assets/" + strings.TrimPrefix(string(assets[0][1]), "/ui/assets/") + ".gz"} {
+			resp, b := get(t, base+path)
+			if resp.StatusCode != 404 || !bytes.Contains(b, []byte(`"success":false`)) {
+				t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+			}
+		}
+		// The page revalidates cheaply.
+		resp, _ := get(t, base+"/")
+		if r2, _ := get(t, base+"/", "If-None-Match", resp.Header.Get("ETag")); r2.StatusCode != http.StatusNotModified {
+			t.Errorf("conditional GET /: %d", r2.StatusCode)
+		}
+		// Other paths keep answering the API's not-found error.
+		if resp, b := get(t, base+"/nope"); resp.StatusCode != 404 || !bytes.Contains(b, []byte("route_not_found")) {
+			t.Errorf("GET /nope: %d %s", resp.StatusCode, b)
+		}
+	}
+}
+
+func TestMe(t *testing.T) {
+	base, _ := newServer(t, false)
+	var me web.Me
+	if st := call(t, base, "", "GET", "/v1/me", "", &me); st != 200 || me.Auth || me.Authenticated || !slices.Contains(me.Permissions, "admin.backends") {
+		t.Errorf("authentication off: %d %+v", st, me)
+	}
+
+	base, userKey := newServer(t, true)
+	me = web.Me{}
+	if st := call(t, base, "", "GET", "/v1/me", "", &me); st != 200 || !me.Auth || me.Authenticated || len(me.Permissions) != 0 {
+		t.Errorf("no credential: %d %+v", st, me)
+	}
+	me = web.Me{}
+	if st := call(t, base, adminKey, "GET", "/v1/me", "", &me); st != 200 || !me.Authenticated || me.Role != "admin" || me.Method != "admin_key" ||
+		!slices.Contains(me.Permissions, "admin.keys") || !slices.Contains(me.Roles["user"], "models.use") || slices.Contains(me.Roles["guest"], "models.use") {
+		t.Errorf("admin: %d %+v", st, me)
+	}
+	me = web.Me{}
+	if st := call(t, base, userKey, "GET", "/v1/me", "", &me); st != 200 || me.Role != "user" || me.KeyID == "" || me.KeyPrefix == "" ||
+		!slices.Equal(me.Models, []string{"glm"}) || me.Roles != nil {
+		t.Errorf("user: %d %+v", st, me)
+	}
+	for _, p := range me.Permissions {
+		if strings.HasPrefix(p, "admin.") {
+			t.Errorf("a user is told it holds %s", p)
+		}
+	}
+	if st := call(t, base, "agk-not-a-key", "GET", "/v1/me", "", nil); st != 401 {
+		t.Errorf("a bad key: %d, want 401", st)
+	}
+}
