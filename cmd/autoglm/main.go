@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string) error {
 		generateCmd(),
 		keysCmd(),
 		taskCmd(),
+		pullCmd(),
+		modelsCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
