@@ -258,3 +258,6 @@ func topLogprobs(lp []float32, k int) []TokenLogprob {
 	}
 	return top
 }
+
+// Parallel returns the most sequences decoded together: the largest Request.N.
+func (r *Runner) Parallel() int { return r.opt.Parallel }
