@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/open-autoglm/autoglm/internal/cache"
+	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/metrics"
@@ -144,6 +145,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	defer tasks.Close()
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
 	opts.Routes = append(opts.Routes, modelStore.Routes()...)
+	opts.Routes = append(opts.Routes, codecomplete.Routes(reg)...)
 	// The gRPC API serves each call through the server's own handler, built just below.
 	var srv *server.Server
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() })...)

@@ -80,6 +80,7 @@ var routePermissions = map[string]Permission{
 	"POST /v1/chat/completions": ModelsUse,
 	"POST /v1/completions":      ModelsUse,
 	"POST /v1/embeddings":       ModelsUse,
+	"POST /v1/code/complete":    ModelsUse,
 
 	"GET /v1/me/keys":  SelfKeys,
 	"GET /v1/me/usage": SelfUsage,

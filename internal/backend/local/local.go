@@ -233,12 +233,17 @@ func (b *Backend) completion(ctx context.Context, req *backend.Request) (*backen
 	if cr.Prompt.Len() > maxPrompts {
 		return nil, invalid("prompt", "at most %d prompts per request", maxPrompts)
 	}
-	if cr.Suffix != "" {
-		return nil, invalid("suffix", "suffix is not supported by local models")
-	}
 	prompts, echoes, err := b.completionPrompts(cr.Prompt)
 	if err != nil {
 		return nil, err
+	}
+	if cr.Suffix != "" {
+		if cr.Echo {
+			return nil, invalid("echo", "echo cannot be combined with suffix")
+		}
+		if prompts, err = b.fimPrompts(cr.Prompt, cr.Suffix); err != nil {
+			return nil, err
+		}
 	}
 	prompt := prompts[0]
 	maxTokens := cr.MaxTokens
