@@ -141,4 +141,3 @@ func trim(s string) string {
 	}
 	return s
 }
-
