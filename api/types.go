@@ -41,6 +41,10 @@ type ChatCompletionRequest struct {
 	Tools               []Tool          `json:"tools,omitempty"`
 	ToolChoice          json.RawMessage `json:"tool_choice,omitempty"`     // "none", "auto", "required" or an object
 	ResponseFormat      json.RawMessage `json:"response_format,omitempty"` // {"type":"json_object"}, {"type":"json_schema",...}
+	// Logprobs asks for the log-probability of each output token; TopLogprobs (0-20, with
+	// Logprobs) for the most likely tokens at each position.
+	Logprobs    bool `json:"logprobs,omitempty"`
+	TopLogprobs *int `json:"top_logprobs,omitempty"`
 }
 
 // StreamOptions tune a streamed answer.

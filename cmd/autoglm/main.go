@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string) error {
 		generateCmd(),
 		keysCmd(),
 		taskCmd(),
+		pullCmd(),
+		modelsCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

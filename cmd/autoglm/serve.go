@@ -15,9 +15,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/open-autoglm/autoglm/internal/cache"
+	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/metrics"
+	"github.com/open-autoglm/autoglm/internal/modelstore"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
@@ -104,6 +106,10 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	modelStore := &modelstore.Store{Dir: modelstore.DefaultDir(dataDir)}
+	if err := resolvePulledModels(cfg, modelStore); err != nil {
+		return err
+	}
 	reg, err := router.New(cfg.Models, router.Options{Logger: log})
 	if err != nil {
 		return err
@@ -141,6 +147,8 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
 	// The web console at / and /ui/, and GET /v1/me, which it asks who the caller is.
 	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth}).Routes()...)
+	opts.Routes = append(opts.Routes, modelStore.Routes()...)
+	opts.Routes = append(opts.Routes, codecomplete.Routes(reg)...)
 	// The gRPC API serves each call through the server's own handler, built just below.
 	var srv *server.Server
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)
@@ -225,4 +233,24 @@ func describeModels(cfg *config.Config) string {
 		parts[i] = s
 	}
 	return "serving " + strings.Join(parts, "; ")
+}
+
+// resolvePulledModels points every local backend that names a pulled model (model:
+// owner/name[:QUANT|:FILE], no path) at its file in the store, or fails naming the backend
+// and the pull command that would fetch it.
+func resolvePulledModels(cfg *config.Config, st *modelstore.Store) error {
+	for i := range cfg.Models {
+		for j := range cfg.Models[i].Backends {
+			b := &cfg.Models[i].Backends[j]
+			if b.Type != config.BackendLocal || b.Path != "" {
+				continue
+			}
+			p, err := st.Path(b.Model)
+			if err != nil {
+				return fmt.Errorf("models[%d].backends[%d].model: %w", i, j, err)
+			}
+			b.Path = p
+		}
+	}
+	return nil
 }

@@ -37,12 +37,16 @@ const (
 	AdminDebug Permission = "admin.debug"
 	// MetricsRead reads the Prometheus metrics (/metrics). Give it to a scraper's role.
 	MetricsRead Permission = "metrics.read"
+	// ModelsPull downloads the node's stored model files (GET /hub/...), so that other
+	// nodes pull from it. Give it to the role of the key other nodes use as HF_TOKEN.
+	ModelsPull Permission = "models.pull"
 )
 
 // allPermissions lists every permission but Public, which no role needs to hold.
 var allPermissions = []Permission{
 	ModelsList, ModelsUse, SelfKeys, SelfUsage,
 	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends, AdminDebug, MetricsRead,
+	ModelsPull, // appended: the order is the bit order of permSet
 }
 
 // Permissions returns every permission a role can hold.
@@ -76,6 +80,7 @@ var routePermissions = map[string]Permission{
 	"POST /v1/chat/completions": ModelsUse,
 	"POST /v1/completions":      ModelsUse,
 	"POST /v1/embeddings":       ModelsUse,
+	"POST /v1/code/complete":    ModelsUse,
 
 	"GET /v1/me/keys":  SelfKeys,
 	"GET /v1/me/usage": SelfUsage,
@@ -106,6 +111,9 @@ var routePermissions = map[string]Permission{
 
 	"GET /debug/pprof/{name...}": AdminDebug,
 	"GET /metrics":               MetricsRead,
+
+	// The node's model store in the model hub's layout (internal/modelstore).
+	"GET /hub/{path...}": ModelsPull,
 
 	// Asynchronous tasks use models; each caller sees only its own tasks (admins see all).
 	"POST /v1/generate/code":         ModelsUse,

@@ -32,6 +32,8 @@ type Config struct {
 	Cache Cache `yaml:"cache"`
 	// Tasks configures asynchronous tasks. See task.go.
 	Tasks Task `yaml:"tasks"`
+	// Hub configures model downloads (autoglm pull). See hub.go.
+	Hub Hub `yaml:"hub"`
 }
 
 // Server configures the HTTP listener and its limits.
@@ -214,13 +216,16 @@ type Backend struct {
 	BaseURL string `yaml:"base_url"`
 	// APIKey is sent upstream as "Authorization: Bearer <key>". Default: none.
 	APIKey string `yaml:"api_key"`
-	// Model is the model name the upstream knows. Default: the public model name.
+	// Model is the model name the upstream knows. Default: the public model name. For type
+	// local without a path, it names a pulled model, REPO[:FILE|:QUANT], which the store
+	// must hold when the server starts; answers carry it as their model.
 	Model string `yaml:"model"`
 	// Weight is the backend's share of traffic relative to its siblings. Default 1.
 	Weight int `yaml:"weight"`
 	// Headers are extra headers sent upstream with every request. Default: none.
 	Headers map[string]string `yaml:"headers"`
-	// Path is the GGUF file to load. Required for type local.
+	// Path is the GGUF file to load. Type local: either path, or model naming a model
+	// pulled into the store ("Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M", see `autoglm pull`).
 	Path string `yaml:"path"`
 	// ContextLength is the context window of a local model, in tokens. Default: the model's
 	// metadata. Type local only.
@@ -388,6 +393,7 @@ func (c Config) WithDefaults() Config {
 	c.RateLimit = c.RateLimit.withDefaults()
 	c.Cache = c.Cache.withDefaults()
 	c.Tasks = c.Tasks.withDefaults()
+	c.Hub = c.Hub.withDefaults()
 	return c
 }
 

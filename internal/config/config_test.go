@@ -55,7 +55,7 @@ func TestFullConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err = Parse(data, testEnv(map[string]string{"UPSTREAM_KEY": "sk-upstream"}))
+	c, err = Parse(data, testEnv(map[string]string{"UPSTREAM_KEY": "sk-upstream", "HF_TOKEN": "hf-token"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +165,7 @@ func TestFullConfig(t *testing.T) {
 			WebhookBackoff: Duration(2 * time.Second), WebhookMaxBackoff: Duration(5 * time.Minute),
 			Retention: Duration(168 * time.Hour), MaxWatchers: 2000,
 		},
+		Hub: Hub{Endpoint: "https://hf-mirror.com", Token: "hf-token"},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
@@ -268,4 +269,17 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLocalBackendNamesPulledModel(t *testing.T) {
+	c, err := Parse([]byte("models:\n  - name: qwen\n    backends: [{type: local, model: \"Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M\"}]\n"), testEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := c.Models[0].Backends[0]; b.Path != "" || b.Model != "Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M" {
+		t.Errorf("backend = %+v", b)
+	}
+	if c.Hub.Endpoint != "https://huggingface.co" {
+		t.Errorf("hub endpoint default = %q", c.Hub.Endpoint)
+	}
 }

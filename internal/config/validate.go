@@ -117,8 +117,8 @@ func (c *Config) Validate() error {
 					bad(bp, "context_length, threads, parallel and template apply only to type local")
 				}
 			case BackendLocal:
-				if b.Path == "" {
-					bad(bp+".path", "is required for type local")
+				if b.Path == "" && !validPulledRef(b.Model) {
+					bad(bp+".path", "is required for type local, unless model names a pulled model as owner/name[:QUANT|:FILE] (got model %q)", b.Model)
 				}
 				if b.BaseURL != "" {
 					bad(bp+".base_url", "applies only to type openai")
@@ -148,6 +148,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Store.validate(bad)
+	c.Hub.validate(bad)
 	c.Auth.validate(bad)
 	c.RateLimit.validate(bad)
 	c.Cache.validate(bad)

@@ -5,14 +5,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/open-autoglm/autoglm/internal/admin"
 	"github.com/open-autoglm/autoglm/internal/admin/admintest"
 	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/modelstore"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -53,7 +56,7 @@ func startAuthGateway(t *testing.T, mockURL string, customRoles map[string][]str
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	api := admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log})
-	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: api.Routes(), Denied: api.Denied})
+	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: slices.Concat(api.Routes(), (&modelstore.Store{Dir: t.TempDir()}).Routes(), codecomplete.Routes(reg)), Denied: api.Denied})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	g := &authGateway{URL: ts.URL, srv: srv, auth: a, store: st, keys: map[string]string{}, logs: logs}
@@ -103,6 +106,7 @@ func (g *authGateway) do(t *testing.T, method, path, body, key string) (*http.Re
 // concretePath fills a route pattern's wildcards.
 func concretePath(pattern string) string {
 	p := strings.ReplaceAll(pattern, "{id...}", "glm-4-flash")
+	p = strings.ReplaceAll(p, "{path...}", "api/models/acme/none")
 	return strings.ReplaceAll(p, "{id}", "nonexistent")
 }
 

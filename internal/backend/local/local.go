@@ -133,8 +133,8 @@ type sampling struct {
 }
 
 func (b *Backend) generationRequest(prompt []int32, s sampling, extraStops []string) (runner.Request, error) {
-	if s.n > 1 {
-		return runner.Request{}, invalid("n", "n > 1 is not supported by local models")
+	if s.n < 0 || s.n > b.r.Parallel() {
+		return runner.Request{}, invalid("n", "n must be between 1 and %d for this model (the sequences it decodes together)", b.r.Parallel())
 	}
 	if s.maxTokens < 0 {
 		return runner.Request{}, invalid("max_tokens", "max_tokens must not be negative")
@@ -169,7 +169,7 @@ func (b *Backend) generationRequest(prompt []int32, s sampling, extraStops []str
 		p.Seed = *s.seed
 	}
 	stops := append(append([]string(nil), s.stop...), extraStops...)
-	return runner.Request{Prompt: prompt, MaxTokens: s.maxTokens, Sample: p, Stop: stops}, nil
+	return runner.Request{Prompt: prompt, MaxTokens: s.maxTokens, Sample: p, Stop: stops, N: s.n}, nil
 }
 
 func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Response, error) {
@@ -208,6 +208,17 @@ func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Resp
 		return nil, err
 	}
 	includeUsage := cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+	top := 0
+	if cr.TopLogprobs != nil {
+		if !cr.Logprobs || *cr.TopLogprobs < 0 || *cr.TopLogprobs > 20 {
+			return nil, invalid("top_logprobs", "top_logprobs must be between 0 and 20, with logprobs true")
+		}
+		top = *cr.TopLogprobs
+	}
+	if needsMulti(1, cr.N, cr.Logprobs, false) {
+		gr.Logprobs, gr.TopLogprobs = cr.Logprobs, top
+		return b.runMulti(ctx, &multiJob{chat: true, prompts: []runner.Request{gr}, n: max(1, cr.N), lp: cr.Logprobs, top: top}, cr.Stream, includeUsage)
+	}
 	return b.generate(ctx, gr, cr.Stream, includeUsage, chatWriter{})
 }
 
@@ -216,24 +227,25 @@ func (b *Backend) completion(ctx context.Context, req *backend.Request) (*backen
 	if err := json.Unmarshal(req.Body, &cr); err != nil {
 		return nil, invalid("", "could not decode the request: %v", jsonProblem(err))
 	}
-	if cr.Prompt.Len() != 1 {
-		return nil, invalid("prompt", "local models take exactly one prompt per request")
+	if cr.Prompt.Len() == 0 {
+		return nil, invalid("prompt", "prompt must not be empty")
 	}
-	if cr.Echo || cr.Suffix != "" || cr.Logprobs != nil {
-		return nil, invalid("", "echo, suffix and logprobs are not supported by local models")
+	if cr.Prompt.Len() > maxPrompts {
+		return nil, invalid("prompt", "at most %d prompts per request", maxPrompts)
 	}
-	tok := b.r.Tokenizer()
-	var prompt []int32
-	if cr.Prompt.Texts != nil {
-		prompt = tok.Encode(cr.Prompt.Texts[0], tokenizer.EncodeOptions{AddSpecial: true})
-	} else {
-		for _, id := range cr.Prompt.Tokens[0] {
-			if id < 0 || id >= tok.VocabSize() {
-				return nil, invalid("prompt", "token %d is outside the vocabulary (size %d)", id, tok.VocabSize())
-			}
-			prompt = append(prompt, int32(id))
+	prompts, echoes, err := b.completionPrompts(cr.Prompt)
+	if err != nil {
+		return nil, err
+	}
+	if cr.Suffix != "" {
+		if cr.Echo {
+			return nil, invalid("echo", "echo cannot be combined with suffix")
+		}
+		if prompts, err = b.fimPrompts(cr.Prompt, cr.Suffix); err != nil {
+			return nil, err
 		}
 	}
+	prompt := prompts[0]
 	maxTokens := cr.MaxTokens
 	if maxTokens == 0 {
 		maxTokens = 16 // the completions API's documented default
@@ -247,6 +259,29 @@ func (b *Backend) completion(ctx context.Context, req *backend.Request) (*backen
 		return nil, err
 	}
 	includeUsage := cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+	if cr.Logprobs != nil && (*cr.Logprobs < 0 || *cr.Logprobs > 20) {
+		return nil, invalid("logprobs", "logprobs must be between 0 and 20")
+	}
+	if needsMulti(len(prompts), cr.N, cr.Logprobs != nil, cr.Echo) {
+		mj := &multiJob{n: max(1, cr.N), lp: cr.Logprobs != nil}
+		if mj.lp {
+			mj.top = *cr.Logprobs
+		}
+		if cr.Echo {
+			mj.echo = echoes
+		}
+		for _, p := range prompts {
+			r := gr
+			r.Prompt = p
+			if len(p)+1 > b.info.ContextLength {
+				return nil, &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "prompt",
+					Message: fmt.Sprintf("a prompt is %d tokens; this model's context is %d tokens", len(p), b.info.ContextLength)}
+			}
+			r.Logprobs, r.TopLogprobs, r.PromptLogprobs = mj.lp, mj.top, mj.lp && cr.Echo
+			mj.prompts = append(mj.prompts, r)
+		}
+		return b.runMulti(ctx, mj, cr.Stream, includeUsage)
+	}
 	return b.generate(ctx, gr, cr.Stream, includeUsage, completionWriter{})
 }
 

@@ -201,7 +201,7 @@ func TestBadRequests(t *testing.T) {
 		body, code string
 	}{
 		{backend.OpChat, `{"model":"m","messages":[]}`, "invalid_request"},
-		{backend.OpChat, `{"model":"m","n":2,"messages":[{"role":"user","content":"x"}]}`, "invalid_request"},
+		{backend.OpChat, `{"model":"m","n":9,"messages":[{"role":"user","content":"x"}]}`, "invalid_request"},
 		{backend.OpChat, `{"model":"m","temperature":7,"messages":[{"role":"user","content":"x"}]}`, "invalid_request"},
 		{backend.OpChat, `{"model":"m","messages":[{"role":"user","content":"` + long + `"}]}`, "context_length_exceeded"},
 		{backend.OpChat, `{"model":"m","messages":"nope"}`, "invalid_request"},

@@ -10,6 +10,8 @@ type job struct {
 
 	goneOnce sync.Once
 	gone     chan struct{} // closed when the caller stops listening
+
+	choices // scheduler-only state of N > 1 and prompt logprobs (choices.go)
 }
 
 func newJob(req Request) *job {
@@ -17,6 +19,7 @@ func newJob(req Request) *job {
 	j.prompt = append([]int32(nil), req.Prompt...)
 	j.req.Prompt = j.prompt
 	j.box.ready = make(chan struct{}, 1)
+	j.initChoices()
 	return j
 }
 

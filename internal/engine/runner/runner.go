@@ -229,6 +229,25 @@ type Request struct {
 	// of these strings; the stop string and anything after it are not
 	// emitted. Empty strings are ignored.
 	Stop []string
+	// N is the number of choices generated independently from the prompt. The prompt is
+	// computed once and its KV cache copied to each choice; each takes a slot. Events carry
+	// their choice's Index. Default 1; at most the runner's Parallel.
+	N int
+	// Logprobs asks for each generated token's log-probability (Event.Logprob) and
+	// TopLogprobs (0-20) for the most likely tokens at each position (Event.Top), both
+	// from the model's distribution before penalties, temperature and truncation.
+	Logprobs    bool
+	TopLogprobs int
+	// PromptLogprobs asks for the log-probability of every prompt token after the first
+	// (Result.PromptLogprobs), for scoring a text.
+	PromptLogprobs bool
+	// Constraint, when set, restricts the tokens each choice may sample (grammar-constrained
+	// output). It is asked for a new State per choice.
+	Constraint Constraint
+	// Outcome, when set, is filled in before Generate returns successfully: each choice's
+	// counts and finish reason, and the prompt logprobs. (Result then holds the sum of the
+	// counts and the first choice's reason.)
+	Outcome *Outcome
 }
 
 // Event is one generated token.
@@ -239,6 +258,18 @@ type Event struct {
 	// concatenate to the generation's text.
 	Text  string
 	Token int32
+	// Index is the choice the token belongs to (0 unless Request.N > 1).
+	Index int
+	// Logprob and Top are set when Request.Logprobs is: the token's log-probability and
+	// the TopLogprobs most likely tokens at its position, most likely first.
+	Logprob float32
+	Top     []TokenLogprob
+}
+
+// TokenLogprob is a token and its log-probability.
+type TokenLogprob struct {
+	Token   int32
+	Logprob float32
 }
 
 // Result summarises a finished generation.
@@ -317,6 +348,9 @@ func (r *Runner) validate(req Request) error {
 	}
 	if req.MaxTokens < 0 {
 		return fmt.Errorf("%w: negative max tokens %d", ErrInvalidRequest, req.MaxTokens)
+	}
+	if err := r.validateChoices(req); err != nil {
+		return err
 	}
 	if n+1 > r.cfg.ContextLength {
 		return fmt.Errorf("%w: a prompt of %d tokens plus one generated token needs %d positions, the context has %d",
@@ -443,6 +477,18 @@ func (r *Runner) releaseSlot(sl *slot, fed []int32) {
 		r.slots = append(r.slots[:old], r.slots[old+1:]...)
 		r.slotCount--
 	}
+}
+
+// forkSlot returns a new slot whose cache is a copy of src's, for another
+// choice (Request.N) of the prompt src holds. It counts as a slot made, so
+// releasing it keeps at most Parallel slots as usual.
+func (r *Runner) forkSlot(src *slot) *slot {
+	r.mu.Lock()
+	r.slotCount++
+	r.mu.Unlock()
+	sl := &slot{c: r.m.NewCache()}
+	sl.c.CopyFrom(src.c)
+	return sl
 }
 
 func commonPrefix(a, b []int32) int {

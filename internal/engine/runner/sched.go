@@ -24,19 +24,27 @@ type seq struct {
 	stop     stopper
 	made     int  // tokens sampled
 	finished bool // result delivered; leaves after this step
+	index    int  // choice index (Request.N)
+	extra    seqExtra
 }
 
 func (r *Runner) newSeq(j *job) *seq {
 	s := &seq{
 		j:       j,
-		sampler: sample.New(j.req.Sample),
+		sampler: sample.New(choiceParams(j.req.Sample, 0)),
 		history: append(make([]int32, 0, len(j.prompt)+16), j.prompt...),
 		dec:     r.tok.NewDecoderWith(tokenizer.DecodeOptions{Continuation: true}),
 		stop:    newStopper(j.req.Stop),
 	}
 	s.slot, s.cached = r.takeSlot(j.prompt)
+	if j.req.PromptLogprobs && s.cached > 0 {
+		// Prompt logprobs need the logits of every prompt token: compute them all.
+		s.slot.c.Truncate(0)
+		s.slot.toks, s.cached = s.slot.toks[:0], 0
+	}
 	s.fed = s.cached
 	s.step.Cache = s.slot.c
+	r.initSeq(s)
 	return s
 }
 
@@ -111,8 +119,10 @@ func (r *Runner) schedule() {
 				n := min(rest, budget)
 				budget -= n
 				s.step.Tokens = s.j.prompt[s.fed : s.fed+n]
+				s.step.AllLogits = s.j.req.PromptLogprobs
 			} else {
 				s.step.Tokens = s.next[:]
+				s.step.AllLogits = false
 			}
 			batch = append(batch, &s.step)
 			members = append(members, s)
@@ -132,15 +142,21 @@ func (r *Runner) schedule() {
 				s.finished, s.broken = true, true
 			}
 		} else {
+			var forked []*seq
 			for _, s := range members {
 				if s.fed < len(s.j.prompt) {
+					if s.j.req.PromptLogprobs {
+						r.notePromptLogprobs(s)
+					}
 					s.fed += len(s.step.Tokens)
 					if s.fed < len(s.j.prompt) {
 						continue
 					}
+					forked = append(forked, r.fork(s)...)
 				}
 				r.advance(s)
 			}
+			active = append(active, forked...)
 		}
 		kept = active[:0]
 		for _, s := range active {
@@ -173,7 +189,7 @@ func (r *Runner) admit(active []*seq) []*seq {
 	for _, j := range r.waiting {
 		switch {
 		case j.abandoned():
-		case len(active)+len(admitted) < r.opt.Parallel:
+		case slotsUsed(active, admitted)+j.n <= r.opt.Parallel:
 			admitted = append(admitted, j)
 		default:
 			rest = append(rest, j)
@@ -191,23 +207,26 @@ func (r *Runner) admit(active []*seq) []*seq {
 
 // advance samples s's next token from the step's logits and delivers it.
 func (r *Runner) advance(s *seq) {
-	tok := s.sampler.Sample(s.step.Logits[:r.cfg.Vocab], s.history)
+	logits := lastRow(s.step.Logits, r.cfg.Vocab)
+	r.beforeSample(s, logits)
+	tok := s.sampler.Sample(logits, s.history)
 	s.history = append(s.history, tok)
 	s.made++
+	r.afterSample(s, tok)
 
 	if r.tok.IsEOG(tok) {
 		// Release what was held back, as its own event on the EOG token.
 		text, _ := s.stop.add(validUTF8(s.dec.Flush()))
 		text += s.stop.flush()
 		if text != "" {
-			s.j.box.put(Event{Text: text, Token: tok})
+			s.put(Event{Text: text, Token: tok})
 		}
 		s.finish("stop")
 		return
 	}
 	text, stopped := s.stop.add(s.dec.Add(tok))
 	if stopped {
-		s.j.box.put(Event{Text: text, Token: tok})
+		s.put(Event{Text: text, Token: tok})
 		s.finish("stop")
 		return
 	}
@@ -220,16 +239,16 @@ func (r *Runner) advance(s *seq) {
 			text += s.stop.flush()
 			reason = "length"
 		}
-		s.j.box.put(Event{Text: text, Token: tok})
+		s.put(Event{Text: text, Token: tok})
 		s.finish(reason)
 		return
 	}
-	s.j.box.put(Event{Text: text, Token: tok})
+	s.put(Event{Text: text, Token: tok})
 	s.next[0] = tok
 }
 
 func (s *seq) finish(reason string) {
-	s.j.box.finish(s.result(reason), nil)
+	s.j.choiceDone(s.index, s.result(reason))
 	s.finished = true
 }
 

@@ -56,6 +56,12 @@ type Spec struct {
 	// ChatTemplate is written as tokenizer.chat_template; default a
 	// template of the architecture's usual family.
 	ChatTemplate string
+	// Specials are extra control tokens added after the architecture's own
+	// (fill-in-the-middle or tool-call markers, for example).
+	Specials []string
+	// Metadata holds extra GGUF metadata, written in key order after the
+	// rest (for example tokenizer.ggml.fim_pre_token_id as a uint32).
+	Metadata map[string]any
 }
 
 // layout is what Write derives from a Spec.
@@ -104,6 +110,7 @@ func (s Spec) layout() (layout, error) {
 	} else if s.Tokenizer != "gpt2" {
 		return l, fmt.Errorf("synth: unknown tokenizer %q", s.Tokenizer)
 	}
+	l.specials = append(l.specials[:len(l.specials):len(l.specials)], s.Specials...)
 	if s.Dim <= 0 || s.Layers <= 0 || s.Heads <= 0 || s.KVHeads <= 0 || s.FFN <= 0 || s.Ctx <= 0 {
 		return l, fmt.Errorf("synth: dimensions must be positive: %+v", s)
 	}
@@ -186,6 +193,14 @@ func Write(w io.Writer, s Spec) error {
 		g.Add("general.file_type", l.mix.fileType)
 	}
 	l.addTokenizer(g)
+	keys := make([]string, 0, len(l.Metadata))
+	for k := range l.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		g.Add(k, l.Metadata[k])
+	}
 
 	r := rand.New(rand.NewPCG(uint64(l.Seed), 0x5eed))
 	var werr error
@@ -303,6 +318,9 @@ func (l layout) addTokenizer(g *gguf.Writer) {
 	if l.Tokenizer == "llama" {
 		tokens = append(tokens, l.specials...)
 		types = append(types, 2, control, control)
+		for range l.specials[3:] {
+			types = append(types, control)
+		}
 		for b := range 256 {
 			tokens = append(tokens, fmt.Sprintf("<0x%02X>", b))
 			types = append(types, byteType)
