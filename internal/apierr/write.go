@@ -60,7 +60,11 @@ func AppendOpenAIError(b []byte, e *Error, traceID string) []byte {
 	b = append(b, `,"type":`...)
 	b = appendJSONString(b, openAIType[e.Kind])
 	b = append(b, `,"code":`...)
-	b = appendJSONString(b, e.PublicCode())
+	if e.NullCode {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONString(b, e.PublicCode())
+	}
 	b = append(b, `,"param":`...)
 	if e.Param == "" {
 		b = append(b, "null"...)

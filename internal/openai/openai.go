@@ -470,8 +470,9 @@ func forwardHeaders(h http.Header) http.Header {
 }
 
 // relayed are the upstream response headers a client sees; the rest (hop-by-hop, cookies,
-// the upstream's own rate-limit and server headers) stay behind.
-var relayed = []string{"Content-Type", "X-Request-Id", "Openai-Processing-Ms", "Openai-Version"}
+// the upstream's own rate-limit and server headers) stay behind. The upstream's X-Request-Id
+// goes out as X-Upstream-Request-Id: the client's X-Request-Id is the gateway's trace id.
+var relayed = []string{"Content-Type", "Openai-Processing-Ms", "Openai-Version"}
 
 // copyPool holds relay buffers. 8 KiB: stream chunks are small, and every open stream holds one.
 var copyPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
@@ -486,6 +487,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 		if v := resp.Header.Get(k); v != "" {
 			hdr.Set(k, v)
 		}
+	}
+	if v := resp.Header.Get("X-Request-Id"); v != "" {
+		hdr.Set("X-Upstream-Request-Id", v)
 	}
 	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	bp := copyPool.Get().(*[]byte)

@@ -132,8 +132,18 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	s.mux.Handle("/", s.route(apierr.ShapeEnvelope, func(w http.ResponseWriter, r *http.Request) error {
 		return apierr.New(apierr.NotFound, "route_not_found", "no route for "+r.Method+" "+r.URL.Path)
 	}))
+	// Unknown routes under /v1/ answer as OpenAI does, so that SDKs show a real error rather
+	// than "404 (no body)" or a misleading code.
+	s.mux.Handle("/v1/", s.route(apierr.ShapeOpenAI, unknownV1))
+	s.shapes["/v1/"] = apierr.ShapeOpenAI
 	s.handler = s.chain(s.mux)
 	return s
+}
+
+// unknownV1 answers a path under /v1/ that no route serves, in OpenAI's words.
+func unknownV1(w http.ResponseWriter, r *http.Request) error {
+	return &apierr.Error{Kind: apierr.NotFound, Code: "invalid_url", NullCode: true,
+		Message: "Invalid URL (" + r.Method + " " + r.URL.Path + ")"}
 }
 
 // modelVisible shows a model to a caller whose allow-list names the model or one of its
