@@ -77,6 +77,12 @@ var routePermissions = map[string]Permission{
 	"POST /v1/completions":      ModelsUse,
 	"POST /v1/embeddings":       ModelsUse,
 
+	// The Responses API; each caller reads and deletes only its own stored responses.
+	"POST /v1/responses":                 ModelsUse,
+	"GET /v1/responses/{id}":             ModelsUse,
+	"DELETE /v1/responses/{id}":          ModelsUse,
+	"GET /v1/responses/{id}/input_items": ModelsUse,
+
 	"GET /v1/me/keys":  SelfKeys,
 	"GET /v1/me/usage": SelfUsage,
 

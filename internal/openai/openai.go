@@ -43,6 +43,12 @@ type Options struct {
 	// exact usage accounting for streams: the gateway asks the upstream for the usage chunk
 	// when the client did not, and strips it from what the client sees.
 	OnDone func(ctx context.Context, o Outcome)
+	// Owner, when set, names who the caller in ctx is for stored responses: a caller sees
+	// only the responses stored under its name. Nil: everyone is "".
+	Owner func(ctx context.Context) string
+	// Responses keeps stored responses (POST /v1/responses with store). Nil: an in-memory
+	// store of the most recent MemoryResponses responses, lost on restart.
+	Responses ResponseStore
 }
 
 // CacheHeader tells the client whether the answer came from the response cache.
@@ -55,12 +61,17 @@ type Handler struct {
 	modelList []byte
 	count     counter
 	modelByID map[string][]byte
+
+	memResponses *MemoryResponses
 }
 
 // New returns the handlers for reg. The model list is rendered once: the registry does not
 // change while the server runs.
 func New(reg *router.Registry, opt Options) *Handler {
 	h := &Handler{reg: reg, opt: opt, modelByID: make(map[string][]byte)}
+	if opt.Responses == nil {
+		h.memResponses = NewMemoryResponses(DefaultMemoryResponses)
+	}
 	created := time.Now().Unix()
 	list := []byte(`{"object":"list","data":[`)
 	for i, m := range reg.Models() {

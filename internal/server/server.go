@@ -82,6 +82,8 @@ type Options struct {
 	Observe func(route, method string, status int, d time.Duration)
 	// Metrics, when set, is served at GET /metrics (permission metrics.read).
 	Metrics HandlerFunc
+	// Responses keeps the stored responses of POST /v1/responses (see openai.Options).
+	Responses openai.ResponseStore
 }
 
 // New builds the server for cfg over reg with authentication off. extra routes (used by
@@ -99,7 +101,9 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	oaOpts := openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache, OnDone: opts.Usage}
 	if opts.Auth != nil {
 		oaOpts.ModelVisible = modelVisible
+		oaOpts.Owner = ownerOf
 	}
+	oaOpts.Responses = opts.Responses
 	oa := openai.New(reg, oaOpts)
 	s.oa = oa
 	routes := []Route{
@@ -108,6 +112,10 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		{"POST", "/v1/embeddings", apierr.ShapeOpenAI, oa.Embeddings},
 		{"GET", "/v1/models", apierr.ShapeOpenAI, oa.ListModels},
 		{"GET", "/v1/models/{id...}", apierr.ShapeOpenAI, oa.GetModel},
+		{"POST", "/v1/responses", apierr.ShapeOpenAI, oa.Responses},
+		{"GET", "/v1/responses/{id}", apierr.ShapeOpenAI, oa.GetResponse},
+		{"DELETE", "/v1/responses/{id}", apierr.ShapeOpenAI, oa.DeleteResponse},
+		{"GET", "/v1/responses/{id}/input_items", apierr.ShapeOpenAI, oa.ResponseInputItems},
 		{"GET", "/healthz", apierr.ShapeEnvelope, s.healthz},
 		{"GET", "/readyz", apierr.ShapeEnvelope, s.readyz},
 		{"GET", "/v1/admin/backends", apierr.ShapeEnvelope, s.adminBackends},
@@ -144,6 +152,19 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 func unknownV1(w http.ResponseWriter, r *http.Request) error {
 	return &apierr.Error{Kind: apierr.NotFound, Code: "invalid_url", NullCode: true,
 		Message: "Invalid URL (" + r.Method + " " + r.URL.Path + ")"}
+}
+
+// ownerOf names the owner of stored responses: the caller's user, so that a user's keys
+// share them and no one else reads them; a key without a user owns its own.
+func ownerOf(ctx context.Context) string {
+	p, ok := auth.FromContext(ctx)
+	if !ok || p == nil {
+		return ""
+	}
+	if p.UserID != "" {
+		return "user:" + p.UserID
+	}
+	return "key:" + p.KeyID
 }
 
 // modelVisible shows a model to a caller whose allow-list names the model or one of its
