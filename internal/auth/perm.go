@@ -83,6 +83,10 @@ var routePermissions = map[string]Permission{
 	"DELETE /v1/responses/{id}":          ModelsUse,
 	"GET /v1/responses/{id}/input_items": ModelsUse,
 
+	// The Anthropic Messages API.
+	"POST /v1/messages":              ModelsUse,
+	"POST /v1/messages/count_tokens": ModelsUse,
+
 	"GET /v1/me/keys":  SelfKeys,
 	"GET /v1/me/usage": SelfUsage,
 

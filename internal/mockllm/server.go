@@ -298,7 +298,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.embed(w, st)
 		return
 	}
-	if k == kindChat {
+	if k == kindChat && s.opt.ToolCalls {
 		if name, args, ok := toolCallFor(st.body); ok {
 			s.toolAnswer(w, st, name, args)
 			return

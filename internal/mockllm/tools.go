@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// Tool calls. A chat request that offers function tools is answered with a call of one of
-// them, unless tool_choice is "none" or the conversation's last message is a tool result
-// (then the model "read" the result and answers with text, as usual). The tool called is the
+// Tool calls, with Options.ToolCalls. A chat request that offers function tools is answered with a call of one of
+// them, unless tool_choice is "none" or a tool result follows the conversation's last
+// assistant message (then the model "read" the result and answers with text, as usual). The tool called is the
 // one tool_choice names, else the first; its arguments fill the required properties of the
 // tool's parameters schema with fixed values (a string "mock", or the first enum value; 1;
 // true; []; {}), so clients that validate arguments against the schema accept them.
@@ -37,8 +37,10 @@ func toolCallFor(body []byte) (name, args string, ok bool) {
 	if json.Unmarshal(body, &req) != nil || len(req.Tools) == 0 {
 		return "", "", false
 	}
-	if n := len(req.Messages); n > 0 && req.Messages[n-1].Role == "tool" {
-		return "", "", false
+	for i := len(req.Messages) - 1; i >= 0 && req.Messages[i].Role != "assistant"; i-- {
+		if req.Messages[i].Role == "tool" {
+			return "", "", false
+		}
 	}
 	pick := 0
 	var choice string

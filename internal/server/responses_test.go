@@ -203,7 +203,7 @@ func TestResponsesErrors(t *testing.T) {
 }
 
 func TestResponsesToolRoundTrip(t *testing.T) {
-	mock, mockURL := startMock(t, mockllm.Options{Tokens: 4})
+	mock, mockURL := startMock(t, mockllm.Options{Tokens: 4, ToolCalls: true})
 	g := startGateway(t, oneModel(mockURL, ""), nil)
 	tools := `"tools":[{"type":"function","name":"get_weather","description":"Weather of a city",
 		"parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}]`
@@ -318,7 +318,7 @@ func TestResponsesStream(t *testing.T) {
 }
 
 func TestResponsesStreamToolCall(t *testing.T) {
-	_, mockURL := startMock(t, mockllm.Options{Tokens: 5})
+	_, mockURL := startMock(t, mockllm.Options{Tokens: 5, ToolCalls: true})
 	g := startGateway(t, oneModel(mockURL, ""), nil)
 	resp, b := post(t, g.URL+"/v1/responses", `{"model":"glm4","input":"Weather?","stream":true,
 		"tools":[{"type":"function","name":"weather","parameters":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}]}`)

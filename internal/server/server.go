@@ -116,6 +116,8 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		{"GET", "/v1/responses/{id}", apierr.ShapeOpenAI, oa.GetResponse},
 		{"DELETE", "/v1/responses/{id}", apierr.ShapeOpenAI, oa.DeleteResponse},
 		{"GET", "/v1/responses/{id}/input_items", apierr.ShapeOpenAI, oa.ResponseInputItems},
+		{"POST", "/v1/messages", apierr.ShapeAnthropic, oa.Messages},
+		{"POST", "/v1/messages/count_tokens", apierr.ShapeAnthropic, oa.CountMessageTokens},
 		{"GET", "/healthz", apierr.ShapeEnvelope, s.healthz},
 		{"GET", "/readyz", apierr.ShapeEnvelope, s.readyz},
 		{"GET", "/v1/admin/backends", apierr.ShapeEnvelope, s.adminBackends},
