@@ -71,5 +71,6 @@ remote model in tests and benchmarks; it is not a model.`,
 	f.StringVar(&opt.APIKey, "api-key", "", "require this bearer key")
 	f.StringSliceVar(&models, "model", nil, "model ids to list (repeatable; default mock-model)")
 	f.IntVar(&opt.EmbeddingDim, "embedding-dim", 8, "embedding vector length")
+	f.BoolVar(&opt.ToolCalls, "tool-calls", false, "answer chat requests that offer tools with a call of one of them")
 	return cmd
 }

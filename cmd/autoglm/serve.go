@@ -21,6 +21,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/metrics"
 	"github.com/open-autoglm/autoglm/internal/modelstore"
 	"github.com/open-autoglm/autoglm/internal/openai"
+	"github.com/open-autoglm/autoglm/internal/respstore"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -149,6 +150,17 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth}).Routes()...)
 	opts.Routes = append(opts.Routes, modelStore.Routes()...)
 	opts.Routes = append(opts.Routes, codecomplete.Routes(reg)...)
+	// Stored responses of the Responses API live in the same database as the tasks.
+	st := gov.store
+	if st == nil {
+		st = tasks.owned
+	}
+	responses, err := respstore.Open(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer responses.Close()
+	opts.Responses = responses
 	// The gRPC API serves each call through the server's own handler, built just below.
 	var srv *server.Server
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)

@@ -141,6 +141,9 @@ type Error struct {
 	Status int
 	// Err is the internal cause. It goes to the logs only.
 	Err error
+	// NullCode sends "code": null in OpenAI's shape, as OpenAI itself does for errors that
+	// have no code (an unknown URL). Code is still logged.
+	NullCode bool
 }
 
 func (e *Error) Error() string {

@@ -15,6 +15,8 @@ const (
 	ShapeOpenAI Shape = iota
 	// ShapeEnvelope is {"code","success","data","message","trace_id"}.
 	ShapeEnvelope
+	// ShapeAnthropic is Anthropic's {"type":"error","error":{"type","message"},"request_id"}.
+	ShapeAnthropic
 )
 
 // Write answers err in the given shape. It is the only place the project turns an error into
@@ -41,6 +43,8 @@ func Write(w http.ResponseWriter, shape Shape, traceID string, err error) *Error
 	switch shape {
 	case ShapeEnvelope:
 		body = AppendEnvelopeError(make([]byte, 0, 160), e, traceID)
+	case ShapeAnthropic:
+		body = AppendAnthropicError(make([]byte, 0, 160), e, traceID)
 	default:
 		body = AppendOpenAIError(make([]byte, 0, 160), e, traceID)
 	}
@@ -60,7 +64,11 @@ func AppendOpenAIError(b []byte, e *Error, traceID string) []byte {
 	b = append(b, `,"type":`...)
 	b = appendJSONString(b, openAIType[e.Kind])
 	b = append(b, `,"code":`...)
-	b = appendJSONString(b, e.PublicCode())
+	if e.NullCode {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONString(b, e.PublicCode())
+	}
 	b = append(b, `,"param":`...)
 	if e.Param == "" {
 		b = append(b, "null"...)
@@ -72,6 +80,44 @@ func AppendOpenAIError(b []byte, e *Error, traceID string) []byte {
 		b = appendJSONString(b, traceID)
 	}
 	return append(b, "}}"...)
+}
+
+// anthropicType is the error "type" of Anthropic's API for each kind.
+var anthropicType = [...]string{
+	Internal:         "api_error",
+	Invalid:          "invalid_request_error",
+	TooLarge:         "request_too_large",
+	Unauthenticated:  "authentication_error",
+	PermissionDenied: "permission_error",
+	NotFound:         "not_found_error",
+	MethodNotAllowed: "invalid_request_error",
+	Conflict:         "invalid_request_error",
+	RateLimited:      "rate_limit_error",
+	QuotaExceeded:    "rate_limit_error",
+	Timeout:          "timeout_error",
+	Canceled:         "api_error",
+	Unavailable:      "overloaded_error",
+	Upstream:         "api_error",
+}
+
+// AnthropicType is the error type Anthropic's API uses for e.
+func AnthropicType(e *Error) string {
+	if int(e.Kind) < len(anthropicType) {
+		return anthropicType[e.Kind]
+	}
+	return "api_error"
+}
+
+// AppendAnthropicError appends Anthropic's error object for e, with the trace id as the
+// request id (Anthropic's SDKs read request_id from the body and the request-id header).
+func AppendAnthropicError(b []byte, e *Error, traceID string) []byte {
+	b = append(b, `{"type":"error","error":{"type":`...)
+	b = appendJSONString(b, AnthropicType(e))
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, e.PublicMessage())
+	b = append(b, `},"request_id":`...)
+	b = appendJSONString(b, traceID)
+	return append(b, '}')
 }
 
 // AppendEnvelopeError appends the native envelope for e.

@@ -82,6 +82,16 @@ var routePermissions = map[string]Permission{
 	"POST /v1/embeddings":       ModelsUse,
 	"POST /v1/code/complete":    ModelsUse,
 
+	// The Responses API; each caller reads and deletes only its own stored responses.
+	"POST /v1/responses":                 ModelsUse,
+	"GET /v1/responses/{id}":             ModelsUse,
+	"DELETE /v1/responses/{id}":          ModelsUse,
+	"GET /v1/responses/{id}/input_items": ModelsUse,
+
+	// The Anthropic Messages API.
+	"POST /v1/messages":              ModelsUse,
+	"POST /v1/messages/count_tokens": ModelsUse,
+
 	"GET /v1/me/keys":  SelfKeys,
 	"GET /v1/me/usage": SelfUsage,
 	// The console's description of the caller: open to all, it answers "anonymous" without a

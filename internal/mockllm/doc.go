@@ -7,6 +7,9 @@
 //     request has "stream": true, as server-sent events in OpenAI's chunk
 //     shape, ending with "data: [DONE]". With stream_options.include_usage a
 //     final chunk with empty choices carries the usage.
+//   - With [Options.ToolCalls], a chat request that offers function tools is answered with a call of one of them
+//     (finish_reason "tool_calls"), unless tool_choice is "none" or a tool result follows
+//     the last assistant message; see tools.go.
 //   - POST /v1/embeddings: one deterministic unit vector per input, as float
 //     arrays or, with encoding_format "base64", as little-endian float32 bytes.
 //   - GET /v1/models and GET /v1/models/{id}.

@@ -171,7 +171,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, st *state, k k
 			b = appendWord(b, &st.rngs[c], i == 0)
 		}
 		if k == kindChat {
-			b = append(b, `"},"logprobs":null,"finish_reason":"`...)
+			b = append(b, `","refusal":null},"logprobs":null,"finish_reason":"`...)
 		} else {
 			b = append(b, `","index":`...)
 			b = strconv.AppendInt(b, int64(c), 10)
@@ -233,7 +233,7 @@ func (s *Server) stream(w http.ResponseWriter, ctx context.Context, st *state, k
 					b = append(b, `,"delta":{"content":"`...)
 				}
 				b = appendWord(b, &st.rngs[c], tok == 0)
-				b = append(b, `"},"finish_reason":`...)
+				b = append(b, `"},"logprobs":null,"finish_reason":`...)
 			} else {
 				b = append(b, `{"text":"`...)
 				b = appendWord(b, &st.rngs[c], tok == 0)

@@ -30,6 +30,9 @@ type Options struct {
 	// EmbeddingDim is the length of embedding vectors when the request does
 	// not ask for "dimensions". Default 8.
 	EmbeddingDim int
+	// ToolCalls answers chat requests that offer function tools with a call of one of them
+	// (see tools.go). Default false: tools are ignored and the answer is text.
+	ToolCalls bool
 }
 
 // Limits on what a request may ask for, so that a bad request cannot make

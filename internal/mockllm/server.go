@@ -298,6 +298,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.embed(w, st)
 		return
 	}
+	if k == kindChat && s.opt.ToolCalls {
+		if name, args, ok := toolCallFor(st.body); ok {
+			s.toolAnswer(w, st, name, args)
+			return
+		}
+	}
 	s.generate(w, r, st, k)
 }
 

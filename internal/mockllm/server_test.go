@@ -214,9 +214,9 @@ func TestChatStreamLayout(t *testing.T) {
 	// The exact bytes of every event, given the id, timestamp and words.
 	head := fmt.Sprintf(`{"id":%q,"object":"chat.completion.chunk","created":%d,"model":"m\"1","choices":[`, first.ID, first.Created)
 	want := []string{
-		head + `{"index":0,"delta":{"role":"assistant","content":"` + words[0] + `"},"finish_reason":null}]}`,
-		head + `{"index":0,"delta":{"content":"` + words[1] + `"},"finish_reason":null}]}`,
-		head + `{"index":0,"delta":{"content":"` + words[2] + `"},"finish_reason":"stop"}]}`,
+		head + `{"index":0,"delta":{"role":"assistant","content":"` + words[0] + `"},"logprobs":null,"finish_reason":null}]}`,
+		head + `{"index":0,"delta":{"content":"` + words[1] + `"},"logprobs":null,"finish_reason":null}]}`,
+		head + `{"index":0,"delta":{"content":"` + words[2] + `"},"logprobs":null,"finish_reason":"stop"}]}`,
 		head + `],"usage":{"prompt_tokens":2,"completion_tokens":3,"total_tokens":5}}`,
 		`[DONE]`,
 	}
@@ -774,5 +774,24 @@ func TestBodyTooLarge(t *testing.T) {
 	s.ServeHTTP(w, r)
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("unsized body: status %d", w.Code)
+	}
+}
+
+// TestOpenAINulls: a chat answer's message carries "refusal": null and every choice
+// "logprobs": null, as OpenAI's do.
+func TestOpenAINulls(t *testing.T) {
+	s := New(Options{Tokens: 3})
+	var doc struct {
+		Choices []struct {
+			Message  map[string]json.RawMessage `json:"message"`
+			Logprobs json.RawMessage            `json:"logprobs"`
+		} `json:"choices"`
+	}
+	body := do(t, s, "POST", "/v1/chat/completions", chatBody).Body.Bytes()
+	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Choices) != 1 {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if string(doc.Choices[0].Message["refusal"]) != "null" || string(doc.Choices[0].Logprobs) != "null" {
+		t.Errorf("answer lacks refusal/logprobs null: %s", body)
 	}
 }

@@ -43,6 +43,12 @@ type Options struct {
 	// exact usage accounting for streams: the gateway asks the upstream for the usage chunk
 	// when the client did not, and strips it from what the client sees.
 	OnDone func(ctx context.Context, o Outcome)
+	// Owner, when set, names who the caller in ctx is for stored responses: a caller sees
+	// only the responses stored under its name. Nil: everyone is "".
+	Owner func(ctx context.Context) string
+	// Responses keeps stored responses (POST /v1/responses with store). Nil: an in-memory
+	// store of the most recent MemoryResponses responses, lost on restart.
+	Responses ResponseStore
 }
 
 // CacheHeader tells the client whether the answer came from the response cache.
@@ -55,12 +61,17 @@ type Handler struct {
 	modelList []byte
 	count     counter
 	modelByID map[string][]byte
+
+	memResponses *MemoryResponses
 }
 
 // New returns the handlers for reg. The model list is rendered once: the registry does not
 // change while the server runs.
 func New(reg *router.Registry, opt Options) *Handler {
 	h := &Handler{reg: reg, opt: opt, modelByID: make(map[string][]byte)}
+	if opt.Responses == nil {
+		h.memResponses = NewMemoryResponses(DefaultMemoryResponses)
+	}
 	created := time.Now().Unix()
 	list := []byte(`{"object":"list","data":[`)
 	for i, m := range reg.Models() {
@@ -482,8 +493,9 @@ func forwardHeaders(h http.Header) http.Header {
 }
 
 // relayed are the upstream response headers a client sees; the rest (hop-by-hop, cookies,
-// the upstream's own rate-limit and server headers) stay behind.
-var relayed = []string{"Content-Type", "X-Request-Id", "Openai-Processing-Ms", "Openai-Version"}
+// the upstream's own rate-limit and server headers) stay behind. The upstream's X-Request-Id
+// goes out as X-Upstream-Request-Id: the client's X-Request-Id is the gateway's trace id.
+var relayed = []string{"Content-Type", "Openai-Processing-Ms", "Openai-Version"}
 
 // copyPool holds relay buffers. 8 KiB: stream chunks are small, and every open stream holds one.
 var copyPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
@@ -498,6 +510,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 		if v := resp.Header.Get(k); v != "" {
 			hdr.Set(k, v)
 		}
+	}
+	if v := resp.Header.Get("X-Request-Id"); v != "" {
+		hdr.Set("X-Upstream-Request-Id", v)
 	}
 	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	bp := copyPool.Get().(*[]byte)

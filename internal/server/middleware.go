@@ -30,15 +30,21 @@ func (s *Server) chain(h http.Handler) http.Handler {
 }
 
 // traceID accepts a well-formed X-Trace-Id (or W3C traceparent) or makes one, puts it in the
-// context and echoes it in the response header.
+// context and echoes it in the response header, and again as X-Request-Id, the header OpenAI's
+// and Anthropic's SDKs read as the request id (so a client's request id is the trace id).
 func (s *Server) traceID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := telemetry.TraceIDFromRequest(r)
-		w.Header().Set(telemetry.TraceHeader, id)
+		h := w.Header()
+		h.Set(telemetry.TraceHeader, id)
+		h.Set(RequestIDHeader, id)
 		ctx := telemetry.WithTraceID(r.Context(), id)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// RequestIDHeader carries the trace id under the name OpenAI's SDKs read as the request id.
+const RequestIDHeader = "X-Request-Id"
 
 func traceIDOf(ctx context.Context) string { return telemetry.TraceID(ctx) }
 

@@ -88,6 +88,8 @@ type Options struct {
 	Observe func(route, method string, status int, d time.Duration)
 	// Metrics, when set, is served at GET /metrics (permission metrics.read).
 	Metrics HandlerFunc
+	// Responses keeps the stored responses of POST /v1/responses (see openai.Options).
+	Responses openai.ResponseStore
 }
 
 // New builds the server for cfg over reg with authentication off. extra routes (used by
@@ -105,7 +107,9 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	oaOpts := openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache, OnDone: opts.Usage}
 	if opts.Auth != nil {
 		oaOpts.ModelVisible = modelVisible
+		oaOpts.Owner = ownerOf
 	}
+	oaOpts.Responses = opts.Responses
 	oa := openai.New(reg, oaOpts)
 	s.oa = oa
 	routes := []Route{
@@ -114,6 +118,12 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		{Method: "POST", Pattern: "/v1/embeddings", Shape: apierr.ShapeOpenAI, Handler: oa.Embeddings},
 		{Method: "GET", Pattern: "/v1/models", Shape: apierr.ShapeOpenAI, Handler: oa.ListModels},
 		{Method: "GET", Pattern: "/v1/models/{id...}", Shape: apierr.ShapeOpenAI, Handler: oa.GetModel},
+		{Method: "POST", Pattern: "/v1/responses", Shape: apierr.ShapeOpenAI, Handler: oa.Responses},
+		{Method: "GET", Pattern: "/v1/responses/{id}", Shape: apierr.ShapeOpenAI, Handler: oa.GetResponse},
+		{Method: "DELETE", Pattern: "/v1/responses/{id}", Shape: apierr.ShapeOpenAI, Handler: oa.DeleteResponse},
+		{Method: "GET", Pattern: "/v1/responses/{id}/input_items", Shape: apierr.ShapeOpenAI, Handler: oa.ResponseInputItems},
+		{Method: "POST", Pattern: "/v1/messages", Shape: apierr.ShapeAnthropic, Handler: oa.Messages},
+		{Method: "POST", Pattern: "/v1/messages/count_tokens", Shape: apierr.ShapeAnthropic, Handler: oa.CountMessageTokens},
 		{Method: "GET", Pattern: "/healthz", Shape: apierr.ShapeEnvelope, Handler: s.healthz},
 		{Method: "GET", Pattern: "/readyz", Shape: apierr.ShapeEnvelope, Handler: s.readyz},
 		{Method: "GET", Pattern: "/v1/admin/backends", Shape: apierr.ShapeEnvelope, Handler: s.adminBackends},
@@ -142,8 +152,31 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	s.mux.Handle("/", s.route(apierr.ShapeEnvelope, func(w http.ResponseWriter, r *http.Request) error {
 		return apierr.New(apierr.NotFound, "route_not_found", "no route for "+r.Method+" "+r.URL.Path)
 	}))
+	// Unknown routes under /v1/ answer as OpenAI does, so that SDKs show a real error rather
+	// than "404 (no body)" or a misleading code.
+	s.mux.Handle("/v1/", s.route(apierr.ShapeOpenAI, unknownV1))
+	s.shapes["/v1/"] = apierr.ShapeOpenAI
 	s.handler = s.chain(s.mux)
 	return s
+}
+
+// unknownV1 answers a path under /v1/ that no route serves, in OpenAI's words.
+func unknownV1(w http.ResponseWriter, r *http.Request) error {
+	return &apierr.Error{Kind: apierr.NotFound, Code: "invalid_url", NullCode: true,
+		Message: "Invalid URL (" + r.Method + " " + r.URL.Path + ")"}
+}
+
+// ownerOf names the owner of stored responses: the caller's user, so that a user's keys
+// share them and no one else reads them; a key without a user owns its own.
+func ownerOf(ctx context.Context) string {
+	p, ok := auth.FromContext(ctx)
+	if !ok || p == nil {
+		return ""
+	}
+	if p.UserID != "" {
+		return "user:" + p.UserID
+	}
+	return "key:" + p.KeyID
 }
 
 // modelVisible shows a model to a caller whose allow-list names the model or one of its

@@ -356,8 +356,22 @@ func TestErrors(t *testing.T) {
 		t.Errorf("chunked oversize body: %d %s", resp.StatusCode, b)
 	}
 
-	// Native routes answer in the envelope.
-	resp, b = get(t, g.URL+"/v1/no-such-thing")
+	// Unknown routes under /v1/ answer as OpenAI does: an invalid_request_error naming the
+	// method and path, with a null code; elsewhere in the envelope.
+	resp, b = post(t, g.URL+"/v1/no-such-thing", `{}`)
+	var oe struct {
+		Error struct {
+			Message string  `json:"message"`
+			Type    string  `json:"type"`
+			Code    *string `json:"code"`
+			Param   *string `json:"param"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(b, &oe); err != nil || resp.StatusCode != 404 || oe.Error.Message != "Invalid URL (POST /v1/no-such-thing)" ||
+		oe.Error.Type != "invalid_request_error" || oe.Error.Code != nil || oe.Error.Param != nil {
+		t.Errorf("unknown /v1/ route: %d %s", resp.StatusCode, b)
+	}
+	resp, b = get(t, g.URL+"/no-such-thing")
 	var env envelope
 	if err := json.Unmarshal(b, &env); err != nil || resp.StatusCode != 404 || env.Success || env.Code != "route_not_found" || env.TraceID != resp.Header.Get("X-Trace-Id") {
 		t.Errorf("unknown native route: %d %s", resp.StatusCode, b)
@@ -375,6 +389,21 @@ func TestTraceID(t *testing.T) {
 	resp, b := post(t, g.URL+"/v1/chat/completions", `{"model":"nope"}`, "X-Trace-Id", "my-trace-0001")
 	if resp.Header.Get("X-Trace-Id") != "my-trace-0001" || !bytes.Contains(b, []byte(`"trace_id":"my-trace-0001"`)) {
 		t.Errorf("caller trace id not echoed: %q %s", resp.Header.Get("X-Trace-Id"), b)
+	}
+	if resp.Header.Get("X-Request-Id") != "my-trace-0001" {
+		t.Errorf("X-Request-Id %q, want the trace id", resp.Header.Get("X-Request-Id"))
+	}
+	// Every answer carries it, successful ones and those of the mock upstream relayed too,
+	// as the gateway's id rather than the upstream's.
+	for _, path := range []string{"/v1/models", "/healthz", "/nowhere"} {
+		resp, _ := get(t, g.URL+path)
+		if id := resp.Header.Get("X-Request-Id"); id == "" || id != resp.Header.Get("X-Trace-Id") {
+			t.Errorf("%s: X-Request-Id %q, X-Trace-Id %q", path, id, resp.Header.Get("X-Trace-Id"))
+		}
+	}
+	resp, _ = post(t, g.URL+"/v1/chat/completions", `{"model":"glm4","messages":[{"role":"user","content":"hi"}]}`)
+	if id := resp.Header.Get("X-Request-Id"); resp.StatusCode != 200 || id != resp.Header.Get("X-Trace-Id") {
+		t.Errorf("chat: %d X-Request-Id %q, X-Trace-Id %q", resp.StatusCode, id, resp.Header.Get("X-Trace-Id"))
 	}
 	resp, _ = post(t, g.URL+"/v1/chat/completions", `{"model":"nope"}`, "X-Trace-Id", "bad id\"with quotes")
 	if id := resp.Header.Get("X-Trace-Id"); len(id) != 32 {

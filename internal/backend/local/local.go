@@ -397,20 +397,48 @@ type chatWriter struct{}
 
 func (chatWriter) idPrefix() string { return "chatcmpl-" }
 
+// nullJSON is an explicit JSON null: OpenAI's answers carry "logprobs": null in every choice
+// when no log probabilities were asked for, and clients and schemas expect the key.
+var nullJSON = json.RawMessage("null")
+
+// chatDocument is a chat completion as OpenAI sends it: api.ChatCompletion, with a message
+// that carries "refusal": null (api.Message is also a request type, where the key is absent).
+type chatDocument struct {
+	ID      string          `json:"id"`
+	Object  string          `json:"object"`
+	Created int64           `json:"created"`
+	Model   string          `json:"model"`
+	Choices []chatDocChoice `json:"choices"`
+	Usage   *api.Usage      `json:"usage,omitempty"`
+}
+
+type chatDocChoice struct {
+	Index        int              `json:"index"`
+	Message      answerMessage    `json:"message"`
+	Logprobs     json.RawMessage  `json:"logprobs"`
+	FinishReason api.FinishReason `json:"finish_reason"`
+}
+
+type answerMessage struct {
+	Role    string  `json:"role"`
+	Content string  `json:"content"`
+	Refusal *string `json:"refusal"`
+}
+
 func (chatWriter) document(id string, created int64, model, text string, finish api.FinishReason, usage *api.Usage) any {
-	return &api.ChatCompletion{ID: id, Object: "chat.completion", Created: created, Model: model,
-		Choices: []api.ChatChoice{{Index: 0, Message: api.Message{Role: api.RoleAssistant, Content: api.Text(text)}, FinishReason: finish}},
+	return &chatDocument{ID: id, Object: "chat.completion", Created: created, Model: model,
+		Choices: []chatDocChoice{{Index: 0, Message: answerMessage{Role: api.RoleAssistant, Content: text}, Logprobs: nullJSON, FinishReason: finish}},
 		Usage:   usage}
 }
 
 func (chatWriter) firstChunk(id string, created int64, model string) any {
 	return &api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
-		Choices: []api.ChunkChoice{{Index: 0, Delta: api.Delta{Role: api.RoleAssistant}}}}
+		Choices: []api.ChunkChoice{{Index: 0, Delta: api.Delta{Role: api.RoleAssistant}, Logprobs: nullJSON}}}
 }
 
 func (chatWriter) chunk(id string, created int64, model, text string, finish api.FinishReason) any {
 	return &api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
-		Choices: []api.ChunkChoice{{Index: 0, Delta: api.Delta{Content: text}, FinishReason: finish}}}
+		Choices: []api.ChunkChoice{{Index: 0, Delta: api.Delta{Content: text}, Logprobs: nullJSON, FinishReason: finish}}}
 }
 
 func (chatWriter) usageChunk(id string, created int64, model string, usage *api.Usage) any {
@@ -424,14 +452,14 @@ func (completionWriter) idPrefix() string { return "cmpl-" }
 
 func (completionWriter) document(id string, created int64, model, text string, finish api.FinishReason, usage *api.Usage) any {
 	return &api.Completion{ID: id, Object: "text_completion", Created: created, Model: model,
-		Choices: []api.CompletionChoice{{Index: 0, Text: text, FinishReason: finish}}, Usage: usage}
+		Choices: []api.CompletionChoice{{Index: 0, Text: text, Logprobs: nullJSON, FinishReason: finish}}, Usage: usage}
 }
 
 func (completionWriter) firstChunk(string, int64, string) any { return nil }
 
 func (completionWriter) chunk(id string, created int64, model, text string, finish api.FinishReason) any {
 	return &api.Completion{ID: id, Object: "text_completion", Created: created, Model: model,
-		Choices: []api.CompletionChoice{{Index: 0, Text: text, FinishReason: finish}}}
+		Choices: []api.CompletionChoice{{Index: 0, Text: text, Logprobs: nullJSON, FinishReason: finish}}}
 }
 
 func (completionWriter) usageChunk(id string, created int64, model string, usage *api.Usage) any {

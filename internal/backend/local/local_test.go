@@ -289,3 +289,44 @@ func TestChatCachedTokens(t *testing.T) {
 		t.Errorf("second turn usage %+v (details %+v); the prompts share %d of %d tokens", usage, usage.PromptTokensDetails, shared, len(p2))
 	}
 }
+
+// TestOpenAINulls: choices carry "logprobs": null and chat messages "refusal": null, as
+// OpenAI's answers do; strict clients and the published schema expect the keys.
+func TestOpenAINulls(t *testing.T) {
+	b := open(t)
+	_, body := do(t, b, backend.OpChat, `{"model":"stories260k","max_tokens":3,"messages":[{"role":"user","content":"Once"}]}`)
+	var doc struct {
+		Choices []struct {
+			Message  map[string]json.RawMessage `json:"message"`
+			Logprobs json.RawMessage            `json:"logprobs"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || len(doc.Choices) != 1 {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if string(doc.Choices[0].Logprobs) != "null" || string(doc.Choices[0].Message["refusal"]) != "null" {
+		t.Errorf("chat answer lacks logprobs/refusal null: %s", body)
+	}
+	for _, tc := range []struct {
+		op   backend.Op
+		body string
+	}{
+		{backend.OpChat, `{"model":"stories260k","max_tokens":3,"stream":true,"messages":[{"role":"user","content":"Once"}]}`},
+		{backend.OpCompletion, `{"model":"stories260k","max_tokens":3,"stream":true,"prompt":"Once"}`},
+		{backend.OpCompletion, `{"model":"stories260k","max_tokens":3,"prompt":"Once"}`},
+	} {
+		_, body := do(t, b, tc.op, tc.body)
+		docs := sse(t, body)
+		if !strings.Contains(tc.body, `"stream":true`) {
+			docs = []string{string(body)}
+		}
+		for _, d := range docs {
+			if d == "[DONE]" || strings.Contains(d, `"choices":[]`) {
+				continue
+			}
+			if !strings.Contains(d, `"logprobs":null`) {
+				t.Errorf("choice without logprobs null: %s", d)
+			}
+		}
+	}
+}

@@ -1,0 +1,186 @@
+// Package respstore keeps the stored responses of the OpenAI Responses API in the store's
+// database (SQLite or PostgreSQL), so previous_response_id and GET /v1/responses/{id} work
+// across restarts and replicas.
+//
+// Its tables come from its own migrations, recorded in response_schema, like the task
+// system's: the store's migrations never touch them.
+package respstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/openai"
+	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/postgres"
+	"github.com/open-autoglm/autoglm/internal/store/sqlite"
+)
+
+// Store is an openai.ResponseStore on a SQL database.
+type Store struct {
+	w, r     *sql.DB
+	postgres bool
+	owned    *sql.DB // closed by Close (PostgreSQL's database/sql view of the pool)
+}
+
+var _ openai.ResponseStore = (*Store)(nil)
+
+// migrations are applied in order, each once, recorded in response_schema. Append only.
+var migrations = []string{
+	`CREATE TABLE responses (
+		id         TEXT PRIMARY KEY,
+		owner      TEXT NOT NULL,
+		model      TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		response   TEXT NOT NULL,
+		input      TEXT NOT NULL,
+		context    TEXT NOT NULL
+	);
+	CREATE INDEX responses_created ON responses (created_at)`,
+}
+
+// migrationLock is the PostgreSQL advisory lock that serialises migrations between replicas.
+const migrationLock = 0x72657370 // "resp"
+
+// Open opens the response tables in st's database, creating them when needed.
+func Open(ctx context.Context, st store.Store) (*Store, error) {
+	s := &Store{}
+	switch v := st.(type) {
+	case *sqlite.Store:
+		s.w, s.r = v.WriteDB(), v.ReadDB()
+	case *postgres.Store:
+		db := stdlib.OpenDBFromPool(v.Pool())
+		s.w, s.r, s.postgres, s.owned = db, db, true, db
+	default:
+		return nil, fmt.Errorf("respstore: store %T is not supported", st)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases what Open made; the store itself stays open.
+func (s *Store) Close() error {
+	if s.owned != nil {
+		return s.owned.Close()
+	}
+	return nil
+}
+
+func (s *Store) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("respstore: migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+			return fmt.Errorf("respstore: migrate: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS response_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("respstore: migrate: %w", err)
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM response_schema`).Scan(&have); err != nil {
+		return fmt.Errorf("respstore: migrate: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("respstore: schema version %d is newer than this binary knows (%d); upgrade autoglm", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		for _, stmt := range strings.Split(migrations[v-1], ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("respstore: migration %d: %w", v, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO response_schema (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("respstore: migration %d: %w", v, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// PutResponse stores r, replacing a response of the same id and owner.
+func (s *Store) PutResponse(ctx context.Context, r *openai.StoredResponse) error {
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO responses (id, owner, model, created_at, response, input, context)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET response = excluded.response, input = excluded.input, context = excluded.context
+		WHERE responses.owner = excluded.owner`),
+		r.ID, r.Owner, r.Model, r.Created.UnixMicro(), string(r.Response), string(r.Input), string(r.Context))
+	if err != nil {
+		return fmt.Errorf("respstore: put %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+var errNotFound = apierr.New(apierr.NotFound, "response_not_found", "no such response")
+
+// GetResponse returns the owner's response id.
+func (s *Store) GetResponse(ctx context.Context, owner, id string) (*openai.StoredResponse, error) {
+	r := &openai.StoredResponse{ID: id, Owner: owner}
+	var created int64
+	var resp, input, conv string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT model, created_at, response, input, context FROM responses WHERE id = ? AND owner = ?`),
+		id, owner).Scan(&r.Model, &created, &resp, &input, &conv)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("respstore: get %s: %w", id, err)
+	}
+	r.Created = time.UnixMicro(created).UTC()
+	r.Response, r.Input, r.Context = []byte(resp), []byte(input), []byte(conv)
+	return r, nil
+}
+
+// DeleteResponse deletes the owner's response id.
+func (s *Store) DeleteResponse(ctx context.Context, owner, id string) error {
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM responses WHERE id = ? AND owner = ?`), id, owner)
+	if err != nil {
+		return fmt.Errorf("respstore: delete %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errNotFound
+	}
+	return nil
+}
+
+// DeleteBefore deletes the responses created before t and returns how many went.
+func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM responses WHERE created_at < ?`), t.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("respstore: delete before: %w", err)
+	}
+	return res.RowsAffected()
+}
