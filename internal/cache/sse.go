@@ -45,18 +45,25 @@ type chatMessage struct {
 	Role             string  `json:"role"`
 	Content          string  `json:"content"`
 	ReasoningContent *string `json:"reasoning_content,omitempty"`
+	// Refusal is always null: OpenAI's schema requires the key, and a streamed answer
+	// carries no refusal this assembler keeps.
+	Refusal *string `json:"refusal"`
 }
 
+// chatChoiceDoc and textChoiceDoc carry "logprobs": null, which OpenAI's schema requires;
+// streams asked for logprobs are not stored (their logprobs would be lost).
 type chatChoiceDoc struct {
 	Index        int         `json:"index"`
 	Message      chatMessage `json:"message"`
+	Logprobs     *struct{}   `json:"logprobs"`
 	FinishReason *string     `json:"finish_reason"`
 }
 
 type textChoiceDoc struct {
-	Index        int     `json:"index"`
-	Text         string  `json:"text"`
-	FinishReason *string `json:"finish_reason"`
+	Index        int       `json:"index"`
+	Text         string    `json:"text"`
+	Logprobs     *struct{} `json:"logprobs"`
+	FinishReason *string   `json:"finish_reason"`
 }
 
 type document struct {
