@@ -38,6 +38,9 @@ type Options struct {
 	// list and by id (a key's model allow-list); m is the model, aliases included. Nil: every
 	// model is visible.
 	ModelVisible func(ctx context.Context, m *router.Model) bool
+	// CacheOwner, when set, names the caller in ctx for the response cache, which keeps each
+	// owner's entries apart as cache.scope says. Nil: every caller is the same owner.
+	CacheOwner func(ctx context.Context) cache.Owner
 	// OnDone, when set, is told what each model request consumed, after its answer is
 	// written. It runs on the request's goroutine and must not block. Setting it turns on
 	// exact usage accounting for streams: the gateway asks the upstream for the usage chunk
@@ -330,7 +333,11 @@ func (h *Handler) cached(w http.ResponseWriter, r *http.Request, m *router.Model
 	c := h.opt.Cache
 	ctx := r.Context()
 	op := req.Op
-	p := c.Decide(r.URL.Path, m.Name, req.Body, r.Header.Get("Cache-Control"))
+	var owner cache.Owner
+	if h.opt.CacheOwner != nil {
+		owner = h.opt.CacheOwner(ctx)
+	}
+	p := c.Decide(r.URL.Path, m.Name, req.Body, r.Header.Get("Cache-Control"), owner)
 	setCache := func(v string) {
 		x.cache = v
 		w.Header().Set(CacheHeader, v)

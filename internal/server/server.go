@@ -105,6 +105,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	oaOpts := openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache, OnDone: opts.Usage}
 	if opts.Auth != nil {
 		oaOpts.ModelVisible = modelVisible
+		oaOpts.CacheOwner = cacheOwner
 	}
 	oa := openai.New(reg, oaOpts)
 	s.oa = oa
@@ -159,6 +160,15 @@ func modelVisible(ctx context.Context, m *router.Model) bool {
 		}
 	}
 	return false
+}
+
+// cacheOwner names the caller for the response cache.
+func cacheOwner(ctx context.Context) cache.Owner {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return cache.Owner{}
+	}
+	return cache.Owner{UserID: p.UserID, KeyID: p.KeyID}
 }
 
 // metrics serves Options.Metrics, or 404 when the server has none.
