@@ -455,23 +455,19 @@ func readError(err error) error {
 	return &apierr.Error{Kind: apierr.Invalid, Code: "bad_body", Message: "could not read the request body", Err: err}
 }
 
-// forwardHeaders picks the client headers an upstream may need. Authorization is never
-// forwarded: the backend's own key is used.
+// forwardHeaders picks the client headers an upstream may see: User-Agent and the trace id.
+// No credential or billing header is forwarded (Authorization, OpenAI-Organization,
+// OpenAI-Project, ...): the backend's own key, organization and project apply, so a client
+// cannot choose which upstream account pays (see backend/openai.ClientHeaderRefused).
 func forwardHeaders(h http.Header) http.Header {
 	var out http.Header
-	for _, k := range []string{"Openai-Organization", "Openai-Project", "User-Agent"} {
+	for _, k := range []string{"User-Agent", telemetry.TraceHeader} {
 		if v := h.Get(k); v != "" {
 			if out == nil {
 				out = make(http.Header, 2)
 			}
 			out.Set(k, v)
 		}
-	}
-	if id := h.Get(telemetry.TraceHeader); id != "" {
-		if out == nil {
-			out = make(http.Header, 1)
-		}
-		out.Set(telemetry.TraceHeader, id)
 	}
 	return out
 }
