@@ -13,6 +13,76 @@ import (
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 )
 
+// TestSpecialPurposeRefused: only global unicast addresses are webhook destinations; the
+// table follows the IANA special-purpose registries.
+func TestSpecialPurposeRefused(t *testing.T) {
+	for addr, want := range map[string]string{
+		// IPv4
+		"0.1.2.3":         "this-network",
+		"10.1.2.3":        "private",
+		"100.64.0.1":      "shared address space",
+		"127.0.0.1":       "loopback",
+		"169.254.169.254": "link-local",
+		"172.16.0.1":      "private",
+		"172.31.255.255":  "private",
+		"192.0.0.1":       "IETF protocol assignment",
+		"192.0.0.9":       "IETF protocol assignment",
+		"192.0.2.10":      "documentation",
+		"192.88.99.1":     "6to4 relay anycast",
+		"192.168.1.1":     "private",
+		"198.18.0.1":      "benchmarking",
+		"198.19.255.254":  "benchmarking",
+		"198.51.100.7":    "documentation",
+		"203.0.113.9":     "documentation",
+		"224.0.0.1":       "multicast",
+		"239.255.255.250": "multicast",
+		"240.0.0.1":       "reserved",
+		"254.1.1.1":       "reserved",
+		"255.255.255.255": "broadcast",
+		"::ffff:10.0.0.1": "private",
+		// IPv6
+		"::":                "unspecified",
+		"::1":               "loopback",
+		"64:ff9b::a00:1":    "NAT64 address of a private",
+		"64:ff9b::7f00:1":   "NAT64 address of a loopback",
+		"64:ff9b::c612:1":   "NAT64 address of a benchmarking",
+		"64:ff9b:1::1":      "local-use IPv4/IPv6 translation",
+		"100::1":            "discard-only",
+		"2001::1":           "IETF protocol assignment",
+		"2001:db8::1":       "documentation",
+		"2002:a00:1::1":     "6to4 address of a private",
+		"2002:7f00:1::":     "6to4 address of a loopback",
+		"2002:a9fe:a9fe::1": "6to4 address of a link-local",
+		"3fff::1":           "documentation",
+		"5f00::1":           "segment routing",
+		"fc00::1":           "unique-local",
+		"fd12:3456::1":      "unique-local",
+		"fe80::1":           "link-local",
+		"ff02::1":           "multicast",
+		"::a00:1":           "non-global IPv6",
+		"4000::1":           "non-global IPv6",
+		"::ffff:0:a00:1":    "non-global IPv6",
+		// Global unicast: allowed.
+		"8.8.8.8":              "",
+		"1.1.1.1":              "",
+		"192.0.1.1":            "",
+		"198.20.0.1":           "",
+		"223.255.255.1":        "",
+		"192.31.196.1":         "",
+		"2606:4700::1111":      "",
+		"64:ff9b::808:808":     "",
+		"2002:808:808::1":      "",
+		"2620:4f:8000::1":      "",
+		"::ffff:8.8.4.4":       "",
+		"2a00:1450:4001::200e": "",
+	} {
+		got := special(netip.MustParseAddr(addr))
+		if (want == "") != (got == "") || !strings.HasPrefix(got, want) {
+			t.Errorf("special(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
 // TestAllowListPorts: an allow-list entry with a port admits that port only; without one,
 // every port; the gateway's own listeners stay refused even when an entry covers them.
 func TestAllowListPorts(t *testing.T) {
@@ -33,7 +103,7 @@ func TestAllowListPorts(t *testing.T) {
 		"10.9.8.7:443":            "",
 		"10.9.8.7:80":             "private",
 		"[fd00::5]:8443":          "",
-		"[fd00::5]:443":           "private",
+		"[fd00::5]:443":           "unique-local",
 		"192.168.1.20:1":          "",
 		"192.168.1.20:80":         "",
 		"192.168.2.20:80":         "private",
