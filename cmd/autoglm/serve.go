@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -145,6 +146,11 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 		return err
 	}
 	defer tasks.Close()
+	// Webhooks never call the gateway itself: its configured address is refused from the
+	// start (deliveries left from an earlier run may be due now), the bound one once known.
+	if ap, err := netip.ParseAddrPort(cfg.Server.Addr); err == nil && ap.Port() != 0 {
+		tasks.svc.RefuseListener(net.TCPAddrFromAddrPort(ap))
+	}
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
 	// The web console at / and /ui/, and GET /v1/me, which it asks who the caller is.
 	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth}).Routes()...)
@@ -173,6 +179,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	}
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
+		tasks.svc.RefuseListener(a)
 		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
 			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
 		if respCache != nil && cfg.Cache.WarmupFile != "" {

@@ -171,6 +171,14 @@ func (q quotaUsage) KeyTokens(ctx context.Context, keyID string, since time.Time
 	return t.Tokens(), nil
 }
 
+func (q quotaUsage) UserTokens(ctx context.Context, userID string, since time.Time) (int64, error) {
+	t, err := q.st.UsageTotals(ctx, store.UsageFilter{UserID: userID, From: since})
+	if err != nil {
+		return 0, err
+	}
+	return t.Tokens(), nil
+}
+
 // loopbackAddr reports whether a listen address only accepts local connections. An empty
 // host listens everywhere; host names other than localhost are not trusted to stay local.
 func loopbackAddr(addr string) bool {

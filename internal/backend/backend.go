@@ -61,7 +61,9 @@ type Request struct {
 	Body []byte
 	// Stream reports whether the client asked for a stream.
 	Stream bool
-	// Header holds client headers the gateway forwards (never Authorization).
+	// Header holds client headers the gateway forwards: User-Agent and the trace id. An
+	// upstream client must still drop credential and billing headers from it (see
+	// backend/openai.ClientHeaderRefused).
 	Header http.Header
 }
 

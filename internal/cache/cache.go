@@ -120,19 +120,45 @@ type Policy struct {
 // Cacheable reports whether the policy allows the cache at all.
 func (p Policy) Cacheable() bool { return p.Key != "" && (p.Read || p.Write) }
 
+// Owner is the caller a request is cached for: its user and API key ids, empty without a
+// credential. cache.scope decides which of them an entry is shared by.
+type Owner struct {
+	UserID, KeyID string
+}
+
+// scope is the part of the key that keeps one caller's entries from another's: by user (a
+// key without a user stands for itself), by key (a caller without a key, such as a JWT,
+// stands for its user), or none for the global scope and for callers without a credential.
+// The kind prefix keeps a user id from matching a key id.
+func (c *Cache) scope(o Owner) string {
+	byKey := c.cfg.Scope == config.CacheScopeKey
+	switch {
+	case c.cfg.Scope == config.CacheScopeGlobal:
+		return ""
+	case byKey && o.KeyID != "":
+		return "key:" + o.KeyID
+	case o.UserID != "":
+		return "user:" + o.UserID
+	case o.KeyID != "":
+		return "key:" + o.KeyID
+	}
+	return ""
+}
+
 // fields that do not change the answer and are left out of the key.
 var ignored = []string{"model", "stream", "stream_options", "user", "metadata", "store"}
 
 // Decide works out whether and how a request may use the cache. route is the route path
 // ("/v1/chat/completions"), model the public model name after alias resolution, cacheControl
-// the request's Cache-Control header.
+// the request's Cache-Control header, owner the caller.
 //
-// The key is a SHA-256 of the route, the model and the body with the fields above removed,
+// The key is a SHA-256 of the caller's scope (see Owner), the route, the model and the body
+// with the fields above removed,
 // re-encoded with sorted keys, so whitespace and key order do not matter. A chat or
 // completion request is cacheable only when its temperature is 0, unless the model's
 // cache_sampled is set (no temperature means OpenAI's default, 1). Embeddings are always
 // cacheable.
-func (c *Cache) Decide(route, model string, body []byte, cacheControl string) Policy {
+func (c *Cache) Decide(route, model string, body []byte, cacheControl string, owner Owner) Policy {
 	if c == nil || !c.cfg.Enabled {
 		return Policy{}
 	}
@@ -178,6 +204,8 @@ func (c *Cache) Decide(route, model string, body []byte, cacheControl string) Po
 		return Policy{}
 	}
 	h := sha256.New()
+	h.Write([]byte(c.scope(owner)))
+	h.Write([]byte{0})
 	h.Write([]byte(route))
 	h.Write([]byte{0})
 	h.Write([]byte(model))

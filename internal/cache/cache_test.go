@@ -42,7 +42,7 @@ func TestDecide(t *testing.T) {
 		cfg.Models = map[string]config.CacheModel{"sampled": {CacheSampled: true}, "off": {Disabled: true}}
 	})
 	base := `{"model":"m","temperature":0,"messages":[{"role":"user","content":"hi"}]}`
-	p := c.Decide(chatRoute, "m", []byte(base), "")
+	p := c.Decide(chatRoute, "m", []byte(base), "", cache.Owner{})
 	if !p.Cacheable() || !p.Read || !p.Write || p.TTL != 10*time.Minute {
 		t.Fatalf("temperature 0 should be cacheable: %+v", p)
 	}
@@ -51,7 +51,7 @@ func TestDecide(t *testing.T) {
 		"{\n \"temperature\": 0, \"messages\": [ {\"role\":\"user\", \"content\":\"hi\"} ] }",
 	}
 	for _, s := range same {
-		if q := c.Decide(chatRoute, "m", []byte(s), ""); q.Key != p.Key {
+		if q := c.Decide(chatRoute, "m", []byte(s), "", cache.Owner{}); q.Key != p.Key {
 			t.Errorf("equivalent request got another key: %s", s)
 		}
 	}
@@ -62,7 +62,7 @@ func TestDecide(t *testing.T) {
 		{"/v1/completions", "m", base},
 	}
 	for _, d := range different {
-		if q := c.Decide(d.route, d.model, []byte(d.body), ""); q.Key == p.Key || q.Key == "" {
+		if q := c.Decide(d.route, d.model, []byte(d.body), "", cache.Owner{}); q.Key == p.Key || q.Key == "" {
 			t.Errorf("different request %v got key %q", d, q.Key)
 		}
 	}
@@ -74,21 +74,21 @@ func TestDecide(t *testing.T) {
 		{"m", `not json`, ""},
 	}
 	for _, n := range notCacheable {
-		if q := c.Decide(chatRoute, n.model, []byte(n.body), n.cc); q.Cacheable() {
+		if q := c.Decide(chatRoute, n.model, []byte(n.body), n.cc, cache.Owner{}); q.Cacheable() {
 			t.Errorf("%v should not be cacheable: %+v", n, q)
 		}
 	}
-	if q := c.Decide(chatRoute, "sampled", []byte(`{"temperature":1,"messages":[]}`), ""); !q.Cacheable() {
+	if q := c.Decide(chatRoute, "sampled", []byte(`{"temperature":1,"messages":[]}`), "", cache.Owner{}); !q.Cacheable() {
 		t.Error("cache_sampled model should cache sampled requests")
 	}
-	if q := c.Decide(chatRoute, "m", []byte(base), "No-Cache"); !q.Cacheable() || q.Read || !q.Write {
+	if q := c.Decide(chatRoute, "m", []byte(base), "No-Cache", cache.Owner{}); !q.Cacheable() || q.Read || !q.Write {
 		t.Errorf("no-cache must skip the read and still store: %+v", q)
 	}
-	if q := c.Decide("/v1/embeddings", "m", []byte(`{"input":"x"}`), ""); !q.Cacheable() {
+	if q := c.Decide("/v1/embeddings", "m", []byte(`{"input":"x"}`), "", cache.Owner{}); !q.Cacheable() {
 		t.Error("embeddings are deterministic and always cacheable")
 	}
 	var nilCache *cache.Cache
-	if nilCache.Decide(chatRoute, "m", []byte(base), "").Cacheable() {
+	if nilCache.Decide(chatRoute, "m", []byte(base), "", cache.Owner{}).Cacheable() {
 		t.Error("a nil cache caches nothing")
 	}
 }
@@ -289,5 +289,47 @@ func TestRedisSecondTier(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if _, ok := b.Get(ctx, "short"); ok {
 		t.Error("Redis entry outlived its TTL")
+	}
+}
+
+// TestDecideScope: an entry is shared only within the caller's scope.
+func TestDecideScope(t *testing.T) {
+	body := []byte(`{"model":"m","temperature":0,"messages":[{"role":"user","content":"hi"}]}`)
+	alice1 := cache.Owner{UserID: "alice", KeyID: "key-a1"}
+	alice2 := cache.Owner{UserID: "alice", KeyID: "key-a2"}
+	aliceJWT := cache.Owner{UserID: "alice"}
+	bob := cache.Owner{UserID: "bob", KeyID: "key-b"}
+	loneKey := cache.Owner{KeyID: "key-x"}
+	otherLoneKey := cache.Owner{KeyID: "key-y"}
+	userNamedLikeKey := cache.Owner{UserID: "key-x"}
+	anon := cache.Owner{}
+	type pair struct {
+		a, b cache.Owner
+		same bool
+	}
+	for scope, pairs := range map[string][]pair{
+		"user": {
+			{alice1, alice2, true}, {alice1, aliceJWT, true}, {alice1, bob, false}, {alice1, anon, false},
+			{loneKey, otherLoneKey, false}, {loneKey, userNamedLikeKey, false}, {anon, anon, true},
+		},
+		"key": {
+			{alice1, alice2, false}, {alice1, aliceJWT, false}, {aliceJWT, aliceJWT, true}, {alice1, alice1, true},
+			{alice1, bob, false}, {loneKey, userNamedLikeKey, false}, {alice1, anon, false},
+		},
+		"global": {{alice1, bob, true}, {alice1, anon, true}, {loneKey, otherLoneKey, true}},
+	} {
+		c := newCache(t, func(cfg *config.Cache) { cfg.Scope = scope })
+		for _, p := range pairs {
+			ka := c.Decide(chatRoute, "m", body, "", p.a).Key
+			kb := c.Decide(chatRoute, "m", body, "", p.b).Key
+			if ka == "" || (ka == kb) != p.same {
+				t.Errorf("scope %s: %+v and %+v share the entry: %v, want %v", scope, p.a, p.b, ka == kb, p.same)
+			}
+		}
+	}
+	// The default is per user.
+	c := newCache(t, nil)
+	if c.Decide(chatRoute, "m", body, "", alice1).Key == c.Decide(chatRoute, "m", body, "", bob).Key {
+		t.Error("the default scope shares entries between users")
 	}
 }

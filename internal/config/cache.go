@@ -16,6 +16,12 @@ type Cache struct {
 	MaxEntryBytes int64 `yaml:"max_entry_bytes"`
 	// TTL is how long an answer stays cached. Default 10m.
 	TTL Duration `yaml:"ttl"`
+	// Scope is who shares an entry: "user" (callers of the same user; a key without a user
+	// is its own scope), "key" (callers with the same API key; a JWT or the admin key is
+	// scoped by its user) or "global" (every caller, which tells one tenant what another
+	// asked). Requests without a credential (authentication off) share one scope.
+	// Default "user".
+	Scope string `yaml:"scope"`
 	// Models overrides the settings per public model name. Default: none.
 	Models map[string]CacheModel `yaml:"models"`
 	// Redis adds a second tier shared by every replica. Default: off.
@@ -50,6 +56,13 @@ type CacheRedis struct {
 	Prefix string `yaml:"prefix"`
 }
 
+// Cache scopes (cache.scope).
+const (
+	CacheScopeUser   = "user"
+	CacheScopeKey    = "key"
+	CacheScopeGlobal = "global"
+)
+
 // Cache defaults.
 const (
 	DefaultCacheMaxBytes      = 64 << 20
@@ -67,6 +80,9 @@ func (x Cache) withDefaults() Cache {
 	if x.TTL == 0 {
 		x.TTL = DefaultCacheTTL
 	}
+	if x.Scope == "" {
+		x.Scope = CacheScopeUser
+	}
 	if x.Redis.Prefix == "" {
 		x.Redis.Prefix = "autoglm:cache:"
 	}
@@ -82,6 +98,11 @@ func (x Cache) validate(bad func(path, format string, args ...any)) {
 	}
 	if x.TTL < 0 {
 		bad("cache.ttl", "must not be negative")
+	}
+	switch x.Scope {
+	case CacheScopeUser, CacheScopeKey, CacheScopeGlobal:
+	default:
+		bad("cache.scope", "must be user, key or global, got %q", x.Scope)
 	}
 	for name, m := range x.Models {
 		if m.TTL < 0 {

@@ -224,6 +224,12 @@ type Backend struct {
 	Weight int `yaml:"weight"`
 	// Headers are extra headers sent upstream with every request. Default: none.
 	Headers map[string]string `yaml:"headers"`
+	// Organization is sent upstream as OpenAI-Organization. Clients cannot choose it: their
+	// own OpenAI-Organization header is never forwarded. Default: none.
+	Organization string `yaml:"organization"`
+	// Project is sent upstream as OpenAI-Project; as for Organization, a client's own is never
+	// forwarded. Default: none.
+	Project string `yaml:"project"`
 	// Path is the GGUF file to load. Type local: either path, or model naming a model
 	// pulled into the store ("Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M", see `autoglm pull`).
 	Path string `yaml:"path"`

@@ -148,7 +148,7 @@ func TestFullConfig(t *testing.T) {
 				Prefix: "gw:rl:", Timeout: Duration(50 * time.Millisecond), Fail: "local", Lease: Duration(15 * time.Minute)},
 		},
 		Cache: Cache{
-			Enabled: true, MaxBytes: 32 << 20, MaxEntryBytes: 256 << 10, TTL: Duration(5 * time.Minute),
+			Enabled: true, MaxBytes: 32 << 20, MaxEntryBytes: 256 << 10, TTL: Duration(5 * time.Minute), Scope: "key",
 			Models: map[string]CacheModel{
 				"glm-4-flash": {TTL: Duration(time.Hour), CacheSampled: true},
 				"stories":     {Disabled: true},

@@ -43,9 +43,11 @@ type Limits struct {
 	TokensPerMinute int64 `yaml:"tokens_per_minute"`
 	// Concurrent caps requests in flight, streams included. Default 0.
 	Concurrent int64 `yaml:"concurrent"`
-	// TokensPerDay is a quota per UTC day. Applies to keys only. Default 0.
+	// TokensPerDay is a quota per UTC day, for each key and each user (a user's counts all
+	// its keys and JWT requests together). Default 0.
 	TokensPerDay int64 `yaml:"tokens_per_day"`
-	// TokensPerMonth is a quota per UTC calendar month. Applies to keys only. Default 0.
+	// TokensPerMonth is a quota per UTC calendar month, per key and per user as
+	// TokensPerDay. Default 0.
 	TokensPerMonth int64 `yaml:"tokens_per_month"`
 }
 
@@ -188,7 +190,7 @@ func (x RateLimit) validate(bad func(path, format string, args ...any)) {
 
 // LimitsFor resolves the limits of an API key (keyID) or a user (userID, when keyID is "")
 // with the given role: the override's non-zero fields over the role's, -1 becoming 0
-// (unlimited). Quota fields are cleared for users: quotas apply to keys only.
+// (unlimited). Quotas resolve the same way: a key and its user each have their own.
 func (x RateLimit) LimitsFor(role, keyID, userID string) Limits {
 	l := x.Roles[role]
 	var o Limits
@@ -212,9 +214,6 @@ func (x RateLimit) LimitsFor(role, keyID, userID string) Limits {
 		merge(&l.Concurrent, o.Concurrent)
 		merge(&l.TokensPerDay, o.TokensPerDay)
 		merge(&l.TokensPerMonth, o.TokensPerMonth)
-	}
-	if keyID == "" {
-		l.TokensPerDay, l.TokensPerMonth = 0, 0
 	}
 	return l
 }

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,8 +43,11 @@ type Task struct {
 	// WebhookSecret signs webhook deliveries (X-AutoGLM-Signature). Write it as an ${ENV}
 	// reference. Default: none; then tasks with a callback_url are refused.
 	WebhookSecret string `yaml:"webhook_secret"`
-	// WebhookAllow lists CIDRs that webhooks may reach although they are loopback, private
-	// or link-local addresses (refused otherwise). Default: none.
+	// WebhookAllow lists destinations that webhooks may reach although they are not global
+	// unicast addresses (loopback, private, link-local and the other special-purpose blocks
+	// are refused otherwise). An entry is an IP address or CIDR, alone (every port) or with a
+	// port: "10.0.0.0/8", "10.1.2.3:8443", "10.0.0.0/8:443", "[fd00::/8]:443", "[::1]:9000".
+	// The gateway's own listeners are refused whatever this says. Default: none.
 	WebhookAllow []string `yaml:"webhook_allow"`
 	// WebhookTimeout bounds one delivery attempt. Default 10s.
 	WebhookTimeout Duration `yaml:"webhook_timeout"`
@@ -164,8 +170,8 @@ func (x Task) validate(bad func(path, format string, args ...any)) {
 		bad("tasks.webhook_secret", "must be at least 16 bytes")
 	}
 	for i, c := range x.WebhookAllow {
-		if _, err := netip.ParsePrefix(c); err != nil {
-			bad("tasks.webhook_allow", "entry %d: %q is not a CIDR such as 10.0.0.0/8", i, c)
+		if _, err := ParseWebhookTarget(c); err != nil {
+			bad("tasks.webhook_allow", "entry %d: %v", i, err)
 		}
 	}
 	for name, d := range map[string]Duration{
@@ -184,4 +190,48 @@ func (x Task) validate(bad func(path, format string, args ...any)) {
 	if x.Retention < x.WebhookRetryFor {
 		bad("tasks.retention", "must be at least tasks.webhook_retry_for (%s), got %s", x.WebhookRetryFor.D(), x.Retention.D())
 	}
+}
+
+// WebhookTarget is one tasks.webhook_allow entry: addresses, and a port (0: every port).
+type WebhookTarget struct {
+	Prefix netip.Prefix
+	Port   uint16
+}
+
+// ParseWebhookTarget parses a tasks.webhook_allow entry: an IP address or CIDR, optionally
+// followed by ":port" (IPv6 in brackets when a port follows: "[fd00::/8]:443").
+func ParseWebhookTarget(s string) (WebhookTarget, error) {
+	bad := fmt.Errorf("%q is not an address or CIDR with an optional port, such as 10.0.0.0/8, 10.1.2.3:8443 or [fd00::/8]:443", s)
+	addrs := func(h string) (netip.Prefix, bool) {
+		if p, err := netip.ParsePrefix(h); err == nil {
+			return p.Masked(), true
+		}
+		if a, err := netip.ParseAddr(h); err == nil && a.Zone() == "" {
+			a = a.Unmap()
+			return netip.PrefixFrom(a, a.BitLen()), true
+		}
+		return netip.Prefix{}, false
+	}
+	if p, ok := addrs(s); ok {
+		return WebhookTarget{Prefix: p.Masked()}, nil
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return WebhookTarget{}, bad
+	}
+	host, portStr := s[:i], s[i+1:]
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	} else if strings.Contains(host, ":") {
+		return WebhookTarget{}, bad // an IPv6 address with a port needs brackets
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 {
+		return WebhookTarget{}, bad
+	}
+	p, ok := addrs(host)
+	if !ok {
+		return WebhookTarget{}, bad
+	}
+	return WebhookTarget{Prefix: p, Port: uint16(port)}, nil
 }

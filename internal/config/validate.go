@@ -101,6 +101,12 @@ func (c *Config) Validate() error {
 					bad(bp+".headers", "%q is not a valid header name", k)
 				}
 			}
+			if !validHeaderValue(b.Organization) {
+				bad(bp+".organization", "must not contain control characters")
+			}
+			if !validHeaderValue(b.Project) {
+				bad(bp+".project", "must not contain control characters")
+			}
 			switch b.Type {
 			case BackendOpenAI:
 				if b.BaseURL == "" {
@@ -125,6 +131,9 @@ func (c *Config) Validate() error {
 				}
 				if b.APIKey != "" || len(b.Headers) > 0 {
 					bad(bp, "api_key and headers apply only to type openai")
+				}
+				if b.Organization != "" || b.Project != "" {
+					bad(bp, "organization and project apply only to type openai")
 				}
 				if b.ContextLength < 0 || b.ContextLength > 1<<20 {
 					bad(bp+".context_length", "must be between 0 (model default) and 1048576")
@@ -314,6 +323,17 @@ func validHeaderName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s can be sent as a header value: no control characters
+// (a newline would end the header), tabs aside.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

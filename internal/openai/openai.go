@@ -38,6 +38,9 @@ type Options struct {
 	// list and by id (a key's model allow-list); m is the model, aliases included. Nil: every
 	// model is visible.
 	ModelVisible func(ctx context.Context, m *router.Model) bool
+	// CacheOwner, when set, names the caller in ctx for the response cache, which keeps each
+	// owner's entries apart as cache.scope says. Nil: every caller is the same owner.
+	CacheOwner func(ctx context.Context) cache.Owner
 	// OnDone, when set, is told what each model request consumed, after its answer is
 	// written. It runs on the request's goroutine and must not block. Setting it turns on
 	// exact usage accounting for streams: the gateway asks the upstream for the usage chunk
@@ -344,7 +347,11 @@ func (h *Handler) cached(w http.ResponseWriter, r *http.Request, m *router.Model
 	c := h.opt.Cache
 	ctx := r.Context()
 	op := req.Op
-	p := c.Decide(r.URL.Path, m.Name, req.Body, r.Header.Get("Cache-Control"))
+	var owner cache.Owner
+	if h.opt.CacheOwner != nil {
+		owner = h.opt.CacheOwner(ctx)
+	}
+	p := c.Decide(r.URL.Path, m.Name, req.Body, r.Header.Get("Cache-Control"), owner)
 	setCache := func(v string) {
 		x.cache = v
 		w.Header().Set(CacheHeader, v)
@@ -471,23 +478,19 @@ func readError(err error) error {
 	return &apierr.Error{Kind: apierr.Invalid, Code: "bad_body", Message: "could not read the request body", Err: err}
 }
 
-// forwardHeaders picks the client headers an upstream may need. Authorization is never
-// forwarded: the backend's own key is used.
+// forwardHeaders picks the client headers an upstream may see: User-Agent and the trace id.
+// No credential or billing header is forwarded (Authorization, OpenAI-Organization,
+// OpenAI-Project, ...): the backend's own key, organization and project apply, so a client
+// cannot choose which upstream account pays (see backend/openai.ClientHeaderRefused).
 func forwardHeaders(h http.Header) http.Header {
 	var out http.Header
-	for _, k := range []string{"Openai-Organization", "Openai-Project", "User-Agent"} {
+	for _, k := range []string{"User-Agent", telemetry.TraceHeader} {
 		if v := h.Get(k); v != "" {
 			if out == nil {
 				out = make(http.Header, 2)
 			}
 			out.Set(k, v)
 		}
-	}
-	if id := h.Get(telemetry.TraceHeader); id != "" {
-		if out == nil {
-			out = make(http.Header, 1)
-		}
-		out.Set(telemetry.TraceHeader, id)
 	}
 	return out
 }

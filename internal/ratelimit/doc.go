@@ -13,8 +13,8 @@
 //     then owes tokens, up to a day's worth, and later requests wait);
 //   - concurrent requests: a slot taken on admission and freed by Finish when the response
 //     ends, including streams and clients that went away;
-//   - tokens per UTC day and per UTC month (keys only): checked on admission against the usage
-//     so far (see quota.go).
+//   - tokens per UTC day and per UTC month: checked on admission against the usage so far
+//     (see quota.go); a user's quota counts all its keys and JWT requests together.
 //
 // A request passes only if every limit of the key and the user passes, and then takes from all
 // of them at once; a refused request takes nothing.

@@ -50,6 +50,8 @@ type QuotaUsage interface {
 	// until now. It is called off the request path except for a key's first request in a
 	// period, and must be safe for concurrent use.
 	KeyTokens(ctx context.Context, keyID string, since time.Time) (int64, error)
+	// UserTokens is KeyTokens for every request of a user (all its keys and its JWTs).
+	UserTokens(ctx context.Context, userID string, since time.Time) (int64, error)
 }
 
 // Options are a Limiter's collaborators.
@@ -187,7 +189,7 @@ func (l *Limiter) Limits(s Subject) (key, user config.Limits) {
 func (l *Limiter) Admit(ctx context.Context, req Request) (*Ticket, Status, error) {
 	var st Status
 	key, user := l.Limits(req.Subject)
-	t := &Ticket{l: l, keyID: req.Subject.KeyID, estimate: max(req.Tokens, 0)}
+	t := &Ticket{l: l, estimate: max(req.Tokens, 0)}
 	a := &t.adm
 	a.buckets, a.slots = t.bucketBuf[:0], t.slotBuf[:0]
 	add := func(sc scope, id string, lim config.Limits) {
@@ -208,12 +210,21 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (*Ticket, Status, erro
 	if req.Subject.UserID != "" {
 		add(scopeUser, req.Subject.UserID, user)
 	}
-	if req.Subject.KeyID != "" && (key.TokensPerDay > 0 || key.TokensPerMonth > 0) {
-		if err := l.quotas.check(ctx, req.Subject.KeyID, key); err != nil {
+	// Quotas apply to the key and to the user, each with its own limits: a user's quota
+	// counts every key of the user and its JWT requests together.
+	for _, q := range [...]struct {
+		id  quotaID
+		lim config.Limits
+	}{{quotaID{id: req.Subject.KeyID}, key}, {quotaID{user: true, id: req.Subject.UserID}, user}} {
+		if q.id.id == "" || (q.lim.TokensPerDay <= 0 && q.lim.TokensPerMonth <= 0) {
+			continue
+		}
+		if err := l.quotas.check(ctx, q.id, q.lim); err != nil {
 			l.quotaExceeded.Add(1)
 			return nil, l.peek(ctx, a), err
 		}
-		t.quota = true
+		t.quotaIDs[t.nquota] = q.id
+		t.nquota++
 	}
 	if len(a.buckets) == 0 && len(a.slots) == 0 {
 		l.admitted.Add(1)
@@ -334,8 +345,8 @@ var (
 // nothing. Settle and Finish are safe to call from different goroutines.
 type Ticket struct {
 	l        *Limiter
-	keyID    string
-	quota    bool  // count settled tokens against the key's quotas
+	quotaIDs [2]quotaID // the quota counts settled tokens go to: the key's, the user's
+	nquota   int
 	estimate int64 // tokens asked for on admission
 	store    store // where the units were taken; nil when nothing was
 
@@ -363,8 +374,8 @@ func (t *Ticket) Reserved() int64 {
 
 // Settle records the tokens the request really used (prompt plus completion) and returns the
 // difference from the reservation: positive when it used more than reserved (charged on
-// Finish), negative when less (refunded on Finish). The key's quota counters see the usage at
-// once, so the key's next request is checked against it. A second call replaces the first.
+// Finish), negative when less (refunded on Finish). The key's and the user's quota counters
+// see the usage at once, so their next request is checked against it. A second call replaces the first.
 // After Finish, Settle still corrects the quota count but no longer the buckets.
 func (t *Ticket) Settle(tokens int64) int64 {
 	if t == nil {
@@ -375,12 +386,12 @@ func (t *Ticket) Settle(tokens int64) int64 {
 	prev, was := t.actual, t.settled
 	t.actual, t.settled = tokens, true
 	t.mu.Unlock()
-	if t.quota {
-		if was {
-			t.l.quotas.add(t.keyID, tokens-prev)
-		} else {
-			t.l.quotas.add(t.keyID, tokens)
-		}
+	delta := tokens
+	if was {
+		delta = tokens - prev
+	}
+	for _, id := range t.quotaIDs[:t.nquota] {
+		t.l.quotas.add(id, delta)
 	}
 	return tokens - t.estimate
 }
@@ -403,13 +414,15 @@ func (t *Ticket) Finish(ok bool) {
 		t.settled = true
 		if ok {
 			t.actual = t.estimate
-			countEstimate = t.quota
+			countEstimate = t.nquota > 0
 		}
 	}
 	actual := t.actual
 	t.mu.Unlock()
 	if countEstimate {
-		t.l.quotas.add(t.keyID, t.estimate)
+		for _, id := range t.quotaIDs[:t.nquota] {
+			t.l.quotas.add(id, t.estimate)
+		}
 	}
 	if t.store == nil {
 		return

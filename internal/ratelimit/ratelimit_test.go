@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -336,7 +337,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 }
 
-// memUsage is an in-memory QuotaUsage: per key, a list of (time, tokens).
+// memUsage is an in-memory QuotaUsage: per key (and per "user:<id>"), a list of (time, tokens).
 type memUsage struct {
 	mu    sync.Mutex
 	rows  map[string][]usageRow
@@ -372,6 +373,74 @@ func (m *memUsage) KeyTokens(_ context.Context, key string, since time.Time) (in
 		}
 	}
 	return n, nil
+}
+
+func (m *memUsage) UserTokens(ctx context.Context, user string, since time.Time) (int64, error) {
+	return m.KeyTokens(ctx, "user:"+user, since)
+}
+
+// TestUserQuota: a caller with no key (a JWT) is held to its user's quotas, and a user's quota
+// counts all of its keys together.
+func TestUserQuota(t *testing.T) {
+	clk := newFakeClock() // 2026-03-14 12:00 UTC
+	usage := &memUsage{}
+	usage.add("user:bob", clk.Now().Add(-time.Hour), 990) // bob's usage so far today, in the store
+	l := newLimiter(t, `
+  quota_refresh: 10s
+  roles:
+    user: {tokens_per_day: 1000}
+  users:
+    carol: {tokens_per_day: 1500}
+`, Options{Now: clk.Now, Usage: usage})
+	ctx := context.Background()
+
+	jwt := Subject{UserID: "alice", Role: "user"}
+	tk, _, err := l.Admit(ctx, Request{Subject: jwt, Tokens: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Settle(1000)
+	tk.Finish(true)
+	_, _, err = l.Admit(ctx, Request{Subject: jwt})
+	if kindOf(err) != apierr.QuotaExceeded || err.(*apierr.Error).Message != "this user has used its daily quota of 1000 tokens" {
+		t.Fatalf("JWT caller over its daily quota: %v", err)
+	}
+
+	// The store's total counts from a user's first request.
+	tk, _, err = l.Admit(ctx, Request{Subject: Subject{UserID: "bob", Role: "user"}})
+	if err != nil {
+		t.Fatalf("990 of 1000: %v", err)
+	}
+	tk.Settle(20)
+	tk.Finish(true)
+	if _, _, err = l.Admit(ctx, Request{Subject: Subject{UserID: "bob", Role: "user"}}); kindOf(err) != apierr.QuotaExceeded {
+		t.Fatalf("1010 of 1000: %v", err)
+	}
+
+	// carol's two keys have 1000 each; carol herself 1500 across both.
+	k1 := Subject{KeyID: "c1", UserID: "carol", Role: "user"}
+	k2 := Subject{KeyID: "c2", UserID: "carol", Role: "user"}
+	tk, _, _ = l.Admit(ctx, Request{Subject: k1})
+	tk.Settle(1000)
+	tk.Finish(true)
+	if _, _, err = l.Admit(ctx, Request{Subject: k1}); err == nil || !strings.Contains(err.Error(), "API key") {
+		t.Fatalf("key c1 over its quota: %v", err)
+	}
+	tk, _, err = l.Admit(ctx, Request{Subject: k2})
+	if err != nil {
+		t.Fatalf("key c2, carol at 1000 of 1500: %v", err)
+	}
+	tk.Settle(600)
+	tk.Finish(true)
+	_, _, err = l.Admit(ctx, Request{Subject: k2})
+	if kindOf(err) != apierr.QuotaExceeded || err.(*apierr.Error).Message != "this user has used its daily quota of 1500 tokens" {
+		t.Fatalf("carol over her quota through her second key: %v", err)
+	}
+	// The next day starts afresh.
+	clk.Set(time.Date(2026, 3, 15, 0, 0, 1, 0, time.UTC))
+	if _, _, err = l.Admit(ctx, Request{Subject: jwt}); err != nil {
+		t.Fatalf("next day: %v", err)
+	}
 }
 
 func TestQuota(t *testing.T) {

@@ -108,6 +108,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	if opts.Auth != nil {
 		oaOpts.ModelVisible = modelVisible
 		oaOpts.Owner = ownerOf
+		oaOpts.CacheOwner = cacheOwner
 	}
 	oaOpts.Responses = opts.Responses
 	oa := openai.New(reg, oaOpts)
@@ -192,6 +193,15 @@ func modelVisible(ctx context.Context, m *router.Model) bool {
 		}
 	}
 	return false
+}
+
+// cacheOwner names the caller for the response cache.
+func cacheOwner(ctx context.Context) cache.Owner {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return cache.Owner{}
+	}
+	return cache.Owner{UserID: p.UserID, KeyID: p.KeyID}
 }
 
 // metrics serves Options.Metrics, or 404 when the server has none.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -64,7 +65,7 @@ type Service struct {
 	poll     time.Duration
 	instance string
 	hub      *hub
-	allow    []netip.Prefix
+	dest     destinations
 
 	group groupCommit // submissions waiting to be committed together
 
@@ -101,16 +102,28 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		running: make(map[string]context.CancelCauseFunc), tps: make(map[string]float64),
 	}
 	for _, c := range o.Config.WebhookAllow {
-		p, err := netip.ParsePrefix(c)
+		a, err := config.ParseWebhookTarget(c)
 		if err != nil {
 			return nil, fmt.Errorf("task: webhook_allow: %w", err)
 		}
-		s.allow = append(s.allow, p.Masked())
+		s.dest.allow = append(s.dest.allow, a)
 	}
 	if err := o.DB.migrate(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// RefuseListener tells the service one of the gateway's own listening addresses, which
+// webhooks never reach, whatever tasks.webhook_allow says (a callback to the gateway would
+// call its API from inside). An unspecified address (0.0.0.0, ::) stands for every address
+// of this host on that port. Safe to call at any time.
+func (s *Service) RefuseListener(addr net.Addr) {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return
+	}
+	s.dest.refuseListener(ap)
 }
 
 // Caller is who asks: the owner new tasks are recorded under, and whether the caller sees

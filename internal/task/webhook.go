@@ -70,33 +70,6 @@ func Verify(secret []byte, header string, body []byte, now time.Time, tolerance 
 // errRefused marks a destination the allow-list refuses; such a delivery is not retried.
 var errRefused = errors.New("webhook destination refused")
 
-// blocked reports why ip may not be reached by a webhook, or "" when it may: loopback,
-// private, link-local, unspecified and multicast addresses are refused unless an allow-list
-// prefix contains them.
-func blocked(ip netip.Addr, allow []netip.Prefix) string {
-	ip = ip.Unmap()
-	for _, p := range allow {
-		if p.Contains(ip) {
-			return ""
-		}
-	}
-	switch {
-	case ip.IsLoopback():
-		return "loopback"
-	case ip.IsPrivate():
-		return "private"
-	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
-		return "link-local"
-	case ip.IsUnspecified():
-		return "unspecified"
-	case ip.IsMulticast():
-		return "multicast"
-	case ip.Is4() && ip.As4()[0] == 100 && ip.As4()[1]&0xc0 == 64:
-		return "shared address space (100.64.0.0/10)"
-	}
-	return ""
-}
-
 // webhookClient is the HTTP client of deliveries. The destination is checked in the dialer's
 // Control hook, on the address actually being connected to after DNS resolution, so a name
 // that resolves to an internal address (or changes to one between checks) is refused.
@@ -110,8 +83,11 @@ func (s *Service) webhookClient() *http.Client {
 			if err != nil {
 				return fmt.Errorf("%w: unparsable address %q", errRefused, address)
 			}
-			if why := blocked(ap.Addr(), s.allow); why != "" {
-				return fmt.Errorf("%w: %s is a %s address (allow it with tasks.webhook_allow)", errRefused, ap.Addr(), why)
+			if why := s.dest.check(ap); why != "" {
+				if why == ownListener {
+					return fmt.Errorf("%w: %s is %s", errRefused, ap, why)
+				}
+				return fmt.Errorf("%w: %s is not a global unicast address (%s; allow it with tasks.webhook_allow)", errRefused, ap, why)
 			}
 			return nil
 		},

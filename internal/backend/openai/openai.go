@@ -87,6 +87,12 @@ func New(cfg config.Backend, hc *http.Client) (*Client, error) {
 	for k, v := range cfg.Headers {
 		c.headers.Set(k, v)
 	}
+	if cfg.Organization != "" {
+		c.headers.Set("OpenAI-Organization", cfg.Organization)
+	}
+	if cfg.Project != "" {
+		c.headers.Set("OpenAI-Project", cfg.Project)
+	}
 	return c, nil
 }
 
@@ -98,7 +104,9 @@ func (c *Client) Do(ctx context.Context, req *backend.Request) (*backend.Respons
 	}
 	h := hr.Header
 	for k, vs := range req.Header {
-		h[k] = vs
+		if !ClientHeaderRefused(k) {
+			h[k] = vs
+		}
 	}
 	for k, vs := range c.headers {
 		h[k] = vs
@@ -117,6 +125,26 @@ func (c *Client) Do(ctx context.Context, req *backend.Request) (*backend.Respons
 		return nil, err
 	}
 	return &backend.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+}
+
+// ClientHeaderRefused reports whether a header that came from a client must never be sent
+// upstream: credentials, and headers that choose whose account an upstream bills. The
+// backend's own key, organization and project (and its configured headers) are what the
+// upstream sees instead. The list: Authorization, Proxy-Authorization, Cookie, Api-Key,
+// X-Api-Key, X-Goog-Api-Key, Ocp-Apim-Subscription-Key, and every OpenAI-*, Anthropic-*,
+// X-Amz-* and X-Goog-* header. name is compared case-insensitively.
+func ClientHeaderRefused(name string) bool {
+	k := strings.ToLower(name)
+	switch k {
+	case "authorization", "proxy-authorization", "cookie", "api-key", "x-api-key", "ocp-apim-subscription-key":
+		return true
+	}
+	for _, p := range []string{"openai-", "anthropic-", "x-amz-", "x-goog-"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Probe asks the upstream for its model list. Any HTTP answer counts as reachable: a 401

@@ -1,0 +1,66 @@
+package openai_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/backend/openai"
+	"github.com/open-autoglm/autoglm/internal/config"
+)
+
+// TestDoDropsClientCredentials: whatever client headers a request carries, the upstream gets
+// the backend's key, organization and project, and none of the client's credentials.
+func TestDoDropsClientCredentials(t *testing.T) {
+	var got http.Header
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer up.Close()
+	c, err := openai.New(config.Backend{Type: "openai", BaseURL: up.URL + "/v1", APIKey: "sk-op", Organization: "org-op", Project: "proj-op",
+		Headers: map[string]string{"X-Team": "search"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(context.Background(), &backend.Request{Op: backend.OpChat, Body: []byte(`{}`), Header: http.Header{
+		"Authorization":        {"Bearer client"},
+		"Openai-Organization":  {"org-client"},
+		"Openai-Project":       {"proj-client"},
+		"Openai-Beta":          {"x"},
+		"Cookie":               {"a=b"},
+		"X-Api-Key":            {"k"},
+		"Anthropic-Version":    {"2023-06-01"},
+		"X-Amz-Security-Token": {"t"},
+		"User-Agent":           {"ua/1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := map[string]string{
+		"Authorization": "Bearer sk-op", "Openai-Organization": "org-op", "Openai-Project": "proj-op", "X-Team": "search",
+		"Openai-Beta": "", "Cookie": "", "X-Api-Key": "", "Anthropic-Version": "", "X-Amz-Security-Token": "", "User-Agent": "ua/1",
+	}
+	for k, v := range want {
+		if got.Get(k) != v {
+			t.Errorf("upstream %s = %q, want %q", k, got.Get(k), v)
+		}
+	}
+}
+
+func TestClientHeaderRefused(t *testing.T) {
+	for name, refused := range map[string]bool{
+		"authorization": true, "Proxy-Authorization": true, "COOKIE": true, "api-key": true, "X-API-Key": true,
+		"OpenAI-Organization": true, "openai-project": true, "Anthropic-Beta": true, "X-Goog-Api-Key": true,
+		"Ocp-Apim-Subscription-Key": true, "X-Amz-Date": true,
+		"User-Agent": false, "X-Trace-Id": false, "Accept": false, "X-Openai-Like": false, "Content-Type": false,
+	} {
+		if openai.ClientHeaderRefused(name) != refused {
+			t.Errorf("ClientHeaderRefused(%q) = %v, want %v", name, !refused, refused)
+		}
+	}
+}
