@@ -242,8 +242,13 @@ func storeError(err error, what string) error {
 		return &apierr.Error{Kind: apierr.Conflict, Code: what + "_exists", Message: "a " + what + " with that name or id exists", Err: err}
 	case errors.Is(err, store.ErrInvalid):
 		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: strings.TrimPrefix(err.Error(), "store: "), Err: err}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return apierr.From(err)
 	}
-	return apierr.From(err)
+	// Anything else is the database failing (down, restarting, its disk full): worth
+	// retrying, so a 503 with Retry-After; the cause goes to the log only.
+	return &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable", RetryAfter: time.Second,
+		Message: "the store is unavailable; retry shortly", Err: err}
 }
 
 // decode reads a JSON object body strictly: unknown fields are an error, so a typo does not

@@ -50,6 +50,7 @@ type Cache struct {
 	inflight map[string]*call
 
 	hits, misses, bypasses, coalesced, stores, l2hits, l2errs atomic.Int64
+	l2PausedUntil                                             atomic.Int64 // unix ns; see l2Up
 }
 
 // New builds the cache for cfg. With cfg.Redis.Addr set it connects to Redis; an unreachable
@@ -66,6 +67,9 @@ func New(cfg config.Cache, log *slog.Logger) (*Cache, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Redis.Timeout <= 0 {
+		cfg.Redis.Timeout = config.DefaultCacheRedisTimeout
 	}
 	c := &Cache{cfg: cfg, l1: l1, log: log, inflight: make(map[string]*call)}
 	if cfg.Redis.Addr != "" {
@@ -245,7 +249,9 @@ func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 		c.hits.Add(1)
 		return e, true
 	}
-	if c.l2 != nil {
+	if c.l2Up() {
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.Redis.Timeout.D())
+		defer cancel()
 		cmd := c.l2.B().Get().Key(c.cfg.Redis.Prefix + key).Build()
 		body, err := c.l2.Do(ctx, cmd).AsBytes()
 		if err == nil {
@@ -257,8 +263,7 @@ func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
 			return e, true
 		}
 		if !rueidis.IsRedisNil(err) {
-			c.l2errs.Add(1)
-			c.log.WarnContext(ctx, "cache: redis read failed", "err", err)
+			c.l2Failed(ctx, "read", err)
 		}
 	}
 	c.misses.Add(1)
@@ -281,12 +286,32 @@ func (c *Cache) Set(ctx context.Context, key string, e *Entry) {
 	}
 	c.l1.Set(key, e)
 	c.stores.Add(1)
-	if c.l2 != nil {
+	if c.l2Up() {
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.Redis.Timeout.D())
+		defer cancel()
 		cmd := c.l2.B().Set().Key(c.cfg.Redis.Prefix + key).Value(rueidis.BinaryString(e.Body)).Px(e.TTL).Build()
 		if err := c.l2.Do(ctx, cmd).Error(); err != nil {
-			c.l2errs.Add(1)
-			c.log.WarnContext(ctx, "cache: redis write failed", "err", err)
+			c.l2Failed(ctx, "write", err)
 		}
+	}
+}
+
+// l2PauseAfterError is how long the Redis tier is skipped after it failed, so that while
+// Redis is down requests pay its timeout at most once a second, not each.
+const l2PauseAfterError = time.Second
+
+// l2Up reports whether the Redis tier is configured and not paused after a failure.
+func (c *Cache) l2Up() bool {
+	return c.l2 != nil && time.Now().UnixNano() >= c.l2PausedUntil.Load()
+}
+
+// l2Failed counts a Redis failure, pauses the tier and logs (once per pause).
+func (c *Cache) l2Failed(ctx context.Context, op string, err error) {
+	c.l2errs.Add(1)
+	now := time.Now().UnixNano()
+	prev := c.l2PausedUntil.Load()
+	if now >= prev && c.l2PausedUntil.CompareAndSwap(prev, now+int64(l2PauseAfterError)) {
+		c.log.WarnContext(ctx, "cache: redis "+op+" failed; serving from memory for a second", "err", err)
 	}
 }
 

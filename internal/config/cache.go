@@ -54,6 +54,10 @@ type CacheRedis struct {
 	DB int `yaml:"db"`
 	// Prefix starts every key. Default "autoglm:cache:".
 	Prefix string `yaml:"prefix"`
+	// Timeout bounds one read or write of the second tier; a request never waits longer
+	// for Redis, and after a failure the tier is skipped for a second (answers come from
+	// memory and the upstream meanwhile). Default 200ms; at most 10s.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Cache scopes (cache.scope).
@@ -67,6 +71,7 @@ const (
 const (
 	DefaultCacheMaxBytes      = 64 << 20
 	DefaultCacheMaxEntryBytes = 1 << 20
+	DefaultCacheRedisTimeout  = Duration(200 * time.Millisecond)
 	DefaultCacheTTL           = Duration(10 * time.Minute)
 )
 
@@ -85,6 +90,9 @@ func (x Cache) withDefaults() Cache {
 	}
 	if x.Redis.Prefix == "" {
 		x.Redis.Prefix = "autoglm:cache:"
+	}
+	if x.Redis.Timeout == 0 {
+		x.Redis.Timeout = DefaultCacheRedisTimeout
 	}
 	return x
 }
@@ -111,6 +119,9 @@ func (x Cache) validate(bad func(path, format string, args ...any)) {
 	}
 	if x.Redis.DB < 0 {
 		bad("cache.redis.db", "must not be negative")
+	}
+	if d := x.Redis.Timeout.D(); d <= 0 || d > 10*time.Second {
+		bad("cache.redis.timeout", "must be between 1ns and 10s, got %s", d)
 	}
 }
 

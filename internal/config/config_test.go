@@ -153,7 +153,7 @@ func TestFullConfig(t *testing.T) {
 				"glm-4-flash": {TTL: Duration(time.Hour), CacheSampled: true},
 				"stories":     {Disabled: true},
 			},
-			Redis:      CacheRedis{Addr: "127.0.0.1:6379", Password: "cache-secret", DB: 1, Prefix: "autoglm:cache:"},
+			Redis:      CacheRedis{Addr: "127.0.0.1:6379", Password: "cache-secret", DB: 1, Prefix: "autoglm:cache:", Timeout: Duration(500 * time.Millisecond)},
 			WarmupFile: "warmup.jsonl",
 		},
 		Tasks: Task{

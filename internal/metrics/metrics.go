@@ -128,7 +128,7 @@ var (
 	descRetries         = prometheus.NewDesc("autoglm_model_retries_total", "Retries after a first try, and retries the budget refused.", []string{"model", "result"}, nil)
 	descCache           = prometheus.NewDesc("autoglm_cache_events_total", "Response cache events.", []string{"event"}, nil)
 	descLimits          = prometheus.NewDesc("autoglm_ratelimit_decisions_total", "Rate limiter decisions.", []string{"decision"}, nil)
-	descBatcher         = prometheus.NewDesc("autoglm_usage_records_total", "Usage and audit records by fate.", []string{"state"}, nil)
+	descBatcher         = prometheus.NewDesc("autoglm_usage_records_total", "Usage and audit records: queued (accepted in memory), then written or failed (given up after retries); dropped were never queued (queue full).", []string{"state"}, nil)
 	descBatcherPending  = prometheus.NewDesc("autoglm_usage_records_pending", "Records waiting in memory to be written.", nil, nil)
 )
 
@@ -194,6 +194,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if b := c.src.Batcher; b != nil {
 		s := b.Stats()
+		counter(descBatcher, float64(s.Queued), "queued")
 		counter(descBatcher, float64(s.Written), "written")
 		counter(descBatcher, float64(s.Dropped), "dropped")
 		counter(descBatcher, float64(s.Failed), "failed")

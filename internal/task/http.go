@@ -383,6 +383,11 @@ func apiError(err error) error {
 		return apierr.New(apierr.Conflict, "task_finished", "the task has already finished")
 	case errors.Is(err, errInvalid):
 		return apierr.New(apierr.Invalid, "invalid_task", strings.TrimPrefix(err.Error(), errInvalid.Error()+": "))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return apierr.From(err)
 	}
-	return apierr.Wrap(apierr.Internal, err, "the task store failed")
+	// Anything else is the database failing (down, restarting, full): worth retrying, so a
+	// 503 with Retry-After rather than a 500; the cause goes to the log only.
+	return &apierr.Error{Kind: apierr.Unavailable, Code: "task_store_unavailable", RetryAfter: time.Second,
+		Message: "the task store is unavailable; retry shortly", Err: err}
 }
