@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string) error {
 		generateCmd(),
 		keysCmd(),
 		taskCmd(),
+		codeCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

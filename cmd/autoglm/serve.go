@@ -12,9 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/open-autoglm/autoglm/internal/cache"
+	"github.com/open-autoglm/autoglm/internal/codeapi"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/metrics"
@@ -138,10 +140,12 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	}
 	defer tasks.Close()
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
+	opts.Routes = append(opts.Routes, codeapi.Routes(tasks.checker, tasks.codeStats)...)
 	// The gRPC API serves each call through the server's own handler, built just below.
 	var srv *server.Server
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() })...)
-	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher})
+	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
+		Collectors: []prometheus.Collector{tasks.codeStats}})
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
 	account := opts.Usage
 	opts.Usage = func(ctx context.Context, o openai.Outcome) {

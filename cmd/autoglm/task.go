@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
@@ -30,10 +31,13 @@ import (
 // and its workers. serve starts it with startTasks, adds Routes to the server and calls Close
 // on the way out.
 type taskSystem struct {
-	svc   *task.Service
-	owned store.Store // the store opened here, when serve had none open
-	stop  context.CancelFunc
-	done  chan struct{}
+	svc *task.Service
+	// checker and codeStats check code tasks' answers and POST /v1/code/check's code.
+	checker   *codecheck.Checker
+	codeStats *codecheck.Stats
+	owned     store.Store // the store opened here, when serve had none open
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
 // startTasks opens the task tables in st's database (opening the configured store when st is
@@ -41,7 +45,7 @@ type taskSystem struct {
 // not nil, receives a usage record per task run (pass the governance batcher's Usage).
 func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
 	usage func(store.UsageRecord), log *slog.Logger) (*taskSystem, error) {
-	ts := &taskSystem{}
+	ts := &taskSystem{checker: codecheck.New(), codeStats: &codecheck.Stats{}}
 	if st == nil {
 		var err error
 		st, err = store.Open(ctx, cfg.Store, dataDir)
@@ -55,7 +59,8 @@ func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st stor
 		ts.closeStore()
 		return nil, err
 	}
-	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: usage, Logger: log})
+	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: usage, Logger: log,
+		CodeCheck: cfg.CodeCheck, Checker: ts.checker, CodeStats: ts.codeStats})
 	if err != nil {
 		ts.closeStore()
 		return nil, err

@@ -37,12 +37,14 @@ const (
 	AdminDebug Permission = "admin.debug"
 	// MetricsRead reads the Prometheus metrics (/metrics). Give it to a scraper's role.
 	MetricsRead Permission = "metrics.read"
+	// CodeCheck checks code without running a model (POST /v1/code/check).
+	CodeCheck Permission = "code.check"
 )
 
 // allPermissions lists every permission but Public, which no role needs to hold.
 var allPermissions = []Permission{
 	ModelsList, ModelsUse, SelfKeys, SelfUsage,
-	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends, AdminDebug, MetricsRead,
+	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends, AdminDebug, MetricsRead, CodeCheck,
 }
 
 // Permissions returns every permission a role can hold.
@@ -59,7 +61,7 @@ const (
 // models (on its allow-list) and look at its own keys and usage; an admin can do everything.
 var builtinRoles = map[string][]Permission{
 	RoleGuest: {ModelsList},
-	RoleUser:  {ModelsList, ModelsUse, SelfKeys, SelfUsage},
+	RoleUser:  {ModelsList, ModelsUse, SelfKeys, SelfUsage, CodeCheck},
 	RoleAdmin: allPermissions,
 }
 
@@ -106,6 +108,9 @@ var routePermissions = map[string]Permission{
 	"POST /v1/task/{task_id}/cancel": ModelsUse,
 	"GET /v1/task/{task_id}/events":  ModelsUse,
 	"GET /v1/task/{task_id}/ws":      ModelsUse,
+
+	// Checking code runs no model and executes nothing.
+	"POST /v1/code/check": CodeCheck,
 
 	// The gRPC API (autoglm.v1.InferenceService) serves each call as an in-process request
 	// to the HTTP route it mirrors, which needs models.use (ListModels: models.list) and is

@@ -32,6 +32,8 @@ type Config struct {
 	Cache Cache `yaml:"cache"`
 	// Tasks configures asynchronous tasks. See task.go.
 	Tasks Task `yaml:"tasks"`
+	// CodeCheck configures checks and repairs of generated code. See codecheck.go.
+	CodeCheck CodeCheck `yaml:"code_check"`
 }
 
 // Server configures the HTTP listener and its limits.
@@ -388,6 +390,7 @@ func (c Config) WithDefaults() Config {
 	c.RateLimit = c.RateLimit.withDefaults()
 	c.Cache = c.Cache.withDefaults()
 	c.Tasks = c.Tasks.withDefaults()
+	c.CodeCheck = c.CodeCheck.withDefaults()
 	return c
 }
 
