@@ -22,6 +22,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/sandbox"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/task"
@@ -46,6 +47,15 @@ type taskSystem struct {
 func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
 	usage func(store.UsageRecord), log *slog.Logger) (*taskSystem, error) {
 	ts := &taskSystem{checker: codecheck.New(), codeStats: &codecheck.Stats{}}
+	if sc := cfg.CodeCheck.Sandbox; sc.Enabled {
+		sb := sandbox.New(ctx, sandboxOptions(sc))
+		if err := sb.Available(); err != nil {
+			log.Warn("code_check.sandbox is enabled but cannot run: sandboxed checks are off", "err", err)
+		} else if sc.ExternalCheckers {
+			ts.checker = ts.checker.WithExternal(sandbox.NewExternal(sb))
+			log.Info("sandboxed external code checkers on", "bwrap", sc.Bwrap)
+		}
+	}
 	if st == nil {
 		var err error
 		st, err = store.Open(ctx, cfg.Store, dataDir)
@@ -426,4 +436,10 @@ func (c *taskClient) followOnce(ctx context.Context, id, last string, progress i
 		return nil, last, err
 	}
 	return nil, last, errors.New("the event stream ended before the task finished")
+}
+
+// sandboxOptions turns the configuration's sandbox section into the sandbox's options.
+func sandboxOptions(sc config.Sandbox) sandbox.Options {
+	return sandbox.Options{Bwrap: sc.Bwrap, Limits: sandbox.Limits{Timeout: sc.Timeout.D(), MemoryBytes: int64(sc.MemoryMB) << 20,
+		Processes: sc.MaxProcesses, OutputBytes: sc.MaxOutputBytes}}
 }

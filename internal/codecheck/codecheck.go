@@ -108,7 +108,24 @@ type checker interface {
 // A Checker is safe for concurrent use and keeps the standard library's Go type information,
 // once loaded, for its lifetime.
 type Checker struct {
-	byLang map[string]checker
+	byLang   map[string]checker
+	external External
+}
+
+// External is a checker outside the process, such as a compiler run in a sandbox. The
+// Checker consults it for a block its own check passed, since a real parser sees what a
+// tokenizer cannot.
+type External interface {
+	// Check checks src as lang (a canonical name). ok is false when the external checker has
+	// nothing for lang or could not run; then the in-process result stands.
+	Check(ctx context.Context, lang, src string) (diags []Diagnostic, name, version string, ok bool)
+}
+
+// WithExternal returns a Checker that also consults e.
+func (c *Checker) WithExternal(e External) *Checker {
+	cc := *c
+	cc.external = e
+	return &cc
 }
 
 // New returns a Checker for every supported language.
@@ -199,6 +216,13 @@ func (c *Checker) Check(ctx context.Context, req Request) Result {
 		}
 		if res.Diagnostics == nil {
 			res.Diagnostics = []Diagnostic{}
+		}
+		if c.external != nil && res.Errors() == 0 {
+			if diags, name, version, ok := c.external.Check(ctx, lang, req.Code); ok {
+				res.Checker += " + " + name
+				res.Version += " + " + version
+				res.Diagnostics = append(res.Diagnostics, diags...)
+			}
 		}
 		res.Status = StatusPassed
 		if res.Errors() > 0 {
