@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string) error {
 		taskCmd(),
 		pullCmd(),
 		modelsCmd(),
+		codeCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

@@ -16,9 +16,10 @@ import (
 
 func mockllmCmd() *cobra.Command {
 	var (
-		addr   string
-		opt    mockllm.Options
-		models []string
+		addr     string
+		opt      mockllm.Options
+		models   []string
+		fixtures string
 	)
 	cmd := &cobra.Command{
 		Use:   "mockllm",
@@ -37,8 +38,17 @@ remote model in tests and benchmarks; it is not a model.`,
 			if err != nil {
 				return err
 			}
+			var h http.Handler = mockllm.New(opt)
+			if fixtures != "" {
+				fx, err := mockllm.LoadFixtures(fixtures)
+				if err != nil {
+					return err
+				}
+				h = mockllm.WithFixtures(h.(*mockllm.Server), fx)
+				log.Info("fixture mode", "file", fixtures, "fixtures", len(fx.Fixtures))
+			}
 			srv := &http.Server{
-				Handler:           mockllm.New(opt),
+				Handler:           h,
 				ReadHeaderTimeout: 10 * time.Second,
 				IdleTimeout:       120 * time.Second,
 			}
@@ -72,5 +82,6 @@ remote model in tests and benchmarks; it is not a model.`,
 	f.StringSliceVar(&models, "model", nil, "model ids to list (repeatable; default mock-model)")
 	f.IntVar(&opt.EmbeddingDim, "embedding-dim", 8, "embedding vector length")
 	f.BoolVar(&opt.ToolCalls, "tool-calls", false, "answer chat requests that offer tools with a call of one of them")
+	f.StringVar(&fixtures, "fixtures", "", "answer chat completions with the canned answers of this fixture file (YAML; see internal/mockllm/fixtures.go)")
 	return cmd
 }

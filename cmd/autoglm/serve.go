@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/open-autoglm/autoglm/internal/cache"
+	"github.com/open-autoglm/autoglm/internal/codeapi"
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
@@ -156,6 +158,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth}).Routes()...)
 	opts.Routes = append(opts.Routes, modelStore.Routes()...)
 	opts.Routes = append(opts.Routes, codecomplete.Routes(reg)...)
+	opts.Routes = append(opts.Routes, codeapi.Routes(tasks.checker, tasks.codeStats)...)
 	// Stored responses of the Responses API live in the same database as the tasks.
 	st := gov.store
 	if st == nil {
@@ -170,7 +173,8 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	// The gRPC API serves each call through the server's own handler, built just below.
 	var srv *server.Server
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)
-	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher})
+	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
+		Collectors: []prometheus.Collector{tasks.codeStats}})
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
 	account := opts.Usage
 	opts.Usage = func(ctx context.Context, o openai.Outcome) {

@@ -19,8 +19,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/sandbox"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/task"
@@ -30,10 +32,13 @@ import (
 // and its workers. serve starts it with startTasks, adds Routes to the server and calls Close
 // on the way out.
 type taskSystem struct {
-	svc   *task.Service
-	owned store.Store // the store opened here, when serve had none open
-	stop  context.CancelFunc
-	done  chan struct{}
+	svc *task.Service
+	// checker and codeStats check code tasks' answers and POST /v1/code/check's code.
+	checker   *codecheck.Checker
+	codeStats *codecheck.Stats
+	owned     store.Store // the store opened here, when serve had none open
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
 // startTasks opens the task tables in st's database (opening the configured store when st is
@@ -41,7 +46,16 @@ type taskSystem struct {
 // not nil, receives a usage record per task run (pass the governance batcher's Usage).
 func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
 	usage func(store.UsageRecord), log *slog.Logger) (*taskSystem, error) {
-	ts := &taskSystem{}
+	ts := &taskSystem{checker: codecheck.New(), codeStats: &codecheck.Stats{}}
+	if sc := cfg.CodeCheck.Sandbox; sc.Enabled {
+		sb := sandbox.New(ctx, sandboxOptions(sc))
+		if err := sb.Available(); err != nil {
+			log.Warn("code_check.sandbox is enabled but cannot run: sandboxed checks are off", "err", err)
+		} else if sc.ExternalCheckers {
+			ts.checker = ts.checker.WithExternal(sandbox.NewExternal(sb))
+			log.Info("sandboxed external code checkers on", "bwrap", sc.Bwrap)
+		}
+	}
 	if st == nil {
 		var err error
 		st, err = store.Open(ctx, cfg.Store, dataDir)
@@ -55,7 +69,8 @@ func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st stor
 		ts.closeStore()
 		return nil, err
 	}
-	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: usage, Logger: log})
+	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: usage, Logger: log,
+		CodeCheck: cfg.CodeCheck, Checker: ts.checker, CodeStats: ts.codeStats})
 	if err != nil {
 		ts.closeStore()
 		return nil, err
@@ -421,4 +436,10 @@ func (c *taskClient) followOnce(ctx context.Context, id, last string, progress i
 		return nil, last, err
 	}
 	return nil, last, errors.New("the event stream ended before the task finished")
+}
+
+// sandboxOptions turns the configuration's sandbox section into the sandbox's options.
+func sandboxOptions(sc config.Sandbox) sandbox.Options {
+	return sandbox.Options{Bwrap: sc.Bwrap, Limits: sandbox.Limits{Timeout: sc.Timeout.D(), MemoryBytes: int64(sc.MemoryMB) << 20,
+		Processes: sc.MaxProcesses, OutputBytes: sc.MaxOutputBytes}}
 }

@@ -40,13 +40,15 @@ const (
 	// ModelsPull downloads the node's stored model files (GET /hub/...), so that other
 	// nodes pull from it. Give it to the role of the key other nodes use as HF_TOKEN.
 	ModelsPull Permission = "models.pull"
+	// CodeCheck checks code without running a model (POST /v1/code/check).
+	CodeCheck Permission = "code.check"
 )
 
 // allPermissions lists every permission but Public, which no role needs to hold.
 var allPermissions = []Permission{
 	ModelsList, ModelsUse, SelfKeys, SelfUsage,
 	AdminUsers, AdminKeys, AdminUsage, AdminAudit, AdminBackends, AdminDebug, MetricsRead,
-	ModelsPull, // appended: the order is the bit order of permSet
+	ModelsPull, CodeCheck, // appended: the order is the bit order of permSet
 }
 
 // Permissions returns every permission a role can hold.
@@ -63,7 +65,7 @@ const (
 // models (on its allow-list) and look at its own keys and usage; an admin can do everything.
 var builtinRoles = map[string][]Permission{
 	RoleGuest: {ModelsList},
-	RoleUser:  {ModelsList, ModelsUse, SelfKeys, SelfUsage},
+	RoleUser:  {ModelsList, ModelsUse, SelfKeys, SelfUsage, CodeCheck},
 	RoleAdmin: allPermissions,
 }
 
@@ -133,6 +135,9 @@ var routePermissions = map[string]Permission{
 	"POST /v1/task/{task_id}/cancel": ModelsUse,
 	"GET /v1/task/{task_id}/events":  ModelsUse,
 	"GET /v1/task/{task_id}/ws":      ModelsUse,
+
+	// Checking code runs no model and executes nothing.
+	"POST /v1/code/check": CodeCheck,
 
 	// The gRPC API (autoglm.v1.InferenceService) serves each call as an in-process request
 	// to the HTTP route it mirrors, which needs models.use (ListModels: models.list) and is

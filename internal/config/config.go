@@ -34,6 +34,8 @@ type Config struct {
 	Tasks Task `yaml:"tasks"`
 	// Hub configures model downloads (autoglm pull). See hub.go.
 	Hub Hub `yaml:"hub"`
+	// CodeCheck configures checks and repairs of generated code. See codecheck.go.
+	CodeCheck CodeCheck `yaml:"code_check"`
 }
 
 // Server configures the HTTP listener and its limits.
@@ -400,6 +402,7 @@ func (c Config) WithDefaults() Config {
 	c.Cache = c.Cache.withDefaults()
 	c.Tasks = c.Tasks.withDefaults()
 	c.Hub = c.Hub.withDefaults()
+	c.CodeCheck = c.CodeCheck.withDefaults()
 	return c
 }
 

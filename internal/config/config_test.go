@@ -69,6 +69,7 @@ func TestFullConfig(t *testing.T) {
 		m.QueueTimeout = Duration(10 * time.Second)
 		return m
 	}
+	one := 1
 	glmTimeouts := Timeouts{Connect: Duration(2 * time.Second), TTFT: Duration(20 * time.Second), Idle: Duration(30 * time.Second), Total: Duration(5 * time.Minute)}
 	want := &Config{
 		Server: Server{
@@ -166,6 +167,11 @@ func TestFullConfig(t *testing.T) {
 			Retention: Duration(168 * time.Hour), MaxWatchers: 2000,
 		},
 		Hub: Hub{Endpoint: "https://hf-mirror.com", Token: "hf-token"},
+		CodeCheck: CodeCheck{
+			RepairRounds: &one, MaxRepairRounds: 2,
+			Sandbox: Sandbox{Enabled: true, Bwrap: "bwrap", Timeout: Duration(5 * time.Second), MemoryMB: 512,
+				MaxProcesses: DefaultSandboxProcesses, MaxOutputBytes: DefaultSandboxOutputSize, ExternalCheckers: true},
+		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)

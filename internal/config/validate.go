@@ -162,6 +162,7 @@ func (c *Config) Validate() error {
 	c.RateLimit.validate(bad)
 	c.Cache.validate(bad)
 	c.Tasks.validate(bad)
+	c.CodeCheck.validate(bad)
 	return errors.Join(errs...)
 }
 

@@ -30,6 +30,8 @@ type Sources struct {
 	Cache    *cache.Cache
 	Limiter  *ratelimit.Limiter
 	Batcher  *store.Batcher
+	// Collectors are registered as they are (subsystems that keep their own counters).
+	Collectors []prometheus.Collector
 }
 
 // Metrics is one server's registry. It is not the process-global default registry, so tests
@@ -62,6 +64,7 @@ func New(src Sources) *Metrics {
 	m.reg.MustRegister(m.http, m.httpDur, m.models, m.tokens, m.modelDur,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&sourceCollector{src: src})
+	m.reg.MustRegister(src.Collectors...)
 	return m
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/admin/admintest"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
+	"github.com/open-autoglm/autoglm/internal/codeapi"
+	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/modelstore"
@@ -56,7 +58,8 @@ func startAuthGateway(t *testing.T, mockURL string, customRoles map[string][]str
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	api := admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log})
-	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: slices.Concat(api.Routes(), (&modelstore.Store{Dir: t.TempDir()}).Routes(), codecomplete.Routes(reg)), Denied: api.Denied})
+	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: slices.Concat(api.Routes(), (&modelstore.Store{Dir: t.TempDir()}).Routes(),
+		codecomplete.Routes(reg), codeapi.Routes(codecheck.New(), nil)), Denied: api.Denied})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	g := &authGateway{URL: ts.URL, srv: srv, auth: a, store: st, keys: map[string]string{}, logs: logs}

@@ -153,7 +153,13 @@ func (s *Service) normalize(sp Spec) (Spec, error) {
 		}
 		sp.Language = lang
 		sp.Input = nil
+		if sp.RepairRounds != nil && (*sp.RepairRounds < 0 || *sp.RepairRounds > s.codeCfg.MaxRepairRounds) {
+			return bad("repair_rounds must be between 0 and %d (the server's code_check.max_repair_rounds)", s.codeCfg.MaxRepairRounds)
+		}
 	case KindChat, KindEmbeddings:
+		if sp.Check != nil || sp.RepairRounds != nil {
+			return bad("check and repair_rounds are for code tasks")
+		}
 		if len(sp.Input) == 0 {
 			return bad("input (the request body) is required for kind %s", sp.Kind)
 		}

@@ -59,6 +59,12 @@ type setupFunc func(t testing.TB, mopt mockllm.Options, tasksYAML string) *env
 // setup is setupOn over a fresh SQLite file.
 func setup(t testing.TB, mopt mockllm.Options, tasksYAML string) *env {
 	t.Helper()
+	return setupWith(t, mopt, tasksYAML)
+}
+
+// setupWith is setup with options.
+func setupWith(t testing.TB, mopt mockllm.Options, tasksYAML string, more ...setupOption) *env {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tasks.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -68,20 +74,39 @@ func setup(t testing.TB, mopt mockllm.Options, tasksYAML string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return setupOn(t, db, mopt, tasksYAML)
+	return setupOn(t, db, mopt, tasksYAML, more...)
 }
+
+// setupConfig holds what setupOptions change.
+type setupConfig struct {
+	handler func(*mockllm.Server) http.Handler // what serves the model (default: the mock)
+	yaml    string                             // more top-level configuration
+	opts    func(*Options)                     // changes to the service's options
+}
+
+// setupOption changes the environment setupOn builds.
+type setupOption func(*setupConfig)
 
 // setupOn starts a mock model, the registry, the task service over db and a gateway.
 // tasksYAML is the body of the tasks section (indented two spaces), or "".
-func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string) *env {
+func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string, more ...setupOption) *env {
 	t.Helper()
+	var sc setupConfig
+	for _, o := range more {
+		o(&sc)
+	}
 	mock := mockllm.New(mopt)
-	ms := httptest.NewServer(mock)
+	var h http.Handler = mock
+	if sc.handler != nil {
+		h = sc.handler(mock)
+	}
+	ms := httptest.NewServer(h)
 	t.Cleanup(ms.Close)
 	yml := fmt.Sprintf("models:\n  - name: coder\n    aliases: [coder-alias]\n    backends:\n      - type: openai\n        base_url: %s/v1\n    health: {probe: none}\n", ms.URL)
 	if tasksYAML != "" {
 		yml += "tasks:\n" + tasksYAML
 	}
+	yml += sc.yaml
 	cfg, err := config.Parse([]byte(yml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -96,7 +121,12 @@ func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string) *env {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	u := &usageLog{}
-	svc, err := New(context.Background(), Options{Config: cfg.Tasks, DB: db, Registry: reg, Logger: log, PollInterval: 50 * time.Millisecond, Usage: u.add})
+	o := Options{Config: cfg.Tasks, DB: db, Registry: reg, Logger: log, PollInterval: 50 * time.Millisecond, Usage: u.add,
+		CodeCheck: cfg.CodeCheck}
+	if sc.opts != nil {
+		sc.opts(&o)
+	}
+	svc, err := New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

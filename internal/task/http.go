@@ -71,6 +71,9 @@ type codeRequest struct {
 	Priority    int             `json:"priority"`
 	CallbackURL string          `json:"callback_url"`
 	Metadata    json.RawMessage `json:"metadata"`
+	// Check and RepairRounds: see Spec.
+	Check        *bool `json:"check"`
+	RepairRounds *int  `json:"repair_rounds"`
 }
 
 // taskRequest is the body of POST /v1/tasks: a code request's fields, or a kind with its
@@ -119,7 +122,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 func (c codeRequest) spec(kind string, input json.RawMessage) Spec {
 	return Spec{Kind: kind, Model: c.Model, Prompt: c.Prompt, Messages: c.Messages, Language: c.Language,
 		MaxTokens: c.MaxTokens, Temperature: c.Temperature, Priority: c.Priority, CallbackURL: c.CallbackURL,
-		Metadata: c.Metadata, Input: input}
+		Metadata: c.Metadata, Input: input, Check: c.Check, RepairRounds: c.RepairRounds}
 }
 
 func (s *Service) submitHTTP(w http.ResponseWriter, r *http.Request, sp Spec) error {

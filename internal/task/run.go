@@ -34,6 +34,7 @@ func (s *Service) runSpec(ctx context.Context, m *router.Model, sp Spec, ev *emi
 		if err != nil {
 			return nil, "", err
 		}
+		start := time.Now()
 		res, be, err := s.streamChat(ctx, m, body, ev)
 		if err != nil {
 			return nil, be, err
@@ -41,6 +42,9 @@ func (s *Service) runSpec(ctx context.Context, m *router.Model, sp Spec, ev *emi
 		res.Code = ExtractCode(res.Text, sp.Language)
 		if res.Code == nil {
 			res.Code = []CodeBlock{}
+		}
+		if s.checksOn(sp) {
+			return s.checkAndRepair(ctx, m, sp, res, time.Since(start), be, ev)
 		}
 		return res, be, nil
 	case KindChat:
@@ -302,6 +306,9 @@ func newEmitter(s *Service, c *claimed, cancel context.CancelCauseFunc) *emitter
 
 // token adds one generated piece and writes the pending text when EventFlush has passed.
 func (e *emitter) token(ctx context.Context, text string) {
+	if e == nil {
+		return
+	}
 	e.mu.Lock()
 	e.pending.WriteString(text)
 	e.tokens++
@@ -325,6 +332,40 @@ func (e *emitter) flush(ctx context.Context) error {
 	if text == "" {
 		return nil
 	}
+	data, _ := json.Marshal(tokensEvent{Text: text, Tokens: tokens})
+	err := e.write(ctx, EventTokens, data, tokens)
+	if err != nil && !errors.Is(err, errLeaseLost) {
+		// Keep the text for the next write so the event log has no gap.
+		e.mu.Lock()
+		rest := e.pending.String()
+		e.pending.Reset()
+		e.pending.WriteString(text + rest)
+		e.mu.Unlock()
+	}
+	return err
+}
+
+// event writes one event of another type (after any pending text, so the log keeps order).
+// A nil emitter writes nothing.
+func (e *emitter) event(ctx context.Context, typ string, v any) error {
+	if e == nil {
+		return nil
+	}
+	if err := e.flush(ctx); err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	tokens := e.tokens
+	e.mu.Unlock()
+	return e.write(ctx, typ, data, tokens)
+}
+
+// write appends one event to the task's log with the progress count and a renewed lease.
+func (e *emitter) write(ctx context.Context, typ string, data []byte, tokens int) error {
 	s := e.s
 	now := time.Now().UnixMicro()
 	lost := false
@@ -344,8 +385,7 @@ func (e *emitter) flush(ctx context.Context) error {
 		if cancelReq != 0 {
 			e.cancel(errCanceled)
 		}
-		data, _ := json.Marshal(tokensEvent{Text: text, Tokens: tokens})
-		if err := s.db.insertEvent(ctx, tx, e.c.id, seq, EventTokens, data, now); err != nil {
+		if err := s.db.insertEvent(ctx, tx, e.c.id, seq, typ, data, now); err != nil {
 			return err
 		}
 		return s.db.notify(ctx, tx, taskTopic(e.c.id))
@@ -355,12 +395,6 @@ func (e *emitter) flush(ctx context.Context) error {
 		return errLeaseLost
 	}
 	if err != nil {
-		// Keep the text for the next write so the event log has no gap.
-		e.mu.Lock()
-		rest := e.pending.String()
-		e.pending.Reset()
-		e.pending.WriteString(text + rest)
-		e.mu.Unlock()
 		return err
 	}
 	s.hub.notify(taskTopic(e.c.id))

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -51,21 +52,31 @@ type Options struct {
 	// made), as the request path records usage, so quotas and usage reports count tasks.
 	// It must not block (store.Batcher.Usage does not).
 	Usage func(store.UsageRecord)
+	// CodeCheck is the code_check section, defaults applied: whether code tasks check their
+	// answers and how many repair rounds they may run.
+	CodeCheck config.CodeCheck
+	// Checker checks the code blocks of code tasks. Nil: checks off.
+	Checker *codecheck.Checker
+	// CodeStats, when set, counts checks and repairs per language (for the metrics).
+	CodeStats *codecheck.Stats
 }
 
 // Service is the task system of one process: submission, queries, the workers of every
 // model, crash recovery, webhooks and event streams. Several processes may share one
 // PostgreSQL database; on SQLite there is one process per file.
 type Service struct {
-	cfg      config.Task
-	usage    func(store.UsageRecord)
-	db       DB
-	reg      *router.Registry
-	log      *slog.Logger
-	poll     time.Duration
-	instance string
-	hub      *hub
-	dest     destinations
+	cfg       config.Task
+	codeCfg   config.CodeCheck
+	checker   *codecheck.Checker
+	codeStats *codecheck.Stats
+	usage     func(store.UsageRecord)
+	db        DB
+	reg       *router.Registry
+	log       *slog.Logger
+	poll      time.Duration
+	instance  string
+	hub       *hub
+	dest      destinations
 
 	group groupCommit // submissions waiting to be committed together
 
@@ -98,7 +109,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	s := &Service{
 		cfg: o.Config, usage: o.Usage, db: o.DB, reg: o.Registry, log: o.Logger, poll: o.PollInterval,
-		instance: o.Instance, hub: newHub(),
+		instance: o.Instance, hub: newHub(), codeCfg: o.CodeCheck.WithDefaults(), checker: o.Checker, codeStats: o.CodeStats,
 		running: make(map[string]context.CancelCauseFunc), tps: make(map[string]float64),
 	}
 	for _, c := range o.Config.WebhookAllow {

@@ -3,6 +3,8 @@ package task
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/codecheck"
 )
 
 // Status is where a task is in its life. queued and running are live; the others are terminal,
@@ -61,6 +63,12 @@ type Spec struct {
 	Priority    int             `json:"priority,omitempty"`
 	CallbackURL string          `json:"callback_url,omitempty"`
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
+	// Check turns the checks of a code task's answer off (false) or on (true, the default
+	// unless the operator turned checks off). Code tasks only.
+	Check *bool `json:"check,omitempty"`
+	// RepairRounds is how many times a failing answer goes back to the model, at most the
+	// operator's code_check.max_repair_rounds. Default: code_check.repair_rounds.
+	RepairRounds *int `json:"repair_rounds,omitempty"`
 	// Input is the OpenAI-shaped request body of a chat or embeddings task ("model" and
 	// "stream" are set by the worker).
 	Input json.RawMessage `json:"input,omitempty"`
@@ -109,6 +117,37 @@ type Result struct {
 	// Response is the upstream's JSON answer, for kinds whose result is not text
 	// (embeddings).
 	Response json.RawMessage `json:"response,omitempty"`
+	// Checks holds the check of each block of Code, in order (code tasks with checks on).
+	Checks []codecheck.Result `json:"checks,omitempty"`
+	// Repair records the repair loop of a code task whose checks ran.
+	Repair *Repair `json:"repair,omitempty"`
+}
+
+// Repair is the record of a code task's check-and-repair loop. Round 0 is the first answer;
+// rounds 1… are repairs, each asked of the model with the diagnostics of the best answer so
+// far. A repair is kept only when it has strictly fewer errors than that best.
+type Repair struct {
+	// Rounds is the number of repair rounds run (0 when the first answer passed or repairs
+	// are off).
+	Rounds int `json:"rounds"`
+	// Errors is the error count of each round's answer, round 0 first.
+	Errors []int `json:"errors"`
+	// Kept is the round whose answer is the result.
+	Kept int `json:"kept"`
+	// Status is the final answer's state: "passed" (no errors) or "failed".
+	Status string `json:"status"`
+	// PerRound has each round's detail, round 0 first.
+	PerRound []RepairRound `json:"per_round"`
+}
+
+// RepairRound is one model call of the repair loop.
+type RepairRound struct {
+	Round            int    `json:"round"`
+	Errors           int    `json:"errors"`
+	PromptTokens     int    `json:"prompt_tokens"`
+	CompletionTokens int    `json:"completion_tokens"`
+	DurationMS       int64  `json:"duration_ms"`
+	FinishReason     string `json:"finish_reason,omitempty"`
 }
 
 // CodeBlock is one block of code extracted from generated text.
@@ -154,7 +193,8 @@ type Attempt struct {
 // once.
 //
 // Types: "status" (data: {"status", "attempt", and on a terminal status the whole task}),
-// "tokens" (data: {"text": the new text, "tokens": the count so far in this attempt}). A
+// "tokens" (data: {"text": the new text, "tokens": the count so far in this attempt}),
+// "repair" (data: {"round", "phase": "checked" or "started", "errors", ...}, see EventRepair). A
 // "status" event with status "running" starts an attempt: text from an earlier attempt is to
 // be discarded.
 type Event struct {
@@ -168,6 +208,10 @@ type Event struct {
 const (
 	EventStatus = "status"
 	EventTokens = "tokens"
+	// EventRepair marks the rounds of a code task's check-and-repair loop (data: a
+	// repairEvent). The text of repair rounds is not sent as tokens events; the final
+	// result carries the answer kept.
+	EventRepair = "repair"
 )
 
 // statusEvent is the data of a "status" event.

@@ -1,0 +1,54 @@
+package codecheck
+
+import (
+	"context"
+	"testing"
+)
+
+// FuzzCheck feeds arbitrary text to every checker: none may panic, every diagnostic must have
+// a position inside the input (or none), and a failed result must carry an error.
+func FuzzCheck(f *testing.F) {
+	seeds := []string{
+		"package main\nfunc main() {}\n", "func f( {", "{\"a\": [1,", "a: [", "[x]\ny = ", "if then fi",
+		"SELECT * FROM", "def f(:\n\treturn '", "fn f<'a>() { r#\"", "R\"x(", "`${a", "/* ", "\"\"\"",
+		"\t  \tx\n  y\n", "import \"C\"\n", "package p; import _ \"unsafe\"", "\x00\xff",
+	}
+	for _, s := range seeds {
+		f.Add(s, uint8(0))
+	}
+	c := New()
+	langs := []string{"go", "javascript", "typescript", "jsx", "tsx", "json", "yaml", "toml", "shell", "zsh",
+		"mysql", "python", "cpp", "java", "rust", "csharp", "kotlin", "php"}
+	f.Fuzz(func(t *testing.T, src string, li uint8) {
+		lang := langs[int(li)%len(langs)]
+		res := c.Check(context.Background(), Request{Language: lang, Code: src})
+		lines := 1
+		for i := 0; i < len(src); i++ {
+			if src[i] == '\n' {
+				lines++
+			}
+		}
+		for _, d := range res.Diagnostics {
+			if d.Line < 0 || d.Line > lines+2 || d.Column < 0 {
+				t.Errorf("%s: diagnostic %v outside the input (%d lines)", lang, d, lines)
+			}
+		}
+		if res.Status == StatusFailed && res.Errors() == 0 {
+			t.Errorf("%s: failed without an error", lang)
+		}
+	})
+}
+
+// FuzzPostgres is separate: libpg_query runs in a WebAssembly runtime, slower per input.
+func FuzzPostgres(f *testing.F) {
+	for _, s := range []string{"SELECT 1", "select * from t where", "INSERT INTO t VALUES ($1)", "'", "$$"} {
+		f.Add(s)
+	}
+	c := New()
+	f.Fuzz(func(t *testing.T, src string) {
+		res := c.Check(context.Background(), Request{Language: "postgresql", Code: src})
+		if res.Status == StatusFailed && res.Errors() == 0 {
+			t.Error("failed without an error")
+		}
+	})
+}
