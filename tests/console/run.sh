@@ -44,6 +44,9 @@ gw_port=$(freeport)
 "$work/autoglm" mockllm --addr "127.0.0.1:$mock_port" --tokens 24 --itl 15ms --model glm-4-flash 2>"$work/mock.log" &
 pids+=($!)
 cat >"$work/config.yaml" <<YAML
+auth:
+  jwt:
+    secret: \${CONSOLE_JWT_SECRET}
 models:
   - name: glm-4-flash
     backends:
@@ -56,7 +59,8 @@ models:
         context_length: 512
 YAML
 admin_key="console-test-admin-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
-AUTOGLM_ADMIN_KEY="$admin_key" "$work/autoglm" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" \
+jwt_secret="console-test-jwt-$(od -An -N16 -tx8 /dev/urandom | tr -d ' ')"
+AUTOGLM_ADMIN_KEY="$admin_key" CONSOLE_JWT_SECRET="$jwt_secret" "$work/autoglm" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" \
   --data-dir "$work/data" 2>"$work/serve.log" &
 pids+=($!)
 for _ in $(seq 100); do
@@ -68,6 +72,6 @@ cd "$here"
 if [ ! -d node_modules/playwright-core ]; then
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
-export CONSOLE_URL="http://127.0.0.1:$gw_port" CONSOLE_ADMIN_KEY="$admin_key" CHROMIUM="$browser"
+export CONSOLE_URL="http://127.0.0.1:$gw_port" CONSOLE_ADMIN_KEY="$admin_key" CONSOLE_JWT_SECRET="$jwt_secret" CHROMIUM="$browser"
 if [ -n "${SCREENSHOTS:-}" ]; then export SCREENSHOT_DIR="$root/docs/console"; mkdir -p "$SCREENSHOT_DIR"; fi
 node --test --test-reporter=spec console.test.mjs || { echo "--- serve log"; tail -50 "$work/serve.log"; exit 1; }
