@@ -48,18 +48,20 @@ export function Models({ me }) {
   const admin = me.perms.has('admin.backends');
   const hasUsage = me.auth && (me.perms.has('admin.usage') || me.perms.has('self.usage'));
   const data = useLoad(async () => {
-    const [list, backends, usage] = await Promise.all([
+    const [list, backends] = await Promise.all([
       me.perms.has('models.list') ? get('/v1/models') : null,
       admin ? get('/v1/admin/backends') : null,
-      hasUsage ? get(summaryPath(me, {})).catch(() => null) : null,
     ]);
-    return { list, backends, usage };
+    return { list, backends };
   }, []);
   usePoll(data.reload, 5000, []);
+  // Throughput comes from a day of usage records: read once, not with every refresh.
+  const usage = useLoad(() => (hasUsage ? get(summaryPath(me, {})).catch(() => null) : Promise.resolve(null)), []);
   if (data.error) return <ErrorBox error={data.error} />;
   if (!data.data) return <Loading what="models" />;
-  const { list, backends, usage } = data.data;
-  const speed = Object.fromEntries(((usage && usage.by_model) || []).map((g) => [g.name, g]));
+  const { list, backends } = data.data;
+  const sum = usage.data;
+  const speed = Object.fromEntries(((sum && sum.by_model) || []).map((g) => [g.name, g]));
   return (
     <div>
       <div class="page-head"><h1>Models</h1><span class="muted small">refreshed every 5 s</span></div>
