@@ -12,6 +12,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
+# The console's pure functions (code tokenizer, CSV) first: plain node, no browser.
+node --test "$root/web/src/"
+
 find_chromium() { command -v chromium || command -v chromium-browser || true; }
 browser=${CHROMIUM:-$(find_chromium)}
 if [ -z "$browser" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
