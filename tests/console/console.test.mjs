@@ -191,6 +191,20 @@ test('a code task is submitted and followed to the end', async () => {
   await shot('tasks');
 });
 
+test('a running task is canceled from its page', async () => {
+  await go('#/playground');
+  await page.click('button[role=tab]:text-is("Code task")');
+  await page.selectOption('select[name=task_model]', 'glm-slow');
+  await page.fill('textarea[name=task_prompt]', 'Anything; this model is slow.');
+  await page.click('form[aria-label="Submit a code task"] button[type=submit]');
+  await page.waitForURL(/#\/tasks\/.+/);
+  const id = decodeURIComponent(page.url().split('#/tasks/')[1]);
+  await page.waitForSelector('[data-task-status="running"]');
+  await page.click('button.danger:text-is("Cancel")');
+  await page.waitForSelector('[data-task-status="canceled"]');
+  assert.equal((await api(adminKey, 'GET', '/v1/task/' + id)).body.data.status, 'canceled');
+});
+
 test('usage shows the requests, with a CSV export', async () => {
   await go('#/usage');
   // Usage records are written in batches: look again until the chat's record is there.

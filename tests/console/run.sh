@@ -42,9 +42,13 @@ freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0))
 
 (cd "$root" && go build -o "$work/autoglm" ./cmd/autoglm)
 mock_port=$(freeport)
+slow_port=$(freeport)
 gw_port=$(freeport)
 # The mock streams slowly enough for the test to see the answer arrive in pieces.
 "$work/autoglm" mockllm --addr "127.0.0.1:$mock_port" --tokens 24 --itl 15ms --model glm-4-flash 2>"$work/mock.log" &
+pids+=($!)
+# A model that takes a minute to start answering: its tasks stay running until canceled.
+"$work/autoglm" mockllm --addr "127.0.0.1:$slow_port" --ttft 60s --model glm-slow 2>"$work/slow.log" &
 pids+=($!)
 cat >"$work/config.yaml" <<YAML
 auth:
@@ -55,6 +59,10 @@ models:
     backends:
       - type: openai
         base_url: http://127.0.0.1:$mock_port/v1
+  - name: glm-slow
+    backends:
+      - type: openai
+        base_url: http://127.0.0.1:$slow_port/v1
   - name: stories260k
     backends:
       - type: local
