@@ -139,8 +139,9 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	}
 	defer tasks.Close()
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
-	// The web console at / and /ui/, and GET /v1/me, which it asks who the caller is.
-	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth}).Routes()...)
+	// The web console at / and /ui/, GET /v1/me (who the caller is) and GET /v1/admin/engine
+	// (the local engine's models).
+	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth, Registry: reg, Models: cfg.Models}).Routes()...)
 	// The gRPC API serves each call through the server's own handler, built just below.
 	var srv *server.Server
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() })...)

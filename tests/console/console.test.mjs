@@ -231,6 +231,10 @@ test('usage shows the requests, with a CSV export', async () => {
   await go('#/models');
   await page.waitForSelector('.card-head .mono:text-is("glm-4-flash")');
   await page.waitForSelector('td .badge:text-is("closed")');
+  // The local engine's model, with its architecture and mapped size.
+  const engine = page.locator('.card', { has: page.locator('h2:text-is("Local engine")') });
+  await engine.locator('td .mono:text-is("stories260k")').waitFor();
+  assert.match(await engine.textContent(), /llama.*MiB/s);
   await shot('models');
 });
 
