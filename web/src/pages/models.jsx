@@ -37,7 +37,7 @@ function ModelCard({ m, speed }) {
         {m.fallbacks && m.fallbacks.length > 0 && <><dt>Fallbacks</dt><dd class="mono">{m.fallbacks.join(' → ')}</dd></>}
         {m.split && m.split.length > 0 && <><dt>Canary split</dt><dd>{m.split.map((s) => <span key={s.model} class="split"><span class="mono">{s.model}</span> {total ? Math.round((100 * s.weight) / total) : 0}%</span>)}</dd></>}
         <dt>Requests</dt><dd>{fmtInt(m.requests)} · retries {fmtInt(m.retries)}{m.retries_denied ? ` (${m.retries_denied} refused)` : ''}{m.queue_refusals ? ` · queue full ${m.queue_refusals}×` : ''}</dd>
-        {speed && <><dt>Last 24 h</dt><dd>{fmtInt(speed.requests)} requests · {fmtNum(speed.tokens_per_second)} tokens/s · p95 {fmtMs(speed.latency_p95_ms)}</dd></>}
+        {speed && <><dt>Last 24 h</dt><dd>{fmtInt(speed.requests)} request{speed.requests === 1 ? '' : 's'} · {fmtNum(speed.tokens_per_second)} tokens/s · p95 {fmtMs(speed.latency_p95_ms)}</dd></>}
       </dl>
       {m.backends.length > 0 && <Table columns={backendColumns} rows={m.backends} rowKey={(b) => b.name} />}
     </Card>
@@ -54,7 +54,7 @@ function Engine({ engine, speed }) {
     <Card title="Local engine" actions={<span class="muted small">process: {mib(p.heap_bytes)} heap · {mib(p.sys_bytes)} from the OS · {p.goroutines} goroutines · {p.cpus} CPUs</span>}>
       <Table rowKey={(m) => m.backend} rows={engine.models} empty="No local models: every model is served by an upstream." columns={[
         { key: 'model', label: 'Model', render: (m) => <span class="mono">{m.model}</span> },
-        { key: 'arch', label: 'Architecture', render: (m) => <span>{m.arch}{m.name ? <span class="muted small"> · {m.name}</span> : null}</span> },
+        { key: 'arch', label: 'Architecture', render: (m) => <span>{m.arch}{m.name && m.name !== m.arch ? <span class="muted small"> · {m.name}</span> : null}</span> },
         { key: 'template', label: 'Template', render: (m) => <Badge>{m.template}</Badge> },
         { key: 'ctx', label: 'Context', num: true, render: (m) => fmtInt(m.context_length) },
         { key: 'vocab', label: 'Vocabulary', num: true, render: (m) => fmtInt(m.vocab_size) },
