@@ -29,6 +29,8 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 )
 
@@ -44,11 +46,17 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 type Options struct {
 	// Auth is the server's authenticator; nil when authentication is off.
 	Auth *auth.Authenticator
+	// Registry and Models (the configuration's) describe the in-process engine's models for
+	// GET /v1/admin/engine; without a registry that route lists none.
+	Registry *router.Registry
+	Models   []config.Model
 }
 
-// Console serves the console's files and GET /v1/me. It is safe for concurrent use.
+// Console serves the console's files, GET /v1/me and GET /v1/admin/engine. It is safe for concurrent use.
 type Console struct {
 	auth   *auth.Authenticator
+	reg    *router.Registry
+	models []config.Model
 	files  fs.FS
 	index  []byte
 	etag   string
@@ -79,7 +87,10 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	if a != nil && !a.Enabled() {
 		a = nil
 	}
-	return &Console{auth: a, files: files, index: index, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, loaded: time.Now()}, nil
+	if opts.Registry == nil {
+		opts.Models = nil
+	}
+	return &Console{auth: a, reg: opts.Registry, models: opts.Models, files: files, index: index, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, loaded: time.Now()}, nil
 }
 
 // Routes returns the console's routes; their permissions are in auth's route table.
@@ -89,6 +100,7 @@ func (c *Console) Routes() []server.Route {
 		{Method: "GET", Pattern: "/{$}", Shape: env, Handler: c.serveIndex},
 		{Method: "GET", Pattern: "/ui/{path...}", Shape: env, Handler: c.serveUI},
 		{Method: "GET", Pattern: "/v1/me", Shape: env, Handler: c.me},
+		{Method: "GET", Pattern: "/v1/admin/engine", Shape: env, Handler: c.engine},
 	}
 }
 

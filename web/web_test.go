@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +21,9 @@ import (
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/web"
+
+	// The local backend, for the engine route.
+	_ "github.com/open-autoglm/autoglm/internal/backend/local"
 )
 
 const adminKey = "web-test-bootstrap-admin-key"
@@ -28,14 +32,19 @@ const adminKey = "web-test-bootstrap-admin-key"
 // admin API, and returns a user key too.
 func newServer(t *testing.T, authOn bool) (url, userKey string) {
 	t.Helper()
-	cfg, err := config.Parse([]byte("server: {addr: 127.0.0.1:0}\n"), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(`server: {addr: 127.0.0.1:0}
+models:
+  - name: stories
+    backends: [{type: local, path: ../models/stories260K.gguf, context_length: 256}]
+`), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := router.New(nil)
+	reg, err := router.New(cfg.Models)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { reg.Close() })
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
 	opts := server.Options{}
 	var a *auth.Authenticator
@@ -50,7 +59,7 @@ func newServer(t *testing.T, authOn bool) (url, userKey string) {
 		api = admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log, KeysChanged: a.Refresh})
 		opts.Auth, opts.Denied, opts.Routes = a, api.Denied, api.Routes()
 	}
-	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: a}).Routes()...)
+	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: a, Registry: reg, Models: cfg.Models}).Routes()...)
 	srv := server.NewWith(cfg.Server, reg, log, opts)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
@@ -211,5 +220,27 @@ func TestMe(t *testing.T) {
 	}
 	if st := call(t, base, "agk-not-a-key", "GET", "/v1/me", "", nil); st != 401 {
 		t.Errorf("a bad key: %d, want 401", st)
+	}
+}
+
+func TestEngine(t *testing.T) {
+	st, err := os.Stat("../models/stories260K.gguf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, userKey := newServer(t, true)
+	var e web.Engine
+	if code := call(t, base, adminKey, "GET", "/v1/admin/engine", "", &e); code != 200 || len(e.Models) != 1 {
+		t.Fatalf("engine: %d %+v", code, e)
+	}
+	m := e.Models[0]
+	if m.Model != "stories" || m.Arch != "llama" || m.ContextLength != 256 || m.VocabSize == 0 || m.FileBytes != st.Size() || m.Running != 0 {
+		t.Errorf("engine model %+v", m)
+	}
+	if e.Process.SysBytes == 0 || e.Process.Goroutines == 0 {
+		t.Errorf("process %+v", e.Process)
+	}
+	if code := call(t, base, userKey, "GET", "/v1/admin/engine", "", nil); code != 403 {
+		t.Errorf("a user read the engine: %d", code)
 	}
 }

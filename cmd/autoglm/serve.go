@@ -154,8 +154,9 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 		tasks.svc.RefuseListener(net.TCPAddrFromAddrPort(ap))
 	}
 	opts.Routes = append(opts.Routes, tasks.Routes()...)
-	// The web console at / and /ui/, and GET /v1/me, which it asks who the caller is.
-	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth}).Routes()...)
+	// The web console at / and /ui/, GET /v1/me (who the caller is) and GET /v1/admin/engine
+	// (the local engine's models).
+	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth, Registry: reg, Models: cfg.Models}).Routes()...)
 	opts.Routes = append(opts.Routes, modelStore.Routes()...)
 	opts.Routes = append(opts.Routes, codecomplete.Routes(reg)...)
 	opts.Routes = append(opts.Routes, codeapi.Routes(tasks.checker, tasks.codeStats)...)

@@ -20,6 +20,8 @@ const (
 	summaryMaxPoints = 1000
 	// summaryDefaultWindow is the window when the query names neither end.
 	summaryDefaultWindow = 24 * time.Hour
+	// summaryMaxWindow bounds the window.
+	summaryMaxWindow = 366 * 24 * time.Hour
 )
 
 // summarySteps are the steps chosen when the query gives none: the smallest that keeps the
@@ -114,11 +116,19 @@ func summaryWindow(r *http.Request, now time.Time) (from, to time.Time, step tim
 	if from.IsZero() {
 		from = to.Add(-summaryDefaultWindow)
 	}
+	if from.Year() < 1970 || to.Year() > 9999 {
+		err = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "from", Message: "the window must lie between 1970 and 9999"}
+		return
+	}
 	if !from.Before(to) {
 		err = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "from", Message: "from must be before to"}
 		return
 	}
 	span := to.Sub(from)
+	if span > summaryMaxWindow {
+		err = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "from", Message: "the window is at most 366 days"}
+		return
+	}
 	if s := r.URL.Query().Get("step"); s != "" {
 		step, err = time.ParseDuration(s)
 		if err != nil || step < time.Second {
@@ -152,8 +162,9 @@ func (a *API) summarize(w http.ResponseWriter, r *http.Request, f store.UsageFil
 		return err
 	}
 	f.From, f.To = from, to
-	// Points start on multiples of step (from the Unix epoch), so that a chart's buckets do
-	// not move as the window slides.
+	// Points start on multiples of step (counted from the zero time, so whole hours and days
+	// fall on UTC hours and midnights), so that a chart's buckets do not move as the window
+	// slides.
 	first := from.Truncate(step)
 	n := int(to.Sub(first)/step) + 1
 	if to.Sub(first)%step == 0 {

@@ -106,6 +106,7 @@ var routePermissions = map[string]Permission{
 	"GET /ui/{path...}": Public,
 
 	"GET /v1/admin/backends": AdminBackends,
+	"GET /v1/admin/engine":   AdminBackends,
 
 	"POST /v1/admin/users":              AdminUsers,
 	"GET /v1/admin/users":               AdminUsers,

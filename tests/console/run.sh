@@ -12,6 +12,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
+# The console's pure functions (code tokenizer, CSV) first: plain node, no browser.
+node --test "$root/web/src/"
+
 find_chromium() { command -v chromium || command -v chromium-browser || true; }
 browser=${CHROMIUM:-$(find_chromium)}
 if [ -z "$browser" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -39,16 +42,27 @@ freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0))
 
 (cd "$root" && go build -o "$work/autoglm" ./cmd/autoglm)
 mock_port=$(freeport)
+slow_port=$(freeport)
 gw_port=$(freeport)
 # The mock streams slowly enough for the test to see the answer arrive in pieces.
 "$work/autoglm" mockllm --addr "127.0.0.1:$mock_port" --tokens 24 --itl 15ms --model glm-4-flash 2>"$work/mock.log" &
 pids+=($!)
+# A model that takes a minute to start answering: its tasks stay running until canceled.
+"$work/autoglm" mockllm --addr "127.0.0.1:$slow_port" --ttft 60s --model glm-slow 2>"$work/slow.log" &
+pids+=($!)
 cat >"$work/config.yaml" <<YAML
+auth:
+  jwt:
+    secret: \${CONSOLE_JWT_SECRET}
 models:
   - name: glm-4-flash
     backends:
       - type: openai
         base_url: http://127.0.0.1:$mock_port/v1
+  - name: glm-slow
+    backends:
+      - type: openai
+        base_url: http://127.0.0.1:$slow_port/v1
   - name: stories260k
     backends:
       - type: local
@@ -56,7 +70,8 @@ models:
         context_length: 512
 YAML
 admin_key="console-test-admin-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
-AUTOGLM_ADMIN_KEY="$admin_key" "$work/autoglm" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" \
+jwt_secret="console-test-jwt-$(od -An -N16 -tx8 /dev/urandom | tr -d ' ')"
+AUTOGLM_ADMIN_KEY="$admin_key" CONSOLE_JWT_SECRET="$jwt_secret" "$work/autoglm" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" \
   --data-dir "$work/data" 2>"$work/serve.log" &
 pids+=($!)
 for _ in $(seq 100); do
@@ -68,6 +83,6 @@ cd "$here"
 if [ ! -d node_modules/playwright-core ]; then
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
-export CONSOLE_URL="http://127.0.0.1:$gw_port" CONSOLE_ADMIN_KEY="$admin_key" CHROMIUM="$browser"
+export CONSOLE_URL="http://127.0.0.1:$gw_port" CONSOLE_ADMIN_KEY="$admin_key" CONSOLE_JWT_SECRET="$jwt_secret" CHROMIUM="$browser"
 if [ -n "${SCREENSHOTS:-}" ]; then export SCREENSHOT_DIR="$root/docs/console"; mkdir -p "$SCREENSHOT_DIR"; fi
 node --test --test-reporter=spec console.test.mjs || { echo "--- serve log"; tail -50 "$work/serve.log"; exit 1; }

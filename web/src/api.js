@@ -32,8 +32,13 @@ function headers(extra) {
   return h;
 }
 
+// UNAUTHORIZED is dispatched on window when the server refuses the stored credential (revoked,
+// expired, its user disabled): the console then signs out.
+export const UNAUTHORIZED = 'autoglm:unauthorized';
+
 async function errorOf(res) {
   const trace = res.headers.get('X-Trace-Id') || '';
+  if (res.status === 401 && getToken()) setTimeout(() => dispatchEvent(new Event(UNAUTHORIZED)), 0);
   let body = null;
   try { body = await res.json(); } catch { /* not JSON */ }
   if (body && body.error) return new ApiError(res.status, body.error.code, body.error.message, trace);

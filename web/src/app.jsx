@@ -4,7 +4,7 @@
 import './style.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { get, getToken, setToken, ApiError } from './api.js';
+import { get, setToken, ApiError, UNAUTHORIZED } from './api.js';
 import { ErrorBox } from './ui.jsx';
 import { Overview } from './pages/overview.jsx';
 import { Models } from './pages/models.jsx';
@@ -157,6 +157,15 @@ function App() {
       setMe({ auth: true, authenticated: false, perms: new Set() });
     });
   }, []);
+  useEffect(() => {
+    const expired = () => {
+      setToken('');
+      setMe({ auth: true, authenticated: false, perms: new Set() });
+      setError(new ApiError(401, 'signed_out', 'The server no longer accepts this credential (revoked or expired): sign in again.'));
+    };
+    addEventListener(UNAUTHORIZED, expired);
+    return () => removeEventListener(UNAUTHORIZED, expired);
+  }, []);
   if (!me) return <p class="muted boot">Loading…</p>;
   const signOut = () => {
     setToken('');
@@ -165,7 +174,7 @@ function App() {
     location.hash = '#/overview';
   };
   if (me.auth && !me.authenticated) {
-    return <SignIn onSignedIn={(m) => { setMe(m); setError(null); }} error={error && getToken() ? error : error} />;
+    return <SignIn onSignedIn={(m) => { setMe(m); setError(null); }} error={error} />;
   }
   return <Shell me={me} onSignOut={signOut} theme={theme} toggleTheme={toggleTheme} />;
 }

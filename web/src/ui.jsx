@@ -2,6 +2,8 @@
 import { useEffect, useState, useRef } from 'preact/hooks';
 import { ApiError } from './api.js';
 
+export { csv } from './text.js';
+
 export const fmtInt = (n) => (n ?? 0).toLocaleString('en-US');
 
 export function fmtNum(n, digits = 1) {
@@ -175,15 +177,4 @@ export function download(name, text, type) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
-// csv quotes fields as RFC 4180 asks and neutralises cells a spreadsheet would run as a
-// formula.
-export function csv(rows) {
-  const cell = (v) => {
-    let s = v === undefined || v === null ? '' : String(v);
-    if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
-    return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
-  };
-  return rows.map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
 }

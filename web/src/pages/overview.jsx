@@ -81,7 +81,8 @@ export function Overview({ me }) {
   const hasUsage = me.auth && (me.perms.has('admin.usage') || me.perms.has('self.usage'));
   const ms = windows.find((w) => w.id === win).ms;
   const sum = useLoad(() => (hasUsage ? get(summaryPath(me, { from: new Date(Date.now() - ms).toISOString().replace(/\.\d+Z$/, 'Z') })) : Promise.resolve(null)), [win]);
-  usePoll(sum.reload, 10000, [win]);
+  // A summary reads up to 100 000 records: refresh it now and then, not every few seconds.
+  usePoll(sum.reload, 30000, [win]);
   return (
     <div>
       <div class="page-head">
