@@ -191,6 +191,11 @@ func q8Tile(ty q8Type, R, T int) string {
 	p("JZ %s_reduce", name)
 	label(name + "_loop")
 	for r := range R {
+		if pf := os.Getenv("PF"); pf != "" {
+			d := 0
+			fmt.Sscan(pf, &d)
+			p("PREFETCHT0 %s", rowAddr(r, d))
+		}
 		ty.load(r)
 		p("VPBROADCASTW %s, X8", rowAddr(r, 0))
 		p("VPBROADCASTW %s, X9", rowAddr(r, ty.bytes))
@@ -604,7 +609,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile("gemm_amd64_decl.go", src, 0o644); err != nil {
+	if err := os.WriteFile("gemm_decl_amd64.go", src, 0o644); err != nil {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile("gemm_amd64.s", s.Bytes(), 0o644); err != nil {

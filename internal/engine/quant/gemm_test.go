@@ -266,3 +266,37 @@ func TestAssemblyInUse(t *testing.T) {
 		}
 	}
 }
+
+// Every assembly tile shape agrees with the portable tile of the same
+// shape (MulRows picks only some shapes for a given batch size).
+func TestTilesMatchPortable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, typ := range supportedTypes {
+		k, _ := KernelFor(typ)
+		g := genericKernel(k)
+		for _, cols := range colsFor(typ) {
+			w := testData(rng, tileMax*cols)
+			enc, _ := Quantize(typ, w)
+			rb := len(enc) / tileMax
+			x := testData(rng, tileMax*cols)
+			var a Acts
+			k.QuantizeActs(&a, x, tileMax, cols)
+			for R := 1; R <= tileMax; R++ {
+				for T := 1; T <= tileMax; T++ {
+					if k.tiles[R][T] == nil {
+						continue
+					}
+					got := make([]float32, tileMax*tileMax)
+					want := make([]float32, tileMax*tileMax)
+					k.tile(R, T)(k, enc, rb, 0, R, &a, 0, T, got, tileMax)
+					g.tile(R, T)(g, enc, rb, 0, R, &a, 0, T, want, tileMax)
+					for i := range got {
+						if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Abs(float64(want[i]))+1e-3 {
+							t.Fatalf("%v cols %d tile %dx%d: y[%d] = %g, portable %g", typ, cols, R, T, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
