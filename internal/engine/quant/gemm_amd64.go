@@ -133,3 +133,15 @@ func axpyF32Vec(alpha float32, x, y []float32) {
 		axpyF32Go(alpha, x[m:], y[m:])
 	}
 }
+
+// quantQ8RowVec quantises row r of a with AVX-512 when the CPU has it,
+// bit for bit as quantQ8Row does, and reports whether it did.
+func quantQ8RowVec(a *Acts, r int) bool {
+	nb := a.cols / 32
+	if !hasAVX512 || nb == 0 {
+		return false
+	}
+	v := r * nb * 8
+	quantQ8RowAVX512(&a.src[r*a.cols], &a.qs[r*a.cols], &a.dv[v], &a.cv[v], &a.sv[v], nb, -a.off/8)
+	return true
+}

@@ -18713,6 +18713,90 @@ DATA kidx6<>+252(SB)/4, $0x000f000f
 GLOBL kidx6<>(SB), RODATA|NOPTR, $256
 
 
+// func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
+//
+// Quantises nb blocks of 32 floats exactly as quantBlockQ8 does (the same
+// float32 operations in the same order), writing the quants, the scale
+// eight times, c·Σq eight times and d·Σq/8 eight times per block.
+TEXT ·quantQ8RowAVX512(SB), NOSPLIT, $0-52
+	MOVQ x+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ dv+16(FP), R8
+	MOVQ cv+24(FP), R9
+	MOVQ sv+32(FP), R10
+	MOVQ nb+40(FP), CX
+	MOVL c+48(FP), AX
+	VPBROADCASTD AX, Y15
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z14
+	MOVL $0x42fe0000, AX // 127.0
+	VMOVD AX, X13
+	MOVL $0x3e000000, AX // 0.125
+	VMOVD AX, X12
+	TESTQ CX, CX
+	JZ q8_done
+q8_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VANDPS Z14, Z0, Z2
+	VANDPS Z14, Z1, Z3
+	VMAXPS Z3, Z2, Z2
+	VEXTRACTF64X4 $1, Z2, Y3
+	VMAXPS Y3, Y2, Y2
+	VEXTRACTF128 $1, Y2, X3
+	VMAXPS X3, X2, X2
+	VPERMILPS $0x4e, X2, X3
+	VMAXPS X3, X2, X2
+	VPERMILPS $0xb1, X2, X3
+	VMAXPS X3, X2, X2
+	// d = f16(amax/127); id = 127/amax, or 0 where d is 0.
+	VDIVSS X13, X2, X4
+	VCVTPS2PH $0, X4, X4
+	VCVTPH2PS X4, X4
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X4
+	JEQ q8_zero
+	VDIVSS X2, X13, X5
+q8_zero:
+	VBROADCASTSS X5, Z5
+	VMULPS Z5, Z0, Z0
+	VMULPS Z5, Z1, Z1
+	VCVTPS2DQ Z0, Z0
+	VCVTPS2DQ Z1, Z1
+	VPMOVSDB Z0, X6
+	VPMOVSDB Z1, X7
+	VMOVDQU X6, (DI)
+	VMOVDQU X7, 16(DI)
+	VPADDD Z1, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPADDD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VPBROADCASTD X0, Y1
+	VPMULLD Y15, Y1, Y1
+	VMOVDQU Y1, (R9)
+	VBROADCASTSS X4, Y2
+	VMOVUPS Y2, (R8)
+	VCVTDQ2PS X0, X0
+	VMULSS X0, X4, X0
+	VMULSS X12, X0, X0
+	VBROADCASTSS X0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ CX
+	JNZ q8_loop
+q8_done:
+	VZEROUPPER
+	RET
+
 // func dotF32AVX512(a, b *float32, n64 int) float32
 TEXT ·dotF32AVX512(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), AX

@@ -390,6 +390,9 @@ func tileF32AVX5124x3(w *byte, ws int, x *float32, xs int, n16 int, y *float32, 
 func tileF32AVX5124x4(w *byte, ws int, x *float32, xs int, n16 int, y *float32, ys int)
 
 //go:noescape
+func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
+
+//go:noescape
 func dotF32AVX512(a, b *float32, n64 int) float32
 
 //go:noescape

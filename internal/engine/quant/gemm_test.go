@@ -193,6 +193,22 @@ func FuzzQuantizeActs(f *testing.F) {
 		var a Acts
 		kern.QuantizeActs(&a, x, 1, n)
 		checkActs(t, &a, x)
+		if !k {
+			// The assembly quantiser, where it ran, matches the Go one.
+			var b Acts
+			kern.PrepareActs(&b, x, 1, n)
+			b.quantQ8Row(0)
+			for i := range a.qs {
+				if a.qs[i] != b.qs[i] {
+					t.Fatalf("quant %d = %d, portable %d", i, a.qs[i], b.qs[i])
+				}
+			}
+			for i := range a.dv {
+				if a.dv[i] != b.dv[i] || a.cv[i] != b.cv[i] || a.sv[i] != b.sv[i] {
+					t.Fatalf("lane %d differs from the portable quantiser", i)
+				}
+			}
+		}
 	})
 }
 
@@ -295,6 +311,42 @@ func TestTilesMatchPortable(t *testing.T) {
 							t.Fatalf("%v cols %d tile %dx%d: y[%d] = %g, portable %g", typ, cols, R, T, i, got[i], want[i])
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// The vectorised activation quantiser gives exactly the bytes of the
+// portable one.
+func TestQuantizeActsVecExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, cols := range []int{32, 64, 96, 896} {
+		x := testData(rng, 3*cols)
+		x[5] = 0
+		for i := 32; i < 64 && i < cols; i++ {
+			x[i] = 0 // an all-zero block
+		}
+		for _, typ := range []Type{Q8_0, Q4_0, Q5_0, Q4_1} {
+			k, _ := KernelFor(typ)
+			var a, b Acts
+			k.PrepareActs(&a, x, 3, cols)
+			k.PrepareActs(&b, x, 3, cols)
+			for r := range 3 {
+				quantQ8RowVec(&a, r)
+				b.quantQ8Row(r)
+			}
+			if !quantQ8RowVec(&a, 0) {
+				t.Skip("no vectorised quantiser on this CPU or build")
+			}
+			for i := range a.qs {
+				if a.qs[i] != b.qs[i] {
+					t.Fatalf("%v cols %d: quant %d = %d, portable %d", typ, cols, i, a.qs[i], b.qs[i])
+				}
+			}
+			for i := range a.dv {
+				if a.dv[i] != b.dv[i] || a.cv[i] != b.cv[i] || a.sv[i] != b.sv[i] {
+					t.Fatalf("%v cols %d: lane %d: (%g %d %g), portable (%g %d %g)", typ, cols, i, a.dv[i], a.cv[i], a.sv[i], b.dv[i], b.cv[i], b.sv[i])
 				}
 			}
 		}
