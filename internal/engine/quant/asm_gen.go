@@ -622,6 +622,198 @@ func kConsts() {
 	idx("kidx6<>", func(c, k int) int { return 4*c + k/8 })
 }
 
+// The AVX2 tiles (for CPUs without AVX-512) are one weight row by up to
+// four activation rows, one 32-element block (one 256-bit register) per
+// step; there are 16 vector registers:
+//
+//	Y0       the weight block (unsigned bytes; signed for Q8_0)
+//	Y1       |weights| (Q8_0)
+//	Y2       the block's scale, 8 lanes
+//	Y3-Y5    temporaries
+//	Y6       int16 ones, for VPMADDWD
+//	Y7       0x0f bytes
+//	Y8-Y11   the T float32 accumulators
+//	Y12-Y15  Q5_0's bit-expansion constants
+//
+// Without VPDPBUSD, VPMADDUBSW multiplies pairs into int16 and VPMADDWD
+// by ones sums them into the same 8 int32 lanes. Q8_0's weights would
+// overflow int16 as unsigned bytes, so it uses |w| and the activations
+// with w's sign instead, and needs no correction.
+
+func q8TileAVX2(ty q8Type, T int) string {
+	name := fmt.Sprintf("tile%sAVX2x%d", ty.name, T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("MOVQ dv+32(FP), DI")
+	p("MOVQ cv+40(FP), CX")
+	p("MOVQ vs+48(FP), BX")
+	p("LEAQ (BX)(BX*2), R12")
+	p("MOVQ nb+56(FP), R10")
+	p("MOVL $0x00010001, R13")
+	p("MOVD R13, X6")
+	p("VPBROADCASTD X6, Y6")
+	p("MOVL $0x0f0f0f0f, R13")
+	p("MOVD R13, X7")
+	p("VPBROADCASTD X7, Y7")
+	if ty.name == "Q5_0" {
+		p("VMOVDQU q5shuf<>(SB), Y12")
+		p("VMOVDQU q5bits<>(SB), Y13")
+		p("VPCMPEQB Y14, Y14, Y14")
+		p("MOVL $0x10101010, R13")
+		p("MOVD R13, X15")
+		p("VPBROADCASTD X15, Y15")
+	}
+	for t := range T {
+		p("VXORPS Y%d, Y%d, Y%d", 8+t, 8+t, 8+t)
+	}
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	switch ty.name {
+	case "Q8_0":
+		p("VMOVDQU 2(AX), Y0")
+		p("VPABSB Y0, Y1")
+	case "Q4_0":
+		p("VMOVDQU 2(AX), X0")
+		p("VPSRLW $4, X0, X3")
+		p("VINSERTI128 $1, X3, Y0, Y0")
+		p("VPAND Y7, Y0, Y0")
+	case "Q5_0":
+		p("VMOVDQU 6(AX), X0")
+		p("VPSRLW $4, X0, X3")
+		p("VINSERTI128 $1, X3, Y0, Y0")
+		p("VPAND Y7, Y0, Y0")
+		// Byte j of qh's 32 bits → 0x10 where bit j is set.
+		p("VPBROADCASTD 2(AX), Y3")
+		p("VPSHUFB Y12, Y3, Y3")
+		p("VPOR Y13, Y3, Y3")
+		p("VPCMPEQB Y14, Y3, Y3")
+		p("VPAND Y15, Y3, Y3")
+		p("VPOR Y3, Y0, Y0")
+	}
+	p("VPBROADCASTW (AX), X2")
+	p("VCVTPH2PS X2, Y2")
+	for t := range T {
+		xa := tokAddr("SI", "DX", "R11", t)
+		if ty.name == "Q8_0" {
+			p("VMOVDQU %s, Y3", xa)
+			p("VPSIGNB Y0, Y3, Y3")
+			p("VPMADDUBSW Y3, Y1, Y3")
+			p("VPMADDWD Y6, Y3, Y3")
+		} else {
+			p("VPMADDUBSW %s, Y0, Y3", xa)
+			p("VPMADDWD Y6, Y3, Y3")
+			p("VPADDD %s, Y3, Y3", tokAddr("CX", "BX", "R12", t))
+		}
+		p("VCVTDQ2PS Y3, Y3")
+		p("VMULPS %s, Y2, Y4", tokAddr("DI", "BX", "R12", t))
+		p("VFMADD231PS Y4, Y3, Y%d", 8+t)
+	}
+	p("ADDQ $%d, AX", ty.bytes)
+	p("ADDQ $32, SI")
+	p("ADDQ $32, DI")
+	p("ADDQ $32, CX")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	p("MOVQ y+64(FP), AX")
+	p("MOVQ ys+72(FP), BX")
+	p("LEAQ (BX)(BX*2), R9")
+	reduceAVX2(T)
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// reduceAVX2 stores the sum of each Y(8+t) at y[t*ys].
+func reduceAVX2(T int) {
+	for t := range T {
+		p("VEXTRACTF128 $1, Y%d, X3", 8+t)
+		p("VADDPS X3, X%d, X3", 8+t)
+		p("VHADDPS X3, X3, X3")
+		p("VHADDPS X3, X3, X3")
+		switch t {
+		case 0:
+			p("VMOVSS X3, (AX)")
+		case 1:
+			p("VMOVSS X3, (AX)(BX*1)")
+		case 2:
+			p("VMOVSS X3, (AX)(BX*2)")
+		default:
+			p("VMOVSS X3, (AX)(R9*1)")
+		}
+	}
+}
+
+// floatTileAVX2 multiplies one F16 or F32 row by T float32 rows, 8
+// elements per step.
+func floatTileAVX2(typ string, T int) string {
+	name := fmt.Sprintf("tile%sAVX2x%d", typ, T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("MOVQ n8+32(FP), R10")
+	for t := range T {
+		p("VXORPS Y%d, Y%d, Y%d", 8+t, 8+t, 8+t)
+	}
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	step := 32
+	if typ == "F16" {
+		p("VCVTPH2PS (AX), Y0")
+		step = 16
+	} else {
+		p("VMOVUPS (AX), Y0")
+	}
+	for t := range T {
+		p("VFMADD231PS %s, Y0, Y%d", tokAddr("SI", "DX", "R11", t), 8+t)
+	}
+	p("ADDQ $%d, AX", step)
+	p("ADDQ $32, SI")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	p("MOVQ y+40(FP), AX")
+	p("MOVQ ys+48(FP), BX")
+	p("LEAQ (BX)(BX*2), R9")
+	reduceAVX2(T)
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+func avx2Consts() {
+	var shuf, bits []byte
+	for j := range 32 {
+		shuf = append(shuf, byte(j/8))
+		bits = append(bits, ^byte(1<<(j%8)))
+	}
+	for i := 0; i < 32; i += 8 {
+		fmt.Fprintf(&s, "DATA q5shuf<>+%d(SB)/8, $0x%016x\n", i, le64(shuf[i:]))
+	}
+	s.WriteString("GLOBL q5shuf<>(SB), RODATA|NOPTR, $32\n\n")
+	for i := 0; i < 32; i += 8 {
+		fmt.Fprintf(&s, "DATA q5bits<>+%d(SB)/8, $0x%016x\n", i, le64(bits[i:]))
+	}
+	s.WriteString("GLOBL q5bits<>(SB), RODATA|NOPTR, $32\n\n")
+}
+
+func le64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
 func main() {
 	s.WriteString("// Code generated by asm_gen.go; DO NOT EDIT.\n\n//go:build !purego\n\n#include \"textflag.h\"\n")
 	var decl strings.Builder
@@ -660,6 +852,21 @@ func main() {
 		decl.WriteString("}\n\n")
 	}
 	kConsts()
+	for _, ty := range q8Types {
+		fmt.Fprintf(&decl, "var tiles%sAVX2 = [tileMax + 1]asmTileQ8{", ty.name)
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "%d: %s, ", T, q8TileAVX2(ty, T))
+		}
+		decl.WriteString("}\n\n")
+	}
+	for _, typ := range []string{"F16", "F32"} {
+		fmt.Fprintf(&decl, "var tiles%sAVX2 = [tileMax + 1]asmTileFloat{", typ)
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "%d: %s, ", T, floatTileAVX2(typ, T))
+		}
+		decl.WriteString("}\n\n")
+	}
+	avx2Consts()
 	vecF32()
 	for _, ty := range q8Types {
 		for R := 1; R <= 4; R++ {
@@ -680,6 +887,16 @@ func main() {
 			for T := 1; T <= 4; T++ {
 				fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVX512%dx%d(w *byte, ws int, x *float32, xs int, n16 int, y *float32, ys int)\n\n", typ, R, T)
 			}
+		}
+	}
+	for _, ty := range q8Types {
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVX2x%d(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n\n", ty.name, T)
+		}
+	}
+	for _, typ := range []string{"F16", "F32"} {
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVX2x%d(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)\n\n", typ, T)
 		}
 	}
 	decl.WriteString("//go:noescape\nfunc quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)\n\n")

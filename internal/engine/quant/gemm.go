@@ -20,6 +20,9 @@ type Kernel struct {
 	tiles [tileMax + 1][tileMax + 1]tileFunc
 	// hasMin marks the types whose blocks carry a min (Q4_1, Q5_1).
 	hasMin bool
+	// maxR is the tallest tile MulRows may use (the assembly may offer
+	// only one-row tiles); 0 means tileMax.
+	maxR int
 }
 
 // tileMax is the largest tile side: a 4×4 tile keeps 16 accumulators in
@@ -119,6 +122,9 @@ func (k *Kernel) MulRows(w []byte, lo, hi int, a *Acts, y []float32, ldy int) {
 	rmax := tileMax
 	if n <= 2*tileMax {
 		rmax = 1
+	}
+	if k.maxR > 0 {
+		rmax = min(rmax, k.maxR)
 	}
 	chunk := max(tileMax, (32<<10)/max(rb, 1)/tileMax*tileMax)
 	for c0 := lo; c0 < hi; c0 += chunk {

@@ -352,3 +352,38 @@ func TestQuantizeActsVecExact(t *testing.T) {
 		}
 	}
 }
+
+// The AVX2 tiles run only on CPUs without AVX-512 VNNI; this machine may
+// have it, so they are installed into a copy of the kernel and checked
+// against the portable tiles here.
+func TestAVX2TilesMatchPortable(t *testing.T) {
+	if !cpuHasAVX2() {
+		t.Skip("no AVX2 assembly on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, typ := range []Type{F32, F16, Q8_0, Q4_0, Q5_0} {
+		k, _ := KernelFor(typ)
+		g := genericKernel(k)
+		v := genericKernel(k)
+		installAVX2(v)
+		for _, cols := range colsFor(typ) {
+			const rows = 6
+			w := testData(rng, rows*cols)
+			enc, _ := Quantize(typ, w)
+			for _, n := range []int{1, 3, 4, 9} {
+				x := testData(rng, n*cols)
+				var a Acts
+				k.QuantizeActs(&a, x, n, cols)
+				got := make([]float32, n*rows)
+				want := make([]float32, n*rows)
+				v.MulRows(enc, 0, rows, &a, got, rows)
+				g.MulRows(enc, 0, rows, &a, want, rows)
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Abs(float64(want[i]))+1e-3 {
+						t.Fatalf("%v cols %d n %d: y[%d] = %g, portable %g", typ, cols, n, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
