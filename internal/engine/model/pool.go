@@ -10,6 +10,14 @@ import (
 // goroutines at all. Worker ids are stable, which lets callers keep
 // per-worker scratch buffers indexed by id.
 //
+// Hand-offs block instead of spinning: an idle worker sleeps on its
+// channel. On a machine whose cores are shared (a small VM, a busy host) a
+// woken worker may not get a core for a while, so the caller never waits
+// for a worker to start: chunks are claimed from a shared counter, the
+// caller claims them too, and it waits only for chunks a worker has
+// actually begun. A late worker finds nothing left and goes back to
+// sleep. This is what keeps N threads from being slower than one.
+//
 // run is not re-entrant and must not be called concurrently; the Model
 // serialises Forward calls, which are its only users.
 type pool struct {
@@ -19,30 +27,35 @@ type pool struct {
 }
 
 // task is one parallel loop: chunks of [0, n) of grain elements are handed
-// out through next.
+// out through next; left counts the chunks not yet finished, and the
+// worker that finishes the last one while the caller waits signals done.
 type task struct {
-	fn    func(worker, lo, hi int)
-	n     int
-	grain int
-	next  atomic.Int64
-	wg    sync.WaitGroup
+	fn      func(worker, lo, hi int)
+	n       int
+	grain   int
+	next    atomic.Int64
+	left    atomic.Int64
+	waiting atomic.Bool
+	done    chan struct{}
 }
 
 func newPool(size int) *pool {
 	p := &pool{size: max(size, 1)}
 	for w := 1; w < p.size; w++ {
-		ch := make(chan *task)
+		// One slot: a wake-up for a loop the worker has not reached yet
+		// is never needed twice, and run must not block on it.
+		ch := make(chan *task, 1)
 		p.wake = append(p.wake, ch)
 		go func() {
 			for t := range ch {
 				t.work(w)
-				t.wg.Done()
 			}
 		}()
 	}
 	return p
 }
 
+// work claims and runs chunks until none are left.
 func (t *task) work(w int) {
 	for {
 		lo := int(t.next.Add(int64(t.grain))) - t.grain
@@ -50,6 +63,9 @@ func (t *task) work(w int) {
 			return
 		}
 		t.fn(w, lo, min(lo+t.grain, t.n))
+		if t.left.Add(-1) == 0 && w != 0 && t.waiting.Load() {
+			t.done <- struct{}{}
+		}
 	}
 }
 
@@ -65,14 +81,32 @@ func (p *pool) run(n, grain int, fn func(worker, lo, hi int)) {
 		fn(0, 0, n)
 		return
 	}
-	t := &task{fn: fn, n: n, grain: grain}
-	helpers := min(p.size, chunks) - 1
-	t.wg.Add(helpers)
-	for w := range helpers {
-		p.wake[w] <- t
+	t := &task{fn: fn, n: n, grain: grain, done: make(chan struct{}, 1)}
+	t.left.Store(int64(chunks))
+	for w := range min(p.size, chunks) - 1 {
+		select {
+		case p.wake[w] <- t:
+		default: // still busy with an earlier wake-up: it will find this loop done
+		}
 	}
 	t.work(0)
-	t.wg.Wait()
+	if t.left.Load() == 0 {
+		return
+	}
+	// Some chunks are still running on workers: sleep until the last one
+	// finishes. waiting is set before left is read again, and a worker
+	// reads waiting after its decrement, so one of the two sees the other.
+	t.waiting.Store(true)
+	if t.left.Load() == 0 {
+		// The last chunk finished in between; its worker may or may not
+		// have seen waiting and signalled, so drain without blocking.
+		select {
+		case <-t.done:
+		default:
+		}
+		return
+	}
+	<-t.done
 }
 
 // grainFor picks a chunk size that gives each worker a few chunks, for load

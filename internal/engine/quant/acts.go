@@ -106,7 +106,9 @@ func (a *Acts) quantRows(lo, hi int) {
 	switch a.kind {
 	case actsQ8:
 		for r := lo; r < hi; r++ {
-			a.quantQ8Row(r)
+			if !quantQ8RowVec(a, r) {
+				a.quantQ8Row(r)
+			}
 		}
 	case actsQ8K:
 		for r := lo; r < hi; r++ {
@@ -144,8 +146,11 @@ func quantBlockQ8(x *[32]float32, q *[32]int8) (float32, int32) {
 		amax = max(amax, abs32(v))
 	}
 	d := F16ToF32(F32ToF16(amax / 127))
+	// Where the f16 scale is 0 (amax below about 3.8e-6) every element
+	// decodes to 0 whatever its quant, so the quants are 0 too; this also
+	// keeps 127/amax from overflowing for subnormal blocks.
 	var id float32
-	if amax != 0 {
+	if d != 0 {
 		id = 127 / amax
 	}
 	var sum int32
@@ -178,7 +183,9 @@ func (a *Acts) quantQ8KRow(r int) {
 // as ggml does) and rounds to nearest even. It returns the scale.
 func quantBlockQ8K(x *[qkK]float32, q *[qkK]int8, bsums *[16]int32) float32 {
 	m := signedAbsMax(x[:])
-	if m == 0 {
+	// A block so small that -127/m overflows is taken as zero, as an
+	// all-zero block is.
+	if m == 0 || math.IsInf(float64(-127/m), 0) {
 		*q = [qkK]int8{}
 		*bsums = [16]int32{}
 		return 0

@@ -272,6 +272,90 @@ func floatTile(typ string, R, T int) string {
 
 func vecF32() {
 	s.WriteString(`
+// func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
+//
+// Quantises nb blocks of 32 floats exactly as quantBlockQ8 does (the same
+// float32 operations in the same order), writing the quants, the scale
+// eight times, c·Σq eight times and d·Σq/8 eight times per block.
+TEXT ·quantQ8RowAVX512(SB), NOSPLIT, $0-52
+	MOVQ x+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ dv+16(FP), R8
+	MOVQ cv+24(FP), R9
+	MOVQ sv+32(FP), R10
+	MOVQ nb+40(FP), CX
+	MOVL c+48(FP), AX
+	VPBROADCASTD AX, Y15
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z14
+	MOVL $0x42fe0000, AX // 127.0
+	VMOVD AX, X13
+	MOVL $0x3e000000, AX // 0.125
+	VMOVD AX, X12
+	TESTQ CX, CX
+	JZ q8_done
+q8_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VANDPS Z14, Z0, Z2
+	VANDPS Z14, Z1, Z3
+	VMAXPS Z3, Z2, Z2
+	VEXTRACTF64X4 $1, Z2, Y3
+	VMAXPS Y3, Y2, Y2
+	VEXTRACTF128 $1, Y2, X3
+	VMAXPS X3, X2, X2
+	VPERMILPS $0x4e, X2, X3
+	VMAXPS X3, X2, X2
+	VPERMILPS $0xb1, X2, X3
+	VMAXPS X3, X2, X2
+	// d = f16(amax/127); id = 127/amax, or 0 where d is 0.
+	VDIVSS X13, X2, X4
+	VCVTPS2PH $0, X4, X4
+	VCVTPH2PS X4, X4
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X4
+	JEQ q8_zero
+	VDIVSS X2, X13, X5
+q8_zero:
+	VBROADCASTSS X5, Z5
+	VMULPS Z5, Z0, Z0
+	VMULPS Z5, Z1, Z1
+	VCVTPS2DQ Z0, Z0
+	VCVTPS2DQ Z1, Z1
+	VPMOVSDB Z0, X6
+	VPMOVSDB Z1, X7
+	VMOVDQU X6, (DI)
+	VMOVDQU X7, 16(DI)
+	VPADDD Z1, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPADDD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VPBROADCASTD X0, Y1
+	VPMULLD Y15, Y1, Y1
+	VMOVDQU Y1, (R9)
+	VBROADCASTSS X4, Y2
+	VMOVUPS Y2, (R8)
+	VCVTDQ2PS X0, X0
+	VMULSS X0, X4, X0
+	VMULSS X12, X0, X0
+	VBROADCASTSS X0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ CX
+	JNZ q8_loop
+q8_done:
+	VZEROUPPER
+	RET
+
 // func dotF32AVX512(a, b *float32, n64 int) float32
 TEXT ·dotF32AVX512(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), AX
@@ -538,6 +622,198 @@ func kConsts() {
 	idx("kidx6<>", func(c, k int) int { return 4*c + k/8 })
 }
 
+// The AVX2 tiles (for CPUs without AVX-512) are one weight row by up to
+// four activation rows, one 32-element block (one 256-bit register) per
+// step; there are 16 vector registers:
+//
+//	Y0       the weight block (unsigned bytes; signed for Q8_0)
+//	Y1       |weights| (Q8_0)
+//	Y2       the block's scale, 8 lanes
+//	Y3-Y5    temporaries
+//	Y6       int16 ones, for VPMADDWD
+//	Y7       0x0f bytes
+//	Y8-Y11   the T float32 accumulators
+//	Y12-Y15  Q5_0's bit-expansion constants
+//
+// Without VPDPBUSD, VPMADDUBSW multiplies pairs into int16 and VPMADDWD
+// by ones sums them into the same 8 int32 lanes. Q8_0's weights would
+// overflow int16 as unsigned bytes, so it uses |w| and the activations
+// with w's sign instead, and needs no correction.
+
+func q8TileAVX2(ty q8Type, T int) string {
+	name := fmt.Sprintf("tile%sAVX2x%d", ty.name, T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("MOVQ dv+32(FP), DI")
+	p("MOVQ cv+40(FP), CX")
+	p("MOVQ vs+48(FP), BX")
+	p("LEAQ (BX)(BX*2), R12")
+	p("MOVQ nb+56(FP), R10")
+	p("MOVL $0x00010001, R13")
+	p("MOVD R13, X6")
+	p("VPBROADCASTD X6, Y6")
+	p("MOVL $0x0f0f0f0f, R13")
+	p("MOVD R13, X7")
+	p("VPBROADCASTD X7, Y7")
+	if ty.name == "Q5_0" {
+		p("VMOVDQU q5shuf<>(SB), Y12")
+		p("VMOVDQU q5bits<>(SB), Y13")
+		p("VPCMPEQB Y14, Y14, Y14")
+		p("MOVL $0x10101010, R13")
+		p("MOVD R13, X15")
+		p("VPBROADCASTD X15, Y15")
+	}
+	for t := range T {
+		p("VXORPS Y%d, Y%d, Y%d", 8+t, 8+t, 8+t)
+	}
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	switch ty.name {
+	case "Q8_0":
+		p("VMOVDQU 2(AX), Y0")
+		p("VPABSB Y0, Y1")
+	case "Q4_0":
+		p("VMOVDQU 2(AX), X0")
+		p("VPSRLW $4, X0, X3")
+		p("VINSERTI128 $1, X3, Y0, Y0")
+		p("VPAND Y7, Y0, Y0")
+	case "Q5_0":
+		p("VMOVDQU 6(AX), X0")
+		p("VPSRLW $4, X0, X3")
+		p("VINSERTI128 $1, X3, Y0, Y0")
+		p("VPAND Y7, Y0, Y0")
+		// Byte j of qh's 32 bits → 0x10 where bit j is set.
+		p("VPBROADCASTD 2(AX), Y3")
+		p("VPSHUFB Y12, Y3, Y3")
+		p("VPOR Y13, Y3, Y3")
+		p("VPCMPEQB Y14, Y3, Y3")
+		p("VPAND Y15, Y3, Y3")
+		p("VPOR Y3, Y0, Y0")
+	}
+	p("VPBROADCASTW (AX), X2")
+	p("VCVTPH2PS X2, Y2")
+	for t := range T {
+		xa := tokAddr("SI", "DX", "R11", t)
+		if ty.name == "Q8_0" {
+			p("VMOVDQU %s, Y3", xa)
+			p("VPSIGNB Y0, Y3, Y3")
+			p("VPMADDUBSW Y3, Y1, Y3")
+			p("VPMADDWD Y6, Y3, Y3")
+		} else {
+			p("VPMADDUBSW %s, Y0, Y3", xa)
+			p("VPMADDWD Y6, Y3, Y3")
+			p("VPADDD %s, Y3, Y3", tokAddr("CX", "BX", "R12", t))
+		}
+		p("VCVTDQ2PS Y3, Y3")
+		p("VMULPS %s, Y2, Y4", tokAddr("DI", "BX", "R12", t))
+		p("VFMADD231PS Y4, Y3, Y%d", 8+t)
+	}
+	p("ADDQ $%d, AX", ty.bytes)
+	p("ADDQ $32, SI")
+	p("ADDQ $32, DI")
+	p("ADDQ $32, CX")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	p("MOVQ y+64(FP), AX")
+	p("MOVQ ys+72(FP), BX")
+	p("LEAQ (BX)(BX*2), R9")
+	reduceAVX2(T)
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// reduceAVX2 stores the sum of each Y(8+t) at y[t*ys].
+func reduceAVX2(T int) {
+	for t := range T {
+		p("VEXTRACTF128 $1, Y%d, X3", 8+t)
+		p("VADDPS X3, X%d, X3", 8+t)
+		p("VHADDPS X3, X3, X3")
+		p("VHADDPS X3, X3, X3")
+		switch t {
+		case 0:
+			p("VMOVSS X3, (AX)")
+		case 1:
+			p("VMOVSS X3, (AX)(BX*1)")
+		case 2:
+			p("VMOVSS X3, (AX)(BX*2)")
+		default:
+			p("VMOVSS X3, (AX)(R9*1)")
+		}
+	}
+}
+
+// floatTileAVX2 multiplies one F16 or F32 row by T float32 rows, 8
+// elements per step.
+func floatTileAVX2(typ string, T int) string {
+	name := fmt.Sprintf("tile%sAVX2x%d", typ, T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("MOVQ n8+32(FP), R10")
+	for t := range T {
+		p("VXORPS Y%d, Y%d, Y%d", 8+t, 8+t, 8+t)
+	}
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	step := 32
+	if typ == "F16" {
+		p("VCVTPH2PS (AX), Y0")
+		step = 16
+	} else {
+		p("VMOVUPS (AX), Y0")
+	}
+	for t := range T {
+		p("VFMADD231PS %s, Y0, Y%d", tokAddr("SI", "DX", "R11", t), 8+t)
+	}
+	p("ADDQ $%d, AX", step)
+	p("ADDQ $32, SI")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	p("MOVQ y+40(FP), AX")
+	p("MOVQ ys+48(FP), BX")
+	p("LEAQ (BX)(BX*2), R9")
+	reduceAVX2(T)
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+func avx2Consts() {
+	var shuf, bits []byte
+	for j := range 32 {
+		shuf = append(shuf, byte(j/8))
+		bits = append(bits, ^byte(1<<(j%8)))
+	}
+	for i := 0; i < 32; i += 8 {
+		fmt.Fprintf(&s, "DATA q5shuf<>+%d(SB)/8, $0x%016x\n", i, le64(shuf[i:]))
+	}
+	s.WriteString("GLOBL q5shuf<>(SB), RODATA|NOPTR, $32\n\n")
+	for i := 0; i < 32; i += 8 {
+		fmt.Fprintf(&s, "DATA q5bits<>+%d(SB)/8, $0x%016x\n", i, le64(bits[i:]))
+	}
+	s.WriteString("GLOBL q5bits<>(SB), RODATA|NOPTR, $32\n\n")
+}
+
+func le64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
 func main() {
 	s.WriteString("// Code generated by asm_gen.go; DO NOT EDIT.\n\n//go:build !purego\n\n#include \"textflag.h\"\n")
 	var decl strings.Builder
@@ -576,6 +852,21 @@ func main() {
 		decl.WriteString("}\n\n")
 	}
 	kConsts()
+	for _, ty := range q8Types {
+		fmt.Fprintf(&decl, "var tiles%sAVX2 = [tileMax + 1]asmTileQ8{", ty.name)
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "%d: %s, ", T, q8TileAVX2(ty, T))
+		}
+		decl.WriteString("}\n\n")
+	}
+	for _, typ := range []string{"F16", "F32"} {
+		fmt.Fprintf(&decl, "var tiles%sAVX2 = [tileMax + 1]asmTileFloat{", typ)
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "%d: %s, ", T, floatTileAVX2(typ, T))
+		}
+		decl.WriteString("}\n\n")
+	}
+	avx2Consts()
 	vecF32()
 	for _, ty := range q8Types {
 		for R := 1; R <= 4; R++ {
@@ -598,13 +889,24 @@ func main() {
 			}
 		}
 	}
+	for _, ty := range q8Types {
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVX2x%d(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n\n", ty.name, T)
+		}
+	}
+	for _, typ := range []string{"F16", "F32"} {
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVX2x%d(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)\n\n", typ, T)
+		}
+	}
+	decl.WriteString("//go:noescape\nfunc quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)\n\n")
 	decl.WriteString("//go:noescape\nfunc dotF32AVX512(a, b *float32, n64 int) float32\n\n")
 	decl.WriteString("//go:noescape\nfunc axpyF32AVX512(alpha float32, x, y *float32, n16 int)\n")
 	src, err := format.Source([]byte(decl.String()))
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile("gemm_amd64_decl.go", src, 0o644); err != nil {
+	if err := os.WriteFile("gemm_decl_amd64.go", src, 0o644); err != nil {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile("gemm_amd64.s", s.Bytes(), 0o644); err != nil {

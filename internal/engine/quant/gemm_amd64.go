@@ -22,30 +22,103 @@ type asmTileFloat func(w *byte, ws int, x *float32, xs int, n16 int, y *float32,
 
 func initAsm() {
 	x := &cpu.X86
-	hasAVX512 = x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ && x.HasFMA && x.HasAVX2
+	hasAVX2 := x.HasAVX2 && x.HasFMA
+	hasAVX512 = hasAVX2 && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ
 	hasVNNI = hasAVX512 && x.HasAVX512VNNI
-	if !hasAVX512 {
-		return
-	}
-	asmLevel = "avx512"
-	for R := 1; R <= tileMax; R++ {
-		for T := 1; T <= tileMax; T++ {
-			gemmKernels[F16].tiles[R][T] = floatTileFunc(tilesF16AVX512[R][T])
-			gemmKernels[F32].tiles[R][T] = floatTileFunc(tilesF32AVX512[R][T])
+	switch {
+	case hasVNNI:
+		asmLevel = "avx512vnni"
+		for t := range gemmKernels {
+			installAVX512(&gemmKernels[t])
+		}
+	case hasAVX2:
+		// AVX2 machines (F16C comes with them) get the AVX2 tiles; an
+		// AVX-512 machine without VNNI too, which is rare.
+		asmLevel = "avx2"
+		for t := range gemmKernels {
+			installAVX2(&gemmKernels[t])
 		}
 	}
-	if !hasVNNI {
+}
+
+// installAVX512 puts the AVX-512 (VNNI) tiles of k's type into k.
+func installAVX512(k *Kernel) {
+	var q8 *[tileMax + 1][tileMax + 1]asmTileQ8
+	var kq *[tileMax + 1][tileMax + 1]asmTileQ8
+	var fl *[tileMax + 1][tileMax + 1]asmTileFloat
+	switch k.typ {
+	case Q8_0:
+		q8 = &tilesQ8_0VNNI
+	case Q4_0:
+		q8 = &tilesQ4_0VNNI
+	case Q5_0:
+		q8 = &tilesQ5_0VNNI
+	case Q4_K:
+		kq = &tilesQ4_KVNNI
+	case Q6_K:
+		kq = &tilesQ6_KVNNI
+	case F16:
+		fl = &tilesF16AVX512
+	case F32:
+		fl = &tilesF32AVX512
+	default:
 		return
 	}
-	asmLevel = "avx512vnni"
 	for R := 1; R <= tileMax; R++ {
 		for T := 1; T <= tileMax; T++ {
-			gemmKernels[Q8_0].tiles[R][T] = q8TileFunc(tilesQ8_0VNNI[R][T])
-			gemmKernels[Q4_0].tiles[R][T] = q8TileFunc(tilesQ4_0VNNI[R][T])
-			gemmKernels[Q5_0].tiles[R][T] = q8TileFunc(tilesQ5_0VNNI[R][T])
-			gemmKernels[Q4_K].tiles[R][T] = kTileFunc(tilesQ4_KVNNI[R][T])
-			gemmKernels[Q6_K].tiles[R][T] = kTileFunc(tilesQ6_KVNNI[R][T])
+			switch {
+			case q8 != nil:
+				k.tiles[R][T] = q8TileFunc(q8[R][T])
+			case kq != nil:
+				k.tiles[R][T] = kTileFunc(kq[R][T])
+			default:
+				k.tiles[R][T] = floatTileFunc(fl[R][T], 16)
+			}
 		}
+	}
+	k.maxR = tileMax
+}
+
+// installAVX2 puts the AVX2 tiles (one row by up to four) of k's type into
+// k; MulRows then keeps to one-row tiles.
+func installAVX2(k *Kernel) {
+	var q8 *[tileMax + 1]asmTileQ8
+	var fl *[tileMax + 1]asmTileFloat
+	switch k.typ {
+	case Q8_0:
+		q8 = &tilesQ8_0AVX2
+	case Q4_0:
+		q8 = &tilesQ4_0AVX2
+	case Q5_0:
+		q8 = &tilesQ5_0AVX2
+	case F16:
+		fl = &tilesF16AVX2
+	case F32:
+		fl = &tilesF32AVX2
+	default:
+		return
+	}
+	k.tiles = [tileMax + 1][tileMax + 1]tileFunc{}
+	for T := 1; T <= tileMax; T++ {
+		if q8 != nil {
+			k.tiles[1][T] = q8TileFuncAVX2(q8[T])
+		} else {
+			k.tiles[1][T] = floatTileFunc(fl[T], 8)
+		}
+	}
+	k.maxR = 1
+}
+
+// q8TileFuncAVX2 adapts an AVX2 tile, one block per step and one row.
+func q8TileFuncAVX2(f asmTileQ8) tileFunc {
+	return func(k *Kernel, w []byte, rb, r0, R int, a *Acts, t0, T int, y []float32, ldy int) {
+		nb := a.cols / 32
+		if nb == 0 {
+			goTileQ8(k, w, rb, r0, R, a, t0, T, y, ldy)
+			return
+		}
+		v := t0 * nb * 8
+		f(&w[r0*rb], rb, &a.qs[t0*a.cols], a.cols, &a.dv[v], &a.cv[v], nb*32, nb, &y[r0], ldy*4)
 	}
 }
 
@@ -84,18 +157,18 @@ func kTileFunc(f asmTileQ8) tileFunc {
 	}
 }
 
-// floatTileFunc adapts an assembly float tile, which takes 16 elements at
-// a time, to tileFunc; the last cols%16 elements are added in Go.
-func floatTileFunc(f asmTileFloat) tileFunc {
+// floatTileFunc adapts an assembly float tile, which takes step elements
+// at a time, to tileFunc; the last cols%step elements are added in Go.
+func floatTileFunc(f asmTileFloat, step int) tileFunc {
 	return func(k *Kernel, w []byte, rb, r0, R int, a *Acts, t0, T int, y []float32, ldy int) {
 		cols := a.cols
-		n16 := cols / 16
-		if n16 == 0 {
+		n := cols / step
+		if n == 0 {
 			goTileFloat(k, w, rb, r0, R, a, t0, T, y, ldy)
 			return
 		}
-		f(&w[r0*rb], rb, &a.f[t0*cols], cols*4, n16, &y[r0], ldy*4)
-		if tail := n16 * 16; tail < cols {
+		f(&w[r0*rb], rb, &a.f[t0*cols], cols*4, n, &y[r0], ldy*4)
+		if tail := n * step; tail < cols {
 			dot := kernels[k.typ].dot
 			es := k.typ.BlockBytes()
 			for r := range R {
@@ -133,3 +206,18 @@ func axpyF32Vec(alpha float32, x, y []float32) {
 		axpyF32Go(alpha, x[m:], y[m:])
 	}
 }
+
+// quantQ8RowVec quantises row r of a with AVX-512 when the CPU has it,
+// bit for bit as quantQ8Row does, and reports whether it did.
+func quantQ8RowVec(a *Acts, r int) bool {
+	nb := a.cols / 32
+	if !hasAVX512 || nb == 0 {
+		return false
+	}
+	v := r * nb * 8
+	quantQ8RowAVX512(&a.src[r*a.cols], &a.qs[r*a.cols], &a.dv[v], &a.cv[v], &a.sv[v], nb, -a.off/8)
+	return true
+}
+
+// cpuHasAVX2 reports whether the AVX2 tiles can run here (for tests).
+func cpuHasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }

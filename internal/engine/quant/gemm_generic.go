@@ -113,6 +113,20 @@ func goTileQ8(k *Kernel, w []byte, rb, r0, R int, a *Acts, t0, T int, y []float3
 // goTileQ8From runs goTileQ8 from block b0 on; with add it adds to y
 // instead of storing (the assembly tiles leave an odd last block to it).
 func goTileQ8From(k *Kernel, w []byte, rb, r0, R int, a *Acts, t0, T int, y []float32, ldy int, b0 int, add bool) {
+	if T == 1 && (k.typ == Q8_0 || k.typ == Q4_0) {
+		// One activation row: dot the stored bytes directly instead of
+		// decoding each block first (about twice as fast in Go).
+		for r := range R {
+			row := w[(r0+r)*rb : (r0+r+1)*rb]
+			v := goRowQ8(k.typ, row, a, t0, b0)
+			if add {
+				y[r0+r] += v
+			} else {
+				y[r0+r] = v
+			}
+		}
+		return
+	}
 	cols := a.cols
 	nb := cols / 32
 	bb := k.typ.BlockBytes()
@@ -145,6 +159,41 @@ func goTileQ8From(k *Kernel, w []byte, rb, r0, R int, a *Acts, t0, T int, y []fl
 			}
 		}
 	}
+}
+
+// goRowQ8 is one row of Q8_0 or Q4_0 dotted with activation row t from
+// block b0 on.
+func goRowQ8(t Type, row []byte, a *Acts, tok, b0 int) float32 {
+	cols := a.cols
+	nb := cols / 32
+	x := a.qs[tok*cols : (tok+1)*cols]
+	dv := a.dv[tok*nb*8 : (tok+1)*nb*8]
+	var sum float32
+	for b := b0; b < nb; b++ {
+		xb := (*[32]int8)(x[b*32:])
+		var s0, s1, s2, s3 int32
+		if t == Q8_0 {
+			q := (*[q8_0Bytes]byte)(row[b*q8_0Bytes:])
+			for j := 0; j < 32; j += 4 {
+				s0 += int32(int8(q[2+j])) * int32(xb[j])
+				s1 += int32(int8(q[3+j])) * int32(xb[j+1])
+				s2 += int32(int8(q[4+j])) * int32(xb[j+2])
+				s3 += int32(int8(q[5+j])) * int32(xb[j+3])
+			}
+			sum += f16(q[:]) * dv[b*8] * float32((s0+s1)+(s2+s3))
+			continue
+		}
+		q := (*[q4_0Bytes]byte)(row[b*q4_0Bytes:])
+		for j := 0; j < 16; j += 2 {
+			v0, v1 := q[2+j], q[3+j]
+			s0 += (int32(v0&0xf) - 8) * int32(xb[j])
+			s1 += (int32(v1&0xf) - 8) * int32(xb[j+1])
+			s2 += (int32(v0>>4) - 8) * int32(xb[j+16])
+			s3 += (int32(v1>>4) - 8) * int32(xb[j+17])
+		}
+		sum += f16(q[:]) * dv[b*8] * float32((s0+s1)+(s2+s3))
+	}
+	return sum
 }
 
 // superBlock is a K-quant super-block decoded for the integer kernel:

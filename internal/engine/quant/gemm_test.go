@@ -193,6 +193,22 @@ func FuzzQuantizeActs(f *testing.F) {
 		var a Acts
 		kern.QuantizeActs(&a, x, 1, n)
 		checkActs(t, &a, x)
+		if !k {
+			// The assembly quantiser, where it ran, matches the Go one.
+			var b Acts
+			kern.PrepareActs(&b, x, 1, n)
+			b.quantQ8Row(0)
+			for i := range a.qs {
+				if a.qs[i] != b.qs[i] {
+					t.Fatalf("quant %d = %d, portable %d", i, a.qs[i], b.qs[i])
+				}
+			}
+			for i := range a.dv {
+				if a.dv[i] != b.dv[i] || a.cv[i] != b.cv[i] || a.sv[i] != b.sv[i] {
+					t.Fatalf("lane %d differs from the portable quantiser", i)
+				}
+			}
+		}
 	})
 }
 
@@ -261,6 +277,111 @@ func TestAssemblyInUse(t *testing.T) {
 			for T := 1; T <= tileMax; T++ {
 				if k.tiles[R][T] == nil {
 					t.Errorf("%v: no assembly for the %dx%d tile", typ, R, T)
+				}
+			}
+		}
+	}
+}
+
+// Every assembly tile shape agrees with the portable tile of the same
+// shape (MulRows picks only some shapes for a given batch size).
+func TestTilesMatchPortable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, typ := range supportedTypes {
+		k, _ := KernelFor(typ)
+		g := genericKernel(k)
+		for _, cols := range colsFor(typ) {
+			w := testData(rng, tileMax*cols)
+			enc, _ := Quantize(typ, w)
+			rb := len(enc) / tileMax
+			x := testData(rng, tileMax*cols)
+			var a Acts
+			k.QuantizeActs(&a, x, tileMax, cols)
+			for R := 1; R <= tileMax; R++ {
+				for T := 1; T <= tileMax; T++ {
+					if k.tiles[R][T] == nil {
+						continue
+					}
+					got := make([]float32, tileMax*tileMax)
+					want := make([]float32, tileMax*tileMax)
+					k.tile(R, T)(k, enc, rb, 0, R, &a, 0, T, got, tileMax)
+					g.tile(R, T)(g, enc, rb, 0, R, &a, 0, T, want, tileMax)
+					for i := range got {
+						if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Abs(float64(want[i]))+1e-3 {
+							t.Fatalf("%v cols %d tile %dx%d: y[%d] = %g, portable %g", typ, cols, R, T, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// The vectorised activation quantiser gives exactly the bytes of the
+// portable one.
+func TestQuantizeActsVecExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, cols := range []int{32, 64, 96, 896} {
+		x := testData(rng, 3*cols)
+		x[5] = 0
+		for i := 32; i < 64 && i < cols; i++ {
+			x[i] = 0 // an all-zero block
+		}
+		for _, typ := range []Type{Q8_0, Q4_0, Q5_0, Q4_1} {
+			k, _ := KernelFor(typ)
+			var a, b Acts
+			k.PrepareActs(&a, x, 3, cols)
+			k.PrepareActs(&b, x, 3, cols)
+			for r := range 3 {
+				quantQ8RowVec(&a, r)
+				b.quantQ8Row(r)
+			}
+			if !quantQ8RowVec(&a, 0) {
+				t.Skip("no vectorised quantiser on this CPU or build")
+			}
+			for i := range a.qs {
+				if a.qs[i] != b.qs[i] {
+					t.Fatalf("%v cols %d: quant %d = %d, portable %d", typ, cols, i, a.qs[i], b.qs[i])
+				}
+			}
+			for i := range a.dv {
+				if a.dv[i] != b.dv[i] || a.cv[i] != b.cv[i] || a.sv[i] != b.sv[i] {
+					t.Fatalf("%v cols %d: lane %d: (%g %d %g), portable (%g %d %g)", typ, cols, i, a.dv[i], a.cv[i], a.sv[i], b.dv[i], b.cv[i], b.sv[i])
+				}
+			}
+		}
+	}
+}
+
+// The AVX2 tiles run only on CPUs without AVX-512 VNNI; this machine may
+// have it, so they are installed into a copy of the kernel and checked
+// against the portable tiles here.
+func TestAVX2TilesMatchPortable(t *testing.T) {
+	if !cpuHasAVX2() {
+		t.Skip("no AVX2 assembly on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, typ := range []Type{F32, F16, Q8_0, Q4_0, Q5_0} {
+		k, _ := KernelFor(typ)
+		g := genericKernel(k)
+		v := genericKernel(k)
+		installAVX2(v)
+		for _, cols := range colsFor(typ) {
+			const rows = 6
+			w := testData(rng, rows*cols)
+			enc, _ := Quantize(typ, w)
+			for _, n := range []int{1, 3, 4, 9} {
+				x := testData(rng, n*cols)
+				var a Acts
+				k.QuantizeActs(&a, x, n, cols)
+				got := make([]float32, n*rows)
+				want := make([]float32, n*rows)
+				v.MulRows(enc, 0, rows, &a, got, rows)
+				g.MulRows(enc, 0, rows, &a, want, rows)
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Abs(float64(want[i]))+1e-3 {
+						t.Fatalf("%v cols %d n %d: y[%d] = %g, portable %g", typ, cols, n, i, got[i], want[i])
+					}
 				}
 			}
 		}

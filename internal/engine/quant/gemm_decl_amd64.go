@@ -53,6 +53,16 @@ var tilesQ6_KVNNI = [tileMax + 1][tileMax + 1]asmTileQ8{
 	4: {1: tileQ6_KVNNI4x1, 2: tileQ6_KVNNI4x2, 3: tileQ6_KVNNI4x3, 4: tileQ6_KVNNI4x4},
 }
 
+var tilesQ8_0AVX2 = [tileMax + 1]asmTileQ8{1: tileQ8_0AVX2x1, 2: tileQ8_0AVX2x2, 3: tileQ8_0AVX2x3, 4: tileQ8_0AVX2x4}
+
+var tilesQ4_0AVX2 = [tileMax + 1]asmTileQ8{1: tileQ4_0AVX2x1, 2: tileQ4_0AVX2x2, 3: tileQ4_0AVX2x3, 4: tileQ4_0AVX2x4}
+
+var tilesQ5_0AVX2 = [tileMax + 1]asmTileQ8{1: tileQ5_0AVX2x1, 2: tileQ5_0AVX2x2, 3: tileQ5_0AVX2x3, 4: tileQ5_0AVX2x4}
+
+var tilesF16AVX2 = [tileMax + 1]asmTileFloat{1: tileF16AVX2x1, 2: tileF16AVX2x2, 3: tileF16AVX2x3, 4: tileF16AVX2x4}
+
+var tilesF32AVX2 = [tileMax + 1]asmTileFloat{1: tileF32AVX2x1, 2: tileF32AVX2x2, 3: tileF32AVX2x3, 4: tileF32AVX2x4}
+
 //go:noescape
 func tileQ8_0VNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)
 
@@ -388,6 +398,69 @@ func tileF32AVX5124x3(w *byte, ws int, x *float32, xs int, n16 int, y *float32, 
 
 //go:noescape
 func tileF32AVX5124x4(w *byte, ws int, x *float32, xs int, n16 int, y *float32, ys int)
+
+//go:noescape
+func tileQ8_0AVX2x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ8_0AVX2x2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ8_0AVX2x3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ8_0AVX2x4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0AVX2x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0AVX2x2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0AVX2x3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0AVX2x4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ5_0AVX2x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ5_0AVX2x2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ5_0AVX2x3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ5_0AVX2x4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileF16AVX2x1(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
+
+//go:noescape
+func tileF16AVX2x2(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
+
+//go:noescape
+func tileF16AVX2x3(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
+
+//go:noescape
+func tileF16AVX2x4(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
+
+//go:noescape
+func tileF32AVX2x1(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
+
+//go:noescape
+func tileF32AVX2x2(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
+
+//go:noescape
+func tileF32AVX2x3(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
+
+//go:noescape
+func tileF32AVX2x4(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
+
+//go:noescape
+func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
 
 //go:noescape
 func dotF32AVX512(a, b *float32, n64 int) float32
