@@ -26,6 +26,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/engine/chat"
+	"github.com/open-autoglm/autoglm/internal/engine/model"
 	"github.com/open-autoglm/autoglm/internal/engine/runner"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
 	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
@@ -50,11 +51,16 @@ var (
 
 // Open loads the model in cfg.Path.
 func Open(cfg config.Backend) (*Backend, error) {
+	kv, err := model.ParseKVType(cfg.KVCacheType)
+	if err != nil {
+		return nil, err
+	}
 	r, err := runner.Open(cfg.Path, runner.Options{
 		ContextLength: cfg.ContextLength,
 		Threads:       cfg.Threads,
 		Parallel:      cfg.Parallel,
 		Template:      cfg.Template,
+		KVCacheType:   kv,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)

@@ -20,6 +20,10 @@ type Options struct {
 	// Threads is the number of goroutines matrix products and attention
 	// are split over. 0 uses GOMAXPROCS.
 	Threads int
+	// KVType is the element type of the KV cache: KVF32 (the zero value,
+	// exact), KVF16 (half the memory) or KVQ8_0 (about a quarter; the head
+	// size must be a multiple of 32).
+	KVType quant.Type
 }
 
 // Model is a loaded model. Forward calls are serialised internally; a Model
@@ -73,6 +77,10 @@ func Load(f *gguf.File, opt Options) (*Model, error) {
 	if cfg.Threads == 0 {
 		cfg.Threads = runtime.GOMAXPROCS(0)
 	}
+	if err := checkKVType(opt.KVType, cfg.HeadDim); err != nil {
+		return nil, err
+	}
+	cfg.KVType = opt.KVType
 	l := loader{f: f}
 	m := &Model{cfg: cfg}
 

@@ -9,6 +9,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/engine/chat"
 	"github.com/open-autoglm/autoglm/internal/engine/gguf"
 	"github.com/open-autoglm/autoglm/internal/engine/model"
+	"github.com/open-autoglm/autoglm/internal/engine/quant"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
 	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
 )
@@ -35,6 +36,9 @@ type Options struct {
 	// over all sequences, so that a long prompt delays the running
 	// generations by a bounded amount per token. Default 64.
 	PrefillChunk int
+	// KVCacheType is the KV cache element type: model.KVF32 (the zero
+	// value), model.KVF16 or model.KVQ8_0.
+	KVCacheType quant.Type
 	// NoPrefixReuse turns prompt prefix reuse off: every prompt is then
 	// computed from its first token (see the package documentation).
 	NoPrefixReuse bool
@@ -77,6 +81,10 @@ type Info struct {
 	VocabSize     int
 	EmbeddingDim  int
 	Template      string // chat template family name
+	// KVCacheType is the KV cache element type ("F32", "F16", "Q8_0") and
+	// KVBytesPerToken the cache memory one position of one sequence takes.
+	KVCacheType     string
+	KVBytesPerToken int64
 }
 
 // Runner serves one model. All methods are safe for concurrent use.
@@ -147,7 +155,7 @@ func newRunner(f *gguf.File, opt Options, beforeStep func([]*model.Seq)) (*Runne
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads})
+	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads, KVType: opt.KVCacheType})
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +175,9 @@ func newRunner(f *gguf.File, opt Options, beforeStep func([]*model.Seq)) (*Runne
 			VocabSize:     cfg.Vocab,
 			EmbeddingDim:  cfg.Dim,
 			Template:      tmpl.Name(),
+
+			KVCacheType:     cfg.KVType.String(),
+			KVBytesPerToken: m.KVBytesPerPosition(),
 		},
 		done:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
