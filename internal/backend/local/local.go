@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -119,6 +120,10 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 			Message: "the model's queue is full; retry shortly", Err: err}
 	case errors.Is(err, runner.ErrInvalidRequest):
 		e = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: err.Error()}
+	case errors.Is(err, runner.ErrInternal):
+		// A panic in the engine: the client learns only that it failed.
+		logEngineFailure(ctx, err)
+		e = &apierr.Error{Kind: apierr.Internal, Code: "engine_error", Message: "the model failed to generate", Err: err}
 	}
 	body := apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))
 	h := http.Header{"Content-Type": {"application/json"}}
@@ -126,6 +131,11 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	return &backend.Response{StatusCode: e.HTTPStatus(), Header: h, Body: io.NopCloser(bytes.NewReader(body))}
+}
+
+// logEngineFailure logs an engine panic (its value and stack) with the request's trace id.
+func logEngineFailure(ctx context.Context, err error) {
+	slog.ErrorContext(ctx, "local model failed", "trace_id", telemetry.TraceID(ctx), "err", err)
 }
 
 // sampling holds what chat and completion requests share.
@@ -323,6 +333,9 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 		})
 		if err != nil {
 			if ctx.Err() == nil {
+				if errors.Is(err, runner.ErrInternal) {
+					logEngineFailure(ctx, err)
+				}
 				// Headers are out: end the stream with an error event a client can recognise.
 				e := &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
 				ev := append([]byte("data: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))...)

@@ -63,8 +63,9 @@ func grow(b []float32, n int) []float32 {
 // repeated cache, empty Tokens or a step past the context length
 // (ErrContextFull) fail the whole call with no cache changed. If ctx is
 // cancelled mid-step Forward returns ctx.Err() and the caches keep their
-// previous length.
-func (m *Model) Forward(ctx context.Context, seqs []*Seq) error {
+// previous length; so they do if the computation panics, which Forward
+// returns as a *PanicError.
+func (m *Model) Forward(ctx context.Context, seqs []*Seq) (err error) {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -96,6 +97,7 @@ func (m *Model) Forward(ctx context.Context, seqs []*Seq) error {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer recoverForward(&err)
 	for _, s := range seqs {
 		s.Cache.reserve(s.Cache.n + len(s.Tokens))
 	}
@@ -290,6 +292,9 @@ func (m *Model) attention(l int, seqs []*Seq, b *buffers) {
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	items := b.rows * cfg.KVHeads
 	m.pool.run(items, m.pool.grainFor(items, 1), func(worker, lo, hi int) {
+		if m.faultHook != nil {
+			m.faultHook(worker)
+		}
 		for it := lo; it < hi; it++ {
 			r, g := it/cfg.KVHeads, it%cfg.KVHeads
 			c := seqs[b.rowSeq[r]].Cache

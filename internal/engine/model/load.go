@@ -41,6 +41,11 @@ type Model struct {
 	pool *pool
 	mu   sync.Mutex // serialises Forward; guards buf
 	buf  buffers
+
+	// faultHook, when set (by tests only), is called at the start of
+	// every attention chunk with the worker's id: a seam to make a
+	// kernel panic on a chosen worker.
+	faultHook func(worker int)
 }
 
 type layer struct {

@@ -54,11 +54,16 @@ func (t *task) work(w int) {
 }
 
 // run calls fn over [0, n) in chunks of at least grain elements spread over
-// the workers, and returns when all calls have returned.
+// the workers, and returns when all calls have returned. If a call panics,
+// run panics on the calling goroutine with a *PanicError once all calls
+// have returned.
 func (p *pool) run(n, grain int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
+	var caught panicBox
+	fn = caught.guard(fn)
+	defer caught.rethrow()
 	grain = max(grain, 1)
 	chunks := (n + grain - 1) / grain
 	if p.size == 1 || chunks == 1 {

@@ -71,6 +71,11 @@ var (
 	// ErrInvalidRequest means the request itself is malformed: an empty
 	// prompt, a token id outside the vocabulary, a negative MaxTokens.
 	ErrInvalidRequest = errors.New("runner: invalid request")
+	// ErrInternal means the engine failed: a panic in a kernel, a pool
+	// worker or the scheduler. The request fails; the Runner keeps
+	// serving. The wrapped error carries the panic value and, when the
+	// panic was in the model, a *model.PanicError with its stack.
+	ErrInternal = errors.New("runner: internal error")
 )
 
 // Info describes the loaded model.

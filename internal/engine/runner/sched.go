@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/open-autoglm/autoglm/internal/engine/model"
@@ -98,48 +100,19 @@ func (r *Runner) schedule() {
 			continue
 		}
 
-		// One step: every generating sequence feeds its last token; the
-		// prompt budget goes to the sequences still prefilling, oldest
-		// first (active is in admission order).
-		batch, members = batch[:0], members[:0]
-		budget := r.opt.PrefillChunk
-		for _, s := range active {
-			if rest := len(s.j.prompt) - s.fed; rest > 0 {
-				if budget == 0 {
-					continue
-				}
-				n := min(rest, budget)
-				budget -= n
-				s.step.Tokens = s.j.prompt[s.fed : s.fed+n]
-			} else {
-				s.step.Tokens = s.next[:]
-			}
-			batch = append(batch, &s.step)
-			members = append(members, s)
+		closing, err := r.step(active, &batch, &members)
+		if closing {
+			return
 		}
-		if r.beforeStep != nil {
-			r.beforeStep(batch)
-		}
-		if err := r.m.Forward(r.runCtx, batch); err != nil {
-			if r.runCtx.Err() != nil {
-				return
-			}
-			// Forward validates before doing any work, so this is a bug
-			// rather than a state to recover; fail the step's sequences
-			// and keep serving the others.
-			for _, s := range members {
-				s.j.box.finish(s.result(""), err)
-				s.finished, s.broken = true, true
-			}
-		} else {
-			for _, s := range members {
-				if s.fed < len(s.j.prompt) {
-					s.fed += len(s.step.Tokens)
-					if s.fed < len(s.j.prompt) {
-						continue
-					}
+		if err != nil {
+			// A panic outside the model: the state of every sequence is
+			// in doubt, so every sequence of this step fails and the scheduler
+			// carries on with an empty slate.
+			for _, s := range active {
+				if !s.finished {
+					s.j.box.finish(s.result(""), err)
+					s.finished, s.broken = true, true
 				}
-				r.advance(s)
 			}
 		}
 		kept = active[:0]
@@ -241,4 +214,64 @@ func (s *seq) result(reason string) Result {
 // generation, so that events are always valid UTF-8.
 func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// step runs one forward step for the sequences holding a slot and hands out
+// the sampled tokens; closing reports that the Runner is closing. A panic in
+// it (a bug) is returned as an error wrapping ErrInternal instead of taking
+// the process down.
+func (r *Runner) step(active []*seq, batchp *[]*model.Seq, membersp *[]*seq) (closing bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: panic in the scheduler: %v\n%s", ErrInternal, v, debug.Stack())
+		}
+	}()
+	batch, members := (*batchp)[:0], (*membersp)[:0]
+	defer func() { *batchp, *membersp = batch, members }()
+	// One step: every generating sequence feeds its last token; the
+	// prompt budget goes to the sequences still prefilling, oldest
+	// first (active is in admission order).
+	budget := r.opt.PrefillChunk
+	for _, s := range active {
+		if rest := len(s.j.prompt) - s.fed; rest > 0 {
+			if budget == 0 {
+				continue
+			}
+			n := min(rest, budget)
+			budget -= n
+			s.step.Tokens = s.j.prompt[s.fed : s.fed+n]
+		} else {
+			s.step.Tokens = s.next[:]
+		}
+		batch = append(batch, &s.step)
+		members = append(members, s)
+	}
+	if r.beforeStep != nil {
+		r.beforeStep(batch)
+	}
+	if err := r.m.Forward(r.runCtx, batch); err != nil {
+		if r.runCtx.Err() != nil {
+			return true, nil
+		}
+		// Forward validates before doing any work, so this is a bug
+		// (a panic in a kernel comes back as a *model.PanicError)
+		// rather than a state to recover; fail the step's sequences
+		// and keep serving the others.
+		err = fmt.Errorf("%w: %w", ErrInternal, err)
+		for _, s := range members {
+			s.j.box.finish(s.result(""), err)
+			s.finished, s.broken = true, true
+		}
+	} else {
+		for _, s := range members {
+			if s.fed < len(s.j.prompt) {
+				s.fed += len(s.step.Tokens)
+				if s.fed < len(s.j.prompt) {
+					continue
+				}
+			}
+			r.advance(s)
+		}
+	}
+	return false, nil
 }
