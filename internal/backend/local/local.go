@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -46,8 +48,9 @@ type Backend struct {
 }
 
 var (
-	_ backend.Backend = (*Backend)(nil)
-	_ backend.Closer  = (*Backend)(nil)
+	_ backend.Backend        = (*Backend)(nil)
+	_ backend.Closer         = (*Backend)(nil)
+	_ backend.MemoryReporter = (*Backend)(nil)
 )
 
 // Open loads the model in cfg.Path.
@@ -56,17 +59,67 @@ func Open(cfg config.Backend) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	progress := loadProgress(os.Stderr, cfg.Path)
 	r, err := runner.Open(cfg.Path, runner.Options{
 		ContextLength: cfg.ContextLength,
 		Threads:       cfg.Threads,
 		Parallel:      cfg.Parallel,
 		Template:      cfg.Template,
 		KVCacheType:   kv,
+		Progress:      progress,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
 	}
-	return &Backend{r: r, model: cfg.Model, info: r.Info()}, nil
+	b := &Backend{r: r, model: cfg.Model, info: r.Info()}
+	m := b.Memory()
+	slog.Info("local model loaded", "model", cfg.Model, "path", cfg.Path, "arch", b.info.Arch,
+		"context", b.info.ContextLength, "seconds", time.Since(start).Seconds(),
+		"weights_mapped_mib", mib(m.WeightsMapped), "kv_cache_type", m.KVCacheType,
+		"kv_cache_max_mib", mib(m.KVCacheMax), "kv_bytes_per_token", b.info.KVBytesPerToken)
+	return b, nil
+}
+
+// Memory reports the model's memory (the admin API shows it).
+func (b *Backend) Memory() backend.Memory {
+	m := b.r.Memory()
+	return backend.Memory{WeightsMapped: m.Weights, KVCacheType: m.KVCacheType, KVCache: m.KVCache,
+		KVCacheMax: m.KVCacheMax, Scratch: m.Scratch}
+}
+
+func mib(n int64) float64 { return math.Round(float64(n)/(1<<20)*10) / 10 }
+
+// loadProgress reports the reading of the weights at load: a bar redrawn in place when w is
+// a terminal, otherwise a log line every quarter.
+func loadProgress(w *os.File, path string) func(done, total int64) {
+	name := filepath.Base(path)
+	if st, err := w.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		return func(done, total int64) {
+			const width = 30
+			frac := 1.0
+			if total > 0 {
+				frac = float64(done) / float64(total)
+			}
+			filled := int(frac * width)
+			fmt.Fprintf(w, "\rloading %s [%s%s] %3.0f%% %.0f/%.0f MiB", name, strings.Repeat("=", filled),
+				strings.Repeat(" ", width-filled), 100*frac, mib(done), mib(total))
+			if done >= total {
+				fmt.Fprint(w, "\r\x1b[K")
+			}
+		}
+	}
+	quarter := int64(-1)
+	return func(done, total int64) {
+		q := int64(4)
+		if total > 0 {
+			q = 4 * done / total
+		}
+		if q > quarter {
+			quarter = q
+			slog.Info("loading local model", "path", path, "read_mib", mib(done), "total_mib", mib(total))
+		}
+	}
 }
 
 // Close unloads the model.

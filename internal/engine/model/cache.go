@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/open-autoglm/autoglm/internal/engine/quant"
 )
@@ -68,8 +69,9 @@ type Cache struct {
 	typ    quant.Type
 	row    int // bytes of one head at one position
 	f32    bool
-	k, v   [][]byte    // per layer, KVHeads × cap × row bytes (f16, q8_0)
-	kf, vf [][]float32 // per layer, KVHeads × cap × HeadDim (f32)
+	k, v   [][]byte     // per layer, KVHeads × cap × row bytes (f16, q8_0)
+	kf, vf [][]float32  // per layer, KVHeads × cap × HeadDim (f32)
+	bytes  atomic.Int64 // memory held: cap × KVBytesPerPosition, readable at any time
 }
 
 // NewCache returns an empty cache for one sequence of m.
@@ -93,10 +95,9 @@ func (c *Cache) Len() int { return c.n }
 // model's context length).
 func (c *Cache) Cap() int { return c.m.cfg.ContextLength }
 
-// Bytes returns the memory the cache holds now (it grows with use).
-func (c *Cache) Bytes() int64 {
-	return int64(c.cap) * c.m.KVBytesPerPosition()
-}
+// Bytes returns the memory the cache holds now (it grows with use). Unlike
+// the other methods it may be called while a Forward uses the cache.
+func (c *Cache) Bytes() int64 { return c.bytes.Load() }
 
 // KVBytesPerPosition is the KV cache memory one position of one sequence
 // takes, over all layers, keys and values.
@@ -134,6 +135,7 @@ func (c *Cache) reserve(n int) {
 		}
 	}
 	c.cap = newCap
+	c.bytes.Store(int64(newCap) * c.m.KVBytesPerPosition())
 }
 
 // regrow moves heads blocks of used elements, oldStride apart, into a new

@@ -49,6 +49,18 @@ type buffers struct {
 	kvRow          [][]float32 // per worker: one decoded key and value row
 }
 
+// bytes is the memory the step buffers hold.
+func (b *buffers) bytes() int64 {
+	n := 0
+	for _, s := range [][]float32{b.x, b.xn, b.o, b.q, b.k, b.v, b.qkv, b.att, b.ga, b.gb, b.h, b.cos, b.sin, b.hid, b.logits} {
+		n += cap(s)
+	}
+	for w := range b.scores {
+		n += cap(b.scores[w]) + cap(b.kvRow[w])
+	}
+	return int64(4 * n)
+}
+
 func grow(b []float32, n int) []float32 {
 	if cap(b) < n {
 		return make([]float32, n)
@@ -176,6 +188,7 @@ func (m *Model) prepare(seqs []*Seq, n int) *buffers {
 		b.scores[w] = grow(b.scores[w], cfg.Heads/cfg.KVHeads*cfg.ContextLength)
 		b.kvRow[w] = grow(b.kvRow[w], 2*cfg.HeadDim)
 	}
+	m.scratch.Store(b.bytes())
 	return b
 }
 

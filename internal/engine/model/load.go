@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-autoglm/autoglm/internal/engine/gguf"
 	"github.com/open-autoglm/autoglm/internal/engine/quant"
@@ -46,7 +47,13 @@ type Model struct {
 	// every attention chunk with the worker's id: a seam to make a
 	// kernel panic on a chosen worker.
 	faultHook func(worker int)
+
+	scratch atomic.Int64 // bytes of buf, readable without mu
 }
+
+// ScratchBytes returns the memory of the activation buffers of a forward
+// step, which grow to the largest step seen. It may be called at any time.
+func (m *Model) ScratchBytes() int64 { return m.scratch.Load() }
 
 type layer struct {
 	attnNorm         []float32
