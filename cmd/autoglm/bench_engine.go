@@ -17,6 +17,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/engine/gguf"
 	"github.com/open-autoglm/autoglm/internal/engine/model"
+	"github.com/open-autoglm/autoglm/internal/engine/quant"
 )
 
 // engineBench is what bench-engine measures, for one model file.
@@ -24,6 +25,7 @@ type engineBench struct {
 	Model     string         `json:"model"` // file name
 	Arch      string         `json:"arch"`
 	Type      string         `json:"type"` // general.file_type, or the type of most weight bytes
+	KVType    string         `json:"type_kv"`
 	SizeBytes int64          `json:"size_bytes"`
 	Params    int64          `json:"params"`
 	GoVersion string         `json:"go_version"`
@@ -59,6 +61,7 @@ func benchEngineCmd() *cobra.Command {
 		prompt, gen, reps     int
 		threadList, batchList string
 		batchPrompt           int
+		kvType                string
 		asJSON                bool
 	)
 	cmd := &cobra.Command{
@@ -91,8 +94,12 @@ deviation. -p 0 or -n 0 skips a test.`,
 			if prompt < 0 || gen < 0 || batchPrompt < 1 || reps < 1 {
 				return fmt.Errorf("-p, -n must be ≥ 0, --batch-prompt and -r ≥ 1")
 			}
+			kv, err := model.ParseKVType(kvType)
+			if err != nil {
+				return err
+			}
 			res, err := benchEngine(cmd.Context(), path, benchEngineParams{
-				prompt: prompt, gen: gen, reps: reps, threads: threads, batches: batches, batchPrompt: batchPrompt,
+				prompt: prompt, gen: gen, reps: reps, threads: threads, batches: batches, batchPrompt: batchPrompt, kv: kv,
 			})
 			if err != nil {
 				return err
@@ -115,6 +122,7 @@ deviation. -p 0 or -n 0 skips a test.`,
 	f.StringVar(&batchList, "batch", "", "comma-separated sequence counts of batched generation tests (default none)")
 	f.IntVar(&batchPrompt, "batch-prompt", 64, "prompt tokens each sequence holds before a batched test")
 	f.IntVarP(&reps, "reps", "r", 3, "repetitions of each test")
+	f.StringVar(&kvType, "kv-type", "f32", "KV cache type: f32, f16 or q8_0")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
@@ -140,6 +148,7 @@ type benchEngineParams struct {
 	prompt, gen, reps int
 	threads, batches  []int
 	batchPrompt       int
+	kv                quant.Type
 }
 
 func benchEngine(ctx context.Context, path string, p benchEngineParams) (*engineBench, error) {
@@ -158,13 +167,14 @@ func benchEngine(ctx context.Context, path string, p benchEngineParams) (*engine
 		need = max(need, p.batchPrompt+p.gen)
 	}
 	for _, th := range p.threads {
-		m, err := model.Load(f, model.Options{ContextLength: need, Threads: th})
+		m, err := model.Load(f, model.Options{ContextLength: need, Threads: th, KVType: p.kv})
 		if err != nil {
 			return nil, err
 		}
 		cfg := m.Config()
 		res.Arch = cfg.Arch
 		res.Type = cfg.WeightType.String()
+		res.KVType = cfg.KVType.String()
 		if ft, ok := f.Uint("general.file_type"); ok && fileTypeNames[ft] != "" {
 			res.Type = fileTypeNames[ft]
 		}
@@ -301,7 +311,7 @@ func printEngineBench(w io.Writer, res *engineBench) {
 		fmt.Fprintf(w, "| %s %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f |\n",
 			res.Model, res.Arch, float64(res.SizeBytes)/(1<<20), float64(res.Params)/1e6, res.Type, r.Threads, r.Test, r.Avg, r.Stddev)
 	}
-	fmt.Fprintf(w, "\n%s, %d CPUs", res.GoVersion, res.CPUs)
+	fmt.Fprintf(w, "\n%s, %d CPUs, KV cache %s", res.GoVersion, res.CPUs, res.KVType)
 	for _, r := range res.Results {
 		if r.Context > 0 {
 			fmt.Fprintf(w, "; tgNxB: B sequences decoding together, each after a %d-token prompt (aggregate t/s)", r.Context)

@@ -91,6 +91,25 @@ type Prober interface {
 	Probe(ctx context.Context) error
 }
 
+// MemoryReporter is implemented by backends that hold a model in this process.
+type MemoryReporter interface {
+	// Memory returns the model's memory now; safe for concurrent use.
+	Memory() Memory
+}
+
+// Memory is what an in-process model holds, in bytes.
+type Memory struct {
+	// WeightsMapped is the tensor data mapped from the model file.
+	WeightsMapped int64 `json:"weights_mapped_bytes"`
+	// KVCacheType is the KV cache element type (F32, F16, Q8_0).
+	KVCacheType string `json:"kv_cache_type"`
+	// KVCache is held now by the KV caches, which grow with use up to KVCacheMax.
+	KVCache    int64 `json:"kv_cache_bytes"`
+	KVCacheMax int64 `json:"kv_cache_max_bytes"`
+	// Scratch is the activation buffers of a forward step.
+	Scratch int64 `json:"scratch_bytes"`
+}
+
 // Closer is implemented by backends that hold resources (loaded models, connections).
 type Closer interface {
 	Close() error

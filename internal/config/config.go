@@ -247,6 +247,10 @@ type Backend struct {
 	// Template names the chat template of a local model: llama2, chatml, glm4, chatglm3,
 	// llama3, llama3.1 or plain. Default: detected from the model's metadata. Type local only.
 	Template string `yaml:"template"`
+	// KVCacheType is the element type of a local model's KV cache: f32 (exact), f16 (half the
+	// memory) or q8_0 (about a quarter; needs a head size that is a multiple of 32). Default
+	// f32. Type local only.
+	KVCacheType string `yaml:"kv_cache_type"`
 	// Timeouts override the model's timeouts for this backend, field by field. Default: the
 	// model's.
 	Timeouts Timeouts `yaml:"timeouts"`

@@ -111,7 +111,7 @@ func TestFullConfig(t *testing.T) {
 			defSched(Model{
 				Name: "stories",
 				Backends: []Backend{{Type: "local", Name: "stories#0", Path: "models/stories260K.gguf", Model: "stories", Weight: 1,
-					ContextLength: 512, Threads: 2, Parallel: 4, Template: "plain",
+					ContextLength: 512, Threads: 2, Parallel: 4, Template: "plain", KVCacheType: "f16",
 					Timeouts: Timeouts{Connect: Duration(5 * time.Second), TTFT: Duration(time.Minute), Idle: Duration(time.Minute)}}},
 			}),
 			defSched(Model{

@@ -119,8 +119,8 @@ func (c *Config) Validate() error {
 				if b.Path != "" {
 					bad(bp+".path", "applies only to type local")
 				}
-				if b.ContextLength != 0 || b.Threads != 0 || b.Parallel != 0 || b.Template != "" {
-					bad(bp, "context_length, threads, parallel and template apply only to type local")
+				if b.ContextLength != 0 || b.Threads != 0 || b.Parallel != 0 || b.Template != "" || b.KVCacheType != "" {
+					bad(bp, "context_length, threads, parallel, template and kv_cache_type apply only to type local")
 				}
 			case BackendLocal:
 				if b.Path == "" && !validPulledRef(b.Model) {
@@ -148,6 +148,11 @@ func (c *Config) Validate() error {
 				case "", "llama2", "chatml", "glm4", "chatglm3", "llama3", "llama3.1", "plain":
 				default:
 					bad(bp+".template", "unknown chat template %q (want llama2, chatml, glm4, chatglm3, llama3, llama3.1 or plain)", b.Template)
+				}
+				switch b.KVCacheType {
+				case "", "f32", "f16", "q8_0":
+				default:
+					bad(bp+".kv_cache_type", "unknown KV cache type %q (want f32, f16 or q8_0)", b.KVCacheType)
 				}
 			case "":
 				bad(bp+".type", "is required (openai or local)")

@@ -1,6 +1,10 @@
 package router
 
-import "time"
+import (
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/backend"
+)
 
 // BackendStatus is a snapshot of one backend's figures, for the admin API and metrics.
 type BackendStatus struct {
@@ -32,6 +36,8 @@ type BackendStatus struct {
 	// and of total latency, in milliseconds; 0 until measured.
 	EWMATTFTMs    float64 `json:"ewma_ttft_ms"`
 	EWMALatencyMs float64 `json:"ewma_latency_ms"`
+	// Memory is what an in-process (local) model holds; absent for other backends.
+	Memory *backend.Memory `json:"memory,omitempty"`
 }
 
 // SplitStatus is one entry of a canary split.
@@ -82,6 +88,10 @@ func (t *Target) Status() BackendStatus {
 	}
 	for k := range numErrorKinds {
 		s.Errors[k.String()] = t.errs[k].Load()
+	}
+	if mr, ok := t.Backend.(backend.MemoryReporter); ok {
+		m := mr.Memory()
+		s.Memory = &m
 	}
 	return s
 }

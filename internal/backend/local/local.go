@@ -15,8 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +29,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/engine/chat"
+	"github.com/open-autoglm/autoglm/internal/engine/model"
 	"github.com/open-autoglm/autoglm/internal/engine/runner"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
 	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
@@ -44,22 +48,78 @@ type Backend struct {
 }
 
 var (
-	_ backend.Backend = (*Backend)(nil)
-	_ backend.Closer  = (*Backend)(nil)
+	_ backend.Backend        = (*Backend)(nil)
+	_ backend.Closer         = (*Backend)(nil)
+	_ backend.MemoryReporter = (*Backend)(nil)
 )
 
 // Open loads the model in cfg.Path.
 func Open(cfg config.Backend) (*Backend, error) {
+	kv, err := model.ParseKVType(cfg.KVCacheType)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	progress := loadProgress(os.Stderr, cfg.Path)
 	r, err := runner.Open(cfg.Path, runner.Options{
 		ContextLength: cfg.ContextLength,
 		Threads:       cfg.Threads,
 		Parallel:      cfg.Parallel,
 		Template:      cfg.Template,
+		KVCacheType:   kv,
+		Progress:      progress,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
 	}
-	return &Backend{r: r, model: cfg.Model, info: r.Info()}, nil
+	b := &Backend{r: r, model: cfg.Model, info: r.Info()}
+	m := b.Memory()
+	slog.Info("local model loaded", "model", cfg.Model, "path", cfg.Path, "arch", b.info.Arch,
+		"context", b.info.ContextLength, "seconds", time.Since(start).Seconds(),
+		"weights_mapped_mib", mib(m.WeightsMapped), "kv_cache_type", m.KVCacheType,
+		"kv_cache_max_mib", mib(m.KVCacheMax), "kv_bytes_per_token", b.info.KVBytesPerToken)
+	return b, nil
+}
+
+// Memory reports the model's memory (the admin API shows it).
+func (b *Backend) Memory() backend.Memory {
+	m := b.r.Memory()
+	return backend.Memory{WeightsMapped: m.Weights, KVCacheType: m.KVCacheType, KVCache: m.KVCache,
+		KVCacheMax: m.KVCacheMax, Scratch: m.Scratch}
+}
+
+func mib(n int64) float64 { return math.Round(float64(n)/(1<<20)*10) / 10 }
+
+// loadProgress reports the reading of the weights at load: a bar redrawn in place when w is
+// a terminal, otherwise a log line every quarter.
+func loadProgress(w *os.File, path string) func(done, total int64) {
+	name := filepath.Base(path)
+	if st, err := w.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		return func(done, total int64) {
+			const width = 30
+			frac := 1.0
+			if total > 0 {
+				frac = float64(done) / float64(total)
+			}
+			filled := int(frac * width)
+			fmt.Fprintf(w, "\rloading %s [%s%s] %3.0f%% %.0f/%.0f MiB", name, strings.Repeat("=", filled),
+				strings.Repeat(" ", width-filled), 100*frac, mib(done), mib(total))
+			if done >= total {
+				fmt.Fprint(w, "\r\x1b[K")
+			}
+		}
+	}
+	quarter := int64(-1)
+	return func(done, total int64) {
+		q := int64(4)
+		if total > 0 {
+			q = 4 * done / total
+		}
+		if q > quarter {
+			quarter = q
+			slog.Info("loading local model", "path", path, "read_mib", mib(done), "total_mib", mib(total))
+		}
+	}
 }
 
 // Close unloads the model.
@@ -113,6 +173,10 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 			Message: "the model's queue is full; retry shortly", Err: err}
 	case errors.Is(err, runner.ErrInvalidRequest):
 		e = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: err.Error()}
+	case errors.Is(err, runner.ErrInternal):
+		// A panic in the engine: the client learns only that it failed.
+		logEngineFailure(ctx, err)
+		e = &apierr.Error{Kind: apierr.Internal, Code: "engine_error", Message: "the model failed to generate", Err: err}
 	}
 	body := apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))
 	h := http.Header{"Content-Type": {"application/json"}}
@@ -120,6 +184,11 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	return &backend.Response{StatusCode: e.HTTPStatus(), Header: h, Body: io.NopCloser(bytes.NewReader(body))}
+}
+
+// logEngineFailure logs an engine panic (its value and stack) with the request's trace id.
+func logEngineFailure(ctx context.Context, err error) {
+	slog.ErrorContext(ctx, "local model failed", "trace_id", telemetry.TraceID(ctx), "err", err)
 }
 
 // sampling holds what chat and completion requests share.
@@ -352,6 +421,9 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 		})
 		if err != nil {
 			if ctx.Err() == nil {
+				if errors.Is(err, runner.ErrInternal) {
+					logEngineFailure(ctx, err)
+				}
 				// Headers are out: end the stream with an error event a client can recognise.
 				e := &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
 				ev := append([]byte("data: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))...)

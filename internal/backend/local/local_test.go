@@ -330,3 +330,24 @@ func TestOpenAINulls(t *testing.T) {
 		}
 	}
 }
+
+func TestKVCacheTypeConfig(t *testing.T) {
+	// The demo model's heads are 8 wide: q8_0 blocks of 32 do not fit.
+	_, err := local.Open(config.Backend{Type: "local", Path: demo, Model: "m", KVCacheType: "q8_0"})
+	if err == nil || !strings.Contains(err.Error(), "multiple of 32") {
+		t.Errorf("q8_0 cache on the demo model: %v", err)
+	}
+	b, err := local.Open(config.Backend{Type: "local", Path: demo, Model: "m", ContextLength: 512, KVCacheType: "f16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if info := b.Runner().Info(); info.KVCacheType != "F16" || info.KVBytesPerToken != 2*5*4*8*2 {
+		t.Errorf("info %+v", info)
+	}
+	status, body := do(t, b, backend.OpCompletion, `{"model":"m","prompt":"Once upon a time","temperature":0,"max_tokens":12}`)
+	var c api.Completion
+	if status != 200 || json.Unmarshal(body, &c) != nil || !strings.HasPrefix(continuation, c.Choices[0].Text) {
+		t.Errorf("f16 cache, greedy: %d %s", status, body)
+	}
+}

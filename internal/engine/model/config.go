@@ -52,6 +52,7 @@ type Config struct {
 	TiedOutput bool       // output projection shares token_embd
 	WeightType quant.Type // type of the largest share of matrix weights
 	Threads    int
+	KVType     quant.Type // KV cache element type: KVF32, KVF16 or KVQ8_0
 }
 
 // archInfo holds what differs between the supported architectures and is

@@ -46,8 +46,21 @@ type buffers struct {
 	cos, sin       []float32
 	hid, logits    []float32
 	outRows        []int
-	scores         [][]float32
+	scores         [][]float32   // per worker: attention scores of a head group
+	kvRow          [][]float32   // per worker: one decoded key and value row
 	acts           [2]quant.Acts // activations converted for the matrix products
+}
+
+// bytes is the memory the step buffers hold.
+func (b *buffers) bytes() int64 {
+	n := 0
+	for _, s := range [][]float32{b.x, b.xn, b.o, b.q, b.k, b.v, b.qkv, b.att, b.ga, b.gb, b.h, b.cos, b.sin, b.hid, b.logits} {
+		n += cap(s)
+	}
+	for w := range b.scores {
+		n += cap(b.scores[w]) + cap(b.kvRow[w])
+	}
+	return int64(4 * n)
 }
 
 func grow(b []float32, n int) []float32 {
@@ -64,8 +77,9 @@ func grow(b []float32, n int) []float32 {
 // repeated cache, empty Tokens or a step past the context length
 // (ErrContextFull) fail the whole call with no cache changed. If ctx is
 // cancelled mid-step Forward returns ctx.Err() and the caches keep their
-// previous length.
-func (m *Model) Forward(ctx context.Context, seqs []*Seq) error {
+// previous length; so they do if the computation panics, which Forward
+// returns as a *PanicError.
+func (m *Model) Forward(ctx context.Context, seqs []*Seq) (err error) {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -97,6 +111,7 @@ func (m *Model) Forward(ctx context.Context, seqs []*Seq) error {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer recoverForward(&err)
 	for _, s := range seqs {
 		s.Cache.reserve(s.Cache.n + len(s.Tokens))
 	}
@@ -169,10 +184,13 @@ func (m *Model) prepare(seqs []*Seq, n int) *buffers {
 	}
 	if len(b.scores) != m.pool.size {
 		b.scores = make([][]float32, m.pool.size)
+		b.kvRow = make([][]float32, m.pool.size)
 	}
 	for w := range b.scores {
-		b.scores[w] = grow(b.scores[w], cfg.ContextLength)
+		b.scores[w] = grow(b.scores[w], cfg.Heads/cfg.KVHeads*cfg.ContextLength)
+		b.kvRow[w] = grow(b.kvRow[w], 2*cfg.HeadDim)
 	}
+	m.scratch.Store(b.bytes())
 	return b
 }
 
@@ -211,10 +229,7 @@ func (m *Model) layer(l int, seqs []*Seq, b *buffers) {
 		for h := range cfg.KVHeads {
 			m.rope(b.k[r*kvDim+h*cfg.HeadDim:], cs, sn)
 		}
-		c := seqs[b.rowSeq[r]].Cache
-		pos := b.rowPos[r]
-		copy(c.k[l][pos*kvDim:(pos+1)*kvDim], b.k[r*kvDim:(r+1)*kvDim])
-		copy(c.v[l][pos*kvDim:(pos+1)*kvDim], b.v[r*kvDim:(r+1)*kvDim])
+		seqs[b.rowSeq[r]].Cache.store(l, b.rowPos[r], b.k[r*kvDim:(r+1)*kvDim], b.v[r*kvDim:(r+1)*kvDim])
 	}
 
 	m.attention(l, seqs, b)
@@ -272,48 +287,84 @@ func (m *Model) rope(x, cos, sin []float32) {
 
 // attention computes, for every row and head, softmax(q·Kᵀ/√d)·V over the
 // row's sequence cache up to and including the row's position, into b.att.
+// A work item is one row and one KV head: the query heads that share that
+// KV head (grouped-query attention) are handled together, so each key and
+// value row is read (and, for f16 and q8_0 caches, decoded) once for all of
+// them, and the cache is read in the order it is stored.
 func (m *Model) attention(l int, seqs []*Seq, b *buffers) {
 	cfg := &m.cfg
 	hd := cfg.HeadDim
-	qDim, kvDim := cfg.Heads*hd, cfg.KVHeads*hd
+	qDim := cfg.Heads * hd
 	group := cfg.Heads / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	items := b.rows * cfg.Heads
+	items := b.rows * cfg.KVHeads
 	m.pool.run(items, m.pool.grainFor(items, 1), func(worker, lo, hi int) {
-		scores := b.scores[worker]
+		if m.faultHook != nil {
+			m.faultHook(worker)
+		}
 		for it := lo; it < hi; it++ {
-			r, h := it/cfg.Heads, it%cfg.Heads
+			r, g := it/cfg.KVHeads, it%cfg.KVHeads
 			c := seqs[b.rowSeq[r]].Cache
-			pos := b.rowPos[r]
-			q := b.q[r*qDim+h*hd : r*qDim+(h+1)*hd]
-			off := (h / group) * hd
-			keys, vals := c.k[l], c.v[l]
-			mx := float32(math.Inf(-1))
-			for t := 0; t <= pos; t++ {
-				s := dot(q, keys[t*kvDim+off:t*kvDim+off+hd]) * scale
-				scores[t] = s
-				if s > mx {
-					mx = s
-				}
-			}
-			var sum float64
-			for t := 0; t <= pos; t++ {
-				e := fastmath.Exp(scores[t] - mx)
-				scores[t] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
-			out := b.att[r*qDim+h*hd : r*qDim+(h+1)*hd]
-			clear(out)
-			for t := 0; t <= pos; t++ {
-				p := scores[t] * inv
-				v := vals[t*kvDim+off : t*kvDim+off+hd]
-				for d := range out {
-					out[d] += p * v[d]
-				}
-			}
+			span := r*qDim + g*group*hd
+			attendGroup(c, l, g, b.rowPos[r]+1, b.q[span:span+group*hd], b.att[span:span+group*hd],
+				group, hd, scale, b.scores[worker], b.kvRow[worker])
 		}
 	})
+}
+
+// attendGroup runs the group query heads in q (group × hd values) over the
+// first n positions of KV head g of layer l, writing their outputs to out.
+// scores has room for group × n values, row for 2 × hd.
+func attendGroup(c *Cache, l, g, n int, q, out []float32, group, hd int, scale float32, scores, row []float32) {
+	kf, vf, kb, vb := c.head(l, g, n)
+	scores = scores[:group*n]
+	krow, vrow := row[:hd], row[hd:2*hd]
+	for t := range n {
+		if kf != nil {
+			krow = kf[t*hd : (t+1)*hd]
+		} else {
+			decodeKV(c.typ, krow, kb[t*c.row:(t+1)*c.row])
+		}
+		for j := range group {
+			scores[j*n+t] = dot(q[j*hd:(j+1)*hd], krow) * scale
+		}
+	}
+	for j := range group {
+		s := scores[j*n : (j+1)*n]
+		mx := float32(math.Inf(-1))
+		for _, x := range s {
+			mx = max(mx, x)
+		}
+		var sum float64
+		for t, x := range s {
+			e := fastmath.Exp(x - mx)
+			s[t] = e
+			sum += float64(e)
+		}
+		inv := float32(1 / sum)
+		for t := range s {
+			s[t] *= inv
+		}
+	}
+	clear(out)
+	for t := range n {
+		if vf != nil {
+			vrow = vf[t*hd : (t+1)*hd]
+		} else {
+			decodeKV(c.typ, vrow, vb[t*c.row:(t+1)*c.row])
+		}
+		for j := range group {
+			addScaled(out[j*hd:(j+1)*hd], scores[j*n+t], vrow)
+		}
+	}
+}
+
+// addScaled adds a·x to dst.
+func addScaled(dst []float32, a float32, x []float32) {
+	x = x[:len(dst)]
+	for i := range dst {
+		dst[i] += a * x[i]
+	}
 }
 
 // finish applies the final norm to the rows that need it and computes the

@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-autoglm/autoglm/internal/engine/gguf"
 	"github.com/open-autoglm/autoglm/internal/engine/quant"
@@ -20,6 +21,10 @@ type Options struct {
 	// Threads is the number of goroutines matrix products and attention
 	// are split over. 0 uses GOMAXPROCS.
 	Threads int
+	// KVType is the element type of the KV cache: KVF32 (the zero value,
+	// exact), KVF16 (half the memory) or KVQ8_0 (about a quarter; the head
+	// size must be a multiple of 32).
+	KVType quant.Type
 }
 
 // Model is a loaded model. Forward calls are serialised internally; a Model
@@ -37,7 +42,18 @@ type Model struct {
 	pool *pool
 	mu   sync.Mutex // serialises Forward; guards buf
 	buf  buffers
+
+	// faultHook, when set (by tests only), is called at the start of
+	// every attention chunk with the worker's id: a seam to make a
+	// kernel panic on a chosen worker.
+	faultHook func(worker int)
+
+	scratch atomic.Int64 // bytes of buf, readable without mu
 }
+
+// ScratchBytes returns the memory of the activation buffers of a forward
+// step, which grow to the largest step seen. It may be called at any time.
+func (m *Model) ScratchBytes() int64 { return m.scratch.Load() }
 
 type layer struct {
 	attnNorm         []float32
@@ -73,6 +89,10 @@ func Load(f *gguf.File, opt Options) (*Model, error) {
 	if cfg.Threads == 0 {
 		cfg.Threads = runtime.GOMAXPROCS(0)
 	}
+	if err := checkKVType(opt.KVType, cfg.HeadDim); err != nil {
+		return nil, err
+	}
+	cfg.KVType = opt.KVType
 	l := loader{f: f}
 	m := &Model{cfg: cfg}
 

@@ -22,7 +22,8 @@ import (
 // serialises Forward calls, which are its only users.
 type pool struct {
 	size  int
-	wake  []chan *task
+	wake  []chan struct{}
+	cur   atomic.Pointer[task] // the loop run is running; workers take chunks of it
 	close sync.Once
 }
 
@@ -44,11 +45,16 @@ func newPool(size int) *pool {
 	for w := 1; w < p.size; w++ {
 		// One slot: a wake-up for a loop the worker has not reached yet
 		// is never needed twice, and run must not block on it.
-		ch := make(chan *task, 1)
+		// A wake-up carries no loop: the worker joins whichever loop is
+		// current when it gets a core, so a wake-up left over from a loop
+		// that finished without it still brings it into the next one.
+		ch := make(chan struct{}, 1)
 		p.wake = append(p.wake, ch)
 		go func() {
-			for t := range ch {
-				t.work(w)
+			for range ch {
+				if t := p.cur.Load(); t != nil {
+					t.work(w)
+				}
 			}
 		}()
 	}
@@ -70,11 +76,16 @@ func (t *task) work(w int) {
 }
 
 // run calls fn over [0, n) in chunks of at least grain elements spread over
-// the workers, and returns when all calls have returned.
+// the workers, and returns when all calls have returned. If a call panics,
+// run panics on the calling goroutine with a *PanicError once all calls
+// have returned.
 func (p *pool) run(n, grain int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
+	var caught panicBox
+	fn = caught.guard(fn)
+	defer caught.rethrow()
 	grain = max(grain, 1)
 	chunks := (n + grain - 1) / grain
 	if p.size == 1 || chunks == 1 {
@@ -83,10 +94,11 @@ func (p *pool) run(n, grain int, fn func(worker, lo, hi int)) {
 	}
 	t := &task{fn: fn, n: n, grain: grain, done: make(chan struct{}, 1)}
 	t.left.Store(int64(chunks))
+	p.cur.Store(t)
 	for w := range min(p.size, chunks) - 1 {
 		select {
-		case p.wake[w] <- t:
-		default: // still busy with an earlier wake-up: it will find this loop done
+		case p.wake[w] <- struct{}{}:
+		default: // a wake-up is pending already: the worker will find this loop
 		}
 	}
 	t.work(0)

@@ -28,8 +28,14 @@ func benchRunner(b *testing.B, r *Runner, promptLen, genLen int, concurrency []i
 
 	b.Run("prompt", func(b *testing.B) {
 		start := time.Now()
+		p := append([]int32(nil), prompt...)
+		i := 0
 		for b.Loop() {
-			if _, err := r.Generate(ctx, Request{Prompt: prompt, MaxTokens: 1}, nil); err != nil {
+			// A different first token each time, so that no prefix is
+			// found in a cache.
+			i++
+			p[0] = int32(300 + i%(vocab-300))
+			if _, err := r.Generate(ctx, Request{Prompt: p, MaxTokens: 1}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -102,4 +108,63 @@ func BenchmarkQwen25Shape(b *testing.B) {
 		Vocab: 151936, Ctx: 32768, Type: quant.Q8_0, Tied: true, Seed: 1,
 	}, Options{Threads: 1, Parallel: 4, ContextLength: 1024})
 	benchRunner(b, r, 32, 8, []int{1, 4})
+}
+
+// BenchmarkChatTTFT plays a 10-turn chat in which every turn resends the
+// whole conversation (30 new user tokens a turn, answers of up to 32
+// tokens) and reports the time to the first token of the last turn
+// (ms/ttft), with prefix reuse and without. The model is a random-weight
+// llama of dim 512, 8 layers and Q8_0 weights; the figure scales with the
+// model, the ratio between the two is the point.
+func BenchmarkChatTTFT(b *testing.B) {
+	path := writeSynth(b, synth.Spec{
+		Arch: "llama", Dim: 512, Layers: 8, Heads: 8, KVHeads: 2, FFN: 1536,
+		Vocab: 8192, Ctx: 2048, Type: quant.Q8_0, Tied: true, Seed: 3,
+	})
+	for _, mode := range []struct {
+		name string
+		off  bool
+	}{{"reuse", false}, {"no-reuse", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			r, err := Open(path, Options{Threads: 1, Parallel: 4, ContextLength: 2048, NoPrefixReuse: mode.off})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			ctx := context.Background()
+			var ttft time.Duration
+			var last Result
+			conv := 0
+			for b.Loop() {
+				conv++
+				history := []int32{int32(300 + conv%7000)}
+				for turn := range 10 {
+					for k := range 30 {
+						history = append(history, int32(300+(conv*7919+turn*131+k*17)%7800))
+					}
+					start := time.Now()
+					var first time.Duration
+					var answer []int32
+					res, err := r.Generate(ctx, Request{Prompt: history, MaxTokens: 32}, func(ev Event) error {
+						if first == 0 {
+							first = time.Since(start)
+						}
+						answer = append(answer, ev.Token)
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					history = append(history, answer...)
+					if turn == 9 {
+						ttft += first
+						last = res
+					}
+				}
+			}
+			b.ReportMetric(float64(ttft.Microseconds())/1000/float64(b.N), "ms/ttft")
+			b.ReportMetric(float64(last.PromptTokens), "prompt-tokens")
+			b.ReportMetric(float64(last.CachedTokens), "cached-tokens")
+		})
+	}
 }

@@ -147,3 +147,37 @@ func TestPrefixReuseConcurrent(t *testing.T) {
 		t.Error("no request reused a prefix")
 	}
 }
+
+func TestMemory(t *testing.T) {
+	r := openStories(t, Options{Parallel: 2})
+	m := r.Memory()
+	// The demo model: 292,800 f32 parameters; 5 layers × 4 KV heads × 8
+	// values × 2 (keys, values) × 4 bytes per position.
+	if m.Weights != 4*292800 || m.KVCacheType != "F32" || m.KVCacheMax != 2*512*1280 || m.KVCache != 0 {
+		t.Errorf("before any request: %+v", m)
+	}
+	if g := gen(r, Request{Prompt: encode(r, "Once upon a time"), MaxTokens: 20}); g.err != nil {
+		t.Fatal(g.err)
+	}
+	m = r.Memory()
+	if m.KVCache < 25*1280 || m.KVCache > m.KVCacheMax || m.Scratch <= 0 {
+		t.Errorf("after a request: %+v", m)
+	}
+}
+
+func TestLoadProgress(t *testing.T) {
+	var calls [][2]int64
+	r, err := Open(storiesPath, Options{Progress: func(done, total int64) { calls = append(calls, [2]int64{done, total}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(calls) == 0 || calls[len(calls)-1] != [2]int64{4 * 292800, 4 * 292800} {
+		t.Errorf("progress calls %v", calls)
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i][0] < calls[i-1][0] {
+			t.Errorf("progress went back: %v", calls)
+		}
+	}
+}

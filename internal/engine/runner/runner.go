@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/open-autoglm/autoglm/internal/engine/chat"
 	"github.com/open-autoglm/autoglm/internal/engine/gguf"
 	"github.com/open-autoglm/autoglm/internal/engine/model"
+	"github.com/open-autoglm/autoglm/internal/engine/quant"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
 	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
 )
@@ -35,6 +37,14 @@ type Options struct {
 	// over all sequences, so that a long prompt delays the running
 	// generations by a bounded amount per token. Default 64.
 	PrefillChunk int
+	// KVCacheType is the KV cache element type: model.KVF32 (the zero
+	// value), model.KVF16 or model.KVQ8_0.
+	KVCacheType quant.Type
+	// Progress, when set, makes Open read every page of the weights
+	// before returning, so that the first request does not wait for the
+	// file to come in from disk, and reports the bytes read so far with
+	// the total, from time to time and once at the end.
+	Progress func(done, total int64)
 	// NoPrefixReuse turns prompt prefix reuse off: every prompt is then
 	// computed from its first token (see the package documentation).
 	NoPrefixReuse bool
@@ -67,6 +77,11 @@ var (
 	// ErrInvalidRequest means the request itself is malformed: an empty
 	// prompt, a token id outside the vocabulary, a negative MaxTokens.
 	ErrInvalidRequest = errors.New("runner: invalid request")
+	// ErrInternal means the engine failed: a panic in a kernel, a pool
+	// worker or the scheduler. The request fails; the Runner keeps
+	// serving. The wrapped error carries the panic value and, when the
+	// panic was in the model, a *model.PanicError with its stack.
+	ErrInternal = errors.New("runner: internal error")
 )
 
 // Info describes the loaded model.
@@ -77,6 +92,10 @@ type Info struct {
 	VocabSize     int
 	EmbeddingDim  int
 	Template      string // chat template family name
+	// KVCacheType is the KV cache element type ("F32", "F16", "Q8_0") and
+	// KVBytesPerToken the cache memory one position of one sequence takes.
+	KVCacheType     string
+	KVBytesPerToken int64
 }
 
 // Runner serves one model. All methods are safe for concurrent use.
@@ -104,9 +123,10 @@ type Runner struct {
 	caches  []*model.Cache // free caches for Embed, storage kept; guarded by mu
 	// slots are the generation caches not held by a sequence, with the
 	// tokens they still hold, at most Parallel; guarded by mu.
-	slots     []*slot
-	released  uint64 // counts slot releases, for least-recently-used order; guarded by mu
-	slotCount int    // slots in existence, free or held; guarded by mu
+	slots    []*slot
+	released uint64             // counts slot releases, for least-recently-used order; guarded by mu
+	live     map[*slot]struct{} // slots in existence, free or held; guarded by mu
+	weights  int64              // bytes of tensor data
 
 	closeOnce sync.Once
 	closeErr  error
@@ -147,9 +167,12 @@ func newRunner(f *gguf.File, opt Options, beforeStep func([]*model.Seq)) (*Runne
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads})
+	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads, KVType: opt.KVCacheType})
 	if err != nil {
 		return nil, err
+	}
+	if opt.Progress != nil {
+		prefault(f, opt.Progress)
 	}
 	cfg := m.Config()
 	name, _ := f.String("general.name")
@@ -167,14 +190,48 @@ func newRunner(f *gguf.File, opt Options, beforeStep func([]*model.Seq)) (*Runne
 			VocabSize:     cfg.Vocab,
 			EmbeddingDim:  cfg.Dim,
 			Template:      tmpl.Name(),
+
+			KVCacheType:     cfg.KVType.String(),
+			KVBytesPerToken: m.KVBytesPerPosition(),
 		},
 		done:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 		beforeStep: beforeStep,
+		live:       map[*slot]struct{}{},
+	}
+	for i := range f.Tensors {
+		r.weights += f.Tensors[i].Size
 	}
 	r.runCtx, r.stopRun = context.WithCancel(context.Background())
 	go r.schedule()
 	return r, nil
+}
+
+// prefault reads one byte of every page of the tensor data, reporting
+// progress every 64 MiB.
+func prefault(f *gguf.File, progress func(done, total int64)) {
+	var total, done, next int64
+	for i := range f.Tensors {
+		total += f.Tensors[i].Size
+	}
+	const page, step = 4096, 64 << 20
+	var sum byte
+	for i := range f.Tensors {
+		data, err := f.TensorData(&f.Tensors[i])
+		if err != nil {
+			continue // Load has checked the tensors it uses
+		}
+		for j := 0; j < len(data); j += page {
+			sum += data[j]
+		}
+		done += int64(len(data))
+		if done >= next {
+			progress(done, total)
+			next = done + step
+		}
+	}
+	runtime.KeepAlive(sum) // the reads are the point
+	progress(total, total)
 }
 
 // Close stops the scheduler, fails pending and running requests with
@@ -201,6 +258,40 @@ func (r *Runner) Tokenizer() *tokenizer.Tokenizer { return r.tok }
 
 // Template returns the chat template in use.
 func (r *Runner) Template() chat.Template { return r.tmpl }
+
+// Memory is what a loaded model holds, in bytes.
+type Memory struct {
+	// Weights is the tensor data, mapped from the file (shared with the
+	// page cache; resident once read).
+	Weights int64
+	// KVCacheType is the KV cache element type ("F32", "F16", "Q8_0").
+	KVCacheType string
+	// KVCache is held now by the KV caches; they grow with use up to
+	// KVCacheMax, Parallel sequences at the full context length.
+	KVCache, KVCacheMax int64
+	// Scratch is the activation buffers of a forward step, which grow to
+	// the largest step seen.
+	Scratch int64
+}
+
+// Memory returns the model's memory now.
+func (r *Runner) Memory() Memory {
+	m := Memory{
+		Weights:     r.weights,
+		KVCacheType: r.info.KVCacheType,
+		KVCacheMax:  int64(r.opt.Parallel) * int64(r.cfg.ContextLength) * r.info.KVBytesPerToken,
+		Scratch:     r.m.ScratchBytes(),
+	}
+	r.mu.Lock()
+	for sl := range r.live {
+		m.KVCache += sl.c.Bytes()
+	}
+	for _, c := range r.caches {
+		m.KVCache += c.Bytes()
+	}
+	r.mu.Unlock()
+	return m
+}
 
 // Stats is a snapshot of the scheduler's load.
 type Stats struct {
@@ -436,9 +527,10 @@ func (r *Runner) takeSlot(prompt []int32) (*slot, int) {
 	}
 	switch {
 	case best >= 0 && (2*bestLen >= len(prompt) || 2*bestLen >= len(r.slots[best].toks)):
-	case r.slotCount < r.opt.Parallel || best < 0:
-		r.slotCount++
-		return &slot{c: r.m.NewCache()}, 0
+	case len(r.live) < r.opt.Parallel || best < 0:
+		sl := &slot{c: r.m.NewCache()}
+		r.live[sl] = struct{}{}
+		return sl, 0
 	default:
 		best, bestLen = lru, commonPrefix(r.slots[lru].toks, prompt[:len(prompt)-1])
 		if r.opt.NoPrefixReuse {
@@ -474,8 +566,8 @@ func (r *Runner) releaseSlot(sl *slot, fed []int32) {
 				old = i
 			}
 		}
+		delete(r.live, r.slots[old])
 		r.slots = append(r.slots[:old], r.slots[old+1:]...)
-		r.slotCount--
 	}
 }
 
@@ -483,11 +575,11 @@ func (r *Runner) releaseSlot(sl *slot, fed []int32) {
 // choice (Request.N) of the prompt src holds. It counts as a slot made, so
 // releasing it keeps at most Parallel slots as usual.
 func (r *Runner) forkSlot(src *slot) *slot {
-	r.mu.Lock()
-	r.slotCount++
-	r.mu.Unlock()
 	sl := &slot{c: r.m.NewCache()}
 	sl.c.CopyFrom(src.c)
+	r.mu.Lock()
+	r.live[sl] = struct{}{}
+	r.mu.Unlock()
 	return sl
 }
 

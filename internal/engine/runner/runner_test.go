@@ -118,7 +118,8 @@ func gen(r *Runner, req Request) generated {
 func TestInfo(t *testing.T) {
 	r := openStories(t, Options{})
 	info := r.Info()
-	want := Info{Arch: "llama", ContextLength: 512, VocabSize: 512, EmbeddingDim: 64, Template: "plain", Name: info.Name}
+	want := Info{Arch: "llama", ContextLength: 512, VocabSize: 512, EmbeddingDim: 64, Template: "plain", Name: info.Name,
+		KVCacheType: "F32", KVBytesPerToken: 2 * 5 * 4 * 8 * 4} // 5 layers, 4 KV heads of 8, keys and values, f32
 	if info != want {
 		t.Errorf("Info() = %+v, want %+v", info, want)
 	}

@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/open-autoglm/autoglm/internal/engine/model"
@@ -106,58 +108,22 @@ func (r *Runner) schedule() {
 			continue
 		}
 
-		// One step: every generating sequence feeds its last token; the
-		// prompt budget goes to the sequences still prefilling, oldest
-		// first (active is in admission order).
-		batch, members = batch[:0], members[:0]
-		budget := r.opt.PrefillChunk
-		for _, s := range active {
-			if rest := len(s.j.prompt) - s.fed; rest > 0 {
-				if budget == 0 {
-					continue
+		forked, closing, err := r.step(active, &batch, &members)
+		if closing {
+			return
+		}
+		if err != nil {
+			// A panic outside the model: the state of every sequence is
+			// in doubt, so every sequence of this step fails and the scheduler
+			// carries on with an empty slate.
+			for _, s := range active {
+				if !s.finished {
+					s.j.box.finish(s.result(""), err)
+					s.finished, s.broken = true, true
 				}
-				n := min(rest, budget)
-				budget -= n
-				s.step.Tokens = s.j.prompt[s.fed : s.fed+n]
-				s.step.AllLogits = s.j.req.PromptLogprobs
-			} else {
-				s.step.Tokens = s.next[:]
-				s.step.AllLogits = false
 			}
-			batch = append(batch, &s.step)
-			members = append(members, s)
 		}
-		if r.beforeStep != nil {
-			r.beforeStep(batch)
-		}
-		if err := r.m.Forward(r.runCtx, batch); err != nil {
-			if r.runCtx.Err() != nil {
-				return
-			}
-			// Forward validates before doing any work, so this is a bug
-			// rather than a state to recover; fail the step's sequences
-			// and keep serving the others.
-			for _, s := range members {
-				s.j.box.finish(s.result(""), err)
-				s.finished, s.broken = true, true
-			}
-		} else {
-			var forked []*seq
-			for _, s := range members {
-				if s.fed < len(s.j.prompt) {
-					if s.j.req.PromptLogprobs {
-						r.notePromptLogprobs(s)
-					}
-					s.fed += len(s.step.Tokens)
-					if s.fed < len(s.j.prompt) {
-						continue
-					}
-					forked = append(forked, r.fork(s)...)
-				}
-				r.advance(s)
-			}
-			active = append(active, forked...)
-		}
+		active = append(active, forked...)
 		kept = active[:0]
 		for _, s := range active {
 			if s.finished {
@@ -260,4 +226,70 @@ func (s *seq) result(reason string) Result {
 // generation, so that events are always valid UTF-8.
 func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// step runs one forward step for the sequences holding a slot and hands out
+// the sampled tokens; closing reports that the Runner is closing. A panic in
+// it (a bug) is returned as an error wrapping ErrInternal instead of taking
+// the process down.
+func (r *Runner) step(active []*seq, batchp *[]*model.Seq, membersp *[]*seq) (forked []*seq, closing bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: panic in the scheduler: %v\n%s", ErrInternal, v, debug.Stack())
+		}
+	}()
+	batch, members := (*batchp)[:0], (*membersp)[:0]
+	defer func() { *batchp, *membersp = batch, members }()
+	// One step: every generating sequence feeds its last token; the
+	// prompt budget goes to the sequences still prefilling, oldest
+	// first (active is in admission order).
+	budget := r.opt.PrefillChunk
+	for _, s := range active {
+		if rest := len(s.j.prompt) - s.fed; rest > 0 {
+			if budget == 0 {
+				continue
+			}
+			n := min(rest, budget)
+			budget -= n
+			s.step.Tokens = s.j.prompt[s.fed : s.fed+n]
+			s.step.AllLogits = s.j.req.PromptLogprobs
+		} else {
+			s.step.Tokens = s.next[:]
+			s.step.AllLogits = false
+		}
+		batch = append(batch, &s.step)
+		members = append(members, s)
+	}
+	if r.beforeStep != nil {
+		r.beforeStep(batch)
+	}
+	if err := r.m.Forward(r.runCtx, batch); err != nil {
+		if r.runCtx.Err() != nil {
+			return nil, true, nil
+		}
+		// Forward validates before doing any work, so this is a bug
+		// (a panic in a kernel comes back as a *model.PanicError)
+		// rather than a state to recover; fail the step's sequences
+		// and keep serving the others.
+		err = fmt.Errorf("%w: %w", ErrInternal, err)
+		for _, s := range members {
+			s.j.box.finish(s.result(""), err)
+			s.finished, s.broken = true, true
+		}
+	} else {
+		for _, s := range members {
+			if s.fed < len(s.j.prompt) {
+				if s.j.req.PromptLogprobs {
+					r.notePromptLogprobs(s)
+				}
+				s.fed += len(s.step.Tokens)
+				if s.fed < len(s.j.prompt) {
+					continue
+				}
+				forked = append(forked, r.fork(s)...)
+			}
+			r.advance(s)
+		}
+	}
+	return forked, false, nil
 }

@@ -41,7 +41,7 @@
 // alternatives are tried in order, the first match wins, and greedy
 // quantifiers backtrack where the pattern needs it. \p{L}, \p{N} and \s are
 // Go's unicode.IsLetter, IsNumber and IsSpace; an invalid UTF-8 byte counts as
-// punctuation. Three patterns cover the supported tokenizer.ggml.pre names:
+// punctuation. These patterns cover the supported tokenizer.ggml.pre names:
 //
 //   - GPT-2 ("default", "gpt-2", "mpt", "olmo", ...): contractions, then runs
 //     of letters, of digits, or of other characters, each with an optional
@@ -52,6 +52,13 @@
 //     absorb following newlines; whitespace up to the last newline.
 //   - Qwen2 ("qwen2", "stablelm2", ...): the Llama 3 pattern with digits one
 //     at a time.
+//   - StarCoder ("starcoder", also StarCoder2 files, "refact", "smollm", ...):
+//     every digit on its own, then the GPT-2 pattern.
+//   - DeepSeek-Coder ("deepseek-coder") and DeepSeek-LLM ("deepseek-llm"): a
+//     sequence of patterns, each splitting the pieces the previous left
+//     (newlines; letters with an optional leading space; punctuation likewise;
+//     CJK runs; digits), as Hugging Face's Sequence of Split pre-tokenizers
+//     and llama.cpp run them.
 //
 // GLM-4 ("chatglm-bpe", "glm4") uses the Llama 3 pattern, as llama.cpp does,
 // and has no BOS by default. A name outside these fails New with an error

@@ -51,7 +51,8 @@ func FuzzEncodeBPE(f *testing.F) {
 		f.Add(s)
 	}
 	f.Add("<|im_start|>user\nhi<|im_end|>")
-	tks := []*Tokenizer{trainedBPE(f, "gpt2"), trainedBPE(f, "llama3"), trainedBPE(f, "qwen2"), handBPE(f, "glm4")}
+	tks := []*Tokenizer{trainedBPE(f, "gpt2"), trainedBPE(f, "llama3"), trainedBPE(f, "qwen2"), handBPE(f, "glm4"),
+		trainedBPE(f, "deepseek-coder"), trainedBPE(f, "deepseek-llm"), trainedBPE(f, "starcoder")}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, tk := range tks {
 			checkEncode(t, tk, s, EncodeOptions{AddSpecial: true}, true)

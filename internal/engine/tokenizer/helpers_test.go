@@ -177,7 +177,7 @@ func trainBPE(corpus string, split preTokenizer, n int) (tokens, merges []string
 // trainedMerges caches the (slow-ish) training per pre-tokenizer.
 var trainedMerges = func() map[string]func() ([]string, []string) {
 	m := map[string]func() ([]string, []string){}
-	for _, pre := range []string{"gpt2", "llama3", "qwen2"} {
+	for _, pre := range []string{"gpt2", "llama3", "qwen2", "deepseek-coder", "deepseek-llm", "starcoder"} {
 		m[pre] = sync.OnceValues(func() ([]string, []string) {
 			return trainBPE(englishText+"日本語のテキスト", preTokenizers[pre], 400)
 		})
@@ -186,7 +186,7 @@ var trainedMerges = func() map[string]func() ([]string, []string) {
 }()
 
 // trainedBPE is a byte-level BPE tokenizer with 400 merges learned from
-// englishText using the named pre-tokenizer (gpt2, llama3 or qwen2), plus
+// englishText using the named pre-tokenizer, plus
 // ChatML control tokens.
 func trainedBPE(t testing.TB, pre string) *Tokenizer {
 	t.Helper()

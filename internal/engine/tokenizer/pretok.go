@@ -264,6 +264,18 @@ var preTokenizers = map[string]preTokenizer{
 	"chatglm-bpe": splitLlama3Digits3,
 	"glm4":        splitLlama3Digits3,
 
+	"deepseek-coder": splitDeepSeekCoder,
+	"deepseek-llm":   splitDeepSeekLLM,
+
+	// StarCoder's pattern, which llama.cpp also uses for these.
+	"starcoder":  splitStarCoder,
+	"refact":     splitStarCoder,
+	"command-r":  splitStarCoder,
+	"smollm":     splitStarCoder,
+	"codeshell":  splitStarCoder,
+	"exaone":     splitStarCoder,
+	"minerva-7b": splitStarCoder,
+
 	"qwen2":            splitQwen2,
 	"stablelm2":        splitQwen2,
 	"megrez":           splitQwen2,
