@@ -41,6 +41,7 @@ type Backend struct {
 	r     *runner.Runner
 	model string // name written in answers
 	info  runner.Info
+	cons  constraints // grammar-constrained output (grammar.go)
 }
 
 var (
@@ -206,6 +207,13 @@ func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Resp
 	}, tmpl.StopStrings())
 	if err != nil {
 		return nil, err
+	}
+	cons, err := b.constraintFor(cr.ResponseFormat)
+	if err != nil {
+		return nil, err
+	}
+	if cons != nil {
+		gr.Constraint = cons
 	}
 	includeUsage := cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
 	top := 0
