@@ -453,3 +453,31 @@ func fillRequiredDeep(m map[string]any) {
 		}
 	}
 }
+
+// TestStringFastPathMatchesTrie: inside a string the mask is computed from the plain-token
+// set and the special tokens; it must equal what the full trie search finds.
+func TestStringFastPathMatchesTrie(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	pieces := append(testVocab(r, 2000), "a\"b", "\"}", "\\n\"", "\x01", "\"\n", "\",\"age\":")
+	v := NewVocab(pieces, nil)
+	g, err := Compile([]byte(personSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConstraint(g, v)
+	for _, prefix := range []string{`{"name":"A`, `{"name": "x", "nick": "`, `{"name":"`, `{"name":"x","age":1,"kind":"person","tags":["a"],"address":{"city":"O`} {
+		st := c.Start()
+		if !st.AcceptBytes(prefix) {
+			t.Fatalf("%q refused", prefix)
+		}
+		fast := c.m.allowed(st.st)
+		slow := make([]uint64, len(fast))
+		c.m.walk(st.st, slow)
+		for i := range fast {
+			if fast[i] != slow[i] {
+				t.Errorf("%q: masks differ in word %d: %064b vs %064b", prefix, i, fast[i], slow[i])
+				break
+			}
+		}
+	}
+}

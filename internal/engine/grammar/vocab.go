@@ -14,6 +14,12 @@ type Vocab struct {
 	nodes  []trieNode
 	toks   []int32 // token ids, grouped by the trie node they end at
 	pieces []string
+	// plain marks the tokens made only of bytes that leave a string's inside unchanged
+	// (no quote, backslash or control byte); special lists the other non-empty tokens. Inside
+	// a string, the mask is plain plus the special tokens that pass one by one, which spares
+	// walking the whole trie.
+	plain   []uint64
+	special []int32
 }
 
 func (v *Vocab) piece(id int32) string { return v.pieces[id] }
@@ -35,7 +41,19 @@ func NewVocab(pieces []string, eog []int32) *Vocab {
 		}
 	}
 	sort.Slice(ids, func(a, b int) bool { return pieces[ids[a]] < pieces[ids[b]] })
-	v := &Vocab{size: len(pieces), eog: append([]int32(nil), eog...), pieces: pieces}
+	v := &Vocab{size: len(pieces), eog: append([]int32(nil), eog...), pieces: pieces, plain: make([]uint64, (len(pieces)+63)/64)}
+	for _, id := range ids {
+		p, ok := pieces[id], true
+		for i := 0; i < len(p) && ok; i++ {
+			b := p[i]
+			ok = b >= 0x20 && b != '"' && b != '\\' && b != 0x7f
+		}
+		if ok {
+			v.plain[id>>6] |= 1 << (id & 63)
+		} else {
+			v.special = append(v.special, id)
+		}
+	}
 	// Breadth-first over ranges of the sorted ids: a node is the range of ids sharing its
 	// path; those whose piece ends at the node come first in the range.
 	type span struct{ lo, hi, depth int32 }
@@ -117,11 +135,21 @@ func (m *masker) allowed(st []frame) []uint64 {
 			bits[id>>6] |= 1 << (id & 63)
 		}
 	}
-	if len(st) > 1 { // the root is not complete: search the trie
-		s := &search{m: m, bits: bits}
-		start := append([]frame(nil), st...)
-		s.cur, s.bufs = [][]frame{start}, [][]frame{start}
-		s.walk(0, 0)
+	if top := st[len(st)-1]; top.kind == fString && top.phase == sNormal {
+		copy(bits, m.v.plain)
+		buf := make([]frame, 0, len(st)+4)
+		for _, id := range m.v.special {
+			buf = append(buf[:0], st...)
+			p, ok := m.v.pieces[id], true
+			for i := 0; i < len(p) && ok; i++ {
+				ok = m.g.feed(&buf, p[i])
+			}
+			if ok {
+				bits[id>>6] |= 1 << (id & 63)
+			}
+		}
+	} else if len(st) > 1 { // the root is not complete: search the trie
+		m.walk(st, bits)
 	}
 	m.mu.Lock()
 	if len(m.cache) >= maxCached {
@@ -130,6 +158,14 @@ func (m *masker) allowed(st []frame) []uint64 {
 	m.cache[k] = bits
 	m.mu.Unlock()
 	return bits
+}
+
+// walk marks in bits the tokens the trie search finds allowed from st.
+func (m *masker) walk(st []frame, bits []uint64) {
+	s := &search{m: m, bits: bits}
+	start := append([]frame(nil), st...)
+	s.cur, s.bufs = [][]frame{start}, [][]frame{start}
+	s.walk(0, 0)
 }
 
 type search struct {
