@@ -199,7 +199,31 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 				err = send(chunk(i, mj.echo[i/mj.n], nil, ""))
 			}
 		}
-		if err == nil {
+		if err == nil && mj.finish != nil {
+			// Tool calls are known only once a choice is complete: its content and calls go
+			// out as deltas then.
+			err = run(func(me multiEvent) error {
+				o := &outs[me.index]
+				o.text.WriteString(me.ev.Text)
+				o.tokens = append(o.tokens, me.ev)
+				return nil
+			})
+			for i := 0; i < total && err == nil; i++ {
+				content, calls := mj.finish(outs[i].text.String())
+				if content != "" {
+					var lp json.RawMessage
+					if mj.lp {
+						lp = b.chatLogprobs(outs[i].tokens, mj.top)
+					}
+					err = send(chunk(i, content, lp, ""))
+				}
+				if len(calls) > 0 && err == nil {
+					outs[i].finish = "tool_calls"
+					err = send(&api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: b.model,
+						Choices: []api.ChunkChoice{{Index: i, Delta: api.Delta{ToolCalls: calls}}}})
+				}
+			}
+		} else if err == nil {
 			err = run(func(me multiEvent) error {
 				if me.ev.Text == "" && !mj.lp {
 					return nil

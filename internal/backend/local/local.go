@@ -28,7 +28,6 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
-	"github.com/open-autoglm/autoglm/internal/engine/chat"
 	"github.com/open-autoglm/autoglm/internal/engine/model"
 	"github.com/open-autoglm/autoglm/internal/engine/runner"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
@@ -45,6 +44,7 @@ type Backend struct {
 	r     *runner.Runner
 	model string // name written in answers
 	info  runner.Info
+	cons  constraints // grammar-constrained output (grammar.go)
 }
 
 var (
@@ -249,19 +249,11 @@ func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Resp
 	if len(cr.Messages) == 0 {
 		return nil, invalid("messages", "messages must contain at least one message")
 	}
-	msgs := make([]chat.Message, len(cr.Messages))
-	for i, m := range cr.Messages {
-		role := m.Role
-		if role == api.RoleDeveloper {
-			role = api.RoleSystem
-		}
-		msgs[i] = chat.Message{Role: role, Content: m.Content.String()}
+	text, plan, err := b.renderChat(&cr)
+	if err != nil {
+		return nil, err
 	}
 	tmpl := b.r.Template()
-	text, err := tmpl.Render(msgs, true)
-	if err != nil {
-		return nil, invalid("messages", "%v", err)
-	}
 	tok := b.r.Tokenizer()
 	prompt := tok.Encode(text, tokenizer.EncodeOptions{AddSpecial: true, ParseSpecial: true})
 	maxTokens := cr.MaxTokens
@@ -276,6 +268,19 @@ func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Resp
 	if err != nil {
 		return nil, err
 	}
+	cons, err := b.constraintFor(cr.ResponseFormat)
+	if err != nil {
+		return nil, err
+	}
+	if cons != nil {
+		if plan.constraint != nil {
+			return nil, invalid("response_format", "response_format cannot be combined with a required tool call")
+		}
+		gr.Constraint = cons
+	}
+	if plan.constraint != nil {
+		gr.Constraint = plan.constraint
+	}
 	includeUsage := cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
 	top := 0
 	if cr.TopLogprobs != nil {
@@ -284,9 +289,13 @@ func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Resp
 		}
 		top = *cr.TopLogprobs
 	}
-	if needsMulti(1, cr.N, cr.Logprobs, false) {
+	if needsMulti(1, cr.N, cr.Logprobs, false) || plan.active {
 		gr.Logprobs, gr.TopLogprobs = cr.Logprobs, top
-		return b.runMulti(ctx, &multiJob{chat: true, prompts: []runner.Request{gr}, n: max(1, cr.N), lp: cr.Logprobs, top: top}, cr.Stream, includeUsage)
+		mj := &multiJob{chat: true, prompts: []runner.Request{gr}, n: max(1, cr.N), lp: cr.Logprobs, top: top}
+		if plan.active {
+			mj.finish = b.finishCalls(plan)
+		}
+		return b.runMulti(ctx, mj, cr.Stream, includeUsage)
 	}
 	return b.generate(ctx, gr, cr.Stream, includeUsage, chatWriter{})
 }
