@@ -101,6 +101,15 @@ func (c *Config) Validate() error {
 					bad(bp+".headers", "%q is not a valid header name", k)
 				}
 			}
+			switch b.Responses {
+			case "", ResponsesTranslate:
+			case ResponsesNative:
+				if b.Type != BackendOpenAI {
+					bad(bp+".responses", "native applies only to type openai")
+				}
+			default:
+				bad(bp+".responses", "must be translate or native, got %q", b.Responses)
+			}
 			switch b.Type {
 			case BackendOpenAI:
 				if b.BaseURL == "" {

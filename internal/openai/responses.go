@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
 // The OpenAI Responses API (POST /v1/responses and the routes of a stored response),
@@ -111,6 +115,11 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return readError(err)
 	}
+	if f, err := wire.Peek(body); err == nil && f.HasModel {
+		if m, ok := h.reg.Lookup(f.Model); ok && m.NativeResponses() {
+			return h.passResponses(w, r, m, body, f)
+		}
+	}
 	c := &responseCall{owner: h.owner(r.Context())}
 	if err := json.Unmarshal(body, &c.req); err != nil {
 		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_json", Message: "could not decode the request: " + jsonProblem(err)}
@@ -150,6 +159,19 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.storeResponse(r.Context(), c, out)
 	return nil
+}
+
+// passResponses sends a Responses request as it is to a model whose backends all speak the
+// Responses API: the upstream keeps the conversation (previous_response_id, stored
+// responses) itself. It goes through the same routing, retries and usage accounting as a chat
+// completion; it is never cached, because the upstream's state changes with every call.
+func (h *Handler) passResponses(w http.ResponseWriter, r *http.Request, m *router.Model, body []byte, f wire.Fields) error {
+	telemetry.Info(r.Context()).SetModel(m.Name)
+	x := &exchange{op: backend.OpResponses, stream: f.Stream, start: time.Now(), reqBytes: len(body), reqBody: body}
+	req := &router.Request{Op: backend.OpResponses, Body: body, Fields: f, Stream: f.Stream, Header: forwardHeaders(r.Header), Client: r.Header}
+	err := h.call(w, r, m, req, x, nil)
+	h.done(r, m, x, err)
+	return err
 }
 
 // owner is who a stored response belongs to.
