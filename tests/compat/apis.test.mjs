@@ -182,6 +182,13 @@ test("ai-sdk streamText", async () => {
   assert.equal(await r.text, text);
 });
 
+test("ai-sdk multi-turn: earlier answers come back as item references", async () => {
+  const first = await generateText({ model: vercel(model), prompt: "Say something.", maxRetries: 0 });
+  const messages = [{ role: "user", content: "Say something." }, ...first.response.messages, { role: "user", content: "And again." }];
+  const second = await generateText({ model: vercel(model), messages, maxRetries: 0 });
+  assert.ok(second.text.length > 0);
+});
+
 test("ai-sdk tools", async () => {
   let called = null;
   const r = await generateText({
