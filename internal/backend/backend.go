@@ -26,6 +26,7 @@ const (
 	OpChat       Op = iota // POST /chat/completions
 	OpCompletion           // POST /completions
 	OpEmbedding            // POST /embeddings
+	OpResponses            // POST /responses (passed through to upstreams that speak it)
 )
 
 // Path is the path of the operation relative to an OpenAI API root ("/chat/completions").
@@ -37,6 +38,8 @@ func (o Op) Path() string {
 		return "/completions"
 	case OpEmbedding:
 		return "/embeddings"
+	case OpResponses:
+		return "/responses"
 	}
 	return ""
 }
@@ -49,6 +52,8 @@ func (o Op) String() string {
 		return "completion"
 	case OpEmbedding:
 		return "embedding"
+	case OpResponses:
+		return "responses"
 	}
 	return fmt.Sprintf("op(%d)", o)
 }

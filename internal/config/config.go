@@ -258,7 +258,19 @@ type Backend struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// Queue overrides the model's queue. Default: the model's.
 	Queue int `yaml:"queue"`
+	// Responses says how POST /v1/responses reaches this backend: "translate" (the gateway
+	// turns it into a chat completion and back) or "native" (the body is passed through to
+	// the upstream's own /responses, which then keeps the conversation state). A model
+	// passes Responses requests through only when every one of its backends is native.
+	// Default "translate". Type openai only.
+	Responses string `yaml:"responses"`
 }
+
+// How a backend serves the Responses API (Backend.Responses).
+const (
+	ResponsesTranslate = "translate"
+	ResponsesNative    = "native"
+)
 
 // Duration is a time.Duration written in YAML as a Go duration string ("300ms", "2m").
 type Duration time.Duration

@@ -107,6 +107,15 @@ func (c *Config) Validate() error {
 			if !validHeaderValue(b.Project) {
 				bad(bp+".project", "must not contain control characters")
 			}
+			switch b.Responses {
+			case "", ResponsesTranslate:
+			case ResponsesNative:
+				if b.Type != BackendOpenAI {
+					bad(bp+".responses", "native applies only to type openai")
+				}
+			default:
+				bad(bp+".responses", "must be translate or native, got %q", b.Responses)
+			}
 			switch b.Type {
 			case BackendOpenAI:
 				if b.BaseURL == "" {

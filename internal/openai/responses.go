@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
 // The OpenAI Responses API (POST /v1/responses and the routes of a stored response),
@@ -30,14 +35,21 @@ type StoredResponse struct {
 	// Context is the JSON list of chat messages of the whole conversation up to and
 	// including this response's output (instructions excluded: they are not carried over).
 	Context []byte
+	// Items are the input and output items by id (for item_reference).
+	Items map[string]json.RawMessage
 }
 
 // ResponseStore keeps stored responses. Implementations are safe for concurrent use. Get and
 // Delete see only the owner's responses and return an apierr NotFound error for any other.
+//
+// PutResponse also keeps the response's input and output items by id, for item_reference
+// inputs (clients such as the Vercel AI SDK refer to earlier output that way); GetItems
+// returns those of ids the owner stored (missing ids are absent from the map).
 type ResponseStore interface {
 	PutResponse(ctx context.Context, r *StoredResponse) error
 	GetResponse(ctx context.Context, owner, id string) (*StoredResponse, error)
 	DeleteResponse(ctx context.Context, owner, id string) error
+	GetItems(ctx context.Context, owner string, ids []string) (map[string]json.RawMessage, error)
 }
 
 // responseObject is the Responses API's response object.
@@ -111,6 +123,11 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return readError(err)
 	}
+	if f, err := wire.Peek(body); err == nil && f.HasModel {
+		if m, ok := h.reg.Lookup(f.Model); ok && m.NativeResponses() {
+			return h.passResponses(w, r, m, body, f)
+		}
+	}
 	c := &responseCall{owner: h.owner(r.Context())}
 	if err := json.Unmarshal(body, &c.req); err != nil {
 		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_json", Message: "could not decode the request: " + jsonProblem(err)}
@@ -119,6 +136,9 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 		return &apierr.Error{Kind: apierr.Invalid, Code: "missing_required_parameter", Param: "model", Message: "Missing required parameter: 'model'."}
 	}
 	if c.input, err = parseInput(c.req.Input); err != nil {
+		return err
+	}
+	if err := h.resolveReferences(r.Context(), c); err != nil {
 		return err
 	}
 	chat, err := h.responsesChat(r.Context(), c)
@@ -149,6 +169,52 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.storeResponse(r.Context(), c, out)
+	return nil
+}
+
+// passResponses sends a Responses request as it is to a model whose backends all speak the
+// Responses API: the upstream keeps the conversation (previous_response_id, stored
+// responses) itself. It goes through the same routing, retries and usage accounting as a chat
+// completion; it is never cached, because the upstream's state changes with every call.
+func (h *Handler) passResponses(w http.ResponseWriter, r *http.Request, m *router.Model, body []byte, f wire.Fields) error {
+	telemetry.Info(r.Context()).SetModel(m.Name)
+	x := &exchange{op: backend.OpResponses, stream: f.Stream, start: time.Now(), reqBytes: len(body), reqBody: body}
+	req := &router.Request{Op: backend.OpResponses, Body: body, Fields: f, Stream: f.Stream, Header: forwardHeaders(r.Header), Client: r.Header}
+	err := h.call(w, r, m, req, x, nil)
+	h.done(r, m, x, err)
+	return err
+}
+
+// resolveReferences replaces item_reference inputs by the stored items they name.
+func (h *Handler) resolveReferences(ctx context.Context, c *responseCall) error {
+	var ids []string
+	for _, it := range c.input {
+		if it.Type == "item_reference" {
+			ids = append(ids, it.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	found, err := h.responses().GetItems(ctx, c.owner, ids)
+	if err != nil {
+		return err
+	}
+	for i, it := range c.input {
+		if it.Type != "item_reference" {
+			continue
+		}
+		raw, ok := found[it.ID]
+		if !ok {
+			return &apierr.Error{Kind: apierr.NotFound, Code: "item_not_found", Param: "input",
+				Message: "Item with id '" + it.ID + "' not found."}
+		}
+		got, err := parseItem(raw)
+		if err != nil || got == nil || got.Type == "item_reference" {
+			return &apierr.Error{Kind: apierr.Internal, Err: fmt.Errorf("stored item %s does not parse: %v", it.ID, err)}
+		}
+		c.input[i] = *got
+	}
 	return nil
 }
 
@@ -330,7 +396,14 @@ func (h *Handler) storeResponse(ctx context.Context, c *responseCall, out *chatO
 		return
 	}
 	sr := &StoredResponse{ID: c.obj.ID, Owner: c.owner, Model: c.req.Model, Created: time.Unix(c.obj.CreatedAt, 0),
-		Response: respJSON, Input: inputJSON, Context: convJSON}
+		Response: respJSON, Input: inputJSON, Context: convJSON, Items: map[string]json.RawMessage{}}
+	for _, list := range [][]item{c.input, c.obj.Output} {
+		for _, it := range list {
+			if b, err := json.Marshal(it); err == nil && it.ID != "" {
+				sr.Items[it.ID] = b
+			}
+		}
+	}
 	// The answer is already the client's; a request that went away must still be stored.
 	if err := h.responses().PutResponse(context.WithoutCancel(ctx), sr); err != nil {
 		h.opt.Logger.WarnContext(ctx, "storing a response failed", "id", c.obj.ID, "err", err)

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
@@ -17,11 +18,17 @@ type MemoryResponses struct {
 	limit int
 	byID  map[string]*StoredResponse
 	order []string // ids, oldest first (deleted ids stay until they reach the front)
+	items map[string]ownedItem
+}
+
+type ownedItem struct {
+	owner, response string
+	item            json.RawMessage
 }
 
 // NewMemoryResponses returns a store of at most limit responses.
 func NewMemoryResponses(limit int) *MemoryResponses {
-	return &MemoryResponses{limit: max(limit, 1), byID: make(map[string]*StoredResponse)}
+	return &MemoryResponses{limit: max(limit, 1), byID: make(map[string]*StoredResponse), items: make(map[string]ownedItem)}
 }
 
 var _ ResponseStore = (*MemoryResponses)(nil)
@@ -34,8 +41,11 @@ func (m *MemoryResponses) PutResponse(_ context.Context, r *StoredResponse) erro
 		m.order = append(m.order, r.ID)
 	}
 	m.byID[r.ID] = r
+	for id, it := range r.Items {
+		m.items[id] = ownedItem{owner: r.Owner, response: r.ID, item: it}
+	}
 	for len(m.byID) > m.limit && len(m.order) > 0 {
-		delete(m.byID, m.order[0])
+		m.drop(m.order[0])
 		m.order = m.order[1:]
 	}
 	if len(m.order) > 2*m.limit {
@@ -61,6 +71,19 @@ func (m *MemoryResponses) GetResponse(_ context.Context, owner, id string) (*Sto
 	return r, nil
 }
 
+// GetItems returns the owner's stored items among ids.
+func (m *MemoryResponses) GetItems(_ context.Context, owner string, ids []string) (map[string]json.RawMessage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]json.RawMessage, len(ids))
+	for _, id := range ids {
+		if it, ok := m.items[id]; ok && it.owner == owner {
+			out[id] = it.item
+		}
+	}
+	return out, nil
+}
+
 // DeleteResponse deletes the owner's response id.
 func (m *MemoryResponses) DeleteResponse(_ context.Context, owner, id string) error {
 	m.mu.Lock()
@@ -69,6 +92,18 @@ func (m *MemoryResponses) DeleteResponse(_ context.Context, owner, id string) er
 	if !ok || r.Owner != owner {
 		return apierr.New(apierr.NotFound, "response_not_found", "no such response")
 	}
-	delete(m.byID, id)
+	m.drop(id)
 	return nil
+}
+
+// drop forgets response id and its items.
+func (m *MemoryResponses) drop(id string) {
+	if r, ok := m.byID[id]; ok {
+		for itemID := range r.Items {
+			if it, ok := m.items[itemID]; ok && it.response == id {
+				delete(m.items, itemID)
+			}
+		}
+	}
+	delete(m.byID, id)
 }

@@ -285,7 +285,12 @@ func parseItem(raw json.RawMessage) (*item, error) {
 			id = newID("fco")
 		}
 		return &item{ID: id, Type: "function_call_output", Status: "completed", CallID: v.CallID, Output: v.Output}, nil
-	case "reasoning", "item_reference":
+	case "item_reference":
+		if v.ID == "" {
+			return nil, invalidParam("", "an item_reference needs the id of a stored item")
+		}
+		return &item{ID: v.ID, Type: "item_reference"}, nil
+	case "reasoning":
 		return nil, nil
 	}
 	return nil, invalidParam("", "input items of type %q are not supported", v.Type)

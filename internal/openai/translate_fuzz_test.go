@@ -16,6 +16,7 @@ func FuzzResponsesRequest(f *testing.F) {
 			"tools":[{"type":"function","name":"f","parameters":{"type":"object"}}],"tool_choice":{"type":"function","name":"f"},
 			"text":{"format":{"type":"json_schema","name":"x","schema":{}}}}`,
 		`{"model":"m","input":[{"type":"reasoning"},{"role":"assistant","content":"x"}],"tool_choice":"required","stream":true}`,
+		`{"model":"m","input":[{"type":"item_reference","id":"msg_1"}]}`,
 		`{"model":"m","input":[1]}`,
 		`{"input":null}`,
 	} {
@@ -32,6 +33,9 @@ func FuzzResponsesRequest(f *testing.F) {
 			return
 		}
 		c.req.PreviousResponseID = nil
+		if h.resolveReferences(context.Background(), c) != nil {
+			return
+		}
 		chat, err := h.responsesChat(context.Background(), c)
 		if err != nil {
 			return

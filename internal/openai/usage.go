@@ -40,10 +40,19 @@ type Outcome struct {
 	Cache string
 }
 
-// usageJSON is OpenAI's usage object.
+// usageJSON is OpenAI's usage object: chat's names, or the Responses API's.
 type usageJSON struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
+	InputTokens      int64 `json:"input_tokens"`
+	OutputTokens     int64 `json:"output_tokens"`
+}
+
+func (u *usageJSON) usage() Usage {
+	if u.PromptTokens == 0 && u.CompletionTokens == 0 {
+		return Usage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens}
+	}
+	return Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
 }
 
 var usageKey = []byte(`"usage"`)
@@ -63,7 +72,7 @@ func usageFromDocument(doc []byte) (Usage, bool) {
 	if err := json.NewDecoder(bytes.NewReader(rest[1:])).Decode(&u); err != nil || u == nil {
 		return Usage{}, false
 	}
-	return Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}, true
+	return u.usage(), true
 }
 
 // eventEnd returns the length of the first complete SSE event in b (terminator included),
@@ -112,8 +121,7 @@ func inspectEvent(ev []byte) (u Usage, found, usageOnly, hasText bool) {
 	if json.Unmarshal(data, &chunk) != nil || chunk.Usage == nil {
 		return Usage{}, false, false, hasText
 	}
-	return Usage{PromptTokens: chunk.Usage.PromptTokens, CompletionTokens: chunk.Usage.CompletionTokens},
-		true, len(chunk.Choices) == 0, hasText
+	return chunk.Usage.usage(), true, len(chunk.Choices) == 0, hasText
 }
 
 // textLimit bounds the streamed events kept to count an answer's tokens when the upstream

@@ -9,6 +9,7 @@ package respstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -45,6 +46,14 @@ var migrations = []string{
 		context    TEXT NOT NULL
 	);
 	CREATE INDEX responses_created ON responses (created_at)`,
+	// 2: the input and output items of stored responses, by id, for item_reference inputs.
+	`CREATE TABLE response_items (
+		id          TEXT PRIMARY KEY,
+		owner       TEXT NOT NULL,
+		response_id TEXT NOT NULL,
+		item        TEXT NOT NULL
+	);
+	CREATE INDEX response_items_response ON response_items (response_id)`,
 }
 
 // migrationLock is the PostgreSQL advisory lock that serialises migrations between replicas.
@@ -131,9 +140,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// PutResponse stores r, replacing a response of the same id and owner.
+// PutResponse stores r and its items in one transaction, replacing a response of the same
+// id and owner.
 func (s *Store) PutResponse(ctx context.Context, r *openai.StoredResponse) error {
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO responses (id, owner, model, created_at, response, input, context)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("respstore: put %s: %w", r.ID, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO responses (id, owner, model, created_at, response, input, context)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET response = excluded.response, input = excluded.input, context = excluded.context
 		WHERE responses.owner = excluded.owner`),
@@ -141,7 +156,37 @@ func (s *Store) PutResponse(ctx context.Context, r *openai.StoredResponse) error
 	if err != nil {
 		return fmt.Errorf("respstore: put %s: %w", r.ID, err)
 	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // another owner's response has this id; nothing of this one is kept
+	}
+	for id, it := range r.Items {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO response_items (id, owner, response_id, item) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET item = excluded.item, response_id = excluded.response_id
+			WHERE response_items.owner = excluded.owner`), id, r.Owner, r.ID, string(it)); err != nil {
+			return fmt.Errorf("respstore: put %s: item %s: %w", r.ID, id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("respstore: put %s: %w", r.ID, err)
+	}
 	return nil
+}
+
+// GetItems returns the owner's stored items among ids.
+func (s *Store) GetItems(ctx context.Context, owner string, ids []string) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(ids))
+	for _, id := range ids {
+		var it string
+		err := s.r.QueryRowContext(ctx, s.q(`SELECT item FROM response_items WHERE id = ? AND owner = ?`), id, owner).Scan(&it)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("respstore: item %s: %w", id, err)
+		}
+		out[id] = json.RawMessage(it)
+	}
+	return out, nil
 }
 
 var errNotFound = apierr.New(apierr.NotFound, "response_not_found", "no such response")
@@ -166,18 +211,29 @@ func (s *Store) GetResponse(ctx context.Context, owner, id string) (*openai.Stor
 
 // DeleteResponse deletes the owner's response id.
 func (s *Store) DeleteResponse(ctx context.Context, owner, id string) error {
-	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM responses WHERE id = ? AND owner = ?`), id, owner)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("respstore: delete %s: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM responses WHERE id = ? AND owner = ?`), id, owner)
 	if err != nil {
 		return fmt.Errorf("respstore: delete %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return errNotFound
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM response_items WHERE response_id = ?`), id); err != nil {
+		return fmt.Errorf("respstore: delete %s: %w", id, err)
+	}
+	return tx.Commit()
 }
 
 // DeleteBefore deletes the responses created before t and returns how many went.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM response_items WHERE response_id IN (SELECT id FROM responses WHERE created_at < ?)`), t.UnixMicro()); err != nil {
+		return 0, fmt.Errorf("respstore: delete before: %w", err)
+	}
 	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM responses WHERE created_at < ?`), t.UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("respstore: delete before: %w", err)

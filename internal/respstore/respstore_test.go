@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"testing"
 	"time"
@@ -87,7 +88,8 @@ func run(t *testing.T, open func() store.Store) {
 		t.Fatal(err)
 	}
 	r := &openai.StoredResponse{ID: "resp_1", Owner: "user:a", Model: "m", Created: time.Now(),
-		Response: []byte(`{"id":"resp_1"}`), Input: []byte(`[]`), Context: []byte(`[{"role":"user","content":"hi"}]`)}
+		Response: []byte(`{"id":"resp_1"}`), Input: []byte(`[]`), Context: []byte(`[{"role":"user","content":"hi"}]`),
+		Items: map[string]json.RawMessage{"msg_1": json.RawMessage(`{"id":"msg_1","type":"message"}`)}}
 	if err := rs.PutResponse(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +114,12 @@ func run(t *testing.T, open func() store.Store) {
 	if _, err := rs.GetResponse(ctx, "user:b", "resp_1"); apierr.KindOf(err) != apierr.NotFound {
 		t.Errorf("another owner reads it: %v", err)
 	}
+	if items, err := rs.GetItems(ctx, "user:a", []string{"msg_1", "msg_2"}); err != nil || len(items) != 1 || string(items["msg_1"]) != `{"id":"msg_1","type":"message"}` {
+		t.Errorf("items: %v %v", items, err)
+	}
+	if items, err := rs.GetItems(ctx, "user:b", []string{"msg_1"}); err != nil || len(items) != 0 {
+		t.Errorf("another owner's items: %v %v", items, err)
+	}
 	if err := rs.DeleteResponse(ctx, "user:b", "resp_1"); apierr.KindOf(err) != apierr.NotFound {
 		t.Errorf("another owner deletes it: %v", err)
 	}
@@ -123,5 +131,8 @@ func run(t *testing.T, open func() store.Store) {
 	}
 	if _, err := rs.GetResponse(ctx, "user:a", "resp_1"); apierr.KindOf(err) != apierr.NotFound {
 		t.Errorf("deleted response still there: %v", err)
+	}
+	if items, _ := rs.GetItems(ctx, "user:a", []string{"msg_1"}); len(items) != 0 {
+		t.Errorf("deleted response's items still there: %v", items)
 	}
 }

@@ -165,10 +165,25 @@ func newTarget(i int, mc config.Model, bc config.Backend, b backend.Backend) *Ta
 	if t.queueTimeout <= 0 {
 		t.queueTimeout = config.DefaultQueueTimeout
 	}
+	t.NativeResponses = bc.Responses == config.ResponsesNative
 	if bc.MaxInflight > 0 {
 		t.slots = make(chan struct{}, bc.MaxInflight)
 	}
 	return t
+}
+
+// NativeResponses reports whether every backend of m serves the Responses API itself, so
+// that Responses requests can be passed through rather than translated.
+func (m *Model) NativeResponses() bool {
+	if len(m.Targets) == 0 {
+		return false
+	}
+	for _, t := range m.Targets {
+		if !t.NativeResponses {
+			return false
+		}
+	}
+	return true
 }
 
 // Lookup finds a model by name or alias.

@@ -98,6 +98,9 @@ type Target struct {
 	Weight int
 	// Backend does the work.
 	Backend backend.Backend
+	// NativeResponses is set when the upstream serves the Responses API itself
+	// (config.Backend.Responses "native").
+	NativeResponses bool
 
 	idx          int             // position in the model's Targets: its bit in exclusion masks
 	timeouts     config.Timeouts // resolved for this backend

@@ -144,6 +144,19 @@ func TestResponsesTextAndConversation(t *testing.T) {
 		t.Errorf("third turn sent %d messages: %s", len(msgs), mock.Stats().LastBody)
 	}
 
+	// item_reference inputs name stored items: here the first answer, sent back by id as
+	// the Vercel AI SDK does.
+	resp, b = post(t, g.URL+"/v1/responses", `{"model":"glm4","input":[{"role":"user","content":"Tell me a joke."},
+		{"type":"item_reference","id":"`+first.Output[0].ID+`"},{"role":"user","content":"Again."}]}`)
+	decodeResp(t, resp, b)
+	if msgs, _ = lastUpstream(t, mock); len(msgs) != 3 || msgs[1]["role"] != "assistant" || msgs[1]["content"] != first.text() {
+		t.Errorf("item_reference: %s", mock.Stats().LastBody)
+	}
+	resp, b = post(t, g.URL+"/v1/responses", `{"model":"glm4","input":[{"type":"item_reference","id":"msg_nope"}]}`)
+	if e := decodeOpenAIError(t, resp, b); resp.StatusCode != 404 || e.Error.Code != "item_not_found" {
+		t.Errorf("unknown item_reference: %d %s", resp.StatusCode, b)
+	}
+
 	// store: false is not kept.
 	resp, b = post(t, g.URL+"/v1/responses", `{"model":"glm4","input":"x","store":false}`)
 	unstored := decodeResp(t, resp, b)
@@ -362,6 +375,9 @@ func TestResponsesOwnership(t *testing.T) {
 	}
 	if resp, _ := g.do(t, "POST", "/v1/responses", `{"model":"glm-4-flash","input":"x","previous_response_id":"`+d.ID+`"}`, bob); resp.StatusCode != 404 {
 		t.Errorf("other continues the conversation: %d", resp.StatusCode)
+	}
+	if resp, _ := g.do(t, "POST", "/v1/responses", `{"model":"glm-4-flash","input":[{"type":"item_reference","id":"`+d.Output[0].ID+`"}]}`, bob); resp.StatusCode != 404 {
+		t.Errorf("other refers to the owner's item: %d", resp.StatusCode)
 	}
 	if resp, _ := g.do(t, "DELETE", "/v1/responses/"+d.ID, "", bob); resp.StatusCode != 404 {
 		t.Errorf("other deletes: %d", resp.StatusCode)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Compatibility test: the official openai npm client against a real autoglm in front of a
-# real mockllm, both on loopback. Needs node and npm; installs the client from the registry.
+# Compatibility test: real clients from npm (openai, @anthropic-ai/sdk, the Vercel AI SDK with
+# @ai-sdk/openai, LangChain's @langchain/openai; versions pinned in package.json) against a
+# real autoglm in front of a real mockllm, both on loopback. Needs node and npm; installs the
+# clients from the registry.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -18,7 +20,7 @@ freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0))
 (cd "$root" && go build -o "$work/autoglm" ./cmd/autoglm)
 mock_port=$(freeport)
 gw_port=$(freeport)
-"$work/autoglm" mockllm --addr "127.0.0.1:$mock_port" --tokens 12 --embedding-dim 16 2>"$work/mock.log" &
+"$work/autoglm" mockllm --addr "127.0.0.1:$mock_port" --tokens 12 --embedding-dim 16 --tool-calls 2>"$work/mock.log" &
 pids+=($!)
 cat >"$work/config.yaml" <<YAML
 models:
@@ -47,7 +49,7 @@ grep -q '"content":" Lily' <<<"$story" || { echo "curl: the story stream lacks t
 echo "curl streamed a story from stories260k: $(grep -o '"content":"[^"]*"' <<<"$story" | sed 's/"content":"//; s/"$//' | tr -d '\n')"
 
 cd "$here"
-if [ ! -d node_modules/openai ]; then
-  npm install --no-audit --no-fund --loglevel=error >/dev/null
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
-AUTOGLM_URL="http://127.0.0.1:$gw_port/v1" node --test compat.test.mjs || { cat "$work/serve.log"; exit 1; }
+AUTOGLM_URL="http://127.0.0.1:$gw_port/v1" node --test compat.test.mjs apis.test.mjs || { cat "$work/serve.log"; exit 1; }
