@@ -3,7 +3,7 @@ GO      ?= go
 FUZZTIME ?= 100000x
 PKGS    := ./...
 
-.PHONY: all build test check vet fmt unit race fuzz compat bench clean
+.PHONY: all build test check vet fmt unit race fuzz compat bench soak clean
 
 all: build
 
@@ -34,6 +34,13 @@ compat:
 
 bench:
 	./scripts/bench.sh
+
+## soak: mixed traffic through two replicas on PostgreSQL and Redis with the upstream killed
+## every few minutes, reporting RSS, goroutines, errors and tasks (docs/RELIABILITY.md).
+## Not part of `make test` at this length. DURATION=1h by default: make soak DURATION=20m
+DURATION ?= 1h
+soak:
+	./scripts/soak.sh $(DURATION)
 
 clean:
 	rm -rf bin

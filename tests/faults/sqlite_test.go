@@ -131,7 +131,7 @@ models:
 	filler := fill(t, dir)
 	t.Log("disk full")
 	// Enough records to need new pages whatever space SQLite's write-ahead log had left.
-	chat(2000)
+	chat(600)
 	// A write the caller waits for fails with a clear error in the documented shape.
 	_, err = admin.CreateKey(context.Background(), &api.CreateKeyRequest{Name: "during"})
 	var apiErr *api.StatusError
