@@ -5,6 +5,7 @@ PKGS    := ./...
 
 .PHONY: all build test check vet fmt unit race purego fuzz compat bench bench-engine clean
 .PHONY: web console screenshots
+.PHONY: soak
 
 all: build
 
@@ -57,6 +58,13 @@ bench:
 ## (written to build/bench-engine), at 1 and 2 threads; see scripts/bench-engine.sh.
 bench-engine:
 	./scripts/bench-engine.sh
+
+## soak: mixed traffic through two replicas on PostgreSQL and Redis with the upstream killed
+## every few minutes, reporting RSS, goroutines, errors and tasks (docs/RELIABILITY.md).
+## Not part of `make test` at this length. DURATION=1h by default: make soak DURATION=20m
+DURATION ?= 1h
+soak:
+	./scripts/soak.sh $(DURATION)
 
 clean:
 	rm -rf bin

@@ -23,7 +23,10 @@ eval "$(./scripts/services.sh start "$svc")"
 step "go test -race"
 # The multi-process scale-out test runs on its own afterwards: it measures a shared rate limit
 # across three server processes, which needs the cores the parallel package tests would take.
-go test -race -count=1 -timeout 20m $(go list ./... | grep -v /tests/scaleout)
+# The fault-injection tests also run on their own: they push hundreds of megabytes through
+# real processes and stop and start services, which the race detector and parallel packages
+# would only slow down.
+go test -race -count=1 -timeout 20m $(go list ./... | grep -v -e /tests/scaleout -e /tests/faults)
 
 step "engine kernels, portable build (-tags purego)"
 # The engine's assembly kernels have portable Go twins, which other CPUs run; test those too.
@@ -31,6 +34,10 @@ go test -tags purego -count=1 ./internal/engine/...
 
 step "scale-out: three autoglm processes on one PostgreSQL and one Redis"
 go test -count=1 -timeout 10m ./tests/scaleout/
+
+step "faults: restarts, a full disk, misbehaving upstreams and clients, a 3-minute soak"
+# docs/RELIABILITY.md says what each test shows; `make soak` runs the soak for an hour.
+AUTOGLM_SOAK=${AUTOGLM_SOAK:-3m} go test -count=1 -timeout 20m ./tests/faults/
 
 step "fuzz (${FUZZTIME:-100000x} per target)"
 ./scripts/fuzz.sh
