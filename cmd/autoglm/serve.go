@@ -101,8 +101,8 @@ func tuneGC(log interface{ Info(string, ...any) }) {
 func serve(ctx context.Context, cfg *config.Config, source, dataDir string, insecure bool) error {
 	log := telemetry.NewLogger(os.Stderr, telemetry.ParseLevel(cfg.Log.Level))
 	tuneGC(log)
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := prepareDataDir(dataDir, log); err != nil {
+		return err
 	}
 	reg, err := router.New(cfg.Models, router.Options{Logger: log})
 	if err != nil {
