@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -56,5 +61,36 @@ func TestPrepareDataDir(t *testing.T) {
 	}
 	if err := prepareDataDir(file, log); err == nil || !strings.Contains(err.Error(), "data dir") {
 		t.Errorf("a file as data dir: %v", err)
+	}
+}
+
+// TestProfileContention: the configuration turns the mutex profile on (and leaves it off by
+// default); what /debug/pprof/mutex serves then has samples to show.
+func TestProfileContention(t *testing.T) {
+	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
+	prev := runtime.SetMutexProfileFraction(-1)
+	t.Cleanup(func() {
+		runtime.SetMutexProfileFraction(prev)
+		runtime.SetBlockProfileRate(0)
+	})
+	runtime.SetMutexProfileFraction(0)
+	profileContention(config.Server{}, log)
+	if got := runtime.SetMutexProfileFraction(-1); got != 0 {
+		t.Errorf("off by default: fraction %d", got)
+	}
+	profileContention(config.Server{ProfileMutexFraction: 7, ProfileBlockRate: config.Duration(time.Microsecond)}, log)
+	if got := runtime.SetMutexProfileFraction(-1); got != 7 {
+		t.Errorf("fraction %d, want 7", got)
+	}
+	// With the block profile on, a goroutine blocked on a channel shows up in it.
+	ch := make(chan struct{})
+	go func() { time.Sleep(20 * time.Millisecond); close(ch) }()
+	<-ch
+	var buf bytes.Buffer
+	if err := pprof.Lookup("block").WriteTo(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "TestProfileContention") {
+		t.Errorf("the block profile does not show the blocked test:\n%.500s", buf.String())
 	}
 }
