@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -104,11 +106,27 @@ func tuneGC(log interface{ Info(string, ...any) }) {
 	log.Info("garbage collector", "gogc", gogc, "memory_limit", limit)
 }
 
+// profileContention turns on the mutex and block profiles server.profile_mutex_fraction and
+// server.profile_block_rate ask for (both off by default: sampling costs a little on every
+// contended lock and blocking operation).
+func profileContention(s config.Server, log *slog.Logger) {
+	if s.ProfileMutexFraction > 0 {
+		runtime.SetMutexProfileFraction(s.ProfileMutexFraction)
+	}
+	if s.ProfileBlockRate > 0 {
+		runtime.SetBlockProfileRate(int(max(s.ProfileBlockRate.D().Nanoseconds(), 1)))
+	}
+	if s.ProfileMutexFraction > 0 || s.ProfileBlockRate > 0 {
+		log.Info("contention profiling on", "mutex_fraction", s.ProfileMutexFraction, "block_rate", s.ProfileBlockRate.D().String())
+	}
+}
+
 func serve(ctx context.Context, cfg *config.Config, source, dataDir string, insecure bool) error {
 	log := telemetry.NewLogger(os.Stderr, telemetry.ParseLevel(cfg.Log.Level))
 	tuneGC(log)
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	profileContention(cfg.Server, log)
+	if err := prepareDataDir(dataDir, log); err != nil {
+		return err
 	}
 	modelStore := &modelstore.Store{Dir: modelstore.DefaultDir(dataDir)}
 	if err := resolvePulledModels(cfg, modelStore); err != nil {

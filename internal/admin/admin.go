@@ -257,11 +257,7 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return apierr.From(err)
-		}
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_json", Message: "request body: " + err.Error()}
+		return apierr.FromDecode(err)
 	}
 	return nil
 }

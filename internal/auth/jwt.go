@@ -182,6 +182,9 @@ func (v *jwtVerifier) verify(token string, now time.Time) (*Principal, error) {
 	if _, err := v.parser.ParseWithClaims(token, claims, v.keyFunc); err != nil {
 		return nil, publicJWTError(err)
 	}
+	if err := v.checkLifetime(claims, now); err != nil {
+		return nil, err
+	}
 	p, err := v.principal(claims)
 	if err != nil {
 		return nil, err
@@ -195,6 +198,31 @@ func (v *jwtVerifier) verify(token string, now time.Time) (*Principal, error) {
 		v.mu.Unlock()
 	}
 	return p, nil
+}
+
+// checkLifetime refuses a token that lives longer than auth.jwt.max_lifetime: exp more than
+// that after iat, or more than that (plus the leeway) after now, whatever iat claims.
+func (v *jwtVerifier) checkLifetime(claims jwt.MapClaims, now time.Time) error {
+	max := v.cfg.MaxLifetime.D()
+	if max <= 0 {
+		return nil
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return errors.New("the token lacks a valid exp claim")
+	}
+	tooLong := fmt.Errorf("the token's lifetime exceeds the %s this server accepts", max)
+	iat, err := claims.GetIssuedAt()
+	if err != nil {
+		return errors.New("the token's iat claim is not a number")
+	}
+	if iat != nil && exp.Sub(iat.Time) > max {
+		return tooLong
+	}
+	if exp.Sub(now) > max+v.cfg.Leeway.D() {
+		return tooLong
+	}
+	return nil
 }
 
 // principal maps verified claims to a principal.

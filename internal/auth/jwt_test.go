@@ -376,3 +376,54 @@ func BenchmarkJWT(b *testing.B) {
 		})
 	}
 }
+
+// TestJWTMaxLifetime: with auth.jwt.max_lifetime set, a token whose exp lies further than that
+// after its iat, or after now when iat is absent or in the future, is refused; a short one
+// passes. Without the option any lifetime passes.
+func TestJWTMaxLifetime(t *testing.T) {
+	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	limited := config.Auth{Enabled: true, JWT: config.JWT{Secret: testSecret, UserClaim: "sub", RoleClaim: "role",
+		Leeway: config.Duration(30 * time.Second), MaxLifetime: config.Duration(time.Hour)}}
+	a, err := New(Options{Config: limited, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlimited := limited
+	unlimited.JWT.MaxLifetime = 0
+	u, err := New(Options{Config: unlimited, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	for _, tc := range []struct {
+		name   string
+		claims jwt.MapClaims
+		ok     bool
+	}{
+		{"one hour from iat", jwt.MapClaims{"iat": at(-10 * time.Minute), "exp": at(50 * time.Minute)}, true},
+		{"no iat, expires within the hour", jwt.MapClaims{"exp": at(59 * time.Minute)}, true},
+		{"exp-iat over the limit", jwt.MapClaims{"iat": at(-2 * time.Hour), "exp": at(10 * time.Minute)}, false},
+		{"no iat, expires in a year", jwt.MapClaims{"exp": at(365 * 24 * time.Hour)}, false},
+		{"iat in the future hides a long life", jwt.MapClaims{"iat": at(23 * time.Hour), "exp": at(24 * time.Hour)}, false},
+		{"exp just past the limit and the leeway", jwt.MapClaims{"exp": at(time.Hour + 31*time.Second)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.claims["sub"], tc.claims["role"] = "alice", "user"
+			tok := sign(t, jwt.SigningMethodHS256, []byte(testSecret), tc.claims, nil)
+			_, err := a.AuthenticateCredential(Credential{Kind: JWT, Token: tok})
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok %v", err, tc.ok)
+			}
+			if err != nil && (apierr.KindOf(err) != apierr.Unauthenticated || !strings.Contains(err.(*apierr.Error).Message, "lifetime exceeds the 1h0m0s")) &&
+				!strings.Contains(err.Error(), "not valid yet") {
+				t.Errorf("refusal: %v", err)
+			}
+			if tc.name != "iat in the future hides a long life" {
+				if _, err := u.AuthenticateCredential(Credential{Kind: JWT, Token: tok}); err != nil {
+					t.Errorf("without max_lifetime: %v", err)
+				}
+			}
+		})
+	}
+}

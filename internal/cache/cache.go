@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/maypok86/otter/v2"
 	"github.com/redis/rueidis"
@@ -156,6 +157,11 @@ var ignored = []string{"model", "stream", "stream_options", "user", "metadata", 
 // ("/v1/chat/completions"), model the public model name after alias resolution, cacheControl
 // the request's Cache-Control header, owner the caller.
 //
+// body must be what wire.Peek accepted: valid UTF-8 without unpaired surrogate escapes or
+// repeated keys, so that the normalisation below (which would turn invalid UTF-8 into U+FFFD
+// and keep the last of repeated keys) maps different upstream requests to different keys. A
+// body that is not valid UTF-8 is not cached.
+//
 // The key is a SHA-256 of the caller's scope (see Owner), the route, the model and the body
 // with the fields above removed,
 // re-encoded with sorted keys, so whitespace and key order do not matter. A chat or
@@ -178,6 +184,9 @@ func (c *Cache) Decide(route, model string, body []byte, cacheControl string, ow
 		case "no-cache":
 			p.Read = false
 		}
+	}
+	if !utf8.Valid(body) {
+		return Policy{}
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {

@@ -53,6 +53,10 @@ type JWT struct {
 	DefaultRole string `yaml:"default_role"`
 	// Leeway tolerates clock skew when checking exp and nbf. Default 30s; at most 5m.
 	Leeway Duration `yaml:"leeway"`
+	// MaxLifetime, when set, refuses a token that lives longer: one whose exp is more than
+	// this after its iat, or more than this (plus Leeway) after now, so a leaked long-lived
+	// token cannot be used for long. Default 0 (no limit).
+	MaxLifetime Duration `yaml:"max_lifetime"`
 }
 
 // Configured reports whether any JWT verification key is configured.
@@ -116,6 +120,11 @@ func (x Auth) validate(bad func(path, format string, args ...any)) {
 	}
 	if d := j.Leeway.D(); d < 0 || d > 5*time.Minute {
 		bad("auth.jwt.leeway", "must be between 0 and 5m, got %s", d)
+	}
+	if j.MaxLifetime < 0 {
+		bad("auth.jwt.max_lifetime", "must not be negative")
+	} else if j.MaxLifetime > 0 && j.MaxLifetime < Duration(time.Minute) {
+		bad("auth.jwt.max_lifetime", "must be 0 (no limit) or at least 1m, got %s", j.MaxLifetime.D())
 	}
 	if r := j.DefaultRole; r != "" && !builtinRoles[r] && x.Roles[r] == nil {
 		bad("auth.jwt.default_role", "unknown role %q", r)

@@ -60,6 +60,14 @@ type Server struct {
 	// ShutdownTimeout is how long a graceful shutdown waits for in-flight requests and
 	// streams before closing them. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// ProfileMutexFraction turns on the mutex contention profile (/debug/pprof/mutex): on
+	// average 1 in this many contention events is sampled (runtime.SetMutexProfileFraction).
+	// 0 leaves it off. Default 0.
+	ProfileMutexFraction int `yaml:"profile_mutex_fraction"`
+	// ProfileBlockRate turns on the blocking profile (/debug/pprof/block): one blocking event
+	// is sampled per this much time spent blocked (runtime.SetBlockProfileRate); "1ns" samples
+	// every event. 0 leaves it off. Default 0.
+	ProfileBlockRate Duration `yaml:"profile_block_rate"`
 }
 
 // Log configures logging.

@@ -73,14 +73,16 @@ func TestFullConfig(t *testing.T) {
 	glmTimeouts := Timeouts{Connect: Duration(2 * time.Second), TTFT: Duration(20 * time.Second), Idle: Duration(30 * time.Second), Total: Duration(5 * time.Minute)}
 	want := &Config{
 		Server: Server{
-			Addr:               "127.0.0.1:8081",
-			MaxBodyBytes:       1 << 20,
-			ReadHeaderTimeout:  Duration(5 * time.Second),
-			ReadTimeout:        Duration(30 * time.Second),
-			WriteTimeout:       Duration(5 * time.Minute),
-			StreamWriteTimeout: Duration(15 * time.Second),
-			IdleTimeout:        Duration(60 * time.Second),
-			ShutdownTimeout:    Duration(20 * time.Second),
+			Addr:                 "127.0.0.1:8081",
+			MaxBodyBytes:         1 << 20,
+			ReadHeaderTimeout:    Duration(5 * time.Second),
+			ReadTimeout:          Duration(30 * time.Second),
+			WriteTimeout:         Duration(5 * time.Minute),
+			StreamWriteTimeout:   Duration(15 * time.Second),
+			IdleTimeout:          Duration(60 * time.Second),
+			ShutdownTimeout:      Duration(20 * time.Second),
+			ProfileMutexFraction: 5,
+			ProfileBlockRate:     Duration(10 * time.Microsecond),
 		},
 		Log: Log{Level: "debug"},
 		Models: []Model{

@@ -37,6 +37,12 @@ func (c *Config) Validate() error {
 			bad(name, "must not be negative")
 		}
 	}
+	if s.ProfileMutexFraction < 0 || s.ProfileMutexFraction > 1_000_000 {
+		bad("server.profile_mutex_fraction", "must be between 0 (off) and 1000000, got %d", s.ProfileMutexFraction)
+	}
+	if s.ProfileBlockRate < 0 {
+		bad("server.profile_block_rate", "must not be negative")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

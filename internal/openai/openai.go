@@ -199,7 +199,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	if err != nil {
 		e := &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: err.Error()}
 		switch {
-		case errors.Is(err, wire.ErrInvalidJSON), errors.Is(err, wire.ErrNotObject):
+		case errors.Is(err, wire.ErrInvalidJSON), errors.Is(err, wire.ErrNotObject),
+			errors.Is(err, wire.ErrInvalidUTF8), errors.Is(err, wire.ErrDuplicateKey):
 			e.Code = "invalid_json"
 		case errors.Is(err, wire.ErrModelType):
 			e.Param = "model"

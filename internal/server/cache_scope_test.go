@@ -123,3 +123,36 @@ func TestCacheScopeKeyAndGlobal(t *testing.T) {
 		})
 	}
 }
+
+// TestAmbiguousBodiesRefused: bodies that JSON parsers read differently (invalid UTF-8, an
+// unpaired surrogate escape, a repeated key) are refused with 400 in OpenAI's shape, so the
+// cache key and the model allow-list always see the request the upstream sees.
+func TestAmbiguousBodiesRefused(t *testing.T) {
+	mock, mockURL := startMock(t, mockllm.Options{Tokens: 4})
+	g := startGateway(t, oneModel(mockURL, "")+cacheCfg, nil)
+	resp, _ := post(t, g.URL+"/v1/chat/completions", `{"model":"glm4","temperature":0,"messages":[{"role":"user","content":"a\ufffdb"}]}`)
+	if resp.StatusCode != 200 || resp.Header.Get("X-AutoGLM-Cache") != "miss" {
+		t.Fatalf("first: %d %s", resp.StatusCode, resp.Header.Get("X-AutoGLM-Cache"))
+	}
+	for name, body := range map[string]string{
+		"invalid utf-8":      "{\"model\":\"glm4\",\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"a\xffb\"}]}",
+		"unpaired surrogate": `{"model":"glm4","temperature":0,"messages":[{"role":"user","content":"a\udfffb"}]}`,
+		"repeated key":       `{"model":"glm4","temperature":0,"messages":[{"role":"user","content":"a\ufffdb"}],"messages":[{"role":"user","content":"other"}]}`,
+		"repeated model":     `{"model":"glm4","model":"other-model","messages":[{"role":"user","content":"x"}]}`,
+		"repeated nested":    `{"model":"glm4","messages":[{"role":"user","content":"x","content":"y"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, b := post(t, g.URL+"/v1/chat/completions", body)
+			var e struct {
+				Error struct{ Message, Type, Code string }
+			}
+			_ = json.Unmarshal(b, &e)
+			if resp.StatusCode != 400 || e.Error.Code != "invalid_json" || e.Error.Type != "invalid_request_error" || resp.Header.Get("X-AutoGLM-Cache") != "" {
+				t.Errorf("%d %s (cache %q)", resp.StatusCode, b, resp.Header.Get("X-AutoGLM-Cache"))
+			}
+		})
+	}
+	if n := chatCalls(mock); n != 1 {
+		t.Errorf("upstream called %d times, want 1", n)
+	}
+}

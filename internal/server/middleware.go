@@ -270,8 +270,8 @@ func (s *Server) guard(rt Route, h http.Handler) http.Handler {
 
 // checkModel enforces a principal's model allow-list on a request whose body names a model.
 // The body is read here and handed on unchanged. The model is found the way the handler finds
-// it (wire.Peek: the last "model" wins), so the two cannot disagree; a body Peek refuses is
-// passed on for the handler to refuse with its usual error. An alias is allowed when either
+// it (wire.Peek, which refuses a repeated key), so the two cannot disagree; a body Peek refuses
+// is passed on for the handler to refuse with its usual error. An alias is allowed when either
 // the name sent or the model it resolves to is on the list.
 func (s *Server) checkModel(r *http.Request, p *auth.Principal) error {
 	body, err := io.ReadAll(r.Body)

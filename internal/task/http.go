@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,25 +76,38 @@ type codeRequest struct {
 }
 
 // taskRequest is the body of POST /v1/tasks: a code request's fields, or a kind with its
-// input.
+// input. It repeats codeRequest's fields rather than embedding it: the decoder would name an
+// embedded struct in the path of a field it refuses ("codeRequest.prompt").
 type taskRequest struct {
-	codeRequest
-	Kind  string          `json:"kind"`
-	Input json.RawMessage `json:"input"`
+	Model       string          `json:"model"`
+	Prompt      string          `json:"prompt"`
+	Messages    []Message       `json:"messages"`
+	Language    string          `json:"language"`
+	MaxTokens   int             `json:"max_tokens"`
+	Temperature *float64        `json:"temperature"`
+	Priority    int             `json:"priority"`
+	CallbackURL string          `json:"callback_url"`
+	Metadata    json.RawMessage `json:"metadata"`
+	Kind        string          `json:"kind"`
+	Input       json.RawMessage `json:"input"`
 }
 
+func (t taskRequest) code() codeRequest {
+	return codeRequest{Model: t.Model, Prompt: t.Prompt, Messages: t.Messages, Language: t.Language, MaxTokens: t.MaxTokens,
+		Temperature: t.Temperature, Priority: t.Priority, CallbackURL: t.CallbackURL, Metadata: t.Metadata}
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields. Its errors are
+// public: apierr.FromDecode words them, the decoder's own text goes only to the log.
 func decodeStrict(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return apierr.New(apierr.Invalid, "invalid_body", "the request body is empty")
+		e := apierr.FromDecode(err)
+		if e.Kind == apierr.Invalid {
+			e.Code = "invalid_body"
 		}
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return apierr.New(apierr.TooLarge, "body_too_large", "the request body is too large")
-		}
-		return apierr.New(apierr.Invalid, "invalid_body", "the request body is not valid JSON for this route: "+err.Error())
+		return e
 	}
 	if dec.More() {
 		return apierr.New(apierr.Invalid, "invalid_body", "the request body holds more than one JSON value")
@@ -116,7 +128,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	return s.submitHTTP(w, r, req.spec(req.Kind, req.Input))
+	return s.submitHTTP(w, r, req.code().spec(req.Kind, req.Input))
 }
 
 func (c codeRequest) spec(kind string, input json.RawMessage) Spec {

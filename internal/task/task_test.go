@@ -3,6 +3,7 @@ package task
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +214,26 @@ func TestGracefulStopRequeues(t *testing.T) {
 	}
 	if got.Status != StatusQueued || got.Attempts != 0 {
 		t.Errorf("after a graceful stop: status %s, attempts %d; want queued, 0", got.Status, got.Attempts)
+	}
+}
+
+// TestDecodeErrorsArePublic: the task routes answer a body the decoder refuses with a message
+// in the project's words, naming the field, never the decoder's text.
+func TestDecodeErrorsArePublic(t *testing.T) {
+	e := setup(t, mockllm.Options{}, "")
+	for body, want := range map[string]string{
+		`{"model":"coder","prompt":"x","promt":"y"}`:                      `field this route does not know: "promt"`,
+		`{"model":"coder","prompt":7}`:                                    `the field "prompt" must be a string, not number`,
+		`{"model":"coder","prompt":"x",`:                                  "ends before its JSON value does",
+		`{"model":"coder","messages":` + strings.Repeat("[", 10001) + `}`: "nests JSON values too deeply",
+		`{"model":"coder"]`:                                               "not valid JSON (at byte",
+	} {
+		for _, path := range []string{"/v1/generate/code", "/v1/tasks"} {
+			resp, env := do(t, "POST", e.URL+path, body)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(env.Message, want) ||
+				strings.Contains(env.Message, "json:") || strings.Contains(env.Message, "Go ") || strings.Contains(env.Message, "task.") {
+				t.Errorf("%s %.40q: %d %q, want a message with %q", path, body, resp.StatusCode, env.Message, want)
+			}
+		}
 	}
 }

@@ -33,14 +33,40 @@ var (
 	ErrStreamType   = errors.New(`"stream" must be a boolean`)
 	ErrStreamOpts   = errors.New(`"stream_options" must be an object`)
 	ErrIncludeUsage = errors.New(`"stream_options.include_usage" must be a boolean`)
+	ErrInvalidUTF8  = errors.New(`request body is not valid Unicode: invalid UTF-8, or a \u escape of an unpaired surrogate`)
+	// ErrDuplicateKey is wrapped in a *DuplicateKeyError naming the key.
+	ErrDuplicateKey = errors.New("request body repeats a key")
 )
 
-// Peek validates body as JSON and extracts the gateway's fields. When a key repeats, the last
-// occurrence wins, as in encoding/json and in Python's json module that most upstreams use.
+// DuplicateKeyError names a key that an object of the body repeats.
+type DuplicateKeyError struct{ Key string }
+
+func (e *DuplicateKeyError) Error() string {
+	k := e.Key
+	if len(k) > 64 {
+		k = k[:64] + "…"
+	}
+	return "request body repeats the key " + strconv.Quote(k) + " in one object"
+}
+
+func (e *DuplicateKeyError) Unwrap() error { return ErrDuplicateKey }
+
+// Peek validates body as JSON and extracts the gateway's fields. Besides syntax it refuses
+// what JSON parsers read differently: invalid UTF-8 (replaced by U+FFFD in some, kept or
+// refused in others) and an object that repeats a key at any depth (the last occurrence wins
+// in some parsers, the first in others). The gateway passes the body upstream as bytes, so
+// either would let the gateway (its model allow-list, its response cache) and the upstream
+// read two different requests.
 func Peek(body []byte) (Fields, error) {
 	var f Fields
 	if !json.Valid(body) {
 		return f, ErrInvalidJSON
+	}
+	if !utf8.Valid(body) || !pairedSurrogates(body) {
+		return f, ErrInvalidUTF8
+	}
+	if k, ok := duplicateKey(body); ok {
+		return f, &DuplicateKeyError{Key: k}
 	}
 	s := scanner{b: body}
 	s.ws()
@@ -229,6 +255,164 @@ func (s *scanner) skip() {
 			s.i++
 		}
 	}
+}
+
+// pairedSurrogates reports whether every \u escape of a UTF-16 surrogate in body (valid
+// JSON) is a high surrogate followed by an escaped low one. Parsers differ on unpaired ones
+// (encoding/json makes them U+FFFD, so two different escapes would read alike).
+func pairedSurrogates(body []byte) bool {
+	in := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '"':
+			in = !in
+		case c == '\\' && in:
+			if body[i+1] != 'u' {
+				i++
+				continue
+			}
+			r := hex4(body[i+2 : i+6])
+			i += 5
+			switch {
+			case r >= 0xdc00 && r <= 0xdfff:
+				return false
+			case r >= 0xd800 && r <= 0xdbff:
+				if i+6 >= len(body) || body[i+1] != '\\' || body[i+2] != 'u' {
+					return false
+				}
+				if lo := hex4(body[i+3 : i+7]); lo < 0xdc00 || lo > 0xdfff {
+					return false
+				}
+				i += 6
+			}
+		}
+	}
+	return true
+}
+
+// hex4 decodes four hex digits (valid JSON has them after \u).
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		default:
+			c = c - 'A' + 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// duplicateKey returns a key that some object of body (valid JSON) repeats, decoded.
+func duplicateKey(body []byte) (string, bool) {
+	s := scanner{b: body}
+	s.ws()
+	return s.dupValue()
+}
+
+// dupValue consumes one value and reports a key repeated in an object within it.
+func (s *scanner) dupValue() (string, bool) {
+	switch s.peek() {
+	case '{':
+		return s.dupObject()
+	case '[':
+		s.i++
+		for {
+			s.ws()
+			if s.peek() == ']' {
+				s.i++
+				return "", false
+			}
+			if k, ok := s.dupValue(); ok {
+				return k, true
+			}
+			s.ws()
+			if s.peek() == ',' {
+				s.i++
+			}
+		}
+	default:
+		s.skip()
+		return "", false
+	}
+}
+
+// rawKey is an object key as written: its span without the quotes, and whether it has
+// escapes (then two spellings of one key must be decoded to compare).
+type rawKey struct {
+	start, end int
+	escaped    bool
+}
+
+// dupObject consumes an object; keys are compared pairwise while few, through a set beyond.
+func (s *scanner) dupObject() (string, bool) {
+	var buf [16]rawKey
+	keys := buf[:0]
+	var set map[string]struct{}
+	s.i++ // '{'
+	for {
+		s.ws()
+		if s.peek() == '}' {
+			s.i++
+			return "", false
+		}
+		ks, ke := s.str()
+		k := rawKey{start: ks + 1, end: ke - 1}
+		for _, c := range s.b[k.start:k.end] {
+			if c == '\\' {
+				k.escaped = true
+				break
+			}
+		}
+		if set != nil {
+			name := s.keyString(k)
+			if _, ok := set[name]; ok {
+				return name, true
+			}
+			set[name] = struct{}{}
+		} else {
+			for _, o := range keys {
+				if s.sameKey(o, k) {
+					return s.keyString(k), true
+				}
+			}
+			keys = append(keys, k)
+			if len(keys) == len(buf) {
+				set = make(map[string]struct{}, 2*len(buf))
+				for _, o := range keys {
+					set[s.keyString(o)] = struct{}{}
+				}
+			}
+		}
+		s.ws()
+		s.i++ // ':'
+		s.ws()
+		if name, ok := s.dupValue(); ok {
+			return name, true
+		}
+		s.ws()
+		if s.peek() == ',' {
+			s.i++
+		}
+	}
+}
+
+func (s *scanner) keyString(k rawKey) string {
+	if !k.escaped {
+		return string(s.b[k.start:k.end])
+	}
+	return decodeString(s.b[k.start-1 : k.end+1])
+}
+
+func (s *scanner) sameKey(a, b rawKey) bool {
+	if !a.escaped && !b.escaped {
+		return string(s.b[a.start:a.end]) == string(s.b[b.start:b.end])
+	}
+	return s.keyString(a) == s.keyString(b)
 }
 
 // includeUsage consumes a stream_options object and returns its include_usage flag.

@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestPeek(t *testing.T) {
@@ -22,7 +24,21 @@ func TestPeek(t *testing.T) {
 		{"model in string", `{"prompt":"\"model\":\"no\"","model":"yes"}`, Fields{Model: "yes", HasModel: true}, nil},
 		{"escaped key", `{"mod\u0065l":"esc"}`, Fields{Model: "esc", HasModel: true}, nil},
 		{"escaped value", `{"model":"a\"b\u00e9"}`, Fields{Model: "a\"bé", HasModel: true}, nil},
-		{"last wins", `{"model":"a","model":"b"}`, Fields{Model: "b", HasModel: true}, nil},
+		{"repeated model", `{"model":"a","model":"b"}`, Fields{}, ErrDuplicateKey},
+		{"repeated escaped", `{"model":"a","mod\u0065l":"b"}`, Fields{}, ErrDuplicateKey},
+		{"repeated nested", `{"model":"m","messages":[{"role":"user","content":"a","content":"b"}]}`, Fields{}, ErrDuplicateKey},
+		{"repeated deep", `{"model":"m","x":[[{"a":{"b":1,"b":2}}]]}`, Fields{}, ErrDuplicateKey},
+		{"repeated after many", `{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":0,"k11":1,"k12":2,"k13":3,"k14":4,"k15":5,"k16":6,"k17":7,"k3":8}`, Fields{}, ErrDuplicateKey},
+		{"same key in sibling objects", `{"model":"m","messages":[{"role":"a"},{"role":"b"}],"x":{"model":"n"}}`, Fields{Model: "m", HasModel: true}, nil},
+		{"many distinct keys", `{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":0,"k11":1,"k12":2,"k13":3,"k14":4,"k15":5,"k16":6,"k17":7,"model":"m"}`, Fields{Model: "m", HasModel: true}, nil},
+		{"keys differing in case", `{"model":"m","Model":"n"}`, Fields{Model: "m", HasModel: true}, nil},
+		{"invalid utf-8 in value", "{\"model\":\"m\",\"prompt\":\"a\xffb\"}", Fields{}, ErrInvalidUTF8},
+		{"invalid utf-8 in key", "{\"model\":\"m\",\"\xc3\":1}", Fields{}, ErrInvalidUTF8},
+		{"unpaired high surrogate", `{"model":"m","prompt":"\ud800"}`, Fields{}, ErrInvalidUTF8},
+		{"unpaired low surrogate", `{"model":"m","prompt":"x\udc00"}`, Fields{}, ErrInvalidUTF8},
+		{"high then non-low", `{"model":"m","prompt":"\uD800\u0041"}`, Fields{}, ErrInvalidUTF8},
+		{"surrogate key", `{"model":"m","\udbff":1}`, Fields{}, ErrInvalidUTF8},
+		{"paired surrogates", `{"model":"m","prompt":"\ud83d\ude00 \\ud800"}`, Fields{Model: "m", HasModel: true}, nil},
 		{"whitespace", " \n{ \"model\" :\t\"m\" , \"stream\" : true } ", Fields{Model: "m", HasModel: true, Stream: true}, nil},
 		{"no model", `{"messages":[]}`, Fields{}, nil},
 		{"null model", `{"model":null}`, Fields{}, nil},
@@ -84,6 +100,7 @@ func FuzzPeek(f *testing.F) {
 		`{"model":"a\"b","messages":[{"role":"user","content":"x"}]}`,
 		`{"mod\u0065l":"x"}`, `[]`, `{`, `{"model":1}`, `{"stream":null,"model":null}`,
 		`{"a":[1,2,{"b":"}"}],"model":"q"}`, `null`, ` null `,
+		`{"a":1,"\u0061":2}`, `{"p":"\ud800\udc00\udbff"}`, `{"p":"\\ud800"}`, `{"x":[{"a":1},{"a":2,"a":3}]}`, "{\"model\":\"\xff\"}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -94,6 +111,30 @@ func FuzzPeek(f *testing.F) {
 		if !json.Valid(body) {
 			if err == nil {
 				t.Fatalf("Peek accepted invalid JSON %q", body)
+			}
+			return
+		}
+		if !utf8.Valid(body) {
+			if !errors.Is(err, ErrInvalidUTF8) {
+				t.Fatalf("invalid UTF-8 %q: err %v", body, err)
+			}
+			return
+		}
+		if errors.Is(err, ErrInvalidUTF8) {
+			// Valid UTF-8: then a string must hold an unpaired surrogate escape, which
+			// encoding/json turns into U+FFFD.
+			var v any
+			_ = json.Unmarshal(body, &v)
+			if out, _ := json.Marshal(v); !bytes.Contains(out, []byte("\ufffd")) && !bytes.ContainsRune(out, utf8.RuneError) {
+				t.Fatalf("Peek calls %q invalid Unicode; it decodes to %s", body, out)
+			}
+			return
+		}
+		if k, dup := refDuplicate(body); dup != errors.Is(err, ErrDuplicateKey) {
+			t.Fatalf("%q: reference finds a repeated key %v (%q), Peek says %v", body, dup, k, err)
+		} else if dup {
+			if de := (*DuplicateKeyError)(nil); !errors.As(err, &de) || de.Key != k {
+				t.Fatalf("%q: Peek names %v, the reference %q", body, err, k)
 			}
 			return
 		}
@@ -149,6 +190,51 @@ func FuzzPeek(f *testing.F) {
 			}
 		}
 	})
+}
+
+// refDuplicate finds the first repeated key of any object in body (valid JSON) with
+// encoding/json's tokenizer: an independent reference for Peek.
+func refDuplicate(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct {
+		object  bool
+		seen    map[string]bool
+		wantKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if k, ok := tok.(string); ok {
+				if top.seen[k] {
+					return k, true
+				}
+				top.seen[k] = true
+				top.wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, seen: map[string]bool{}, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].wantKey = true // a value ended: the next token is a key
+		}
+	}
 }
 
 func BenchmarkPeek(b *testing.B) {
