@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string) error {
 		keysCmd(),
 		taskCmd(),
 		codeCmd(),
+		evalCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
