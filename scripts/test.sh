@@ -15,6 +15,26 @@ if [ -n "$out" ]; then echo "gofmt needed:"; echo "$out"; exit 1; fi
 step "go vet"
 go vet ./...
 
+step "code-check sandbox tools (bubblewrap, python3, node, g++)"
+# The sandbox tests (internal/sandbox, internal/eval) run HumanEval-X's Python, JavaScript and
+# Go tests under bubblewrap; under CI=true they fail when it cannot run. Install what is missing.
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v prlimit >/dev/null || need+=(util-linux)
+[ -x /usr/bin/python3 ] || need+=(python3)
+command -v node >/dev/null || need+=(nodejs)
+command -v g++ >/dev/null || need+=(g++)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "missing ${need[*]} and cannot install them (need root and apt-get)"; exit 1
+  else
+    echo "missing ${need[*]}: the sandbox tests will skip"
+  fi
+fi
+
 step "services (PostgreSQL, Redis on loopback)"
 svc=$(mktemp -d)
 trap './scripts/services.sh stop "$svc"; rm -rf "$svc"' EXIT

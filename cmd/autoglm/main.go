@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string) error {
 		pullCmd(),
 		modelsCmd(),
 		codeCmd(),
+		evalCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

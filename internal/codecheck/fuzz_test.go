@@ -39,9 +39,16 @@ func FuzzCheck(f *testing.F) {
 	})
 }
 
-// FuzzPostgres is separate: libpg_query runs in a WebAssembly runtime, slower per input.
+// FuzzPostgres is separate: libpg_query runs in a WebAssembly runtime, slower per input. Its
+// seeds are known good and bad statements, checked for their expected status whenever they
+// come up (the race-enabled unit tests skip PostgreSQL; this covers it).
 func FuzzPostgres(f *testing.F) {
-	for _, s := range []string{"SELECT 1", "select * from t where", "INSERT INTO t VALUES ($1)", "'", "$$"} {
+	want := map[string]Status{
+		"SELECT 1": StatusPassed, "INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO NOTHING RETURNING a": StatusPassed,
+		"SELECT a::int FROM t WHERE b ILIKE 'x%'": StatusPassed, "select * from t where": StatusFailed,
+		"SELECT id FROM users WHERE name ILIKE 'a%' RETURNING id;": StatusFailed, "'": StatusFailed, "$$": StatusFailed,
+	}
+	for s := range want {
 		f.Add(s)
 	}
 	c := New()
@@ -49,6 +56,9 @@ func FuzzPostgres(f *testing.F) {
 		res := c.Check(context.Background(), Request{Language: "postgresql", Code: src})
 		if res.Status == StatusFailed && res.Errors() == 0 {
 			t.Error("failed without an error")
+		}
+		if w, ok := want[src]; ok && res.Status != w {
+			t.Errorf("%q: status %s, want %s (%v)", src, res.Status, w, res.Diagnostics)
 		}
 	})
 }

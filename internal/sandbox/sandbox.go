@@ -67,8 +67,8 @@ type Options struct {
 	// Limits are the default limits of every run.
 	Limits Limits
 	// Binds are host directories made writable inside the sandbox at the same path (a
-	// build cache shared by runs). Programs of one run can change what later runs find
-	// there. Default none.
+	// build cache shared by runs), created when missing. Programs of one run can change what
+	// later runs find there. Default none.
 	Binds []string
 }
 
@@ -103,6 +103,15 @@ func New(ctx context.Context, o Options) *Sandbox {
 	// programs run as nobody (bubblewrap then uses an unprivileged user namespace).
 	if os.Geteuid() == 0 {
 		s.asUser = &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}
+	}
+	for _, b := range s.binds {
+		if err := os.MkdirAll(b, 0o755); err != nil {
+			s.err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return s
+		}
+		if s.asUser != nil {
+			_ = os.Chown(b, int(s.asUser.Uid), int(s.asUser.Gid))
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -3,7 +3,6 @@ package task
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/codecheck"
@@ -170,59 +169,11 @@ func topDiagnostics(checks []codecheck.Result) []string {
 	return out
 }
 
-// maxRepairLines bounds the numbered listing of one block in a repair prompt.
-const maxRepairLines = 400
-
-// repairPrompt asks for a corrected answer: each failing block listed with numbered lines,
-// the lines with errors marked ">>", then its diagnostics.
+// repairPrompt asks for a corrected answer (see codecheck.RepairPrompt).
 func repairPrompt(lang string, a answer) string {
-	var b strings.Builder
-	b.WriteString("Your answer does not pass the checks below. Fix every error and answer with the complete corrected code ")
-	if len(a.res.Code) > 1 {
-		b.WriteString("(every block, each in its own fenced block, in the same order)")
-	} else {
-		fmt.Fprintf(&b, "in a single fenced code block tagged %s", lang)
+	codes := make([]string, len(a.res.Code))
+	for i, b := range a.res.Code {
+		codes[i] = b.Code
 	}
-	b.WriteString(" — the whole code, not only the changed lines.\n")
-	for i, blk := range a.res.Code {
-		c := a.checks[i]
-		if c.Errors() == 0 {
-			continue
-		}
-		bad := map[int]bool{}
-		for _, d := range c.Diagnostics {
-			if d.Severity == codecheck.SeverityError {
-				bad[d.Line] = true
-			}
-		}
-		fmt.Fprintf(&b, "\nBlock %d (%s), checked by %s; lines with errors are marked >>:\n", i+1, c.Language, c.Checker)
-		lines := strings.Split(blk.Code, "\n")
-		width := len(fmt.Sprint(len(lines)))
-		for n, line := range lines {
-			if n >= maxRepairLines {
-				fmt.Fprintf(&b, "   … %d more lines\n", len(lines)-n)
-				break
-			}
-			mark := "  "
-			if bad[n+1] {
-				mark = ">>"
-			}
-			fmt.Fprintf(&b, "%s %*d | %s\n", mark, width, n+1, line)
-		}
-		b.WriteString("Errors:\n")
-		for _, d := range c.Diagnostics {
-			if d.Severity != codecheck.SeverityError {
-				continue
-			}
-			if d.Line > 0 {
-				fmt.Fprintf(&b, "- line %d, column %d: %s\n", d.Line, d.Column, d.Message)
-			} else {
-				fmt.Fprintf(&b, "- %s\n", d.Message)
-			}
-		}
-	}
-	if a.res.FinishReason == "length" {
-		b.WriteString("\nThe previous answer was cut off at the length limit: write a shorter complete answer.\n")
-	}
-	return b.String()
+	return codecheck.RepairPrompt(lang, codes, a.checks, a.res.FinishReason == "length")
 }

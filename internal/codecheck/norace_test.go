@@ -1,0 +1,5 @@
+//go:build !race
+
+package codecheck
+
+const raceEnabled = false
