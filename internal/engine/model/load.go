@@ -19,7 +19,10 @@ type Options struct {
 	// length is the caller's concern.
 	ContextLength int
 	// Threads is the number of goroutines matrix products and attention
-	// are split over. 0 uses GOMAXPROCS.
+	// are split over. 0 uses GOMAXPROCS, which measures best: idle
+	// workers sleep rather than spin and the caller never waits for one
+	// that has not started, so a second thread costs no CPU time even
+	// when the other core is busy, and helps whenever it is free.
 	Threads int
 	// KVType is the element type of the KV cache: KVF32 (the zero value,
 	// exact), KVF16 (half the memory) or KVQ8_0 (about a quarter; the head

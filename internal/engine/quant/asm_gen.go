@@ -10,7 +10,8 @@
 //
 //	Z0-Z3    the R weight blocks of this step
 //	Z4-Z7    their scales (one per 32-element block, spread over 8 lanes)
-//	Z8-Z13   temporaries
+//	Z8-Z10   temporaries
+//	Z11-Z13  one activation row's quants, corrections and scales
 //	Z14-Z15  byte masks
 //	Z16-Z31  the R×T float32 accumulators
 //
@@ -197,15 +198,25 @@ func q8Tile(ty q8Type, R, T int) string {
 		p("VINSERTI128 $1, X9, Y8, Y8")
 		p("VCVTPH2PS Y8, Z%d", 4+r)
 	}
-	k := 0
+	// Each activation row's quants, correction and scales are loaded once
+	// per step into Z11-Z13 and used for all R weight rows.
 	for t := range T {
+		p("VMOVDQU32 %s, Z12", tokAddr("CX", "BX", "R12", t))
+		p("VMOVUPS %s, Z13", tokAddr("DI", "BX", "R12", t))
+		xs := tokAddr("SI", "DX", "R11", t)
+		if R > 1 {
+			p("VMOVDQU64 %s, Z11", xs)
+			xs = "Z11"
+		}
 		for r := range R {
-			a, b := 8+2*(k%3), 9+2*(k%3)
-			k++
-			p("VMOVDQU32 %s, Z%d", tokAddr("CX", "BX", "R12", t), a)
-			p("VPDPBUSD %s, Z%d, Z%d", tokAddr("SI", "DX", "R11", t), r, a)
+			a, b := 8, 9
+			if r%2 == 1 {
+				a, b = 10, 9
+			}
+			p("VMOVDQA32 Z12, Z%d", a)
+			p("VPDPBUSD %s, Z%d, Z%d", xs, r, a)
 			p("VCVTDQ2PS Z%d, Z%d", a, a)
-			p("VMULPS %s, Z%d, Z%d", tokAddr("DI", "BX", "R12", t), 4+r, b)
+			p("VMULPS Z13, Z%d, Z%d", 4+r, b)
 			p("VFMADD231PS Z%d, Z%d, Z%d", b, a, acc(r, t, T))
 		}
 	}
