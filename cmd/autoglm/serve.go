@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -99,6 +100,9 @@ func tuneGC(log interface{ Info(string, ...any) }) {
 
 func serve(ctx context.Context, cfg *config.Config, source, dataDir string, insecure bool) error {
 	log := telemetry.NewLogger(os.Stderr, telemetry.ParseLevel(cfg.Log.Level))
+	// Backends built by their registered factories (a local model's load progress and
+	// memory) log through the default logger: make it this one.
+	slog.SetDefault(log)
 	tuneGC(log)
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
