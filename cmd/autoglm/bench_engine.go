@@ -61,6 +61,7 @@ func benchEngineCmd() *cobra.Command {
 		prompt, gen, reps     int
 		threadList, batchList string
 		batchPrompt           int
+		batchReps             int
 		kvType                string
 		asJSON                bool
 	)
@@ -91,8 +92,11 @@ deviation. -p 0 or -n 0 skips a test.`,
 			if len(threads) == 0 {
 				threads = []int{runtime.GOMAXPROCS(0)}
 			}
-			if prompt < 0 || gen < 0 || batchPrompt < 1 || reps < 1 {
-				return fmt.Errorf("-p, -n must be ≥ 0, --batch-prompt and -r ≥ 1")
+			if prompt < 0 || gen < 0 || batchPrompt < 1 || reps < 1 || batchReps < 0 {
+				return fmt.Errorf("-p, -n and --batch-reps must be ≥ 0, --batch-prompt and -r ≥ 1")
+			}
+			if batchReps == 0 {
+				batchReps = reps
 			}
 			kv, err := model.ParseKVType(kvType)
 			if err != nil {
@@ -100,6 +104,7 @@ deviation. -p 0 or -n 0 skips a test.`,
 			}
 			res, err := benchEngine(cmd.Context(), path, benchEngineParams{
 				prompt: prompt, gen: gen, reps: reps, threads: threads, batches: batches, batchPrompt: batchPrompt, kv: kv,
+				batchReps: batchReps,
 			})
 			if err != nil {
 				return err
@@ -121,6 +126,7 @@ deviation. -p 0 or -n 0 skips a test.`,
 	f.StringVar(&threadList, "threads", "", "comma-separated thread counts (default GOMAXPROCS)")
 	f.StringVar(&batchList, "batch", "", "comma-separated sequence counts of batched generation tests (default none)")
 	f.IntVar(&batchPrompt, "batch-prompt", 64, "prompt tokens each sequence holds before a batched test")
+	f.IntVar(&batchReps, "batch-reps", 0, "repetitions of each batched test (0 = as -r)")
 	f.IntVarP(&reps, "reps", "r", 3, "repetitions of each test")
 	f.StringVar(&kvType, "kv-type", "f32", "KV cache type: f32, f16 or q8_0")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -148,6 +154,7 @@ type benchEngineParams struct {
 	prompt, gen, reps int
 	threads, batches  []int
 	batchPrompt       int
+	batchReps         int
 	kv                quant.Type
 }
 
@@ -206,7 +213,11 @@ func benchThreads(ctx context.Context, m *model.Model, th int, p benchEnginePara
 	}
 	var out []engineTiming
 	measure := func(t engineTiming, tokensPerRep int, run func() (time.Duration, error)) error {
-		for range p.reps {
+		reps := p.reps
+		if t.Seqs > 1 || t.Context > 0 {
+			reps = max(p.batchReps, 1)
+		}
+		for range reps {
 			d, err := run()
 			if err != nil {
 				return err

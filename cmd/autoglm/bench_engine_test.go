@@ -7,7 +7,7 @@ import (
 )
 
 func TestBenchEngineCmd(t *testing.T) {
-	out, _ := runEngineCmd(t, benchEngineCmd(), "--model", demoModelPath, "-p", "8", "-n", "4", "--threads", "1,2", "--batch", "3", "--batch-prompt", "5", "-r", "2", "--json")
+	out, _ := runEngineCmd(t, benchEngineCmd(), "--model", demoModelPath, "-p", "8", "-n", "4", "--threads", "1,2", "--batch", "3", "--batch-prompt", "5", "-r", "2", "--batch-reps", "1", "--json")
 	var res engineBench
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("--json printed %q: %v", out, err)
@@ -18,7 +18,11 @@ func TestBenchEngineCmd(t *testing.T) {
 	var tests []string
 	for _, r := range res.Results {
 		tests = append(tests, r.Test)
-		if len(r.Samples) != 2 || r.Avg <= 0 {
+		want := 2 // -r
+		if r.Seqs > 1 {
+			want = 1 // --batch-reps
+		}
+		if len(r.Samples) != want || r.Avg <= 0 {
 			t.Errorf("%s at %d threads: samples %v, mean %v", r.Test, r.Threads, r.Samples, r.Avg)
 		}
 	}

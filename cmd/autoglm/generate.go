@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,13 +41,24 @@ tokens, or when the context (--ctx, default the model's metadata) is full.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stderr := cmd.ErrOrStderr()
+			opts := runner.Options{ContextLength: ctxLen, Threads: threads, Parallel: 1}
 			progress := false
 			if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+				// On a terminal: read the weights in at load, with a bar.
 				progress = true
-				fmt.Fprintf(stderr, "loading %s…", filepath.Base(path))
+				name := filepath.Base(path)
+				opts.Progress = func(done, total int64) {
+					const width = 30
+					filled := width
+					if total > 0 {
+						filled = int(done * width / total)
+					}
+					fmt.Fprintf(stderr, "\rloading %s [%s%s] %d/%d MiB", name, strings.Repeat("=", filled),
+						strings.Repeat(" ", width-filled), done>>20, total>>20)
+				}
 			}
 			start := time.Now()
-			r, err := runner.Open(path, runner.Options{ContextLength: ctxLen, Threads: threads, Parallel: 1})
+			r, err := runner.Open(path, opts)
 			if progress {
 				fmt.Fprint(stderr, "\r\x1b[K")
 			}

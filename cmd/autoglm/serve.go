@@ -123,6 +123,9 @@ func profileContention(s config.Server, log *slog.Logger) {
 
 func serve(ctx context.Context, cfg *config.Config, source, dataDir string, insecure bool) error {
 	log := telemetry.NewLogger(os.Stderr, telemetry.ParseLevel(cfg.Log.Level))
+	// Backends built by their registered factories (a local model's load progress and
+	// memory) log through the default logger: make it this one.
+	slog.SetDefault(log)
 	tuneGC(log)
 	profileContention(cfg.Server, log)
 	if err := prepareDataDir(dataDir, log); err != nil {

@@ -14,6 +14,7 @@
 //	PROMPT, GEN   tokens of the pp and tg tests [128, 32]
 //	BATCH         sequences decoding together in the batched test ["16"; "" skips it]
 //	BATCH_PROMPT  prompt tokens per sequence before the batched test [64]
+//	BATCH_REPS    repetitions of the batched test [1, as llama-batched-bench runs once]
 //	KV_TYPE       autoglm's KV cache type [f16, as llama-bench's default]
 //	LLAMA_CPP     the llama.cpp reference directory [../shared/reference/llama.cpp]
 package main
@@ -77,6 +78,7 @@ func run() error {
 	prompt, gen := env("PROMPT", "128"), env("GEN", "32")
 	batch := env("BATCH", "16")
 	batchPrompt := env("BATCH_PROMPT", "64")
+	batchReps := env("BATCH_REPS", "1")
 	llamaDir := env("LLAMA_CPP", "../shared/reference/llama.cpp")
 	kvType := env("KV_TYPE", "f16")
 	llamaRun := filepath.Join(llamaDir, "run")
@@ -110,7 +112,7 @@ func run() error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "measuring %s with autoglm…\n", filepath.Base(path))
-		args := []string{"bench-engine", "--model", path, "-p", prompt, "-n", gen, "--threads", threads, "-r", reps, "--batch-prompt", batchPrompt, "--kv-type", kvType, "--json"}
+		args := []string{"bench-engine", "--model", path, "-p", prompt, "-n", gen, "--threads", threads, "-r", reps, "--batch-prompt", batchPrompt, "--batch-reps", batchReps, "--kv-type", kvType, "--json"}
 		if batch != "" {
 			args = append(args, "--batch", batch)
 		}

@@ -15,7 +15,7 @@ func TestMixture(t *testing.T) {
 	}{
 		{
 			name: "Q4_K_M, K-quant rows",
-			spec: Spec{Dim: 256, Layers: 8, Heads: 4, KVHeads: 2, FFN: 512, Vocab: 300, Tied: true, Mixture: "Q4_K_M"},
+			spec: Spec{Dim: 256, Layers: 8, Heads: 4, KVHeads: 2, FFN: 256, Vocab: 260, Tied: true, Mixture: "Q4_K_M"},
 			want: map[string]quant.Type{
 				"token_embd.weight":        quant.Q6_K, // tied: the output's type
 				"blk.0.attn_q.weight":      quant.Q4_K,
@@ -31,14 +31,14 @@ func TestMixture(t *testing.T) {
 		},
 		{
 			name: "Q4_K_M, rows of 96 fall back",
-			spec: Spec{Dim: 96, Layers: 8, Heads: 4, KVHeads: 2, FFN: 512, Vocab: 300, Mixture: "Q4_K_M"},
+			spec: Spec{Dim: 96, Layers: 8, Heads: 4, KVHeads: 2, FFN: 256, Vocab: 300, Mixture: "Q4_K_M"},
 			want: map[string]quant.Type{
 				"token_embd.weight":     quant.Q5_0, // untied: the base type, fallen back
 				"output.weight":         quant.Q8_0,
 				"blk.0.attn_q.weight":   quant.Q5_0,
 				"blk.0.attn_v.weight":   quant.Q8_0, // Q6_K falls back to Q8_0
 				"blk.1.attn_v.weight":   quant.Q5_0,
-				"blk.0.ffn_down.weight": quant.Q6_K, // 512 columns: no fallback
+				"blk.0.ffn_down.weight": quant.Q6_K, // 256 columns: no fallback
 			},
 		},
 		{
