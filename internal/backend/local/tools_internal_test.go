@@ -42,12 +42,20 @@ func checkWeatherCall(t *testing.T, tc api.ToolCall) {
 	}
 }
 
-// TestToolCalls runs random-weight Qwen2 (ChatML) and GLM-4 models: with a named or required
-// tool the answer is a call whose arguments follow the function's schema, streamed or not.
+// TestToolCalls runs random-weight Qwen2 (ChatML), GLM-4 and Llama-3.1 models: with a named
+// or required tool the answer is a call whose arguments follow the function's schema,
+// streamed or not.
 func TestToolCalls(t *testing.T) {
-	for _, arch := range []string{"qwen2", "glm4"} {
+	for _, arch := range []string{"qwen2", "glm4", "llama"} {
 		t.Run(arch, func(t *testing.T) {
-			b := openSynth(t, synth.Spec{Arch: arch, Dim: 32, Layers: 1, Heads: 2, FFN: 32, Vocab: 600, Seed: 5, Ctx: 2048})
+			spec := synth.Spec{Arch: arch, Dim: 32, Layers: 1, Heads: 2, FFN: 32, Vocab: 600, Seed: 5, Ctx: 2048}
+			if arch == "llama" {
+				spec.ChatTemplate = "{{ '<|start_header_id|>' }} Cutting Knowledge Date" // detected as Llama-3.1
+			}
+			b := openSynth(t, spec)
+			if arch == "llama" && b.r.Template().Name() != "llama3.1" {
+				t.Fatalf("template %s", b.r.Template().Name())
+			}
 			called := 0
 			for seed := range 3 {
 				body := `{"model":"m","max_tokens":300,"temperature":1,"seed":` + string(rune('1'+seed)) + `,"tools":` + weatherTools + `,

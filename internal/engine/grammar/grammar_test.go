@@ -481,3 +481,33 @@ func TestStringFastPathMatchesTrie(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAcceptBytes feeds arbitrary text to the parser under a fixed schema: whenever the
+// parser accepts all of it and says it is complete, the text parses and validates.
+func FuzzAcceptBytes(f *testing.F) {
+	for _, s := range []string{`{"name":"Ann","age":30,"kind":"person"}`, `{"name":"A\"\u00e9","age":-1,"kind":"person","tags":["c d"],"ok":false,"nick":null,"score":1e5,"address":{"city":""}}`,
+		`{"name":"x","age":0,"kind":"person","score":-0.0}`, `{"age":1}`, `{"name":"\ud83d\ude00","age":2,"kind":"person"}`} {
+		f.Add(s)
+	}
+	g, err := Compile([]byte(personSchema))
+	if err != nil {
+		f.Fatal(err)
+	}
+	c := NewConstraint(g, NewVocab([]string{"x"}, nil))
+	sch := schemaOf(f, personSchema)
+	f.Fuzz(func(t *testing.T, text string) {
+		st := c.Start()
+		if !st.AcceptBytes(text) || !st.Done() {
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(text))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil || dec.More() {
+			t.Fatalf("accepted %q, which does not parse: %v", text, err)
+		}
+		if err := validate(sch, v); err != nil {
+			t.Fatalf("accepted %q, which does not validate: %v", text, err)
+		}
+	})
+}
