@@ -54,7 +54,7 @@ async function signIn(key) {
 
 let userSecret = '';
 
-test('the page is served with a strict CSP and loads fast', async () => {
+test('the page is served with a strict CSP (load time reported)', async () => {
   const res = await page.goto(base + '/');
   const h = res.headers();
   assert.match(h['content-security-policy'], /default-src 'self'/);

@@ -141,6 +141,10 @@ function Shell({ me, onSignOut, theme, toggleTheme }) {
   );
 }
 
+// The first GET /v1/me starts as soon as the script runs, before the first render.
+const firstMe = loadMe();
+firstMe.catch(() => {}); // handled in App; this only keeps an early failure from being reported as unhandled
+
 function App() {
   const [theme, toggleTheme] = useTheme();
   const [me, setMe] = useState(null);
@@ -150,7 +154,7 @@ function App() {
     if (me) requestAnimationFrame(() => performance.mark('autoglm:ready'));
   }, [me !== null]);
   useEffect(() => {
-    loadMe().then(setMe, (err) => {
+    firstMe.then(setMe, (err) => {
       // A stored token the server no longer accepts (revoked, expired): sign in again.
       setToken('');
       setError(err);
