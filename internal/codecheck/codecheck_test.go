@@ -72,8 +72,8 @@ func TestCheckers(t *testing.T) {
 		t.Run(tt.lang+"/"+strings.SplitN(tt.code, "\n", 2)[0], func(t *testing.T) {
 			if raceEnabled && (tt.lang == "postgresql" || tt.lang == "sql") {
 				// libpg_query runs in wazero, whose compiler takes over a minute under the
-				// race detector on two cores; these cases run without it (FuzzPostgres's
-				// seeds check the same in the fuzz step of CI).
+				// race detector on two cores; these cases run without it (FuzzCheck's
+				// PostgreSQL seeds check the same in the fuzz step of CI).
 				t.Skip("PostgreSQL parser under the race detector")
 			}
 			res := check(t, c, tt.lang, tt.code)
