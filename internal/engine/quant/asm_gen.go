@@ -250,17 +250,62 @@ func floatTile(typ string, R, T int) string {
 	p("LEAQ (DX)(DX*2), R11")
 	p("MOVQ n16+32(FP), R10")
 	zeroAcc(R, T)
+	step := 64
+	if typ == "F16" {
+		step = 32
+	}
+	load := func(r, d int) {
+		if typ == "F16" {
+			p("VCVTPH2PS %s, Z%d", rowAddr(r, d), r)
+		} else {
+			p("VMOVUPS %s, Z%d", rowAddr(r, d), r)
+		}
+	}
+	// Small tiles have few accumulators, so their add chains would bound
+	// the loop: they take two 16-element steps at a time into a second
+	// set of accumulators (Z8-Z15), folded in at the end.
+	if R*T <= 4 {
+		for r := range R {
+			for t := range T {
+				a := 8 + r*T + t
+				p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+			}
+		}
+		p("CMPQ R10, $2")
+		p("JLT %s_one", name)
+		label(name + "_two")
+		for r := range R {
+			load(r, 0)
+			if typ == "F16" {
+				p("VCVTPH2PS %s, Z%d", rowAddr(r, step), 4+r)
+			} else {
+				p("VMOVUPS %s, Z%d", rowAddr(r, step), 4+r)
+			}
+		}
+		for t := range T {
+			x := tokAddr("SI", "DX", "R11", t)
+			for r := range R {
+				p("VFMADD231PS %s, Z%d, Z%d", x, r, acc(r, t, T))
+				p("VFMADD231PS 64%s, Z%d, Z%d", x, 4+r, 8+r*T+t)
+			}
+		}
+		p("ADDQ $%d, AX", 2*step)
+		p("ADDQ $128, SI")
+		p("SUBQ $2, R10")
+		p("CMPQ R10, $2")
+		p("JGE %s_two", name)
+		label(name + "_one")
+		for r := range R {
+			for t := range T {
+				p("VADDPS Z%d, Z%d, Z%d", 8+r*T+t, acc(r, t, T), acc(r, t, T))
+			}
+		}
+	}
 	p("TESTQ R10, R10")
 	p("JZ %s_reduce", name)
 	label(name + "_loop")
-	step := 64
 	for r := range R {
-		if typ == "F16" {
-			p("VCVTPH2PS %s, Z%d", rowAddr(r, 0), r)
-			step = 32
-		} else {
-			p("VMOVUPS %s, Z%d", rowAddr(r, 0), r)
-		}
+		load(r, 0)
 	}
 	for t := range T {
 		for r := range R {
