@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -165,15 +164,4 @@ func BenchmarkFiles(b *testing.B) {
 			b.ReportMetric(float64(32*b.N)/b.Elapsed().Seconds(), "tok/s")
 		})
 	}
-}
-
-// cpuTime is the process's user+system CPU time: on a shared machine,
-// tokens per CPU-second compare kernels where wall time mostly measures
-// the scheduler.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
