@@ -28,6 +28,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/engine/chat"
 	"github.com/open-autoglm/autoglm/internal/engine/model"
 	"github.com/open-autoglm/autoglm/internal/engine/runner"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
@@ -294,6 +295,8 @@ func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Resp
 		mj := &multiJob{chat: true, prompts: []runner.Request{gr}, n: max(1, cr.N), lp: cr.Logprobs, top: top}
 		if plan.active {
 			mj.finish = b.finishCalls(plan)
+			tmpl := b.r.Template()
+			mj.toolStream = func() *chat.ToolStream { return tmpl.NewToolStream(plan.prefix, plan.names) }
 		}
 		return b.runMulti(ctx, mj, cr.Stream, includeUsage)
 	}
