@@ -62,7 +62,9 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 	created := time.Now().Unix()
 	total := len(mj.prompts) * mj.n
 	outs := make([]choiceOut, total)
-	var usage api.Usage
+	// prompt_tokens_details.cached_tokens counts the prompt tokens found in a KV cache, as
+	// on the simple path.
+	usage := api.Usage{PromptTokensDetails: &api.PromptTokensDetails{}}
 	var promptLP [][]runner.TokenLogprob = make([][]runner.TokenLogprob, len(mj.prompts))
 
 	// run generates every prompt concurrently, handing events to sink in order per choice.
@@ -96,6 +98,7 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 				}
 				usage.PromptTokens += res.PromptTokens
 				usage.CompletionTokens += res.CompletionTokens
+				usage.PromptTokensDetails.CachedTokens += res.CachedTokens
 				for i, c := range oc.Choices {
 					outs[p*mj.n+i].finish = api.FinishReason(c.FinishReason)
 				}
