@@ -277,7 +277,7 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				e := &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
+				e := streamError(ctx, err)
 				if ae := apierr.From(err); ae.Kind == apierr.Invalid {
 					e = ae
 				}

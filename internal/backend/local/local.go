@@ -55,7 +55,10 @@ var (
 )
 
 // Open loads the model in cfg.Path.
-func Open(cfg config.Backend) (*Backend, error) {
+func Open(cfg config.Backend) (*Backend, error) { return openWith(cfg, nil) }
+
+// openWith is Open with the model's fault hook (see model.Options.FaultHook), for tests.
+func openWith(cfg config.Backend, fault func(worker int)) (*Backend, error) {
 	kv, err := model.ParseKVType(cfg.KVCacheType)
 	if err != nil {
 		return nil, err
@@ -69,6 +72,7 @@ func Open(cfg config.Backend) (*Backend, error) {
 		Template:      cfg.Template,
 		KVCacheType:   kv,
 		Progress:      progress,
+		FaultHook:     fault,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
@@ -185,6 +189,17 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	return &backend.Response{StatusCode: e.HTTPStatus(), Header: h, Body: io.NopCloser(bytes.NewReader(body))}
+}
+
+// streamError is the error event that ends a stream whose generation failed after its
+// headers were sent: engine_error for a panic in the engine (logged with its stack), as
+// before the stream starts.
+func streamError(ctx context.Context, err error) *apierr.Error {
+	if errors.Is(err, runner.ErrInternal) {
+		logEngineFailure(ctx, err)
+		return &apierr.Error{Kind: apierr.Internal, Code: "engine_error", Message: "the model failed to generate", Err: err}
+	}
+	return &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
 }
 
 // logEngineFailure logs an engine panic (its value and stack) with the request's trace id.
@@ -433,11 +448,8 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 		})
 		if err != nil {
 			if ctx.Err() == nil {
-				if errors.Is(err, runner.ErrInternal) {
-					logEngineFailure(ctx, err)
-				}
 				// Headers are out: end the stream with an error event a client can recognise.
-				e := &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
+				e := streamError(ctx, err)
 				ev := append([]byte("data: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))...)
 				_, _ = pw.Write(append(ev, "\n\n"...))
 			}
