@@ -13,6 +13,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/engine/chat"
 	"github.com/open-autoglm/autoglm/internal/engine/gguf"
 	"github.com/open-autoglm/autoglm/internal/engine/model"
+	"github.com/open-autoglm/autoglm/internal/engine/quant"
 	"github.com/open-autoglm/autoglm/internal/modelstore"
 )
 
@@ -50,13 +51,15 @@ model is named by its reference: REPO, REPO:QUANT or REPO:FILE.`,
 	}
 
 	var ctxLen int
+	var kvType string
 	show := &cobra.Command{
 		Use:   "show REF|PATH",
 		Short: "Describe a model: architecture, quantisation, context, chat template, size and memory",
 		Long: `show reads a pulled model (by reference) or any GGUF file (by path) and prints its
 architecture, quantisation, context length, chat template, parameter count and an estimate of
 the memory serving it takes: the weights plus the key/value cache of one sequence at the
-context length (--ctx, default the model's).`,
+context length (--ctx, default the model's), stored as --kv-type (f32, f16 or q8_0: the
+kv_cache_type of the backend's configuration).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
@@ -67,10 +70,15 @@ context length (--ctx, default the model's).`,
 				}
 				path = p
 			}
-			return showModel(cmd.OutOrStdout(), path, ctxLen)
+			kv, err := model.ParseKVType(kvType)
+			if err != nil {
+				return err
+			}
+			return showModel(cmd.OutOrStdout(), path, ctxLen, kv)
 		},
 	}
 	show.Flags().IntVar(&ctxLen, "ctx", 0, "context length for the memory estimate (0 = the model's)")
+	show.Flags().StringVar(&kvType, "kv-type", "f32", "KV cache type for the memory estimate: f32, f16 or q8_0")
 
 	rm := &cobra.Command{
 		Use:   "rm REF...",
@@ -100,7 +108,7 @@ context length (--ctx, default the model's).`,
 	return cmd
 }
 
-func showModel(w io.Writer, path string, ctxLen int) error {
+func showModel(w io.Writer, path string, ctxLen int, kvType quant.Type) error {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return err
@@ -123,7 +131,10 @@ func showModel(w io.Writer, path string, ctxLen int) error {
 	if q := modelstore.QuantOf(path); q != "" && !strings.EqualFold(q, quantLabel) {
 		quantLabel += " (file named " + q + ")"
 	}
-	kv := s.KVBytes(ctxLen)
+	kv, err := s.KVBytes(ctxLen, kvType)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
 	row("file", "%s", path)
@@ -136,8 +147,8 @@ func showModel(w io.Writer, path string, ctxLen int) error {
 	row("context length", "%d", c.TrainContext)
 	row("vocabulary", "%d tokens", c.Vocab)
 	row("chat template", "%s", tmpl)
-	row("memory", "%s = weights %s + KV cache %s (float32, one sequence at %d tokens)",
-		humanBytes(s.WeightBytes+kv), humanBytes(s.WeightBytes), humanBytes(kv), ctxLen)
+	row("memory", "%s = weights %s + KV cache %s (%s, one sequence at %d tokens)",
+		humanBytes(s.WeightBytes+kv), humanBytes(s.WeightBytes), humanBytes(kv), strings.ToLower(kvType.String()), ctxLen)
 	return tw.Flush()
 }
 

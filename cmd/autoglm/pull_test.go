@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -65,10 +66,24 @@ func TestPullListShowRemove(t *testing.T) {
 	}
 	out, _ = runEngineCmd(t, modelsCmd(), "show", "karpathy/tinyllamas-GGUF:F32", "--data-dir", dir, "--ctx", "512")
 	for _, want := range []string{"llama (5 layers, dim 64, 8 heads, 4 kv heads, ffn 172)", "parameters      292.8K", "context length  128",
-		"KV cache 640.0 KiB (float32, one sequence at 512 tokens)", "chat template   plain"} {
+		"KV cache 640.0 KiB (f32, one sequence at 512 tokens)", "chat template   plain"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("models show: %q missing from\n%s", want, out)
 		}
+	}
+
+	// The estimate follows the KV cache type: f16 halves it; q8_0 needs a head size that is a
+	// multiple of 32, which this model (8) does not have.
+	out, _ = runEngineCmd(t, modelsCmd(), "show", "karpathy/tinyllamas-GGUF:F32", "--data-dir", dir, "--ctx", "512", "--kv-type", "f16")
+	if !strings.Contains(out, "KV cache 320.0 KiB (f16, one sequence at 512 tokens)") {
+		t.Errorf("models show --kv-type f16:\n%s", out)
+	}
+	show := modelsCmd()
+	show.SetArgs([]string{"show", "karpathy/tinyllamas-GGUF:F32", "--data-dir", dir, "--kv-type", "q8_0"})
+	show.SetOut(io.Discard)
+	show.SetErr(io.Discard)
+	if err := show.Execute(); err == nil || !strings.Contains(err.Error(), "multiple of 32") {
+		t.Errorf("models show --kv-type q8_0: %v", err)
 	}
 
 	// serve's configuration may name the pulled model instead of a path.

@@ -179,7 +179,9 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	// (the local engine's models).
 	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth, Registry: reg, Models: cfg.Models}).Routes()...)
 	opts.Routes = append(opts.Routes, modelStore.Routes()...)
-	opts.Routes = append(opts.Routes, codecomplete.Routes(reg)...)
+	// Code completions run through the server's own completions handler, built below.
+	var srv *server.Server
+	opts.Routes = append(opts.Routes, codecomplete.Routes(func(w http.ResponseWriter, r *http.Request) error { return srv.Completions(w, r) })...)
 	opts.Routes = append(opts.Routes, codeapi.Routes(tasks.checker, tasks.codeStats)...)
 	// Stored responses of the Responses API live in the same database as the tasks.
 	st := gov.store
@@ -193,7 +195,6 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	defer responses.Close()
 	opts.Responses = responses
 	// The gRPC API serves each call through the server's own handler, built just below.
-	var srv *server.Server
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)
 	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
 		Collectors: []prometheus.Collector{tasks.codeStats}})

@@ -1,6 +1,6 @@
 // Package codecomplete is the native code-completion API, POST /v1/code/complete: the code
 // before and after the cursor in, the code for the gap out. It sends an OpenAI completions
-// request with "suffix" through the model registry, so a local code model fills the middle
+// request with "suffix" through the gateway's completions route, in-process, so a local code model fills the middle
 // with its fill-in-the-middle tokens (and an upstream that supports suffix does the same).
 package codecomplete
 
@@ -11,13 +11,12 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strings"
+	"time"
 
 	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/apierr"
-	"github.com/open-autoglm/autoglm/internal/backend"
-	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
-	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
 // Request is the body of POST /v1/code/complete.
@@ -33,6 +32,10 @@ type Request struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 	Stop        api.Stop `json:"stop,omitempty"`
 	Seed        *int64   `json:"seed,omitempty"`
+	// Stream sends the completion as server-sent events as it is generated: "delta" events
+	// ({"completion": more text}), then one "done" event whose data is the whole Result (or an
+	// "error" event with code and message).
+	Stream bool `json:"stream,omitempty"`
 }
 
 // Result is the data of a successful answer.
@@ -49,19 +52,26 @@ const DefaultMaxTokens = 128
 
 var languageRe = regexp.MustCompile(`^[A-Za-z0-9+#._-]{1,32}$`)
 
-// Routes returns the route, which answers in the native envelope.
-func Routes(reg *router.Registry) []server.Route {
-	h := &handler{reg: reg}
-	return []server.Route{{Method: "POST", Pattern: "/v1/code/complete", Shape: apierr.ShapeEnvelope, Handler: h.complete}}
+// Completer serves an OpenAI completions request (POST /v1/completions): the gateway's own
+// handler, so that a code completion is routed, cached and accounted (usage records, model
+// metrics, token quotas) exactly as a completion sent to that route.
+type Completer func(w http.ResponseWriter, r *http.Request) error
+
+// Routes returns the route, which answers in the native envelope. complete is the gateway's
+// completions handler; each code completion runs through it in-process, on behalf of the
+// caller (authentication and limits have already run on the outer request).
+func Routes(complete Completer) []server.Route {
+	h := &handler{complete: complete}
+	return []server.Route{{Method: "POST", Pattern: "/v1/code/complete", Shape: apierr.ShapeEnvelope, Handler: h.serve}}
 }
 
-type handler struct{ reg *router.Registry }
+type handler struct{ complete Completer }
 
 func invalid(param, msg string) error {
 	return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: param, Message: msg}
 }
 
-func (h *handler) complete(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return apierr.From(err)
@@ -85,47 +95,46 @@ func (h *handler) complete(w http.ResponseWriter, r *http.Request) error {
 	if req.MaxTokens == 0 {
 		req.MaxTokens = DefaultMaxTokens
 	}
-	m, ok := h.reg.Lookup(req.Model)
-	if !ok {
-		return &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Param: "model", Message: fmt.Sprintf("the model %q does not exist", req.Model)}
-	}
 	cr := api.CompletionRequest{Model: req.Model, Prompt: api.TextInput(req.Prefix), Suffix: req.Suffix, MaxTokens: req.MaxTokens,
 		Temperature: req.Temperature, Stop: req.Stop, Seed: req.Seed}
+	if req.Stream {
+		cr.Stream = true
+		cr.StreamOptions = &api.StreamOptions{IncludeUsage: true}
+	}
 	out, err := json.Marshal(cr)
 	if err != nil {
 		return err
 	}
-	fields, err := wire.Peek(out)
-	if err != nil {
+	ir := r.Clone(r.Context())
+	ir.URL.Path = "/v1/completions"
+	ir.RequestURI = ""
+	ir.Body = io.NopCloser(bytes.NewReader(out))
+	ir.ContentLength = int64(len(out))
+	ir.Header.Set("Content-Type", "application/json")
+	iw := &innerWriter{outer: w, header: make(http.Header), req: &req}
+	if req.Stream {
+		iw.res = Result{Model: req.Model, Language: req.Language}
+	}
+	if err := h.complete(iw, ir); err != nil {
+		if iw.started {
+			// The stream has begun: the error is told as an event.
+			iw.fail(apierr.From(err))
+			return nil
+		}
 		return err
 	}
-	resp, _, err := h.reg.Do(r.Context(), m, &router.Request{Op: backend.OpCompletion, Body: out, Fields: fields})
-	if err != nil {
-		return err
+	if iw.err != nil {
+		return iw.err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return apierr.Wrap(apierr.Upstream, err, "the model's answer was cut off")
+	if iw.status != http.StatusOK {
+		return upstreamError(iw.status, iw.buf.Bytes())
 	}
-	if resp.StatusCode/100 != 2 {
-		var e api.ErrorResponse
-		msg := fmt.Sprintf("the model answered %d", resp.StatusCode)
-		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
-			msg = e.Error.Message
-		}
-		kind := apierr.Upstream
-		if resp.StatusCode/100 == 4 {
-			kind = apierr.Invalid
-		}
-		code := "upstream_status"
-		if e.Error.Code != "" {
-			code = e.Error.Code
-		}
-		return &apierr.Error{Kind: kind, Code: code, Message: msg}
+	if iw.stream {
+		iw.finish()
+		return nil
 	}
 	var c api.Completion
-	if err := json.Unmarshal(data, &c); err != nil || len(c.Choices) == 0 {
+	if err := json.Unmarshal(iw.buf.Bytes(), &c); err != nil || len(c.Choices) == 0 {
 		return apierr.New(apierr.Upstream, "bad_upstream_answer", "the model sent a malformed completion")
 	}
 	res := Result{Completion: c.Choices[0].Text, FinishReason: string(c.Choices[0].FinishReason), Model: req.Model, Language: req.Language}
@@ -133,6 +142,212 @@ func (h *handler) complete(w http.ResponseWriter, r *http.Request) error {
 		res.Usage = *c.Usage
 	}
 	return server.WriteData(w, r, http.StatusOK, res)
+}
+
+// upstreamError turns an error answer of the completions route into an error with its status,
+// code and message, which the route writes in the envelope.
+func upstreamError(status int, data []byte) error {
+	var e api.ErrorResponse
+	msg := fmt.Sprintf("the model answered %d", status)
+	if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
+		msg = e.Error.Message
+	}
+	kind := apierr.Upstream
+	switch {
+	case status == http.StatusNotFound:
+		kind = apierr.NotFound
+	case status == http.StatusTooManyRequests:
+		kind = apierr.RateLimited
+	case status/100 == 4:
+		kind = apierr.Invalid
+	}
+	code := "upstream_status"
+	if e.Error.Code != "" {
+		code = e.Error.Code
+	}
+	return &apierr.Error{Kind: kind, Status: status, Code: code, Message: msg}
+}
+
+// innerLimit bounds a non-streamed answer kept in memory.
+const innerLimit = 16 << 20
+
+// innerWriter is the ResponseWriter of the inner completions request: it keeps a JSON answer,
+// or turns the completion stream into the code completion stream as it arrives.
+type innerWriter struct {
+	outer   http.ResponseWriter
+	header  http.Header
+	req     *Request
+	status  int
+	stream  bool
+	started bool // the code completion stream has been sent its header
+	done    bool
+	buf     bytes.Buffer
+	err     error
+	res     Result // the streamed answer so far
+}
+
+func (iw *innerWriter) Header() http.Header { return iw.header }
+
+func (iw *innerWriter) WriteHeader(status int) {
+	if iw.status != 0 {
+		return
+	}
+	iw.status = status
+	iw.stream = status == http.StatusOK && iw.req.Stream && strings.HasPrefix(iw.header.Get("Content-Type"), "text/event-stream")
+	if iw.stream {
+		h := iw.outer.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		iw.outer.WriteHeader(http.StatusOK)
+		iw.started = true
+		_ = http.NewResponseController(iw.outer).Flush()
+	}
+}
+
+func (iw *innerWriter) Write(p []byte) (int, error) {
+	if iw.status == 0 {
+		iw.WriteHeader(http.StatusOK)
+	}
+	if iw.err != nil {
+		return 0, iw.err
+	}
+	if iw.buf.Len()+len(p) > innerLimit {
+		iw.err = apierr.New(apierr.Upstream, "upstream_answer_too_large", "the model's answer is too large")
+		return 0, iw.err
+	}
+	iw.buf.Write(p)
+	if !iw.stream {
+		return len(p), nil
+	}
+	for {
+		b := iw.buf.Bytes()
+		end := bytes.Index(b, []byte("\n\n"))
+		if end < 0 {
+			break
+		}
+		iw.event(b[:end])
+		iw.buf.Next(end + 2)
+		if iw.err != nil {
+			return 0, iw.err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush is a no-op: events are flushed to the client as they are written.
+func (iw *innerWriter) Flush() {}
+
+// SetWriteDeadline passes the relay's per-chunk write deadline on to the client's connection.
+func (iw *innerWriter) SetWriteDeadline(t time.Time) error {
+	return http.NewResponseController(iw.outer).SetWriteDeadline(t)
+}
+
+// chunk is the part of a completion stream chunk the translation reads.
+type chunk struct {
+	Choices []struct {
+		Index        int     `json:"index"`
+		Text         string  `json:"text"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *api.Usage `json:"usage"`
+	Error *struct {
+		Message string `json:"message"`
+		Code    any    `json:"code"`
+	} `json:"error"`
+}
+
+// event handles one SSE event of the completion stream.
+func (iw *innerWriter) event(ev []byte) {
+	var data []byte
+	for _, line := range bytes.Split(ev, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
+		}
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || iw.done {
+		return
+	}
+	if string(data) == "[DONE]" {
+		iw.finish()
+		return
+	}
+	var c chunk
+	if json.Unmarshal(data, &c) != nil {
+		return
+	}
+	if c.Error != nil {
+		code, _ := c.Error.Code.(string)
+		if code == "" {
+			code = "upstream_error"
+		}
+		iw.fail(&apierr.Error{Kind: apierr.Upstream, Code: code, Message: c.Error.Message})
+		return
+	}
+	if c.Usage != nil {
+		iw.res.Usage = *c.Usage
+	}
+	for _, ch := range c.Choices {
+		if ch.Index != 0 {
+			continue
+		}
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			iw.res.FinishReason = *ch.FinishReason
+		}
+		if ch.Text != "" {
+			iw.res.Completion += ch.Text
+			b, _ := json.Marshal(delta{Completion: ch.Text})
+			iw.send("delta", b)
+		}
+	}
+}
+
+// delta is the data of a "delta" event: more of the completion.
+type delta struct {
+	Completion string `json:"completion"`
+}
+
+// send writes one event to the client and flushes it.
+func (iw *innerWriter) send(name string, data []byte) {
+	if iw.err != nil {
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString("event: ")
+	b.WriteString(name)
+	b.WriteString("\ndata: ")
+	b.Write(data)
+	b.WriteString("\n\n")
+	if _, err := iw.outer.Write(b.Bytes()); err != nil {
+		iw.err = err
+		return
+	}
+	_ = http.NewResponseController(iw.outer).Flush()
+}
+
+// finish sends the "done" event, whose data is the whole Result, once.
+func (iw *innerWriter) finish() {
+	if iw.done {
+		return
+	}
+	iw.done = true
+	b, _ := json.Marshal(iw.res)
+	iw.send("done", b)
+}
+
+// fail sends an "error" event with the error's public code and message, once.
+func (iw *innerWriter) fail(e *apierr.Error) {
+	if iw.done {
+		return
+	}
+	iw.done = true
+	b, _ := json.Marshal(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{e.PublicCode(), e.PublicMessage()})
+	iw.send("error", b)
 }
 
 func trim(s string) string {

@@ -58,8 +58,9 @@ func startAuthGateway(t *testing.T, mockURL string, customRoles map[string][]str
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	api := admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log})
-	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: slices.Concat(api.Routes(), (&modelstore.Store{Dir: t.TempDir()}).Routes(),
-		codecomplete.Routes(reg), codeapi.Routes(codecheck.New(), nil)), Denied: api.Denied})
+	var srv *server.Server
+	srv = server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: slices.Concat(api.Routes(), (&modelstore.Store{Dir: t.TempDir()}).Routes(),
+		codecomplete.Routes(func(w http.ResponseWriter, r *http.Request) error { return srv.Completions(w, r) }), codeapi.Routes(codecheck.New(), nil)), Denied: api.Denied})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	g := &authGateway{URL: ts.URL, srv: srv, auth: a, store: st, keys: map[string]string{}, logs: logs}

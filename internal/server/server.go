@@ -215,6 +215,13 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 // Handler returns the server's full handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Completions serves POST /v1/completions without the middleware: for routes that run a
+// completion in-process on behalf of a request that has already been authenticated and
+// admitted, so that it is accounted like one sent to /v1/completions.
+func (s *Server) Completions(w http.ResponseWriter, r *http.Request) error {
+	return s.oa.Completions(w, r)
+}
+
 // Routes returns the route table, built-in routes first.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 

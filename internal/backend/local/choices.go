@@ -14,6 +14,7 @@ import (
 	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/engine/chat"
 	"github.com/open-autoglm/autoglm/internal/engine/runner"
 	"github.com/open-autoglm/autoglm/internal/engine/tokenizer"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -31,6 +32,8 @@ type multiJob struct {
 	echo    []string
 	// finish, when set, turns a choice's text into its message (tool calls).
 	finish func(text string) (content string, calls []api.ToolCall)
+	// toolStream, when set, starts the parse of a streamed choice's tool calls.
+	toolStream func() *chat.ToolStream
 }
 
 // choiceOut gathers one choice.
@@ -59,7 +62,9 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 	created := time.Now().Unix()
 	total := len(mj.prompts) * mj.n
 	outs := make([]choiceOut, total)
-	var usage api.Usage
+	// prompt_tokens_details.cached_tokens counts the prompt tokens found in a KV cache, as
+	// on the simple path.
+	usage := api.Usage{PromptTokensDetails: &api.PromptTokensDetails{}}
 	var promptLP [][]runner.TokenLogprob = make([][]runner.TokenLogprob, len(mj.prompts))
 
 	// run generates every prompt concurrently, handing events to sink in order per choice.
@@ -93,6 +98,7 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 				}
 				usage.PromptTokens += res.PromptTokens
 				usage.CompletionTokens += res.CompletionTokens
+				usage.PromptTokensDetails.CachedTokens += res.CachedTokens
 				for i, c := range oc.Choices {
 					outs[p*mj.n+i].finish = api.FinishReason(c.FinishReason)
 				}
@@ -199,28 +205,57 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 				err = send(chunk(i, mj.echo[i/mj.n], nil, ""))
 			}
 		}
-		if err == nil && mj.finish != nil {
-			// Tool calls are known only once a choice is complete: its content and calls go
-			// out as deltas then.
-			err = run(func(me multiEvent) error {
-				o := &outs[me.index]
-				o.text.WriteString(me.ev.Text)
-				o.tokens = append(o.tokens, me.ev)
+		if err == nil && mj.toolStream != nil {
+			// Text and tool calls go out as they are generated: a call by name once the
+			// model has written it, then its arguments fragment by fragment; only what might
+			// open a call is held back.
+			streams := make([]*chat.ToolStream, total)
+			lpEvents := make([][]runner.Event, total)
+			emit := func(i int, ds []chat.ToolDelta) error {
+				for _, d := range ds {
+					var err error
+					switch {
+					case d.Name != "":
+						idx := d.Call
+						err = send(&api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: b.model,
+							Choices: []api.ChunkChoice{{Index: i, Delta: api.Delta{ToolCalls: []api.ToolCall{{Index: &idx, ID: newID("call_")[:29], Type: "function",
+								Function: api.FunctionCall{Name: d.Name}}}}}}})
+					case d.Args != "":
+						idx := d.Call
+						err = send(&api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: b.model,
+							Choices: []api.ChunkChoice{{Index: i, Delta: api.Delta{ToolCalls: []api.ToolCall{{Index: &idx,
+								Function: api.FunctionCall{Arguments: d.Args}}}}}}})
+					default:
+						var lp json.RawMessage
+						if mj.lp {
+							lp = b.chatLogprobs(lpEvents[i], mj.top)
+							lpEvents[i] = nil
+						}
+						err = send(chunk(i, d.Content, lp, ""))
+					}
+					if err != nil {
+						return err
+					}
+				}
 				return nil
+			}
+			err = run(func(me multiEvent) error {
+				s := streams[me.index]
+				if s == nil {
+					s = mj.toolStream()
+					streams[me.index] = s
+				}
+				if mj.lp {
+					lpEvents[me.index] = append(lpEvents[me.index], me.ev)
+				}
+				return emit(me.index, s.Write(me.ev.Text))
 			})
 			for i := 0; i < total && err == nil; i++ {
-				content, calls := mj.finish(outs[i].text.String())
-				if content != "" {
-					var lp json.RawMessage
-					if mj.lp {
-						lp = b.chatLogprobs(outs[i].tokens, mj.top)
+				if streams[i] != nil {
+					err = emit(i, streams[i].Close())
+					if streams[i].Calls() > 0 {
+						outs[i].finish = "tool_calls"
 					}
-					err = send(chunk(i, content, lp, ""))
-				}
-				if len(calls) > 0 && err == nil {
-					outs[i].finish = "tool_calls"
-					err = send(&api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: b.model,
-						Choices: []api.ChunkChoice{{Index: i, Delta: api.Delta{ToolCalls: calls}}}})
 				}
 			}
 		} else if err == nil {
@@ -242,7 +277,7 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				e := &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
+				e := streamError(ctx, err)
 				if ae := apierr.From(err); ae.Kind == apierr.Invalid {
 					e = ae
 				}

@@ -171,3 +171,50 @@ func TestCompletionPromptsEchoLogprobs(t *testing.T) {
 		t.Errorf("streamed choices %v", got)
 	}
 }
+
+// TestMultiCachedTokens: a request on the multi path (n > 1, logprobs, several prompts)
+// whose prompt begins with one an earlier request left in a KV cache reports the reused
+// tokens in usage.prompt_tokens_details.cached_tokens, as the simple path does; streamed too.
+func TestMultiCachedTokens(t *testing.T) {
+	b := open(t)
+	const story = "Once upon a time there was a little girl named Lily. She loved to play"
+	status, body := do(t, b, backend.OpCompletion, `{"model":"m","temperature":0,"max_tokens":2,"prompt":"`+story+`"}`)
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	for _, tc := range []struct{ name, extra string }{
+		{"n", `"n":2`},
+		{"logprobs", `"logprobs":1`},
+		{"prompts", `"prompt":["` + story + ` outside", "` + story + ` outside"]`},
+		{"stream", `"n":2,"stream":true,"stream_options":{"include_usage":true}`},
+	} {
+		req := `{"model":"m","temperature":0,"max_tokens":3,` + tc.extra
+		if !strings.Contains(tc.extra, `"prompt"`) {
+			req += `,"prompt":"` + story + ` outside"`
+		}
+		status, body := do(t, b, backend.OpCompletion, req+`}`)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", tc.name, status, body)
+		}
+		var usage *api.Usage
+		if strings.Contains(tc.extra, "stream") {
+			for _, ev := range strings.Split(string(body), "\n\n") {
+				var c api.Completion
+				if d, ok := strings.CutPrefix(ev, "data: "); ok && json.Unmarshal([]byte(d), &c) == nil && c.Usage != nil {
+					usage = c.Usage
+				}
+			}
+		} else {
+			var c api.Completion
+			if err := json.Unmarshal(body, &c); err != nil {
+				t.Fatal(err)
+			}
+			usage = c.Usage
+		}
+		// The story's tokens (all but the last of the earlier prompt, at least) were cached.
+		if usage == nil || usage.PromptTokensDetails == nil || usage.PromptTokensDetails.CachedTokens < 10 ||
+			usage.PromptTokensDetails.CachedTokens >= usage.PromptTokens {
+			t.Errorf("%s: usage %+v in %s", tc.name, usage, body)
+		}
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/engine/chat"
 	"github.com/open-autoglm/autoglm/internal/engine/model"
 	"github.com/open-autoglm/autoglm/internal/engine/runner"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
@@ -54,7 +55,10 @@ var (
 )
 
 // Open loads the model in cfg.Path.
-func Open(cfg config.Backend) (*Backend, error) {
+func Open(cfg config.Backend) (*Backend, error) { return openWith(cfg, nil) }
+
+// openWith is Open with the model's fault hook (see model.Options.FaultHook), for tests.
+func openWith(cfg config.Backend, fault func(worker int)) (*Backend, error) {
 	kv, err := model.ParseKVType(cfg.KVCacheType)
 	if err != nil {
 		return nil, err
@@ -68,6 +72,7 @@ func Open(cfg config.Backend) (*Backend, error) {
 		Template:      cfg.Template,
 		KVCacheType:   kv,
 		Progress:      progress,
+		FaultHook:     fault,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", cfg.Path, err)
@@ -186,6 +191,17 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 	return &backend.Response{StatusCode: e.HTTPStatus(), Header: h, Body: io.NopCloser(bytes.NewReader(body))}
 }
 
+// streamError is the error event that ends a stream whose generation failed after its
+// headers were sent: engine_error for a panic in the engine (logged with its stack), as
+// before the stream starts.
+func streamError(ctx context.Context, err error) *apierr.Error {
+	if errors.Is(err, runner.ErrInternal) {
+		logEngineFailure(ctx, err)
+		return &apierr.Error{Kind: apierr.Internal, Code: "engine_error", Message: "the model failed to generate", Err: err}
+	}
+	return &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
+}
+
 // logEngineFailure logs an engine panic (its value and stack) with the request's trace id.
 func logEngineFailure(ctx context.Context, err error) {
 	slog.ErrorContext(ctx, "local model failed", "trace_id", telemetry.TraceID(ctx), "err", err)
@@ -294,6 +310,8 @@ func (b *Backend) chat(ctx context.Context, req *backend.Request) (*backend.Resp
 		mj := &multiJob{chat: true, prompts: []runner.Request{gr}, n: max(1, cr.N), lp: cr.Logprobs, top: top}
 		if plan.active {
 			mj.finish = b.finishCalls(plan)
+			tmpl := b.r.Template()
+			mj.toolStream = func() *chat.ToolStream { return tmpl.NewToolStream(plan.prefix, plan.names) }
 		}
 		return b.runMulti(ctx, mj, cr.Stream, includeUsage)
 	}
@@ -430,11 +448,8 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 		})
 		if err != nil {
 			if ctx.Err() == nil {
-				if errors.Is(err, runner.ErrInternal) {
-					logEngineFailure(ctx, err)
-				}
 				// Headers are out: end the stream with an error event a client can recognise.
-				e := &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
+				e := streamError(ctx, err)
 				ev := append([]byte("data: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))...)
 				_, _ = pw.Write(append(ev, "\n\n"...))
 			}

@@ -80,14 +80,23 @@ func TestToolCalls(t *testing.T) {
 			}
 			if arch == "qwen2" {
 				// required with one matching function name enum; streamed.
-				status, out := doRaw(t, b, backend.OpChat, `{"model":"m","max_tokens":300,"temperature":1,"seed":9,"stream":true,
-					"tools":[`+strings.TrimPrefix(strings.SplitN(weatherTools, "},\n", 2)[0], "[")+`}],"tool_choice":"required",
-					"messages":[{"role":"user","content":"Weather?"}]}`)
+				req := `{"model":"m","max_tokens":300,"temperature":1,"seed":9,
+					"tools":[` + strings.TrimPrefix(strings.SplitN(weatherTools, "},\n", 2)[0], "[") + `}],"tool_choice":"required",
+					"messages":[{"role":"user","content":"Weather?"}]`
+				_, whole := doRaw(t, b, backend.OpChat, req+`}`)
+				var cc api.ChatCompletion
+				if err := json.Unmarshal(whole, &cc); err != nil || len(cc.Choices) != 1 {
+					t.Fatalf("%s", whole)
+				}
+				status, out := doRaw(t, b, backend.OpChat, req+`,"stream":true}`)
 				if status != 200 {
 					t.Fatalf("%d %s", status, out)
 				}
+				// The call streams as OpenAI deltas: the first names the function (with
+				// an ID and no arguments yet), the arguments follow in several fragments,
+				// and the finish comes after all of them.
 				var calls []api.ToolCall
-				finish := ""
+				finish, argDeltas := "", 0
 				sc := bufio.NewScanner(bytes.NewReader(out))
 				for sc.Scan() {
 					d, ok := strings.CutPrefix(sc.Text(), "data: ")
@@ -95,18 +104,43 @@ func TestToolCalls(t *testing.T) {
 					if !ok || d == "[DONE]" || json.Unmarshal([]byte(d), &chunk) != nil || len(chunk.Choices) == 0 {
 						continue
 					}
-					calls = append(calls, chunk.Choices[0].Delta.ToolCalls...)
+					if finish != "" {
+						t.Fatalf("a chunk after the finish: %s", d)
+					}
+					for _, tc := range chunk.Choices[0].Delta.ToolCalls {
+						if tc.Index == nil || *tc.Index > len(calls) {
+							t.Fatalf("delta %s", d)
+						}
+						if *tc.Index == len(calls) {
+							if tc.Function.Name != "get_weather" || !strings.HasPrefix(tc.ID, "call_") || tc.Function.Arguments != "" {
+								t.Fatalf("the first delta of a call %s", d)
+							}
+							calls = append(calls, tc)
+							continue
+						}
+						if tc.Function.Name != "" || tc.ID != "" {
+							t.Fatalf("a later delta names the call again: %s", d)
+						}
+						calls[*tc.Index].Function.Arguments += tc.Function.Arguments
+						argDeltas++
+					}
 					if f := chunk.Choices[0].FinishReason; f != "" {
 						finish = string(f)
 					}
 				}
-				t.Logf("streamed finish %q", finish)
-				if finish == "tool_calls" {
-					if len(calls) != 1 || calls[0].Index == nil {
-						t.Fatalf("streamed calls %+v", calls)
-					}
+				t.Logf("streamed finish %q, %d argument deltas", finish, argDeltas)
+				if len(calls) != 1 || argDeltas < 3 {
+					t.Fatalf("streamed calls %+v in %d argument deltas: %s", calls, argDeltas, out)
+				}
+				switch finish {
+				case "tool_calls":
 					checkWeatherCall(t, calls[0])
-				} else if finish != "length" {
+					// The same seed unstreamed gives the same call.
+					if w := cc.Choices[0].Message.ToolCalls; len(w) != 1 || w[0].Function != calls[0].Function {
+						t.Errorf("streamed %+v, unstreamed %+v", calls[0].Function, w)
+					}
+				case "length":
+				default:
 					t.Errorf("stream finished %q: %s", finish, out)
 				}
 			}

@@ -102,7 +102,12 @@ func (c *Cache) Bytes() int64 { return c.bytes.Load() }
 // KVBytesPerPosition is the KV cache memory one position of one sequence
 // takes, over all layers, keys and values.
 func (m *Model) KVBytesPerPosition() int64 {
-	return int64(2 * m.cfg.Layers * m.cfg.KVHeads * kvRowBytes(m.cfg.KVType, m.cfg.HeadDim))
+	return kvBytesPerPosition(m.cfg.Layers, m.cfg.KVHeads, m.cfg.HeadDim, m.cfg.KVType)
+}
+
+// kvBytesPerPosition is KVBytesPerPosition for a model's shape and KV cache type.
+func kvBytesPerPosition(layers, kvHeads, headDim int, t quant.Type) int64 {
+	return int64(2 * layers * kvHeads * kvRowBytes(t, headDim))
 }
 
 // Truncate drops positions from n on, so that the sequence continues from

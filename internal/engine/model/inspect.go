@@ -47,9 +47,14 @@ func Inspect(f *gguf.File) (Summary, error) {
 	return s, nil
 }
 
-// KVBytes is the memory the key/value cache of one sequence takes at ctx positions, as the
-// engine stores it (float32).
-func (s Summary) KVBytes(ctx int) int64 {
+// KVBytes is the memory the key/value cache of one sequence takes at ctx positions when the
+// engine stores it as kv (KVF32, KVF16 or KVQ8_0), as a loaded Model's KVBytesPerPosition
+// counts it. It fails for a type the model cannot use (q8_0 needs a head size that is a
+// multiple of 32).
+func (s Summary) KVBytes(ctx int, kv quant.Type) (int64, error) {
 	c := s.Config
-	return 2 * int64(c.Layers) * int64(ctx) * int64(c.KVHeads) * int64(c.HeadDim) * 4
+	if err := checkKVType(kv, c.HeadDim); err != nil {
+		return 0, err
+	}
+	return int64(ctx) * kvBytesPerPosition(c.Layers, c.KVHeads, c.HeadDim, kv), nil
 }

@@ -164,3 +164,28 @@ func TestKVTypeErrors(t *testing.T) {
 		t.Error("ParseKVType(q4_0) accepted")
 	}
 }
+
+// TestInspectKVBytes: the memory estimate read from the file alone (what `models show`
+// prints) is what a loaded model's cache takes, for every KV cache type; a type the model
+// cannot use is refused.
+func TestInspectKVBytes(t *testing.T) {
+	f := synthFile(t, kvSpec("llama"))
+	s, err := Inspect(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for typ, perPos := range map[quant.Type]int64{KVF32: 2 * 2 * 2 * 32 * 4, KVF16: 2 * 2 * 2 * 32 * 2, KVQ8_0: 2 * 2 * 2 * 34} {
+		got, err := s.KVBytes(100, typ)
+		m := loadModel(t, f, Options{KVType: typ})
+		if err != nil || got != 100*perPos || got != 100*m.KVBytesPerPosition() {
+			t.Errorf("%v: estimate %d (%v), want %d", typ, got, err, 100*perPos)
+		}
+	}
+	small, err := Inspect(synthFile(t, smallSpec("llama", quant.F32))) // head size 16
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := small.KVBytes(100, KVQ8_0); err == nil || !strings.Contains(err.Error(), "multiple of 32") {
+		t.Errorf("q8_0 estimate with head size 16: %v", err)
+	}
+}

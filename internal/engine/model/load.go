@@ -28,6 +28,10 @@ type Options struct {
 	// exact), KVF16 (half the memory) or KVQ8_0 (about a quarter; the head
 	// size must be a multiple of 32).
 	KVType quant.Type
+	// FaultHook, when set, is called at the start of every attention chunk of a forward pass
+	// with the worker's id. It is a seam for tests, which make it panic to check that a
+	// failing kernel fails only its requests; servers leave it nil.
+	FaultHook func(worker int)
 }
 
 // Model is a loaded model. Forward calls are serialised internally; a Model
@@ -97,7 +101,7 @@ func Load(f *gguf.File, opt Options) (*Model, error) {
 	}
 	cfg.KVType = opt.KVType
 	l := loader{f: f}
-	m := &Model{cfg: cfg}
+	m := &Model{cfg: cfg, faultHook: opt.FaultHook}
 
 	qDim, kvDim := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
 	m.tokEmbd = l.matrix("token_embd.weight", -1, cfg.Dim)

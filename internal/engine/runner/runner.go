@@ -48,6 +48,8 @@ type Options struct {
 	// NoPrefixReuse turns prompt prefix reuse off: every prompt is then
 	// computed from its first token (see the package documentation).
 	NoPrefixReuse bool
+	// FaultHook is passed to the model (see model.Options.FaultHook): a seam for tests.
+	FaultHook func(worker int)
 }
 
 func (o Options) withDefaults() Options {
@@ -167,7 +169,8 @@ func newRunner(f *gguf.File, opt Options, beforeStep func([]*model.Seq)) (*Runne
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads, KVType: opt.KVCacheType})
+	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads, KVType: opt.KVCacheType,
+		FaultHook: opt.FaultHook})
 	if err != nil {
 		return nil, err
 	}
