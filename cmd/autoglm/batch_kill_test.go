@@ -132,7 +132,7 @@ func TestBatchSurvivesSIGKILL(t *testing.T) {
 	call(t, "POST", p.URL+"/v1/files", mw.FormDataContentType(), buf.Bytes(), &file)
 	var b struct {
 		ID, Status    string
-		OutputFileID  *string `json:"output_file_id"`
+		OutputFileID  *string                                `json:"output_file_id"`
 		RequestCounts struct{ Total, Completed, Failed int } `json:"request_counts"`
 	}
 	call(t, "POST", p.URL+"/v1/batches", "application/json",

@@ -319,7 +319,9 @@ func TestBatchBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, b := g.upload(t, g.alice, tc.purpose, tc.content)
-			var e struct{ Error struct{ Message, Type string } }
+			var e struct {
+				Error struct{ Message, Type string }
+			}
 			_ = json.Unmarshal(b, &e)
 			if code != tc.status || !strings.Contains(e.Error.Message, tc.msg) {
 				t.Errorf("%d %s; want %d with %q", code, b, tc.status, tc.msg)
