@@ -20,6 +20,7 @@ import (
 	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
 	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/contract"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
@@ -222,6 +223,8 @@ func TestBatchEndToEnd(t *testing.T) {
 		Bytes                                 int
 	}
 	_ = json.Unmarshal(b, &f)
+	doc := contract.Load(t)
+	doc.Check(t, "OpenAIFile", b)
 	if !strings.HasPrefix(f.ID, "file-") || f.Object != "file" || f.Purpose != "batch" || f.Filename != "in.jsonl" || f.Status != "processed" || f.Bytes == 0 {
 		t.Fatalf("file object: %s", b)
 	}
@@ -230,6 +233,12 @@ func TestBatchEndToEnd(t *testing.T) {
 		t.Fatalf("batch object: %+v", d)
 	}
 	d = g.waitFor(t, g.alice, d.ID, func(d batchDoc) bool { return d.Status == "completed" })
+	_, b = g.do(t, g.alice, "GET", "/v1/batches/"+d.ID, "", nil)
+	doc.Check(t, "Batch", b)
+	_, b = g.do(t, g.alice, "GET", "/v1/batches?limit=5", "", nil)
+	doc.Check(t, "ListBatchesResponse", b)
+	_, b = g.do(t, g.alice, "GET", "/v1/files", "", nil)
+	doc.Check(t, "ListFilesResponse", b)
 	if d.RequestCounts.Completed != 3 || d.RequestCounts.Failed != 1 || d.OutputFileID == nil || d.ErrorFileID == nil || d.CompletedAt == nil {
 		t.Fatalf("completed batch: %+v", d)
 	}
@@ -286,9 +295,11 @@ func TestBatchEndToEnd(t *testing.T) {
 	if code, b := g.do(t, g.bob, "DELETE", "/v1/files/"+f.ID, "", nil); code != 404 {
 		t.Errorf("bob deletes alice's file: %d %s", code, b)
 	}
-	if code, b := g.do(t, g.alice, "DELETE", "/v1/files/"+f.ID, "", nil); code != 200 || !strings.Contains(string(b), `"deleted":true`) {
+	code, b = g.do(t, g.alice, "DELETE", "/v1/files/"+f.ID, "", nil)
+	if code != 200 || !strings.Contains(string(b), `"deleted":true`) {
 		t.Errorf("delete: %d %s", code, b)
 	}
+	doc.Check(t, "DeleteFileResponse", b)
 	if code, _ := g.do(t, g.alice, "GET", "/v1/files/"+f.ID, "", nil); code != 404 {
 		t.Errorf("deleted file still there: %d", code)
 	}

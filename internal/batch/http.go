@@ -171,18 +171,17 @@ func (s *Service) listFiles(w http.ResponseWriter, r *http.Request) error {
 }
 
 type listDoc[T any] struct {
-	Object  string  `json:"object"`
-	Data    []T     `json:"data"`
-	FirstID *string `json:"first_id"`
-	LastID  *string `json:"last_id"`
-	HasMore bool    `json:"has_more"`
+	Object  string `json:"object"`
+	Data    []T    `json:"data"`
+	FirstID string `json:"first_id"`
+	LastID  string `json:"last_id"`
+	HasMore bool   `json:"has_more"`
 }
 
 func list[T any](data []T, more bool, id func(T) string) listDoc[T] {
 	d := listDoc[T]{Object: "list", Data: data, HasMore: more}
 	if len(data) > 0 {
-		f, l := id(data[0]), id(data[len(data)-1])
-		d.FirstID, d.LastID = &f, &l
+		d.FirstID, d.LastID = id(data[0]), id(data[len(data)-1])
 	}
 	return d
 }
