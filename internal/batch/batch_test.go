@@ -9,11 +9,14 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/open-autoglm/autoglm/internal/admin"
 	"github.com/open-autoglm/autoglm/internal/auth"
@@ -25,8 +28,10 @@ import (
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
+	_ "github.com/open-autoglm/autoglm/internal/store/postgres"
 	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
 type gateway struct {
@@ -36,6 +41,17 @@ type gateway struct {
 
 // start runs a gateway with authentication on, a mock upstream and the batch service.
 func start(t *testing.T, mock mockllm.Options, bcfg config.Batch) *gateway {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "autoglm.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return startOn(t, st, mock, bcfg)
+}
+
+// startOn is start on the store st.
+func startOn(t *testing.T, st store.Store, mock mockllm.Options, bcfg config.Batch) *gateway {
 	t.Helper()
 	m := httptest.NewServer(mockllm.New(mock))
 	t.Cleanup(m.Close)
@@ -60,11 +76,6 @@ batch:
 	}
 	t.Cleanup(func() { reg.Close() })
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "autoglm.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	a, err := auth.New(auth.Options{Config: cfg.Auth, Keys: admin.KeyFeed(st)})
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +223,45 @@ func (g *gateway) results(t *testing.T, key, fileID string) []resultLine {
 }
 
 func TestBatchEndToEnd(t *testing.T) {
-	g := start(t, mockllm.Options{Tokens: 3}, config.Batch{})
+	endToEnd(t, start(t, mockllm.Options{Tokens: 3}, config.Batch{}))
+}
+
+// TestBatchPostgres is TestBatchEndToEnd on PostgreSQL, in a schema of its own.
+func TestBatchPostgres(t *testing.T) {
+	base := testenv.PostgresDSN(t)
+	ctx := context.Background()
+	schema := fmt.Sprintf("batchtest_%d", time.Now().UnixNano())
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	cfg, err := config.Parse([]byte("store:\n  driver: postgres\n  dsn: '"+u.String()+"'\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, cfg.Store, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	endToEnd(t, startOn(t, st, mockllm.Options{Tokens: 3}, config.Batch{}))
+}
+
+func endToEnd(t *testing.T, g *gateway) {
 	lines := []string{chatLine("a", "glm-4-flash"), chatLine("b", "glm-4-flash"), chatLine("missing-model", "no-such-model"), chatLine("c", "glm-4-flash")}
 	code, b := g.upload(t, g.alice, "batch", strings.Join(lines, "\n")+"\n")
 	if code != 200 {
