@@ -56,6 +56,8 @@ func startOn(t *testing.T, st store.Store, mock mockllm.Options, bcfg config.Bat
 	m := httptest.NewServer(mockllm.New(mock))
 	t.Cleanup(m.Close)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+server:
+  max_body_bytes: 2048
 models:
   - name: glm-4-flash
     backends:
@@ -387,6 +389,18 @@ func TestBatchBadInput(t *testing.T) {
 				t.Errorf("%d %s; want %d with %q", code, b, tc.status, tc.msg)
 			}
 		})
+	}
+	// The upload limit is the batch section's, not server.max_body_bytes (2048 here), which
+	// still holds for other routes.
+	var many []string
+	for i := range 20 {
+		many = append(many, chatLine(fmt.Sprint("m", i), "glm-4-flash"))
+	}
+	if code, b := g.upload(t, g.alice, "batch", strings.Join(many, "\n")); code != 200 {
+		t.Errorf("upload over server.max_body_bytes but under batch.max_file_bytes: %d %s", code, b)
+	}
+	if code, b := g.do(t, g.alice, "POST", "/v1/chat/completions", "application/json", []byte(`{"model":"glm-4-flash","messages":[{"role":"user","content":"`+strings.Repeat("x", 3000)+`"}]}`)); code != 413 {
+		t.Errorf("chat body over server.max_body_bytes: %d %s", code, b)
 	}
 	code, b := g.upload(t, g.alice, "batch", ok)
 	if code != 200 {
