@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,20 +41,34 @@ type gateway struct {
 }
 
 // start runs a gateway with authentication on, a mock upstream and the batch service.
-func start(t *testing.T, mock mockllm.Options, bcfg config.Batch) *gateway {
+// hooks change a test gateway: the upstream's handler, and the server's limit stage.
+type hooks struct {
+	upstream func(http.Handler) http.Handler
+	limit    func(http.Handler) http.Handler
+}
+
+func start(t *testing.T, mock mockllm.Options, bcfg config.Batch, h ...hooks) *gateway {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "autoglm.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return startOn(t, st, mock, bcfg)
+	return startOn(t, st, mock, bcfg, h...)
 }
 
 // startOn is start on the store st.
-func startOn(t *testing.T, st store.Store, mock mockllm.Options, bcfg config.Batch) *gateway {
+func startOn(t *testing.T, st store.Store, mock mockllm.Options, bcfg config.Batch, h ...hooks) *gateway {
 	t.Helper()
-	m := httptest.NewServer(mockllm.New(mock))
+	var hk hooks
+	if len(h) > 0 {
+		hk = h[0]
+	}
+	var up http.Handler = mockllm.New(mock)
+	if hk.upstream != nil {
+		up = hk.upstream(up)
+	}
+	m := httptest.NewServer(up)
 	t.Cleanup(m.Close)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 server:
@@ -89,7 +104,7 @@ batch:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: svc.Routes()})
+	srv = server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: svc.Routes(), Limit: hk.limit})
 	ts := httptest.NewServer(srv.Handler())
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -454,5 +469,68 @@ func TestBatchCancel(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if again := g.waitFor(t, g.alice, d.ID, func(batchDoc) bool { return true }); again.RequestCounts != d.RequestCounts {
 		t.Errorf("lines ran after the cancel: %+v then %+v", d.RequestCounts, again.RequestCounts)
+	}
+}
+
+// TestBatchLimits: lines run at most batch.concurrency at a time; a line a rate limit refuses
+// waits and runs again (it is not answered with the refusal); a line a quota refuses is
+// answered with it, in the error file, and the batch still completes.
+func TestBatchLimits(t *testing.T) {
+	var inflight, most atomic.Int64
+	var refusals atomic.Int64
+	upstream := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n := inflight.Add(1)
+			defer inflight.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	limit := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v1/chat/completions" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			switch {
+			case bytes.Contains(body, []byte("hello over-quota")):
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(429)
+				_, _ = io.WriteString(w, `{"error":{"message":"quota exceeded","type":"insufficient_quota","code":"quota_exceeded","param":null}}`)
+			case bytes.Contains(body, []byte("hello limited")) && refusals.Add(1) <= 2:
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(429)
+				_, _ = io.WriteString(w, `{"error":{"message":"rate limit exceeded","type":"rate_limit_error","code":"rate_limited","param":null}}`)
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+	g := start(t, mockllm.Options{Tokens: 3, TTFT: 20 * time.Millisecond}, config.Batch{Concurrency: 2}, hooks{upstream: upstream, limit: limit})
+	lines := []string{chatLine("limited", "glm-4-flash"), chatLine("over-quota", "glm-4-flash")}
+	for i := range 12 {
+		lines = append(lines, chatLine(fmt.Sprint("r", i), "glm-4-flash"))
+	}
+	_, b := g.upload(t, g.alice, "batch", strings.Join(lines, "\n"))
+	var f struct{ ID string }
+	_ = json.Unmarshal(b, &f)
+	d := g.create(t, g.alice, f.ID)
+	d = g.waitFor(t, g.alice, d.ID, func(d batchDoc) bool { return d.Status == "completed" })
+	if d.RequestCounts.Completed != 13 || d.RequestCounts.Failed != 1 {
+		t.Fatalf("counts: %+v", d.RequestCounts)
+	}
+	if refusals.Load() < 3 {
+		t.Errorf("the rate-limited line ran %d times; want two refusals and a success", refusals.Load())
+	}
+	bad := g.results(t, g.alice, *d.ErrorFileID)
+	if len(bad) != 1 || bad[0].CustomID != "over-quota" || bad[0].Response.StatusCode != 429 || !strings.Contains(string(bad[0].Response.Body), "insufficient_quota") {
+		t.Errorf("error file: %+v", bad)
+	}
+	if m := most.Load(); m < 1 || m > 2 {
+		t.Errorf("%d lines ran upstream at once; batch.concurrency is 2", m)
 	}
 }
