@@ -38,6 +38,9 @@ import (
 type gateway struct {
 	URL        string
 	alice, bob string // API keys of two callers
+	aliceID    string // alice's key id
+	st         store.Store
+	auth       *auth.Authenticator
 }
 
 // start runs a gateway with authentication on, a mock upstream and the batch service.
@@ -115,14 +118,18 @@ batch:
 		ts.Close()
 		svc.Close()
 	})
-	g := &gateway{URL: ts.URL}
-	for _, k := range []*string{&g.alice, &g.bob} {
+	g := &gateway{URL: ts.URL, st: st, auth: a}
+	for i, k := range []*string{&g.alice, &g.bob} {
 		secret := auth.NewKey()
-		if _, err := st.CreateKey(ctx, store.Key{ID: store.NewID("key"), Prefix: auth.DisplayPrefix(secret),
+		id := store.NewID("key")
+		if _, err := st.CreateKey(ctx, store.Key{ID: id, Prefix: auth.DisplayPrefix(secret),
 			Hash: auth.HashKey(secret), Role: auth.RoleUser}); err != nil {
 			t.Fatal(err)
 		}
 		*k = secret
+		if i == 0 {
+			g.aliceID = id
+		}
 	}
 	if err := a.Refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -532,5 +539,57 @@ func TestBatchLimits(t *testing.T) {
 	}
 	if m := most.Load(); m < 1 || m > 2 {
 		t.Errorf("%d lines ran upstream at once; batch.concurrency is 2", m)
+	}
+}
+
+// TestBatchRevokedKey: lines run as the key that created the batch, as it stands when each
+// line runs: once the key is revoked, the remaining lines are answered with an error, and the
+// batch still completes.
+func TestBatchRevokedKey(t *testing.T) {
+	g := start(t, mockllm.Options{Tokens: 3, TTFT: 30 * time.Millisecond}, config.Batch{Concurrency: 1})
+	var lines []string
+	for i := range 20 {
+		lines = append(lines, chatLine(fmt.Sprint("r", i), "glm-4-flash"))
+	}
+	_, b := g.upload(t, g.alice, "batch", strings.Join(lines, "\n"))
+	var f struct{ ID string }
+	_ = json.Unmarshal(b, &f)
+	d := g.create(t, g.alice, f.ID)
+	g.waitFor(t, g.alice, d.ID, func(d batchDoc) bool { return d.RequestCounts.Completed >= 2 })
+	code, b := g.do(t, g.alice, "GET", "/v1/batches/"+d.ID, "", nil)
+	if code != 200 {
+		t.Fatalf("get: %d %s", code, b)
+	}
+	if _, err := g.st.RevokeKey(context.Background(), g.aliceID); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.auth.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The revoked key can no longer read the batch; the batch is checked in the database.
+	if code, _ := g.do(t, g.alice, "GET", "/v1/batches/"+d.ID, "", nil); code != 401 {
+		t.Fatalf("revoked key reads its batch: %d", code)
+	}
+	var status string
+	var done, failed int
+	for deadline := time.Now().Add(60 * time.Second); status != "completed"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("batch %s", status)
+		}
+		db := g.st.(*sqlite.Store).ReadDB()
+		if err := db.QueryRow(`SELECT status, completed, failed FROM batches WHERE id = ?`, d.ID).Scan(&status, &done, &failed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if done < 2 || failed == 0 || done+failed != 20 {
+		t.Fatalf("completed %d, failed %d", done, failed)
+	}
+	var errLine string
+	if err := g.st.(*sqlite.Store).ReadDB().QueryRow(`SELECT result FROM batch_lines WHERE batch_id = ? AND ok = 0 ORDER BY idx DESC LIMIT 1`, d.ID).Scan(&errLine); err != nil {
+		t.Fatal(err)
+	}
+	var r resultLine
+	if err := json.Unmarshal([]byte(errLine), &r); err != nil || r.Response != nil || !strings.Contains(string(r.Error), "invalid_api_key") {
+		t.Errorf("line run after the revocation: %s", errLine)
 	}
 }
