@@ -59,7 +59,8 @@ type Options struct {
 	Principal func(auth.Identity) (*auth.Principal, error)
 	// Logger receives the workers' failures. Default: slog.Default().
 	Logger *slog.Logger
-	// Poll is how often idle workers look for work. Default 200ms.
+	// Poll is how often idle workers look for work (a new batch wakes one at once).
+	// Default 500ms.
 	Poll time.Duration
 	// Lease is how long a taken line stays taken without renewal. Default 1m.
 	Lease time.Duration
@@ -72,8 +73,9 @@ type Service struct {
 	postgres bool
 	owned    *sql.DB
 	log      *slog.Logger
-	worker   string // this process's lease owner name
-	wake     chan struct{}
+	worker   string        // this process's lease owner name
+	wake     chan struct{} // a batch was created or cancelled
+	answered chan struct{} // a line was answered: a batch may be done
 	// finalizing serialises finalization attempts in this process.
 	finalizing sync.Mutex
 }
@@ -137,7 +139,7 @@ const migrationLock = 0x62617463 // "batc"
 // whose file only this process uses, the leases of lines a previous process was running
 // are released at once, so those lines run again.
 func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
-	s := &Service{opts: opts, log: opts.Logger, wake: make(chan struct{}, 1), worker: "w-" + randHex(8)}
+	s := &Service{opts: opts, log: opts.Logger, wake: make(chan struct{}, 1), answered: make(chan struct{}, 1), worker: "w-" + randHex(8)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -148,7 +150,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
 		s.opts.Config.MaxFileBytes = config.DefaultBatchMaxFileBytes
 	}
 	if s.opts.Poll <= 0 {
-		s.opts.Poll = 200 * time.Millisecond
+		s.opts.Poll = 500 * time.Millisecond
 	}
 	if s.opts.Lease <= 0 {
 		s.opts.Lease = time.Minute

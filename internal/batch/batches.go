@@ -256,10 +256,12 @@ func (s *Service) cancelBatch(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, b)
 }
 
-// poke wakes an idle worker.
+// poke wakes an idle worker and the finalizer.
 func (s *Service) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{s.wake, s.answered} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }

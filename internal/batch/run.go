@@ -33,6 +33,7 @@ func (s *Service) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-s.answered:
 			}
 		}
 	})
@@ -258,7 +259,14 @@ func (s *Service) answer(ctx context.Context, l *claimed, res *lineResult) error
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE batches SET `+counter+` = `+counter+` + 1 WHERE id = ?`), l.batchID); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	select {
+	case s.answered <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // finalizeReady ends the batches that are done: every line answered (completed), cancelled
