@@ -238,26 +238,28 @@ func (s *Service) answer(ctx context.Context, l *claimed, res *lineResult) error
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	okv := 0
+	okv, counter := 0, "failed"
 	if ok {
-		okv = 1
+		okv, counter = 1, "completed"
 	}
-	r, err := tx.ExecContext(ctx, s.q(`UPDATE batch_lines SET done = 1, ok = ?, result = ?, lease_owner = '', lease_until = 0
-		WHERE batch_id = ? AND idx = ? AND done = 0
-		AND EXISTS (SELECT 1 FROM batches WHERE id = ? AND status IN ('in_progress', 'cancelling'))`),
-		okv, string(doc), l.batchID, l.idx, l.batchID)
+	// The batch row first: it is conditional on the batch still running, and on PostgreSQL it
+	// holds the row lock that finalize takes first too, so a batch's files are never written
+	// while one of its lines is being answered.
+	r, err := tx.ExecContext(ctx, s.q(`UPDATE batches SET `+counter+` = `+counter+` + 1
+		WHERE id = ? AND status IN ('in_progress', 'cancelling')`), l.batchID)
 	if err != nil {
 		return err
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
-		return nil // answered already, or the batch has ended
+		return nil // the batch has ended
 	}
-	counter := "failed"
-	if ok {
-		counter = "completed"
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE batches SET `+counter+` = `+counter+` + 1 WHERE id = ?`), l.batchID); err != nil {
+	r, err = tx.ExecContext(ctx, s.q(`UPDATE batch_lines SET done = 1, ok = ?, result = ?, lease_owner = '', lease_until = 0
+		WHERE batch_id = ? AND idx = ? AND done = 0`), okv, string(doc), l.batchID, l.idx)
+	if err != nil {
 		return err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return nil // answered already; the rollback undoes the count
 	}
 	if err := tx.Commit(); err != nil {
 		return err
@@ -321,11 +323,20 @@ func (s *Service) finalize(ctx context.Context, id, from, to string) error {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
+	// The status change comes first: it takes the batch row (see answer) and makes every
+	// later answer of this batch's lines a no-op.
+	now := time.Now()
+	at := map[string]string{"completed": "completed_at", "cancelled": "cancelled_at", "expired": "expired_at"}[to]
+	if at == "" {
+		return fmt.Errorf("batch: unknown terminal status %q", to)
+	}
 	var owner string
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT owner FROM batches WHERE id = ? AND status = ?`), id, from).Scan(&owner); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
+	err = tx.QueryRowContext(ctx, s.q(`UPDATE batches SET status = ?, finalizing_at = ?, `+at+` = ? WHERE id = ? AND status = ? RETURNING owner`),
+		to, now.Unix(), now.Unix(), id, from).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT ok, result FROM batch_lines WHERE batch_id = ? AND done = 1 ORDER BY idx`), id)
@@ -351,7 +362,6 @@ func (s *Service) finalize(ctx context.Context, id, from, to string) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	now := time.Now()
 	files := [2]string{}
 	for i, b := range []*bytes.Buffer{&out, &bad} {
 		if b.Len() == 0 {
@@ -367,17 +377,8 @@ func (s *Service) finalize(ctx context.Context, id, from, to string) error {
 			return err
 		}
 	}
-	at := map[string]string{"completed": "completed_at", "cancelled": "cancelled_at", "expired": "expired_at"}[to]
-	if at == "" {
-		return fmt.Errorf("batch: unknown terminal status %q", to)
-	}
-	r, err := tx.ExecContext(ctx, s.q(`UPDATE batches SET status = ?, finalizing_at = ?, `+at+` = ?, output_file_id = ?, error_file_id = ?
-		WHERE id = ? AND status = ?`), to, now.Unix(), now.Unix(), files[0], files[1], id, from)
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE batches SET output_file_id = ?, error_file_id = ? WHERE id = ?`), files[0], files[1], id); err != nil {
 		return err
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return nil
 	}
 	return tx.Commit()
 }
