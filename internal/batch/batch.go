@@ -16,6 +16,14 @@
 // one process; when the lease runs out on PostgreSQL). The output and error files are
 // written in the same transaction that moves the batch to its terminal status.
 //
+// # Statuses
+//
+// The input file is checked when it is uploaded and again when the batch is created (every
+// line must call the batch's endpoint), and a bad one is refused then with a 400, so a batch
+// starts in_progress; validating and failed are never seen. It ends completed (every line
+// answered), cancelled (after POST /v1/batches/{id}/cancel, once its running lines have
+// finished) or expired (past its 24h window, with the lines answered so far).
+//
 // # Sharing the gateway
 //
 // Each process runs at most batch.concurrency lines at once (default 2), across all
