@@ -55,19 +55,20 @@ type Route struct {
 
 // Server is autoglm's HTTP server.
 type Server struct {
-	cfg     config.Server
-	reg     *router.Registry
-	log     *slog.Logger
-	opts    Options
-	mux     *http.ServeMux
-	handler http.Handler
-	routes  []Route
-	oa      *openai.Handler
-	shapes  map[string]apierr.Shape                                                 // route pattern → error shape
-	early   map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool // route pattern → Route.Errors
+	cfg      config.Server
+	reg      *router.Registry
+	log      *slog.Logger
+	opts     Options
+	mux      *http.ServeMux
+	handler  http.Handler
+	routes   []Route
+	oa       *openai.Handler
+	shapes   map[string]apierr.Shape                                                 // route pattern → error shape
+	early    map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool // route pattern → Route.Errors
+	draining atomic.Bool
+
 	// bodyLimits are the routes' own body limits (Route.MaxBody), by "METHOD /path".
 	bodyLimits map[string]int64
-	draining   atomic.Bool
 }
 
 // Options are the optional parts of a server.
