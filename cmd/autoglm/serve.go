@@ -13,11 +13,13 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/codeapi"
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
@@ -194,6 +196,25 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	}
 	defer responses.Close()
 	opts.Responses = responses
+	// Files and batches live there too; each batch line is served by the server's own
+	// handler (built below) as the caller that created the batch.
+	bopts := batch.Options{Config: cfg.Batch, Handler: func() http.Handler { return srv.Handler() }, Logger: log}
+	if opts.Auth != nil && opts.Auth.Enabled() {
+		bopts.Principal = opts.Auth.PrincipalOf
+	}
+	batches, err := batch.Open(ctx, st, bopts)
+	if err != nil {
+		return err
+	}
+	defer batches.Close()
+	opts.Routes = append(opts.Routes, batches.Routes()...)
+	// The batch workers start once the server listens, and stop before the store closes.
+	bctx, stopBatches := context.WithCancel(ctx)
+	var batchWorkers sync.WaitGroup
+	defer func() {
+		stopBatches()
+		batchWorkers.Wait()
+	}()
 	// The gRPC API serves each call through the server's own handler, built just below.
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)
 	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
@@ -207,6 +228,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		tasks.svc.RefuseListener(a)
+		batchWorkers.Go(func() { batches.Run(bctx) })
 		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
 			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
 		if respCache != nil && cfg.Cache.WarmupFile != "" {

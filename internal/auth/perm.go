@@ -90,6 +90,18 @@ var routePermissions = map[string]Permission{
 	"DELETE /v1/responses/{id}":          ModelsUse,
 	"GET /v1/responses/{id}/input_items": ModelsUse,
 
+	// Files and the Batch API; each caller sees only its own files and batches, and each
+	// line of a batch runs as the caller that created it.
+	"POST /v1/files":               ModelsUse,
+	"GET /v1/files":                ModelsUse,
+	"GET /v1/files/{id}":           ModelsUse,
+	"GET /v1/files/{id}/content":   ModelsUse,
+	"DELETE /v1/files/{id}":        ModelsUse,
+	"POST /v1/batches":             ModelsUse,
+	"GET /v1/batches":              ModelsUse,
+	"GET /v1/batches/{id}":         ModelsUse,
+	"POST /v1/batches/{id}/cancel": ModelsUse,
+
 	// The Anthropic Messages API.
 	"POST /v1/messages":              ModelsUse,
 	"POST /v1/messages/count_tokens": ModelsUse,

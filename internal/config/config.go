@@ -36,6 +36,8 @@ type Config struct {
 	Hub Hub `yaml:"hub"`
 	// CodeCheck configures checks and repairs of generated code. See codecheck.go.
 	CodeCheck CodeCheck `yaml:"code_check"`
+	// Batch configures the Batch API. See batch.go.
+	Batch Batch `yaml:"batch"`
 }
 
 // Server configures the HTTP listener and its limits.
@@ -427,6 +429,7 @@ func (c Config) WithDefaults() Config {
 	c.Tasks = c.Tasks.withDefaults()
 	c.Hub = c.Hub.withDefaults()
 	c.CodeCheck = c.CodeCheck.withDefaults()
+	c.Batch = c.Batch.withDefaults()
 	return c
 }
 

@@ -174,6 +174,7 @@ func TestFullConfig(t *testing.T) {
 			Sandbox: Sandbox{Enabled: true, Bwrap: "bwrap", Timeout: Duration(5 * time.Second), MemoryMB: 512,
 				MaxProcesses: DefaultSandboxProcesses, MaxOutputBytes: DefaultSandboxOutputSize, ExternalCheckers: true},
 		},
+		Batch: Batch{MaxFileBytes: 50 << 20, Concurrency: 4},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
@@ -186,7 +187,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Server.Addr != DefaultAddr || c.Server.MaxBodyBytes != DefaultMaxBodyBytes ||
-		c.Server.ShutdownTimeout.D() != DefaultShutdownTimeout || c.Log.Level != "info" {
+		c.Server.ShutdownTimeout.D() != DefaultShutdownTimeout || c.Log.Level != "info" ||
+		c.Batch.MaxFileBytes != 100<<20 || c.Batch.Concurrency != 2 {
 		t.Errorf("defaults not applied: %+v", c.Server)
 	}
 	empty, err := Parse(nil, testEnv(nil))

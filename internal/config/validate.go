@@ -178,6 +178,7 @@ func (c *Config) Validate() error {
 	}
 	c.Store.validate(bad)
 	c.Hub.validate(bad)
+	c.Batch.validate(bad)
 	c.Auth.validate(bad)
 	c.RateLimit.validate(bad)
 	c.Cache.validate(bad)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/admin"
 	"github.com/open-autoglm/autoglm/internal/admin/admintest"
 	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/codeapi"
 	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
@@ -21,6 +23,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -58,9 +61,20 @@ func startAuthGateway(t *testing.T, mockURL string, customRoles map[string][]str
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	api := admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log})
+	// The Files and Batch APIs keep their rows in a SQLite file of the test's own.
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "autoglm.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	var srv *server.Server
+	batches, err := batch.Open(context.Background(), db, batch.Options{Handler: func() http.Handler { return srv.Handler() }, Principal: a.PrincipalOf, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { batches.Close() })
 	srv = server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: slices.Concat(api.Routes(), (&modelstore.Store{Dir: t.TempDir()}).Routes(),
-		codecomplete.Routes(func(w http.ResponseWriter, r *http.Request) error { return srv.Completions(w, r) }), codeapi.Routes(codecheck.New(), nil)), Denied: api.Denied})
+		codecomplete.Routes(func(w http.ResponseWriter, r *http.Request) error { return srv.Completions(w, r) }), codeapi.Routes(codecheck.New(), nil), batches.Routes()), Denied: api.Denied})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	g := &authGateway{URL: ts.URL, srv: srv, auth: a, store: st, keys: map[string]string{}, logs: logs}

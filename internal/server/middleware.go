@@ -203,8 +203,12 @@ func (s *Server) writeEarly(w http.ResponseWriter, r *http.Request, err error) {
 // limitBody refuses bodies over the configured size: at once when Content-Length says so,
 // otherwise when reading passes the limit.
 func (s *Server) limitBody(next http.Handler) http.Handler {
-	max := s.cfg.MaxBodyBytes
+	def := s.cfg.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		max := def
+		if n, ok := s.bodyLimits[r.Method+" "+r.URL.Path]; ok {
+			max = n
+		}
 		if r.ContentLength > max {
 			s.writeEarly(w, r, &apierr.Error{Kind: apierr.TooLarge, Code: "body_too_large",
 				Message: "request body exceeds the limit of " + strconv.FormatInt(max, 10) + " bytes"})

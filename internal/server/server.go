@@ -48,6 +48,9 @@ type Route struct {
 	// reports true; false leaves them to Shape. The gRPC routes answer in gRPC, gRPC-Web or
 	// Connect, whichever the caller speaks.
 	Errors func(w http.ResponseWriter, r *http.Request, e *apierr.Error) bool
+	// MaxBody, when not zero, replaces server.max_body_bytes for requests to this route
+	// (file uploads). Only routes whose pattern has no wildcard may set it.
+	MaxBody int64
 }
 
 // Server is autoglm's HTTP server.
@@ -63,6 +66,9 @@ type Server struct {
 	shapes   map[string]apierr.Shape                                                 // route pattern → error shape
 	early    map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool // route pattern → Route.Errors
 	draining atomic.Bool
+
+	// bodyLimits are the routes' own body limits (Route.MaxBody), by "METHOD /path".
+	bodyLimits map[string]int64
 }
 
 // Options are the optional parts of a server.
@@ -136,6 +142,12 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	byPattern := map[string][]Route{}
 	var order []string
 	for _, rt := range routes {
+		if rt.MaxBody != 0 {
+			if s.bodyLimits == nil {
+				s.bodyLimits = map[string]int64{}
+			}
+			s.bodyLimits[rt.Method+" "+rt.Pattern] = rt.MaxBody
+		}
 		if _, ok := byPattern[rt.Pattern]; !ok {
 			order = append(order, rt.Pattern)
 		}

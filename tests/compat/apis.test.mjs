@@ -1,10 +1,10 @@
 // Drives a running autoglm's Responses and Messages APIs with the clients people use:
-// openai (responses), @anthropic-ai/sdk (messages), the Vercel AI SDK's openai(model) provider
+// openai (responses, files and batches), @anthropic-ai/sdk (messages), the Vercel AI SDK's openai(model) provider
 // (which speaks the Responses API) and LangChain's ChatOpenAI with useResponsesApi. The test
 // script starts mockllm (with tool calls on) and autoglm and passes the gateway's address.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import OpenAI from "openai";
+import OpenAI, { toFile } from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { createOpenAI } from "@ai-sdk/openai";
 import { generateText, streamText, tool, stepCountIs } from "ai";
@@ -236,4 +236,46 @@ test("local model through the Responses and Messages APIs", async () => {
   assert.match(m.content[0].text, /Lily/);
   assert.equal(m.stop_reason, "max_tokens");
   assert.equal(m.usage.output_tokens, 24);
+});
+
+// --- openai: Files and Batch API ---------------------------------------------------------
+
+test("openai batches end to end", async () => {
+  const lines = ["a", "b", "c"].map((id) => JSON.stringify({
+    custom_id: id, method: "POST", url: "/v1/chat/completions",
+    body: { model, messages: [{ role: "user", content: `Batch line ${id}` }], max_tokens: 5 },
+  }));
+  lines.push(JSON.stringify({ custom_id: "bad", method: "POST", url: "/v1/chat/completions",
+    body: { model: "no-such-model", messages: [{ role: "user", content: "x" }] } }));
+  const file = await client.files.create({ file: await toFile(Buffer.from(lines.join("\n") + "\n"), "in.jsonl"), purpose: "batch" });
+  assert.equal(file.object, "file");
+  assert.equal(file.purpose, "batch");
+  assert.ok(file.id.startsWith("file-"));
+  const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h", metadata: { job: "compat" } });
+  assert.equal(created.object, "batch");
+  assert.equal(created.request_counts.total, 4);
+  let b = created;
+  for (let i = 0; i < 600 && b.status !== "completed"; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    b = await client.batches.retrieve(created.id);
+  }
+  assert.equal(b.status, "completed");
+  assert.deepEqual(b.request_counts, { total: 4, completed: 3, failed: 1 });
+  assert.equal(b.metadata.job, "compat");
+  const out = (await (await client.files.content(b.output_file_id)).text()).trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(out.map((r) => r.custom_id).sort(), ["a", "b", "c"]);
+  for (const r of out) {
+    assert.equal(r.response.status_code, 200);
+    assert.equal(r.response.body.object, "chat.completion");
+    assert.equal(r.error, null);
+  }
+  const errs = (await (await client.files.content(b.error_file_id)).text()).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(errs.length, 1);
+  assert.equal(errs[0].custom_id, "bad");
+  assert.equal(errs[0].response.status_code, 404);
+  const page = await client.batches.list({ limit: 5 });
+  assert.ok(page.data.some((x) => x.id === b.id));
+  await assert.rejects(client.batches.cancel(b.id), (e) => e.status === 409);
+  const del = await client.files.delete(file.id);
+  assert.equal(del.deleted, true);
 });
