@@ -15,7 +15,7 @@ IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || ech
 image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_VERSION)" -o bin/autoglm-static ./cmd/autoglm
 	$(GO) run ./deploy/image -binary bin/autoglm-static -out build/autoglm-image.tar -tag autoglm:$(IMAGE_VERSION)
-	AUTOGLM_IMAGE_BINARY=$(CURDIR)/bin/autoglm-static $(GO) test -count=1 ./deploy/image
+	AUTOGLM_IMAGE_BINARY=$(CURDIR)/bin/autoglm-static AUTOGLM_IMAGE_VERSION=$(IMAGE_VERSION) $(GO) test -count=1 ./deploy/image
 
 all: build
 

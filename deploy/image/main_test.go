@@ -21,12 +21,16 @@ import (
 // image's layout and configuration but not autoglm itself.
 const binaryEnv = "AUTOGLM_IMAGE_BINARY"
 
+// versionEnv is the version the binary was built with (-X main.version), which `autoglm
+// version` must print.
+const versionEnv = "AUTOGLM_IMAGE_VERSION"
+
 func TestImageBoots(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the image's binary runs on Linux")
 	}
 	dir := t.TempDir()
-	bin, args, want := os.Getenv(binaryEnv), []string{"version"}, "autoglm"
+	bin, args, want := os.Getenv(binaryEnv), []string{"version"}, "autoglm "+os.Getenv(versionEnv)
 	if bin == "" {
 		bin, args, want = staticProgram(t, dir), nil, "certs=ok"
 	}
