@@ -5,7 +5,17 @@ PKGS    := ./...
 
 .PHONY: all build test check vet fmt unit race purego fuzz compat bench bench-engine clean
 .PHONY: web console screenshots
-.PHONY: soak
+.PHONY: soak image
+
+## image: the container image without a Docker daemon: a static binary (CGO_ENABLED=0) in one
+## layer on an empty base, written as an OCI layout tar (build/autoglm-image.tar; load it with
+## `docker load`, `podman load` or `skopeo copy oci-archive:...`), then booted from its unpacked
+## root by deploy/image's test. The Dockerfile builds the same image with a daemon.
+IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_VERSION)" -o bin/autoglm-static ./cmd/autoglm
+	$(GO) run ./deploy/image -binary bin/autoglm-static -out build/autoglm-image.tar -tag autoglm:$(IMAGE_VERSION)
+	AUTOGLM_IMAGE_BINARY=$(CURDIR)/bin/autoglm-static AUTOGLM_IMAGE_VERSION=$(IMAGE_VERSION) $(GO) test -count=1 ./deploy/image
 
 all: build
 

@@ -217,6 +217,8 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	}()
 	// The gRPC API serves each call through the server's own handler, built just below.
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)
+	// grpc.health.v1 (from the server's readiness) and server reflection, for gRPC tooling.
+	opts.Routes = append(opts.Routes, grpcapi.ConventionRoutes(func() bool { return srv.Ready() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes})...)
 	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
 		Collectors: []prometheus.Collector{tasks.codeStats}})
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP

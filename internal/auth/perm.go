@@ -161,6 +161,13 @@ var routePermissions = map[string]Permission{
 	"POST /autoglm.v1.InferenceService/Complete":   Public,
 	"POST /autoglm.v1.InferenceService/Embed":      Public,
 	"POST /autoglm.v1.InferenceService/ListModels": Public,
+
+	// The gRPC conventions: the standard health service (what gRPC probes call, without a
+	// credential) and server reflection, which tells no more than the published .proto files.
+	"POST /grpc.health.v1.Health/Check":                                   Public,
+	"POST /grpc.health.v1.Health/Watch":                                   Public,
+	"POST /grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      Public,
+	"POST /grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Public,
 }
 
 // RoutePermission returns the permission a route needs. method is the route's registered
