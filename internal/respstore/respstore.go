@@ -12,9 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -86,58 +86,11 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) q(query string) string {
-	if !s.postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
+	return sqlschema.Rebind(s.postgres, query)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("respstore: migrate: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if s.postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
-			return fmt.Errorf("respstore: migrate: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS response_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("respstore: migrate: %w", err)
-	}
-	var have int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM response_schema`).Scan(&have); err != nil {
-		return fmt.Errorf("respstore: migrate: %w", err)
-	}
-	if have > len(migrations) {
-		return fmt.Errorf("respstore: schema version %d is newer than this binary knows (%d); upgrade autoglm", have, len(migrations))
-	}
-	for v := have + 1; v <= len(migrations); v++ {
-		for _, stmt := range strings.Split(migrations[v-1], ";") {
-			if strings.TrimSpace(stmt) == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("respstore: migration %d: %w", v, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO response_schema (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixMicro()); err != nil {
-			return fmt.Errorf("respstore: migration %d: %w", v, err)
-		}
-	}
-	return tx.Commit()
+	return sqlschema.Migrate(ctx, s.w, s.postgres, sqlschema.Schema{Name: "respstore", Table: "response_schema", Lock: int64(migrationLock), Migrations: migrations})
 }
 
 // PutResponse stores r and its items in one transaction, replacing a response of the same

@@ -5,9 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -46,21 +46,7 @@ func DBFor(st store.Store) (DB, error) {
 
 // q rewrites a query written with ? placeholders for the dialect.
 func (d DB) q(query string) string {
-	if !d.Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
+	return sqlschema.Rebind(d.Postgres, query)
 }
 
 // migrations are applied in order, each once, recorded in task_schema. They are the task
@@ -145,37 +131,7 @@ const migrationLock = 0x6175746f676c6d74
 
 // migrate applies pending migrations in one transaction.
 func (d DB) migrate(ctx context.Context) error {
-	tx, err := d.W.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("task: migrate: %w", err)
-	}
-	defer tx.Rollback()
-	if d.Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
-			return fmt.Errorf("task: migrate: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS task_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("task: migrate: %w", err)
-	}
-	var have int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM task_schema`).Scan(&have); err != nil {
-		return fmt.Errorf("task: migrate: %w", err)
-	}
-	for v := have + 1; v <= len(migrations); v++ {
-		for _, stmt := range strings.Split(migrations[v-1], ";") {
-			if strings.TrimSpace(stmt) == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("task: migration %d: %w", v, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO task_schema (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixMicro()); err != nil {
-			return fmt.Errorf("task: migration %d: %w", v, err)
-		}
-	}
-	return tx.Commit()
+	return sqlschema.Migrate(ctx, d.W, d.Postgres, sqlschema.Schema{Name: "task", Table: "task_schema", Lock: int64(migrationLock), Migrations: migrations})
 }
 
 // inTx runs fn in a write transaction and commits it when fn returns nil.
