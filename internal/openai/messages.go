@@ -364,25 +364,7 @@ type messageStream struct {
 }
 
 func (s *messageStream) event(typ string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	b := make([]byte, 0, len(data)+len(typ)+16)
-	b = append(b, "event: "...)
-	b = append(b, typ...)
-	b = append(b, "\ndata: "...)
-	b = append(b, data...)
-	b = append(b, "\n\n"...)
-	rc := http.NewResponseController(s.w)
-	if s.writeTimeout > 0 {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-	}
-	if _, err := s.w.Write(b); err != nil {
-		return apierr.From(err)
-	}
-	_ = rc.Flush()
-	return nil
+	return writeNamedEvent(s.w, s.writeTimeout, typ, v)
 }
 
 func (s *messageStream) start() error {
@@ -390,11 +372,7 @@ func (s *messageStream) start() error {
 		return nil
 	}
 	s.started = true
-	h := s.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	s.w.WriteHeader(http.StatusOK)
+	startEventStream(s.w)
 	msg := messageObject{ID: s.id, Type: "message", Role: "assistant", Model: s.model, Content: []any{}}
 	if err := s.event("message_start", map[string]any{"type": "message_start", "message": &msg}); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -33,25 +32,7 @@ func (s *responseStream) event(typ string, fields map[string]any) error {
 	fields["type"] = typ
 	fields["sequence_number"] = s.seq
 	s.seq++
-	data, err := json.Marshal(fields)
-	if err != nil {
-		return err
-	}
-	b := make([]byte, 0, len(data)+len(typ)+16)
-	b = append(b, "event: "...)
-	b = append(b, typ...)
-	b = append(b, "\ndata: "...)
-	b = append(b, data...)
-	b = append(b, "\n\n"...)
-	rc := http.NewResponseController(s.w)
-	if s.writeTimeout > 0 {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-	}
-	if _, err := s.w.Write(b); err != nil {
-		return apierr.From(err)
-	}
-	_ = rc.Flush()
-	return nil
+	return writeNamedEvent(s.w, s.writeTimeout, typ, fields)
 }
 
 // start writes the stream's headers and first two events, once.
@@ -61,11 +42,7 @@ func (s *responseStream) start() error {
 	}
 	s.started = true
 	s.msg = -1
-	h := s.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	s.w.WriteHeader(http.StatusOK)
+	startEventStream(s.w)
 	obj := s.c.obj
 	obj.Output = []item{}
 	if err := s.event("response.created", map[string]any{"response": &obj}); err != nil {
