@@ -16,6 +16,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/server"
 )
 
@@ -259,13 +260,7 @@ type chunk struct {
 
 // event handles one SSE event of the completion stream.
 func (iw *innerWriter) event(ev []byte) {
-	var data []byte
-	for _, line := range bytes.Split(ev, []byte("\n")) {
-		line = bytes.TrimRight(line, "\r")
-		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
-		}
-	}
+	data := openai.EventData(ev)
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || iw.done {
 		return

@@ -279,13 +279,7 @@ func (iw *innerWriter) SetWriteDeadline(t time.Time) error {
 
 // event handles one SSE event of the chat stream.
 func (iw *innerWriter) event(ev []byte) {
-	var data []byte
-	for _, line := range bytes.Split(ev, []byte("\n")) {
-		line = bytes.TrimRight(line, "\r")
-		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
-		}
-	}
+	data := EventData(ev)
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || iw.finished {
 		return

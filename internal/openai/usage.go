@@ -99,6 +99,20 @@ var (
 	textKey       = []byte(`"text":"`)
 )
 
+// EventData returns the payload of one server-sent event: its "data:" lines, each without
+// the field name and one leading space, concatenated (a JSON payload split over several
+// data lines parses the same). Comment and other field lines are skipped.
+func EventData(ev []byte) []byte {
+	var data []byte
+	for _, line := range bytes.Split(ev, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
+		}
+	}
+	return data
+}
+
 // inspectEvent looks at one SSE event. It reports the usage the event carries (OpenAI sends it
 // in a last chunk with no choices), whether the event is that usage-only chunk, and whether it
 // carries generated text.
@@ -107,13 +121,7 @@ func inspectEvent(ev []byte) (u Usage, found, usageOnly, hasText bool) {
 	if !bytes.Contains(ev, usageObj) && !bytes.Contains(ev, usageObjSpace) {
 		return Usage{}, false, false, hasText
 	}
-	var data []byte
-	for _, line := range bytes.Split(ev, []byte("\n")) {
-		line = bytes.TrimRight(line, "\r")
-		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
-		}
-	}
+	data := EventData(ev)
 	var chunk struct {
 		Choices []json.RawMessage `json:"choices"`
 		Usage   *usageJSON        `json:"usage"`
