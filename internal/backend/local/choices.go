@@ -170,18 +170,7 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 
 	pr, pw := io.Pipe()
 	go func() {
-		send := func(v any) error {
-			data, err := json.Marshal(v)
-			if err != nil {
-				return err
-			}
-			buf := make([]byte, 0, len(data)+8)
-			buf = append(buf, "data: "...)
-			buf = append(buf, data...)
-			buf = append(buf, "\n\n"...)
-			_, err = pw.Write(buf)
-			return err
-		}
+		send := func(v any) error { return writeData(pw, v) }
 		chunk := func(index int, text string, lp json.RawMessage, finish api.FinishReason) any {
 			if mj.chat {
 				return &api.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: b.model,

@@ -422,18 +422,7 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 
 	pr, pw := io.Pipe()
 	go func() {
-		send := func(v any) error {
-			data, err := json.Marshal(v)
-			if err != nil {
-				return err
-			}
-			buf := make([]byte, 0, len(data)+8)
-			buf = append(buf, "data: "...)
-			buf = append(buf, data...)
-			buf = append(buf, "\n\n"...)
-			_, err = pw.Write(buf)
-			return err
-		}
+		send := func(v any) error { return writeData(pw, v) }
 		if first := w.firstChunk(id, created, b.model); first != nil {
 			if err := send(first); err != nil {
 				pw.CloseWithError(err)
@@ -679,4 +668,18 @@ func encodeBase64(v []float32) string {
 		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
 	}
 	return base64.StdEncoding.EncodeToString(buf)
+}
+
+// writeData writes v as one "data: JSON" server-sent event to w.
+func writeData(w io.Writer, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 0, len(data)+8)
+	buf = append(buf, "data: "...)
+	buf = append(buf, data...)
+	buf = append(buf, "\n\n"...)
+	_, err = w.Write(buf)
+	return err
 }
