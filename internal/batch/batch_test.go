@@ -9,15 +9,12 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/open-autoglm/autoglm/internal/admin"
 	"github.com/open-autoglm/autoglm/internal/auth"
@@ -252,28 +249,8 @@ func TestBatchEndToEnd(t *testing.T) {
 
 // TestBatchPostgres is TestBatchEndToEnd on PostgreSQL, in a schema of its own.
 func TestBatchPostgres(t *testing.T) {
-	base := testenv.PostgresDSN(t)
 	ctx := context.Background()
-	schema := fmt.Sprintf("batchtest_%d", time.Now().UnixNano())
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	cfg, err := config.Parse([]byte("store:\n  driver: postgres\n  dsn: '"+u.String()+"'\n"), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte("store:\n  driver: postgres\n  dsn: '"+testenv.PostgresSchemaDSN(t, "batchtest")+"'\n"), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

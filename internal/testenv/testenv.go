@@ -6,8 +6,14 @@
 package testenv
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
 	"os"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Environment variables the test script sets.
@@ -32,4 +38,46 @@ func need(t testing.TB, env, what string) string {
 	}
 	t.Skipf("%s not available: %s is not set (`make test` starts one)", what, env)
 	return ""
+}
+
+// PostgresSchemaDSN creates a schema of the test's own, named prefix_<random>, in the test
+// PostgreSQL database, drops it when the test ends, and returns a DSN whose search_path
+// selects it. Extra connection parameters (such as pool_max_conns) are set on the DSN.
+func PostgresSchemaDSN(t testing.TB, prefix string, params ...string) string {
+	t.Helper()
+	base := PostgresDSN(t)
+	ctx := context.Background()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := prefix + "_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	for i := 0; i+1 < len(params); i += 2 {
+		q.Set(params[i], params[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
 // adminKey is the bootstrap admin key of the servers that run with authentication on.
@@ -62,7 +64,7 @@ func binary(t *testing.T) string {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	logs *logSink
+	logs *testenv.ServeLog
 	done chan struct{}
 	URL  string // http://host:port, once ready
 }
@@ -71,7 +73,7 @@ type proc struct {
 // 15 s). Its output is kept and shown when the test failed.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, logs: newLogSink(), done: make(chan struct{})}
+	p := &proc{name: name, logs: testenv.NewServeLog(), done: make(chan struct{})}
 	p.cmd = exec.Command(binary(t), args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Dir = t.TempDir()
@@ -87,7 +89,7 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("%s output (last 8 KiB):\n%s", name, p.logs.tail(8<<10))
+			t.Logf("%s output (last 8 KiB):\n%s", name, p.logs.Tail(8<<10))
 		}
 	})
 	p.waitReady(t)
@@ -131,12 +133,12 @@ func (p *proc) stop(t *testing.T) {
 func (p *proc) waitReady(t *testing.T) {
 	t.Helper()
 	select {
-	case <-p.logs.ready:
-		p.URL = "http://" + p.logs.addr()
+	case <-p.logs.Ready():
+		p.URL = "http://" + p.logs.Addr()
 	case <-p.done:
-		t.Fatalf("%s exited before listening: %v\n%s", p.name, p.cmd.ProcessState, p.logs.tail(8<<10))
+		t.Fatalf("%s exited before listening: %v\n%s", p.name, p.cmd.ProcessState, p.logs.Tail(8<<10))
 	case <-time.After(60 * time.Second):
-		t.Fatalf("%s did not listen within 60s:\n%s", p.name, p.logs.tail(8<<10))
+		t.Fatalf("%s did not listen within 60s:\n%s", p.name, p.logs.Tail(8<<10))
 	}
 }
 
@@ -207,59 +209,7 @@ func (p *proc) metric(t *testing.T, name string, labels ...string) float64 {
 
 // logged reports whether the process's output has a line containing s.
 func (p *proc) logged(s string) bool {
-	p.logs.mu.Lock()
-	defer p.logs.mu.Unlock()
-	return bytes.Contains(p.logs.buf.Bytes(), []byte(s))
-}
-
-// logSink keeps a process's output and finds the JSON log line saying where it listens.
-type logSink struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	scanned int
-	found   string
-	ready   chan struct{}
-}
-
-func newLogSink() *logSink { return &logSink{ready: make(chan struct{})} }
-
-func (s *logSink) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf.Write(b)
-	for s.found == "" {
-		rest := s.buf.Bytes()[s.scanned:]
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			break
-		}
-		s.scanned += i + 1
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(rest[:i], &rec) == nil && strings.Contains(rec.Msg, "listening on") && rec.Addr != "" {
-			s.found = rec.Addr
-			close(s.ready)
-		}
-	}
-	return len(b), nil
-}
-
-func (s *logSink) addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.found
-}
-
-func (s *logSink) tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.buf.Bytes()
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return p.logs.Contains(s)
 }
 
 // answer is an HTTP answer read whole; status 0 is a transport failure, its text in body.

@@ -61,8 +61,8 @@ func TestSoak(t *testing.T) {
 		for {
 			p := startNoWait(t, "mockllm", "mockllm", "--addr", "127.0.0.1:"+strconv.Itoa(mockPort), "--itl", "2ms", "--tokens", "20")
 			select {
-			case <-p.logs.ready:
-				p.URL = "http://" + p.logs.addr()
+			case <-p.logs.Ready():
+				p.URL = "http://" + p.logs.Addr()
 				return p
 			case <-p.done:
 			case <-time.After(30 * time.Second):
@@ -371,7 +371,7 @@ tasks:
 
 // startNoWait starts a process like start but does not wait for it to listen.
 func startNoWait(t *testing.T, name string, args ...string) *proc {
-	p := &proc{name: name, logs: newLogSink(), done: make(chan struct{})}
+	p := &proc{name: name, logs: testenv.NewServeLog(), done: make(chan struct{})}
 	p.cmd = exec.Command(binary(t), args...)
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

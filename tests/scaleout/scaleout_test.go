@@ -953,7 +953,7 @@ func decodeEnvelope(t *testing.T, body []byte, v any) {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	logs *logSink
+	logs *testenv.ServeLog
 	done chan struct{}
 	URL  string // http://host:port, once ready
 }
@@ -962,7 +962,7 @@ type proc struct {
 // if it has not exited within 15 s. Its output is kept and shown when the test failed.
 func (c *cluster) launch(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, logs: newLogSink(), done: make(chan struct{})}
+	p := &proc{name: name, logs: testenv.NewServeLog(), done: make(chan struct{})}
 	p.cmd = exec.Command(c.bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Dir = t.TempDir()
@@ -987,7 +987,7 @@ func (c *cluster) launch(t *testing.T, name string, env []string, args ...string
 			}
 		}
 		if t.Failed() {
-			t.Logf("%s output (last 8 KiB):\n%s", name, p.logs.tail(8<<10))
+			t.Logf("%s output (last 8 KiB):\n%s", name, p.logs.Tail(8<<10))
 		}
 	})
 	return p
@@ -997,12 +997,12 @@ func (c *cluster) launch(t *testing.T, name string, env []string, args ...string
 func (p *proc) waitReady(t *testing.T) {
 	t.Helper()
 	select {
-	case <-p.logs.ready:
-		p.URL = "http://" + p.logs.addr()
+	case <-p.logs.Ready():
+		p.URL = "http://" + p.logs.Addr()
 	case <-p.done:
-		t.Fatalf("%s exited before listening: %v\n%s", p.name, p.cmd.ProcessState, p.logs.tail(8<<10))
+		t.Fatalf("%s exited before listening: %v\n%s", p.name, p.cmd.ProcessState, p.logs.Tail(8<<10))
 	case <-time.After(60 * time.Second):
-		t.Fatalf("%s did not listen within 60s:\n%s", p.name, p.logs.tail(8<<10))
+		t.Fatalf("%s did not listen within 60s:\n%s", p.name, p.logs.Tail(8<<10))
 	}
 }
 
@@ -1030,57 +1030,6 @@ func (p *proc) kill(t *testing.T) {
 		t.Fatalf("kill %s: %v", p.name, err)
 	}
 	<-p.done
-}
-
-// logSink keeps a process's output and finds the line where it says it listens: a JSON log
-// line whose message says "listening on" with the address in "addr".
-type logSink struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	scanned int
-	found   string
-	ready   chan struct{}
-}
-
-func newLogSink() *logSink { return &logSink{ready: make(chan struct{})} }
-
-func (s *logSink) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf.Write(b)
-	for s.found == "" {
-		rest := s.buf.Bytes()[s.scanned:]
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			break
-		}
-		s.scanned += i + 1
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(rest[:i], &rec) == nil && strings.Contains(rec.Msg, "listening on") && rec.Addr != "" {
-			s.found = rec.Addr
-			close(s.ready)
-		}
-	}
-	return len(b), nil
-}
-
-func (s *logSink) addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.found
-}
-
-func (s *logSink) tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.buf.Bytes()
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // buildBinary builds autoglm from the module root (two levels up from this package).
