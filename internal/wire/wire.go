@@ -5,6 +5,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -62,11 +63,11 @@ func Peek(body []byte) (Fields, error) {
 	if !json.Valid(body) {
 		return f, ErrInvalidJSON
 	}
-	if !utf8.Valid(body) || !pairedSurrogates(body) {
+	if !utf8.Valid(body) {
 		return f, ErrInvalidUTF8
 	}
-	if k, ok := duplicateKey(body); ok {
-		return f, &DuplicateKeyError{Key: k}
+	if err := unambiguous(body); err != nil {
+		return f, err
 	}
 	s := scanner{b: body}
 	s.ws()
@@ -185,6 +186,8 @@ func decodeString(quoted []byte) string {
 type scanner struct {
 	b []byte
 	i int
+	// badText is set by the unambiguity walk when a string is not valid Unicode.
+	badText bool
 }
 
 func (s *scanner) peek() byte {
@@ -258,7 +261,7 @@ func (s *scanner) skip() {
 }
 
 // pairedSurrogates reports whether every \u escape of a UTF-16 surrogate in body (valid
-// JSON) is a high surrogate followed by an escaped low one. Parsers differ on unpaired ones
+// JSON, or one string token of it) is a high surrogate followed by an escaped low one. Parsers differ on unpaired ones
 // (encoding/json makes them U+FFFD, so two different escapes would read alike).
 func pairedSurrogates(body []byte) bool {
 	in := false
@@ -307,16 +310,44 @@ func hex4(b []byte) rune {
 	return r
 }
 
-// duplicateKey returns a key that some object of body (valid JSON) repeats, decoded.
-func duplicateKey(body []byte) (string, bool) {
+// unambiguous walks body (valid JSON and valid UTF-8) once and refuses what parsers read
+// differently: a \u escape of an unpaired surrogate (ErrInvalidUTF8, which takes precedence)
+// or an object that repeats a key (*DuplicateKeyError). Only strings with a backslash are
+// looked at for escapes.
+func unambiguous(body []byte) error {
 	s := scanner{b: body}
 	s.ws()
-	return s.dupValue()
+	k, found := s.dupValue()
+	switch {
+	case s.badText:
+		return ErrInvalidUTF8
+	case found:
+		// The walk stopped at the repeated key: the rest may still hold a bad escape.
+		if !pairedSurrogates(body[s.i:]) {
+			return ErrInvalidUTF8
+		}
+		return &DuplicateKeyError{Key: k}
+	}
+	return nil
 }
 
-// dupValue consumes one value and reports a key repeated in an object within it.
+// validText reports whether every \u escape of a surrogate in the string token b (with its
+// quotes) is part of a pair.
+func validText(b []byte) bool {
+	return bytes.IndexByte(b, '\\') < 0 || pairedSurrogates(b)
+}
+
+// dupValue consumes one value and reports a key repeated in an object within it; it stops
+// early, reporting found with s.badText set, at a string that is not valid Unicode.
 func (s *scanner) dupValue() (string, bool) {
 	switch s.peek() {
+	case '"':
+		start, end := s.str()
+		if !validText(s.b[start:end]) {
+			s.badText = true
+			return "", true
+		}
+		return "", false
 	case '{':
 		return s.dupObject()
 	case '[':
@@ -361,6 +392,10 @@ func (s *scanner) dupObject() (string, bool) {
 			return "", false
 		}
 		ks, ke := s.str()
+		if !validText(s.b[ks:ke]) {
+			s.badText = true
+			return "", true
+		}
 		k := rawKey{start: ks + 1, end: ke - 1}
 		for _, c := range s.b[k.start:k.end] {
 			if c == '\\' {
