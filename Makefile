@@ -3,9 +3,8 @@ GO      ?= go
 FUZZTIME ?= 100000x
 PKGS    := ./...
 
-.PHONY: all build test check vet fmt unit race purego fuzz compat bench bench-engine clean
-.PHONY: web console screenshots
-.PHONY: soak image
+.PHONY: all build test check vet fmt unit race purego fuzz compat bench bench-engine soak \
+	web console screenshots image clean
 
 ## image: the container image without a Docker daemon: a static binary (CGO_ENABLED=0) in one
 ## layer on an empty base, written as an OCI layout tar (build/autoglm-image.tar; load it with
