@@ -177,5 +177,6 @@ func init() {
 }
 
 // Kernels reports which code the matrix products use on this machine, for
-// logs and benchmarks: "avx512vnni", "avx2" or "go".
+// logs and benchmarks: "avx512vnni" or "avx2" on amd64, "neon-dotprod" or
+// "neon" on arm64, else "go".
 func Kernels() string { return asmLevel }
