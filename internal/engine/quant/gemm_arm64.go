@@ -17,7 +17,7 @@ var asmLevel = "go"
 var hasNEON, hasDotProd bool
 
 // neonTileQ8 is the shape of the NEON integer tiles without block sums
-// (Q8_0, Q4_0, Q6_K): one weight row w of nb blocks by T activation rows
+// (Q8_0, Q4_0, Q5_0, Q6_K): one weight row w of nb blocks by T activation rows
 // (quants from x, xs bytes apart; block scales from dv, vs bytes apart),
 // results to y, ys bytes apart.
 type neonTileQ8 func(w *byte, x *int8, xs int, dv *float32, vs int, nb int, T int, y *float32, ys int)
@@ -57,6 +57,11 @@ func installNEON(k *Kernel, dotprod bool) {
 		f = neonQ8Tile(tileQ4_0NEON, 32)
 		if dotprod {
 			f = neonQ8Tile(tileQ4_0SDOT, 32)
+		}
+	case Q5_0:
+		f = neonQ8Tile(tileQ5_0NEON, 32)
+		if dotprod {
+			f = neonQ8Tile(tileQ5_0SDOT, 32)
 		}
 	case Q6_K:
 		f = neonQ8Tile(tileQ6_KNEON, qkK)

@@ -98,7 +98,7 @@ done: \
 	VMOV R24, V.H[0]; \
 	FCVTHS F, F
 
-// ---- 32-element blocks: Q8_0 and Q4_0 weights, Q8 activations ----
+// ---- 32-element blocks: Q8_0, Q4_0 and Q5_0 weights, Q8 activations ----
 //
 // func(w *byte, x *int8, xs int, dv *float32, vs int, nb int, T int, y *float32, ys int)
 //
@@ -108,7 +108,8 @@ done: \
 // result, the next ones ys bytes apart.
 //
 // Registers: R10-R13 activation rows, R14-R17 their scales, V0-V1 the
-// decoded weight block (signed), F9 its scale, V16-V19 the accumulators.
+// decoded weight block (signed), F9 its scale, V16-V19 the accumulators,
+// V20-V23 and V30-V31 constants.
 
 #define Q8SETUP \
 	MOVD R1, R10; \
@@ -121,7 +122,15 @@ done: \
 	ADD R4, R16, R17; \
 	ZACC; \
 	VMOVI $15, V30.B16; \
-	VMOVI $8, V31.B16
+	VMOVI $8, V31.B16; \
+	MOVD $0x0101010101010101, R9; \
+	VEOR V20.B16, V20.B16, V20.B16; \
+	VMOV R9, V20.D[1]; \
+	VMOVI $2, V21.B16; \
+	VADD V20.B16, V21.B16, V21.B16; \
+	MOVD $0x8040201008040201, R9; \
+	VDUP R9, V22.D2; \
+	VMOVI $16, V23.B16
 
 #define DEC_Q8_0 \
 	LDF16((R0), V9, F9); \
@@ -139,6 +148,32 @@ done: \
 	VUSHR $4, V2.B16, V1.B16; \
 	VSUB V31.B16, V0.B16, V0.B16; \
 	VSUB V31.B16, V1.B16, V1.B16
+
+// Q5_0: as Q4_0 with a fifth bit per element from the 32-bit qh (bit j for
+// element j), less 16. TBL spreads qh's bytes over the lanes (V20, V21 hold
+// the byte indexes), AND/CMEQ against each lane's bit (V22) turns set bits
+// into 0xff, AND with 16 (V23) into the fifth bit.
+#define DEC_Q5_0 \
+	LDF16((R0), V9, F9); \
+	MOVWU 2(R0), R9; \
+	VMOV R9, V10.S[0]; \
+	VTBL V20.B16, [V10.B16], V11.B16; \
+	VTBL V21.B16, [V10.B16], V12.B16; \
+	VAND V22.B16, V11.B16, V11.B16; \
+	VAND V22.B16, V12.B16, V12.B16; \
+	VCMEQ V22.B16, V11.B16, V11.B16; \
+	VCMEQ V22.B16, V12.B16, V12.B16; \
+	VAND V23.B16, V11.B16, V11.B16; \
+	VAND V23.B16, V12.B16, V12.B16; \
+	ADD $6, R0, R9; \
+	VLD1 (R9), [V2.B16]; \
+	ADD $22, R0; \
+	VAND V30.B16, V2.B16, V0.B16; \
+	VUSHR $4, V2.B16, V1.B16; \
+	VORR V11.B16, V0.B16, V0.B16; \
+	VORR V12.B16, V1.B16, V1.B16; \
+	VSUB V23.B16, V0.B16, V0.B16; \
+	VSUB V23.B16, V1.B16, V1.B16
 
 // One block of one activation row: ACC += (Σ w·x) · dw · dx.
 #define Q8STEP_SDOT(X, D, ACC) \
@@ -236,6 +271,32 @@ TEXT ·tileQ4_0NEON(SB), NOSPLIT, $0-72
 	MOVD y+56(FP), R7
 	MOVD ys+64(FP), R8
 	Q8TILE(DEC_Q4_0, Q8STEP_NEON)
+
+// func tileQ5_0NEON(w *byte, x *int8, xs int, dv *float32, vs int, nb int, T int, y *float32, ys int)
+TEXT ·tileQ5_0NEON(SB), NOSPLIT, $0-72
+	MOVD w+0(FP), R0
+	MOVD x+8(FP), R1
+	MOVD xs+16(FP), R2
+	MOVD dv+24(FP), R3
+	MOVD vs+32(FP), R4
+	MOVD nb+40(FP), R5
+	MOVD T+48(FP), R6
+	MOVD y+56(FP), R7
+	MOVD ys+64(FP), R8
+	Q8TILE(DEC_Q5_0, Q8STEP_NEON)
+
+// func tileQ5_0SDOT(w *byte, x *int8, xs int, dv *float32, vs int, nb int, T int, y *float32, ys int)
+TEXT ·tileQ5_0SDOT(SB), NOSPLIT, $0-72
+	MOVD w+0(FP), R0
+	MOVD x+8(FP), R1
+	MOVD xs+16(FP), R2
+	MOVD dv+24(FP), R3
+	MOVD vs+32(FP), R4
+	MOVD nb+40(FP), R5
+	MOVD T+48(FP), R6
+	MOVD y+56(FP), R7
+	MOVD ys+64(FP), R8
+	Q8TILE(DEC_Q5_0, Q8STEP_SDOT)
 
 // ---- K-quants: Q4_K and Q6_K weights, Q8_K activations ----
 //

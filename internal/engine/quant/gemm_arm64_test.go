@@ -34,7 +34,7 @@ func TestNEONDispatch(t *testing.T) {
 	if want == "go" {
 		return
 	}
-	for _, typ := range []Type{F16, Q8_0, Q4_0, Q4_K, Q6_K} {
+	for _, typ := range []Type{F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K} {
 		k, _ := KernelFor(typ)
 		for T := 1; T <= tileMax; T++ {
 			if k.tiles[1][T] == nil {
@@ -58,7 +58,7 @@ func TestNEONTilesMatchPortable(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(25, 26))
 	for _, dotprod := range variants {
-		for _, typ := range []Type{F32, F16, Q8_0, Q4_0, Q4_K, Q6_K} {
+		for _, typ := range []Type{F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K} {
 			k, _ := KernelFor(typ)
 			g := genericKernel(k)
 			v := genericKernel(k)

@@ -18,6 +18,12 @@ func tileQ4_0SDOT(w *byte, x *int8, xs int, dv *float32, vs int, nb int, T int, 
 func tileQ4_0NEON(w *byte, x *int8, xs int, dv *float32, vs int, nb int, T int, y *float32, ys int)
 
 //go:noescape
+func tileQ5_0SDOT(w *byte, x *int8, xs int, dv *float32, vs int, nb int, T int, y *float32, ys int)
+
+//go:noescape
+func tileQ5_0NEON(w *byte, x *int8, xs int, dv *float32, vs int, nb int, T int, y *float32, ys int)
+
+//go:noescape
 func tileQ4_KSDOT(w *byte, x *int8, xs int, dv *float32, bs *int32, vs int, nb int, T int, y *float32, ys int)
 
 //go:noescape
