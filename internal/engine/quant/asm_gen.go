@@ -326,6 +326,93 @@ func floatTile(typ string, R, T int) string {
 	return name
 }
 
+// q4PackedTile multiplies one packed group of 16 Q4_0 rows (pack.go) by T
+// activation rows of one packed activation group (acts.go), one block per
+// step. Each lane of a 512-bit register is one weight row:
+//
+//	Z0       64 bytes of quants: bytes 4j..4j+3 of each row's block
+//	Z1, Z2   their low and high nibbles (elements 4j.., 16+4j..)
+//	Z3       the 16 rows' block scales
+//	Z4       0x0f bytes
+//	Z5       temporary
+//	Z8-Z15   the T integer sums of this block (low-nibble halves for T ≤ 4)
+//	Z16-Z19  the high-nibble halves for T ≤ 4 (two chains per row halve
+//	         the dependent VPDPBUSDs)
+//	Z24-Z31  the T float32 accumulators, one row per lane
+//
+// Each VPDPBUSD takes four int8 activations broadcast from memory and
+// multiplies them by four nibbles of each of the 16 rows. The integer sum
+// starts at the activations' correction -8·Σq, which turns the stored
+// nibbles (q+8) into q.
+func q4PackedTile(T int) string {
+	name := fmt.Sprintf("tileQ4_0P16x%d", T)
+	fmt.Fprintf(&s, "\n// func %s(sc, qs *byte, nb int, x *byte, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	p("MOVQ sc+0(FP), AX")
+	p("MOVQ qs+8(FP), SI")
+	p("MOVQ nb+16(FP), CX")
+	p("MOVQ x+24(FP), DI")
+	p("MOVL $0x0f0f0f0f, R13")
+	p("VPBROADCASTD R13, Z4")
+	split := T <= 4
+	hi := func(t int) int {
+		if split {
+			return 16 + t
+		}
+		return 8 + t
+	}
+	for t := range T {
+		p("VPXORD Z%d, Z%d, Z%d", 24+t, 24+t, 24+t)
+	}
+	p("TESTQ CX, CX")
+	p("JZ %s_store", name)
+	label(name + "_loop")
+	p("VCVTPH2PS (AX), Z3")
+	for t := range T {
+		p("VPBROADCASTD %d(DI), Z%d", 8*36+4*t, 8+t)
+		if split {
+			p("VPXORD Z%d, Z%d, Z%d", hi(t), hi(t), hi(t))
+		}
+	}
+	for j := range 4 {
+		p("VMOVDQU64 %d(SI), Z0", 64*j)
+		p("VPSRLW $4, Z0, Z2")
+		p("VPANDD Z4, Z0, Z1")
+		p("VPANDD Z4, Z2, Z2")
+		for t := range T {
+			p("VPDPBUSD.BCST %d(DI), Z1, Z%d", 32*t+4*j, 8+t)
+		}
+		for t := range T {
+			p("VPDPBUSD.BCST %d(DI), Z2, Z%d", 32*t+16+4*j, hi(t))
+		}
+	}
+	for t := range T {
+		if split {
+			p("VPADDD Z%d, Z%d, Z%d", hi(t), 8+t, 8+t)
+		}
+		p("VCVTDQ2PS Z%d, Z%d", 8+t, 8+t)
+		p("VMULPS.BCST %d(DI), Z3, Z5", 8*32+4*t)
+		p("VFMADD231PS Z5, Z%d, Z%d", 8+t, 24+t)
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $256, SI")
+	p("ADDQ $%d, DI", 8*40)
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	label(name + "_store")
+	p("MOVQ y+32(FP), AX")
+	p("MOVQ ys+40(FP), BX")
+	for t := range T {
+		p("VMOVUPS Z%d, (AX)", 24+t)
+		if t < T-1 {
+			p("ADDQ BX, AX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
 func vecF32() {
 	s.WriteString(`
 // func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
@@ -923,6 +1010,14 @@ func main() {
 		decl.WriteString("}\n\n")
 	}
 	avx2Consts()
+	decl.WriteString("var tilesQ4_0Packed = [pkRows + 1]packedTile{")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "%d: %s, ", T, q4PackedTile(T))
+	}
+	decl.WriteString("}\n\n")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "//go:noescape\nfunc tileQ4_0P16x%d(sc, qs *byte, nb int, x *byte, y *float32, ys int)\n\n", T)
+	}
 	vecF32()
 	for _, ty := range q8Types {
 		for R := 1; R <= 4; R++ {

@@ -51,6 +51,7 @@ func installAVX512(k *Kernel) {
 		q8 = &tilesQ8_0VNNI
 	case Q4_0:
 		q8 = &tilesQ4_0VNNI
+		k.ptiles = tilesQ4_0Packed
 	case Q5_0:
 		q8 = &tilesQ5_0VNNI
 	case Q4_K:

@@ -63,6 +63,32 @@ var tilesF16AVX2 = [tileMax + 1]asmTileFloat{1: tileF16AVX2x1, 2: tileF16AVX2x2,
 
 var tilesF32AVX2 = [tileMax + 1]asmTileFloat{1: tileF32AVX2x1, 2: tileF32AVX2x2, 3: tileF32AVX2x3, 4: tileF32AVX2x4}
 
+var tilesQ4_0Packed = [pkRows + 1]packedTile{1: tileQ4_0P16x1, 2: tileQ4_0P16x2, 3: tileQ4_0P16x3, 4: tileQ4_0P16x4, 5: tileQ4_0P16x5, 6: tileQ4_0P16x6, 7: tileQ4_0P16x7, 8: tileQ4_0P16x8}
+
+//go:noescape
+func tileQ4_0P16x1(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x2(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x3(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x4(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x5(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x6(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x7(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x8(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
 //go:noescape
 func tileQ8_0VNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)
 

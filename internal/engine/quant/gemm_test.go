@@ -387,3 +387,33 @@ func TestAVX2TilesMatchPortable(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPrompt times the prompt-processing shapes of a Qwen2.5-0.5B
+// layer (128 activation rows) per weight type.
+func BenchmarkPrompt(b *testing.B) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, typ := range []Type{F16, Q8_0, Q4_0, Q6_K} {
+		for _, sh := range [][2]int{{896, 896}, {4864, 896}, {896, 4864}} {
+			rows, cols := sh[0], sh[1]
+			if cols%typ.BlockSize() != 0 {
+				continue
+			}
+			const n = 128
+			b.Run(fmt.Sprintf("%v/%dx%d", typ, rows, cols), func(b *testing.B) {
+				w := make([]float32, rows*cols)
+				for i := range w {
+					w[i] = float32(rng.NormFloat64())
+				}
+				enc, _ := Quantize(typ, w)
+				k, _ := KernelFor(typ)
+				var a Acts
+				y := make([]float32, n*rows)
+				k.QuantizeActs(&a, w[:n*cols], n, cols)
+				for b.Loop() {
+					k.MulRows(enc, 0, rows, &a, y, rows)
+				}
+				b.ReportMetric(float64(rows*cols*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gmac/s")
+			})
+		}
+	}
+}
