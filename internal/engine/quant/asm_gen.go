@@ -499,6 +499,79 @@ q8_done:
 	VZEROUPPER
 	RET
 
+// func swigluAVX512(dst, gate, u *float32, n16 int)
+//
+// dst = g/(1+e^-g)·u, 16 elements per step, with e^-g computed as
+// fastmath.Exp computes it (Cephes range reduction and polynomial), the
+// argument clamped to the range where that is finite and non-zero.
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ gate+8(FP), SI
+	MOVQ u+16(FP), DX
+	MOVQ n16+24(FP), CX
+	MOVL $0x3fb8aa3b, AX // log2(e)
+	VPBROADCASTD AX, Z16
+	MOVL $0x3f000000, AX // 0.5
+	VPBROADCASTD AX, Z17
+	MOVL $0x3f318000, AX // 0.693359375
+	VPBROADCASTD AX, Z18
+	MOVL $0xb95e8083, AX // -2.12194440e-4
+	VPBROADCASTD AX, Z19
+	MOVL $0x39506967, AX // 1.9875691500e-4
+	VPBROADCASTD AX, Z20
+	MOVL $0x3ab743ce, AX // 1.3981999507e-3
+	VPBROADCASTD AX, Z21
+	MOVL $0x3c088908, AX // 8.3334519073e-3
+	VPBROADCASTD AX, Z22
+	MOVL $0x3d2aa9c1, AX // 4.1665795894e-2
+	VPBROADCASTD AX, Z23
+	MOVL $0x3e2aaaaa, AX // 1.6666665459e-1
+	VPBROADCASTD AX, Z24
+	MOVL $0x3f000000, AX // 5.0000001201e-1
+	VPBROADCASTD AX, Z25
+	MOVL $0x3f800000, AX // 1
+	VPBROADCASTD AX, Z26
+	MOVL $0x42b16666, AX // 88.7
+	VPBROADCASTD AX, Z27
+	MOVL $0xc2ae999a, AX // -87.3
+	VPBROADCASTD AX, Z28
+	VPXORD Z29, Z29, Z29
+	TESTQ CX, CX
+	JZ swiglu_done
+swiglu_loop:
+	VMOVUPS (SI), Z0
+	VSUBPS Z0, Z29, Z1
+	VMAXPS Z28, Z1, Z1
+	VMINPS Z27, Z1, Z1
+	VMOVAPS Z17, Z2
+	VFMADD231PS Z16, Z1, Z2
+	VRNDSCALEPS $9, Z2, Z2
+	VMOVAPS Z1, Z3
+	VFNMADD231PS Z18, Z2, Z3
+	VFNMADD231PS Z19, Z2, Z3
+	VMOVAPS Z20, Z4
+	VFMADD213PS Z21, Z3, Z4
+	VFMADD213PS Z22, Z3, Z4
+	VFMADD213PS Z23, Z3, Z4
+	VFMADD213PS Z24, Z3, Z4
+	VFMADD213PS Z25, Z3, Z4
+	VMULPS Z3, Z3, Z5
+	VFMADD213PS Z3, Z5, Z4
+	VADDPS Z26, Z4, Z4
+	VSCALEFPS Z2, Z4, Z4
+	VADDPS Z26, Z4, Z4
+	VDIVPS Z4, Z0, Z0
+	VMULPS (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ swiglu_loop
+swiglu_done:
+	VZEROUPPER
+	RET
+
 // func dotF32AVX512(a, b *float32, n64 int) float32
 TEXT ·dotF32AVX512(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), AX
@@ -1052,6 +1125,7 @@ func main() {
 	}
 	decl.WriteString("//go:noescape\nfunc quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)\n\n")
 	decl.WriteString("//go:noescape\nfunc dotF32AVX512(a, b *float32, n64 int) float32\n\n")
+	decl.WriteString("//go:noescape\nfunc swigluAVX512(dst, gate, u *float32, n16 int)\n\n")
 	decl.WriteString("//go:noescape\nfunc axpyF32AVX512(alpha float32, x, y *float32, n16 int)\n")
 	src, err := format.Source([]byte(decl.String()))
 	if err != nil {

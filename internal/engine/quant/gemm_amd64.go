@@ -25,6 +25,9 @@ func initAsm() {
 	hasAVX2 := x.HasAVX2 && x.HasFMA
 	hasAVX512 = hasAVX2 && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ
 	hasVNNI = hasAVX512 && x.HasAVX512VNNI
+	if hasAVX512 {
+		swigluAsm = swigluAVX512
+	}
 	switch {
 	case hasVNNI:
 		asmLevel = "avx512vnni"

@@ -492,4 +492,7 @@ func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32,
 func dotF32AVX512(a, b *float32, n64 int) float32
 
 //go:noescape
+func swigluAVX512(dst, gate, u *float32, n16 int)
+
+//go:noescape
 func axpyF32AVX512(alpha float32, x, y *float32, n16 int)

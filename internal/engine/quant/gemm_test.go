@@ -417,3 +417,25 @@ func BenchmarkPrompt(b *testing.B) {
 		}
 	}
 }
+
+// SwiGLU's vector loop agrees with the scalar formula across the range
+// where e^-x moves from overflow to underflow, and on the tail elements.
+func TestSwiGLU(t *testing.T) {
+	const n = 16*40 + 7
+	g := make([]float32, n)
+	u := make([]float32, n)
+	for i := range g {
+		g[i] = -100 + 200*float32(i)/n
+		u[i] = 1 + float32(i%5)
+	}
+	g[3], g[4], g[5] = 0, -1e-30, 1e-20
+	dst := make([]float32, n)
+	SwiGLU(dst, g, u)
+	for i := range dst {
+		x := float64(g[i])
+		want := x / (1 + math.Exp(-x)) * float64(u[i])
+		if math.Abs(float64(dst[i])-want) > 1e-6*math.Abs(want)+1e-30 {
+			t.Fatalf("SwiGLU(%g)·%g = %g, want %g", g[i], u[i], dst[i], want)
+		}
+	}
+}

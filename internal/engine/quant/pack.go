@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unsafe"
 )
@@ -77,18 +78,20 @@ func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
 	off := int((64 - uintptr(unsafe.Pointer(&raw[0]))%64) % 64)
 	p.buf = raw[off : off+n]
 	p.allocatedLen = len(raw)
+	le := binary.LittleEndian
 	for g := range p.groups {
 		dst := p.buf[g*p.stride : (g+1)*p.stride]
-		for r := range packRows {
-			row := w[(g*packRows+r)*rb:][:rb]
-			for b := range nb {
-				blk := row[b*18 : b*18+18]
-				dst[b*32+2*r] = blk[0]
-				dst[b*32+2*r+1] = blk[1]
-				q := dst[p.scBytes+b*256:]
-				for j := range 4 {
-					copy(q[j*64+4*r:j*64+4*r+4], blk[2+4*j:2+4*j+4])
-				}
+		src := w[g*packRows*rb : (g+1)*packRows*rb]
+		for b := range nb {
+			sc := dst[b*32 : b*32+32]
+			q := dst[p.scBytes+b*256 : p.scBytes+b*256+256]
+			for r := range packRows {
+				blk := src[r*rb+b*18 : r*rb+b*18+18]
+				le.PutUint16(sc[2*r:], le.Uint16(blk))
+				le.PutUint32(q[4*r:], le.Uint32(blk[2:]))
+				le.PutUint32(q[64+4*r:], le.Uint32(blk[6:]))
+				le.PutUint32(q[128+4*r:], le.Uint32(blk[10:]))
+				le.PutUint32(q[192+4*r:], le.Uint32(blk[14:]))
 			}
 		}
 	}
