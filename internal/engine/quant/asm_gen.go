@@ -413,6 +413,100 @@ func q4PackedTile(T int) string {
 	return name
 }
 
+// f16PackedTile multiplies one packed group of 16 F16 rows (pack.go: for
+// each column, the 16 rows' halves) by T float32 activation rows, four
+// columns per step. Each lane is one weight row: a column's 16 halves
+// become one register and each activation element is broadcast into the
+// FMA from memory. Small T keep several accumulators per activation row
+// (over alternate columns) so that the FMAs are not one dependent chain.
+//
+//	Z0-Z3    four columns of the 16 rows
+//	Z16-Z23  accumulators
+//
+// Activation row t is at SI + t·DX for t < 4 and R13 + (t-4)·DX after.
+func f16PackedTile(T int) string {
+	name := fmt.Sprintf("tileF16P16x%d", T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, x *float32, xs int, n int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ xs+16(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("LEAQ (SI)(DX*4), R13")
+	p("MOVQ n+24(FP), CX")
+	split := 1
+	switch {
+	case T == 1:
+		split = 4
+	case T <= 4:
+		split = 2
+	}
+	acc := func(t, u int) int { return 16 + t*split + u%split }
+	xa := func(t, d int) string {
+		base := "SI"
+		if t >= 4 {
+			base = "R13"
+		}
+		switch t % 4 {
+		case 0:
+			return fmt.Sprintf("%d(%s)", d, base)
+		case 1:
+			return fmt.Sprintf("%d(%s)(DX*1)", d, base)
+		case 2:
+			return fmt.Sprintf("%d(%s)(DX*2)", d, base)
+		}
+		return fmt.Sprintf("%d(%s)(R11*1)", d, base)
+	}
+	for a := 16; a < 16+T*split; a++ {
+		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+	}
+	p("MOVQ CX, R10")
+	p("SHRQ $2, R10")
+	p("JZ %s_tail", name)
+	label(name + "_loop")
+	for u := range 4 {
+		p("VCVTPH2PS %d(AX), Z%d", 32*u, u)
+	}
+	for u := range 4 {
+		for t := range T {
+			p("VFMADD231PS.BCST %s, Z%d, Z%d", xa(t, 4*u), u, acc(t, u))
+		}
+	}
+	p("ADDQ $128, AX")
+	p("ADDQ $16, SI")
+	p("ADDQ $16, R13")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_tail")
+	p("ANDQ $3, CX")
+	p("JZ %s_store", name)
+	label(name + "_one")
+	p("VCVTPH2PS (AX), Z0")
+	for t := range T {
+		p("VFMADD231PS.BCST %s, Z0, Z%d", xa(t, 0), acc(t, 0))
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $4, SI")
+	p("ADDQ $4, R13")
+	p("DECQ CX")
+	p("JNZ %s_one", name)
+	label(name + "_store")
+	p("MOVQ y+32(FP), AX")
+	p("MOVQ ys+40(FP), BX")
+	for t := range T {
+		for u := 1; u < split; u++ {
+			p("VADDPS Z%d, Z%d, Z%d", acc(t, u), acc(t, 0), acc(t, 0))
+		}
+		p("VMOVUPS Z%d, (AX)", acc(t, 0))
+		if t < T-1 {
+			p("ADDQ BX, AX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
 func vecF32() {
 	s.WriteString(`
 // func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
@@ -1090,6 +1184,14 @@ func main() {
 	decl.WriteString("}\n\n")
 	for T := 1; T <= 8; T++ {
 		fmt.Fprintf(&decl, "//go:noescape\nfunc tileQ4_0P16x%d(sc, qs *byte, nb int, x *byte, y *float32, ys int)\n\n", T)
+	}
+	decl.WriteString("var tilesF16Packed = [pkRows + 1]packedTileF{")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "%d: %s, ", T, f16PackedTile(T))
+	}
+	decl.WriteString("}\n\n")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "//go:noescape\nfunc tileF16P16x%d(w *byte, x *float32, xs int, n int, y *float32, ys int)\n\n", T)
 	}
 	vecF32()
 	for _, ty := range q8Types {

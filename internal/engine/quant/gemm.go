@@ -26,6 +26,8 @@ type Kernel struct {
 	// ptiles[T] multiplies a packed group of weight rows by T activation
 	// rows (see Pack), when the CPU has them.
 	ptiles [pkRows + 1]packedTile
+	// ptilesF are the packed tiles of the float types.
+	ptilesF [pkRows + 1]packedTileF
 }
 
 // tileMax is the largest tile side: a 4×4 tile keeps 16 accumulators in
@@ -77,7 +79,7 @@ func (k *Kernel) PrepareActs(a *Acts, x []float32, n, cols int) {
 	if cols%k.typ.BlockSize() != 0 || n < 0 || len(x) < n*cols {
 		panic(fmt.Sprintf("quant: PrepareActs %v: %d rows of %d with len(x)=%d", k.typ, n, cols, len(x)))
 	}
-	a.prepare(k.acts, k.off, k.packs(), x[:n*cols], n, cols)
+	a.prepare(k.acts, k.off, k.packsActs(), x[:n*cols], n, cols)
 }
 
 // QuantizeActsRows converts rows [lo, hi) of the activations a was
@@ -94,7 +96,7 @@ func (k *Kernel) QuantizeActsRows(a *Acts, lo, hi int) {
 // different types often share one: Q5_0 and Q8_0 differ, Q4_K and Q6_K do
 // not).
 func (k *Kernel) ActsMatch(a *Acts) bool {
-	return a.kind == k.acts && a.off == k.off && (!k.packs() || len(a.pk) > 0 || a.n == 0)
+	return a.kind == k.acts && a.off == k.off && (!k.packsActs() || len(a.pk) > 0 || a.n == 0)
 }
 
 // MulRows computes y[t*ldy+r] = (row r of w) · (activation row t) for the

@@ -63,6 +63,7 @@ func installAVX512(k *Kernel) {
 		kq = &tilesQ6_KVNNI
 	case F16:
 		fl = &tilesF16AVX512
+		k.ptilesF = tilesF16Packed
 	case F32:
 		fl = &tilesF32AVX512
 	default:

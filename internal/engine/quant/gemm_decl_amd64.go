@@ -89,6 +89,32 @@ func tileQ4_0P16x7(sc, qs *byte, nb int, x *byte, y *float32, ys int)
 //go:noescape
 func tileQ4_0P16x8(sc, qs *byte, nb int, x *byte, y *float32, ys int)
 
+var tilesF16Packed = [pkRows + 1]packedTileF{1: tileF16P16x1, 2: tileF16P16x2, 3: tileF16P16x3, 4: tileF16P16x4, 5: tileF16P16x5, 6: tileF16P16x6, 7: tileF16P16x7, 8: tileF16P16x8}
+
+//go:noescape
+func tileF16P16x1(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x2(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x3(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x4(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x5(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x6(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x7(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x8(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
 //go:noescape
 func tileQ8_0VNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)
 

@@ -21,6 +21,11 @@ import (
 // element i, high nibble element i+16), so the low nibbles of vector j
 // are elements 4j..4j+3 and the high ones 16+4j..16+4j+3.
 //
+// F16, per group of 16 rows: for each column, the 16 rows' halves (32
+// bytes); the group padded to a multiple of 64 bytes. A tile converts one
+// column to 16 float32 lanes and multiplies it by each activation row's
+// element of that column, broadcast.
+//
 // Rows past the last full group stay in the original bytes and use the
 // ordinary tiles.
 
@@ -32,6 +37,11 @@ const packRows = 16
 // (scales sc, quants qs, nb blocks) and T activation rows of one packed
 // activation group x.
 type packedTile func(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+// packedTileF computes y[t*ys/4 + r] for the 16 rows of one packed F16
+// group w (n columns) and T float32 activation rows from x, xs bytes
+// apart.
+type packedTileF func(w *byte, x *float32, xs int, n int, y *float32, ys int)
 
 // Packed is a weight matrix rearranged for the packed tiles. It is
 // immutable and safe for concurrent use.
@@ -54,24 +64,33 @@ func (p *Packed) Bytes() int64 {
 }
 
 // packs reports whether k has packed tiles on this CPU.
-func (k *Kernel) packs() bool { return k.ptiles[1] != nil }
+func (k *Kernel) packs() bool { return k.ptiles[1] != nil || k.ptilesF[1] != nil }
+
+// packsActs reports whether k's packed tiles read the interleaved copy of
+// the activations (Acts.pk).
+func (k *Kernel) packsActs() bool { return k.ptiles[1] != nil }
 
 // Pack returns w (rows × cols of k's type) rearranged for the packed tiles,
 // or nil when this CPU or build has none for the type or the matrix has
 // fewer than one group of rows. The result is a copy; w is still read for
 // the rows past the last group.
 func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
-	if !k.packs() || rows < packRows || cols%32 != 0 || cols == 0 {
+	bs := k.typ.BlockSize()
+	if !k.packs() || rows < packRows || cols%bs != 0 || cols == 0 {
 		return nil
 	}
-	rb := cols / 32 * k.typ.BlockBytes()
+	rb := cols / bs * k.typ.BlockBytes()
 	if len(w) < rows*rb {
 		panic(fmt.Sprintf("quant: Pack %v: %d rows of %d with len(w)=%d", k.typ, rows, cols, len(w)))
 	}
 	nb := cols / 32
 	p := &Packed{typ: k.typ, rows: rows, cols: cols, groups: rows / packRows}
-	p.scBytes = (nb*packRows*2 + 63) / 64 * 64
-	p.stride = p.scBytes + nb*packRows*16
+	if k.typ == F16 {
+		p.stride = (cols*packRows*2 + 63) / 64 * 64
+	} else {
+		p.scBytes = (nb*packRows*2 + 63) / 64 * 64
+		p.stride = p.scBytes + nb*packRows*16
+	}
 	// 64-byte aligned, so no vector load crosses a cache line.
 	n := p.groups * p.stride
 	raw := make([]byte, n+64)
@@ -79,6 +98,19 @@ func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
 	p.buf = raw[off : off+n]
 	p.allocatedLen = len(raw)
 	le := binary.LittleEndian
+	if k.typ == F16 {
+		for g := range p.groups {
+			dst := p.buf[g*p.stride : (g+1)*p.stride]
+			src := w[g*packRows*rb : (g+1)*packRows*rb]
+			for r := range packRows {
+				row := src[r*rb : (r+1)*rb]
+				for c := range cols {
+					le.PutUint16(dst[c*32+2*r:], le.Uint16(row[2*c:]))
+				}
+			}
+		}
+		return p
+	}
 	for g := range p.groups {
 		dst := p.buf[g*p.stride : (g+1)*p.stride]
 		src := w[g*packRows*rb : (g+1)*packRows*rb]
@@ -107,7 +139,8 @@ func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []flo
 		return
 	}
 	n := a.n
-	if p.typ != k.typ || p.cols != a.cols || a.kind != actsQ8 || len(a.pk) == 0 && n > 0 || lo < 0 || hi < lo || hi > p.rows ||
+	float := k.typ == F16
+	if p.typ != k.typ || p.cols != a.cols || (a.kind != actsQ8 || len(a.pk) == 0 && n > 0) && !float || float && a.kind != actsF32 || lo < 0 || hi < lo || hi > p.rows ||
 		(n > 0 && len(y) < (n-1)*ldy+hi) {
 		panic(fmt.Sprintf("quant: MulRowsPacked %v rows [%d,%d) × %d with %d packed rows, ldy=%d", k.typ, lo, hi, n, p.rows, ldy))
 	}
@@ -127,6 +160,7 @@ func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []flo
 		return
 	}
 	nb := a.cols / 32
+	cols := a.cols
 	// Groups are taken in chunks of about 256 KiB, which stay in the L2
 	// cache while every tile of activation rows passes over them.
 	chunk := max(1, (256<<10)/p.stride)
@@ -134,6 +168,14 @@ func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []flo
 		c1 := min(c0+chunk, g1)
 		for t := 0; t < n; t += pkRows {
 			T := min(pkRows, n-t)
+			if float {
+				f := k.ptilesF[T]
+				x := &a.f[t*cols]
+				for g := c0; g < c1; g++ {
+					f(&p.buf[g*p.stride], x, cols*4, cols, &y[t*ldy+g*packRows], ldy*4)
+				}
+				continue
+			}
 			f := k.ptiles[T]
 			x := &a.pk[t/pkRows*nb*pkBlock]
 			for g := c0; g < c1; g++ {

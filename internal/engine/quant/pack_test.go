@@ -8,7 +8,7 @@ import (
 )
 
 // packedTypes are the weight types that may have packed tiles.
-var packedTypes = []Type{Q4_0}
+var packedTypes = []Type{Q4_0, F16}
 
 // TestMulRowsPackedMatchesReference checks the packed tiles, where this CPU
 // has them, against a float64 product of the dequantised weights and
@@ -127,7 +127,10 @@ func BenchmarkPacked(b *testing.B) {
 	rng := rand.New(rand.NewPCG(35, 36))
 	for _, typ := range packedTypes {
 		k, _ := KernelFor(typ)
-		for _, sh := range [][2]int{{896, 896}, {4864, 896}, {896, 4864}} {
+		for _, sh := range [][2]int{{896, 896}, {4864, 896}, {896, 4864}, {151936, 896}} {
+			if sh[0] > 10000 && typ != F16 {
+				continue
+			}
 			rows, cols := sh[0], sh[1]
 			w := make([]float32, rows*cols)
 			for i := range w {
