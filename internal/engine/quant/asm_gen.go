@@ -507,6 +507,100 @@ func f16PackedTile(T int) string {
 	return name
 }
 
+// f16PackedTile2 is f16PackedTile over two consecutive groups (32 rows,
+// the second ws bytes after the first): each activation element is
+// broadcast once into a register and used for both, which halves the
+// loads per FMA.
+//
+//	Z0-Z7    four columns of the two groups
+//	Z8-Z15   the T broadcast activation elements of a column
+//	Z16-Z31  accumulators
+func f16PackedTile2(T int) string {
+	name := fmt.Sprintf("tileF16P32x%d", T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ ws+8(FP), R8")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("LEAQ (SI)(DX*4), R13")
+	p("MOVQ n+32(FP), CX")
+	split := 1
+	switch {
+	case T == 1:
+		split = 4
+	case T == 2:
+		split = 2
+	}
+	acc := func(g, t, u int) int { return 16 + (g*T+t)*split + u%split }
+	xa := func(t, d int) string {
+		base := "SI"
+		if t >= 4 {
+			base = "R13"
+		}
+		switch t % 4 {
+		case 0:
+			return fmt.Sprintf("%d(%s)", d, base)
+		case 1:
+			return fmt.Sprintf("%d(%s)(DX*1)", d, base)
+		case 2:
+			return fmt.Sprintf("%d(%s)(DX*2)", d, base)
+		}
+		return fmt.Sprintf("%d(%s)(R11*1)", d, base)
+	}
+	for a := 16; a < 16+2*T*split; a++ {
+		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+	}
+	step := func(us int) {
+		for u := range us {
+			p("VCVTPH2PS %d(AX), Z%d", 32*u, 2*u)
+			p("VCVTPH2PS %d(AX)(R8*1), Z%d", 32*u, 2*u+1)
+		}
+		for u := range us {
+			for t := range T {
+				p("VBROADCASTSS %s, Z%d", xa(t, 4*u), 8+t)
+				p("VFMADD231PS Z%d, Z%d, Z%d", 8+t, 2*u, acc(0, t, u))
+				p("VFMADD231PS Z%d, Z%d, Z%d", 8+t, 2*u+1, acc(1, t, u))
+			}
+		}
+		p("ADDQ $%d, AX", 32*us)
+		p("ADDQ $%d, SI", 4*us)
+		p("ADDQ $%d, R13", 4*us)
+	}
+	p("MOVQ CX, R10")
+	p("SHRQ $2, R10")
+	p("JZ %s_tail", name)
+	label(name + "_loop")
+	step(4)
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_tail")
+	p("ANDQ $3, CX")
+	p("JZ %s_store", name)
+	label(name + "_one")
+	step(1)
+	p("DECQ CX")
+	p("JNZ %s_one", name)
+	label(name + "_store")
+	p("MOVQ y+40(FP), AX")
+	p("MOVQ ys+48(FP), BX")
+	for t := range T {
+		for g := range 2 {
+			for u := 1; u < split; u++ {
+				p("VADDPS Z%d, Z%d, Z%d", acc(g, t, u), acc(g, t, 0), acc(g, t, 0))
+			}
+			p("VMOVUPS Z%d, %d(AX)", acc(g, t, 0), 64*g)
+		}
+		if t < T-1 {
+			p("ADDQ BX, AX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
 func vecF32() {
 	s.WriteString(`
 // func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
@@ -1192,6 +1286,14 @@ func main() {
 	decl.WriteString("}\n\n")
 	for T := 1; T <= 8; T++ {
 		fmt.Fprintf(&decl, "//go:noescape\nfunc tileF16P16x%d(w *byte, x *float32, xs int, n int, y *float32, ys int)\n\n", T)
+	}
+	decl.WriteString("var tilesF16Packed2 = [pkRows + 1]packedTileF2{")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "%d: %s, ", T, f16PackedTile2(T))
+	}
+	decl.WriteString("}\n\n")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "//go:noescape\nfunc tileF16P32x%d(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)\n\n", T)
 	}
 	vecF32()
 	for _, ty := range q8Types {

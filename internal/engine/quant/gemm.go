@@ -28,6 +28,8 @@ type Kernel struct {
 	ptiles [pkRows + 1]packedTile
 	// ptilesF are the packed tiles of the float types.
 	ptilesF [pkRows + 1]packedTileF
+	// ptilesF2 take two consecutive groups at once.
+	ptilesF2 [pkRows + 1]packedTileF2
 }
 
 // tileMax is the largest tile side: a 4×4 tile keeps 16 accumulators in

@@ -64,6 +64,7 @@ func installAVX512(k *Kernel) {
 	case F16:
 		fl = &tilesF16AVX512
 		k.ptilesF = tilesF16Packed
+		k.ptilesF2 = tilesF16Packed2
 	case F32:
 		fl = &tilesF32AVX512
 	default:

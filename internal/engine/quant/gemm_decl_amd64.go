@@ -115,6 +115,32 @@ func tileF16P16x7(w *byte, x *float32, xs int, n int, y *float32, ys int)
 //go:noescape
 func tileF16P16x8(w *byte, x *float32, xs int, n int, y *float32, ys int)
 
+var tilesF16Packed2 = [pkRows + 1]packedTileF2{1: tileF16P32x1, 2: tileF16P32x2, 3: tileF16P32x3, 4: tileF16P32x4, 5: tileF16P32x5, 6: tileF16P32x6, 7: tileF16P32x7, 8: tileF16P32x8}
+
+//go:noescape
+func tileF16P32x1(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x2(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x3(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x4(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x5(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x6(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x7(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x8(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
 //go:noescape
 func tileQ8_0VNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)
 

@@ -43,6 +43,9 @@ type packedTile func(sc, qs *byte, nb int, x *byte, y *float32, ys int)
 // apart.
 type packedTileF func(w *byte, x *float32, xs int, n int, y *float32, ys int)
 
+// packedTileF2 is packedTileF over two consecutive groups, ws bytes apart.
+type packedTileF2 func(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
 // Packed is a weight matrix rearranged for the packed tiles. It is
 // immutable and safe for concurrent use.
 type Packed struct {
@@ -161,18 +164,24 @@ func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []flo
 	}
 	nb := a.cols / 32
 	cols := a.cols
-	// Groups are taken in chunks of about 256 KiB, which stay in the L2
+	// Groups are taken in chunks of about 256 KiB (at least two groups,
+	// which the two-group tiles take together), which stay in the L2
 	// cache while every tile of activation rows passes over them.
-	chunk := max(1, (256<<10)/p.stride)
+	chunk := max(2, (256<<10)/p.stride)
 	for c0 := g0; c0 < g1; c0 += chunk {
 		c1 := min(c0+chunk, g1)
 		for t := 0; t < n; t += pkRows {
 			T := min(pkRows, n-t)
 			if float {
-				f := k.ptilesF[T]
 				x := &a.f[t*cols]
-				for g := c0; g < c1; g++ {
-					f(&p.buf[g*p.stride], x, cols*4, cols, &y[t*ldy+g*packRows], ldy*4)
+				g := c0
+				if f2 := k.ptilesF2[T]; f2 != nil {
+					for ; g+1 < c1; g += 2 {
+						f2(&p.buf[g*p.stride], p.stride, x, cols*4, cols, &y[t*ldy+g*packRows], ldy*4)
+					}
+				}
+				for ; g < c1; g++ {
+					k.ptilesF[T](&p.buf[g*p.stride], x, cols*4, cols, &y[t*ldy+g*packRows], ldy*4)
 				}
 				continue
 			}

@@ -20,7 +20,7 @@ func TestMulRowsPackedMatchesReference(t *testing.T) {
 	for _, typ := range packedTypes {
 		k, _ := KernelFor(typ)
 		for _, cols := range colsFor(typ) {
-			for _, rows := range []int{16, 35, 48} {
+			for _, rows := range []int{16, 35, 48, 67} {
 				t.Run(fmt.Sprintf("%v/%dx%d", typ, rows, cols), func(t *testing.T) {
 					w := testData(rng, rows*cols)
 					enc, err := Quantize(typ, w)
@@ -139,6 +139,9 @@ func BenchmarkPacked(b *testing.B) {
 			enc, _ := Quantize(typ, w)
 			p := k.Pack(enc, rows, cols)
 			for _, n := range []int{1, 128} {
+				if n > 1 && rows > 10000 {
+					continue
+				}
 				var a Acts
 				y := make([]float32, n*rows)
 				k.QuantizeActs(&a, w[:n*cols], n, cols)
