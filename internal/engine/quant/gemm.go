@@ -118,8 +118,10 @@ func (k *Kernel) MulRows(w []byte, lo, hi int, a *Acts, y []float32, ldy int) {
 	if a.kind != want || lo < 0 || hi < lo || len(w) < hi*rb || (a.n > 0 && len(y) < (a.n-1)*ldy+hi) {
 		panic(fmt.Sprintf("quant: MulRows %v rows [%d,%d) × %d with len(w)=%d len(y)=%d ldy=%d", k.typ, lo, hi, a.n, len(w), len(y), ldy))
 	}
-	// Rows are taken in chunks of about 32 KiB of weights: a chunk stays
-	// in cache while every tile of activation rows passes over it. With
+	// Rows are taken in chunks of about 128 KiB of weights: a chunk stays
+	// in the L2 cache while every tile of activation rows passes over it
+	// (32 KiB chunks made long rows, such as ffn_down's, stream all the
+	// activations from L3 once per few rows). With
 	// few activation rows the product is a stream through memory, and one
 	// weight row at a time streams about twice as fast as four
 	// interleaved rows (the hardware prefetchers follow one stream
@@ -133,7 +135,7 @@ func (k *Kernel) MulRows(w []byte, lo, hi int, a *Acts, y []float32, ldy int) {
 	if k.maxR > 0 {
 		rmax = min(rmax, k.maxR)
 	}
-	chunk := max(tileMax, (32<<10)/max(rb, 1)/tileMax*tileMax)
+	chunk := max(tileMax, (128<<10)/max(rb, 1)/tileMax*tileMax)
 	for c0 := lo; c0 < hi; c0 += chunk {
 		c1 := min(c0+chunk, hi)
 		for t := 0; t < n; t += tileMax {
