@@ -29,14 +29,14 @@ const adminKeyEnv = "AUTOGLM_ADMIN_KEY"
 
 // governance is serve's accounting and access part: the store (always open: SQLite under the
 // data dir by default), the batcher that writes usage and audit records off the request path,
-// the rate limiter, and — when authentication is on — the authenticator and the admin API.
+// the rate limiter, and — when authentication is on — the authenticator and the admin API. It
+// starts no goroutine: serve runs the retention and the key refresh as components.
 type governance struct {
 	store   store.Store
 	batcher *store.Batcher
 	limiter *ratelimit.Limiter
 	auth    *auth.Authenticator
 	admin   *admin.API
-	stop    context.CancelFunc
 	log     *slog.Logger
 }
 
@@ -73,9 +73,6 @@ func setupGovernance(ctx context.Context, cfg *config.Config, dataDir string, in
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: %w", err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	g.stop = stop
-	go store.NewRetention(g.store, cfg.Store).Run(rctx)
 	if !authOn {
 		return g, nil
 	}
@@ -89,18 +86,17 @@ func setupGovernance(ctx context.Context, cfg *config.Config, dataDir string, in
 	if err != nil {
 		return nil, fmt.Errorf("auth: load keys: %w", err)
 	}
-	go g.auth.Run(rctx)
 	log.Info("authentication on", "keys", g.auth.CachedKeys(), "admin_key", adminKey != "", "jwt", cfg.Auth.JWT.Configured(),
 		"key_refresh", cfg.Auth.KeyRefresh.D().String())
 	g.admin = admin.New(admin.Options{Store: g.store, Roles: g.auth.Roles(), Logger: log, KeysChanged: g.auth.Refresh})
 	return g, nil
 }
 
-// apply connects governance to the server: authentication, admin routes, the limit stage and
-// the usage hook.
-func (g *governance) apply(opts *server.Options) {
-	opts.Usage = g.recordUsage
-	opts.Limit = g.limiter.Middleware(ratelimit.MiddlewareOptions{Subject: subjectOf})
+// apply connects governance to the server and the model routes: authentication, admin
+// routes, the limit stage and the usage hook.
+func (g *governance) apply(opts *server.Options, oa *openai.Options) {
+	oa.OnDone = g.recordUsage
+	opts.Limit = g.limiter.Stage(ratelimit.MiddlewareOptions{Subject: subjectOf})
 	if g.auth == nil {
 		return
 	}
@@ -139,11 +135,9 @@ func (g *governance) recordUsage(ctx context.Context, o openai.Outcome) {
 	g.batcher.Usage(rec)
 }
 
-// Close stops the background work, writes the queued records and closes the store.
+// Close writes the queued records and closes the store. The background work over the store
+// (retention, key refresh) is serve's to run and must have stopped.
 func (g *governance) Close() error {
-	if g.stop != nil {
-		g.stop()
-	}
 	if g.batcher != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := g.batcher.Close(ctx); err != nil {

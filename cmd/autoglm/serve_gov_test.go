@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
@@ -47,8 +48,9 @@ func TestSetupGovernance(t *testing.T) {
 	}
 	// Auth off still accounts: the store is open and the limit stage and usage hook are set.
 	var off server.Options
-	g.apply(&off)
-	if g.store == nil || off.Usage == nil || off.Limit == nil || off.Auth != nil {
+	var offModels openai.Options
+	g.apply(&off, &offModels)
+	if g.store == nil || offModels.OnDone == nil || off.Limit == nil || off.Auth != nil {
 		t.Errorf("auth off: store %v, options %+v", g.store != nil, off)
 	}
 	g.Close()
@@ -64,7 +66,7 @@ func TestSetupGovernance(t *testing.T) {
 		t.Fatal("AUTOGLM_ADMIN_KEY did not turn auth on")
 	}
 	var opts server.Options
-	g.apply(&opts)
+	g.apply(&opts, &openai.Options{})
 	if opts.Auth == nil || opts.Denied == nil || len(opts.Routes) < 10 {
 		t.Errorf("options %+v", opts)
 	}

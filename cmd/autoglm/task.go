@@ -21,32 +21,32 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/sandbox"
-	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/task"
 )
 
-// taskSystem is serve's asynchronous task part: the task service over the store's database
-// and its workers. serve starts it with startTasks, adds Routes to the server and calls Close
-// on the way out.
+// taskSystem is serve's asynchronous task part: the task service over the store's database.
+// serve builds it with newTasks, adds Routes to the server, runs the service's workers as a
+// component and calls closeStore on the way out.
 type taskSystem struct {
 	svc *task.Service
 	// checker and codeStats check code tasks' answers and POST /v1/code/check's code.
 	checker   *codecheck.Checker
 	codeStats *codecheck.Stats
-	owned     store.Store // the store opened here, when serve had none open
-	stop      context.CancelFunc
-	done      chan struct{}
+	st        store.Store // the database of the tasks, stored responses and batches
+	owned     bool        // st was opened here, when serve had none open
 }
 
-// startTasks opens the task tables in st's database (opening the configured store when st is
-// nil, i.e. when authentication is off) and starts the workers of every model. usage, when
-// not nil, receives a usage record per task run (pass the governance batcher's Usage).
-func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
+// newTasks opens the task tables in st's database (opening the configured store when st is
+// nil, i.e. when authentication is off). It starts nothing: svc.Run runs the workers of every
+// model. usage, when not nil, receives a usage record per task run (pass the governance
+// batcher's Usage).
+func newTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
 	usage func(store.UsageRecord), log *slog.Logger) (*taskSystem, error) {
-	ts := &taskSystem{checker: codecheck.New(), codeStats: &codecheck.Stats{}}
+	ts := &taskSystem{checker: codecheck.New(), codeStats: &codecheck.Stats{}, st: st}
 	if sc := cfg.CodeCheck.Sandbox; sc.Enabled {
 		sb := sandbox.New(ctx, sandboxOptions(sc))
 		if err := sb.Available(); err != nil {
@@ -58,13 +58,13 @@ func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st stor
 	}
 	if st == nil {
 		var err error
-		st, err = store.Open(ctx, cfg.Store, dataDir)
+		ts.st, err = store.Open(ctx, cfg.Store, dataDir)
 		if err != nil {
 			return nil, fmt.Errorf("tasks: store: %w", err)
 		}
-		ts.owned = st
+		ts.owned = true
 	}
-	db, err := task.DBFor(st)
+	db, err := task.DBFor(ts.st)
 	if err != nil {
 		ts.closeStore()
 		return nil, err
@@ -76,36 +76,21 @@ func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st stor
 		return nil, err
 	}
 	ts.svc = svc
-	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	ts.stop = stop
-	ts.done = make(chan struct{})
-	go func() {
-		defer close(ts.done)
-		if err := svc.Run(rctx); err != nil {
-			log.Error("task workers stopped", "err", err)
-		}
-	}()
 	log.Info("tasks on", "driver", cfg.Store.Driver, "policy", cfg.Tasks.Policy, "workers_per_model", cfg.Tasks.Workers,
 		"webhooks", cfg.Tasks.WebhookSecret != "")
 	return ts, nil
 }
 
 // Routes are the native task routes.
-func (ts *taskSystem) Routes() []server.Route { return ts.svc.Routes() }
+func (ts *taskSystem) Routes() []httpapi.Route { return ts.svc.Routes() }
 
-// Close stops the workers, which hand their running tasks back to the queue, and closes the
-// store if it was opened here.
-func (ts *taskSystem) Close() error {
-	if ts.stop != nil {
-		ts.stop()
-		<-ts.done
-	}
-	return ts.closeStore()
-}
+// store is the database the tasks live in.
+func (ts *taskSystem) store() store.Store { return ts.st }
 
+// closeStore closes the store if it was opened here. The workers must have stopped.
 func (ts *taskSystem) closeStore() error {
-	if ts.owned != nil {
-		return ts.owned.Close()
+	if ts.owned {
+		return ts.st.Close()
 	}
 	return nil
 }

@@ -130,10 +130,10 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 	}
 	c := &responseCall{owner: h.owner(r.Context())}
 	if err := json.Unmarshal(body, &c.req); err != nil {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_json", Message: "could not decode the request: " + jsonProblem(err)}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidJSON, Message: "could not decode the request: " + jsonProblem(err)}
 	}
 	if c.req.Model == "" {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "missing_required_parameter", Param: "model", Message: "Missing required parameter: 'model'."}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeMissingRequiredParameter, Param: "model", Message: "Missing required parameter: 'model'."}
 	}
 	if c.input, err = parseInput(c.req.Input); err != nil {
 		return err
@@ -206,7 +206,7 @@ func (h *Handler) resolveReferences(ctx context.Context, c *responseCall) error 
 		}
 		raw, ok := found[it.ID]
 		if !ok {
-			return &apierr.Error{Kind: apierr.NotFound, Code: "item_not_found", Param: "input",
+			return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeItemNotFound, Param: "input",
 				Message: "Item with id '" + it.ID + "' not found."}
 		}
 		got, err := parseItem(raw)
@@ -251,7 +251,7 @@ func (h *Handler) responsesChat(ctx context.Context, c *responseCall) (*chatRequ
 		prev, err := h.responses().GetResponse(ctx, c.owner, *q.PreviousResponseID)
 		if err != nil {
 			if apierr.KindOf(err) == apierr.NotFound {
-				return nil, &apierr.Error{Kind: apierr.NotFound, Code: "previous_response_not_found", Param: "previous_response_id",
+				return nil, &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodePreviousResponseNotFound, Param: "previous_response_id",
 					Message: "Previous response with id '" + *q.PreviousResponseID + "' not found."}
 			}
 			return nil, err
@@ -514,6 +514,6 @@ func responseNotFound(err error, id string) error {
 	if apierr.KindOf(err) != apierr.NotFound {
 		return err
 	}
-	return &apierr.Error{Kind: apierr.NotFound, Code: "response_not_found", Param: "id",
+	return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeResponseNotFound, Param: "id",
 		Message: "Response with id '" + id + "' not found."}
 }

@@ -56,7 +56,7 @@ func (s *Service) runSpec(ctx context.Context, m *router.Model, sp Spec, ev *emi
 	case KindEmbeddings:
 		return s.embed(ctx, m, sp)
 	}
-	return nil, "", apierr.New(apierr.Invalid, "unknown_kind", "unknown task kind "+sp.Kind)
+	return nil, "", apierr.New(apierr.CodeUnknownKind, "unknown task kind "+sp.Kind)
 }
 
 // recordUsage hands one usage record per run to Options.Usage: tokens from the upstream's
@@ -125,7 +125,7 @@ func upstreamStatus(resp *backend.Response) error {
 	case resp.StatusCode >= 500:
 		kind = apierr.Upstream
 	}
-	return apierr.New(kind, "upstream_status", fmt.Sprintf("the model answered %d: %s", resp.StatusCode, text))
+	return &apierr.Error{Kind: kind, Code: apierr.CodeUpstreamStatus, Message: fmt.Sprintf("the model answered %d: %s", resp.StatusCode, text)}
 }
 
 // streamChat sends a streamed chat completion and gathers its text, handing each piece to ev.
@@ -153,7 +153,7 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 	for {
 		line, err := readLine(br, maxLineBytes)
 		if errors.Is(err, errLineTooLong) {
-			return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model sent a stream chunk larger than the gateway accepts")
+			return nil, be, apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model sent a stream chunk larger than the gateway accepts")
 		}
 		if len(line) > 0 {
 			line = bytes.TrimRight(line, "\r\n")
@@ -180,12 +180,12 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 					return nil, be, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
 				}
 				if chunk.Error != nil {
-					return nil, be, apierr.New(apierr.Upstream, "upstream_stream_error", "the model reported an error mid-stream: "+chunk.Error.Message)
+					return nil, be, apierr.New(apierr.CodeUpstreamStreamError, "the model reported an error mid-stream: "+chunk.Error.Message)
 				}
 				for _, c := range chunk.Choices {
 					if c.Delta.Content != "" {
 						if text.Len()+len(c.Delta.Content) > maxResponseBytes {
-							return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is larger than the gateway accepts")
+							return nil, be, apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model's answer is larger than the gateway accepts")
 						}
 						text.WriteString(c.Delta.Content)
 						chunks++
@@ -277,7 +277,7 @@ func (s *Service) embed(ctx context.Context, m *router.Model, sp Spec) (*Result,
 		return nil, be, apierr.Wrap(apierr.Upstream, err, "the model's answer broke off")
 	}
 	if len(out) > maxResponseBytes || !json.Valid(out) {
-		return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is not JSON or is too large")
+		return nil, be, apierr.New(apierr.CodeUpstreamBadAnswer, "the model's answer is not JSON or is too large")
 	}
 	var usage struct {
 		Usage *Usage `json:"usage"`

@@ -79,6 +79,9 @@ type Service struct {
 	dest      destinations
 
 	group groupCommit // submissions waiting to be committed together
+	// handoffs are the group-commit leaders a submitter handed its group to when it left;
+	// Run waits for them, so that no commit outlives the service's store.
+	handoffs sync.WaitGroup
 
 	watchers atomic.Int64 // event streams served now (SSE and WebSocket), at most cfg.MaxWatchers
 

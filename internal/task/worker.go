@@ -24,6 +24,9 @@ var (
 // the webhook sender and (on PostgreSQL) the listener for other replicas' notifications. It
 // returns when ctx is canceled, after handing the tasks it was running back to the queue.
 func (s *Service) Run(ctx context.Context) error {
+	// Last out: the groups handed off by submitters that left are committed before Run
+	// returns (their commits have their own timeout).
+	defer s.handoffs.Wait()
 	if !s.db.Postgres {
 		// One process owns a SQLite file, so a task another instance left running died with
 		// it: queue it again now rather than after its lease.
