@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/open-autoglm/autoglm/api/sse"
 )
 
 // Client calls an OpenAI-compatible server: autoglm itself, or any
@@ -218,9 +220,10 @@ func stream[T any](ctx context.Context, c *Client, path string, in any, fn func(
 		}
 		return fmt.Errorf("api: %s: expected an event stream, got %s", path, mt)
 	}
-	events := newSSEReader(resp.Body)
+	events := sse.NewReader(resp.Body)
 	for {
-		event, data, err := events.next()
+		ev, err := events.Next()
+		data := ev.Data
 		switch {
 		case err == io.EOF:
 			return fmt.Errorf("api: %s: stream ended without [DONE]: %w", path, io.ErrUnexpectedEOF)
@@ -229,7 +232,7 @@ func stream[T any](ctx context.Context, c *Client, path string, in any, fn func(
 				return ctx.Err()
 			}
 			return fmt.Errorf("api: %s: read stream: %w", path, err)
-		case event == "error" || isErrorObject(data):
+		case ev.Type == "error" || isErrorObject(data):
 			return streamError(data, traceID)
 		case string(bytes.TrimSpace(data)) == "[DONE]":
 			return nil

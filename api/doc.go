@@ -24,8 +24,9 @@
 // [*StatusError] carrying the status, OpenAI's type/code/param/message,
 // the trace id and Retry-After.
 //
-// Streams are read as server-sent events: multi-line data, comments and
-// any line ending are handled; the stream ends at "data: [DONE]", and one
+// Streams are read as server-sent events by package [sse], whose rules
+// (multi-line data, comments, any line ending, a bounded event size) are
+// the ones the server itself applies; the stream ends at "data: [DONE]", and one
 // that ends without it is an error wrapping [io.ErrUnexpectedEOF]. Canceling
 // the context stops a stream and closes its connection.
 package api
