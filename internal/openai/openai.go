@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
@@ -585,6 +586,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	// for byte. Without it, bytes go through as they arrive.
 	events := h.opt.OnDone != nil && resp.StatusCode == http.StatusOK && x.op != backend.OpEmbedding
 	var pending, out []byte
+	var split sse.Splitter
 	write := func(p []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
 		if _, werr := w.Write(p); werr != nil {
@@ -610,17 +612,11 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 				events, pending, out = false, nil, nil
 			}
 			if events {
-				// Only the bytes not searched yet are searched for the end of an event (the
-				// two before them too, as the end marker may straddle reads).
-				from := max(len(pending)-2, 0)
+				// The splitter searches only the bytes it has not searched yet.
 				pending = append(pending, chunk...)
 				out = out[:0]
 				for {
-					end := eventEnd(pending[from:])
-					if end >= 0 {
-						end += from
-					}
-					from = 0
+					end := split.Cut(pending)
 					if end < 0 {
 						break
 					}

@@ -10,6 +10,7 @@ import (
 	tiktoken "github.com/tiktoken-go/tokenizer"
 
 	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/backend"
 )
 
@@ -75,43 +76,12 @@ func usageFromDocument(doc []byte) (Usage, bool) {
 	return u.usage(), true
 }
 
-// eventEnd returns the length of the first complete SSE event in b (terminator included),
-// or -1. Events end with a blank line: "\n\n", or "\r\n\r\n" from CRLF servers.
-func eventEnd(b []byte) int {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] != '\n' {
-			continue
-		}
-		if b[i+1] == '\n' {
-			return i + 2
-		}
-		if i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n' {
-			return i + 3
-		}
-	}
-	return -1
-}
-
 var (
 	usageObj      = []byte(`"usage":{`)
 	usageObjSpace = []byte(`"usage": {`)
 	contentKey    = []byte(`"content":"`)
 	textKey       = []byte(`"text":"`)
 )
-
-// EventData returns the payload of one server-sent event: its "data:" lines, each without
-// the field name and one leading space, concatenated (a JSON payload split over several
-// data lines parses the same). Comment and other field lines are skipped.
-func EventData(ev []byte) []byte {
-	var data []byte
-	for _, line := range bytes.Split(ev, []byte("\n")) {
-		line = bytes.TrimRight(line, "\r")
-		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
-		}
-	}
-	return data
-}
 
 // inspectEvent looks at one SSE event. It reports the usage the event carries (OpenAI sends it
 // in a last chunk with no choices), whether the event is that usage-only chunk, and whether it
@@ -121,7 +91,7 @@ func inspectEvent(ev []byte) (u Usage, found, usageOnly, hasText bool) {
 	if !bytes.Contains(ev, usageObj) && !bytes.Contains(ev, usageObjSpace) {
 		return Usage{}, false, false, hasText
 	}
-	data := EventData(ev)
+	data := sse.Data(ev)
 	var chunk struct {
 		Choices []json.RawMessage `json:"choices"`
 		Usage   *usageJSON        `json:"usage"`
@@ -218,10 +188,14 @@ func answerText(doc []byte, stream bool) string {
 		add(doc)
 		return b.String()
 	}
-	for _, line := range bytes.Split(doc, []byte("\n")) {
-		if d, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:")); ok {
-			add(bytes.TrimSpace(d))
+	var sp sse.Splitter
+	for len(doc) > 0 {
+		end := sp.Cut(doc)
+		if end < 0 {
+			end = len(doc)
 		}
+		add(sse.Data(doc[:end]))
+		doc = doc[end:]
 	}
 	return b.String()
 }

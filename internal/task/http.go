@@ -1,7 +1,6 @@
 package task
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/server"
@@ -228,23 +228,26 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
-	var buf bytes.Buffer
+	var buf []byte
 	write := func() error {
 		_ = rc.SetWriteDeadline(time.Now().Add(streamWrite))
-		if _, err := w.Write(buf.Bytes()); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			return err
 		}
 		return rc.Flush()
 	}
 	_ = s.follow(r.Context(), id, after, func(events []Event) error {
-		buf.Reset()
+		buf = buf[:0]
 		for _, e := range events {
-			fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, e.Data)
+			var err error
+			buf, err = sse.AppendEvent(buf, sse.Event{ID: strconv.FormatInt(e.Seq, 10), Type: e.Type, Data: e.Data})
+			if err != nil {
+				return err
+			}
 		}
 		return write()
 	}, func() error {
-		buf.Reset()
-		buf.WriteString(": ping\n\n")
+		buf = append(sse.AppendComment(buf[:0], "ping"), '\n')
 		return write()
 	})
 	return nil // the stream has started: a failure is only logged

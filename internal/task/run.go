@@ -1,7 +1,6 @@
 package task
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -149,65 +149,60 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 		chunks  int
 		sawDone bool
 	)
-	br := bufio.NewReaderSize(resp.Body, 32<<10)
+	events := sse.NewReader(resp.Body)
+	events.SetMaxEventSize(maxEventBytes)
+read:
 	for {
-		line, err := readLine(br, maxLineBytes)
-		if errors.Is(err, errLineTooLong) {
+		e, err := events.Next()
+		switch {
+		case errors.Is(err, io.EOF):
+			break read
+		case errors.Is(err, sse.ErrTooLarge):
 			return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model sent a stream chunk larger than the gateway accepts")
-		}
-		if len(line) > 0 {
-			line = bytes.TrimRight(line, "\r\n")
-			payload, ok := bytes.CutPrefix(line, []byte("data:"))
-			if ok {
-				payload = bytes.TrimSpace(payload)
-				if string(payload) == "[DONE]" {
-					sawDone = true
-					break
-				}
-				var chunk struct {
-					Choices []struct {
-						Delta struct {
-							Content string `json:"content"`
-						} `json:"delta"`
-						FinishReason *string `json:"finish_reason"`
-					} `json:"choices"`
-					Usage *Usage `json:"usage"`
-					Error *struct {
-						Message string `json:"message"`
-					} `json:"error"`
-				}
-				if jerr := json.Unmarshal(payload, &chunk); jerr != nil {
-					return nil, be, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
-				}
-				if chunk.Error != nil {
-					return nil, be, apierr.New(apierr.Upstream, "upstream_stream_error", "the model reported an error mid-stream: "+chunk.Error.Message)
-				}
-				for _, c := range chunk.Choices {
-					if c.Delta.Content != "" {
-						if text.Len()+len(c.Delta.Content) > maxResponseBytes {
-							return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is larger than the gateway accepts")
-						}
-						text.WriteString(c.Delta.Content)
-						chunks++
-						ev.token(ctx, c.Delta.Content)
-					}
-					if c.FinishReason != nil && *c.FinishReason != "" {
-						res.FinishReason = *c.FinishReason
-					}
-				}
-				if chunk.Usage != nil {
-					res.Usage = chunk.Usage
-				}
-			}
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
+		case err != nil:
 			if ctx.Err() != nil {
 				return nil, be, ctx.Err()
 			}
 			return nil, be, apierr.Wrap(apierr.Upstream, err, "the model's stream broke off")
+		}
+		payload := bytes.TrimSpace(e.Data)
+		if string(payload) == "[DONE]" {
+			sawDone = true
+			break
+		}
+		var chunk struct {
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+				FinishReason *string `json:"finish_reason"`
+			} `json:"choices"`
+			Usage *Usage `json:"usage"`
+			Error *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if jerr := json.Unmarshal(payload, &chunk); jerr != nil {
+			return nil, be, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
+		}
+		if chunk.Error != nil {
+			return nil, be, apierr.New(apierr.Upstream, "upstream_stream_error", "the model reported an error mid-stream: "+chunk.Error.Message)
+		}
+		for _, c := range chunk.Choices {
+			if c.Delta.Content != "" {
+				if text.Len()+len(c.Delta.Content) > maxResponseBytes {
+					return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is larger than the gateway accepts")
+				}
+				text.WriteString(c.Delta.Content)
+				chunks++
+				ev.token(ctx, c.Delta.Content)
+			}
+			if c.FinishReason != nil && *c.FinishReason != "" {
+				res.FinishReason = *c.FinishReason
+			}
+		}
+		if chunk.Usage != nil {
+			res.Usage = chunk.Usage
 		}
 	}
 	if !sawDone && ctx.Err() != nil {
@@ -220,32 +215,9 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 	return &res, be, nil
 }
 
-// maxLineBytes bounds one line of a streamed answer: far above any real chunk, low enough
-// that a worker reading an upstream that never ends its line holds little.
-const maxLineBytes = 16 << 20
-
-// errLineTooLong: a line of a stream is longer than readLine's limit.
-var errLineTooLong = errors.New("task: stream line too long")
-
-// readLine reads one line (with its newline, if any) of at most limit bytes; a longer line
-// is errLineTooLong, found before more than limit bytes are held.
-func readLine(br *bufio.Reader, limit int) ([]byte, error) {
-	var line []byte
-	for {
-		part, err := br.ReadSlice('\n')
-		if len(line)+len(part) > limit {
-			return nil, errLineTooLong
-		}
-		if err == bufio.ErrBufferFull {
-			line = append(line, part...)
-			continue
-		}
-		if line == nil {
-			return part, err // part is only valid until the next read: the caller uses it first
-		}
-		return append(line, part...), err
-	}
-}
+// maxEventBytes bounds one event of a streamed answer: far above any real chunk, low enough
+// that a worker reading an upstream that never ends its event holds little.
+const maxEventBytes = 16 << 20
 
 // embed runs an embeddings task: one non-streamed request whose JSON answer is the result.
 func (s *Service) embed(ctx context.Context, m *router.Model, sp Spec) (*Result, string, error) {
