@@ -155,7 +155,7 @@ func (c *Client) Model(ctx context.Context, id string) (*Model, error) {
 
 // send performs a request and returns the response of a 2xx answer, or a
 // *StatusError.
-func (c *Client) send(ctx context.Context, method, path string, in any, accept string) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, method, path string, in any, accept string, hdr http.Header) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -169,6 +169,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any, accept s
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	for k, v := range hdr {
 		req.Header[k] = v
 	}
 	if in != nil {
@@ -190,7 +193,12 @@ func (c *Client) send(ctx context.Context, method, path string, in any, accept s
 
 // call performs a request with a JSON answer decoded into out.
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
-	resp, err := c.send(ctx, method, path, in, "application/json")
+	return c.callWith(ctx, method, path, nil, in, out)
+}
+
+// callWith is call with extra request headers.
+func (c *Client) callWith(ctx context.Context, method, path string, hdr http.Header, in, out any) error {
+	resp, err := c.send(ctx, method, path, in, "application/json", hdr)
 	if err != nil {
 		return err
 	}
@@ -206,7 +214,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 
 // stream performs a streaming request and hands every decoded event to fn.
 func stream[T any](ctx context.Context, c *Client, path string, in any, fn func(*T) error) error {
-	resp, err := c.send(ctx, http.MethodPost, path, in, "text/event-stream")
+	resp, err := c.send(ctx, http.MethodPost, path, in, "text/event-stream", nil)
 	if err != nil {
 		return err
 	}

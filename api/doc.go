@@ -19,7 +19,11 @@
 //
 // [NewClient] returns a [Client] with methods per route: [Client.Chat],
 // [Client.ChatStream], [Client.Completions], [Client.CompletionsStream],
-// [Client.Embeddings], [Client.Models] and [Client.Model]. A refused
+// [Client.Embeddings], [Client.Models] and [Client.Model]; for the native
+// task API [Client.SubmitTask], [Client.SubmitCodeTask], [Client.GetTask],
+// [Client.ListTasks], [Client.CancelTask] and [Client.FollowTask], which
+// follows a task's events to its end and resumes a broken stream where it
+// stopped. A refused
 // request, and an error reported inside a stream, come back as a
 // [*StatusError] carrying the status, OpenAI's type/code/param/message,
 // the trace id and Retry-After.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
@@ -59,40 +60,14 @@ func CallerOf(r *http.Request) Caller {
 	return c
 }
 
-// codeRequest is the body of POST /v1/generate/code.
-type codeRequest struct {
-	Model       string          `json:"model"`
-	Prompt      string          `json:"prompt"`
-	Messages    []Message       `json:"messages"`
-	Language    string          `json:"language"`
-	MaxTokens   int             `json:"max_tokens"`
-	Temperature *float64        `json:"temperature"`
-	Priority    int             `json:"priority"`
-	CallbackURL string          `json:"callback_url"`
-	Metadata    json.RawMessage `json:"metadata"`
-	// Check and RepairRounds: see Spec.
-	Check        *bool `json:"check"`
-	RepairRounds *int  `json:"repair_rounds"`
-}
+// codeRequest is the body of POST /v1/generate/code; taskRequest of POST /v1/tasks.
+type (
+	codeRequest = api.CodeTaskRequest
+	taskRequest = api.TaskRequest
+)
 
-// taskRequest is the body of POST /v1/tasks: a code request's fields, or a kind with its
-// input. It repeats codeRequest's fields rather than embedding it: the decoder would name an
-// embedded struct in the path of a field it refuses ("codeRequest.prompt").
-type taskRequest struct {
-	Model       string          `json:"model"`
-	Prompt      string          `json:"prompt"`
-	Messages    []Message       `json:"messages"`
-	Language    string          `json:"language"`
-	MaxTokens   int             `json:"max_tokens"`
-	Temperature *float64        `json:"temperature"`
-	Priority    int             `json:"priority"`
-	CallbackURL string          `json:"callback_url"`
-	Metadata    json.RawMessage `json:"metadata"`
-	Kind        string          `json:"kind"`
-	Input       json.RawMessage `json:"input"`
-}
-
-func (t taskRequest) code() codeRequest {
+// taskCode is a task request's code fields.
+func taskCode(t taskRequest) codeRequest {
 	return codeRequest{Model: t.Model, Prompt: t.Prompt, Messages: t.Messages, Language: t.Language, MaxTokens: t.MaxTokens,
 		Temperature: t.Temperature, Priority: t.Priority, CallbackURL: t.CallbackURL, Metadata: t.Metadata}
 }
@@ -120,7 +95,7 @@ func (s *Service) handleGenerateCode(w http.ResponseWriter, r *http.Request) err
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	return s.submitHTTP(w, r, req.spec(KindCode, nil))
+	return s.submitHTTP(w, r, codeSpec(req, KindCode, nil))
 }
 
 func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
@@ -128,10 +103,10 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	return s.submitHTTP(w, r, req.code().spec(req.Kind, req.Input))
+	return s.submitHTTP(w, r, codeSpec(taskCode(req), req.Kind, req.Input))
 }
 
-func (c codeRequest) spec(kind string, input json.RawMessage) Spec {
+func codeSpec(c codeRequest, kind string, input json.RawMessage) Spec {
 	return Spec{Kind: kind, Model: c.Model, Prompt: c.Prompt, Messages: c.Messages, Language: c.Language,
 		MaxTokens: c.MaxTokens, Temperature: c.Temperature, Priority: c.Priority, CallbackURL: c.CallbackURL,
 		Metadata: c.Metadata, Input: input, Check: c.Check, RepairRounds: c.RepairRounds}
@@ -180,10 +155,7 @@ func (s *Service) handleCancel(w http.ResponseWriter, r *http.Request) error {
 }
 
 // listPage is the data of GET /v1/tasks.
-type listPage struct {
-	Items []Task `json:"items"`
-	Next  string `json:"next,omitempty"`
-}
+type listPage = api.TaskPage
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
