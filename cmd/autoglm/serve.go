@@ -22,16 +22,17 @@ import (
 	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/codeapi"
+	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/metrics"
 	"github.com/open-autoglm/autoglm/internal/modelstore"
-	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/respstore"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/usage"
 	"github.com/open-autoglm/autoglm/models"
 	"github.com/open-autoglm/autoglm/web"
 )
@@ -166,7 +167,15 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	defer gov.Close()
 	opts := server.Options{Cache: respCache}
 	gov.apply(&opts)
-	tasks, err := startTasks(ctx, cfg, dataDir, gov.store, reg, gov.batcher.Usage, log)
+	codeStats := &codecheck.Stats{}
+	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
+		Collectors: []prometheus.Collector{codeStats}})
+	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
+	// One sink for the outcome of every model call, HTTP requests and task runs alike: quota
+	// settlement, usage records and the autoglm_model_* metrics.
+	usageSink := usage.NewRecorder(gov.batcher, m.ObserveModel).Record
+	opts.Usage = usageSink
+	tasks, err := startTasks(ctx, cfg, dataDir, gov.store, reg, usageSink, codeStats, log)
 	if err != nil {
 		return err
 	}
@@ -219,14 +228,6 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)
 	// grpc.health.v1 (from the server's readiness) and server reflection, for gRPC tooling.
 	opts.Routes = append(opts.Routes, grpcapi.ConventionRoutes(func() bool { return srv.Ready() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes})...)
-	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
-		Collectors: []prometheus.Collector{tasks.codeStats}})
-	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
-	account := opts.Usage
-	opts.Usage = func(ctx context.Context, o openai.Outcome) {
-		account(ctx, o)
-		m.ObserveModel(ctx, o)
-	}
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		tasks.svc.RefuseListener(a)

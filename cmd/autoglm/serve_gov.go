@@ -12,11 +12,9 @@ import (
 	"github.com/open-autoglm/autoglm/internal/admin"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
-	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/telemetry"
 
 	// Store drivers: SQLite, the embedded default, and PostgreSQL.
 	_ "github.com/open-autoglm/autoglm/internal/store/postgres"
@@ -96,10 +94,9 @@ func setupGovernance(ctx context.Context, cfg *config.Config, dataDir string, in
 	return g, nil
 }
 
-// apply connects governance to the server: authentication, admin routes, the limit stage and
-// the usage hook.
+// apply connects governance to the server: authentication, admin routes and the limit stage.
+// (Usage goes to serve's usage.Recorder over the batcher.)
 func (g *governance) apply(opts *server.Options) {
-	opts.Usage = g.recordUsage
 	opts.Limit = g.limiter.Middleware(ratelimit.MiddlewareOptions{Subject: subjectOf})
 	if g.auth == nil {
 		return
@@ -117,26 +114,6 @@ func subjectOf(r *http.Request) (ratelimit.Subject, bool) {
 		return ratelimit.Subject{}, false
 	}
 	return ratelimit.Subject{KeyID: p.KeyID, UserID: p.UserID, Role: p.Role}, true
-}
-
-// recordUsage settles the request's token reservation with what it really used and queues its
-// usage record. It runs on the request path: both steps are in memory.
-func (g *governance) recordUsage(ctx context.Context, o openai.Outcome) {
-	ratelimit.Settle(ctx, o.Usage.Total())
-	rec := store.UsageRecord{
-		Time:             time.Now(),
-		Model:            o.Model,
-		Backend:          o.Backend,
-		PromptTokens:     o.Usage.PromptTokens,
-		CompletionTokens: o.Usage.CompletionTokens,
-		Latency:          o.Latency,
-		Status:           o.Status,
-		TraceID:          telemetry.TraceID(ctx),
-	}
-	if p, ok := auth.FromContext(ctx); ok && p != nil {
-		rec.KeyID, rec.UserID = p.KeyID, p.UserID
-	}
-	g.batcher.Usage(rec)
 }
 
 // Close stops the background work, writes the queued records and closes the store.

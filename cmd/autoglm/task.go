@@ -20,6 +20,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/task"
+	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
 // taskSystem is serve's asynchronous task part: the task service over the store's database
@@ -36,11 +37,15 @@ type taskSystem struct {
 }
 
 // startTasks opens the task tables in st's database (opening the configured store when st is
-// nil, i.e. when authentication is off) and starts the workers of every model. usage, when
-// not nil, receives a usage record per task run (pass the governance batcher's Usage).
+// nil, i.e. when authentication is off) and starts the workers of every model. sink, when not
+// nil, receives the outcome of every model call of a task run (pass the server's usage sink);
+// codeStats, when not nil, counts code checks and repairs.
 func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
-	usage func(store.UsageRecord), log *slog.Logger) (*taskSystem, error) {
-	ts := &taskSystem{checker: codecheck.New(), codeStats: &codecheck.Stats{}}
+	sink usage.Sink, codeStats *codecheck.Stats, log *slog.Logger) (*taskSystem, error) {
+	if codeStats == nil {
+		codeStats = &codecheck.Stats{}
+	}
+	ts := &taskSystem{checker: codecheck.New(), codeStats: codeStats}
 	if sc := cfg.CodeCheck.Sandbox; sc.Enabled {
 		sb := sandbox.New(ctx, sandboxOptions(sc))
 		if err := sb.Available(); err != nil {
@@ -63,7 +68,7 @@ func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st stor
 		ts.closeStore()
 		return nil, err
 	}
-	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: usage, Logger: log,
+	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: sink, Logger: log,
 		CodeCheck: cfg.CodeCheck, Checker: ts.checker, CodeStats: ts.codeStats})
 	if err != nil {
 		ts.closeStore()
