@@ -32,7 +32,6 @@ import (
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
-	"github.com/open-autoglm/autoglm/internal/usage"
 	"github.com/open-autoglm/autoglm/models"
 	"github.com/open-autoglm/autoglm/web"
 )
@@ -173,7 +172,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
 	// One sink for the outcome of every model call, HTTP requests and task runs alike: quota
 	// settlement, usage records and the autoglm_model_* metrics.
-	usageSink := usage.NewRecorder(gov.batcher, m.ObserveModel).Record
+	usageSink := gov.usageSink(m.ObserveModel)
 	opts.Usage = usageSink
 	tasks, err := startTasks(ctx, cfg, dataDir, gov.store, reg, usageSink, codeStats, log)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/usage"
 
 	// Store drivers: SQLite, the embedded default, and PostgreSQL.
 	_ "github.com/open-autoglm/autoglm/internal/store/postgres"
@@ -94,8 +95,14 @@ func setupGovernance(ctx context.Context, cfg *config.Config, dataDir string, in
 	return g, nil
 }
 
+// usageSink is the one sink of model-call outcomes, HTTP requests and task runs alike: it
+// settles quota reservations, queues usage records in the batcher and hands each outcome to
+// observe (the metrics) when that is not nil.
+func (g *governance) usageSink(observe func(context.Context, usage.Outcome)) usage.Sink {
+	return usage.NewRecorder(g.batcher, observe).Record
+}
+
 // apply connects governance to the server: authentication, admin routes and the limit stage.
-// (Usage goes to serve's usage.Recorder over the batcher.)
 func (g *governance) apply(opts *server.Options) {
 	opts.Limit = g.limiter.Middleware(ratelimit.MiddlewareOptions{Subject: subjectOf})
 	if g.auth == nil {
