@@ -22,6 +22,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/codeapi"
+	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
@@ -34,6 +35,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/usage"
 	"github.com/open-autoglm/autoglm/models"
 	"github.com/open-autoglm/autoglm/web"
 )
@@ -166,6 +168,8 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 		oa         *openai.Handler
 		ln         net.Listener
 		modelStore = &modelstore.Store{Dir: modelstore.DefaultDir(dataDir)}
+		m          *metrics.Metrics
+		sink       usage.Sink
 	)
 	g := &lifecycle.Group{Logger: log}
 	g.Add(lifecycle.Component{Name: "store",
@@ -218,7 +222,13 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 		}})
 	g.Add(lifecycle.Component{Name: "tasks",
 		Start: func(ctx context.Context) (err error) {
-			tasks, err = newTasks(ctx, cfg, dataDir, gov.store, reg, gov.batcher.Usage, log)
+			// One sink for the outcome of every model call, HTTP requests and task runs alike:
+			// quota settlement, usage records and the autoglm_model_* metrics.
+			codeStats := &codecheck.Stats{}
+			m = metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
+				Collectors: []prometheus.Collector{codeStats}})
+			sink = gov.usageSink(m.ObserveModel)
+			tasks, err = newTasks(ctx, cfg, dataDir, gov.store, reg, sink, codeStats, log)
 			if err != nil {
 				return err
 			}
@@ -253,7 +263,7 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 		Stop: func(context.Context) error { return batches.Close() }})
 	g.Add(lifecycle.Component{Name: "routes",
 		Start: func(context.Context) error {
-			srv, oa = composeRoutes(cfg, log, gov, reg, respCache, tasks, responses, batches, modelStore)
+			srv, oa = composeRoutes(cfg, log, gov, reg, respCache, m, sink, tasks, responses, batches, modelStore)
 			return nil
 		}})
 	g.Add(lifecycle.Component{Name: "batch workers",
@@ -294,21 +304,15 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 // composeRoutes builds the server from the routes every feature package exports: the
 // OpenAI-compatible ones first, then the native and admin ones.
 func composeRoutes(cfg *config.Config, log *slog.Logger, gov *governance, reg *router.Registry, respCache *cache.Cache,
-	tasks *taskSystem, responses *respstore.Store, batches *batch.Service, modelStore *modelstore.Store) (*server.Server, *openai.Handler) {
+	m *metrics.Metrics, sink usage.Sink, tasks *taskSystem, responses *respstore.Store, batches *batch.Service, modelStore *modelstore.Store) (*server.Server, *openai.Handler) {
 	var srv *server.Server
 	var opts server.Options
 	oaOpts := openai.Options{StreamWriteTimeout: cfg.Server.StreamWriteTimeout.D(), Logger: log, Cache: respCache, Responses: responses}
 	gov.apply(&opts, &oaOpts)
-	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
-		Collectors: []prometheus.Collector{tasks.codeStats}})
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
 	// Each model request's outcome settles its rate-limit reservation, is recorded as usage
-	// and is observed in the metrics.
-	account := oaOpts.OnDone
-	oaOpts.OnDone = func(ctx context.Context, o openai.Outcome) {
-		account(ctx, o)
-		m.ObserveModel(ctx, o)
-	}
+	// and is observed in the metrics, through the sink the task system shares.
+	oaOpts.OnDone = sink
 	oa := openai.New(reg, oaOpts)
 	grpcOpts := grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth}
 	opts.Routes = slices.Concat(

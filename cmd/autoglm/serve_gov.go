@@ -16,7 +16,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/usage"
 
 	// Store drivers: SQLite, the embedded default, and PostgreSQL.
 	_ "github.com/open-autoglm/autoglm/internal/store/postgres"
@@ -92,10 +92,18 @@ func setupGovernance(ctx context.Context, cfg *config.Config, dataDir string, in
 	return g, nil
 }
 
-// apply connects governance to the server and the model routes: authentication, admin
-// routes, the limit stage and the usage hook.
+// usageSink is the one sink of model-call outcomes, HTTP requests and task runs alike: it
+// settles quota reservations, queues usage records in the batcher and hands each outcome to
+// observe (the metrics) when that is not nil.
+func (g *governance) usageSink(observe func(context.Context, usage.Outcome)) usage.Sink {
+	return usage.NewRecorder(g.batcher, observe).Record
+}
+
+// apply connects governance to the server and the model routes: authentication, admin routes,
+// the limit stage and a usage sink without metrics (serve replaces it with one that also
+// observes the metrics, shared with the task system).
 func (g *governance) apply(opts *server.Options, oa *openai.Options) {
-	oa.OnDone = g.recordUsage
+	oa.OnDone = g.usageSink(nil)
 	opts.Limit = g.limiter.Stage(ratelimit.MiddlewareOptions{Subject: subjectOf})
 	if g.auth == nil {
 		return
@@ -113,26 +121,6 @@ func subjectOf(r *http.Request) (ratelimit.Subject, bool) {
 		return ratelimit.Subject{}, false
 	}
 	return ratelimit.Subject{KeyID: p.KeyID, UserID: p.UserID, Role: p.Role}, true
-}
-
-// recordUsage settles the request's token reservation with what it really used and queues its
-// usage record. It runs on the request path: both steps are in memory.
-func (g *governance) recordUsage(ctx context.Context, o openai.Outcome) {
-	ratelimit.Settle(ctx, o.Usage.Total())
-	rec := store.UsageRecord{
-		Time:             time.Now(),
-		Model:            o.Model,
-		Backend:          o.Backend,
-		PromptTokens:     o.Usage.PromptTokens,
-		CompletionTokens: o.Usage.CompletionTokens,
-		Latency:          o.Latency,
-		Status:           o.Status,
-		TraceID:          telemetry.TraceID(ctx),
-	}
-	if p, ok := auth.FromContext(ctx); ok && p != nil {
-		rec.KeyID, rec.UserID = p.KeyID, p.UserID
-	}
-	g.batcher.Usage(rec)
 }
 
 // Close writes the queued records and closes the store. The background work over the store

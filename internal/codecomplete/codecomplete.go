@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
-	"github.com/open-autoglm/autoglm/internal/openai"
 )
 
 // Request is the body of POST /v1/code/complete.
@@ -184,6 +184,7 @@ type innerWriter struct {
 	started bool // the code completion stream has been sent its header
 	done    bool
 	buf     bytes.Buffer
+	split   sse.Splitter
 	err     error
 	res     Result // the streamed answer so far
 }
@@ -224,12 +225,12 @@ func (iw *innerWriter) Write(p []byte) (int, error) {
 	}
 	for {
 		b := iw.buf.Bytes()
-		end := bytes.Index(b, []byte("\n\n"))
+		end := iw.split.Cut(b)
 		if end < 0 {
 			break
 		}
 		iw.event(b[:end])
-		iw.buf.Next(end + 2)
+		iw.buf.Next(end)
 		if iw.err != nil {
 			return 0, iw.err
 		}
@@ -261,7 +262,7 @@ type chunk struct {
 
 // event handles one SSE event of the completion stream.
 func (iw *innerWriter) event(ev []byte) {
-	data := openai.EventData(ev)
+	data := sse.Data(ev)
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || iw.done {
 		return
@@ -310,13 +311,11 @@ func (iw *innerWriter) send(name string, data []byte) {
 	if iw.err != nil {
 		return
 	}
-	var b bytes.Buffer
-	b.WriteString("event: ")
-	b.WriteString(name)
-	b.WriteString("\ndata: ")
-	b.Write(data)
-	b.WriteString("\n\n")
-	if _, err := iw.outer.Write(b.Bytes()); err != nil {
+	b, err := sse.AppendEvent(nil, sse.Event{Type: name, Data: data})
+	if err == nil {
+		_, err = iw.outer.Write(b)
+	}
+	if err != nil {
 		iw.err = err
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 )
 
@@ -219,6 +220,7 @@ type innerWriter struct {
 	status int
 	stream bool
 	buf    bytes.Buffer
+	split  sse.Splitter
 	err    error // the sink's error, or a stream's error event
 
 	acc      chatOutcome
@@ -255,7 +257,7 @@ func (iw *innerWriter) Write(p []byte) (int, error) {
 	iw.buf.Write(p)
 	for {
 		b := iw.buf.Bytes()
-		end := eventEnd(b)
+		end := iw.split.Cut(b)
 		if end < 0 {
 			break
 		}
@@ -279,7 +281,7 @@ func (iw *innerWriter) SetWriteDeadline(t time.Time) error {
 
 // event handles one SSE event of the chat stream.
 func (iw *innerWriter) event(ev []byte) {
-	data := EventData(ev)
+	data := sse.Data(ev)
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || iw.finished {
 		return

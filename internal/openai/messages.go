@@ -510,7 +510,7 @@ func (h *Handler) CountMessageTokens(w http.ResponseWriter, r *http.Request) err
 		tools, _ := json.Marshal(chat.Tools)
 		text.Write(tools)
 	}
-	n, ok := h.count.count(text.String())
+	n, ok := h.count.Count(text.String())
 	if !ok {
 		n = int64(text.Len()+3) / 4
 	}

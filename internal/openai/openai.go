@@ -18,12 +18,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/usage"
 	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
@@ -70,7 +72,7 @@ type Handler struct {
 	reg       *router.Registry
 	opt       Options
 	modelList []byte
-	count     counter
+	count     usage.Counter
 	modelByID map[string][]byte
 
 	memResponses *MemoryResponses
@@ -256,7 +258,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	info := telemetry.Info(r.Context())
 	info.SetModel(m.Name)
 
-	x := &exchange{op: op, stream: f.Stream, clientUsage: f.IncludeUsage, start: time.Now(), reqBytes: len(body), reqBody: body}
+	x := &exchange{op: op, stream: f.Stream, clientUsage: f.IncludeUsage, start: time.Now(), reqBody: body}
 	if h.opt.OnDone != nil && f.Stream && !f.IncludeUsage {
 		// Ask the upstream for the usage chunk the client did not ask for, and strip it from
 		// what the client sees, so streamed requests are accounted exactly.
@@ -284,7 +286,6 @@ type exchange struct {
 	clientUsage bool // the client asked for the usage chunk
 	strip       bool // the gateway asked for it and must not pass it on
 	start       time.Time
-	reqBytes    int
 	reqBody     []byte
 
 	backend   string
@@ -332,25 +333,14 @@ func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error)
 
 // estimate counts a request's tokens when the upstream reported none.
 func (h *Handler) estimate(x *exchange) Usage {
-	u := Usage{Estimated: true}
-	var okP, okC bool
-	u.PromptTokens, okP = h.count.count(requestText(x.reqBody))
-	if x.op != backend.OpEmbedding {
-		u.CompletionTokens, okC = h.count.count(answerText(x.doc, x.stream))
-	} else {
-		okC = true
+	if x.op == backend.OpEmbedding {
+		return h.count.Estimate(x.reqBody, "", 0)
 	}
-	if !okP {
-		u.PromptTokens = int64(x.reqBytes+3) / 4
+	fallback := (x.respBytes + 3) / 4
+	if x.stream {
+		fallback = x.chunks
 	}
-	if !okC {
-		if x.stream {
-			u.CompletionTokens = x.chunks
-		} else {
-			u.CompletionTokens = (x.respBytes + 3) / 4
-		}
-	}
-	return u
+	return h.count.Estimate(x.reqBody, answerText(x.doc, x.stream), fallback)
 }
 
 // call sends the request through the scheduling layer and relays the answer. When capture is
@@ -615,6 +605,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	// for byte. Without it, bytes go through as they arrive.
 	events := h.opt.OnDone != nil && resp.StatusCode == http.StatusOK && x.op != backend.OpEmbedding
 	var pending, out []byte
+	var split sse.Splitter
 	write := func(p []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
 		if _, werr := w.Write(p); werr != nil {
@@ -640,17 +631,11 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 				events, pending, out = false, nil, nil
 			}
 			if events {
-				// Only the bytes not searched yet are searched for the end of an event (the
-				// two before them too, as the end marker may straddle reads).
-				from := max(len(pending)-2, 0)
+				// The splitter searches only the bytes it has not searched yet.
 				pending = append(pending, chunk...)
 				out = out[:0]
 				for {
-					end := eventEnd(pending[from:])
-					if end >= 0 {
-						end += from
-					}
-					from = 0
+					end := split.Cut(pending)
 					if end < 0 {
 						break
 					}

@@ -178,7 +178,7 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 // completion; it is never cached, because the upstream's state changes with every call.
 func (h *Handler) passResponses(w http.ResponseWriter, r *http.Request, m *router.Model, body []byte, f wire.Fields) error {
 	telemetry.Info(r.Context()).SetModel(m.Name)
-	x := &exchange{op: backend.OpResponses, stream: f.Stream, start: time.Now(), reqBytes: len(body), reqBody: body}
+	x := &exchange{op: backend.OpResponses, stream: f.Stream, start: time.Now(), reqBody: body}
 	req := &router.Request{Op: backend.OpResponses, Body: body, Fields: f, Stream: f.Stream, Header: forwardHeaders(r.Header), Client: r.Header}
 	err := h.call(w, r, m, req, x, nil)
 	h.done(r, m, x, err)

@@ -1,7 +1,6 @@
 package task
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
@@ -59,40 +60,14 @@ func CallerOf(r *http.Request) Caller {
 	return c
 }
 
-// codeRequest is the body of POST /v1/generate/code.
-type codeRequest struct {
-	Model       string          `json:"model"`
-	Prompt      string          `json:"prompt"`
-	Messages    []Message       `json:"messages"`
-	Language    string          `json:"language"`
-	MaxTokens   int             `json:"max_tokens"`
-	Temperature *float64        `json:"temperature"`
-	Priority    int             `json:"priority"`
-	CallbackURL string          `json:"callback_url"`
-	Metadata    json.RawMessage `json:"metadata"`
-	// Check and RepairRounds: see Spec.
-	Check        *bool `json:"check"`
-	RepairRounds *int  `json:"repair_rounds"`
-}
+// codeRequest is the body of POST /v1/generate/code; taskRequest of POST /v1/tasks.
+type (
+	codeRequest = api.CodeTaskRequest
+	taskRequest = api.TaskRequest
+)
 
-// taskRequest is the body of POST /v1/tasks: a code request's fields, or a kind with its
-// input. It repeats codeRequest's fields rather than embedding it: the decoder would name an
-// embedded struct in the path of a field it refuses ("codeRequest.prompt").
-type taskRequest struct {
-	Model       string          `json:"model"`
-	Prompt      string          `json:"prompt"`
-	Messages    []Message       `json:"messages"`
-	Language    string          `json:"language"`
-	MaxTokens   int             `json:"max_tokens"`
-	Temperature *float64        `json:"temperature"`
-	Priority    int             `json:"priority"`
-	CallbackURL string          `json:"callback_url"`
-	Metadata    json.RawMessage `json:"metadata"`
-	Kind        string          `json:"kind"`
-	Input       json.RawMessage `json:"input"`
-}
-
-func (t taskRequest) code() codeRequest {
+// taskCode is a task request's code fields.
+func taskCode(t taskRequest) codeRequest {
 	return codeRequest{Model: t.Model, Prompt: t.Prompt, Messages: t.Messages, Language: t.Language, MaxTokens: t.MaxTokens,
 		Temperature: t.Temperature, Priority: t.Priority, CallbackURL: t.CallbackURL, Metadata: t.Metadata}
 }
@@ -116,7 +91,7 @@ func (s *Service) handleGenerateCode(w http.ResponseWriter, r *http.Request) err
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	return s.submitHTTP(w, r, req.spec(KindCode, nil))
+	return s.submitHTTP(w, r, codeSpec(req, KindCode, nil))
 }
 
 func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
@@ -124,10 +99,10 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	return s.submitHTTP(w, r, req.code().spec(req.Kind, req.Input))
+	return s.submitHTTP(w, r, codeSpec(taskCode(req), req.Kind, req.Input))
 }
 
-func (c codeRequest) spec(kind string, input json.RawMessage) Spec {
+func codeSpec(c codeRequest, kind string, input json.RawMessage) Spec {
 	return Spec{Kind: kind, Model: c.Model, Prompt: c.Prompt, Messages: c.Messages, Language: c.Language,
 		MaxTokens: c.MaxTokens, Temperature: c.Temperature, Priority: c.Priority, CallbackURL: c.CallbackURL,
 		Metadata: c.Metadata, Input: input, Check: c.Check, RepairRounds: c.RepairRounds}
@@ -176,10 +151,7 @@ func (s *Service) handleCancel(w http.ResponseWriter, r *http.Request) error {
 }
 
 // listPage is the data of GET /v1/tasks.
-type listPage struct {
-	Items []Task `json:"items"`
-	Next  string `json:"next,omitempty"`
-}
+type listPage = api.TaskPage
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -224,23 +196,26 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
-	var buf bytes.Buffer
+	var buf []byte
 	write := func() error {
 		_ = rc.SetWriteDeadline(time.Now().Add(streamWrite))
-		if _, err := w.Write(buf.Bytes()); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			return err
 		}
 		return rc.Flush()
 	}
 	_ = s.follow(r.Context(), id, after, func(events []Event) error {
-		buf.Reset()
+		buf = buf[:0]
 		for _, e := range events {
-			fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, e.Data)
+			var err error
+			buf, err = sse.AppendEvent(buf, sse.Event{ID: strconv.FormatInt(e.Seq, 10), Type: e.Type, Data: e.Data})
+			if err != nil {
+				return err
+			}
 		}
 		return write()
 	}, func() error {
-		buf.Reset()
-		buf.WriteString(": ping\n\n")
+		buf = append(sse.AppendComment(buf[:0], "ping"), '\n')
 		return write()
 	})
 	return nil // the stream has started: a failure is only logged
