@@ -47,7 +47,10 @@ type Options struct {
 
 // Result is what a run measured. Latencies are in microseconds.
 type Result struct {
-	Requests  int64            `json:"requests"`
+	Requests int64 `json:"requests"`
+	// Sent counts the requests sent in the measured period, answered or not: in open loop,
+	// the schedule's sends whatever the server did with them.
+	Sent      int64            `json:"sent"`
 	Errors    int64            `json:"errors"`
 	ErrorKind map[string]int64 `json:"errors_by_kind,omitempty"`
 	Elapsed   float64          `json:"elapsed_s"`
@@ -89,6 +92,7 @@ type recorder struct {
 	n       int64
 	nerr    int64
 	started atomic.Int64
+	sent    atomic.Int64 // started in the measured period
 }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 600_000_000, 3) }
@@ -145,6 +149,7 @@ func (rec *recorder) result(opt Options, el elapsed) *Result {
 	secs := el.measured.Seconds()
 	res := &Result{
 		Requests:  rec.n + rec.nerr,
+		Sent:      rec.sent.Load(),
 		Errors:    rec.nerr,
 		ErrorKind: rec.errs,
 		Elapsed:   secs,
@@ -196,6 +201,9 @@ func drive(ctx context.Context, opt Options, client *http.Client, rec *recorder,
 
 	one := func(intended time.Time) {
 		rec.started.Add(1)
+		if !intended.Before(measureFrom) {
+			rec.sent.Add(1)
+		}
 		sent := time.Now()
 		_, ttft, itls, kind := do(runCtx, client, url, opt, body)
 		if intended.Before(measureFrom) || kind == "canceled_at_end" {
