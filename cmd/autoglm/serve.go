@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/open-autoglm/autoglm/internal/admission"
 	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/codeapi"
@@ -226,6 +227,9 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	opts.Usage = func(ctx context.Context, o openai.Outcome) {
 		account(ctx, o)
 		m.ObserveModel(ctx, o)
+	}
+	if a := cfg.Server.Admission; a.MaxInFlight > 0 {
+		opts.Admission = admission.New(admission.Config{MaxInFlight: a.MaxInFlight, QueueDepth: *a.Queue, MaxWait: a.MaxWait.D()})
 	}
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {

@@ -17,13 +17,17 @@ import (
 )
 
 // chain wraps h in the middleware every request passes through. This is the only place the
-// order is written down.
-func (s *Server) chain(h http.Handler) http.Handler {
+// order is written down. Admission (admit.go) comes before anything that reads the body or
+// checks a credential, for requests from the listener only.
+func (s *Server) chain(h http.Handler, admit bool) http.Handler {
 	if s.opts.Auth != nil {
 		h = s.authenticate(h)
 	}
 	h = s.limitBody(h)
 	h = compress(h)
+	if admit {
+		h = s.admit(h)
+	}
 	h = s.recoverPanics(h)
 	h = s.accessLog(h)
 	return s.traceID(h)
