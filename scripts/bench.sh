@@ -129,34 +129,80 @@ fi
 
 if want 2; then
 echo
-echo "## 2. Highest open-loop rate with p99 < 20 ms and no errors (${step_duration} per step)"
+echo "## 2. Highest open-loop rate with p99 < 20 ms and no errors (${step_duration} per step), then an overload burst"
+# autoglm here runs with admission on, as a server facing more traffic than it can serve would.
+adm_port=$(freeport)
+cat >"$work/adm.yaml" <<YAML
+log:
+  level: warn
+server:
+  admission: {max_in_flight: 256, queue: 512, max_wait: 50ms}
+models:
+  - name: bench
+    backends:
+      - type: openai
+        base_url: http://127.0.0.1:$mock_port/v1
+YAML
+"$ab" serve --config "$work/adm.yaml" --addr "127.0.0.1:$adm_port" --data-dir "$work/adm-data" 2>/dev/null &
+adm_pid=$!
+pids+=($adm_pid)
+ready "http://127.0.0.1:$adm_port/readyz"
+sleep 1
 sustain() {
-  local url=$1 best=0 best_json="" rate
+  local name=$1 url=$2 best=0 best_json="" rate
   for rate in 500 1000 2000 3000 4000 6000 8000 12000 16000 24000 32000; do
     local out
     out=$(run --url "$url" --rate "$rate" --concurrency 4000 --duration "$step_duration" --warmup 1s)
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %s: rate %s: achieved %.0f/s p99 %d us errors %d %s" % (sys.argv[2], sys.argv[3], r["rps"], r["latency_us"]["p99"], r["errors"], r.get("errors_by_kind") or ""), file=sys.stderr)' "$out" "$url" "$rate"
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %s: rate %s: achieved %.0f/s p99 %d us errors %d %s" % (sys.argv[2], sys.argv[3], r["rps"], r["latency_us"]["p99"], r["errors"], r.get("errors_by_kind") or ""), file=sys.stderr)' "$out" "$name" "$rate"
     if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["errors"]==0 and r["latency_us"]["p99"]<20000 and r["rps"]>=0.95*float(sys.argv[2]) else 1)' "$out" "$rate"; then
       best=$rate; best_json=$out
     else
       break
     fi
   done
-  echo "$best $best_json"
+  echo "$name $best ${best_json:-{\}}" >>"$work/sustained"
 }
-read -r d_rate d_json < <(sustain "http://127.0.0.1:$mock_port/v1")
-read -r g_rate g_json < <(sustain "http://127.0.0.1:$gw_port/v1")
-python3 - "$d_rate" "$g_rate" "${d_json:-{\}}" "${g_json:-{\}}" <<'PY'
+: >"$work/sustained"
+adm_idle=$(rss_kb "$adm_pid")
+sustain direct "http://127.0.0.1:$mock_port/v1"
+sustain nginx "http://127.0.0.1:$nginx_port/v1"
+sustain go-proxy "http://127.0.0.1:$goproxy_port/v1"
+sustain autoglm "http://127.0.0.1:$adm_port/v1"
+# The burst: the issue's overload (8,000 requests/s offered) against autoglm, its RSS sampled
+# throughout and for a minute after.
+(
+  while kill -0 "$adm_pid" 2>/dev/null; do echo "$(date +%s.%N) $(rss_kb "$adm_pid")"; sleep 0.5; done
+) >"$work/adm-rss.log" 2>/dev/null &
+sampler=$!
+burst_start=$(date +%s.%N)
+burst=$(run --url "http://127.0.0.1:$adm_port/v1" --rate 8000 --concurrency 4000 --duration "$step_duration" --warmup 0s)
+burst_end=$(date +%s.%N)
+sleep 60
+kill "$sampler" 2>/dev/null || true
+python3 - "$work/sustained" "$burst" "$adm_idle" "$work/adm-rss.log" "$burst_start" "$burst_end" <<'PY'
 import json, sys
-dr, gr = int(sys.argv[1]), int(sys.argv[2])
-dj = json.loads(sys.argv[3]) if sys.argv[3] != "{}" else {}
-gj = json.loads(sys.argv[4]) if sys.argv[4] != "{}" else {}
-p99 = lambda j: j.get("latency_us", {}).get("p99", "-")
+rows = [l.split(" ", 2) for l in open(sys.argv[1]).read().splitlines()]
 print("\n| | sustained rate | p99 at that rate |\n|---|---|---|")
-print(f"| mockllm direct | {dr} req/s | {p99(dj)} µs |")
-print(f"| via autoglm | {gr} req/s | {p99(gj)} µs |")
-if dr:
-    print(f"\nautoglm sustains {100*gr/dr:.0f}% of the direct rate (load generator, mock and gateway share the machine's cores).")
+for name, rate, js in rows:
+    j = json.loads(js)
+    print(f"| {name} | {rate} req/s | {j.get('latency_us', {}).get('p99', '-')} µs |")
+b, idle = json.loads(sys.argv[2]), int(sys.argv[3])
+samples = [tuple(map(float, l.split())) for l in open(sys.argv[4]) if len(l.split()) == 2]
+start, end = float(sys.argv[5]), float(sys.argv[6])
+peak = max((kb for t, kb in samples), default=0)
+def at(sec):
+    after = [kb for t, kb in samples if t >= end + sec]
+    return after[0] if after else samples[-1][1]
+ok = b["requests"] - b["errors"]
+print(f"\nautoglm offered 8,000 req/s for {b['elapsed_s']:.0f} s (admission: 256 in flight, 512 queued, 50 ms wait):\n")
+print("| | value |\n|---|---|")
+print(f"| answered 200 | {ok} ({ok / max(b['elapsed_s'], 1e-9):.0f}/s) |")
+print(f"| refused or failed | {b['errors']} {b.get('errors_by_kind') or ''} |")
+print(f"| latency of the answered, p50 / p99 | {b['latency_us']['p50'] / 1000:.1f} / {b['latency_us']['p99'] / 1000:.1f} ms |")
+print(f"| RSS idle before the steps | {idle / 1024:.1f} MiB |")
+print(f"| RSS peak | {peak / 1024:.1f} MiB |")
+for sec in (5, 15, 30, 60):
+    print(f"| RSS {sec} s after the burst | {at(sec) / 1024:.1f} MiB ({at(sec) / idle:.1f}× idle) |")
 PY
 fi
 
