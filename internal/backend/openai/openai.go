@@ -33,6 +33,13 @@ type Client struct {
 
 var _ backend.Backend = (*Client)(nil)
 var _ backend.Prober = (*Client)(nil)
+var _ backend.Closer = (*Client)(nil)
+
+// Close closes the client's idle upstream connections.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
 
 // NewTransport returns the HTTP transport tuned for upstream model servers: many keep-alive
 // connections per host (a gateway talks to few hosts, a lot), HTTP/2 where the upstream offers

@@ -175,11 +175,27 @@ func (t *Transport) put(addr string, c *conn) {
 		t.idle = make(map[string][]*conn)
 	}
 	cs := t.idle[addr]
+	// The oldest connections sit at the bottom: drop those past the idle timeout, so a pool
+	// that shrank after a burst does not hold sockets the upstream has long closed.
+	timeout := t.IdleTimeout
+	if timeout <= 0 {
+		timeout = defaultIdleTimeout
+	}
+	var stale []*conn
+	for len(cs) > 0 && c.idle.Sub(cs[0].idle) >= timeout {
+		stale = append(stale, cs[0])
+		cs[0] = nil
+		cs = cs[1:]
+	}
+	t.idle[addr] = cs
 	if len(cs) < limit {
 		t.idle[addr] = append(cs, c)
 		c = nil
 	}
 	t.mu.Unlock()
+	for _, s := range stale {
+		_ = s.nc.Close()
+	}
 	if c != nil {
 		_ = c.nc.Close()
 	}
