@@ -150,15 +150,20 @@ ready "http://127.0.0.1:$adm_port/readyz"
 sleep 1
 sustain() {
   local name=$1 url=$2 best=0 best_json="" rate
+  # A step that fails is run once more: on a shared machine a neighbour's burst can spoil one
+  # step's p99; a real limit fails twice.
   for rate in 500 1000 2000 3000 4000 6000 8000 12000 16000 24000 32000; do
-    local out
-    out=$(run --url "$url" --rate "$rate" --concurrency 4000 --duration "$step_duration" --warmup 1s)
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %s: rate %s: achieved %.0f/s p99 %d us errors %d %s" % (sys.argv[2], sys.argv[3], r["rps"], r["latency_us"]["p99"], r["errors"], r.get("errors_by_kind") or ""), file=sys.stderr)' "$out" "$name" "$rate"
-    if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["errors"]==0 and r["latency_us"]["p99"]<20000 and r["rps"]>=0.95*float(sys.argv[2]) else 1)' "$out" "$rate"; then
-      best=$rate; best_json=$out
-    else
-      break
-    fi
+    local out try passed=0
+    for try in 1 2; do
+      out=$(run --url "$url" --rate "$rate" --concurrency 4000 --duration "$step_duration" --warmup 1s)
+      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %s: rate %s: achieved %.0f/s p99 %d us errors %d %s" % (sys.argv[2], sys.argv[3], r["rps"], r["latency_us"]["p99"], r["errors"], r.get("errors_by_kind") or ""), file=sys.stderr)' "$out" "$name" "$rate"
+      if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["errors"]==0 and r["latency_us"]["p99"]<20000 and r["rps"]>=0.95*float(sys.argv[2]) else 1)' "$out" "$rate"; then
+        passed=1
+        break
+      fi
+    done
+    [ $passed = 1 ] || break
+    best=$rate; best_json=$out
   done
   echo "$name $best ${best_json:-{\}}" >>"$work/sustained"
 }
