@@ -564,8 +564,10 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	hdr.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
+	// The headers go out with the first event, in one write: the scheduling layer hands over a
+	// stream only once its first bytes have arrived, so flushing the headers alone would cost
+	// the client an extra write and wake-up before its first token.
 	w.WriteHeader(resp.StatusCode)
-	_ = rc.Flush()
 	// With accounting on, the stream is cut into events so the usage chunk can be read (and
 	// dropped when only the gateway asked for it); events are written as they complete, byte
 	// for byte. Without it, bytes go through as they arrive.
