@@ -229,7 +229,11 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 		m.ObserveModel(ctx, o)
 	}
 	if a := cfg.Server.Admission; a.MaxInFlight > 0 {
-		opts.Admission = admission.New(admission.Config{MaxInFlight: a.MaxInFlight, QueueDepth: *a.Queue, MaxWait: a.MaxWait.D()})
+		queue := a.MaxInFlight
+		if a.Queue != nil {
+			queue = *a.Queue
+		}
+		opts.Admission = admission.New(admission.Config{MaxInFlight: a.MaxInFlight, QueueDepth: queue, MaxWait: a.MaxWait.D()})
 	}
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
