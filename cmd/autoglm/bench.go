@@ -15,8 +15,10 @@ import (
 
 func benchCmd() *cobra.Command {
 	var (
-		opt    bench.Options
-		asJSON bool
+		opt     bench.Options
+		asJSON  bool
+		compare []string
+		rounds  int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -26,9 +28,28 @@ func benchCmd() *cobra.Command {
 --rate R runs open loop at a constant R requests per second, measuring latency from each
 request's intended send time, so a stalled server cannot hide its queueing; --concurrency C
 runs C clients closed loop. With --stream it also reports time to first token and
-inter-token latency.`,
+inter-token latency.
+
+--compare NAME=URL (repeated) sends the same load to each endpoint in turn, in --rounds
+rounds with the order rotated each round, and reports each one's latency and what it adds
+over the first: for side-by-side figures on a machine whose load drifts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(compare) > 0 {
+				targets, err := parseTargets(compare)
+				if err != nil {
+					return err
+				}
+				res, err := bench.Compare(cmd.Context(), opt, targets, rounds)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+				}
+				printComparison(cmd.OutOrStdout(), opt, res)
+				return nil
+			}
 			if isTerminal(os.Stderr) && !asJSON {
 				opt.Progress = progressBar(cmd.ErrOrStderr(), opt.Duration+opt.Warmup)
 			}
@@ -58,7 +79,10 @@ inter-token latency.`,
 	f.IntVar(&opt.PromptTokens, "prompt-tokens", 16, "prompt length in words")
 	f.IntVar(&opt.MaxTokens, "max-tokens", 16, "max_tokens per request")
 	f.Float64Var(&opt.Temperature, "temperature", -1, "temperature to send (negative: leave it out)")
+	f.BoolVar(&opt.FromSend, "from-send", false, "open loop: measure from each request's actual send, not its intended send time")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.StringArrayVar(&compare, "compare", nil, "NAME=URL of an endpoint to compare (repeat; the first is the baseline; replaces --url)")
+	f.IntVar(&rounds, "rounds", 4, "with --compare: rounds, each running every endpoint for duration/rounds")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }
@@ -114,5 +138,37 @@ func printResult(w io.Writer, opt bench.Options, r *bench.Result) {
 	if r.TTFT != nil {
 		row("ttft", *r.TTFT)
 		row("itl", *r.ITL)
+	}
+}
+
+func parseTargets(specs []string) ([]bench.Target, error) {
+	out := make([]bench.Target, 0, len(specs))
+	for _, s := range specs {
+		name, url, ok := strings.Cut(s, "=")
+		if !ok || name == "" || url == "" {
+			return nil, fmt.Errorf("--compare %q: want NAME=URL", s)
+		}
+		out = append(out, bench.Target{Name: name, URL: url})
+	}
+	return out, nil
+}
+
+// printComparison prints each endpoint's latency and what it adds over
+// the first endpoint.
+func printComparison(w io.Writer, opt bench.Options, res []bench.Compared) {
+	mode := fmt.Sprintf("closed loop, %d clients", max(1, opt.Concurrency))
+	if opt.Rate > 0 {
+		mode = fmt.Sprintf("open loop, %.0f req/s", opt.Rate)
+	}
+	fmt.Fprintf(w, "model %s  %s  %s  stream=%v\n", opt.Model, mode, opt.Proto, opt.Stream)
+	base := res[0].Result
+	for _, c := range res {
+		r := c.Result
+		fmt.Fprintf(w, "%-10s p50 %-9s p90 %-9s p99 %-9s added p50 %-9s p99 %-9s errors %d\n", c.Name,
+			us(r.Latency.P50), us(r.Latency.P90), us(r.Latency.P99),
+			us(r.Latency.P50-base.Latency.P50), us(r.Latency.P99-base.Latency.P99), r.Errors)
+		if r.TTFT != nil {
+			fmt.Fprintf(w, "%-10s ttft p50 %-9s p99 %s\n", "", us(r.TTFT.P50), us(r.TTFT.P99))
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/open-autoglm/autoglm/internal/admission"
 	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/codeapi"
@@ -334,6 +335,13 @@ func composeRoutes(cfg *config.Config, log *slog.Logger, gov *governance, reg *r
 		// grpc.health.v1 (from the server's readiness) and server reflection.
 		grpcapi.ConventionRoutes(func() bool { return srv.Ready() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes}),
 	)
+	if a := cfg.Server.Admission; a.MaxInFlight > 0 {
+		queue := a.MaxInFlight
+		if a.Queue != nil {
+			queue = *a.Queue
+		}
+		opts.Admission = admission.New(admission.Config{MaxInFlight: a.MaxInFlight, QueueDepth: queue, MaxWait: a.MaxWait.D()})
+	}
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv, oa
 }

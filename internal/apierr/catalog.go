@@ -94,6 +94,7 @@ const (
 	CodeStoreUnavailable       Code = "store_unavailable"        // the database did not answer
 	CodeTaskStoreUnavailable   Code = "task_store_unavailable"   // the task queue's database did not answer
 	CodeRateLimiterUnavailable Code = "rate_limiter_unavailable" // the shared rate limiter (Redis) did not answer
+	CodeServerOverloaded       Code = "server_overloaded"        // admission refused: too many requests in flight and queued
 	CodeTooManyWatchers        Code = "too_many_watchers"        // the task's live event fan-out is full
 	CodeFileChanged            Code = "file_changed"             // a stored model file changed under a download
 	// Upstream
@@ -185,6 +186,7 @@ var catalogue = map[Code]codeInfo{
 	CodeStoreUnavailable:          {Unavailable, "the store is unavailable"},
 	CodeTaskStoreUnavailable:      {Unavailable, "the task store is unavailable"},
 	CodeRateLimiterUnavailable:    {Unavailable, "the rate limiter is unavailable"},
+	CodeServerOverloaded:          {Unavailable, "the server is at its limit of requests in flight; retry later"},
 	CodeTooManyWatchers:           {Unavailable, "too many clients are following this task"},
 	CodeFileChanged:               {Unavailable, "the model file changed while being served"},
 	CodeUpstreamError:             {Upstream, "upstream model server error"},

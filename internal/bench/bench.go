@@ -36,21 +36,32 @@ type Options struct {
 	PromptTokens int           // approximate prompt length in words
 	MaxTokens    int           // max_tokens per request
 	Temperature  float64       // sent when >= 0; negative leaves it out (the server's default)
+	// FromSend measures latency and TTFT from when each request was actually sent, as most
+	// load generators (vegeta among them) do, rather than from its intended send time in open
+	// loop: for comparing endpoints without the generator's own timer lag (Result.SendLag),
+	// which can reach a millisecond on a busy machine. Closed loop is the same either way.
+	FromSend bool
 	// Progress, if set, is called about every 200ms with the elapsed fraction in [0,1].
 	Progress func(done float64, requests int64)
 }
 
 // Result is what a run measured. Latencies are in microseconds.
 type Result struct {
-	Requests  int64            `json:"requests"`
+	Requests int64 `json:"requests"`
+	// Sent counts the requests sent in the measured period, answered or not: in open loop,
+	// the schedule's sends whatever the server did with them.
+	Sent      int64            `json:"sent"`
 	Errors    int64            `json:"errors"`
 	ErrorKind map[string]int64 `json:"errors_by_kind,omitempty"`
 	Elapsed   float64          `json:"elapsed_s"`
 	RPS       float64          `json:"rps"`
 	Latency   Percentiles      `json:"latency_us"`
-	TTFT      *Percentiles     `json:"ttft_us,omitempty"`
-	ITL       *Percentiles     `json:"itl_us,omitempty"`
-	Dropped   int64            `json:"dropped,omitempty"` // open loop: sends skipped because Concurrency requests were in flight
+	// SendLag is how late the open loop sent each request against its schedule: the
+	// generator's own delay, which Latency and TTFT include unless Options.FromSend is set.
+	SendLag *Percentiles `json:"send_lag_us,omitempty"`
+	TTFT    *Percentiles `json:"ttft_us,omitempty"`
+	ITL     *Percentiles `json:"itl_us,omitempty"`
+	Dropped int64        `json:"dropped,omitempty"` // open loop: sends skipped because Concurrency requests were in flight
 }
 
 // Percentiles summarise a histogram.
@@ -74,23 +85,40 @@ func summarise(h *hdrhistogram.Histogram) Percentiles {
 type recorder struct {
 	mu      sync.Mutex
 	lat     *hdrhistogram.Histogram
+	lag     *hdrhistogram.Histogram
 	ttft    *hdrhistogram.Histogram
 	itl     *hdrhistogram.Histogram
 	errs    map[string]int64
 	n       int64
 	nerr    int64
 	started atomic.Int64
+	sent    atomic.Int64 // started in the measured period
 }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 600_000_000, 3) }
 
 // Run executes the benchmark.
 func Run(ctx context.Context, opt Options) (*Result, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	client, err := newClient(opt)
+	if err != nil {
+		return nil, err
+	}
+	defer client.CloseIdleConnections()
+	rec := newRecorder()
+	el := drive(ctx, opt, client, rec, opt.Progress)
+	return rec.result(opt, el), nil
+}
+
+func (opt Options) withDefaults() (Options, error) {
 	if opt.URL == "" || opt.Model == "" {
-		return nil, errors.New("bench: URL and model are required")
+		return opt, errors.New("bench: URL and model are required")
 	}
 	if opt.Duration <= 0 {
-		return nil, errors.New("bench: duration must be positive")
+		return opt, errors.New("bench: duration must be positive")
 	}
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 1
@@ -104,13 +132,47 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.PromptTokens <= 0 {
 		opt.PromptTokens = 16
 	}
-	client, err := newClient(opt)
-	if err != nil {
-		return nil, err
+	return opt, nil
+}
+
+func newRecorder() *recorder {
+	return &recorder{lat: newHist(), lag: newHist(), ttft: newHist(), itl: newHist(), errs: map[string]int64{}}
+}
+
+// elapsed is what one drive measured besides the histograms.
+type elapsed struct {
+	measured time.Duration
+	dropped  int64
+}
+
+func (rec *recorder) result(opt Options, el elapsed) *Result {
+	secs := el.measured.Seconds()
+	res := &Result{
+		Requests:  rec.n + rec.nerr,
+		Sent:      rec.sent.Load(),
+		Errors:    rec.nerr,
+		ErrorKind: rec.errs,
+		Elapsed:   secs,
+		RPS:       float64(rec.n) / secs,
+		Latency:   summarise(rec.lat),
+		Dropped:   el.dropped,
 	}
+	if opt.Rate > 0 {
+		l := summarise(rec.lag)
+		res.SendLag = &l
+	}
+	if opt.Stream {
+		t, i := summarise(rec.ttft), summarise(rec.itl)
+		res.TTFT, res.ITL = &t, &i
+	}
+	return res
+}
+
+// drive sends opt's load to opt.URL for opt.Warmup + opt.Duration and records what it measured
+// after the warm-up into rec.
+func drive(ctx context.Context, opt Options, client *http.Client, rec *recorder, progress func(float64, int64)) elapsed {
 	body := requestBody(opt)
 	url := strings.TrimRight(opt.URL, "/") + "/chat/completions"
-	rec := &recorder{lat: newHist(), ttft: newHist(), itl: newHist(), errs: map[string]int64{}}
 
 	start := time.Now()
 	measureFrom := start.Add(opt.Warmup)
@@ -120,7 +182,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 
 	stopProgress := make(chan struct{})
 	var progressDone sync.WaitGroup
-	if opt.Progress != nil {
+	if progress != nil {
 		progressDone.Go(func() {
 			t := time.NewTicker(200 * time.Millisecond)
 			defer t.Stop()
@@ -128,10 +190,10 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 			for {
 				select {
 				case <-stopProgress:
-					opt.Progress(1, rec.started.Load())
+					progress(1, rec.started.Load())
 					return
 				case now := <-t.C:
-					opt.Progress(min(1, float64(now.Sub(start))/float64(total)), rec.started.Load())
+					progress(min(1, float64(now.Sub(start))/float64(total)), rec.started.Load())
 				}
 			}
 		})
@@ -139,6 +201,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 
 	one := func(intended time.Time) {
 		rec.started.Add(1)
+		if !intended.Before(measureFrom) {
+			rec.sent.Add(1)
+		}
 		sent := time.Now()
 		_, ttft, itls, kind := do(runCtx, client, url, opt, body)
 		if intended.Before(measureFrom) || kind == "canceled_at_end" {
@@ -146,9 +211,13 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		}
 		// Latency and TTFT count from when the request should have been sent: in open loop a
 		// sender that fell behind shows up as latency instead of vanishing.
-		lat := time.Since(intended)
+		from := intended
+		if opt.FromSend {
+			from = sent
+		}
+		lat := time.Since(from)
 		streamed := ttft > 0
-		ttft += sent.Sub(intended)
+		ttft += sent.Sub(from)
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		if kind != "" {
@@ -158,6 +227,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		}
 		rec.n++
 		_ = rec.lat.RecordValue(max(1, lat.Microseconds()))
+		_ = rec.lag.RecordValue(max(1, sent.Sub(intended).Microseconds()))
 		if opt.Stream && streamed {
 			_ = rec.ttft.RecordValue(max(1, ttft.Microseconds()))
 			for _, d := range itls {
@@ -169,21 +239,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	var wg sync.WaitGroup
 	var dropped atomic.Int64
 	if opt.Rate > 0 {
-		interval := time.Duration(float64(time.Second) / opt.Rate)
 		sem := make(chan struct{}, opt.Concurrency)
-		next := start
-		for i := 0; ; i++ {
-			next = start.Add(time.Duration(i) * interval)
-			if !next.Before(end) {
-				break
-			}
-			if d := time.Until(next); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-runCtx.Done():
-				}
-			}
-			if runCtx.Err() != nil {
+		sched := newSchedule(start, opt.Rate)
+		for {
+			next, ok := sched.wait(runCtx, end)
+			if !ok {
 				break
 			}
 			select {
@@ -198,10 +258,9 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 				rec.mu.Unlock()
 				continue
 			}
-			intended := next
 			wg.Go(func() {
 				defer func() { <-sem }()
-				one(intended)
+				one(next)
 			})
 		}
 	} else {
@@ -216,24 +275,107 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	wg.Wait()
 	close(stopProgress)
 	progressDone.Wait()
-	elapsed := time.Since(measureFrom)
-	if elapsed > opt.Duration {
-		elapsed = opt.Duration
+	return elapsed{measured: min(time.Since(measureFrom), opt.Duration), dropped: dropped.Load()}
+}
+
+// schedule is an open loop's arrival times: start + i/rate, for i = 0, 1, 2, ... Send times
+// are computed from the start, never from the previous send, so a late wake-up does not shift
+// the rest of the run: the sends it delayed go out at once and count their delay as latency.
+type schedule struct {
+	start    time.Time
+	interval time.Duration
+	i        int64
+	timer    *time.Timer
+}
+
+func newSchedule(start time.Time, rate float64) *schedule {
+	return &schedule{start: start, interval: time.Duration(float64(time.Second) / rate)}
+}
+
+// wait blocks until the next send time and returns it, or false when it is not before end or
+// ctx is done. The runtime's timers may wake it late (up to a millisecond or more on a busy
+// machine); the sends that fall due meanwhile then go out at once.
+func (s *schedule) wait(ctx context.Context, end time.Time) (time.Time, bool) {
+	next := s.start.Add(time.Duration(s.i) * s.interval)
+	s.i++
+	if !next.Before(end) {
+		return next, false
 	}
-	res := &Result{
-		Requests:  rec.n + rec.nerr,
-		Errors:    rec.nerr,
-		ErrorKind: rec.errs,
-		Elapsed:   elapsed.Seconds(),
-		RPS:       float64(rec.n) / elapsed.Seconds(),
-		Latency:   summarise(rec.lat),
-		Dropped:   dropped.Load(),
+	if d := time.Until(next); d > 0 {
+		if s.timer == nil {
+			s.timer = time.NewTimer(d)
+		} else {
+			s.timer.Reset(d)
+		}
+		select {
+		case <-s.timer.C:
+		case <-ctx.Done():
+			return next, false
+		}
 	}
-	if opt.Stream {
-		t, i := summarise(rec.ttft), summarise(rec.itl)
-		res.TTFT, res.ITL = &t, &i
+	return next, ctx.Err() == nil
+}
+
+// Target is one endpoint of a comparison.
+type Target struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// Compared is one target's result in a comparison.
+type Compared struct {
+	Target
+	Result *Result `json:"result"`
+}
+
+// Compare sends the same load (opt, without its URL) to each target in turn, in rounds: round
+// r runs every target for opt.Duration/rounds after its own warm-up, in an order rotated each
+// round, and each target's measurements are merged over the rounds. On a machine whose load
+// drifts, the drift then falls on every target alike instead of on whichever ran last. Each
+// target keeps its own client, so keep-alive connections survive from one round to the next.
+func Compare(ctx context.Context, opt Options, targets []Target, rounds int) ([]Compared, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("bench: no targets to compare")
 	}
-	return res, nil
+	rounds = max(rounds, 1)
+	first := opt
+	first.URL = targets[0].URL
+	first, err := first.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	slice := first.Duration / time.Duration(rounds)
+	if slice <= 0 {
+		return nil, errors.New("bench: duration too short for the rounds")
+	}
+	clients := make([]*http.Client, len(targets))
+	recs := make([]*recorder, len(targets))
+	measured := make([]elapsed, len(targets))
+	for i := range targets {
+		if clients[i], err = newClient(first); err != nil {
+			return nil, err
+		}
+		defer clients[i].CloseIdleConnections()
+		recs[i] = newRecorder()
+	}
+	for r := range rounds {
+		for k := range targets {
+			i := (k + r) % len(targets)
+			o := first
+			o.URL, o.Duration = targets[i].URL, slice
+			el := drive(ctx, o, clients[i], recs[i], nil)
+			measured[i].measured += el.measured
+			measured[i].dropped += el.dropped
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]Compared, len(targets))
+	for i, t := range targets {
+		out[i] = Compared{Target: t, Result: recs[i].result(first, measured[i])}
+	}
+	return out, nil
 }
 
 func newClient(opt Options) (*http.Client, error) {

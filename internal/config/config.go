@@ -70,6 +70,22 @@ type Server struct {
 	// is sampled per this much time spent blocked (runtime.SetBlockProfileRate); "1ns" samples
 	// every event. 0 leaves it off. Default 0.
 	ProfileBlockRate Duration `yaml:"profile_block_rate"`
+	// Admission bounds the requests served at once and queued, refusing the excess early.
+	Admission Admission `yaml:"admission"`
+}
+
+// Admission bounds the work the server takes on. Requests from the listener (health probes and
+// metrics scrapes excepted) take one of MaxInFlight slots; when none is free they wait in a
+// queue of Queue for at most MaxWait; past either limit they are refused at once with 503 and
+// Retry-After, before their body is read. Size MaxInFlight above the open streams you expect:
+// a stream holds its slot until it ends.
+type Admission struct {
+	// MaxInFlight is how many requests are served at once. Default 0: unbounded (admission off).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// Queue is how many requests may wait for a slot. Default: MaxInFlight.
+	Queue *int `yaml:"queue"`
+	// MaxWait is the longest a request waits for a slot. Default 100ms.
+	MaxWait Duration `yaml:"max_wait"`
 }
 
 // Log configures logging.
@@ -311,6 +327,7 @@ const (
 	DefaultStreamWriteTimeout = 30 * time.Second
 	DefaultIdleTimeout        = 120 * time.Second
 	DefaultShutdownTimeout    = 30 * time.Second
+	DefaultAdmissionWait      = 100 * time.Millisecond
 
 	DefaultQueueTimeout   = 10 * time.Second
 	DefaultConnectTimeout = 5 * time.Second
@@ -344,6 +361,13 @@ func (c Config) WithDefaults() Config {
 	setDur(&s.StreamWriteTimeout, DefaultStreamWriteTimeout)
 	setDur(&s.IdleTimeout, DefaultIdleTimeout)
 	setDur(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	if a := &s.Admission; a.MaxInFlight > 0 {
+		if a.Queue == nil {
+			q := a.MaxInFlight
+			a.Queue = &q
+		}
+		setDur(&a.MaxWait, DefaultAdmissionWait)
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}

@@ -69,7 +69,7 @@ func TestFullConfig(t *testing.T) {
 		m.QueueTimeout = Duration(10 * time.Second)
 		return m
 	}
-	one := 1
+	one, queue := 1, 256
 	glmTimeouts := Timeouts{Connect: Duration(2 * time.Second), TTFT: Duration(20 * time.Second), Idle: Duration(30 * time.Second), Total: Duration(5 * time.Minute)}
 	want := &Config{
 		Server: Server{
@@ -83,6 +83,7 @@ func TestFullConfig(t *testing.T) {
 			ShutdownTimeout:      Duration(20 * time.Second),
 			ProfileMutexFraction: 5,
 			ProfileBlockRate:     Duration(10 * time.Microsecond),
+			Admission:            Admission{MaxInFlight: 512, Queue: &queue, MaxWait: Duration(50 * time.Millisecond)},
 		},
 		Log: Log{Level: "debug"},
 		Models: []Model{

@@ -43,6 +43,15 @@ func (c *Config) Validate() error {
 	if s.ProfileBlockRate < 0 {
 		bad("server.profile_block_rate", "must not be negative")
 	}
+	if a := s.Admission; a.MaxInFlight < 0 {
+		bad("server.admission.max_in_flight", "must not be negative, got %d", a.MaxInFlight)
+	} else if a.MaxInFlight == 0 && (a.Queue != nil || a.MaxWait != 0) {
+		bad("server.admission", "queue and max_wait need max_in_flight")
+	} else if a.Queue != nil && *a.Queue < 0 {
+		bad("server.admission.queue", "must not be negative, got %d", *a.Queue)
+	} else if a.MaxWait < 0 {
+		bad("server.admission.max_wait", "must not be negative")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -23,6 +23,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
+	"github.com/open-autoglm/autoglm/internal/reqbody"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/internal/usage"
@@ -198,36 +199,16 @@ func modelNotFound(name string) error {
 		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", name)}
 }
 
-// readBody reads the whole request body. The size limit is enforced by the server's
-// http.MaxBytesReader. The slice is not pooled: an upstream transport may still be writing it
-// after the response has been relayed.
-func readBody(r *http.Request) ([]byte, error) {
-	size := 4 << 10
-	if n := r.ContentLength; n > 0 && n < 64<<20 {
-		size = int(n) + 1
-	}
-	b := make([]byte, 0, size)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
+// readBody reads the whole request body, or takes it from an earlier stage that read it
+// (package reqbody). The size limit is enforced by the server's http.MaxBytesReader.
+func readBody(r *http.Request) ([]byte, error) { return reqbody.Read(r) }
 
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op) error {
 	body, err := readBody(r)
 	if err != nil {
 		return readError(err)
 	}
-	f, err := wire.Peek(body)
+	f, err := reqbody.Peek(r) // scanned once, whichever stage asked first
 	if err != nil {
 		e := &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: err.Error()}
 		switch {
@@ -592,14 +573,21 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 		if capt != nil {
 			capt.complete = err == nil && werr == nil
 		}
+		if err == nil && werr == nil {
+			// The answer is complete: send it now rather than after the accounting and logging
+			// that follow, which the client need not wait for.
+			_ = http.NewResponseController(w).Flush()
+		}
 		return nil
 	}
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
+	// The headers go out with the first event, in one write: the scheduling layer hands over a
+	// stream only once its first bytes have arrived, so flushing the headers alone would cost
+	// the client an extra write and wake-up before its first token.
 	w.WriteHeader(resp.StatusCode)
-	_ = rc.Flush()
 	// With accounting on, the stream is cut into events so the usage chunk can be read (and
 	// dropped when only the gateway asked for it); events are written as they complete, byte
 	// for byte. Without it, bytes go through as they arrive.

@@ -1,12 +1,11 @@
 package ratelimit
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
+	"github.com/open-autoglm/autoglm/internal/reqbody"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -71,38 +70,10 @@ func (l *Limiter) Middleware(o MiddlewareOptions, shape apierr.Shape) func(http.
 	}
 }
 
-// readBody reads the whole body and puts a replay of it in its place. When reading fails
-// (the body limit, a broken connection), the replay ends with the same error, so the handler
-// meets the failure where it would have.
-func readBody(r *http.Request) ([]byte, error) {
-	var buf bytes.Buffer
-	if n := r.ContentLength; n > 0 && n < 64<<20 {
-		buf.Grow(int(n) + bytes.MinRead) // one allocation when the length is announced
-	}
-	_, err := buf.ReadFrom(r.Body)
-	_ = r.Body.Close()
-	body := buf.Bytes()
-	rb := &replayBody{err: err}
-	rb.Reset(body)
-	r.Body = rb
-	return body, err
-}
-
-// replayBody is a request body read from memory, ending in err (nil: io.EOF).
-type replayBody struct {
-	bytes.Reader
-	err error
-}
-
-func (b *replayBody) Read(p []byte) (int, error) {
-	n, err := b.Reader.Read(p)
-	if err == io.EOF && b.err != nil {
-		err = b.err
-	}
-	return n, err
-}
-
-func (b *replayBody) Close() error { return nil }
+// readBody reads the whole body once for every stage (package reqbody). When reading fails
+// (the body limit, a broken connection), the replay left in r.Body ends with the same error,
+// so the handler meets the failure where it would have.
+func readBody(r *http.Request) ([]byte, error) { return reqbody.Read(r) }
 
 // statusWriter notes the response status, to decide whether an unsettled reservation is kept.
 type statusWriter struct {

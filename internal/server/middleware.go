@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -13,18 +11,22 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
+	"github.com/open-autoglm/autoglm/internal/reqbody"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
-	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
 // chain wraps h in the middleware every request passes through. This is the only place the
-// order is written down.
-func (s *Server) chain(h http.Handler) http.Handler {
+// order is written down. Admission (admit.go) comes before anything that reads the body or
+// checks a credential, for requests from the listener only.
+func (s *Server) chain(h http.Handler, admit bool) http.Handler {
 	if s.opts.Auth != nil {
 		h = s.authenticate(h)
 	}
 	h = s.limitBody(h)
 	h = compress(h)
+	if admit {
+		h = s.admit(h)
+	}
 	h = s.recoverPanics(h)
 	h = s.accessLog(h)
 	return s.traceID(h)
@@ -283,15 +285,14 @@ func (s *Server) authorize(perm auth.Permission) httpapi.Stage {
 // checkModel enforces a principal's model allow-list on a request whose body names a model.
 // The body is read here and handed on unchanged. The model is found the way the handler finds
 // it (wire.Peek, which refuses a repeated key), so the two cannot disagree; a body Peek refuses
-// is passed on for the handler to refuse with its usual error. An alias is allowed when either
+// is passed on for the handler to refuse with its usual error. The body is read and scanned
+// once for this stage, the rate limiter and the handler (package reqbody). An alias is allowed when either
 // the name sent or the model it resolves to is on the list.
 func (s *Server) checkModel(r *http.Request, p *auth.Principal) error {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	if _, err := reqbody.Read(r); err != nil {
 		return apierr.From(err)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	f, err := wire.Peek(body)
+	f, err := reqbody.Peek(r)
 	if err != nil || !f.HasModel || f.Model == "" || p.AllowsModel(f.Model) {
 		return nil
 	}

@@ -7,8 +7,9 @@
 //
 // The chain, outermost first (written once, in Server.chain and Server.stages):
 //
-//	trace id → access log → panic recovery → compression (zstd/gzip, never SSE) → body limit
-//	→ authentication
+//	trace id → access log → panic recovery → admission (requests from the listener: bounded
+//	in flight and queued, refused early past that) → compression (zstd/gzip, never SSE)
+//	→ body limit → authentication
 //	→ route: method check → authorization (Route.Permission, then the model allow-list)
 //	  → limit (Route.Limit: rate limits, quotas) → handler
 //
@@ -30,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/admission"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
@@ -50,6 +52,12 @@ type Server struct {
 	shapes   map[string]apierr.Shape                                                 // route pattern → error shape
 	early    map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool // route pattern → Route.Errors
 	draining atomic.Bool
+
+	// admitted is handler behind the admission stage (admit.go), for the listener; handler
+	// is the rest of the chain, for requests made on behalf of an admitted one.
+	admitted http.Handler
+	inFlight atomic.Int64
+	served   atomic.Uint64
 
 	// bodyLimits are the routes' own body limits (Route.MaxBody), by "METHOD /path".
 	bodyLimits map[string]int64
@@ -74,6 +82,8 @@ type Options struct {
 	Observe func(route, method string, status int, d time.Duration)
 	// Metrics, when set, is served at GET /metrics (permission metrics.read).
 	Metrics httpapi.HandlerFunc
+	// Admission bounds the requests served at once and queued (admit.go). Nil: unbounded.
+	Admission *admission.Limiter
 }
 
 // New builds the server for cfg over reg with authentication off, serving routes after its
@@ -128,7 +138,8 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	// than "404 (no body)" or a misleading code.
 	s.mux.Handle("/v1/", s.route(apierr.ShapeOpenAI, unknownV1))
 	s.shapes["/v1/"] = apierr.ShapeOpenAI
-	s.handler = s.chain(s.mux)
+	s.handler = s.chain(s.mux, false)
+	s.admitted = s.chain(s.mux, true)
 	return s
 }
 
@@ -146,7 +157,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	return s.opts.Metrics(w, r)
 }
 
-// Handler returns the server's full handler, middleware included.
+// Handler returns the server's full handler, middleware included, but for admission: for
+// requests made on behalf of one already admitted (gRPC calls, batch lines), which must not
+// wait for a slot their caller holds.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Routes returns the route table, the server's own routes first.
@@ -240,7 +253,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.admitted,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout.D(),
 		ReadTimeout:       s.cfg.ReadTimeout.D(),
 		WriteTimeout:      s.cfg.WriteTimeout.D(),
@@ -252,6 +265,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	mctx, stopMemory := context.WithCancel(ctx)
+	memDone := make(chan struct{})
+	go func() { defer close(memDone); releaseIdleMemory(mctx, &s.inFlight, &s.served) }()
+	defer func() { stopMemory(); <-memDone }()
 	select {
 	case err := <-errc:
 		return err

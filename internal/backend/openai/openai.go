@@ -33,6 +33,13 @@ type Client struct {
 
 var _ backend.Backend = (*Client)(nil)
 var _ backend.Prober = (*Client)(nil)
+var _ backend.Closer = (*Client)(nil)
+
+// Close closes the client's idle upstream connections.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
 
 // NewTransport returns the HTTP transport tuned for upstream model servers: many keep-alive
 // connections per host (a gateway talks to few hosts, a lot), HTTP/2 where the upstream offers
@@ -40,24 +47,32 @@ var _ backend.Prober = (*Client)(nil)
 // and JSON bodies are passed through as they come). Connection buffers keep Go's 4 KiB
 // default: LLM answers arrive in small chunks, and with thousands of open streams larger
 // buffers cost tens of kilobytes per stream (measured: 32 KiB buffers doubled the RSS of
-// 2,000 concurrent streams).
-func NewTransport() *http.Transport { return newTransport(10 * time.Second) }
+// 2,000 concurrent streams). Plain-HTTP upstreams without a proxy take Transport's direct
+// path; the rest goes through net/http's Transport.
+func NewTransport() *Transport { return newTransport(10 * time.Second) }
 
 // newTransport is NewTransport with connect bounding the TCP dial and the TLS handshake.
-func newTransport(connect time.Duration) *http.Transport {
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   connect,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   connect,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
+func newTransport(connect time.Duration) *Transport {
+	dial := (&net.Dialer{
+		Timeout:   connect,
+		KeepAlive: 30 * time.Second,
+	}).DialContext
+	return &Transport{
+		Std: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dial,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   connect,
+			ExpectContinueTimeout: time.Second,
+			DisableCompression:    true,
+		},
+		Dial:           dial,
+		Proxy:          http.ProxyFromEnvironment,
+		MaxIdlePerHost: 256,
+		IdleTimeout:    90 * time.Second,
 	}
 }
 

@@ -1,0 +1,345 @@
+package openai
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Transport is the upstream client's http.RoundTripper. A request to a plain-HTTP upstream
+// reached without a proxy takes a direct HTTP/1.1 path: the caller's goroutine writes the
+// request on a pooled keep-alive connection and reads the answer from it. Everything else —
+// https (and with it HTTP/2), a proxy, a body of unknown length, Expect or Upgrade headers —
+// goes to Std, net/http's Transport, unchanged.
+//
+// Why: net/http's Transport runs a reader and a writer goroutine per connection and hands each
+// request and answer between them and the caller over channels. On an idle machine each
+// hand-off is a wake-up of a parked thread; traced at 200 requests/s it was five of the nine
+// wake-ups of a proxied request, and the largest share of the latency autoglm adds (see
+// docs/BENCHMARKS.md). The direct path has one: the network poller waking the caller when the
+// answer arrives.
+type Transport struct {
+	// Std serves every request the direct path does not. Required.
+	Std *http.Transport
+	// Dial opens a connection for the direct path. Required.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy is consulted like http.Transport.Proxy: a request it sends to a proxy goes to Std.
+	Proxy func(*http.Request) (*url.URL, error)
+	// MaxIdlePerHost caps the idle connections kept per upstream address. Default 256.
+	MaxIdlePerHost int
+	// IdleTimeout drops connections idle longer than this. Default 90s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds an answer's status line and headers. Default 1 MiB.
+	MaxHeaderBytes int64
+
+	mu   sync.Mutex
+	idle map[string][]*conn // by host:port, most recently used last
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+const (
+	defaultMaxIdlePerHost = 256
+	defaultIdleTimeout    = 90 * time.Second
+	defaultMaxHeaderBytes = 1 << 20
+)
+
+// errHeaderTooLarge ends an answer whose headers pass Transport.MaxHeaderBytes.
+var errHeaderTooLarge = errors.New("upstream response headers too large")
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.direct(req) {
+		return t.Std.RoundTrip(req)
+	}
+	return t.roundTrip(req)
+}
+
+// direct reports whether req can take the direct path.
+func (t *Transport) direct(req *http.Request) bool {
+	if req.URL.Scheme != "http" || req.URL.Host == "" || req.Close || req.Trailer != nil ||
+		(req.Method != http.MethodGet && req.Method != http.MethodPost) {
+		return false
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.ContentLength <= 0 {
+		return false // length unknown: Std sends it chunked
+	}
+	for _, k := range []string{"Expect", "Upgrade", "Connection", "Transfer-Encoding", "Te"} {
+		if _, ok := req.Header[k]; ok {
+			return false
+		}
+	}
+	if t.Proxy != nil {
+		if u, err := t.Proxy(req); err != nil || u != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// CloseIdleConnections closes the idle connections of both paths.
+func (t *Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, cs := range idle {
+		for _, c := range cs {
+			_ = c.nc.Close()
+		}
+	}
+	t.Std.CloseIdleConnections()
+}
+
+// conn is one keep-alive connection of the direct path.
+type conn struct {
+	nc    net.Conn
+	lr    limitedReader
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	idle  time.Time // when it was last put back
+	reuse bool      // taken from the pool rather than dialled for this request
+}
+
+// limitedReader reads from a connection, failing once left reaches zero: it bounds the
+// answer's headers while they are read, and is lifted for the body.
+type limitedReader struct {
+	nc   net.Conn
+	left int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.nc.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+const unlimited = 1<<63 - 1
+
+func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
+	timeout := t.IdleTimeout
+	if timeout <= 0 {
+		timeout = defaultIdleTimeout
+	}
+	now := time.Now()
+	for {
+		t.mu.Lock()
+		cs := t.idle[addr]
+		if len(cs) == 0 {
+			t.mu.Unlock()
+			break
+		}
+		c := cs[len(cs)-1]
+		cs[len(cs)-1] = nil
+		t.idle[addr] = cs[:len(cs)-1]
+		t.mu.Unlock()
+		if now.Sub(c.idle) < timeout && alive(c.nc) {
+			c.reuse = true
+			return c, nil
+		}
+		_ = c.nc.Close()
+	}
+	nc, err := t.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{nc: nc, lr: limitedReader{nc: nc}}
+	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
+	c.bw = bufio.NewWriterSize(nc, 4<<10)
+	return c, nil
+}
+
+// put keeps c for the next request to addr, or closes it when the pool is full.
+func (t *Transport) put(addr string, c *conn) {
+	limit := t.MaxIdlePerHost
+	if limit <= 0 {
+		limit = defaultMaxIdlePerHost
+	}
+	c.idle = time.Now()
+	t.mu.Lock()
+	if t.idle == nil {
+		t.idle = make(map[string][]*conn)
+	}
+	cs := t.idle[addr]
+	// The oldest connections sit at the bottom: drop those past the idle timeout, so a pool
+	// that shrank after a burst does not hold sockets the upstream has long closed.
+	timeout := t.IdleTimeout
+	if timeout <= 0 {
+		timeout = defaultIdleTimeout
+	}
+	var stale []*conn
+	for len(cs) > 0 && c.idle.Sub(cs[0].idle) >= timeout {
+		stale = append(stale, cs[0])
+		cs[0] = nil
+		cs = cs[1:]
+	}
+	t.idle[addr] = cs
+	if len(cs) < limit {
+		t.idle[addr] = append(cs, c)
+		c = nil
+	}
+	t.mu.Unlock()
+	for _, s := range stale {
+		_ = s.nc.Close()
+	}
+	if c != nil {
+		_ = c.nc.Close()
+	}
+}
+
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	closeBody := func() {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		closeBody()
+		return nil, err
+	}
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	c, err := t.get(ctx, addr)
+	if err != nil {
+		closeBody()
+		return nil, err
+	}
+	// A canceled request unblocks the connection's reads and writes at once; the connection is
+	// then closed rather than reused.
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		_ = c.nc.Close()
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	err = writeRequest(c.bw, req)
+	closeBody()
+	if err != nil {
+		return fail(err)
+	}
+	maxHeader := t.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = defaultMaxHeaderBytes
+	}
+	c.lr.left = maxHeader
+	var resp *http.Response
+	for {
+		resp, err = http.ReadResponse(c.br, req)
+		if err != nil {
+			return fail(err)
+		}
+		// 1xx answers (Early Hints, an unasked-for 100 Continue) come before the real one.
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	c.lr.left = unlimited
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return fail(errors.New("upstream switched protocols unasked"))
+	}
+	b := &body{t: t, c: c, addr: addr, rc: resp.Body, stop: stop, keep: !resp.Close}
+	if resp.Body == http.NoBody {
+		b.release(true)
+	} else {
+		resp.Body = b
+	}
+	return resp, nil
+}
+
+// writeRequest writes req's head and body in one flush.
+func writeRequest(w *bufio.Writer, req *http.Request) error {
+	w.WriteString(req.Method)
+	w.WriteByte(' ')
+	w.WriteString(req.URL.RequestURI())
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	if _, ok := req.Header["User-Agent"]; !ok {
+		w.WriteString("User-Agent: Go-http-client/1.1\r\n")
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		w.WriteString("Content-Length: ")
+		w.WriteString(strconv.FormatInt(req.ContentLength, 10))
+		w.WriteString("\r\n")
+	}
+	// Header.Write drops headers with invalid names and turns line breaks in values into
+	// spaces, as net/http does.
+	if err := req.Header.Write(w); err != nil {
+		return err
+	}
+	w.WriteString("\r\n")
+	if req.Body != nil && req.Body != http.NoBody {
+		n, err := io.Copy(w, req.Body)
+		if err != nil {
+			return err
+		}
+		if n != req.ContentLength {
+			return errors.New("request body length differs from its ContentLength")
+		}
+	}
+	return w.Flush()
+}
+
+// body is an answer read on the direct path. Its end hands the connection back to the pool;
+// closing it before the end closes the connection instead of reading the rest (a stream the
+// client abandoned may run for minutes).
+type body struct {
+	t    *Transport
+	c    *conn
+	addr string
+	rc   io.ReadCloser
+	stop func() bool
+	keep bool
+	done atomic.Bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.release(true)
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	b.release(false)
+	return b.rc.Close()
+}
+
+// release ends the body's hold on its connection: back to the pool when the answer was read
+// to its end, the upstream did not ask to close, and no cancellation touched it; closed
+// otherwise.
+func (b *body) release(complete bool) {
+	if !b.done.CompareAndSwap(false, true) {
+		return
+	}
+	if b.stop() && complete && b.keep && b.c.br.Buffered() == 0 {
+		b.t.put(b.addr, b.c)
+		return
+	}
+	_ = b.c.nc.Close()
+}

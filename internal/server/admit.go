@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-autoglm/autoglm/internal/admission"
+	"github.com/open-autoglm/autoglm/internal/apierr"
+)
+
+// overloadRetryAfter is the Retry-After of a request refused for overload.
+const overloadRetryAfter = time.Second
+
+// admit is the admission stage (Options.Admission): it runs before the body is read or the
+// caller authenticated, so a refusal costs a few microseconds. Probes and scrapes (/healthz,
+// /readyz, /metrics, /debug/pprof/) are never refused: an overloaded server must still say so.
+// It also counts requests in flight for releaseIdleMemory.
+func (s *Server) admit(next http.Handler) http.Handler {
+	l := s.opts.Admission
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inFlight.Add(1)
+		defer func() { s.inFlight.Add(-1); s.served.Add(1) }()
+		if l == nil || exemptFromAdmission(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		reason, err := l.Acquire(r.Context())
+		if err != nil {
+			return // the client left while queued
+		}
+		if reason != 0 {
+			s.writeEarly(w, r, &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeServerOverloaded,
+				RetryAfter: overloadRetryAfter, Err: errOverload(reason)})
+			return
+		}
+		defer l.Release()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type errOverload admission.Reason
+
+func (e errOverload) Error() string { return "admission refused: " + admission.Reason(e).String() }
+
+func exemptFromAdmission(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return strings.HasPrefix(path, "/debug/pprof/")
+}
+
+// idleMemoryAfter is how long the server must have had nothing in flight, after serving
+// something, before it hands its free heap back to the operating system.
+const idleMemoryAfter = 10 * time.Second
+
+// releaseIdleMemory returns the heap freed after a burst to the operating system once the
+// server has been idle for idleMemoryAfter. With the GC tuned for throughput (a high GOGC and
+// a memory limit), the heap a burst grew is otherwise kept until the next collection, which an
+// idle server does not run for minutes, and the runtime's scavenger gives it back slowly.
+func releaseIdleMemory(ctx context.Context, inFlight *atomic.Int64, served *atomic.Uint64) {
+	t := time.NewTicker(idleMemoryAfter / 2)
+	defer t.Stop()
+	var last uint64
+	idleTicks := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := served.Load()
+		if n != last || inFlight.Load() != 0 {
+			last, idleTicks = n, 0
+			continue
+		}
+		idleTicks++
+		if idleTicks == 2 { // idle for a whole idleMemoryAfter, once per quiet spell
+			debug.FreeOSMemory()
+		}
+	}
+}
