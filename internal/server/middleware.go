@@ -25,6 +25,9 @@ func (s *Server) chain(h http.Handler) http.Handler {
 	h = s.limitBody(h)
 	h = compress(h)
 	h = s.recoverPanics(h)
+	if s.opts.Tracing != nil {
+		h = s.serverSpan(h)
+	}
 	h = s.accessLog(h)
 	return s.traceID(h)
 }
@@ -225,11 +228,18 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	a := s.opts.Auth
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, span := telemetry.StartSpan(r.Context(), telemetry.SpanAuth)
 		p, err := a.Authenticate(r)
 		if err != nil {
+			telemetry.Fail(span, apierr.From(err).PublicCode(), "credential refused")
+			span.End()
 			s.writeEarly(w, r, err)
 			return
 		}
+		if span.IsRecording() && p != nil {
+			span.SetAttributes(telemetry.AttrPrincipal.String(string(p.Method)))
+		}
+		span.End()
 		if p != nil {
 			r = r.WithContext(auth.NewContext(r.Context(), p))
 		}
@@ -244,7 +254,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 func (s *Server) guard(rt Route, h http.Handler) http.Handler {
 	perm, mapped := auth.RoutePermission(rt.Method, rt.Pattern)
 	if s.opts.Limit != nil && !(mapped && perm == auth.Public) {
-		h = s.opts.Limit(h)
+		h = limitSpan(s.opts.Limit, h)
 	}
 	if s.opts.Auth == nil || (mapped && perm == auth.Public) {
 		return h

@@ -3,7 +3,7 @@
 //
 // The chain, outermost first (written once, in Server.chain and Server.guard):
 //
-//	trace id → access log → panic recovery → compression (zstd/gzip, never SSE) → body limit
+//	trace id → access log → server span (tracing on) → panic recovery → compression (zstd/gzip, never SSE) → body limit
 //	→ authentication
 //	→ route: method check → authorization (role, model allow-list) → limit (rate limits,
 //	  quotas: Options.Limit) → handler
@@ -31,6 +31,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // HandlerFunc is a route handler. It returns an error instead of writing one; the route's
@@ -96,6 +98,10 @@ type Options struct {
 	Metrics HandlerFunc
 	// Responses keeps the stored responses of POST /v1/responses (see openai.Options).
 	Responses openai.ResponseStore
+	// Tracing, when set, makes a server span for every request (continuing an incoming W3C
+	// traceparent) under which each stage adds its own (telemetry.StartSpan). Nil: tracing
+	// is off and the stage is not in the chain.
+	Tracing trace.TracerProvider
 }
 
 // New builds the server for cfg over reg with authentication off. extra routes (used by
