@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/cache"
@@ -133,6 +134,23 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	if err := prepareDataDir(dataDir, log); err != nil {
 		return err
 	}
+	// Tracing starts first and stops last, so the last requests' and tasks' spans go out.
+	tracing, err := telemetry.StartTracing(ctx, cfg.Telemetry.Tracing, versionString(), os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	var tracer trace.TracerProvider
+	if tracing != nil {
+		tracer = tracing.Provider()
+		log.Info("tracing on: spans exported over OTLP")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(sctx); err != nil {
+				log.Warn("tracing: exporting the last spans failed", "err", err)
+			}
+		}()
+	}
 	modelStore := &modelstore.Store{Dir: modelstore.DefaultDir(dataDir)}
 	if err := resolvePulledModels(cfg, modelStore); err != nil {
 		return err
@@ -166,7 +184,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	defer gov.Close()
 	opts := server.Options{Cache: respCache}
 	gov.apply(&opts)
-	tasks, err := startTasks(ctx, cfg, dataDir, gov.store, reg, gov.batcher.Usage, log)
+	tasks, err := startTasks(ctx, cfg, dataDir, gov.store, reg, gov.batcher.Usage, log, tracer)
 	if err != nil {
 		return err
 	}
@@ -220,13 +238,14 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	// grpc.health.v1 (from the server's readiness) and server reflection, for gRPC tooling.
 	opts.Routes = append(opts.Routes, grpcapi.ConventionRoutes(func() bool { return srv.Ready() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes})...)
 	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
-		Collectors: []prometheus.Collector{tasks.codeStats}})
+		Collectors: []prometheus.Collector{tasks.codeStats, tasks.svc.Collector()}})
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
 	account := opts.Usage
 	opts.Usage = func(ctx context.Context, o openai.Outcome) {
 		account(ctx, o)
 		m.ObserveModel(ctx, o)
 	}
+	opts.Tracing = tracer
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		tasks.svc.RefuseListener(a)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
@@ -45,7 +46,7 @@ type taskSystem struct {
 // nil, i.e. when authentication is off) and starts the workers of every model. usage, when
 // not nil, receives a usage record per task run (pass the governance batcher's Usage).
 func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
-	usage func(store.UsageRecord), log *slog.Logger) (*taskSystem, error) {
+	usage func(store.UsageRecord), log *slog.Logger, tracer trace.TracerProvider) (*taskSystem, error) {
 	ts := &taskSystem{checker: codecheck.New(), codeStats: &codecheck.Stats{}}
 	if sc := cfg.CodeCheck.Sandbox; sc.Enabled {
 		sb := sandbox.New(ctx, sandboxOptions(sc))
@@ -70,7 +71,7 @@ func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st stor
 		return nil, err
 	}
 	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: usage, Logger: log,
-		CodeCheck: cfg.CodeCheck, Checker: ts.checker, CodeStats: ts.codeStats})
+		CodeCheck: cfg.CodeCheck, Checker: ts.checker, CodeStats: ts.codeStats, Tracing: tracer})
 	if err != nil {
 		ts.closeStore()
 		return nil, err

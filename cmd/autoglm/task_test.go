@@ -34,7 +34,7 @@ func TestTaskCmd(t *testing.T) {
 	}
 	defer reg.Close()
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
-	ts, err := startTasks(context.Background(), cfg, t.TempDir(), nil, reg, nil, log)
+	ts, err := startTasks(context.Background(), cfg, t.TempDir(), nil, reg, nil, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ const (
 	SpanEngineQueue   = "autoglm.engine.queue"   // waiting for a slot of the local engine
 	SpanEnginePrefill = "autoglm.engine.prefill" // computing the prompt
 	SpanEngineDecode  = "autoglm.engine.decode"  // generating tokens
+	SpanTask          = "autoglm.task"           // one attempt of an asynchronous task, from when it was queued
 	SpanTaskQueue     = "autoglm.task.queue"     // a task waiting for a worker
 	SpanTaskRun       = "autoglm.task.run"       // a task running
 	SpanWebhook       = "autoglm.webhook"        // one webhook delivery attempt
