@@ -38,6 +38,10 @@ type Outcome struct {
 	// Cache is the X-AutoGLM-Cache value: "", "hit", "miss" or "bypass". A hit consumed no
 	// upstream tokens; its Usage is zero.
 	Cache string
+	// TTFT is the time from the request's arrival to the first text event of a stream, and
+	// TokenGap the mean time between its text events after that (zero with fewer than two).
+	// Both are zero for an answer that is not a stream, a cache hit, or a failed request.
+	TTFT, TokenGap time.Duration
 }
 
 // usageJSON is OpenAI's usage object: chat's names, or the Responses API's.
