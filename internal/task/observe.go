@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -19,9 +20,11 @@ type observer struct {
 	webhooks *prometheus.CounterVec
 }
 
-func newObserver() *observer {
+// newObserver makes the figures, with a zero series for each model and each webhook outcome
+// so that rates and dashboards start from zero rather than from the first event.
+func newObserver(models []string) *observer {
 	buckets := prometheus.ExponentialBuckets(0.01, 3, 12) // 10ms .. ~30min
-	return &observer{
+	o := &observer{
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "autoglm_task_queue_wait_seconds",
 			Help: "Time a task waited in the queue before a worker took it (each attempt), by model.", Buckets: buckets}, []string{"model"}),
 		run: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "autoglm_task_run_duration_seconds",
@@ -30,6 +33,14 @@ func newObserver() *observer {
 			Help: "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), failed (given up or refused)."},
 			[]string{"outcome"}),
 	}
+	for _, m := range models {
+		o.wait.WithLabelValues(m)
+		o.run.WithLabelValues(m, "succeeded")
+	}
+	for _, out := range []string{"delivered", "retry", "failed"} {
+		o.webhooks.WithLabelValues(out)
+	}
+	return o
 }
 
 var descTaskDepth = prometheus.NewDesc("autoglm_task_queue_depth", "Tasks by state (queued, running, and the terminal states).", []string{"state"}, nil)
@@ -114,4 +125,15 @@ func runOutcome(err, cause, flushErr, timeoutErr error) string {
 		return "timeout"
 	}
 	return "error"
+}
+
+func modelNames(reg *router.Registry) []string {
+	if reg == nil {
+		return nil
+	}
+	var names []string
+	for _, m := range reg.Models() {
+		names = append(names, m.Name)
+	}
+	return names
 }

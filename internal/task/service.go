@@ -118,7 +118,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		cfg: o.Config, usage: o.Usage, db: o.DB, reg: o.Registry, log: o.Logger, poll: o.PollInterval,
 		instance: o.Instance, hub: newHub(), codeCfg: o.CodeCheck.WithDefaults(), checker: o.Checker, codeStats: o.CodeStats,
 		running: make(map[string]context.CancelCauseFunc), tps: make(map[string]float64),
-		tracer: o.Tracing, obs: newObserver(),
+		tracer: o.Tracing, obs: newObserver(modelNames(o.Registry)),
 	}
 	for _, c := range o.Config.WebhookAllow {
 		a, err := config.ParseWebhookTarget(c)
