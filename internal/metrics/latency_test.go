@@ -106,7 +106,9 @@ models:
 			t.Errorf("%v: TTFT count %d sum %g, want 2 observations of a positive, finite time", b, ttft.GetSampleCount(), ttft.GetSampleSum())
 		}
 		gap := series(t, fams, "autoglm_model_inter_token_seconds", b).GetHistogram()
-		if gap.GetSampleCount() != 2 || gap.GetSampleSum() <= 0 || gap.GetSampleSum() > ttft.GetSampleSum()*10+10 {
+		// The engine may hand several tokens over in one read (a gap of zero); the upstream
+		// waits 2ms between tokens.
+		if gap.GetSampleCount() != 2 || gap.GetSampleSum() < 0 || (b["backend"] == "upstream" && gap.GetSampleSum() <= 0) || gap.GetSampleSum() > 60 {
 			t.Errorf("%v: inter-token count %d sum %g", b, gap.GetSampleCount(), gap.GetSampleSum())
 		}
 	}

@@ -109,7 +109,7 @@ func (m *Metrics) ObserveModel(_ context.Context, o openai.Outcome) {
 	if o.TTFT > 0 {
 		m.ttft.WithLabelValues(o.Model, o.Backend).Observe(o.TTFT.Seconds())
 	}
-	if o.TokenGap > 0 {
+	if o.TextEvents > 1 {
 		m.tokenGap.WithLabelValues(o.Model, o.Backend).Observe(o.TokenGap.Seconds())
 	}
 }

@@ -311,7 +311,7 @@ func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error)
 	o := Outcome{Model: m.Name, Backend: x.backend, Op: x.op, Stream: x.stream, Status: status,
 		Usage: u, Latency: time.Since(x.start), Cache: x.cache}
 	if !x.firstText.IsZero() && x.cache != "hit" && err == nil {
-		o.TTFT = x.firstText.Sub(x.start)
+		o.TTFT, o.TextEvents = x.firstText.Sub(x.start), x.chunks
 		if x.chunks > 1 {
 			o.TokenGap = x.lastText.Sub(x.firstText) / time.Duration(x.chunks-1)
 		}

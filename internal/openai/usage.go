@@ -39,9 +39,11 @@ type Outcome struct {
 	// upstream tokens; its Usage is zero.
 	Cache string
 	// TTFT is the time from the request's arrival to the first text event of a stream, and
-	// TokenGap the mean time between its text events after that (zero with fewer than two).
-	// Both are zero for an answer that is not a stream, a cache hit, or a failed request.
+	// TokenGap the mean time between its TextEvents text events after that (measured when
+	// there are two or more). All are zero for an answer that is not a stream, a cache hit,
+	// or a failed request.
 	TTFT, TokenGap time.Duration
+	TextEvents     int64
 }
 
 // usageJSON is OpenAI's usage object: chat's names, or the Responses API's.
