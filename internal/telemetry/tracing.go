@@ -198,14 +198,20 @@ func StartSpan(ctx context.Context, name string, opts ...trace.SpanStartOption) 
 	return parent.TracerProvider().Tracer(Scope).Start(ctx, name, opts...)
 }
 
-// StartRoot starts a span with no parent in ctx from tp (work that no request is waiting on:
-// a task run, a webhook delivery). A nil tp returns ctx and a span that records nothing.
+// StartRoot starts a new trace from tp (work that no request is waiting on: a task run, a
+// webhook delivery), whatever span or trace id ctx carries; the returned context carries the
+// new trace's id as its trace id, so the work's log lines name its trace. A nil tp returns ctx
+// and a span that records nothing.
 func StartRoot(ctx context.Context, tp trace.TracerProvider, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if tp == nil {
 		return ctx, trace.SpanFromContext(ctx)
 	}
 	opts = append(opts, trace.WithNewRoot())
-	return tp.Tracer(Scope).Start(ctx, name, opts...)
+	ctx, span := tp.Tracer(Scope).Start(WithTraceID(ctx, ""), name, opts...)
+	if sc := span.SpanContext(); sc.IsValid() {
+		ctx = WithTraceID(ctx, sc.TraceID().String())
+	}
+	return ctx, span
 }
 
 // Fail marks span as failed with err's class (error.type) and a status message that says what
@@ -224,4 +230,15 @@ func EventAt(span trace.Span, name string, at time.Time, attrs ...attribute.KeyV
 		return
 	}
 	span.AddEvent(name, trace.WithTimestamp(at), trace.WithAttributes(attrs...))
+}
+
+// StartHook starts the span of one plugin hook ("pre" or "post") under the request's span:
+// autoglm.plugin with the plugin's id and the hook. Like StartSpan it costs nothing with
+// tracing off; the caller ends the span, with Fail first when the hook refused the request.
+func StartHook(ctx context.Context, pluginID, hook string) (context.Context, trace.Span) {
+	ctx, span := StartSpan(ctx, SpanPlugin)
+	if span.IsRecording() {
+		span.SetAttributes(AttrPluginID.String(pluginID), AttrPluginHook.String(hook))
+	}
+	return ctx, span
 }
