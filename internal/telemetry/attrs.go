@@ -48,7 +48,7 @@ const (
 	AttrStream       = attribute.Key("autoglm.stream")         // the client asked for a stream
 	AttrCacheResult  = attribute.Key("autoglm.cache.result")   // hit, miss, bypass
 	AttrTraceID      = attribute.Key("autoglm.trace_id")       // the request's X-Trace-Id when not a W3C id
-	AttrPrincipal    = attribute.Key("autoglm.principal.kind") // key, jwt, anonymous
+	AttrPrincipal    = attribute.Key("autoglm.principal.kind") // api_key, jwt, admin_key
 	AttrTaskID       = attribute.Key("autoglm.task.id")
 	AttrTaskAttempt  = attribute.Key("autoglm.task.attempt")
 	AttrWebhookTry   = attribute.Key("autoglm.webhook.attempt")
