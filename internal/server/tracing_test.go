@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -332,5 +334,80 @@ func TestTracingContinuesTraceparent(t *testing.T) {
 	s := recv.spans[0]
 	if hex.EncodeToString(s.TraceId) != caller || hex.EncodeToString(s.ParentSpanId) != parent || s.Name != "GET /healthz" {
 		t.Errorf("span %q trace %x parent %x; want the caller's trace and span", s.Name, s.TraceId, s.ParentSpanId)
+	}
+}
+
+// TestTracingLimitSpan: the limits stage is a span of its own that ends when the request is
+// admitted, so the handler's spans are its siblings under the server span; a refused request's
+// limits span is marked failed.
+func TestTracingLimitSpan(t *testing.T) {
+	up := &recordingUpstream{}
+	ts := httptest.NewServer(up)
+	t.Cleanup(ts.Close)
+	cfg, err := config.Parse([]byte(oneModel(ts.URL+"/v1", "")), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := router.New(cfg.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	exp := tracetest.NewInMemoryExporter()
+	tr := telemetry.NewTracing(sdktrace.WithSyncer(exp))
+	limit := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Refuse") != "" {
+				http.Error(w, "limited", http.StatusTooManyRequests)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := server.NewWith(cfg.Server, reg, telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error")),
+		server.Options{Tracing: tr.Provider(), Limit: limit})
+	for _, refuse := range []string{"", "yes"} {
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"glm4","messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("X-Refuse", refuse)
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		want := http.StatusOK
+		if refuse != "" {
+			want = http.StatusTooManyRequests
+		}
+		if rec.Code != want {
+			t.Fatalf("refuse=%q: status %d", refuse, rec.Code)
+		}
+	}
+	byTrace := map[string][]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		byTrace[s.SpanContext.TraceID().String()] = append(byTrace[s.SpanContext.TraceID().String()], s)
+	}
+	if len(byTrace) != 2 {
+		t.Fatalf("%d traces, want 2", len(byTrace))
+	}
+	for _, spans := range byTrace {
+		named := map[string]tracetest.SpanStub{}
+		for _, s := range spans {
+			named[s.Name] = s
+		}
+		root, ok := named["POST /v1/chat/completions"]
+		lim, ok2 := named[telemetry.SpanLimits]
+		if !ok || !ok2 {
+			t.Fatalf("spans %v", named)
+		}
+		if lim.Parent.SpanID() != root.SpanContext.SpanID() {
+			t.Error("limits span is not under the server span")
+		}
+		if att, admitted := named[telemetry.SpanUpstream]; admitted {
+			if att.Parent.SpanID() != root.SpanContext.SpanID() {
+				t.Error("the upstream attempt is not a sibling of the limits span")
+			}
+			if lim.EndTime.After(att.StartTime) || lim.Status.Code.String() == "Error" {
+				t.Error("the admitted request's limits span did not end before the attempt, or failed")
+			}
+		} else if lim.Status.Code.String() != "Error" {
+			t.Error("the refused request's limits span is not marked failed")
+		}
 	}
 }
