@@ -411,3 +411,24 @@ func TestTracingLimitSpan(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamTraceContextTracingOff: with tracing off, the upstream still learns the trace:
+// the generated trace id as X-Trace-Id and in an unsampled traceparent, the one the client gets.
+func TestUpstreamTraceContextTracingOff(t *testing.T) {
+	up := &recordingUpstream{}
+	ts := httptest.NewServer(up)
+	t.Cleanup(ts.Close)
+	g := startGateway(t, oneModel(ts.URL+"/v1", ""), nil)
+	resp, body := post(t, g.URL+"/v1/chat/completions", `{"model":"glm4","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	id := resp.Header.Get("X-Trace-Id")
+	h := up.headers()
+	tp := h.Get("Traceparent")
+	if len(id) != 32 || h.Get("X-Trace-Id") != id || resp.Header.Get("X-Request-Id") != id ||
+		!strings.HasPrefix(tp, "00-"+id+"-") || !strings.HasSuffix(tp, "-00") || len(tp) != 55 {
+		t.Errorf("client X-Trace-Id %q X-Request-Id %q; upstream X-Trace-Id %q traceparent %q",
+			id, resp.Header.Get("X-Request-Id"), h.Get("X-Trace-Id"), tp)
+	}
+}
