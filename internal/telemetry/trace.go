@@ -93,7 +93,7 @@ func InjectUpstream(ctx context.Context, h http.Header) {
 		h.Set(TraceHeader, id)
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		Propagator.Inject(ctx, propagation.HeaderCarrier(h))
+		propagator.Inject(ctx, propagation.HeaderCarrier(h))
 		return
 	}
 	if len(id) != 32 || !isLowerHex(id) || id == "00000000000000000000000000000000" {

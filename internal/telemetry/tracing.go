@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -25,10 +26,16 @@ import (
 // Scope is the instrumentation scope of every span autoglm makes.
 const Scope = "github.com/open-autoglm/autoglm"
 
-// Propagator reads and writes W3C trace context (traceparent, tracestate) and baggage. It is
-// what incoming requests are continued from and what upstream requests carry.
-var Propagator propagation.TextMapPropagator = propagation.NewCompositeTextMapPropagator(
+// propagator reads and writes W3C trace context (traceparent, tracestate) and baggage: what
+// incoming requests are continued from and what upstream requests carry.
+var propagator propagation.TextMapPropagator = propagation.NewCompositeTextMapPropagator(
 	propagation.TraceContext{}, propagation.Baggage{})
+
+// Extract returns ctx with the W3C trace context and baggage of an incoming request's headers,
+// for its server span to continue.
+func Extract(ctx context.Context, h http.Header) context.Context {
+	return propagator.Extract(ctx, propagation.HeaderCarrier(h))
+}
 
 // Tracing is a started OpenTelemetry pipeline: spans are batched and exported over OTLP until
 // Shutdown.
