@@ -197,6 +197,8 @@ log: {level: error}
 models:
   - name: m
     backends: [{type: openai, base_url: `+up.URL+`/v1}]
+  - name: stories
+    backends: [{type: local, path: ../../models/stories260K.gguf, context_length: 256, parallel: 2}]
 auth: {enabled: true}
 cache: {enabled: true}
 ratelimit:
@@ -261,6 +263,13 @@ ratelimit:
 		if st, b := do("POST", "/v1/chat/completions", chat); st != http.StatusOK {
 			t.Fatalf("chat: %d %s", st, b)
 		}
+	}
+	// A stream (time to first token, inter-token latency) and the local engine's figures.
+	if st, b := do("POST", "/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"stream"}]}`); st != http.StatusOK {
+		t.Fatalf("streamed chat: %d %s", st, b)
+	}
+	if st, b := do("POST", "/v1/completions", `{"model":"stories","prompt":"Once upon a time","max_tokens":4}`); st != http.StatusOK {
+		t.Fatalf("local completion: %d %s", st, b)
 	}
 	if st, b := do("POST", "/v1/code/check", `{"language":"python","code":"print(1\n"}`); st != http.StatusOK {
 		t.Fatalf("code check: %d %s", st, b)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/open-autoglm/autoglm/internal/admission"
 	"github.com/open-autoglm/autoglm/internal/batch"
@@ -171,8 +172,32 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 		modelStore = &modelstore.Store{Dir: modelstore.DefaultDir(dataDir)}
 		m          *metrics.Metrics
 		sink       usage.Sink
+		tracing    *telemetry.Tracing
+		tracer     trace.TracerProvider
 	)
 	g := &lifecycle.Group{Logger: log}
+	// Tracing starts first and stops last, so the last requests' and tasks' spans go out.
+	g.Add(lifecycle.Component{Name: "tracing",
+		Start: func(ctx context.Context) (err error) {
+			tracing, err = telemetry.StartTracing(ctx, cfg.Telemetry.Tracing, versionString(), os.LookupEnv)
+			if err != nil || tracing == nil {
+				return err
+			}
+			tracer = tracing.Provider()
+			log.Info("tracing on: spans exported over OTLP")
+			return nil
+		},
+		Stop: func(ctx context.Context) error {
+			if tracing == nil {
+				return nil
+			}
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(sctx); err != nil {
+				log.Warn("tracing: exporting the last spans failed", "err", err)
+			}
+			return nil
+		}})
 	g.Add(lifecycle.Component{Name: "store",
 		Start: func(ctx context.Context) (err error) {
 			gov, err = setupGovernance(ctx, cfg, dataDir, insecure, log)
@@ -229,10 +254,11 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 			m = metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
 				Collectors: []prometheus.Collector{codeStats}})
 			sink = gov.usageSink(m.ObserveModel)
-			tasks, err = newTasks(ctx, cfg, dataDir, gov.store, reg, sink, codeStats, log)
+			tasks, err = newTasks(ctx, cfg, dataDir, gov.store, reg, sink, codeStats, log, tracer)
 			if err != nil {
 				return err
 			}
+			m.Register(tasks.svc.Collector())
 			// Webhooks never call the gateway itself: its configured address is refused from
 			// the start (deliveries left from an earlier run may be due now), the bound one
 			// once known.
@@ -264,7 +290,7 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 		Stop: func(context.Context) error { return batches.Close() }})
 	g.Add(lifecycle.Component{Name: "routes",
 		Start: func(context.Context) error {
-			srv, oa = composeRoutes(cfg, log, gov, reg, respCache, m, sink, tasks, responses, batches, modelStore)
+			srv, oa = composeRoutes(cfg, log, gov, reg, respCache, m, sink, tracer, tasks, responses, batches, modelStore)
 			return nil
 		}})
 	g.Add(lifecycle.Component{Name: "batch workers",
@@ -305,7 +331,7 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 // composeRoutes builds the server from the routes every feature package exports: the
 // OpenAI-compatible ones first, then the native and admin ones.
 func composeRoutes(cfg *config.Config, log *slog.Logger, gov *governance, reg *router.Registry, respCache *cache.Cache,
-	m *metrics.Metrics, sink usage.Sink, tasks *taskSystem, responses *respstore.Store, batches *batch.Service, modelStore *modelstore.Store) (*server.Server, *openai.Handler) {
+	m *metrics.Metrics, sink usage.Sink, tracer trace.TracerProvider, tasks *taskSystem, responses *respstore.Store, batches *batch.Service, modelStore *modelstore.Store) (*server.Server, *openai.Handler) {
 	var srv *server.Server
 	var opts server.Options
 	oaOpts := openai.Options{StreamWriteTimeout: cfg.Server.StreamWriteTimeout.D(), Logger: log, Cache: respCache, Responses: responses}
@@ -342,6 +368,7 @@ func composeRoutes(cfg *config.Config, log *slog.Logger, gov *governance, reg *r
 		}
 		opts.Admission = admission.New(admission.Config{MaxInFlight: a.MaxInFlight, QueueDepth: queue, MaxWait: a.MaxWait.D()})
 	}
+	opts.Tracing = tracer
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	return srv, oa
 }

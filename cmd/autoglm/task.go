@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/codecheck"
@@ -40,7 +41,7 @@ type taskSystem struct {
 // model. sink, when not nil, receives the outcome of every model call of a task run (pass the
 // server's usage sink); codeStats, when not nil, counts code checks and repairs.
 func newTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
-	sink usage.Sink, codeStats *codecheck.Stats, log *slog.Logger) (*taskSystem, error) {
+	sink usage.Sink, codeStats *codecheck.Stats, log *slog.Logger, tracer trace.TracerProvider) (*taskSystem, error) {
 	if codeStats == nil {
 		codeStats = &codecheck.Stats{}
 	}
@@ -68,7 +69,7 @@ func newTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.
 		return nil, err
 	}
 	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: sink, Logger: log,
-		CodeCheck: cfg.CodeCheck, Checker: ts.checker, CodeStats: ts.codeStats})
+		CodeCheck: cfg.CodeCheck, Checker: ts.checker, CodeStats: ts.codeStats, Tracing: tracer})
 	if err != nil {
 		ts.closeStore()
 		return nil, err

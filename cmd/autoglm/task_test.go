@@ -35,7 +35,7 @@ func TestTaskCmd(t *testing.T) {
 	}
 	defer reg.Close()
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
-	ts, err := newTasks(context.Background(), cfg, t.TempDir(), nil, reg, nil, nil, log)
+	ts, err := newTasks(context.Background(), cfg, t.TempDir(), nil, reg, nil, nil, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

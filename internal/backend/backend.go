@@ -162,3 +162,34 @@ func Types() []string {
 	sort.Strings(names)
 	return names
 }
+
+// EngineReporter is implemented by backends that run a model in this process, for the
+// engine's metrics.
+type EngineReporter interface {
+	// Engine returns the scheduler's figures now; safe for concurrent use.
+	Engine() Engine
+}
+
+// Engine is what an in-process engine reports: cumulative counters (for rates) and its load
+// now.
+type Engine struct {
+	// PromptTokens were computed, CachedTokens reused from a KV cache (prefix reuse),
+	// GeneratedTokens sampled.
+	PromptTokens, CachedTokens, GeneratedTokens uint64
+	// ForwardSeconds is the time spent in forward passes, over Steps passes.
+	ForwardSeconds float64
+	Steps          uint64
+	// BatchBounds are the upper bounds of the batch-size histogram; BatchCounts[i] counts
+	// the steps with at most BatchBounds[i] sequences, cumulatively (the Prometheus way);
+	// BatchSum is the total of the steps' sizes.
+	BatchBounds []float64
+	BatchCounts []uint64
+	BatchSum    uint64
+	// PrefixHits and PrefixMisses count requests whose prompt did or did not reuse a cached
+	// prefix.
+	PrefixHits, PrefixMisses uint64
+	// Running sequences hold a slot; Waiting requests are queued for one.
+	Running, Waiting int
+	// KVCacheBytes is held by the KV caches now.
+	KVCacheBytes int64
+}

@@ -38,6 +38,8 @@ type Config struct {
 	CodeCheck CodeCheck `yaml:"code_check"`
 	// Batch configures the Batch API. See batch.go.
 	Batch Batch `yaml:"batch"`
+	// Telemetry configures tracing. See telemetry.go.
+	Telemetry Telemetry `yaml:"telemetry"`
 }
 
 // Server configures the HTTP listener and its limits.

@@ -176,6 +176,9 @@ func TestFullConfig(t *testing.T) {
 				MaxProcesses: DefaultSandboxProcesses, MaxOutputBytes: DefaultSandboxOutputSize, ExternalCheckers: true},
 		},
 		Batch: Batch{MaxFileBytes: 50 << 20, Concurrency: 4},
+		Telemetry: Telemetry{Tracing: Tracing{Enabled: true, Protocol: TracingGRPC, Endpoint: "http://otel-collector:4317",
+			Headers: map[string]string{"x-api-key": "secret"}, ServiceName: "autoglm-edge", SampleRatio: 0.25,
+			Timeout: Duration(5 * time.Second)}},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)

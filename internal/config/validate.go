@@ -193,6 +193,7 @@ func (c *Config) Validate() error {
 	c.Cache.validate(bad)
 	c.Tasks.validate(bad)
 	c.CodeCheck.validate(bad)
+	c.Telemetry.validate(bad)
 	return errors.Join(errs...)
 }
 

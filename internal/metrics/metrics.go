@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -43,6 +44,8 @@ type Metrics struct {
 	models   *prometheus.CounterVec
 	tokens   *prometheus.CounterVec
 	modelDur *prometheus.HistogramVec
+	ttft     *prometheus.HistogramVec
+	tokenGap *prometheus.HistogramVec
 }
 
 // New builds the registry over src.
@@ -61,12 +64,21 @@ func New(src Sources) *Metrics {
 	m.modelDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "autoglm_model_request_duration_seconds",
 		Help: "Model request duration by model and whether it streamed.", Buckets: prometheus.ExponentialBuckets(0.001, 3, 12)},
 		[]string{"model", "stream"})
-	m.reg.MustRegister(m.http, m.httpDur, m.models, m.tokens, m.modelDur,
+	m.ttft = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "autoglm_model_time_to_first_token_seconds",
+		Help:    "Time from a streamed request's arrival to its first text event, by model and backend.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, .75, 1, 2.5, 5, 7.5, 10, 30, 60}}, []string{"model", "backend"})
+	m.tokenGap = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "autoglm_model_inter_token_seconds",
+		Help:    "Mean time between the text events of one streamed answer after the first (one observation per answer), by model and backend.",
+		Buckets: []float64{.001, .0025, .005, .01, .02, .04, .06, .08, .1, .15, .2, .3, .5, 1, 2.5}}, []string{"model", "backend"})
+	m.reg.MustRegister(m.http, m.httpDur, m.models, m.tokens, m.modelDur, m.ttft, m.tokenGap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&sourceCollector{src: src})
 	m.reg.MustRegister(src.Collectors...)
 	return m
 }
+
+// Register adds collectors built after the registry (a component started later).
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
@@ -98,6 +110,12 @@ func (m *Metrics) ObserveModel(_ context.Context, o usage.Outcome) {
 		m.tokens.WithLabelValues(o.Model, "completion", est).Add(float64(o.Usage.CompletionTokens))
 	}
 	m.modelDur.WithLabelValues(o.Model, strconv.FormatBool(o.Stream)).Observe(o.Latency.Seconds())
+	if o.TTFT > 0 {
+		m.ttft.WithLabelValues(o.Model, o.Backend).Observe(o.TTFT.Seconds())
+	}
+	if o.TextEvents > 1 {
+		m.tokenGap.WithLabelValues(o.Model, o.Backend).Observe(o.TokenGap.Seconds())
+	}
 }
 
 func statusClass(code int) string {
@@ -134,12 +152,24 @@ var (
 	descLimits          = prometheus.NewDesc("autoglm_ratelimit_decisions_total", "Rate limiter decisions.", []string{"decision"}, nil)
 	descBatcher         = prometheus.NewDesc("autoglm_usage_records_total", "Usage and audit records: queued (accepted in memory), then written or failed (given up after retries); dropped were never queued (queue full).", []string{"state"}, nil)
 	descBatcherPending  = prometheus.NewDesc("autoglm_usage_records_pending", "Records waiting in memory to be written.", nil, nil)
+
+	engineLabels        = []string{"model", "backend"}
+	descEnginePrompt    = prometheus.NewDesc("autoglm_engine_prompt_tokens_total", "Prompt tokens the local engine computed.", engineLabels, nil)
+	descEngineCached    = prometheus.NewDesc("autoglm_engine_cached_prompt_tokens_total", "Prompt tokens the local engine reused from a KV cache (prefix reuse) instead of computing them.", engineLabels, nil)
+	descEngineGenerated = prometheus.NewDesc("autoglm_engine_generated_tokens_total", "Tokens the local engine generated; rate() of it is tokens per second.", engineLabels, nil)
+	descEngineForward   = prometheus.NewDesc("autoglm_engine_forward_seconds_total", "Time the local engine spent in forward passes; tokens over it are tokens per busy second.", engineLabels, nil)
+	descEngineBatch     = prometheus.NewDesc("autoglm_engine_batch_size", "Sequences per forward step of the local engine (continuous batching).", engineLabels, nil)
+	descEnginePrefix    = prometheus.NewDesc("autoglm_engine_prefix_cache_requests_total", "Requests whose prompt did (hit) or did not (miss) reuse a cached prefix.", []string{"model", "backend", "result"}, nil)
+	descEngineRunning   = prometheus.NewDesc("autoglm_engine_running_sequences", "Sequences holding a slot of the local engine.", engineLabels, nil)
+	descEngineQueue     = prometheus.NewDesc("autoglm_engine_queue_depth", "Requests waiting for a slot of the local engine.", engineLabels, nil)
+	descEngineKVCache   = prometheus.NewDesc("autoglm_engine_kv_cache_bytes", "Memory held by the local engine's KV caches now.", engineLabels, nil)
 )
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBackendRequests, descBackendErrors, descBackendInflight, descBackendQueued,
 		descBackendCircuit, descBackendUp, descBackendTTFT, descBackendLatency, descRetries, descCache, descLimits,
-		descBatcher, descBatcherPending} {
+		descBatcher, descBatcherPending, descEnginePrompt, descEngineCached, descEngineGenerated, descEngineForward,
+		descEngineBatch, descEnginePrefix, descEngineRunning, descEngineQueue, descEngineKVCache} {
 		ch <- d
 	}
 }
@@ -182,6 +212,15 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	if r := c.src.Registry; r != nil {
+		for _, m := range r.Models() {
+			for _, t := range m.Targets {
+				if er, ok := t.Backend.(backend.EngineReporter); ok {
+					collectEngine(ch, m.Name, t.Name, er.Engine())
+				}
+			}
+		}
+	}
 	if cc := c.src.Cache; cc != nil {
 		s := cc.Stats()
 		for ev, v := range map[string]int64{"hit": s.Hits, "miss": s.Misses, "bypass": s.Bypasses, "coalesced": s.Coalesced,
@@ -204,4 +243,28 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBatcher, float64(s.Failed), "failed")
 		gauge(descBatcherPending, float64(s.Pending))
 	}
+}
+
+// collectEngine reports one in-process engine's figures.
+func collectEngine(ch chan<- prometheus.Metric, model, name string, e backend.Engine) {
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, model, name)
+	}
+	counter(descEnginePrompt, float64(e.PromptTokens), model, name)
+	counter(descEngineCached, float64(e.CachedTokens), model, name)
+	counter(descEngineGenerated, float64(e.GeneratedTokens), model, name)
+	counter(descEngineForward, e.ForwardSeconds, model, name)
+	counter(descEnginePrefix, float64(e.PrefixHits), model, name, "hit")
+	counter(descEnginePrefix, float64(e.PrefixMisses), model, name, "miss")
+	buckets := make(map[float64]uint64, len(e.BatchBounds))
+	for i, b := range e.BatchBounds {
+		buckets[b] = e.BatchCounts[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(descEngineBatch, e.Steps, float64(e.BatchSum), buckets, model, name)
+	gauge(descEngineRunning, float64(e.Running))
+	gauge(descEngineQueue, float64(e.Waiting))
+	gauge(descEngineKVCache, float64(e.KVCacheBytes))
 }

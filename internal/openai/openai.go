@@ -28,6 +28,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/internal/usage"
 	"github.com/open-autoglm/autoglm/internal/wire"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure the handlers.
@@ -274,7 +276,9 @@ type exchange struct {
 	status    int
 	usage     Usage
 	haveUsage bool
-	chunks    int64 // SSE events carrying text
+	chunks    int64     // SSE events carrying text
+	firstText time.Time // when the first and the latest text events arrived
+	lastText  time.Time
 	respBytes int64
 	doc       []byte // a non-streamed answer (up to docLimit), or a stream's text events (up to textLimit) until usage is seen
 }
@@ -284,6 +288,14 @@ const docLimit = 1 << 20
 
 // done reports the request's outcome to Options.OnDone.
 func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error) {
+	span := trace.SpanFromContext(r.Context())
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.GenAIOperationName.String(telemetry.GenAIOperation(x.op.String())),
+			telemetry.GenAIRequestModel.String(m.Name), telemetry.AttrStream.Bool(x.stream))
+		if x.cache != "" {
+			span.SetAttributes(telemetry.AttrCacheResult.String(x.cache))
+		}
+	}
 	if h.opt.OnDone == nil {
 		return
 	}
@@ -308,8 +320,18 @@ func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error)
 	if x.cache == "hit" {
 		u = Usage{}
 	}
-	h.opt.OnDone(r.Context(), Outcome{Model: m.Name, Backend: x.backend, Op: x.op, Stream: x.stream, Status: status,
-		Usage: u, Latency: time.Since(x.start), Cache: x.cache})
+	o := Outcome{Model: m.Name, Backend: x.backend, Op: x.op, Stream: x.stream, Status: status,
+		Usage: u, Latency: time.Since(x.start), Cache: x.cache}
+	if !x.firstText.IsZero() && x.cache != "hit" && err == nil {
+		o.TTFT, o.TextEvents = x.firstText.Sub(x.start), x.chunks
+		if x.chunks > 1 {
+			o.TokenGap = x.lastText.Sub(x.firstText) / time.Duration(x.chunks-1)
+		}
+	}
+	if span.IsRecording() && x.backend != "" {
+		span.SetAttributes(telemetry.GenAIUsageInputTokens.Int64(u.PromptTokens), telemetry.GenAIUsageOutputTokens.Int64(u.CompletionTokens))
+	}
+	h.opt.OnDone(r.Context(), o)
 }
 
 // estimate counts a request's tokens when the upstream reported none.
@@ -353,10 +375,16 @@ func (h *Handler) cached(w http.ResponseWriter, r *http.Request, m *router.Model
 	if h.opt.CacheOwner != nil {
 		owner = h.opt.CacheOwner(ctx)
 	}
+	_, span := telemetry.StartSpan(ctx, telemetry.SpanCache)
+	defer span.End() // ends at the lookup's result (setCache); this covers the early returns
 	p := c.Decide(r.URL.Path, m.Name, req.Body, r.Header.Get("Cache-Control"), owner)
 	setCache := func(v string) {
 		x.cache = v
 		w.Header().Set(CacheHeader, v)
+		if span.IsRecording() {
+			span.SetAttributes(telemetry.AttrCacheResult.String(v))
+		}
+		span.End()
 	}
 	if !p.Cacheable() {
 		c.Count(true)
@@ -607,6 +635,8 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			if capt != nil {
 				capt.add(buf[:n])
 			}
+			var now time.Time // read once per chunk, when it holds text
+
 			chunk := buf[:n]
 			if events && len(pending)+n > maxEventBytes {
 				// An event larger than any real one: pass it and the rest of the stream
@@ -630,6 +660,13 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 					ev := pending[:end]
 					u, found, usageOnly, text := inspectEvent(ev)
 					if text {
+						if now.IsZero() {
+							now = time.Now()
+						}
+						if x.firstText.IsZero() {
+							x.firstText = now
+						}
+						x.lastText = now
 						x.chunks++
 						if !x.haveUsage && len(x.doc)+len(ev) <= textLimit {
 							x.doc = append(x.doc, ev...)

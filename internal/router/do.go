@@ -13,8 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
@@ -123,7 +127,18 @@ chain:
 					break chain
 				}
 			}
+			_, rspan := telemetry.StartSpan(ctx, telemetry.SpanRoute)
 			t, trial, err := r.acquire(ctx, cm, tried, req.Stream, key, sticky && attempts == 0 && ci == 0, &fail)
+			if rspan.IsRecording() {
+				rspan.SetAttributes(telemetry.GenAIRequestModel.String(cm.Name), attribute.Bool("autoglm.route.fallback", ci > 0),
+					attribute.String("autoglm.route.strategy", cm.cfg.Strategy))
+				if t != nil {
+					rspan.SetAttributes(telemetry.AttrBackend.String(t.Name), attribute.Bool("autoglm.route.trial", trial))
+				} else if err == nil {
+					telemetry.Fail(rspan, "no_backend", "no backend of "+cm.Name+" left to try")
+				}
+			}
+			rspan.End()
 			if err != nil {
 				break chain // ctx done
 			}
@@ -135,7 +150,7 @@ chain:
 				m.retries.Add(1)
 			}
 			attempts++
-			resp, aerr, retry := r.attempt(ctx, clientCtx, cm, t, trial, req, cancelTotal)
+			resp, aerr, retry := r.attempt(ctx, clientCtx, cm, t, trial, req, cancelTotal, attempts)
 			if aerr == nil {
 				return resp, t, nil
 			}
@@ -271,9 +286,17 @@ func (f *failure) answer(m *Model) *apierr.Error {
 // attempt sends req to t. On success it returns the answer with a body that accounts for
 // the rest of the exchange. On failure it returns the client's error, whether another
 // backend may be tried, and has already released t.
-func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target, trial bool, req *Request, cancelTotal context.CancelFunc) (*backend.Response, *apierr.Error, bool) {
+func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target, trial bool, req *Request, cancelTotal context.CancelFunc, n int) (*backend.Response, *apierr.Error, bool) {
 	t.requests.Add(1)
 	start := time.Now()
+	// The attempt's span is the parent of the upstream request: its traceparent names it.
+	ctx, span := telemetry.StartSpan(ctx, telemetry.SpanUpstream, oteltrace.WithSpanKind(oteltrace.SpanKindClient))
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.GenAIOperationName.String(telemetry.GenAIOperation(req.Op.String())),
+			telemetry.GenAIRequestModel.String(t.Model), telemetry.GenAIProviderName.String(t.Type),
+			telemetry.GenAISystem.String(t.Type), telemetry.AttrBackend.String(t.Name),
+			attribute.String("autoglm.model", cm.Name), telemetry.AttrAttempt.Int(n), telemetry.AttrStream.Bool(req.Stream))
+	}
 	var actx context.Context
 	var cancel context.CancelFunc
 	if d := t.timeouts.Total.D(); d > 0 {
@@ -298,8 +321,12 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 				t.br.releaseTrial()
 			}
 			if err := clientCtx.Err(); err != nil {
+				telemetry.Fail(span, "canceled", "the client went away")
+				span.End()
 				return nil, apierr.From(err), false
 			}
+			telemetry.Fail(span, string(apierr.CodeRequestTimeout), "the request reached its total timeout")
+			span.End()
 			return nil, &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeRequestTimeout,
 				Message: "the request reached its total timeout", Err: ctx.Err()}, false
 		}
@@ -315,6 +342,7 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 		}
 		r.log.WarnContext(ctx, "backend attempt failed", "model", cm.Name, "backend", t.Name,
 			"kind", kind.String(), "err", e.Err, "retry", retry)
+		endAttempt(span, kind, e, retry)
 		return nil, e, retry
 	}
 
@@ -347,7 +375,10 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 			Err:     fmt.Errorf("upstream status %d", resp.StatusCode)}, true)
 	}
 
-	b := &body{rc: resp.Body, r: r, m: cm, t: t, trial: trial, start: start, status: resp.StatusCode,
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	}
+	b := &body{rc: resp.Body, r: r, m: cm, t: t, trial: trial, start: start, status: resp.StatusCode, span: span,
 		idle: t.timeouts.Idle.D(), actx: actx, client: clientCtx, cancel: cancel, cancelTotal: cancelTotal}
 	if req.Stream && resp.StatusCode/100 == 2 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		// Hold the answer until its first bytes arrive: until then another backend can
@@ -372,6 +403,10 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 				Message: "the model's upstream closed the stream before sending anything", Err: rerr}, true)
 		}
 		t.ewmaTTFT.observe(float64(time.Since(start)))
+		if span.IsRecording() {
+			span.AddEvent(telemetry.EventFirstToken, oteltrace.WithAttributes(
+				attribute.Float64("gen_ai.server.time_to_first_token", time.Since(start).Seconds())))
+		}
 		b.pending = buf[:n]
 		if rerr == io.EOF {
 			b.eof = true
@@ -432,8 +467,9 @@ type body struct {
 	trial   bool
 	start   time.Time
 	status  int
-	pending []byte // first chunk, read ahead while waiting for the first token
-	eof     bool   // rc already returned io.EOF
+	pending []byte         // first chunk, read ahead while waiting for the first token
+	eof     bool           // rc already returned io.EOF
+	span    oteltrace.Span // the attempt's span, ended with the answer
 
 	idle      time.Duration
 	timer     *time.Timer
@@ -510,6 +546,7 @@ func (b *body) finish(ok bool, kind ErrorKind) {
 		b.timer.Stop()
 	}
 	t := b.t
+	defer b.span.End()
 	switch {
 	case ok:
 		if b.status/100 == 2 {
@@ -524,6 +561,7 @@ func (b *body) finish(ok bool, kind ErrorKind) {
 			t.br.releaseTrial()
 		}
 		b.r.log.Warn("backend answer ended early", "model", b.m.Name, "backend", t.Name, "kind", kind.String())
+		telemetry.Fail(b.span, kind.String(), "the answer ended early")
 	default:
 		if b.trial {
 			t.br.releaseTrial()
@@ -539,4 +577,18 @@ func (b *body) Close() error {
 	err := b.rc.Close()
 	b.cancelTotal()
 	return err
+}
+
+// endAttempt records a failed attempt on its span: the failure's kind as error.type and, when
+// another backend is tried next, a retry event naming the reason; then ends it.
+func endAttempt(span oteltrace.Span, kind ErrorKind, e *apierr.Error, retry bool) {
+	if span.IsRecording() {
+		reason := kind.String()
+		span.SetAttributes(telemetry.AttrRetry.Bool(retry), telemetry.AttrRetryReason.String(reason))
+		telemetry.Fail(span, reason, e.Message)
+		if retry {
+			span.AddEvent(telemetry.EventRetry, oteltrace.WithAttributes(telemetry.AttrRetryReason.String(reason)))
+		}
+	}
+	span.End()
 }

@@ -28,6 +28,9 @@ func (s *Server) chain(h http.Handler, admit bool) http.Handler {
 		h = s.admit(h)
 	}
 	h = s.recoverPanics(h)
+	if s.opts.Tracing != nil {
+		h = s.serverSpan(h)
+	}
 	h = s.accessLog(h)
 	return s.traceID(h)
 }
@@ -228,11 +231,18 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	a := s.opts.Auth
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, span := telemetry.StartSpan(r.Context(), telemetry.SpanAuth)
 		p, err := a.Authenticate(r)
 		if err != nil {
+			telemetry.Fail(span, apierr.From(err).PublicCode(), "credential refused")
+			span.End()
 			s.writeEarly(w, r, err)
 			return
 		}
+		if span.IsRecording() && p != nil {
+			span.SetAttributes(telemetry.AttrPrincipal.String(string(p.Method)))
+		}
+		span.End()
 		if p != nil {
 			r = r.WithContext(auth.NewContext(r.Context(), p))
 		}
@@ -248,7 +258,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 func (s *Server) stages(rt httpapi.Route) httpapi.HandlerFunc {
 	h := rt.Handler
 	if s.opts.Limit != nil && rt.Limited() {
-		h = s.opts.Limit(rt.Limit)(h)
+		h = limitSpan(s.opts.Limit(rt.Limit), h)
 	}
 	if s.opts.Auth == nil || rt.Permission == httpapi.Public {
 		return h

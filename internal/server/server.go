@@ -7,9 +7,9 @@
 //
 // The chain, outermost first (written once, in Server.chain and Server.stages):
 //
-//	trace id → access log → panic recovery → admission (requests from the listener: bounded
-//	in flight and queued, refused early past that) → compression (zstd/gzip, never SSE)
-//	→ body limit → authentication
+//	trace id → access log → server span (tracing on) → panic recovery → admission (requests
+//	from the listener: bounded in flight and queued, refused early past that) → compression
+//	(zstd/gzip, never SSE) → body limit → authentication
 //	→ route: method check → authorization (Route.Permission, then the model allow-list)
 //	  → limit (Route.Limit: rate limits, quotas) → handler
 //
@@ -38,6 +38,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Server is autoglm's HTTP server.
@@ -84,6 +86,10 @@ type Options struct {
 	Metrics httpapi.HandlerFunc
 	// Admission bounds the requests served at once and queued (admit.go). Nil: unbounded.
 	Admission *admission.Limiter
+	// Tracing, when set, makes a server span for every request (continuing an incoming W3C
+	// traceparent) under which each stage adds its own (telemetry.StartSpan). Nil: tracing
+	// is off and the stage is not in the chain.
+	Tracing trace.TracerProvider
 }
 
 // New builds the server for cfg over reg with authentication off, serving routes after its

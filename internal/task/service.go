@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -60,6 +62,9 @@ type Options struct {
 	Checker *codecheck.Checker
 	// CodeStats, when set, counts checks and repairs per language (for the metrics).
 	CodeStats *codecheck.Stats
+	// Tracing, when set, traces every task attempt (queue wait, run, and the model request
+	// under it) and every webhook delivery attempt. Nil: no spans.
+	Tracing trace.TracerProvider
 }
 
 // Service is the task system of one process: submission, queries, the workers of every
@@ -79,6 +84,8 @@ type Service struct {
 	instance  string
 	hub       *hub
 	dest      destinations
+	tracer    trace.TracerProvider
+	obs       *observer
 
 	group groupCommit // submissions waiting to be committed together
 	// handoffs are the group-commit leaders a submitter handed its group to when it left;
@@ -116,6 +123,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		cfg: o.Config, usage: o.Usage, db: o.DB, reg: o.Registry, log: o.Logger, poll: o.PollInterval,
 		instance: o.Instance, hub: newHub(), codeCfg: o.CodeCheck.WithDefaults(), checker: o.Checker, codeStats: o.CodeStats,
 		running: make(map[string]context.CancelCauseFunc), tps: make(map[string]float64),
+		tracer: o.Tracing, obs: newObserver(modelNames(o.Registry)),
 	}
 	for _, c := range o.Config.WebhookAllow {
 		a, err := config.ParseWebhookTarget(c)

@@ -17,6 +17,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
 // Webhook headers.
@@ -192,8 +197,11 @@ func (s *Service) deliver(ctx context.Context, client *http.Client, taskID strin
 	}
 
 	start := time.Now()
-	code, sendErr := s.post(ctx, client, url, deliveryID, taskID, []byte(body), timeout)
+	sctx, span := telemetry.StartRoot(ctx, s.tracer, telemetry.SpanWebhook, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(telemetry.AttrTaskID.String(taskID), telemetry.AttrWebhookTry.Int64(attempts+1)))
+	code, sendErr := s.post(sctx, client, url, deliveryID, taskID, []byte(body), timeout)
 	if ctx.Err() != nil {
+		span.End()
 		return // shutting down: the lease runs out and the attempt is made again
 	}
 	a := Attempt{At: start.UTC(), StatusCode: code, DurationMS: time.Since(start).Milliseconds()}
@@ -217,6 +225,18 @@ func (s *Service) deliver(ctx context.Context, client *http.Client, taskID strin
 			status = "failed"
 		}
 	}
+	outcome := status
+	if status == "pending" {
+		outcome = "retry"
+	}
+	s.obs.webhooks.WithLabelValues(outcome).Inc()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", code), attribute.String("autoglm.webhook.outcome", outcome))
+		if a.Error != "" {
+			telemetry.Fail(span, outcome, "delivery attempt failed")
+		}
+	}
+	span.End()
 	err = s.db.inTx(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO task_delivery_attempts (task_id, n, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)`),
 			taskID, n, a.At.UnixMicro(), a.StatusCode, a.Error, a.DurationMS); err != nil {
@@ -248,6 +268,7 @@ func (s *Service) post(ctx context.Context, client *http.Client, url, deliveryID
 	req.Header.Set(HeaderDelivery, deliveryID)
 	req.Header.Set(HeaderTaskID, taskID)
 	req.Header.Set(HeaderSignature, Sign([]byte(s.cfg.WebhookSecret), time.Now(), body))
+	telemetry.InjectUpstream(ctx, req.Header)
 	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, errRefused) {

@@ -12,6 +12,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
 // Causes a run's context is canceled with, besides errCanceled.
@@ -144,6 +145,7 @@ type claimed struct {
 	attempts int // the most attempts the task may have
 
 	keyID, userID string // who submitted it, for usage records
+	queuedAt      int64  // Unix microseconds the task was created, when known (claim)
 }
 
 // head is the first queued task of one owner, a candidate for the next claim.
@@ -251,6 +253,9 @@ func (s *Service) claim(ctx context.Context, model string) (*claimed, error) {
 		h := heads[bi]
 		heads = append(heads[:bi], heads[bi+1:]...)
 		c, err := s.take(ctx, h.id)
+		if c != nil && c.attempt == 1 {
+			c.queuedAt = h.createdAt
+		}
 		if err != nil || c != nil {
 			return c, err
 		}
@@ -320,10 +325,11 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 	stopWatch := context.AfterFunc(ctx, func() { cancel(errShutdown) })
 	defer stopWatch()
 
-	var timeoutCtx context.Context = runCtx
+	spanCtx, taskSpan, runSpan := s.startRun(runCtx, c, m.Name, time.Now())
+	var timeoutCtx = spanCtx
 	if d := s.cfg.Timeout.D(); d > 0 {
 		var stop context.CancelFunc
-		timeoutCtx, stop = context.WithTimeout(runCtx, d)
+		timeoutCtx, stop = context.WithTimeout(spanCtx, d)
 		defer stop()
 	}
 	ev := newEmitter(s, c, cancel)
@@ -334,7 +340,7 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 	}()
 	start := time.Now()
 	runAcct := context.WithValue(timeoutCtx, runAccountKey{}, runAccount{keyID: c.keyID, userID: c.userID, taskID: c.id})
-	res, _, err := s.runSpec(runAcct, m, c.spec, ev)
+	res, backendName, err := s.runSpec(runAcct, m, c.spec, ev)
 	flushErr := ev.flush(context.WithoutCancel(ctx))
 	cause := context.Cause(runCtx)
 	cancel(nil)
@@ -342,6 +348,19 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 
 	bg := context.WithoutCancel(ctx)
 	owner := s.instance
+	outcome := runOutcome(err, cause, flushErr, timeoutCtx.Err())
+	s.obs.run.WithLabelValues(m.Name, outcome).Observe(time.Since(start).Seconds())
+	if runSpan.IsRecording() {
+		if outcome != "succeeded" {
+			telemetry.Fail(runSpan, outcome, "the attempt ended: "+outcome)
+		}
+		if res != nil && res.Usage != nil {
+			runSpan.SetAttributes(telemetry.GenAIUsageInputTokens.Int(res.Usage.PromptTokens),
+				telemetry.GenAIUsageOutputTokens.Int(res.Usage.CompletionTokens), telemetry.AttrBackend.String(backendName))
+		}
+	}
+	runSpan.End()
+	taskSpan.End()
 	switch {
 	case errors.Is(cause, errLeaseLost) || errors.Is(flushErr, errLeaseLost):
 		s.log.Warn("task lease lost; leaving it to its new owner", "task", c.id)

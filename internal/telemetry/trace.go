@@ -6,8 +6,13 @@ package telemetry
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	mrand "math/rand/v2"
 	"net/http"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TraceHeader is the header a trace id is read from and echoed in.
@@ -75,4 +80,32 @@ func WithTraceID(ctx context.Context, id string) context.Context {
 func TraceID(ctx context.Context) string {
 	id, _ := ctx.Value(traceKey{}).(string)
 	return id
+}
+
+// InjectUpstream writes the trace context of ctx into the headers of a request to an upstream:
+// with tracing on, a W3C traceparent naming the current span (the upstream attempt) and any
+// baggage; with it off, a traceparent carrying the request's trace id when that is a W3C one,
+// so an upstream's own traces still join the caller's (not sampled: this gateway records
+// nothing). X-Trace-Id carries the request's trace id either way.
+func InjectUpstream(ctx context.Context, h http.Header) {
+	id := TraceID(ctx)
+	if id != "" && h.Get(TraceHeader) == "" {
+		h.Set(TraceHeader, id)
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		propagator.Inject(ctx, propagation.HeaderCarrier(h))
+		return
+	}
+	if len(id) != 32 || !isLowerHex(id) || id == "00000000000000000000000000000000" {
+		return
+	}
+	var b [55]byte
+	copy(b[:], "00-")
+	copy(b[3:], id)
+	b[35] = '-'
+	var sid [8]byte
+	binary.BigEndian.PutUint64(sid[:], mrand.Uint64()|1) // never the invalid all-zero parent id
+	hex.Encode(b[36:52], sid[:])
+	copy(b[52:], "-00")
+	h["Traceparent"] = []string{string(b[:])}
 }

@@ -58,6 +58,12 @@ type Outcome struct {
 	// Cache is the X-AutoGLM-Cache value: "", "hit", "miss" or "bypass". A hit consumed no
 	// upstream tokens; its Usage is zero.
 	Cache string
+	// TTFT is the time from the request's arrival to the first text event of a stream, and
+	// TokenGap the mean time between its TextEvents text events after that (measured when
+	// there are two or more). All are zero for an answer that is not a stream, a cache hit,
+	// or a failed request.
+	TTFT, TokenGap time.Duration
+	TextEvents     int64
 }
 
 // Sink receives the Outcome of every model call. It runs on the caller's path and must not

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
@@ -82,11 +84,18 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 				defer wg.Done()
 				var oc runner.Outcome
 				req.Outcome = &oc
+				var tm runner.Timing
+				if trace.SpanFromContext(ctx).IsRecording() {
+					req.Timing = &tm
+				}
 				res, err := b.r.Generate(cctx, req, func(ev runner.Event) error {
 					mu.Lock()
 					defer mu.Unlock()
 					return sink(multiEvent{index: p*mj.n + ev.Index, ev: ev})
 				})
+				if req.Timing != nil {
+					engineSpans(ctx, tm, res, err)
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

@@ -86,6 +86,24 @@ func openWith(cfg config.Backend, fault func(worker int)) (*Backend, error) {
 	return b, nil
 }
 
+var _ backend.EngineReporter = (*Backend)(nil)
+
+// Engine returns the scheduler's counters and load, for the metrics.
+func (b *Backend) Engine() backend.Engine {
+	c, st := b.r.Counters(), b.r.Stats()
+	e := backend.Engine{PromptTokens: c.PromptTokens, CachedTokens: c.CachedTokens, GeneratedTokens: c.GeneratedTokens,
+		ForwardSeconds: c.Forward.Seconds(), Steps: c.Steps, BatchSum: c.BatchSum,
+		PrefixHits: c.PrefixHits, PrefixMisses: c.PrefixMisses, Running: st.Running, Waiting: st.Waiting,
+		KVCacheBytes: b.r.Memory().KVCache}
+	var cum uint64
+	for i, bound := range runner.BatchBuckets {
+		cum += c.Batches[i]
+		e.BatchBounds = append(e.BatchBounds, float64(bound))
+		e.BatchCounts = append(e.BatchCounts, cum)
+	}
+	return e
+}
+
 // Memory reports the model's memory (the admin API shows it).
 func (b *Backend) Memory() backend.Memory {
 	m := b.r.Memory()

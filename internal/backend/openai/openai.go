@@ -15,6 +15,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
 func init() {
@@ -135,6 +136,7 @@ func (c *Client) Do(ctx context.Context, req *backend.Request) (*backend.Respons
 	if c.auth != "" {
 		h.Set("Authorization", c.auth)
 	}
+	telemetry.InjectUpstream(ctx, h)
 	resp, err := c.hc.Do(hr)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,9 @@
 package runner
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // job is a request handed from a Generate call to the scheduler.
 type job struct {
@@ -12,6 +15,10 @@ type job struct {
 	gone     chan struct{} // closed when the caller stops listening
 
 	choices // scheduler-only state of N > 1 and prompt logprobs (choices.go)
+
+	// queued is set before the job is queued; admitted and firstToken by the scheduler,
+	// read by the caller once the mailbox says done (Request.Timing).
+	queued, admitted, firstToken time.Time
 }
 
 func newJob(req Request) *job {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/open-autoglm/autoglm/internal/engine/chat"
 	"github.com/open-autoglm/autoglm/internal/engine/gguf"
@@ -132,6 +133,8 @@ type Runner struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	counters counters
 }
 
 // Open loads the GGUF file at path and starts the scheduler. The file stays
@@ -342,6 +345,9 @@ type Request struct {
 	// counts and finish reason, and the prompt logprobs. (Result then holds the sum of the
 	// counts and the first choice's reason.)
 	Outcome *Outcome
+	// Timing, when set, is filled in when the scheduler has finished with the request
+	// (successfully or not); it stays zero when the caller left first.
+	Timing *Timing
 }
 
 // Event is one generated token.
@@ -399,6 +405,7 @@ func (r *Runner) Generate(ctx context.Context, req Request, emit func(Event) err
 		return partial, err
 	}
 	j := newJob(req)
+	j.queued = time.Now()
 	if err := r.enqueue(j); err != nil {
 		return partial, err
 	}
@@ -421,6 +428,9 @@ func (r *Runner) Generate(ctx context.Context, req Request, emit func(Event) err
 			}
 		}
 		if done {
+			if req.Timing != nil {
+				*req.Timing = Timing{Queued: j.queued, Admitted: j.admitted, FirstToken: j.firstToken, Done: time.Now()}
+			}
 			if err != nil {
 				return partial, err
 			}

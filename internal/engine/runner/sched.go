@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/open-autoglm/autoglm/internal/engine/model"
 	"github.com/open-autoglm/autoglm/internal/engine/sample"
@@ -39,6 +40,10 @@ func (r *Runner) newSeq(j *job) *seq {
 		stop:    newStopper(j.req.Stop),
 	}
 	s.slot, s.cached = r.takeSlot(j.prompt)
+	if j.admitted.IsZero() {
+		j.admitted = time.Now()
+		r.counters.admitted(s.cached)
+	}
 	if j.req.PromptLogprobs && s.cached > 0 {
 		// Prompt logprobs need the logits of every prompt token: compute them all.
 		s.slot.c.Truncate(0)
@@ -178,6 +183,10 @@ func (r *Runner) advance(s *seq) {
 	tok := s.sampler.Sample(logits, s.history)
 	s.history = append(s.history, tok)
 	s.made++
+	r.counters.generated.Add(1)
+	if s.j.firstToken.IsZero() {
+		s.j.firstToken = time.Now()
+	}
 	r.afterSample(s, tok)
 
 	if r.tok.IsEOG(tok) {
@@ -263,7 +272,10 @@ func (r *Runner) step(active []*seq, batchp *[]*model.Seq, membersp *[]*seq) (fo
 	if r.beforeStep != nil {
 		r.beforeStep(batch)
 	}
-	if err := r.m.Forward(r.runCtx, batch); err != nil {
+	start := time.Now()
+	err = r.m.Forward(r.runCtx, batch)
+	r.counters.step(len(batch), time.Since(start))
+	if err != nil {
 		if r.runCtx.Err() != nil {
 			return nil, true, nil
 		}
@@ -283,6 +295,7 @@ func (r *Runner) step(active []*seq, batchp *[]*model.Seq, membersp *[]*seq) (fo
 					r.notePromptLogprobs(s)
 				}
 				s.fed += len(s.step.Tokens)
+				r.counters.prompt.Add(uint64(len(s.step.Tokens)))
 				if s.fed < len(s.j.prompt) {
 					continue
 				}
