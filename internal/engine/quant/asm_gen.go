@@ -1,10 +1,12 @@
 //go:build ignore
 
-// asm_gen writes gemm_amd64.s and gemm_amd64_decl.go: the amd64 tile
+// asm_gen writes gemm_amd64.s and gemm_decl_amd64.go: the amd64 tile
 // kernels, one function per weight type and tile shape (R weight rows × T
-// activation rows, 1 ≤ R, T ≤ 4). Run it with `go generate` in this
-// directory after changing it; its output is committed so that a plain
-// `go build` needs nothing else.
+// activation rows, 1 ≤ R, T ≤ 4), the packed tiles (16 or 32 rows of the
+// layouts in pack.go × 1 to 8 activation rows) and the vector helpers
+// (activation quantisers, dot, axpy, SwiGLU). Run it with `go generate`
+// in this directory after changing it; its output is committed so that a
+// plain `go build` needs nothing else.
 //
 // Register plan of every tile (AVX-512, 32 vector registers):
 //
