@@ -316,6 +316,16 @@ func (m *Model) attention(l int, seqs []*Seq, b *buffers) {
 // scores has room for group × n values, row for 2 × hd.
 func attendGroup(c *Cache, l, g, n int, q, out []float32, group, hd int, scale float32, scores, row []float32) {
 	kf, vf, kb, vb := c.head(l, g, n)
+	// With an f16 cache the products are those of llama.cpp's CPU
+	// attention on one: the query is rounded to f16 for K·q and the
+	// softmax weights to f16 for the sum of V rows (each product of two
+	// f16 values summed in f32). Greedy decoding then follows llama.cpp's
+	// on the same file; without it, a near tie between two logits may
+	// break the other way.
+	f16 := c.typ == KVF16
+	if f16 {
+		roundF16(q)
+	}
 	scores = scores[:group*n]
 	krow, vrow := row[:hd], row[hd:2*hd]
 	for t := range n {
@@ -344,6 +354,9 @@ func attendGroup(c *Cache, l, g, n int, q, out []float32, group, hd int, scale f
 		for t := range s {
 			s[t] *= inv
 		}
+		if f16 {
+			roundF16(s)
+		}
 	}
 	clear(out)
 	for t := range n {
@@ -355,6 +368,13 @@ func attendGroup(c *Cache, l, g, n int, q, out []float32, group, hd int, scale f
 		for j := range group {
 			addScaled(out[j*hd:(j+1)*hd], scores[j*n+t], vrow)
 		}
+	}
+}
+
+// roundF16 rounds each value to the nearest f16.
+func roundF16(x []float32) {
+	for i, v := range x {
+		x[i] = quant.F16ToF32(quant.F32ToF16(v))
 	}
 }
 

@@ -64,8 +64,8 @@ type Model struct {
 func (m *Model) ScratchBytes() int64 { return m.scratch.Load() }
 
 // PackedBytes returns the memory of the weights copied at load into the
-// layout of the CPU's packed kernels (Q4_0 with AVX-512 VNNI), on top of
-// the mapped file; 0 where none are.
+// layout of the CPU's packed kernels (Q4_0 and F16 with AVX-512 VNNI),
+// on top of the mapped file; 0 where none are.
 func (m *Model) PackedBytes() int64 { return m.packed }
 
 type layer struct {

@@ -86,7 +86,8 @@ func TestMatchesReference(t *testing.T) {
 		{"llama", quant.Q4_K, 1e-4, false},
 		{"chatglm", quant.Q4_K, 1e-4, false},
 		{"qwen2", quant.Q6_K, 1e-4, true},
-		// Q4_0 and F16 go through the packed tiles where the CPU has them.
+		// Q4_0 and F16 go through the packed tiles where the CPU has
+		// them.
 		{"llama", quant.Q4_0, 1e-4, false},
 		{"qwen2", quant.F16, 1e-4, false},
 	}

@@ -142,7 +142,13 @@ func (a *Acts) quantRows(lo, hi int) {
 		}
 	case actsQ8K:
 		for r := lo; r < hi; r++ {
-			a.quantQ8KRow(r)
+			if quantQ8KRowAsm == nil || a.cols < qkK {
+				a.quantQ8KRow(r)
+				continue
+			}
+			nb := a.cols / qkK
+			v := r * nb * 16
+			quantQ8KRowAsm(&a.src[r*a.cols], &a.qs[r*a.cols], &a.dv[v], &a.bs[v], nb)
 		}
 	}
 }
@@ -225,6 +231,10 @@ func (a *Acts) quantQ8KRow(r int) {
 		}
 	}
 }
+
+// quantQ8KRowAsm is quantQ8KRow's nb super-blocks in vector code, bit for
+// bit, set at init where the CPU has it.
+var quantQ8KRowAsm func(x *float32, qs *int8, dv *float32, bs *int32, nb int)
 
 // quantBlockQ8K maps the largest-magnitude element to -127 (the sign kept,
 // as ggml does) and rounds to nearest even. It returns the scale.

@@ -1,10 +1,12 @@
 //go:build ignore
 
-// asm_gen writes gemm_amd64.s and gemm_amd64_decl.go: the amd64 tile
+// asm_gen writes gemm_amd64.s and gemm_decl_amd64.go: the amd64 tile
 // kernels, one function per weight type and tile shape (R weight rows × T
-// activation rows, 1 ≤ R, T ≤ 4). Run it with `go generate` in this
-// directory after changing it; its output is committed so that a plain
-// `go build` needs nothing else.
+// activation rows, 1 ≤ R, T ≤ 4), the packed tiles (16 or 32 rows of the
+// layouts in pack.go × 1 to 8 activation rows) and the vector helpers
+// (activation quantisers, dot, axpy, SwiGLU). Run it with `go generate`
+// in this directory after changing it; its output is committed so that a
+// plain `go build` needs nothing else.
 //
 // Register plan of every tile (AVX-512, 32 vector registers):
 //
@@ -760,6 +762,120 @@ swiglu_done:
 	VZEROUPPER
 	RET
 
+// func quantQ8KRowAVX512(x *float32, qs *int8, dv *float32, bs *int32, nb int)
+//
+// Quantises nb super-blocks of 256 floats exactly as quantBlockQ8K does:
+// m is the first element of the largest magnitude (NaNs skipped), the
+// quants are min(127, round-to-even(x·(-127/m))), the scale 1/(-127/m)
+// is written sixteen times and the sums of every 16 quants once each; a
+// block whose m is 0 or whose -127/m overflows is all zeros.
+TEXT ·quantQ8KRowAVX512(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ qs+8(FP), DI
+	MOVQ dv+16(FP), R8
+	MOVQ bs+24(FP), R9
+	MOVQ nb+32(FP), CX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	MOVL $127, AX
+	VPBROADCASTD AX, Z30
+	TESTQ CX, CX
+	JZ q8k_done
+q8k_loop:
+	// amax over the 16 vectors; the running maximum is kept where the
+	// new value is NaN.
+	VPXORD Z0, Z0, Z0
+	MOVQ $0, DX
+q8k_amax:
+	VANDPS (SI)(DX*1), Z31, Z1
+	VMAXPS Z0, Z1, Z0
+	ADDQ $64, DX
+	CMPQ DX, $1024
+	JLT q8k_amax
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS Y0, Y1, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X0, X1, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X0, X1, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X0, X1, X0
+	VXORPS X2, X2, X2
+	VUCOMISS X2, X0
+	JEQ q8k_zero
+	VBROADCASTSS X0, Z0
+	// m: the first element whose magnitude equals amax.
+	MOVQ $0, DX
+q8k_find:
+	VANDPS (SI)(DX*1), Z31, Z1
+	VCMPPS $0, Z0, Z1, K1
+	KMOVW K1, AX
+	TESTL AX, AX
+	JNZ q8k_found
+	ADDQ $64, DX
+	JMP q8k_find
+q8k_found:
+	TZCNTL AX, AX
+	LEAQ (SI)(DX*1), R10
+	VMOVSS (R10)(AX*4), X1
+	// iscale = -127/m; zero block where it is infinite.
+	MOVL $0xc2fe0000, AX // -127
+	VMOVD AX, X2
+	VDIVSS X1, X2, X3
+	VMOVD X3, AX
+	ANDL $0x7fffffff, AX
+	CMPL AX, $0x7f800000
+	JEQ q8k_zero
+	MOVL $0x3f800000, AX // 1
+	VMOVD AX, X4
+	VDIVSS X3, X4, X4
+	VBROADCASTSS X4, Z4
+	VMOVUPS Z4, (R8)
+	VBROADCASTSS X3, Z3
+	MOVQ $0, DX
+	MOVQ $0, R11
+q8k_quant:
+	VMULPS (SI)(DX*4), Z3, Z1
+	VCVTPS2DQ Z1, Z1
+	VPMINSD Z30, Z1, Z1
+	// Truncating, as Go's int8 conversion is (it matters only for the
+	// 0x80000000 that a NaN product converts to).
+	VPMOVDB Z1, X2
+	VMOVDQU X2, (DI)(DX*1)
+	VPMOVSXBD X2, Z1
+	VEXTRACTI64X4 $1, Z1, Y2
+	VPADDD Y1, Y2, Y1
+	VEXTRACTI128 $1, Y1, X2
+	VPADDD X1, X2, X1
+	VPSHUFD $0x4e, X1, X2
+	VPADDD X1, X2, X1
+	VPSHUFD $0xb1, X1, X2
+	VPADDD X1, X2, X1
+	VMOVD X1, (R9)(R11*4)
+	INCQ R11
+	ADDQ $16, DX
+	CMPQ DX, $256
+	JLT q8k_quant
+	JMP q8k_next
+q8k_zero:
+	VPXORD Z1, Z1, Z1
+	VMOVDQU64 Z1, (DI)
+	VMOVDQU64 Z1, 64(DI)
+	VMOVDQU64 Z1, 128(DI)
+	VMOVDQU64 Z1, 192(DI)
+	VMOVUPS Z1, (R8)
+	VMOVDQU64 Z1, (R9)
+q8k_next:
+	ADDQ $1024, SI
+	ADDQ $256, DI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	DECQ CX
+	JNZ q8k_loop
+q8k_done:
+	VZEROUPPER
+	RET
+
 // func dotF32AVX512(a, b *float32, n64 int) float32
 TEXT ·dotF32AVX512(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), AX
@@ -1329,6 +1445,7 @@ func main() {
 	}
 	decl.WriteString("//go:noescape\nfunc quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)\n\n")
 	decl.WriteString("//go:noescape\nfunc dotF32AVX512(a, b *float32, n64 int) float32\n\n")
+	decl.WriteString("//go:noescape\nfunc quantQ8KRowAVX512(x *float32, qs *int8, dv *float32, bs *int32, nb int)\n\n")
 	decl.WriteString("//go:noescape\nfunc swigluAVX512(dst, gate, u *float32, n16 int)\n\n")
 	decl.WriteString("//go:noescape\nfunc axpyF32AVX512(alpha float32, x, y *float32, n16 int)\n")
 	src, err := format.Source([]byte(decl.String()))

@@ -61,4 +61,28 @@
 // adds where it does not. Every other type and CPU, and every build with the purego tag,
 // uses the portable Go tiles, which compute the same integer sums; tests
 // hold both to the same float64 reference.
+//
+// # Packed weights
+//
+// For Q4_0 and F16 the AVX-512 kernels have a faster layout, made once per
+// weight at load with [Kernel.Pack] (as llama.cpp repacks Q4_0 for its CPU
+// GEMM): rows interleaved in groups of 16, one row per 32-bit vector lane,
+// so that a tile multiplies 16 rows by up to 8 activation rows with one
+// broadcast operand per instruction and ends with each row's sum in its
+// own lane, reading the group as one sequential stream. Q4_0 keeps ggml's
+// nibble bytes (four per lane, VPDPBUSD against four broadcast int8
+// activations, which the quantiser also writes interleaved by 8 rows);
+// F16 stores each column's 16 halves together (VCVTPH2PS, then an FMA per
+// broadcast float32 activation). [Kernel.MulRowsPacked] uses the packed
+// copy for whole groups and the original bytes for the rows after the
+// last one; the packed copy is extra memory ([Packed.Bytes]), the
+// original stays mapped for them and for the portable code.
+//
+// The float sums follow llama.cpp's CPU kernels for the same type, so that
+// greedy decoding picks the same tokens: its repacked Q4_0 kernels sum
+// whole blocks per row as the packed tiles do, while its Q8_0 kernels sum
+// eight lanes of four products per block, as the ordinary tiles do. (A
+// packed Q8_0 was measured two to three times faster per CPU second but
+// parted from llama.cpp's greedy output within a few tokens, so Q8_0 is
+// not packed.)
 package quant

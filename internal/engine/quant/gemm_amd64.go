@@ -27,6 +27,7 @@ func initAsm() {
 	hasVNNI = hasAVX512 && x.HasAVX512VNNI
 	if hasAVX512 {
 		swigluAsm = swigluAVX512
+		quantQ8KRowAsm = quantQ8KRowAVX512
 	}
 	switch {
 	case hasVNNI:

@@ -544,6 +544,9 @@ func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32,
 func dotF32AVX512(a, b *float32, n64 int) float32
 
 //go:noescape
+func quantQ8KRowAVX512(x *float32, qs *int8, dv *float32, bs *int32, nb int)
+
+//go:noescape
 func swigluAVX512(dst, gate, u *float32, n16 int)
 
 //go:noescape

@@ -444,3 +444,43 @@ func TestSwiGLU(t *testing.T) {
 		}
 	}
 }
+
+// The vectorised Q8K quantiser gives exactly the bytes of the portable
+// one: ties in magnitude (the first wins), an all-zero block, a block so
+// small that its scale overflows, and a NaN, which the maximum skips.
+func TestQuantizeActsQ8KVecExact(t *testing.T) {
+	if quantQ8KRowAsm == nil {
+		t.Skip("no vectorised Q8K quantiser on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(27, 28))
+	const n, cols = 3, 6 * qkK
+	x := testData(rng, n*cols)
+	x[10], x[200] = 50, -50 // the first of equal magnitudes sets the sign
+	x[qkK+5], x[qkK+77] = -60, 60
+	for i := 2 * qkK; i < 3*qkK; i++ {
+		x[i] = 0
+	}
+	for i := 3 * qkK; i < 4*qkK; i++ {
+		x[i] = 1e-40 * float32(i%7-3) // subnormal: -127/m overflows
+	}
+	x[4*qkK+9] = float32(math.NaN())
+	x[cols+qkK] = float32(math.Inf(-1))
+	k, _ := KernelFor(Q6_K)
+	var a, b Acts
+	k.PrepareActs(&a, x, n, cols)
+	k.PrepareActs(&b, x, n, cols)
+	k.QuantizeActsRows(&a, 0, n)
+	for r := range n {
+		b.quantQ8KRow(r)
+	}
+	for i := range a.qs {
+		if a.qs[i] != b.qs[i] {
+			t.Fatalf("quant %d = %d, portable %d", i, a.qs[i], b.qs[i])
+		}
+	}
+	for i := range a.dv {
+		if math.Float32bits(a.dv[i]) != math.Float32bits(b.dv[i]) || a.bs[i] != b.bs[i] {
+			t.Fatalf("lane %d: scale %g sum %d, portable %g %d", i, a.dv[i], a.bs[i], b.dv[i], b.bs[i])
+		}
+	}
+}
