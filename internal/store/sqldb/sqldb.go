@@ -130,7 +130,7 @@ func Classify(err error) Class {
 		case pe.Code == "23503": // foreign_key_violation
 			return UnknownRef
 		case strings.HasPrefix(pe.Code, "08"), // connection_exception
-			strings.HasPrefix(pe.Code, "53"), // insufficient_resources
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient_resources
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // shutdown, crash, cannot connect now
 			return Unavailable
 		}
