@@ -44,15 +44,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
-
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/store/postgres"
-	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
 
 // Options configure a Service.
@@ -78,8 +75,7 @@ type Options struct {
 type Service struct {
 	opts     Options
 	w, r     *sql.DB
-	postgres bool
-	owned    *sql.DB
+	dialect  sqldb.Dialect
 	log      *slog.Logger
 	worker   string        // this process's lease owner name
 	wake     chan struct{} // a batch was created or cancelled
@@ -163,20 +159,16 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
 	if s.opts.Lease <= 0 {
 		s.opts.Lease = time.Minute
 	}
-	switch v := st.(type) {
-	case *sqlite.Store:
-		s.w, s.r = v.WriteDB(), v.ReadDB()
-	case *postgres.Store:
-		db := stdlib.OpenDBFromPool(v.Pool())
-		s.w, s.r, s.postgres, s.owned = db, db, true, db
-	default:
-		return nil, fmt.Errorf("batch: store %T is not supported", st)
+	db, err := sqldb.From(st, "batch")
+	if err != nil {
+		return nil, err
 	}
+	s.w, s.r, s.dialect = db.W, db.R, db.Dialect
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if !s.postgres {
+	if !s.dialect.IsPostgres() {
 		if _, err := s.w.ExecContext(ctx, `UPDATE batch_lines SET lease_until = 0, lease_owner = '' WHERE done = 0 AND lease_until <> 0`); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("batch: release leases: %w", err)
@@ -186,19 +178,15 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
 }
 
 // Close releases what Open made; the store stays open. Stop Run first.
-func (s *Service) Close() error {
-	if s.owned != nil {
-		return s.owned.Close()
-	}
-	return nil
-}
+// The database belongs to the store, so there is nothing to release today.
+func (s *Service) Close() error { return nil }
 
 func (s *Service) q(query string) string {
-	return sqlschema.Rebind(s.postgres, query)
+	return s.dialect.Rebind(query)
 }
 
 func (s *Service) migrate(ctx context.Context) error {
-	return sqlschema.Migrate(ctx, s.w, s.postgres, sqlschema.Schema{Name: "batch", Table: "batch_schema", Lock: int64(migrationLock), Migrations: migrations})
+	return sqlschema.Migrate(ctx, s.w, s.dialect, sqlschema.Schema{Name: "batch", Table: "batch_schema", Lock: int64(migrationLock), Migrations: migrations})
 }
 
 // ownerOf names the owner of files and batches: the caller's user, else its key; "" when

@@ -14,22 +14,18 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
-
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/store/postgres"
-	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
 
 // Store is an openai.ResponseStore on a SQL database.
 type Store struct {
-	w, r     *sql.DB
-	postgres bool
-	owned    *sql.DB // closed by Close (PostgreSQL's database/sql view of the pool)
+	w, r    *sql.DB
+	dialect sqldb.Dialect
 }
 
 var _ openai.ResponseStore = (*Store)(nil)
@@ -62,15 +58,11 @@ const migrationLock = 0x72657370 // "resp"
 // Open opens the response tables in st's database, creating them when needed.
 func Open(ctx context.Context, st store.Store) (*Store, error) {
 	s := &Store{}
-	switch v := st.(type) {
-	case *sqlite.Store:
-		s.w, s.r = v.WriteDB(), v.ReadDB()
-	case *postgres.Store:
-		db := stdlib.OpenDBFromPool(v.Pool())
-		s.w, s.r, s.postgres, s.owned = db, db, true, db
-	default:
-		return nil, fmt.Errorf("respstore: store %T is not supported", st)
+	db, err := sqldb.From(st, "respstore")
+	if err != nil {
+		return nil, err
 	}
+	s.w, s.r, s.dialect = db.W, db.R, db.Dialect
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -78,19 +70,15 @@ func Open(ctx context.Context, st store.Store) (*Store, error) {
 }
 
 // Close releases what Open made; the store itself stays open.
-func (s *Store) Close() error {
-	if s.owned != nil {
-		return s.owned.Close()
-	}
-	return nil
-}
+// The database belongs to the store, so there is nothing to release today.
+func (s *Store) Close() error { return nil }
 
 func (s *Store) q(query string) string {
-	return sqlschema.Rebind(s.postgres, query)
+	return s.dialect.Rebind(query)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	return sqlschema.Migrate(ctx, s.w, s.postgres, sqlschema.Schema{Name: "respstore", Table: "response_schema", Lock: int64(migrationLock), Migrations: migrations})
+	return sqlschema.Migrate(ctx, s.w, s.dialect, sqlschema.Schema{Name: "respstore", Table: "response_schema", Lock: int64(migrationLock), Migrations: migrations})
 }
 
 // PutResponse stores r and its items in one transaction, replacing a response of the same

@@ -13,8 +13,12 @@
 // schema_migrations table; on PostgreSQL an advisory lock makes replicas that start together
 // take turns.
 //
-// The driver types give access to their connections for other components that keep data in
-// the same database (a task queue): (*sqlite.Store).WriteDB and (*postgres.Store).Pool.
+// Both drivers are written on one SQL layer, internal/store/sqldb: the dialect (placeholders,
+// stored times, keyset comparisons), the classification of driver errors into ErrNotFound,
+// ErrConflict, ErrInvalid and ErrUnavailable, the where-builder and page assembly. Both
+// implement sqldb.Source, through which the components that keep their own tables in the
+// same database (the task queue, stored responses, batches) find it, with no knowledge of
+// which driver is underneath.
 //
 // # The request path
 //

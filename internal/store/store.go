@@ -15,6 +15,9 @@ var (
 	ErrConflict = errors.New("store: already exists")
 	// ErrInvalid: an argument is unusable (a malformed cursor, a missing required field).
 	ErrInvalid = errors.New("store: invalid argument")
+	// ErrUnavailable: the database could not be reached or was busy; the same call may
+	// succeed later.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Store is everything governance keeps: users, API keys, usage and audit records. Both drivers

@@ -7,47 +7,31 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/store/postgres"
-	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
 
 // DB is where task rows live: the store's own database, so a task and the records around it
-// share one durability story.
+// share one durability story. W, R, Dialect and Listener are the store's (see sqldb.DB);
+// on SQLite W is the store's single writer, so task writes queue behind the store's in Go.
 type DB struct {
-	// W runs every write (and reads inside write transactions). On SQLite it is the store's
-	// single writer connection, so task writes queue behind the store's in Go.
-	W *sql.DB
-	// R runs reads outside transactions. On SQLite it is the query-only reader pool.
-	R *sql.DB
-	// Postgres selects PostgreSQL's SQL dialect ($n placeholders, SKIP LOCKED, NOTIFY).
-	Postgres bool
-	// Pool is the PostgreSQL pool; one of its connections is kept for LISTEN. Nil on
-	// SQLite.
-	Pool *pgxpool.Pool
+	sqldb.DB
 }
 
-// DBFor returns the task database of a store opened by store.Open.
+// DBFor returns the task database of a store that keeps a SQL database (a sqldb.Source:
+// both drivers store.Open knows).
 func DBFor(st store.Store) (DB, error) {
-	switch s := st.(type) {
-	case *sqlite.Store:
-		return DB{W: s.WriteDB(), R: s.ReadDB()}, nil
-	case *postgres.Store:
-		db := stdlib.OpenDBFromPool(s.Pool())
-		return DB{W: db, R: db, Postgres: true, Pool: s.Pool()}, nil
+	db, err := sqldb.From(st, "task")
+	if err != nil {
+		return DB{}, err
 	}
-	return DB{}, fmt.Errorf("task: store %T has no task queue support", st)
+	return DB{db}, nil
 }
 
 // q rewrites a query written with ? placeholders for the dialect.
-func (d DB) q(query string) string {
-	return sqlschema.Rebind(d.Postgres, query)
-}
+func (d DB) q(query string) string { return d.Dialect.Rebind(query) }
 
 // migrations are applied in order, each once, recorded in task_schema. They are the task
 // system's own: the store's migrations never touch these tables. The SQL is written to be
@@ -131,21 +115,11 @@ const migrationLock = 0x6175746f676c6d74
 
 // migrate applies pending migrations in one transaction.
 func (d DB) migrate(ctx context.Context) error {
-	return sqlschema.Migrate(ctx, d.W, d.Postgres, sqlschema.Schema{Name: "task", Table: "task_schema", Lock: int64(migrationLock), Migrations: migrations})
+	return sqlschema.Migrate(ctx, d.W, d.Dialect, sqlschema.Schema{Name: "task", Table: "task_schema", Lock: int64(migrationLock), Migrations: migrations})
 }
 
 // inTx runs fn in a write transaction and commits it when fn returns nil.
-func (d DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := d.W.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
+func (d DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error { return d.InTx(ctx, fn) }
 
 // taskColumns are the columns scanTask reads, in order.
 const taskColumns = `id, kind, model, owner, spec, status, priority, attempts, max_attempts,
@@ -265,15 +239,14 @@ func (d DB) loadDelivery(ctx context.Context, q querier, id string) (*Delivery, 
 // use insertEvent.
 func (d DB) appendEvent(ctx context.Context, tx *sql.Tx, id, typ string, data []byte, now int64) (int64, error) {
 	var seq int64
-	if err := tx.QueryRowContext(ctx, d.q(`UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`), id).Scan(&seq); err != nil {
+	if err := tx.QueryRowContext(ctx, d.q(stmtNextSeq), id).Scan(&seq); err != nil {
 		return 0, err
 	}
 	return seq, d.insertEvent(ctx, tx, id, seq, typ, data, now)
 }
 
 func (d DB) insertEvent(ctx context.Context, tx *sql.Tx, id string, seq int64, typ string, data []byte, now int64) error {
-	_, err := tx.ExecContext(ctx, d.q(`INSERT INTO task_events (task_id, seq, type, data, created_at) VALUES (?, ?, ?, ?, ?)`),
-		id, seq, typ, string(data), now)
+	_, err := tx.ExecContext(ctx, d.q(stmtInsertEvent), id, seq, typ, string(data), now)
 	return err
 }
 
@@ -281,11 +254,14 @@ func (d DB) insertEvent(ctx context.Context, tx *sql.Tx, id string, seq int64, t
 // (new events) or "q:<model>" (new queued work). It is sent when tx commits. A no-op on
 // SQLite, whose one process is told in memory.
 func (d DB) notify(ctx context.Context, tx *sql.Tx, payload string) error {
-	if !d.Postgres {
+	if d.Listener == nil {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify('autoglm_tasks', $1)`, payload)
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', $1)`, payload)
 	return err
 }
+
+// notifyChannel is the PostgreSQL channel task changes are announced on.
+const notifyChannel = "autoglm_tasks"
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -7,12 +7,13 @@
 // Task rows live in the store's database (SQLite by default, PostgreSQL for replicas), in
 // tables of this package's own migrations (task_schema). A task is accepted only once its
 // row and its first event are committed. From then on every change is one transaction that
-// is conditional on the state it leaves:
+// is conditional on the state it leaves, each a named statement in transitions.go:
 //
 //   - claim: queued → running, with this process's lease (lease_owner, lease_until);
-//   - progress: a tokens event, renewing the lease, only while the lease is held;
-//   - retry: running → queued, only while the lease is held (or, in recovery, while the
-//     expired lease is the one seen);
+//   - recordProgress / renewLease: a tokens event or a heartbeat, renewing the lease, only
+//     while the lease is held;
+//   - release (retry): running → queued, only while the lease is held (or, in recovery,
+//     while the expired lease is the one seen);
 //   - finish: running (or queued, for a cancel) → one terminal status, with the terminal
 //     event and the webhook delivery row written in the same transaction.
 //

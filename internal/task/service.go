@@ -237,26 +237,25 @@ func (s *Service) Cancel(ctx context.Context, c Caller, id string) (Task, error)
 	if t.Status.Terminal() {
 		return t, ErrFinished
 	}
-	done, err := s.terminate(ctx, id, `status = 'queued'`, nil, StatusCanceled, nil,
+	done, err := s.terminate(ctx, id, StatusQueued, nil, StatusCanceled, nil,
 		&Error{Code: "canceled", Message: "canceled by the client"})
 	if err != nil {
 		return Task{}, err
 	}
 	if !done {
 		// Running (or it started a moment ago): flag it, then stop it if it runs here.
-		if _, err := s.db.W.ExecContext(ctx, s.db.q(`UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')`),
-			time.Now().UnixMicro(), id); err != nil {
+		if err := s.db.requestCancel(ctx, s.db.W, id, time.Now().UnixMicro()); err != nil {
 			return Task{}, fmt.Errorf("task: cancel: %w", err)
 		}
 		s.cancelLocal(id)
-		if s.db.Postgres {
+		if s.db.Listener != nil {
 			// The replica running it stops at once instead of at its next heartbeat.
-			if _, err := s.db.W.ExecContext(ctx, `SELECT pg_notify('autoglm_tasks', $1)`, cancelTopic(id)); err != nil {
+			if _, err := s.db.W.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', $1)`, cancelTopic(id)); err != nil {
 				s.log.Warn("task cancel: notify failed; the run stops at its next heartbeat", "task", id, "err", err)
 			}
 		}
 		// A task queued again between the two statements is still canceled here.
-		if _, err := s.terminate(ctx, id, `status = 'queued'`, nil, StatusCanceled, nil,
+		if _, err := s.terminate(ctx, id, StatusQueued, nil, StatusCanceled, nil,
 			&Error{Code: "canceled", Message: "canceled by the client"}); err != nil {
 			return Task{}, err
 		}
@@ -372,13 +371,13 @@ func (s *Service) Events(ctx context.Context, id string, after int64, limit int)
 	return out, rows.Err()
 }
 
-// terminate moves a task to a terminal status in one transaction, if it is in the state cond
-// describes (an SQL condition on tasks; leaseOwner, when not nil, must also hold the lease):
+// terminate moves a task to a terminal status in one transaction, if it is in state from
+// (queued, or running with the lease held by *leaseOwner; see DB.finish):
 // the row, its terminal event with the whole task, and its webhook delivery when it has a
 // callback. It reports whether it did; false means the task was not in that state, and
 // nothing changed. This is the only way into a terminal status, which is why a task reaches
 // exactly one.
-func (s *Service) terminate(ctx context.Context, id, cond string, leaseOwner *string, st Status, res *Result, e *Error) (bool, error) {
+func (s *Service) terminate(ctx context.Context, id string, from Status, leaseOwner *string, st Status, res *Result, e *Error) (bool, error) {
 	now := time.Now().UnixMicro()
 	var resJSON, errJSON any
 	if res != nil {
@@ -389,21 +388,14 @@ func (s *Service) terminate(ctx context.Context, id, cond string, leaseOwner *st
 		b, _ := json.Marshal(e)
 		errJSON = string(b)
 	}
-	args := []any{string(st), resJSON, errJSON, now, now, id}
-	where := `id = ? AND (` + cond + `)`
+	p := finishParams{id: id, from: from, to: st, result: resJSON, errJSON: errJSON, now: now}
 	if leaseOwner != nil {
-		where += ` AND lease_owner = ?`
-		args = append(args, *leaseOwner)
+		p.owner = *leaseOwner
 	}
 	done := false
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, updated_at = ?,
-			lease_owner = '', lease_until = 0, last_seq = last_seq + 1 WHERE `+where+` RETURNING last_seq`), args...).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		seq, ok, err := s.db.finish(ctx, tx, p)
+		if !ok {
 			return err
 		}
 		t, spec, err := s.db.loadTask(ctx, tx, id)

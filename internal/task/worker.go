@@ -22,13 +22,13 @@ var (
 )
 
 // Run starts the workers of every model, the recovery of tasks abandoned by dead processes,
-// the webhook sender and (on PostgreSQL) the listener for other replicas' notifications. It
+// the webhook sender and (where the database has one: PostgreSQL) the listener for other replicas' notifications. It
 // returns when ctx is canceled, after handing the tasks it was running back to the queue.
 func (s *Service) Run(ctx context.Context) error {
 	// Last out: the groups handed off by submitters that left are committed before Run
 	// returns (their commits have their own timeout).
 	defer s.handoffs.Wait()
-	if !s.db.Postgres {
+	if !s.db.Dialect.IsPostgres() {
 		// One process owns a SQLite file, so a task another instance left running died with
 		// it: queue it again now rather than after its lease.
 		if err := s.reap(ctx, true); err != nil {
@@ -64,7 +64,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.deliverLoop(runCtx)
 	}()
-	if s.db.Postgres {
+	if s.db.Listener != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -270,31 +270,22 @@ func (s *Service) take(ctx context.Context, id string) (*claimed, error) {
 	lease := now + s.cfg.Lease.D().Microseconds()
 	var c *claimed
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		var specJSON string
-		var attempt, maxAttempts, seq int64
-		var keyID, userID string
-		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_until = ?,
-			started_at = COALESCE(started_at, ?), updated_at = ?, progress_tokens = 0, last_seq = last_seq + 1
-			WHERE id = ? AND status = 'queued' RETURNING spec, attempts, max_attempts, last_seq, key_id, user_id`),
-			s.instance, lease, now, now, id).Scan(&specJSON, &attempt, &maxAttempts, &seq, &keyID, &userID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		r, ok, err := s.db.claim(ctx, tx, id, s.instance, lease, now)
+		if !ok {
 			return err
 		}
 		var spec Spec
-		if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
+		if err := json.Unmarshal([]byte(r.spec), &spec); err != nil {
 			return err
 		}
-		data, _ := json.Marshal(statusEvent{Status: StatusRunning, Attempt: int(attempt)})
-		if err := s.db.insertEvent(ctx, tx, id, seq, EventStatus, data, now); err != nil {
+		data, _ := json.Marshal(statusEvent{Status: StatusRunning, Attempt: int(r.attempt)})
+		if err := s.db.insertEvent(ctx, tx, id, r.seq, EventStatus, data, now); err != nil {
 			return err
 		}
 		if err := s.db.notify(ctx, tx, taskTopic(id)); err != nil {
 			return err
 		}
-		c = &claimed{id: id, spec: spec, attempt: int(attempt), attempts: int(maxAttempts), keyID: keyID, userID: userID}
+		c = &claimed{id: id, spec: spec, attempt: int(r.attempt), attempts: int(r.maxAttempts), keyID: r.keyID, userID: r.userID}
 		return nil
 	})
 	if err != nil {
@@ -394,7 +385,7 @@ func (s *Service) finish(ctx context.Context, id string, owner *string, st Statu
 	wait := 100 * time.Millisecond
 	deadline := time.Now().Add(s.cfg.Lease.D() / 2)
 	for {
-		done, err := s.terminate(ctx, id, `status = 'running'`, owner, st, res, e)
+		done, err := s.terminate(ctx, id, StatusRunning, owner, st, res, e)
 		if err == nil {
 			if !done {
 				s.log.Warn("task was no longer ours to finish", "task", id, "status", st)
@@ -424,15 +415,8 @@ func (s *Service) requeue(ctx context.Context, c *claimed, delay time.Duration, 
 		refund = 1
 	}
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET status = 'queued', lease_owner = '', lease_until = 0, run_after = ?,
-			attempts = attempts - ?, updated_at = ?, last_seq = last_seq + 1
-			WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING last_seq`),
-			now+delay.Microseconds(), refund, now, c.id, s.instance).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		seq, ok, err := s.db.release(ctx, tx, c.id, s.instance, now+delay.Microseconds(), int64(refund), now)
+		if !ok {
 			return err
 		}
 		data, _ := json.Marshal(statusEvent{Status: StatusQueued, Attempt: c.attempt, Reason: reason})
@@ -506,10 +490,10 @@ func (s *Service) reap(ctx context.Context, all bool) error {
 		owner := x.owner
 		switch {
 		case x.cancelReq != 0:
-			_, err = s.terminate(ctx, x.id, `status = 'running'`, &owner, StatusCanceled, nil,
+			_, err = s.terminate(ctx, x.id, StatusRunning, &owner, StatusCanceled, nil,
 				&Error{Code: "canceled", Message: "canceled by the client"})
 		case x.attempts >= x.max:
-			_, err = s.terminate(ctx, x.id, `status = 'running'`, &owner, StatusFailed, nil,
+			_, err = s.terminate(ctx, x.id, StatusRunning, &owner, StatusFailed, nil,
 				&Error{Code: "interrupted", Message: fmt.Sprintf("the task was interrupted on each of its %d attempts", x.attempts)})
 		default:
 			c := &claimed{id: x.id, spec: Spec{Model: x.model}, attempt: x.attempts}
@@ -527,14 +511,8 @@ func (s *Service) requeueFrom(ctx context.Context, c *claimed, owner string) err
 	now := time.Now().UnixMicro()
 	queued := false
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET status = 'queued', lease_owner = '', lease_until = 0, run_after = ?,
-			updated_at = ?, last_seq = last_seq + 1 WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING last_seq`),
-			now, now, c.id, owner).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		seq, ok, err := s.db.release(ctx, tx, c.id, owner, now, 0, now)
+		if !ok {
 			return err
 		}
 		data, _ := json.Marshal(statusEvent{Status: StatusQueued, Attempt: c.attempt, Reason: "interrupted"})

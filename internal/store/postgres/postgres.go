@@ -13,18 +13,17 @@ package postgres
 
 import (
 	"context"
-	"errors"
+	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 )
 
 func init() {
@@ -36,7 +35,10 @@ func init() {
 // Store is the PostgreSQL store. Its methods implement store.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	db   *sql.DB // database/sql over pool, for components sharing the database
 }
+
+var _ sqldb.Source = (*Store)(nil)
 
 var _ store.Store = (*Store)(nil)
 
@@ -65,12 +67,42 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, db: stdlib.OpenDBFromPool(pool)}, nil
 }
 
-// Pool is the connection pool, for components that keep their own tables in the same
-// database (River's pgx driver takes it). Closing the Store closes it.
+// Pool is the connection pool. Closing the Store closes it.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// SQLDB implements sqldb.Source: W and R are one database/sql handle over the pool, and the
+// Listener takes a connection out of the pool for LISTEN.
+func (s *Store) SQLDB() sqldb.DB {
+	return sqldb.DB{W: s.db, R: s.db, Dialect: dialect, Listener: listener{s.pool}}
+}
+
+// listener implements sqldb.Listener with LISTEN on a connection of its own.
+type listener struct{ pool *pgxpool.Pool }
+
+func (l listener) Listen(ctx context.Context, channel string, ready func(), fn func(string)) error {
+	pc, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The connection leaves the pool for good: one that LISTENs must not serve queries
+	// for others.
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		return err
+	}
+	ready()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		fn(n.Payload)
+	}
+}
 
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {
@@ -82,29 +114,13 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements store.Store.
 func (s *Store) Close() error {
+	err := s.db.Close()
 	s.pool.Close()
-	return nil
+	return err
 }
 
-// mapErr turns missing rows and constraint violations into the store's sentinel errors.
-func mapErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("postgres: %s: %w", op, store.ErrNotFound)
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "23505": // unique_violation
-			return fmt.Errorf("postgres: %s: %w (%s)", op, store.ErrConflict, pe.ConstraintName)
-		case "23503": // foreign_key_violation
-			return fmt.Errorf("postgres: %s: %w: unknown user (%s)", op, store.ErrInvalid, pe.ConstraintName)
-		}
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
-}
+// dialect is the store's SQL dialect: placeholders, stored times and error classes.
+var dialect = sqldb.Postgres
 
 // ts converts a time for a nullable column: the zero time is NULL.
 func ts(t time.Time) *time.Time {
@@ -121,80 +137,4 @@ func fromTS(t *time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
-}
-
-// where builds a WHERE clause of ANDed conditions with $n placeholders.
-type where struct {
-	conds []string
-	args  []any
-}
-
-// add appends cond, whose placeholders are written "?" and numbered here.
-func (w *where) add(cond string, args ...any) {
-	var b strings.Builder
-	n := len(w.args)
-	for _, r := range cond {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	w.conds = append(w.conds, b.String())
-	w.args = append(w.args, args...)
-}
-
-func (w *where) eq(col, v string) {
-	if v != "" {
-		w.add(col+" = ?", v)
-	}
-}
-
-func (w *where) period(col string, from, to time.Time) {
-	if !from.IsZero() {
-		w.add(col+" >= ?", store.Micro(from))
-	}
-	if !to.IsZero() {
-		w.add(col+" < ?", store.Micro(to))
-	}
-}
-
-// after continues a (time DESC, id DESC) listing after cursor.
-func (w *where) after(cursor, timeCol, idCol string) error {
-	if cursor == "" {
-		return nil
-	}
-	c, err := store.ParseCursor(cursor)
-	if err != nil || c.Time.IsZero() {
-		return fmt.Errorf("postgres: %w: malformed cursor", store.ErrInvalid)
-	}
-	w.add("("+timeCol+", "+idCol+") < (?, ?)", c.Time, c.ID)
-	return nil
-}
-
-// afterSeq continues an id DESC listing after cursor.
-func (w *where) afterSeq(cursor string) error {
-	if cursor == "" {
-		return nil
-	}
-	c, err := store.ParseCursor(cursor)
-	if err != nil || !c.Time.IsZero() || c.ID != "" {
-		return fmt.Errorf("postgres: %w: malformed cursor", store.ErrInvalid)
-	}
-	w.add("id < ?", c.Seq)
-	return nil
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-// limit returns the placeholder for a LIMIT argument appended after the conditions'.
-func (w *where) limit(n int) string {
-	w.args = append(w.args, n)
-	return " LIMIT $" + strconv.Itoa(len(w.args))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 )
 
 const userCols = `id, name, email, role, disabled, created_at, updated_at`
@@ -31,38 +32,32 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	u, err := scanUser(s.pool.QueryRow(ctx, `WITH t AS (SELECT clock_timestamp() AS ts)
 		INSERT INTO users (`+userCols+`) SELECT $1, $2, $3, $4, $5, t.ts, t.ts FROM t RETURNING `+userCols,
 		u.ID, u.Name, u.Email, u.Role, u.Disabled))
-	return u, mapErr("create user", err)
+	return u, dialect.Err("create user", err)
 }
 
 // GetUser implements store.Users.
 func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
-	return u, mapErr("get user", err)
+	return u, dialect.Err("get user", err)
 }
 
 // ListUsers implements store.Users.
 func (s *Store) ListUsers(ctx context.Context, p store.ListParams) (store.Page[store.User], error) {
-	var w where
-	if err := w.after(p.Cursor, "created_at", "id"); err != nil {
+	w := dialect.Where()
+	if err := w.After(p.Cursor, "created_at", "id"); err != nil {
 		return store.Page[store.User]{}, err
 	}
 	limit := store.PageLimit(p.Limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+userCols+` FROM users`+w.String()+
-		` ORDER BY created_at DESC, id DESC`+w.limit(limit+1), w.args...)
+	q, args := w.SQL(`SELECT `+userCols+` FROM users`, ` ORDER BY created_at DESC, id DESC LIMIT ?`, limit+1)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return store.Page[store.User]{}, mapErr("list users", err)
+		return store.Page[store.User]{}, dialect.Err("list users", err)
 	}
 	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
 	if err != nil {
-		return store.Page[store.User]{}, mapErr("list users", err)
+		return store.Page[store.User]{}, dialect.Err("list users", err)
 	}
-	page := store.Page[store.User]{Items: users}
-	if len(users) > limit {
-		page.Items = users[:limit]
-		last := page.Items[limit-1]
-		page.Next = store.Cursor{Time: last.CreatedAt, ID: last.ID}.String()
-	}
-	return page, nil
+	return sqldb.PageOf(users, limit, func(u store.User) store.Cursor { return store.Cursor{Time: u.CreatedAt, ID: u.ID} }), nil
 }
 
 // UpdateUser implements store.Users.
@@ -72,12 +67,12 @@ func (s *Store) UpdateUser(ctx context.Context, p store.UpdateUserParams) (store
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return store.User{}, mapErr("update user", err)
+		return store.User{}, dialect.Err("update user", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	var wasDisabled bool
 	if err := tx.QueryRow(ctx, `SELECT disabled FROM users WHERE id = $1 FOR UPDATE`, p.ID).Scan(&wasDisabled); err != nil {
-		return store.User{}, mapErr("update user", err)
+		return store.User{}, dialect.Err("update user", err)
 	}
 	// A NULL argument leaves the column as it is.
 	u, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET
@@ -85,15 +80,15 @@ func (s *Store) UpdateUser(ctx context.Context, p store.UpdateUserParams) (store
 			disabled = COALESCE($5, disabled), updated_at = clock_timestamp()
 		WHERE id = $1 RETURNING `+userCols, p.ID, p.Name, p.Email, p.Role, p.Disabled))
 	if err != nil {
-		return store.User{}, mapErr("update user", err)
+		return store.User{}, dialect.Err("update user", err)
 	}
 	if u.Disabled != wasDisabled {
 		// Key caches follow KeysChangedSince; touching the keys tells them.
 		if _, err := tx.Exec(ctx, `UPDATE api_keys SET updated_at = clock_timestamp() WHERE user_id = $1`, u.ID); err != nil {
-			return store.User{}, mapErr("update user", err)
+			return store.User{}, dialect.Err("update user", err)
 		}
 	}
-	return u, mapErr("update user", tx.Commit(ctx))
+	return u, dialect.Err("update user", tx.Commit(ctx))
 }
 
 const keyCols = `k.id, k.prefix, k.hash, COALESCE(k.user_id, ''), k.role, k.name, k.models, k.expires_at,
@@ -147,48 +142,42 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) (store.Key, error) {
 		) SELECT `+keyCols+keyFromCTE,
 		k.ID, k.Prefix, k.Hash, nullString(k.UserID), k.Role, k.Name, models(k.Models), ts(k.ExpiresAt))
 	key, err := scanKey(row)
-	return key, mapErr("create key", err)
+	return key, dialect.Err("create key", err)
 }
 
 // GetKey implements store.Keys.
 func (s *Store) GetKey(ctx context.Context, id string) (store.Key, error) {
 	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyCols+keyFrom+` WHERE k.id = $1`, id))
-	return k, mapErr("get key", err)
+	return k, dialect.Err("get key", err)
 }
 
 // KeyByHash implements store.Keys.
 func (s *Store) KeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
 	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyCols+keyFrom+` WHERE k.hash = $1`, hash))
-	return k, mapErr("key by hash", err)
+	return k, dialect.Err("key by hash", err)
 }
 
 // ListKeys implements store.Keys.
 func (s *Store) ListKeys(ctx context.Context, p store.ListKeysParams) (store.Page[store.Key], error) {
-	var w where
-	if err := w.after(p.Cursor, "k.created_at", "k.id"); err != nil {
+	w := dialect.Where()
+	if err := w.After(p.Cursor, "k.created_at", "k.id"); err != nil {
 		return store.Page[store.Key]{}, err
 	}
-	w.eq("k.user_id", p.UserID)
+	w.Eq("k.user_id", p.UserID)
 	if !p.IncludeRevoked {
-		w.add("k.revoked_at IS NULL")
+		w.Add("k.revoked_at IS NULL")
 	}
 	limit := store.PageLimit(p.Limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+keyFrom+w.String()+
-		` ORDER BY k.created_at DESC, k.id DESC`+w.limit(limit+1), w.args...)
+	q, args := w.SQL(`SELECT `+keyCols+keyFrom, ` ORDER BY k.created_at DESC, k.id DESC LIMIT ?`, limit+1)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return store.Page[store.Key]{}, mapErr("list keys", err)
+		return store.Page[store.Key]{}, dialect.Err("list keys", err)
 	}
 	keys, err := collectKeys(rows)
 	if err != nil {
-		return store.Page[store.Key]{}, mapErr("list keys", err)
+		return store.Page[store.Key]{}, dialect.Err("list keys", err)
 	}
-	page := store.Page[store.Key]{Items: keys}
-	if len(keys) > limit {
-		page.Items = keys[:limit]
-		last := page.Items[limit-1]
-		page.Next = store.Cursor{Time: last.CreatedAt, ID: last.ID}.String()
-	}
-	return page, nil
+	return sqldb.PageOf(keys, limit, func(k store.Key) store.Cursor { return store.Cursor{Time: k.CreatedAt, ID: k.ID} }), nil
 }
 
 // UpdateKey implements store.Keys.
@@ -216,7 +205,7 @@ func (s *Store) UpdateKey(ctx context.Context, p store.UpdateKeyParams) (store.K
 		) SELECT `+keyCols+keyFromCTE,
 		p.ID, p.Name, p.Role, newModels, p.Models != nil, newExpiry, p.ExpiresAt != nil)
 	k, err := scanKey(row)
-	return k, mapErr("update key", err)
+	return k, dialect.Err("update key", err)
 }
 
 // RevokeKey implements store.Keys.
@@ -226,7 +215,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string) (store.Key, error) {
 			FROM t WHERE id = $1 RETURNING api_keys.*
 		) SELECT `+keyCols+keyFromCTE, id)
 	k, err := scanKey(row)
-	return k, mapErr("revoke key", err)
+	return k, dialect.Err("revoke key", err)
 }
 
 // KeysChangedSince implements store.Keys. The database's clock is read before the query, so
@@ -235,16 +224,16 @@ func (s *Store) RevokeKey(ctx context.Context, id string) (store.Key, error) {
 func (s *Store) KeysChangedSince(ctx context.Context, since time.Time) ([]store.Key, time.Time, error) {
 	var dbNow time.Time
 	if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&dbNow); err != nil {
-		return nil, since, mapErr("keys changed", err)
+		return nil, since, dialect.Err("keys changed", err)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+keyFrom+` WHERE k.updated_at >= $1 ORDER BY k.updated_at, k.id`,
 		store.Micro(since))
 	if err != nil {
-		return nil, since, mapErr("keys changed", err)
+		return nil, since, dialect.Err("keys changed", err)
 	}
 	keys, err := collectKeys(rows)
 	if err != nil {
-		return nil, since, mapErr("keys changed", err)
+		return nil, since, dialect.Err("keys changed", err)
 	}
 	next := store.Micro(dbNow).Add(-store.ChangeOverlap)
 	if next.Before(since) {

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 )
 
 var (
@@ -21,7 +22,7 @@ func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []s
 		return nil
 	}
 	at := time.Now()
-	return mapErr("append", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return dialect.Err("append", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if len(usage) > 0 {
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageCols,
 				pgx.CopyFromSlice(len(usage), func(i int) ([]any, error) {
@@ -92,12 +93,12 @@ func addDaily(ctx context.Context, tx pgx.Tx, days []store.DayTotal, sign int64)
 	return err
 }
 
-func usageWhere(f store.UsageFilter) *where {
-	w := new(where)
-	w.eq("key_id", f.KeyID)
-	w.eq("user_id", f.UserID)
-	w.eq("model", f.Model)
-	w.period("time", f.From, f.To)
+func usageWhere(f store.UsageFilter) *sqldb.Where {
+	w := dialect.Where()
+	w.Eq("key_id", f.KeyID)
+	w.Eq("user_id", f.UserID)
+	w.Eq("model", f.Model)
+	w.Period("time", f.From, f.To)
 	return w
 }
 
@@ -105,12 +106,12 @@ func usageWhere(f store.UsageFilter) *where {
 func (s *Store) UsageTotals(ctx context.Context, f store.UsageFilter) (store.UsageTotals, error) {
 	var t store.UsageTotals
 	var q string
-	var w *where
+	var w *sqldb.Where
 	if store.RollupCovers(f) {
-		w = new(where)
-		w.eq("key_id", f.KeyID)
-		w.eq("user_id", f.UserID)
-		w.period("day", f.From, f.To)
+		w = dialect.Where()
+		w.Eq("key_id", f.KeyID)
+		w.Eq("user_id", f.UserID)
+		w.Period("day", f.From, f.To)
 		q = `SELECT COALESCE(SUM(requests), 0)::bigint, COALESCE(SUM(prompt_tokens), 0)::bigint,
 			COALESCE(SUM(completion_tokens), 0)::bigint FROM usage_daily`
 	} else {
@@ -118,22 +119,23 @@ func (s *Store) UsageTotals(ctx context.Context, f store.UsageFilter) (store.Usa
 		q = `SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0)::bigint, COALESCE(SUM(completion_tokens), 0)::bigint
 			FROM usage_records`
 	}
-	err := s.pool.QueryRow(ctx, q+w.String(), w.args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
-	return t, mapErr("usage totals", err)
+	q, args := w.SQL(q, "")
+	err := s.pool.QueryRow(ctx, q, args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
+	return t, dialect.Err("usage totals", err)
 }
 
 // ListUsage implements store.Usage.
 func (s *Store) ListUsage(ctx context.Context, q store.UsageQuery) (store.Page[store.UsageRecord], error) {
 	w := usageWhere(q.UsageFilter)
-	if err := w.afterSeq(q.Cursor); err != nil {
+	if err := w.AfterSeq(q.Cursor); err != nil {
 		return store.Page[store.UsageRecord]{}, err
 	}
 	limit := store.PageLimit(q.Limit)
-	rows, err := s.pool.Query(ctx, `SELECT id, time, key_id, user_id, model, backend, prompt_tokens,
-		completion_tokens, latency_us, status, trace_id FROM usage_records`+w.String()+` ORDER BY id DESC`+
-		w.limit(limit+1), w.args...)
+	query, args := w.SQL(`SELECT id, time, key_id, user_id, model, backend, prompt_tokens,
+		completion_tokens, latency_us, status, trace_id FROM usage_records`, ` ORDER BY id DESC LIMIT ?`, limit+1)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return store.Page[store.UsageRecord]{}, mapErr("list usage", err)
+		return store.Page[store.UsageRecord]{}, dialect.Err("list usage", err)
 	}
 	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.UsageRecord, error) {
 		var u store.UsageRecord
@@ -145,32 +147,28 @@ func (s *Store) ListUsage(ctx context.Context, q store.UsageQuery) (store.Page[s
 		return u, err
 	})
 	if err != nil {
-		return store.Page[store.UsageRecord]{}, mapErr("list usage", err)
+		return store.Page[store.UsageRecord]{}, dialect.Err("list usage", err)
 	}
-	page := store.Page[store.UsageRecord]{Items: recs}
-	if len(recs) > limit {
-		page.Items = recs[:limit]
-		page.Next = store.Cursor{Seq: page.Items[limit-1].ID}.String()
-	}
-	return page, nil
+	return sqldb.PageOf(recs, limit, func(u store.UsageRecord) store.Cursor { return store.Cursor{Seq: u.ID} }), nil
 }
 
 // ListAudit implements store.Audit.
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.Page[store.AuditRecord], error) {
-	w := new(where)
-	w.eq("actor", q.Actor)
-	w.eq("action", q.Action)
-	w.eq("target", q.Target)
-	w.eq("result", q.Result)
-	w.period("time", q.From, q.To)
-	if err := w.afterSeq(q.Cursor); err != nil {
+	w := dialect.Where()
+	w.Eq("actor", q.Actor)
+	w.Eq("action", q.Action)
+	w.Eq("target", q.Target)
+	w.Eq("result", q.Result)
+	w.Period("time", q.From, q.To)
+	if err := w.AfterSeq(q.Cursor); err != nil {
 		return store.Page[store.AuditRecord]{}, err
 	}
 	limit := store.PageLimit(q.Limit)
-	rows, err := s.pool.Query(ctx, `SELECT id, time, actor, action, target, client_addr, result, details::text
-		FROM audit_records`+w.String()+` ORDER BY id DESC`+w.limit(limit+1), w.args...)
+	query, args := w.SQL(`SELECT id, time, actor, action, target, client_addr, result, details::text
+		FROM audit_records`, ` ORDER BY id DESC LIMIT ?`, limit+1)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return store.Page[store.AuditRecord]{}, mapErr("list audit", err)
+		return store.Page[store.AuditRecord]{}, dialect.Err("list audit", err)
 	}
 	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AuditRecord, error) {
 		var a store.AuditRecord
@@ -180,14 +178,9 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.Page[s
 		return a, err
 	})
 	if err != nil {
-		return store.Page[store.AuditRecord]{}, mapErr("list audit", err)
+		return store.Page[store.AuditRecord]{}, dialect.Err("list audit", err)
 	}
-	page := store.Page[store.AuditRecord]{Items: recs}
-	if len(recs) > limit {
-		page.Items = recs[:limit]
-		page.Next = store.Cursor{Seq: page.Items[limit-1].ID}.String()
-	}
-	return page, nil
+	return sqldb.PageOf(recs, limit, func(a store.AuditRecord) store.Cursor { return store.Cursor{Seq: a.ID} }), nil
 }
 
 // DeleteUsageBefore implements store.Usage. Each chunk of deleted records is subtracted from
@@ -216,7 +209,7 @@ func (s *Store) DeleteUsageBefore(ctx context.Context, t time.Time) (int64, erro
 			return addDaily(ctx, tx, store.Daily(gone, time.Time{}), -1)
 		})
 		if err != nil {
-			return total, mapErr("delete usage_records", err)
+			return total, dialect.Err("delete usage_records", err)
 		}
 		total += n
 		if n < chunk {
@@ -239,7 +232,7 @@ func (s *Store) deleteBefore(ctx context.Context, table string, t time.Time) (in
 		tag, err := s.pool.Exec(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+
 			` WHERE time < $1 LIMIT $2)`, store.Micro(t), chunk)
 		if err != nil {
-			return total, mapErr("delete "+table, err)
+			return total, dialect.Err("delete "+table, err)
 		}
 		total += tag.RowsAffected()
 		if tag.RowsAffected() < chunk {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 )
 
 const userCols = `id, name, email, role, disabled, created_at, updated_at`
@@ -33,7 +34,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Name, u.Email, u.Role, u.Disabled, t, t)
 	if err != nil {
-		return store.User{}, mapErr("create user", err)
+		return store.User{}, dialect.Err("create user", err)
 	}
 	u.CreatedAt = time.UnixMicro(t).UTC()
 	u.UpdatedAt = u.CreatedAt
@@ -43,51 +44,46 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 // GetUser implements store.Users.
 func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
-	return u, mapErr("get user", err)
+	return u, dialect.Err("get user", err)
 }
 
 // ListUsers implements store.Users.
 func (s *Store) ListUsers(ctx context.Context, p store.ListParams) (store.Page[store.User], error) {
-	var w where
-	if err := w.after(p.Cursor, "created_at", "id"); err != nil {
+	w := dialect.Where()
+	if err := w.After(p.Cursor, "created_at", "id"); err != nil {
 		return store.Page[store.User]{}, err
 	}
 	limit := store.PageLimit(p.Limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users`+w.String()+
-		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(w.args, limit+1)...)
+	q, args := w.SQL(`SELECT `+userCols+` FROM users`, ` ORDER BY created_at DESC, id DESC LIMIT ?`, limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return store.Page[store.User]{}, mapErr("list users", err)
+		return store.Page[store.User]{}, dialect.Err("list users", err)
 	}
 	defer rows.Close()
-	var page store.Page[store.User]
+	var users []store.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return store.Page[store.User]{}, mapErr("list users", err)
+			return store.Page[store.User]{}, dialect.Err("list users", err)
 		}
-		page.Items = append(page.Items, u)
+		users = append(users, u)
 	}
 	if err := rows.Err(); err != nil {
-		return store.Page[store.User]{}, mapErr("list users", err)
+		return store.Page[store.User]{}, dialect.Err("list users", err)
 	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		last := page.Items[limit-1]
-		page.Next = store.Cursor{Time: last.CreatedAt, ID: last.ID}.String()
-	}
-	return page, nil
+	return sqldb.PageOf(users, limit, func(u store.User) store.Cursor { return store.Cursor{Time: u.CreatedAt, ID: u.ID} }), nil
 }
 
 // UpdateUser implements store.Users.
 func (s *Store) UpdateUser(ctx context.Context, p store.UpdateUserParams) (store.User, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return store.User{}, mapErr("update user", err)
+		return store.User{}, dialect.Err("update user", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	old, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, p.ID))
 	if err != nil {
-		return store.User{}, mapErr("update user", err)
+		return store.User{}, dialect.Err("update user", err)
 	}
 	u := old
 	if p.Name != nil {
@@ -108,16 +104,16 @@ func (s *Store) UpdateUser(ctx context.Context, p store.UpdateUserParams) (store
 	t := now()
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET name = ?, email = ?, role = ?, disabled = ?, updated_at = ? WHERE id = ?`,
 		u.Name, u.Email, u.Role, u.Disabled, t, u.ID); err != nil {
-		return store.User{}, mapErr("update user", err)
+		return store.User{}, dialect.Err("update user", err)
 	}
 	if u.Disabled != old.Disabled {
 		// Key caches follow KeysChangedSince; touching the keys tells them.
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET updated_at = ? WHERE user_id = ?`, t, u.ID); err != nil {
-			return store.User{}, mapErr("update user", err)
+			return store.User{}, dialect.Err("update user", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return store.User{}, mapErr("update user", err)
+		return store.User{}, dialect.Err("update user", err)
 	}
 	u.UpdatedAt = time.UnixMicro(t).UTC()
 	return u, nil
@@ -173,7 +169,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) (store.Key, error) {
 		k.ID, k.Prefix, k.Hash, nullString(k.UserID), k.Role, k.Name, encodeModels(k.Models),
 		micros(store.Micro(k.ExpiresAt)), t, t)
 	if err != nil {
-		return store.Key{}, mapErr("create key", err)
+		return store.Key{}, dialect.Err("create key", err)
 	}
 	return s.getKey(ctx, s.w, "create key", `k.id = ?`, k.ID)
 }
@@ -184,7 +180,7 @@ type queryer interface {
 
 func (s *Store) getKey(ctx context.Context, q queryer, op, cond string, arg any) (store.Key, error) {
 	k, err := scanKey(q.QueryRowContext(ctx, `SELECT `+keyCols+keyFrom+` WHERE `+cond, arg))
-	return k, mapErr(op, err)
+	return k, dialect.Err(op, err)
 }
 
 // GetKey implements store.Keys.
@@ -199,29 +195,23 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
 
 // ListKeys implements store.Keys.
 func (s *Store) ListKeys(ctx context.Context, p store.ListKeysParams) (store.Page[store.Key], error) {
-	var w where
-	if err := w.after(p.Cursor, "k.created_at", "k.id"); err != nil {
+	w := dialect.Where()
+	if err := w.After(p.Cursor, "k.created_at", "k.id"); err != nil {
 		return store.Page[store.Key]{}, err
 	}
 	if p.UserID != "" {
-		w.add("k.user_id = ?", p.UserID)
+		w.Add("k.user_id = ?", p.UserID)
 	}
 	if !p.IncludeRevoked {
-		w.add("k.revoked_at IS NULL")
+		w.Add("k.revoked_at IS NULL")
 	}
 	limit := store.PageLimit(p.Limit)
-	keys, err := s.queryKeys(ctx, `SELECT `+keyCols+keyFrom+w.String()+
-		` ORDER BY k.created_at DESC, k.id DESC LIMIT ?`, append(w.args, limit+1)...)
+	q, args := w.SQL(`SELECT `+keyCols+keyFrom, ` ORDER BY k.created_at DESC, k.id DESC LIMIT ?`, limit+1)
+	keys, err := s.queryKeys(ctx, q, args...)
 	if err != nil {
-		return store.Page[store.Key]{}, mapErr("list keys", err)
+		return store.Page[store.Key]{}, dialect.Err("list keys", err)
 	}
-	page := store.Page[store.Key]{Items: keys}
-	if len(keys) > limit {
-		page.Items = keys[:limit]
-		last := page.Items[limit-1]
-		page.Next = store.Cursor{Time: last.CreatedAt, ID: last.ID}.String()
-	}
-	return page, nil
+	return sqldb.PageOf(keys, limit, func(k store.Key) store.Cursor { return store.Cursor{Time: k.CreatedAt, ID: k.ID} }), nil
 }
 
 func (s *Store) queryKeys(ctx context.Context, q string, args ...any) ([]store.Key, error) {
@@ -276,10 +266,10 @@ func (s *Store) RevokeKey(ctx context.Context, id string) (store.Key, error) {
 func (s *Store) writeKey(ctx context.Context, op, q, id string, args ...any) (store.Key, error) {
 	res, err := s.w.ExecContext(ctx, q, args...)
 	if err != nil {
-		return store.Key{}, mapErr(op, err)
+		return store.Key{}, dialect.Err(op, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return store.Key{}, mapErr(op, err)
+		return store.Key{}, dialect.Err(op, err)
 	} else if n == 0 {
 		return store.Key{}, fmt.Errorf("sqlite: %s %s: %w", op, id, store.ErrNotFound)
 	}
@@ -295,7 +285,7 @@ func (s *Store) KeysChangedSince(ctx context.Context, since time.Time) ([]store.
 	}
 	keys, err := s.queryKeys(ctx, `SELECT `+keyCols+keyFrom+` WHERE k.updated_at >= ? ORDER BY k.updated_at, k.id`, sinceUS)
 	if err != nil {
-		return nil, since, mapErr("keys changed", err)
+		return nil, since, dialect.Err("keys changed", err)
 	}
 	if next.Before(since) {
 		next = since // never move the caller backwards

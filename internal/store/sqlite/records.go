@@ -3,72 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 )
-
-// where builds a WHERE clause of ANDed conditions with ? placeholders.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-func (w *where) eq(col, v string) {
-	if v != "" {
-		w.add(col+" = ?", v)
-	}
-}
-
-func (w *where) period(col string, from, to time.Time) {
-	if !from.IsZero() {
-		w.add(col+" >= ?", from.UnixMicro())
-	}
-	if !to.IsZero() {
-		w.add(col+" < ?", to.UnixMicro())
-	}
-}
-
-// after continues a (time DESC, id DESC) listing after cursor.
-func (w *where) after(cursor, timeCol, idCol string) error {
-	if cursor == "" {
-		return nil
-	}
-	c, err := store.ParseCursor(cursor)
-	if err != nil || c.Time.IsZero() {
-		return fmt.Errorf("sqlite: %w: malformed cursor", store.ErrInvalid)
-	}
-	us := c.Time.UnixMicro()
-	w.add("("+timeCol+" < ? OR ("+timeCol+" = ? AND "+idCol+" < ?))", us, us, c.ID)
-	return nil
-}
-
-// afterSeq continues an id DESC listing after cursor.
-func (w *where) afterSeq(cursor string) error {
-	if cursor == "" {
-		return nil
-	}
-	c, err := store.ParseCursor(cursor)
-	if err != nil || !c.Time.IsZero() || c.ID != "" {
-		return fmt.Errorf("sqlite: %w: malformed cursor", store.ErrInvalid)
-	}
-	w.add("id < ?", c.Seq)
-	return nil
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
 
 // Append implements store.Store: one IMMEDIATE transaction with a prepared statement per
 // table.
@@ -79,43 +18,43 @@ func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []s
 	at := time.Now()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return mapErr("append", err)
+		return dialect.Err("append", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if len(usage) > 0 {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO usage_records (time, key_id, user_id, model, backend,
 			prompt_tokens, completion_tokens, latency_us, status, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
-			return mapErr("append usage", err)
+			return dialect.Err("append usage", err)
 		}
 		defer st.Close()
 		for i := range usage {
 			u := &usage[i]
 			if _, err := st.ExecContext(ctx, recordTime(u.Time, at), u.KeyID, u.UserID, u.Model, u.Backend,
 				u.PromptTokens, u.CompletionTokens, u.Latency.Microseconds(), u.Status, u.TraceID); err != nil {
-				return mapErr("append usage", err)
+				return dialect.Err("append usage", err)
 			}
 		}
 	}
 	if err := addDaily(ctx, tx, store.Daily(usage, at), 1); err != nil {
-		return mapErr("append usage", err)
+		return dialect.Err("append usage", err)
 	}
 	if len(audit) > 0 {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO audit_records (time, actor, action, target, client_addr,
 			result, details) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
-			return mapErr("append audit", err)
+			return dialect.Err("append audit", err)
 		}
 		defer st.Close()
 		for i := range audit {
 			a := &audit[i]
 			if _, err := st.ExecContext(ctx, recordTime(a.Time, at), a.Actor, a.Action, a.Target, a.ClientAddr,
 				a.Result, string(store.Details(a.Details))); err != nil {
-				return mapErr("append audit", err)
+				return dialect.Err("append audit", err)
 			}
 		}
 	}
-	return mapErr("append", tx.Commit())
+	return dialect.Err("append", tx.Commit())
 }
 
 // addDaily adds (sign 1) or subtracts (sign -1) rollup rows, and removes rows left empty.
@@ -148,12 +87,12 @@ func addDaily(ctx context.Context, tx *sql.Tx, days []store.DayTotal, sign int64
 	return err
 }
 
-func usageWhere(f store.UsageFilter) *where {
-	w := new(where)
-	w.eq("key_id", f.KeyID)
-	w.eq("user_id", f.UserID)
-	w.eq("model", f.Model)
-	w.period("time", f.From, f.To)
+func usageWhere(f store.UsageFilter) *sqldb.Where {
+	w := dialect.Where()
+	w.Eq("key_id", f.KeyID)
+	w.Eq("user_id", f.UserID)
+	w.Eq("model", f.Model)
+	w.Period("time", f.From, f.To)
 	return w
 }
 
@@ -162,93 +101,87 @@ func (s *Store) UsageTotals(ctx context.Context, f store.UsageFilter) (store.Usa
 	var t store.UsageTotals
 	var err error
 	if store.RollupCovers(f) {
-		w := new(where)
-		w.eq("key_id", f.KeyID)
-		w.eq("user_id", f.UserID)
-		w.period("day", f.From, f.To)
-		err = s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(prompt_tokens), 0),
-			COALESCE(SUM(completion_tokens), 0) FROM usage_daily`+w.String(), w.args...).
-			Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
+		w := dialect.Where()
+		w.Eq("key_id", f.KeyID)
+		w.Eq("user_id", f.UserID)
+		w.Period("day", f.From, f.To)
+		q, args := w.SQL(`SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(prompt_tokens), 0),
+			COALESCE(SUM(completion_tokens), 0) FROM usage_daily`, "")
+		err = s.r.QueryRowContext(ctx, q, args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
 	} else {
 		w := usageWhere(f)
-		err = s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0)
-			FROM usage_records`+w.String(), w.args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
+		q, args := w.SQL(`SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0)
+			FROM usage_records`, "")
+		err = s.r.QueryRowContext(ctx, q, args...).Scan(&t.Requests, &t.PromptTokens, &t.CompletionTokens)
 	}
-	return t, mapErr("usage totals", err)
+	return t, dialect.Err("usage totals", err)
 }
 
 // ListUsage implements store.Usage.
 func (s *Store) ListUsage(ctx context.Context, q store.UsageQuery) (store.Page[store.UsageRecord], error) {
 	w := usageWhere(q.UsageFilter)
-	if err := w.afterSeq(q.Cursor); err != nil {
+	if err := w.AfterSeq(q.Cursor); err != nil {
 		return store.Page[store.UsageRecord]{}, err
 	}
 	limit := store.PageLimit(q.Limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT id, time, key_id, user_id, model, backend, prompt_tokens,
-		completion_tokens, latency_us, status, trace_id FROM usage_records`+w.String()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, limit+1)...)
+	query, args := w.SQL(`SELECT id, time, key_id, user_id, model, backend, prompt_tokens,
+		completion_tokens, latency_us, status, trace_id FROM usage_records`, ` ORDER BY id DESC LIMIT ?`, limit+1)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return store.Page[store.UsageRecord]{}, mapErr("list usage", err)
+		return store.Page[store.UsageRecord]{}, dialect.Err("list usage", err)
 	}
 	defer rows.Close()
-	var page store.Page[store.UsageRecord]
+	var items []store.UsageRecord
 	for rows.Next() {
 		var u store.UsageRecord
 		var t, lat int64
 		if err := rows.Scan(&u.ID, &t, &u.KeyID, &u.UserID, &u.Model, &u.Backend, &u.PromptTokens,
 			&u.CompletionTokens, &lat, &u.Status, &u.TraceID); err != nil {
-			return store.Page[store.UsageRecord]{}, mapErr("list usage", err)
+			return store.Page[store.UsageRecord]{}, dialect.Err("list usage", err)
 		}
 		u.Time, u.Latency = time.UnixMicro(t).UTC(), time.Duration(lat)*time.Microsecond
-		page.Items = append(page.Items, u)
+		items = append(items, u)
 	}
 	if err := rows.Err(); err != nil {
-		return store.Page[store.UsageRecord]{}, mapErr("list usage", err)
+		return store.Page[store.UsageRecord]{}, dialect.Err("list usage", err)
 	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.Next = store.Cursor{Seq: page.Items[limit-1].ID}.String()
-	}
-	return page, nil
+	return sqldb.PageOf(items, limit, func(u store.UsageRecord) store.Cursor { return store.Cursor{Seq: u.ID} }), nil
 }
 
 // ListAudit implements store.Audit.
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (store.Page[store.AuditRecord], error) {
-	w := new(where)
-	w.eq("actor", q.Actor)
-	w.eq("action", q.Action)
-	w.eq("target", q.Target)
-	w.eq("result", q.Result)
-	w.period("time", q.From, q.To)
-	if err := w.afterSeq(q.Cursor); err != nil {
+	w := dialect.Where()
+	w.Eq("actor", q.Actor)
+	w.Eq("action", q.Action)
+	w.Eq("target", q.Target)
+	w.Eq("result", q.Result)
+	w.Period("time", q.From, q.To)
+	if err := w.AfterSeq(q.Cursor); err != nil {
 		return store.Page[store.AuditRecord]{}, err
 	}
 	limit := store.PageLimit(q.Limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT id, time, actor, action, target, client_addr, result, details
-		FROM audit_records`+w.String()+` ORDER BY id DESC LIMIT ?`, append(w.args, limit+1)...)
+	query, args := w.SQL(`SELECT id, time, actor, action, target, client_addr, result, details
+		FROM audit_records`, ` ORDER BY id DESC LIMIT ?`, limit+1)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return store.Page[store.AuditRecord]{}, mapErr("list audit", err)
+		return store.Page[store.AuditRecord]{}, dialect.Err("list audit", err)
 	}
 	defer rows.Close()
-	var page store.Page[store.AuditRecord]
+	var items []store.AuditRecord
 	for rows.Next() {
 		var a store.AuditRecord
 		var t int64
 		var details string
 		if err := rows.Scan(&a.ID, &t, &a.Actor, &a.Action, &a.Target, &a.ClientAddr, &a.Result, &details); err != nil {
-			return store.Page[store.AuditRecord]{}, mapErr("list audit", err)
+			return store.Page[store.AuditRecord]{}, dialect.Err("list audit", err)
 		}
 		a.Time, a.Details = time.UnixMicro(t).UTC(), []byte(details)
-		page.Items = append(page.Items, a)
+		items = append(items, a)
 	}
 	if err := rows.Err(); err != nil {
-		return store.Page[store.AuditRecord]{}, mapErr("list audit", err)
+		return store.Page[store.AuditRecord]{}, dialect.Err("list audit", err)
 	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.Next = store.Cursor{Seq: page.Items[limit-1].ID}.String()
-	}
-	return page, nil
+	return sqldb.PageOf(items, limit, func(a store.AuditRecord) store.Cursor { return store.Cursor{Seq: a.ID} }), nil
 }
 
 // DeleteUsageBefore implements store.Usage. Each chunk of deleted records is subtracted from
@@ -268,13 +201,13 @@ func (s *Store) DeleteUsageBefore(ctx context.Context, t time.Time) (int64, erro
 func (s *Store) deleteUsageChunk(ctx context.Context, t time.Time, limit int) (int64, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, mapErr("delete usage", err)
+		return 0, dialect.Err("delete usage", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	rows, err := tx.QueryContext(ctx, `DELETE FROM usage_records WHERE id IN (SELECT id FROM usage_records
 		WHERE time < ? LIMIT ?) RETURNING time, key_id, user_id, prompt_tokens, completion_tokens`, t.UnixMicro(), limit)
 	if err != nil {
-		return 0, mapErr("delete usage", err)
+		return 0, dialect.Err("delete usage", err)
 	}
 	var gone []store.UsageRecord
 	for rows.Next() {
@@ -282,20 +215,20 @@ func (s *Store) deleteUsageChunk(ctx context.Context, t time.Time, limit int) (i
 		var us int64
 		if err := rows.Scan(&us, &r.KeyID, &r.UserID, &r.PromptTokens, &r.CompletionTokens); err != nil {
 			rows.Close()
-			return 0, mapErr("delete usage", err)
+			return 0, dialect.Err("delete usage", err)
 		}
 		r.Time = time.UnixMicro(us)
 		gone = append(gone, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, mapErr("delete usage", err)
+		return 0, dialect.Err("delete usage", err)
 	}
 	if err := addDaily(ctx, tx, store.Daily(gone, time.Time{}), -1); err != nil {
-		return 0, mapErr("delete usage", err)
+		return 0, dialect.Err("delete usage", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, mapErr("delete usage", err)
+		return 0, dialect.Err("delete usage", err)
 	}
 	return int64(len(gone)), nil
 }
@@ -314,11 +247,11 @@ func (s *Store) deleteBefore(ctx context.Context, table string, t time.Time) (in
 		res, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+
 			` WHERE time < ? LIMIT ?)`, t.UnixMicro(), chunk)
 		if err != nil {
-			return total, mapErr("delete "+table, err)
+			return total, dialect.Err("delete "+table, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return total, mapErr("delete "+table, err)
+			return total, dialect.Err("delete "+table, err)
 		}
 		total += n
 		if n < chunk {

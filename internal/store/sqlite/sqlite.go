@@ -26,11 +26,11 @@ import (
 	"strings"
 	"time"
 
-	msqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 )
 
 func init() {
@@ -159,15 +159,16 @@ func setup(ctx context.Context, w *sql.DB) error {
 	return migrate(ctx, w)
 }
 
-func isBusy(err error) bool {
-	var se *msqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
-}
+func isBusy(err error) bool { return sqldb.Classify(err) == sqldb.Unavailable }
 
-// WriteDB is the single writer connection's pool. A task queue on the same file (River's
-// SQLite driver) must be given this one, so that its writes queue behind the store's in Go
-// instead of meeting them inside SQLite as SQLITE_BUSY. Transactions begun on it are
-// IMMEDIATE. Do not change its pool limits.
+var _ sqldb.Source = (*Store)(nil)
+
+// SQLDB implements sqldb.Source: W is the single writer connection (its transactions are
+// IMMEDIATE), R the query-only readers, and there is no Listener.
+func (s *Store) SQLDB() sqldb.DB { return sqldb.DB{W: s.w, R: s.r, Dialect: dialect} }
+
+// WriteDB is the single writer connection's pool. Transactions begun on it are IMMEDIATE.
+// Do not change its pool limits.
 func (s *Store) WriteDB() *sql.DB { return s.w }
 
 // ReadDB is the query-only reader pool.
@@ -193,25 +194,8 @@ func (s *Store) Close() error {
 // writer connection, so times are taken in commit order.
 func now() int64 { return time.Now().UnixMicro() }
 
-// mapErr turns constraint violations into the store's sentinel errors.
-func mapErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
-	}
-	var se *msqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("sqlite: %s: %w (%v)", op, store.ErrConflict, err)
-		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			return fmt.Errorf("sqlite: %s: %w: unknown user (%v)", op, store.ErrInvalid, err)
-		}
-	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
-}
+// dialect is the store's SQL dialect: placeholders, stored times and error classes.
+var dialect = sqldb.SQLite
 
 // micros converts a time to the stored form; the zero time is NULL.
 func micros(t time.Time) any {

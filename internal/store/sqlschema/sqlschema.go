@@ -1,39 +1,18 @@
-// Package sqlschema holds the two things every component that keeps its own tables in the
-// store's database (tasks, stored responses, batches) needs on both SQLite and PostgreSQL:
-// rewriting ?-placeholders for the dialect, and applying append-only migrations recorded in
-// a per-component version table, serialised between replicas on PostgreSQL.
+// Package sqlschema applies the append-only migrations of each component that keeps its own
+// tables in the store's database (tasks, stored responses, batches), recorded in a
+// per-component version table and serialised between replicas on PostgreSQL. The SQL of a
+// migration is written once for both dialects.
 package sqlschema
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-)
 
-// Rebind rewrites a query written with ? placeholders into PostgreSQL's $1, $2, ... when
-// postgres is true, and returns it unchanged otherwise. Queries must not contain a literal
-// question mark.
-func Rebind(postgres bool, query string) string {
-	if !postgres {
-		return query
-	}
-	var b strings.Builder
-	b.Grow(len(query) + 8)
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
-}
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
+)
 
 // Schema describes one component's migrations.
 type Schema struct {
@@ -51,13 +30,13 @@ type Schema struct {
 // Migrate applies the migrations db has not seen yet, in one transaction. A database
 // whose recorded version is newer than len(Migrations) is refused: an older binary must
 // not run against tables it does not know.
-func Migrate(ctx context.Context, db *sql.DB, postgres bool, s Schema) error {
+func Migrate(ctx context.Context, db *sql.DB, d sqldb.Dialect, s Schema) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: migrate: %w", s.Name, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if postgres {
+	if d.IsPostgres() {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, s.Lock); err != nil {
 			return fmt.Errorf("%s: migrate: %w", s.Name, err)
 		}
@@ -81,7 +60,7 @@ func Migrate(ctx context.Context, db *sql.DB, postgres bool, s Schema) error {
 				return fmt.Errorf("%s: migration %d: %w", s.Name, v, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, Rebind(postgres, `INSERT INTO `+s.Table+` (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixMicro()); err != nil {
+		if _, err := tx.ExecContext(ctx, d.Rebind(`INSERT INTO `+s.Table+` (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixMicro()); err != nil {
 			return fmt.Errorf("%s: migration %d: %w", s.Name, v, err)
 		}
 	}

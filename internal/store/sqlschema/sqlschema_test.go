@@ -9,21 +9,10 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
 )
 
-func TestRebind(t *testing.T) {
-	q := `SELECT a FROM t WHERE b = ? AND c IN (?, ?)`
-	if got := sqlschema.Rebind(false, q); got != q {
-		t.Errorf("sqlite: %q", got)
-	}
-	if got, want := sqlschema.Rebind(true, q), `SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)`; got != want {
-		t.Errorf("postgres: %q, want %q", got, want)
-	}
-}
-
-// TestMigrate applies migrations in two steps on a real SQLite file, then checks that a
-// binary knowing fewer versions than the database holds refuses to run.
 func TestMigrate(t *testing.T) {
 	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "m.db"))
 	if err != nil {
@@ -34,12 +23,12 @@ func TestMigrate(t *testing.T) {
 	s := sqlschema.Schema{Name: "thing", Table: "thing_schema", Migrations: []string{
 		`CREATE TABLE things (id TEXT PRIMARY KEY); CREATE INDEX things_id ON things (id)`,
 	}}
-	if err := sqlschema.Migrate(ctx, db, false, s); err != nil {
+	if err := sqlschema.Migrate(ctx, db, sqldb.SQLite, s); err != nil {
 		t.Fatal(err)
 	}
 	s.Migrations = append(s.Migrations, `ALTER TABLE things ADD COLUMN n BIGINT NOT NULL DEFAULT 0`)
 	for range 2 { // the second run finds nothing to do
-		if err := sqlschema.Migrate(ctx, db, false, s); err != nil {
+		if err := sqlschema.Migrate(ctx, db, sqldb.SQLite, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,11 +40,11 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("%d versions recorded (%v), want 2", versions, err)
 	}
 	s.Migrations = s.Migrations[:1]
-	if err := sqlschema.Migrate(ctx, db, false, s); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+	if err := sqlschema.Migrate(ctx, db, sqldb.SQLite, s); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
 		t.Errorf("older binary: %v", err)
 	}
 	bad := sqlschema.Schema{Name: "bad", Table: "bad_schema", Migrations: []string{`CREATE TABLE ok (id TEXT); CREATE TABLE ok (id TEXT)`}}
-	if err := sqlschema.Migrate(ctx, db, false, bad); err == nil {
+	if err := sqlschema.Migrate(ctx, db, sqldb.SQLite, bad); err == nil {
 		t.Error("a failing migration was accepted")
 	}
 	var n int
