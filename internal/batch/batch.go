@@ -46,13 +46,9 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
 
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/store/postgres"
-	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
 
 // Options configure a Service.
@@ -79,7 +75,7 @@ type Service struct {
 	opts     Options
 	w, r     *sql.DB
 	postgres bool
-	owned    *sql.DB
+	closeDB  func() error // releases the shared database handles (store.Shared.Close)
 	log      *slog.Logger
 	worker   string        // this process's lease owner name
 	wake     chan struct{} // a batch was created or cancelled
@@ -163,15 +159,11 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
 	if s.opts.Lease <= 0 {
 		s.opts.Lease = time.Minute
 	}
-	switch v := st.(type) {
-	case *sqlite.Store:
-		s.w, s.r = v.WriteDB(), v.ReadDB()
-	case *postgres.Store:
-		db := stdlib.OpenDBFromPool(v.Pool())
-		s.w, s.r, s.postgres, s.owned = db, db, true, db
-	default:
-		return nil, fmt.Errorf("batch: store %T is not supported", st)
+	sh, err := store.Share(st)
+	if err != nil {
+		return nil, fmt.Errorf("batch: %w", err)
 	}
+	s.w, s.r, s.postgres, s.closeDB = sh.W, sh.R, sh.Postgres, sh.Close
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -187,8 +179,8 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
 
 // Close releases what Open made; the store stays open. Stop Run first.
 func (s *Service) Close() error {
-	if s.owned != nil {
-		return s.owned.Close()
+	if s.closeDB != nil {
+		return s.closeDB()
 	}
 	return nil
 }

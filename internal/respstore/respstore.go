@@ -16,20 +16,16 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
 
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/store/postgres"
-	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
 
 // Store is an openai.ResponseStore on a SQL database.
 type Store struct {
 	w, r     *sql.DB
 	postgres bool
-	owned    *sql.DB // closed by Close (PostgreSQL's database/sql view of the pool)
+	release  func() error // releases the shared database handles (store.Shared.Close)
 }
 
 var _ openai.ResponseStore = (*Store)(nil)
@@ -62,15 +58,11 @@ const migrationLock = 0x72657370 // "resp"
 // Open opens the response tables in st's database, creating them when needed.
 func Open(ctx context.Context, st store.Store) (*Store, error) {
 	s := &Store{}
-	switch v := st.(type) {
-	case *sqlite.Store:
-		s.w, s.r = v.WriteDB(), v.ReadDB()
-	case *postgres.Store:
-		db := stdlib.OpenDBFromPool(v.Pool())
-		s.w, s.r, s.postgres, s.owned = db, db, true, db
-	default:
-		return nil, fmt.Errorf("respstore: store %T is not supported", st)
+	sh, err := store.Share(st)
+	if err != nil {
+		return nil, fmt.Errorf("respstore: %w", err)
 	}
+	s.w, s.r, s.postgres, s.release = sh.W, sh.R, sh.Postgres, sh.Close
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -79,8 +71,8 @@ func Open(ctx context.Context, st store.Store) (*Store, error) {
 
 // Close releases what Open made; the store itself stays open.
 func (s *Store) Close() error {
-	if s.owned != nil {
-		return s.owned.Close()
+	if s.release != nil {
+		return s.release()
 	}
 	return nil
 }

@@ -13,8 +13,9 @@
 // schema_migrations table; on PostgreSQL an advisory lock makes replicas that start together
 // take turns.
 //
-// The driver types give access to their connections for other components that keep data in
-// the same database (a task queue): (*sqlite.Store).WriteDB and (*postgres.Store).Pool.
+// Components that keep tables of their own in the same database (the task queue, batches,
+// stored responses) get its connections, dialect and notifications through Share, which both
+// drivers implement, so they never switch on the driver's type.
 //
 // # The request path
 //

@@ -9,12 +9,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/store/sqlschema"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/store/postgres"
-	"github.com/open-autoglm/autoglm/internal/store/sqlite"
 )
 
 // DB is where task rows live: the store's own database, so a task and the records around it
@@ -27,21 +22,17 @@ type DB struct {
 	R *sql.DB
 	// Postgres selects PostgreSQL's SQL dialect ($n placeholders, SKIP LOCKED, NOTIFY).
 	Postgres bool
-	// Pool is the PostgreSQL pool; one of its connections is kept for LISTEN. Nil on
-	// SQLite.
-	Pool *pgxpool.Pool
+	// Listen hears PostgreSQL notifications (see store.Shared.Listen). Nil on SQLite.
+	Listen func(ctx context.Context, channel string, ready func(), fn func(payload string)) error
 }
 
-// DBFor returns the task database of a store opened by store.Open.
+// DBFor returns the task database of a store opened by store.Open, whichever its driver.
 func DBFor(st store.Store) (DB, error) {
-	switch s := st.(type) {
-	case *sqlite.Store:
-		return DB{W: s.WriteDB(), R: s.ReadDB()}, nil
-	case *postgres.Store:
-		db := stdlib.OpenDBFromPool(s.Pool())
-		return DB{W: db, R: db, Postgres: true, Pool: s.Pool()}, nil
+	sh, err := store.Share(st)
+	if err != nil {
+		return DB{}, fmt.Errorf("task: %w", err)
 	}
-	return DB{}, fmt.Errorf("task: store %T has no task queue support", st)
+	return DB{W: sh.W, R: sh.R, Postgres: sh.Postgres, Listen: sh.Listen}, nil
 }
 
 // q rewrites a query written with ? placeholders for the dialect.

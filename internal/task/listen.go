@@ -28,29 +28,13 @@ func (s *Service) listen(ctx context.Context) {
 }
 
 func (s *Service) listenOnce(ctx context.Context) error {
-	pc, err := s.db.Pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// The connection leaves the pool for good: one that LISTENs must not serve queries
-	// for others.
-	conn := pc.Hijack()
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN autoglm_tasks"); err != nil {
-		return err
-	}
-	// Whatever was notified while the connection was down is picked up by polls; wake every
-	// waiter once so nothing waits a whole interval.
-	s.hub.notifyAll()
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if id, ok := strings.CutPrefix(n.Payload, cancelPrefix); ok {
+	// Whatever was notified while the connection was down is picked up by polls; once
+	// listening, every waiter is woken so nothing waits a whole interval.
+	return s.db.Listen(ctx, "autoglm_tasks", s.hub.notifyAll, func(payload string) {
+		if id, ok := strings.CutPrefix(payload, cancelPrefix); ok {
 			s.cancelLocal(id)
-			continue
+			return
 		}
-		s.hub.notify(n.Payload)
-	}
+		s.hub.notify(payload)
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -71,6 +72,38 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 // Pool is the connection pool, for components that keep their own tables in the same
 // database (River's pgx driver takes it). Closing the Store closes it.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+var _ store.Sharer = (*Store)(nil)
+
+// Share implements store.Sharer: a database/sql view of the pool (closed by Close) and
+// LISTEN on a connection taken out of the pool for good, since one that listens must not
+// serve queries for others.
+func (s *Store) Share() store.Shared {
+	db := stdlib.OpenDBFromPool(s.pool)
+	return store.Shared{W: db, R: db, Postgres: true, Listen: s.listen, Close: db.Close}
+}
+
+func (s *Store) listen(ctx context.Context, channel string, ready func(), fn func(payload string)) error {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		return err
+	}
+	if ready != nil {
+		ready()
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		fn(n.Payload)
+	}
+}
 
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {

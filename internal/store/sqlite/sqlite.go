@@ -173,6 +173,13 @@ func (s *Store) WriteDB() *sql.DB { return s.w }
 // ReadDB is the query-only reader pool.
 func (s *Store) ReadDB() *sql.DB { return s.r }
 
+var _ store.Sharer = (*Store)(nil)
+
+// Share implements store.Sharer: the writer connection and the reader pool themselves.
+func (s *Store) Share() store.Shared {
+	return store.Shared{W: s.w, R: s.r, Close: func() error { return nil }}
+}
+
 // Ping checks both pools.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.w.PingContext(ctx); err != nil {
