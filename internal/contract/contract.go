@@ -13,7 +13,6 @@
 package contract
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,8 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/open-autoglm/autoglm/api/sse"
 )
 
 // Env names the document's path, when it is not found beside the repository.
@@ -275,35 +276,18 @@ type Event struct {
 	Data []byte
 }
 
-// Events splits an SSE body into events.
+// Events splits an SSE body into events, by the rules of package sse. An unreadable body
+// (an event over sse's size limit) ends the list where it broke.
 func Events(body []byte) []Event {
 	var out []Event
-	var cur Event
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, 16<<20)
-	flush := func() {
-		if cur.Data != nil {
-			out = append(out, cur)
+	r := sse.NewReader(bytes.NewReader(body))
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			return out
 		}
-		cur = Event{}
+		out = append(out, Event{Name: ev.Type, Data: bytes.Clone(ev.Data)})
 	}
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		switch {
-		case line == "":
-			flush()
-		case strings.HasPrefix(line, "event:"):
-			cur.Name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-		case strings.HasPrefix(line, "data:"):
-			d := strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")
-			if cur.Data != nil {
-				cur.Data = append(cur.Data, '\n')
-			}
-			cur.Data = append(cur.Data, d...)
-		}
-	}
-	flush()
-	return out
 }
 
 // CheckStream fails t unless every data event of an SSE body before "data: [DONE]" is
