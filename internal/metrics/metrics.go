@@ -18,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/open-autoglm/autoglm/internal/cache"
-	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
 // Sources are the parts whose counters are read at scrape time. Nil parts are skipped.
@@ -86,8 +86,9 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration)
 	m.httpDur.WithLabelValues(route).Observe(d.Seconds())
 }
 
-// ObserveModel records one finished model request (the usage hook of the OpenAI routes).
-func (m *Metrics) ObserveModel(_ context.Context, o openai.Outcome) {
+// ObserveModel records one finished model call (an OpenAI-compatible request or a task run),
+// as the usage Recorder hands it over.
+func (m *Metrics) ObserveModel(_ context.Context, o usage.Outcome) {
 	m.models.WithLabelValues(o.Model, o.Backend, strconv.Itoa(o.Status), o.Cache).Inc()
 	est := strconv.FormatBool(o.Usage.Estimated)
 	if o.Usage.PromptTokens > 0 {

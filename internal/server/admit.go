@@ -33,9 +33,9 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			return // the client left while queued
 		}
 		if reason != 0 {
-			s.writeEarly(w, r, &apierr.Error{Kind: apierr.Unavailable, Code: "server_overloaded",
-				RetryAfter: overloadRetryAfter, Err: errOverload(reason),
-				Message: "the server is at its limit of requests in flight; retry later"})
+			e := apierr.New(apierr.CodeServerOverloaded, "")
+			e.RetryAfter, e.Err = overloadRetryAfter, errOverload(reason)
+			s.writeEarly(w, r, e)
 			return
 		}
 		defer l.Release()

@@ -13,7 +13,9 @@ import (
 	"github.com/open-autoglm/autoglm/internal/admission"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 )
@@ -33,7 +35,7 @@ func TestAdmissionRefusesExcess(t *testing.T) {
 	}
 	t.Cleanup(func() { reg.Close() })
 	entered, release := make(chan struct{}, 4), make(chan struct{})
-	hold := server.Route{Method: "GET", Pattern: "/v1/test/hold", Shape: apierr.ShapeOpenAI,
+	hold := httpapi.Route{Method: "GET", Pattern: "/v1/test/hold", Shape: apierr.ShapeOpenAI, Permission: httpapi.Public,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			entered <- struct{}{}
 			select {
@@ -45,7 +47,7 @@ func TestAdmissionRefusesExcess(t *testing.T) {
 			return nil
 		}}
 	lim := admission.New(admission.Config{MaxInFlight: 1, QueueDepth: 0, MaxWait: time.Second})
-	srv := server.NewWith(cfg.Server, reg, slog.New(slog.DiscardHandler), server.Options{Routes: []server.Route{hold}, Admission: lim})
+	srv, _ := newServer(cfg.Server, reg, slog.New(slog.DiscardHandler), server.Options{Routes: []httpapi.Route{hold}, Admission: lim}, openai.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
