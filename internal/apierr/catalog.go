@@ -94,9 +94,9 @@ const (
 	CodeStoreUnavailable       Code = "store_unavailable"        // the database did not answer
 	CodeTaskStoreUnavailable   Code = "task_store_unavailable"   // the task queue's database did not answer
 	CodeRateLimiterUnavailable Code = "rate_limiter_unavailable" // the shared rate limiter (Redis) did not answer
+	CodeServerOverloaded       Code = "server_overloaded"        // admission refused: too many requests in flight and queued
 	CodeTooManyWatchers        Code = "too_many_watchers"        // the task's live event fan-out is full
 	CodeFileChanged            Code = "file_changed"             // a stored model file changed under a download
-	CodeServerOverloaded       Code = "server_overloaded"        // the server is at server.admission's limit of requests in flight and queued
 	// Upstream
 	CodeUpstreamError             Code = "upstream_error"              // the upstream failed
 	CodeUpstreamUnreachable       Code = "upstream_unreachable"        // connecting to the upstream failed
@@ -186,9 +186,9 @@ var catalogue = map[Code]codeInfo{
 	CodeStoreUnavailable:          {Unavailable, "the store is unavailable"},
 	CodeTaskStoreUnavailable:      {Unavailable, "the task store is unavailable"},
 	CodeRateLimiterUnavailable:    {Unavailable, "the rate limiter is unavailable"},
+	CodeServerOverloaded:          {Unavailable, "the server is at its limit of requests in flight; retry later"},
 	CodeTooManyWatchers:           {Unavailable, "too many clients are following this task"},
 	CodeFileChanged:               {Unavailable, "the model file changed while being served"},
-	CodeServerOverloaded:          {Unavailable, "the server is at its limit of requests in flight; retry later"},
 	CodeUpstreamError:             {Upstream, "upstream model server error"},
 	CodeUpstreamUnreachable:       {Upstream, "the model server cannot be reached"},
 	CodeUpstreamStatus:            {Upstream, "the model server answered with an error"},

@@ -33,9 +33,8 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			return // the client left while queued
 		}
 		if reason != 0 {
-			e := apierr.New(apierr.CodeServerOverloaded, "")
-			e.RetryAfter, e.Err = overloadRetryAfter, errOverload(reason)
-			s.writeEarly(w, r, e)
+			s.writeEarly(w, r, &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeServerOverloaded,
+				RetryAfter: overloadRetryAfter, Err: errOverload(reason)})
 			return
 		}
 		defer l.Release()

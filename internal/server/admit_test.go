@@ -35,7 +35,7 @@ func TestAdmissionRefusesExcess(t *testing.T) {
 	}
 	t.Cleanup(func() { reg.Close() })
 	entered, release := make(chan struct{}, 4), make(chan struct{})
-	hold := httpapi.Route{Method: "GET", Pattern: "/v1/test/hold", Shape: apierr.ShapeOpenAI, Permission: httpapi.Public,
+	hold := httpapi.Route{Method: "GET", Pattern: "/v1/test/hold", Shape: apierr.ShapeOpenAI,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			entered <- struct{}{}
 			select {
@@ -47,7 +47,7 @@ func TestAdmissionRefusesExcess(t *testing.T) {
 			return nil
 		}}
 	lim := admission.New(admission.Config{MaxInFlight: 1, QueueDepth: 0, MaxWait: time.Second})
-	srv, _ := newServer(cfg.Server, reg, slog.New(slog.DiscardHandler), server.Options{Routes: []httpapi.Route{hold}, Admission: lim}, openai.Options{})
+	srv := server.NewWith(cfg.Server, reg, slog.New(slog.DiscardHandler), server.Options{Routes: append([]httpapi.Route{hold}, openai.New(reg, openai.Options{}).Routes()...), Admission: lim})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
