@@ -55,8 +55,8 @@ type Server struct {
 	early    map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool // route pattern → Route.Errors
 	draining atomic.Bool
 
-	// admitted is handler behind the admission stage (admit.go), for the listener; handler
-	// is the rest of the chain, for requests made on behalf of an admitted one.
+	// admitted is the chain with the admission stage (admit.go), for the listener; handler is
+	// the chain without it, for requests made on behalf of an admitted one.
 	admitted http.Handler
 	inFlight atomic.Int64
 	served   atomic.Uint64
