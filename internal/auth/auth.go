@@ -123,7 +123,7 @@ func (a *Authenticator) Roles() *Roles { return a.roles }
 func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
 	cred, err := ParseCredential(r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"))
 	if err != nil {
-		return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidCredential, Message: err.Error()}
+		return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidCredential, Message: err.Error(), Err: err} // its text is written for clients
 	}
 	return a.AuthenticateCredential(cred)
 }
@@ -139,7 +139,7 @@ func (a *Authenticator) AuthenticateCredential(cred Credential) (*Principal, err
 		}
 		p, err := a.jwt.verify(cred.Token, a.now())
 		if err != nil {
-			return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidToken, Message: err.Error()}
+			return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidToken, Message: err.Error(), Err: err} // its text is written for clients
 		}
 		return p, nil
 	}

@@ -212,7 +212,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	}
 	f, err := reqbody.Peek(r) // scanned once, whichever stage asked first
 	if err != nil {
-		e := &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: err.Error()}
+		e := &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: err.Error(), Err: err} // its text is written for clients
 		switch {
 		case errors.Is(err, wire.ErrInvalidJSON), errors.Is(err, wire.ErrNotObject),
 			errors.Is(err, wire.ErrInvalidUTF8), errors.Is(err, wire.ErrDuplicateKey):

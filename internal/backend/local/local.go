@@ -186,7 +186,7 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 	e := apierr.From(err)
 	switch {
 	case errors.Is(err, runner.ErrContextLength):
-		e = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeContextLengthExceeded, Param: "messages", Message: err.Error()}
+		e = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeContextLengthExceeded, Param: "messages", Message: err.Error(), Err: err} // its text is written for clients
 	case errors.Is(err, runner.ErrClosed):
 		e = &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeModelUnloaded, Message: "the model is shutting down", Err: err}
 	case errors.Is(err, runner.ErrQueueFull):
@@ -195,7 +195,7 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 		e = &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeModelBusy, RetryAfter: time.Second,
 			Message: "the model's queue is full; retry shortly", Err: err}
 	case errors.Is(err, runner.ErrInvalidRequest):
-		e = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: err.Error()}
+		e = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: err.Error(), Err: err} // its text is written for clients
 	case errors.Is(err, runner.ErrInternal):
 		// A panic in the engine: the client learns only that it failed.
 		logEngineFailure(ctx, err)
