@@ -38,6 +38,9 @@ type Config struct {
 	CodeCheck CodeCheck `yaml:"code_check"`
 	// Batch configures the Batch API. See batch.go.
 	Batch Batch `yaml:"batch"`
+	// Plugins is the plugin chain, in the order the request hooks run. See plugin.go.
+	// Default: none.
+	Plugins []Plugin `yaml:"plugins"`
 }
 
 // Server configures the HTTP listener and its limits.
@@ -430,6 +433,7 @@ func (c Config) WithDefaults() Config {
 	c.Hub = c.Hub.withDefaults()
 	c.CodeCheck = c.CodeCheck.withDefaults()
 	c.Batch = c.Batch.withDefaults()
+	c.Plugins = pluginsWithDefaults(c.Plugins)
 	return c
 }
 

@@ -184,6 +184,7 @@ func (c *Config) Validate() error {
 	c.Cache.validate(bad)
 	c.Tasks.validate(bad)
 	c.CodeCheck.validate(bad)
+	validatePlugins(c.Plugins, bad)
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,339 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Request is a model request as every plugin sees it, whatever protocol it arrived in.
+type Request struct {
+	// Op is "chat", "completion", "embedding" or "responses".
+	Op string
+	// Model is the public model name asked for. Changing it routes the request to that
+	// model (it must be configured).
+	Model string
+	// Messages are a chat request's messages.
+	Messages []Message
+	// Prompt is a completion request's prompt when it is one string.
+	Prompt string
+	// Stream reports whether the answer is streamed. Read-only.
+	Stream bool
+	// Params holds every other field of the body (temperature, max_tokens, tools, ...) as
+	// JSON; see Param, Number, SetParam.
+	Params map[string]json.RawMessage
+
+	// Who asks: the API key's id and display prefix, the user and the role. Empty when
+	// authentication is off or the request came from inside (a task without an owner).
+	KeyID, KeyName, User, Role string
+	// Route is the route pattern the request came in by ("POST /v1/chat/completions"), or
+	// "task" for the task system.
+	Route string
+	// Header holds the client's request headers; nil for tasks. Read-only.
+	Header http.Header
+	// Metadata holds the body's "metadata" object (string values) and what the caller knows
+	// about the request (task.kind, code.language). Plugins may add entries for later plugins;
+	// they are never sent upstream.
+	Metadata map[string]string
+
+	prompt bool // the body had a string prompt
+}
+
+// Message is one chat message. Content holds string content; other shapes (a list of parts)
+// are kept in RawContent, passed on as they are, and read as text by Text.
+type Message struct {
+	Role       string
+	Content    string
+	RawContent json.RawMessage
+	// Extra holds the message's other fields (name, tool_calls, tool_call_id).
+	Extra map[string]json.RawMessage
+}
+
+// Text is the message's text: its content, or the text parts of a content list joined.
+func (m *Message) Text() string {
+	if m.RawContent == nil {
+		return m.Content
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(m.RawContent, &parts) != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type == "text" || p.Type == "input_text" {
+			b.WriteString(p.Text)
+		}
+	}
+	return b.String()
+}
+
+// Text is the request's whole prompt text: every message's text, or the prompt.
+func (r *Request) Text() string {
+	if r.prompt {
+		return r.Prompt
+	}
+	var b strings.Builder
+	for i := range r.Messages {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(r.Messages[i].Text())
+	}
+	return b.String()
+}
+
+// PromptLen is the length of Text in bytes.
+func (r *Request) PromptLen() int {
+	if r.prompt {
+		return len(r.Prompt)
+	}
+	n := 0
+	for i := range r.Messages {
+		if r.Messages[i].RawContent == nil {
+			n += len(r.Messages[i].Content)
+		} else {
+			n += len(r.Messages[i].Text())
+		}
+	}
+	return n
+}
+
+// HasPrompt reports whether the request carries a string prompt (a completion).
+func (r *Request) HasPrompt() bool { return r.prompt }
+
+// Param returns a body field other than model, messages, prompt and stream.
+func (r *Request) Param(name string) (json.RawMessage, bool) {
+	v, ok := r.Params[name]
+	return v, ok
+}
+
+// Number returns a numeric body field.
+func (r *Request) Number(name string) (float64, bool) {
+	v, ok := r.Params[name]
+	if !ok {
+		return 0, false
+	}
+	var f float64
+	if json.Unmarshal(v, &f) != nil {
+		return 0, false
+	}
+	return f, true
+}
+
+// SetParam sets a body field to v encoded as JSON. It refuses the fields with a place of
+// their own (model, messages, prompt, stream).
+func (r *Request) SetParam(name string, v any) error {
+	switch name {
+	case "model", "messages", "stream":
+		return errors.New("plugin: " + name + " is not a parameter")
+	case "prompt":
+		if r.prompt {
+			return errors.New("plugin: prompt is not a parameter")
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if r.Params == nil {
+		r.Params = make(map[string]json.RawMessage)
+	}
+	r.Params[name] = b
+	return nil
+}
+
+// DeleteParam removes a body field.
+func (r *Request) DeleteParam(name string) { delete(r.Params, name) }
+
+// SetSystem puts text first as the system message: the existing leading system (or
+// developer) message's content is replaced, or a system message is inserted.
+func (r *Request) SetSystem(text string) {
+	if len(r.Messages) > 0 && (r.Messages[0].Role == "system" || r.Messages[0].Role == "developer") && r.Messages[0].RawContent == nil {
+		r.Messages[0].Content = text
+		return
+	}
+	r.Messages = slices.Insert(r.Messages, 0, Message{Role: "system", Content: text})
+}
+
+// System returns the leading system message's text, if there is one.
+func (r *Request) System() (string, bool) {
+	if len(r.Messages) > 0 && (r.Messages[0].Role == "system" || r.Messages[0].Role == "developer") {
+		return r.Messages[0].Text(), true
+	}
+	return "", false
+}
+
+// LastUser returns the last user message, or nil.
+func (r *Request) LastUser() *Message {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		if r.Messages[i].Role == "user" {
+			return &r.Messages[i]
+		}
+	}
+	return nil
+}
+
+// decodeBody fills r's body fields from a request body.
+func (r *Request) decodeBody(body []byte) error {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return err
+	}
+	if v, ok := top["model"]; ok {
+		if err := json.Unmarshal(v, &r.Model); err != nil {
+			return err
+		}
+		delete(top, "model")
+	}
+	delete(top, "stream")
+	if v, ok := top["messages"]; ok && r.Op == "chat" {
+		var raw []map[string]json.RawMessage
+		if err := json.Unmarshal(v, &raw); err != nil {
+			return err
+		}
+		r.Messages = make([]Message, len(raw))
+		for i, m := range raw {
+			msg := &r.Messages[i]
+			if v, ok := m["role"]; ok {
+				_ = json.Unmarshal(v, &msg.Role)
+				delete(m, "role")
+			}
+			if v, ok := m["content"]; ok {
+				if len(v) > 0 && v[0] == '"' {
+					if err := json.Unmarshal(v, &msg.Content); err != nil {
+						return err
+					}
+				} else {
+					msg.RawContent = v
+				}
+				delete(m, "content")
+			}
+			if len(m) > 0 {
+				msg.Extra = m
+			}
+		}
+		delete(top, "messages")
+	}
+	if v, ok := top["prompt"]; ok && r.Op == "completion" && len(v) > 0 && v[0] == '"' {
+		if err := json.Unmarshal(v, &r.Prompt); err != nil {
+			return err
+		}
+		r.prompt = true
+		delete(top, "prompt")
+	}
+	if v, ok := top["metadata"]; ok {
+		var md map[string]any
+		if json.Unmarshal(v, &md) == nil {
+			for k, x := range md {
+				if s, ok := x.(string); ok {
+					if r.Metadata == nil {
+						r.Metadata = make(map[string]string, len(md))
+					}
+					r.Metadata[k] = s
+				}
+			}
+		}
+	}
+	r.Params = top
+	return nil
+}
+
+// encodeBody writes the request back as a body: model, messages or prompt, stream, then the
+// parameters in name order.
+func (r *Request) encodeBody() ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(256 + r.PromptLen())
+	b.WriteString(`{"model":`)
+	writeString(&b, r.Model)
+	if r.Op == "chat" || r.Messages != nil {
+		b.WriteString(`,"messages":[`)
+		for i := range r.Messages {
+			m := &r.Messages[i]
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"role":`)
+			writeString(&b, m.Role)
+			b.WriteString(`,"content":`)
+			if m.RawContent != nil {
+				b.Write(m.RawContent)
+			} else {
+				writeString(&b, m.Content)
+			}
+			for _, k := range sortedKeys(m.Extra) {
+				b.WriteByte(',')
+				writeString(&b, k)
+				b.WriteByte(':')
+				b.Write(m.Extra[k])
+			}
+			b.WriteByte('}')
+		}
+		b.WriteByte(']')
+	}
+	if r.prompt {
+		b.WriteString(`,"prompt":`)
+		writeString(&b, r.Prompt)
+	}
+	if r.Stream {
+		b.WriteString(`,"stream":true`)
+	}
+	for _, k := range sortedKeys(r.Params) {
+		b.WriteByte(',')
+		writeString(&b, k)
+		b.WriteByte(':')
+		b.Write(r.Params[k])
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// writeString writes s as a JSON string.
+func writeString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+			continue
+		}
+		b.WriteString(s[start:i])
+		switch c {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
+}
