@@ -142,6 +142,12 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 		return err
 	}
 	defer reg.Close()
+	// Plugins run around every model request; a change to the configuration file reloads them.
+	plug, err := startPlugins(ctx, cfg, source, reg, log)
+	if err != nil {
+		return err
+	}
+	defer plug.Close()
 	var respCache *cache.Cache
 	if cfg.Cache.Enabled {
 		respCache, err = cache.New(cfg.Cache, log)
@@ -220,7 +226,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	// grpc.health.v1 (from the server's readiness) and server reflection, for gRPC tooling.
 	opts.Routes = append(opts.Routes, grpcapi.ConventionRoutes(func() bool { return srv.Ready() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes})...)
 	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
-		Collectors: []prometheus.Collector{tasks.codeStats}})
+		Collectors: []prometheus.Collector{tasks.codeStats, plug.metrics}})
 	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
 	account := opts.Usage
 	opts.Usage = func(ctx context.Context, o openai.Outcome) {

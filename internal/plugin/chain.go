@@ -335,3 +335,9 @@ func (ch *Chain) hasResponseIn(n int) bool {
 	}
 	return false
 }
+
+// NewTestCall returns a Call for r with state slots for n plugins, for testing a plugin's
+// hooks without a chain.
+func NewTestCall(r *Request, n int) *Call {
+	return &Call{Req: r, states: make([]any, max(n, 1))}
+}

@@ -43,7 +43,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -142,7 +144,7 @@ func (s Section) Decode(v any) error {
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(v); err != nil {
-			return fmt.Errorf("config: %s", trimYAML(err))
+			return s.yamlError(err)
 		}
 		return nil
 	}
@@ -173,12 +175,45 @@ func (s Section) JSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
-func trimYAML(err error) string {
-	msg := err.Error()
-	if s, ok := bytes.CutPrefix([]byte(msg), []byte("yaml: ")); ok {
-		return string(s)
+var unknownField = regexp.MustCompile(`^line \d+: field (\S+) not found in type .*$`)
+
+// yamlError rewrites a decoding error of the section with the lines of the configuration
+// file (the section was re-encoded to decode it strictly, which renumbers its lines).
+func (s Section) yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	return msg
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		if sub := unknownField.FindStringSubmatch(m); sub != nil {
+			if k := findKey(s.node, sub[1]); k != nil {
+				msgs[i] = fmt.Sprintf("line %d: unknown key %q", k.Line, sub[1])
+			} else {
+				msgs[i] = fmt.Sprintf("unknown key %q", sub[1])
+			}
+			continue
+		}
+		msgs[i] = m
+	}
+	return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+}
+
+// findKey finds a mapping key named name in n's tree.
+func findKey(n *yaml.Node, name string) *yaml.Node {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == name {
+				return n.Content[i]
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if k := findKey(c, name); k != nil {
+			return k
+		}
+	}
+	return nil
 }
 
 // Info describes a registered plugin type.

@@ -337,3 +337,26 @@ func writeString(b *bytes.Buffer, s string) {
 	b.WriteString(s[start:])
 	b.WriteByte('"')
 }
+
+// MarshalMessages encodes messages in the OpenAI shape (role, content, and their other
+// fields), as a Wasm module receives them.
+func MarshalMessages(msgs []Message) json.RawMessage {
+	var b bytes.Buffer
+	r := Request{Op: "chat", Messages: msgs}
+	body, _ := r.encodeBody()
+	// body is {"model":"","messages":[...]}: cut the list out.
+	b.Write(body[len(`{"model":"","messages":`) : len(body)-1])
+	return b.Bytes()
+}
+
+// UnmarshalMessages decodes messages in the OpenAI shape.
+func UnmarshalMessages(raw json.RawMessage) ([]Message, error) {
+	r := Request{Op: "chat"}
+	if err := r.decodeBody(append(append([]byte(`{"messages":`), raw...), '}')); err != nil {
+		return nil, err
+	}
+	if r.Messages == nil {
+		return nil, errors.New("messages: not a list")
+	}
+	return r.Messages, nil
+}

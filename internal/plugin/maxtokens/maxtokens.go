@@ -89,15 +89,22 @@ func (p *Plugin) OnRequest(_ context.Context, c *plugin.Call) error {
 			}
 		}
 	}
-	if !found && p.cfg.Default > 0 {
+	if found {
+		return nil
+	}
+	field := "max_tokens"
+	if r.Op == "responses" {
+		field = "max_output_tokens"
+	}
+	if p.cfg.Default > 0 {
 		d := p.cfg.Default
 		if limit > 0 {
 			d = min(d, limit)
 		}
-		return r.SetParam("max_tokens", d)
+		return r.SetParam(field, d)
 	}
-	if !found && limit > 0 && r.Op != "responses" {
-		return r.SetParam("max_tokens", limit)
+	if limit > 0 {
+		return r.SetParam(field, limit)
 	}
 	return nil
 }

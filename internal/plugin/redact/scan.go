@@ -11,6 +11,9 @@ type detector struct {
 	name  string
 	re    *regexp.Regexp
 	valid func(string) bool // nil: every match counts
+	// whole rejects a match that is a piece of a longer run of digit groups (the tail of a
+	// card number that failed its check is not a phone number).
+	whole bool
 	repl  string
 }
 
@@ -21,7 +24,7 @@ var builtin = []detector{
 	{name: "card", re: regexp.MustCompile(`\b\d(?:[ \-]?\d){12,18}\b`), valid: luhn, repl: "[CARD]"},
 	{name: "ssn", re: regexp.MustCompile(`\b\d{3}-\d{2}-\d{4}\b`), valid: validSSN, repl: "[SSN]"},
 	{name: "cn_id", re: regexp.MustCompile(`\b\d{17}[\dXx]\b`), valid: validCNID, repl: "[ID]"},
-	{name: "phone", re: regexp.MustCompile(`(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\b\d{2,4}[ .\-]?\d{3,4}[ .\-]?\d{3,4}\b`), valid: phoneDigits, repl: "[PHONE]"},
+	{name: "phone", re: regexp.MustCompile(`(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?\d{3,4}[ .\-]?\d{3,4}|\b\d{2,4}[ .\-]?\d{3,4}[ .\-]?\d{3,4})\b`), valid: phoneDigits, whole: true, repl: "[PHONE]"},
 }
 
 func digits(s string) []byte {
@@ -75,6 +78,22 @@ func validCNID(s string) bool {
 	return last == check
 }
 
+// groupBefore reports whether a digit group ends just before i ("1234 " or "1234-").
+func groupBefore(s string, i int) bool {
+	if i >= 1 && s[i-1] >= '0' && s[i-1] <= '9' {
+		return true
+	}
+	return i >= 2 && (s[i-1] == ' ' || s[i-1] == '-' || s[i-1] == '.') && s[i-2] >= '0' && s[i-2] <= '9'
+}
+
+// groupAfter reports whether a digit group starts just after i.
+func groupAfter(s string, i int) bool {
+	if i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		return true
+	}
+	return i+1 < len(s) && (s[i] == ' ' || s[i] == '-' || s[i] == '.') && s[i+1] >= '0' && s[i+1] <= '9'
+}
+
 func phoneDigits(s string) bool {
 	n := len(digits(s))
 	return n >= 7 && n <= 15
@@ -99,6 +118,9 @@ func (sc *Scanner) find(s string) []span {
 	for p, d := range sc.dets {
 		for _, loc := range d.re.FindAllStringIndex(s, -1) {
 			if d.valid != nil && !d.valid(s[loc[0]:loc[1]]) {
+				continue
+			}
+			if d.whole && (groupBefore(s, loc[0]) || groupAfter(s, loc[1])) {
 				continue
 			}
 			out = append(out, span{loc[0], loc[1], d.repl, p})
