@@ -197,7 +197,15 @@ func parseConfig(t testing.TB, yamlCfg, upURL string) *config.Config {
 // startGateway serves models plus pluginsYAML (a "plugins:" section) until the test ends.
 func startGateway(t testing.TB, pluginsYAML string) *gateway {
 	t.Helper()
-	up := &upstream{}
+	return startGatewayWith(t, &upstream{}, pluginsYAML)
+}
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
+
+func startGatewayWith(t testing.TB, up *upstream, pluginsYAML string) *gateway {
+	t.Helper()
 	ts := httptest.NewServer(up)
 	t.Cleanup(ts.Close)
 	cfg := parseConfig(t, models+pluginsYAML, ts.URL+"/v1")

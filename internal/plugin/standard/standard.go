@@ -10,4 +10,5 @@ import (
 	_ "github.com/open-autoglm/autoglm/internal/plugin/maxtokens"
 	_ "github.com/open-autoglm/autoglm/internal/plugin/redact"
 	_ "github.com/open-autoglm/autoglm/internal/plugin/rules"
+	_ "github.com/open-autoglm/autoglm/internal/plugin/wasm"
 )
