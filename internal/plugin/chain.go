@@ -32,6 +32,7 @@ type entry struct {
 	resp      ResponseHook
 	chunk     ChunkHook
 	skip      bool
+	blocking  bool
 	timeout   time.Duration
 	obs       [3]hookObservers // by hookIndex
 	spans     [3]string
@@ -105,6 +106,9 @@ func Build(ctx context.Context, cfgs []config.Plugin, opt BuildOptions) (*Chain,
 				ch.cleanup()
 				return nil, fmt.Errorf("plugins[%d] (%s): %w", i, name, err)
 			}
+		}
+		if b, ok := p.(Blocking); ok {
+			e.blocking = b.Blocking()
 		}
 		e.req, _ = p.(RequestHook)
 		e.resp, _ = p.(ResponseHook)
@@ -208,24 +212,28 @@ func (c *Call) State() *any { return &c.states[c.cur] }
 
 var errTimeout = errors.New("hook ran past its time limit")
 
-// invoke runs one hook of e with its time limit, panic recovery, metrics and span. It returns
-// nil when the hook succeeded or failed with on_error: skip, a client-ready *apierr.Error
-// otherwise.
-func (ch *Chain) invoke(ctx context.Context, c *Call, pos int, hook string, run func(ctx context.Context) error) (err error) {
+// invoke runs one hook of the entry at pos with its time limit, panic recovery, metrics and
+// span: the request hook (hi 0), the response hook on r (1) or the chunk hook on k (2). It
+// returns nil when the hook succeeded or failed with on_error: skip, a client-ready
+// *apierr.Error otherwise.
+func (ch *Chain) invoke(ctx context.Context, c *Call, pos, hi int, r *Response, k *Chunk) (err error) {
 	e := ch.entries[pos]
-	hi := hookIndex(hook)
 	c.cur = pos
 	start := time.Now()
-	hctx, cancel := context.WithTimeout(ctx, e.timeout)
+	hctx := ctx
+	if e.blocking {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, e.timeout)
+		defer cancel()
+	}
 	var end func(error)
 	if ch.span != nil {
 		hctx, end = ch.span(hctx, e.spans[hi])
 	}
 	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 		}
-		cancel()
 		d := time.Since(start)
 		if err == nil && d > e.timeout {
 			err = errTimeout
@@ -235,11 +243,20 @@ func (ch *Chain) invoke(ctx context.Context, c *Call, pos int, hook string, run 
 		}
 		e.obs[hi].observe(d, err != nil && !isRefusal(err))
 		if err != nil {
-			err = ch.failure(ctx, e, hook, err)
+			err = ch.failure(ctx, e, hookNames[hi], err)
 		}
 	}()
-	return run(hctx)
+	switch hi {
+	case 0:
+		return e.req.OnRequest(hctx, c)
+	case 1:
+		return e.resp.OnResponse(hctx, c, r)
+	default:
+		return e.chunk.OnChunk(hctx, c, k)
+	}
 }
+
+var hookNames = [3]string{HookRequest, HookResponse, HookChunk}
 
 func isRefusal(err error) bool {
 	var r *Refusal
@@ -276,8 +293,7 @@ func (ch *Chain) runRequest(ctx context.Context, c *Call) (int, error) {
 		if e.req == nil {
 			continue
 		}
-		h := e.req
-		if err := ch.invoke(ctx, c, i, HookRequest, func(ctx context.Context) error { return h.OnRequest(ctx, c) }); err != nil {
+		if err := ch.invoke(ctx, c, i, 0, nil, nil); err != nil {
 			return i, err
 		}
 		if c.replied {
@@ -290,11 +306,10 @@ func (ch *Chain) runRequest(ctx context.Context, c *Call) (int, error) {
 // runResponse runs the response hooks of entries[:n] in reverse order.
 func (ch *Chain) runResponse(ctx context.Context, c *Call, r *Response, n int) error {
 	for i := n - 1; i >= 0; i-- {
-		h := ch.entries[i].resp
-		if h == nil {
+		if ch.entries[i].resp == nil {
 			continue
 		}
-		if err := ch.invoke(ctx, c, i, HookResponse, func(ctx context.Context) error { return h.OnResponse(ctx, c, r) }); err != nil {
+		if err := ch.invoke(ctx, c, i, 1, r, nil); err != nil {
 			return err
 		}
 	}
@@ -304,11 +319,10 @@ func (ch *Chain) runResponse(ctx context.Context, c *Call, r *Response, n int) e
 // runChunk runs the chunk hooks of entries[:n] in reverse order.
 func (ch *Chain) runChunk(ctx context.Context, c *Call, k *Chunk, n int) error {
 	for i := n - 1; i >= 0; i-- {
-		h := ch.entries[i].chunk
-		if h == nil {
+		if ch.entries[i].chunk == nil {
 			continue
 		}
-		if err := ch.invoke(ctx, c, i, HookChunk, func(ctx context.Context) error { return h.OnChunk(ctx, c, k) }); err != nil {
+		if err := ch.invoke(ctx, c, i, 2, nil, k); err != nil {
 			return err
 		}
 		if k.Drop {

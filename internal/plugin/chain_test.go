@@ -38,6 +38,9 @@ func (m *mark) Provision(_ context.Context, s plugin.Section, _ plugin.Env) erro
 	return s.Decode(&m.cfg)
 }
 
+// Blocking gives the stalling hook a context that ends at its time limit.
+func (m *mark) Blocking() bool { return m.cfg.Stall }
+
 func (m *mark) Cleanup() error {
 	cleanups.Add(1)
 	return nil

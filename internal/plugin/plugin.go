@@ -89,6 +89,15 @@ type ChunkHook interface {
 	OnChunk(ctx context.Context, c *Call, ch *Chunk) error
 }
 
+// Blocking is implemented by plugins whose hooks wait on something (I/O, a WebAssembly
+// call) and must be stopped at the hook's time limit: they get a context that ends then.
+// Other hooks run under the request's context, and one that returns after its time limit
+// fails all the same; a Go hook cannot be stopped from outside, so one that never returns
+// holds its request (a Go plugin is code built into the server, trusted as such).
+type Blocking interface {
+	Blocking() bool
+}
+
 // Env is what a plugin may use while provisioning.
 type Env struct {
 	// Name is the entry's name (its type unless the configuration names it).

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -119,8 +121,8 @@ func (r *Request) Number(name string) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	var f float64
-	if json.Unmarshal(v, &f) != nil {
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
 		return 0, false
 	}
 	return f, true
@@ -137,9 +139,20 @@ func (r *Request) SetParam(name string, v any) error {
 			return errors.New("plugin: prompt is not a parameter")
 		}
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	var b []byte
+	switch x := v.(type) {
+	case int:
+		b = strconv.AppendInt(nil, int64(x), 10)
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return errors.New("plugin: " + name + " is not a finite number")
+		}
+		b = strconv.AppendFloat(nil, x, 'g', -1, 64)
+	default:
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return err
+		}
 	}
 	if r.Params == nil {
 		r.Params = make(map[string]json.RawMessage)
@@ -179,69 +192,94 @@ func (r *Request) LastUser() *Message {
 	return nil
 }
 
-// decodeBody fills r's body fields from a request body.
+// decodeBody fills r's body fields from a request body, which must be valid JSON (the
+// router's bodies are: checked by wire.Peek, or made by json.Marshal).
 func (r *Request) decodeBody(body []byte) error {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		return err
-	}
-	if v, ok := top["model"]; ok {
-		if err := json.Unmarshal(v, &r.Model); err != nil {
+	return eachMember(body, func(k, v []byte) error {
+		key, err := unquote(k)
+		if err != nil {
 			return err
 		}
-		delete(top, "model")
-	}
-	delete(top, "stream")
-	if v, ok := top["messages"]; ok && r.Op == "chat" {
-		var raw []map[string]json.RawMessage
-		if err := json.Unmarshal(v, &raw); err != nil {
-			return err
-		}
-		r.Messages = make([]Message, len(raw))
-		for i, m := range raw {
-			msg := &r.Messages[i]
-			if v, ok := m["role"]; ok {
-				_ = json.Unmarshal(v, &msg.Role)
-				delete(m, "role")
+		switch {
+		case key == "model":
+			if len(v) == 0 || v[0] != '"' {
+				return errNotObject // not a request the plugins can read: passed on as it is
 			}
-			if v, ok := m["content"]; ok {
-				if len(v) > 0 && v[0] == '"' {
-					if err := json.Unmarshal(v, &msg.Content); err != nil {
-						return err
-					}
-				} else {
-					msg.RawContent = v
+			r.Model, err = unquote(v)
+			return err
+		case key == "stream":
+			return nil
+		case key == "messages" && r.Op == "chat":
+			if len(v) == 0 || v[0] != '[' {
+				return errNotArray
+			}
+			return r.decodeMessages(v)
+		case key == "prompt" && r.Op == "completion" && len(v) > 0 && v[0] == '"':
+			r.Prompt, err = unquote(v)
+			r.prompt = true
+			return err
+		case key == "metadata" && len(v) > 0 && v[0] == '{':
+			_ = eachMember(v, func(mk, mv []byte) error {
+				if len(mv) == 0 || mv[0] != '"' {
+					return nil
 				}
-				delete(m, "content")
-			}
-			if len(m) > 0 {
-				msg.Extra = m
-			}
-		}
-		delete(top, "messages")
-	}
-	if v, ok := top["prompt"]; ok && r.Op == "completion" && len(v) > 0 && v[0] == '"' {
-		if err := json.Unmarshal(v, &r.Prompt); err != nil {
-			return err
-		}
-		r.prompt = true
-		delete(top, "prompt")
-	}
-	if v, ok := top["metadata"]; ok {
-		var md map[string]any
-		if json.Unmarshal(v, &md) == nil {
-			for k, x := range md {
-				if s, ok := x.(string); ok {
+				name, err1 := unquote(mk)
+				val, err2 := unquote(mv)
+				if err1 == nil && err2 == nil {
 					if r.Metadata == nil {
-						r.Metadata = make(map[string]string, len(md))
+						r.Metadata = make(map[string]string, 4)
 					}
-					r.Metadata[k] = s
+					r.Metadata[name] = val
 				}
-			}
+				return nil
+			})
 		}
-	}
-	r.Params = top
-	return nil
+		if r.Params == nil {
+			r.Params = make(map[string]json.RawMessage, 8)
+		}
+		r.Params[key] = v
+		return nil
+	})
+}
+
+func (r *Request) decodeMessages(v []byte) error {
+	n := 0
+	_ = eachElement(v, func([]byte) error { n++; return nil })
+	r.Messages = make([]Message, 0, n)
+	return eachElement(v, func(raw []byte) error {
+		var msg Message
+		err := eachMember(raw, func(k, v []byte) error {
+			key, err := unquote(k)
+			if err != nil {
+				return err
+			}
+			switch key {
+			case "role":
+				if len(v) == 0 || v[0] != '"' {
+					return errNotObject
+				}
+				msg.Role, err = unquote(v)
+				return err
+			case "content":
+				if len(v) > 0 && v[0] == '"' {
+					msg.Content, err = unquote(v)
+					return err
+				}
+				msg.RawContent = json.RawMessage(v)
+				return nil
+			}
+			if msg.Extra == nil {
+				msg.Extra = make(map[string]json.RawMessage, 2)
+			}
+			msg.Extra[key] = v
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r.Messages = append(r.Messages, msg)
+		return nil
+	})
 }
 
 // encodeBody writes the request back as a body: model, messages or prompt, stream, then the

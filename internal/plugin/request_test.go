@@ -46,7 +46,7 @@ func FuzzRequestRoundTrip(f *testing.F) {
 			op = "chat"
 		}
 		r := &Request{Op: op}
-		if r.decodeBody(body) != nil {
+		if !json.Valid(body) || r.decodeBody(body) != nil {
 			return
 		}
 		out, err := r.encodeBody()

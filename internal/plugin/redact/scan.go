@@ -15,16 +15,35 @@ type detector struct {
 	// card number that failed its check is not a phone number).
 	whole bool
 	repl  string
+	// hint, when set, is a cheap test that s may hold a match; the expression runs only then.
+	hint func(string) bool
+}
+
+func hasAt(s string) bool { return strings.IndexByte(s, '@') >= 0 }
+
+// digitsAtLeast returns a hint that s holds at least n digits.
+func digitsAtLeast(n int) func(string) bool {
+	return func(s string) bool {
+		c := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] >= '0' && s[i] <= '9' {
+				if c++; c >= n {
+					return true
+				}
+			}
+		}
+		return false
+	}
 }
 
 // builtin are the detectors known by name, in priority order (a card number is not also a
 // phone number).
 var builtin = []detector{
-	{name: "email", re: regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`), repl: "[EMAIL]"},
-	{name: "card", re: regexp.MustCompile(`\b\d(?:[ \-]?\d){12,18}\b`), valid: luhn, repl: "[CARD]"},
-	{name: "ssn", re: regexp.MustCompile(`\b\d{3}-\d{2}-\d{4}\b`), valid: validSSN, repl: "[SSN]"},
-	{name: "cn_id", re: regexp.MustCompile(`\b\d{17}[\dXx]\b`), valid: validCNID, repl: "[ID]"},
-	{name: "phone", re: regexp.MustCompile(`(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?\d{3,4}[ .\-]?\d{3,4}|\b\d{2,4}[ .\-]?\d{3,4}[ .\-]?\d{3,4})\b`), valid: phoneDigits, whole: true, repl: "[PHONE]"},
+	{name: "email", re: regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`), repl: "[EMAIL]", hint: hasAt},
+	{name: "card", re: regexp.MustCompile(`\b\d(?:[ \-]?\d){12,18}\b`), valid: luhn, repl: "[CARD]", hint: digitsAtLeast(13)},
+	{name: "ssn", re: regexp.MustCompile(`\b\d{3}-\d{2}-\d{4}\b`), valid: validSSN, repl: "[SSN]", hint: digitsAtLeast(9)},
+	{name: "cn_id", re: regexp.MustCompile(`\b\d{17}[\dXx]\b`), valid: validCNID, repl: "[ID]", hint: digitsAtLeast(17)},
+	{name: "phone", re: regexp.MustCompile(`(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?\d{3,4}[ .\-]?\d{3,4}|\b\d{2,4}[ .\-]?\d{3,4}[ .\-]?\d{3,4})\b`), valid: phoneDigits, whole: true, repl: "[PHONE]", hint: digitsAtLeast(7)},
 }
 
 func digits(s string) []byte {
@@ -116,6 +135,9 @@ type Scanner struct {
 func (sc *Scanner) find(s string) []span {
 	var out []span
 	for p, d := range sc.dets {
+		if d.hint != nil && !d.hint(s) {
+			continue
+		}
 		for _, loc := range d.re.FindAllStringIndex(s, -1) {
 			if d.valid != nil && !d.valid(s[loc[0]:loc[1]]) {
 				continue

@@ -75,6 +75,7 @@ var (
 	_ plugin.ResponseHook = (*Plugin)(nil)
 	_ plugin.ChunkHook    = (*Plugin)(nil)
 	_ plugin.Cleaner      = (*Plugin)(nil)
+	_ plugin.Blocking     = (*Plugin)(nil)
 )
 
 // Provision reads, compiles and checks the module, and configures one instance of it, so a
@@ -181,6 +182,9 @@ func (p *Plugin) Cleanup() error {
 	}
 	return p.rt.Close(context.Background())
 }
+
+// Blocking asks for a context that ends at the hook's time limit: it stops the module.
+func (p *Plugin) Blocking() bool { return true }
 
 // instance is one instantiated module, used by one call at a time.
 type instance struct {
