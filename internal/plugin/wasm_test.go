@@ -17,7 +17,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// skipUnderRace skips the tests that compile a Wasm module: wazero's compiler, instrumented
+// by the race detector, takes minutes per module on two cores. scripts/test.sh runs these
+// tests again without the detector ("Wasm plugins" step).
+func skipUnderRace(t *testing.T) {
+	if raceEnabled {
+		t.Skip("compiles a Wasm module: run without -race (scripts/test.sh does)")
+	}
+}
+
 func TestWasmExampleRewritesRequest(t *testing.T) {
+	skipUnderRace(t)
 	mod := wasmbuild.Module(t, "./examples/wasm-rewrite")
 	g := startGateway(t, fmt.Sprintf(`
 plugins:
@@ -45,6 +55,7 @@ plugins:
 }
 
 func TestWasmLimits(t *testing.T) {
+	skipUnderRace(t)
 	mod := wasmbuild.Module(t, "./internal/plugin/wasm/testdata/misbehave")
 	mount := t.TempDir()
 	if err := os.WriteFile(filepath.Join(mount, "note.txt"), []byte("granted"), 0o600); err != nil {
