@@ -108,4 +108,13 @@ plugins:
     config: {path: %s, instances: 1, config: {prefix: "[checked] "}}
 `, mod))
 	})
+	// The host and the ABI alone: a module that answers "no change" without reading.
+	noop := wasmbuild.Module(b, "./internal/plugin/wasm/testdata/noop")
+	b.Run("wasm-noop", func(b *testing.B) {
+		benchChain(b, fmt.Sprintf(`
+plugins:
+  - type: wasm
+    config: {path: %s, instances: 1}
+`, noop))
+	})
 }
