@@ -48,6 +48,11 @@ step "go test -race"
 # would only slow down.
 go test -race -count=1 -timeout 20m $(go list ./... | grep -v -e /tests/scaleout -e /tests/faults)
 
+step "Wasm plugins, without the race detector"
+# Compiling a Wasm module with wazero under the race detector takes minutes on two cores, so
+# the tests that do (a looping module stopped, one out of memory, a rewrite) run here.
+go test -count=1 -run Wasm ./internal/plugin/
+
 step "engine kernels, portable build (-tags purego)"
 # The engine's assembly kernels have portable Go twins, which other CPUs run; test those too.
 go test -tags purego -count=1 ./internal/engine/...

@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string) error {
 		modelsCmd(),
 		codeCmd(),
 		evalCmd(),
+		pluginsCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 		return err
 	}
 	log.Info("configuration loaded", "source", source, "models", len(cfg.Models), "data_dir", dataDir)
-	return serveGroup(cfg, dataDir, insecure, log, nil).Run(ctx)
+	return serveGroup(cfg, source, dataDir, insecure, log, nil).Run(ctx)
 }
 
 // serveGroup is the server as its components, in start order. On shutdown (SIGTERM cancels
@@ -158,7 +158,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 //	                               closes, last, when nothing can use it any more
 //
 // ready, when not nil, is told the listener's address once it is bound.
-func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Logger, ready func(net.Addr)) *lifecycle.Group {
+func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *slog.Logger, ready func(net.Addr)) *lifecycle.Group {
 	var (
 		gov        *governance
 		reg        *router.Registry
@@ -174,6 +174,7 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 		sink       usage.Sink
 		tracing    *telemetry.Tracing
 		tracer     trace.TracerProvider
+		plug       *plugins
 	)
 	g := &lifecycle.Group{Logger: log}
 	// Tracing starts first and stops last, so the last requests' and tasks' spans go out.
@@ -213,6 +214,14 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 			return err
 		},
 		Stop: func(context.Context) error { return reg.Close() }})
+	// Plugins run around every model request; when the configuration came from a file, a change
+	// to it (or SIGHUP) reloads them.
+	g.Add(lifecycle.Component{Name: "plugins",
+		Start: func(ctx context.Context) (err error) {
+			plug, err = startPlugins(ctx, cfg, source, reg, log)
+			return err
+		},
+		Stop: func(context.Context) error { plug.Close(); return nil }})
 	if cfg.Cache.Enabled {
 		g.Add(lifecycle.Component{Name: "response cache",
 			Start: func(context.Context) (err error) {
@@ -252,7 +261,7 @@ func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Log
 			// quota settlement, usage records and the autoglm_model_* metrics.
 			codeStats := &codecheck.Stats{}
 			m = metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
-				Collectors: []prometheus.Collector{codeStats}})
+				Collectors: []prometheus.Collector{codeStats, plug.metrics}})
 			sink = gov.usageSink(m.ObserveModel)
 			tasks, err = newTasks(ctx, cfg, dataDir, gov.store, reg, sink, codeStats, log, tracer)
 			if err != nil {

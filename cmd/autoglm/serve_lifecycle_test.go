@@ -62,7 +62,7 @@ models:
 	logs := &lockedBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	addrc := make(chan net.Addr, 1)
-	g := serveGroup(cfg, t.TempDir(), false, log, func(a net.Addr) { addrc <- a })
+	g := serveGroup(cfg, "", t.TempDir(), false, log, func(a net.Addr) { addrc <- a })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

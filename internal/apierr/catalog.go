@@ -11,6 +11,7 @@ const (
 	// Internal
 	CodeInternalError    Code = "internal_error"    // an unexpected failure inside the server
 	CodeEngineError      Code = "engine_error"      // the local engine failed (a panic, logged)
+	CodePluginFailed     Code = "plugin_failed"     // a plugin failed (an error or a panic, logged)
 	CodeGenerationFailed Code = "generation_failed" // a task's generation failed for a reason not named above
 	CodeCacheCorrupt     Code = "cache_corrupt"     // a response cache entry does not decode
 	// Invalid
@@ -37,6 +38,7 @@ const (
 	CodeUnknownUser              Code = "unknown_user"               // a key is created for a user that does not exist
 	CodeUserDisabled             Code = "user_disabled"              // a key is created for a disabled user
 	CodeNoPrincipal              Code = "no_principal"               // a route about the caller while authentication is off
+	CodeRequestRefused           Code = "request_refused"            // a plugin refused the request (its message says why)
 	// TooLarge
 	CodeBodyTooLarge Code = "body_too_large" // the body is larger than the route's limit
 	CodeCodeTooLarge Code = "code_too_large" // the code to check is over its limit
@@ -83,6 +85,7 @@ const (
 	CodeQuotaExceeded Code = "quota_exceeded" // a token quota of the caller's key or user is used up
 	// Timeout
 	CodeRequestTimeout      Code = "request_timeout"       // the request's deadline passed
+	CodePluginTimeout       Code = "plugin_timeout"        // a plugin hook ran past its time limit
 	CodeUpstreamTimeout     Code = "upstream_timeout"      // the upstream did not answer before the timeout
 	CodeUpstreamIdleTimeout Code = "upstream_idle_timeout" // a stream from the upstream went idle past its limit
 	// Canceled
@@ -143,6 +146,7 @@ var catalogue = map[Code]codeInfo{
 	CodeUnknownUser:               {Invalid, "no such user"},
 	CodeUserDisabled:              {Invalid, "the user is disabled"},
 	CodeNoPrincipal:               {Invalid, "authentication is off: there is no caller to describe"},
+	CodeRequestRefused:            {Invalid, "the request was refused by a policy of this server"},
 	CodeMissingCredential:         {Unauthenticated, "authentication required"},
 	CodeInvalidCredential:         {Unauthenticated, "the credential is malformed"},
 	CodeInvalidAPIKey:             {Unauthenticated, "invalid API key"},
@@ -198,6 +202,8 @@ var catalogue = map[Code]codeInfo{
 	CodeUpstreamAnswerTooLarge:    {Upstream, "the model server's answer is too large"},
 	CodeUpstreamStreamInterrupted: {Upstream, "the model server stopped in the middle of the stream"},
 	CodeUpstreamStreamError:       {Upstream, "the model server's stream failed"},
+	CodePluginFailed:              {Internal, "a plugin failed on this request"},
+	CodePluginTimeout:             {Timeout, "a plugin did not finish in its time limit"},
 	CodeEngineError:               {Internal, "the model failed to generate"},
 	CodeGenerationFailed:          {Internal, "generation failed"},
 	CodeCacheCorrupt:              {Internal, "a cached answer could not be read"},

@@ -40,6 +40,9 @@ type Config struct {
 	Batch Batch `yaml:"batch"`
 	// Telemetry configures tracing. See telemetry.go.
 	Telemetry Telemetry `yaml:"telemetry"`
+	// Plugins is the plugin chain, in the order the request hooks run. See plugin.go.
+	// Default: none.
+	Plugins []Plugin `yaml:"plugins"`
 }
 
 // Server configures the HTTP listener and its limits.
@@ -456,6 +459,7 @@ func (c Config) WithDefaults() Config {
 	c.Hub = c.Hub.withDefaults()
 	c.CodeCheck = c.CodeCheck.withDefaults()
 	c.Batch = c.Batch.withDefaults()
+	c.Plugins = pluginsWithDefaults(c.Plugins)
 	return c
 }
 

@@ -156,7 +156,10 @@ func validEnvName(s string) bool {
 	return true
 }
 
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+var (
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	nodeType        = reflect.TypeFor[yaml.Node]()
+)
 
 // checkNode walks the YAML tree beside the Go type it will decode into, reporting unknown
 // and duplicate keys and values of the wrong kind, each with its field path and line.
@@ -167,6 +170,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // an explicit null leaves the default in place
+	}
+	if t == nodeType {
+		return // a section decoded later by its owner (a plugin's config), strictly
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		if n.Kind != yaml.ScalarNode {

@@ -194,6 +194,7 @@ func (c *Config) Validate() error {
 	c.Tasks.validate(bad)
 	c.CodeCheck.validate(bad)
 	c.Telemetry.validate(bad)
+	validatePlugins(c.Plugins, bad)
 	return errors.Join(errs...)
 }
 

@@ -55,6 +55,40 @@ type Request struct {
 	Header http.Header
 	// Client holds the client's own request headers; only sticky routing reads them.
 	Client http.Header
+	// Meta is what the caller knows about the request that is not in its body (the task
+	// kind, a code task's language); the Hook reads it. It is never sent upstream.
+	Meta map[string]string
+}
+
+// Hook wraps every Registry.Do: it is where the plugin chain runs, the one point every
+// model request passes (HTTP, gRPC, Anthropic Messages and Responses translated to chat, and
+// the task system), for remote and local backends alike. It may change req, answer without
+// calling next, or return an error; next sends a request on to m's backends (m may be another
+// model of the registry). Implementations are safe for concurrent use.
+type Hook interface {
+	Do(ctx context.Context, m *Model, req *Request, next DoFunc) (*backend.Response, *Target, error)
+}
+
+// DoFunc sends a request to a model's backends without the Hook.
+type DoFunc func(ctx context.Context, m *Model, req *Request) (*backend.Response, *Target, error)
+
+// SetHook installs h around every later Do (nil removes it). Safe to call while requests
+// run: each request uses the hook that was installed when it started.
+func (r *Registry) SetHook(h Hook) {
+	if h == nil {
+		r.hook.Store(nil)
+		return
+	}
+	r.hook.Store(&h)
+}
+
+// Do sends req through the Hook, when one is installed, and then to a backend of m (see
+// dispatch).
+func (r *Registry) Do(ctx context.Context, m *Model, req *Request) (*backend.Response, *Target, error) {
+	if h := r.hook.Load(); h != nil {
+		return (*h).Do(ctx, m, req, r.dispatch)
+	}
+	return r.dispatch(ctx, m, req)
 }
 
 // failure is what one model's tries ended with, kept to answer the client when every try
@@ -66,7 +100,7 @@ type failure struct {
 	soonest   int64         // Unix nanoseconds when some unavailable backend may be tried again
 }
 
-// Do sends req to a backend of m, retrying on other backends and then on the model's
+// dispatch sends req to a backend of m, retrying on other backends and then on the model's
 // fallbacks while that is safe: after a connection error, a 429 or 5xx answer, or a TTFT
 // timeout, never after a byte of the answer was handed out. It returns the answer, whose
 // body the caller must close, and the backend that gave it. For a stream, the first chunk has
@@ -75,7 +109,7 @@ type failure struct {
 // The error is an *apierr.Error ready for the client: the first upstream failure when every
 // try failed, 429 with Retry-After when every backend's queue is full, 503 when no backend is
 // available, or the cancellation or deadline of ctx.
-func (r *Registry) Do(ctx context.Context, m *Model, req *Request) (*backend.Response, *Target, error) {
+func (r *Registry) dispatch(ctx context.Context, m *Model, req *Request) (*backend.Response, *Target, error) {
 	now := time.Now()
 	m.requests.Add(1)
 	m.budget.add(now.UnixNano(), 1, 0)

@@ -93,6 +93,7 @@ type Registry struct {
 	models []*Model
 	byName map[string]*Model
 	log    *slog.Logger
+	hook   atomic.Pointer[Hook]
 }
 
 // New builds the registry and every backend in it. On error, backends already built are

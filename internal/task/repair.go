@@ -89,7 +89,8 @@ func (s *Service) checkAndRepair(ctx context.Context, m *router.Model, sp Spec, 
 			return nil, backendName, err
 		}
 		start := time.Now()
-		res, be, err := s.streamChat(ctx, m, body, nil)
+		// A repair is not a fresh code prompt: no code.language, so code templates leave it be.
+		res, be, err := s.streamChat(ctx, m, body, map[string]string{"route": "task", "task.kind": "code_repair"}, nil)
 		if err != nil {
 			// A failed repair call does not lose the answer already in hand.
 			s.log.Warn("code repair round failed; keeping the best answer", "round", r, "err", err)

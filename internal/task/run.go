@@ -35,7 +35,7 @@ func (s *Service) runSpec(ctx context.Context, m *router.Model, sp Spec, ev *emi
 			return nil, "", err
 		}
 		start := time.Now()
-		res, be, err := s.streamChat(ctx, m, body, ev)
+		res, be, err := s.streamChat(ctx, m, body, map[string]string{"route": "task", "task.kind": KindCode, "code.language": sp.Language}, ev)
 		if err != nil {
 			return nil, be, err
 		}
@@ -52,7 +52,7 @@ func (s *Service) runSpec(ctx context.Context, m *router.Model, sp Spec, ev *emi
 		if err != nil {
 			return nil, "", err
 		}
-		return s.streamChat(ctx, m, body, ev)
+		return s.streamChat(ctx, m, body, map[string]string{"route": "task", "task.kind": KindChat}, ev)
 	case KindEmbeddings:
 		return s.embed(ctx, m, sp)
 	}
@@ -159,9 +159,11 @@ func upstreamStatus(resp *backend.Response) error {
 
 // streamChat sends a streamed chat completion and gathers its text, handing each piece to ev,
 // and records the call. When the upstream reported no usage, the result's usage is estimated.
-func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, ev *emitter) (*Result, string, error) {
+// meta tells the plugins what the request is (router.Request.Meta): the route "task", the
+// task kind and a code task's language.
+func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, meta map[string]string, ev *emitter) (*Result, string, error) {
 	start := time.Now()
-	res, chunks, be, err := s.streamChatCall(ctx, m, body, ev)
+	res, chunks, be, err := s.streamChatCall(ctx, m, body, meta, ev)
 	estimated := false
 	if err == nil && res.Usage == nil {
 		res.Usage, estimated = s.estimated(body, res.Text, int64(chunks)), true
@@ -172,12 +174,12 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 
 // streamChatCall is streamChat's call: the result (without usage when the upstream sent
 // none) and the count of text chunks.
-func (s *Service) streamChatCall(ctx context.Context, m *router.Model, body []byte, ev *emitter) (*Result, int, string, error) {
+func (s *Service) streamChatCall(ctx context.Context, m *router.Model, body []byte, meta map[string]string, ev *emitter) (*Result, int, string, error) {
 	fields, err := wire.Peek(body)
 	if err != nil {
 		return nil, 0, "", apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
 	}
-	resp, target, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpChat, Body: body, Fields: fields, Stream: true})
+	resp, target, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpChat, Body: body, Fields: fields, Stream: true, Meta: meta})
 	if err != nil {
 		return nil, 0, "", err
 	}
@@ -290,7 +292,8 @@ func (s *Service) embedCall(ctx context.Context, m *router.Model, sp Spec) (*Res
 	if err != nil {
 		return nil, nil, "", apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
 	}
-	resp, target, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpEmbedding, Body: body, Fields: fields})
+	resp, target, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpEmbedding, Body: body, Fields: fields,
+		Meta: map[string]string{"route": "task", "task.kind": KindEmbeddings}})
 	if err != nil {
 		return nil, body, "", err
 	}
