@@ -17,6 +17,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/admin/admintest"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/openapi/openapitest"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -46,7 +47,8 @@ models:
 	}
 	t.Cleanup(func() { reg.Close() })
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
-	opts := server.Options{}
+	// Every exchange is checked against the API description.
+	opts := server.Options{Outer: func(h http.Handler) http.Handler { h, _ = openapitest.Middleware(t, h); return h }}
 	var a *auth.Authenticator
 	var api *admin.API
 	if authOn {

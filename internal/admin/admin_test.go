@@ -14,6 +14,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/admin/admintest"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/openapi/openapitest"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -48,7 +49,9 @@ func newEnv(t *testing.T, custom map[string][]string) *env {
 	}
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
 	api := admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log})
-	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: api.Routes(), Denied: api.Denied})
+	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: api.Routes(), Denied: api.Denied,
+		// Every exchange is checked against the API description.
+		Outer: func(h http.Handler) http.Handler { h, _ = openapitest.Middleware(t, h); return h }})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &env{url: ts.URL, st: st, auth: a, roles: a.Roles()}

@@ -76,6 +76,8 @@ var builtinRoles = map[string][]Permission{
 var routePermissions = map[string]Permission{
 	"GET /healthz": Public,
 	"GET /readyz":  Public,
+	// The API description (internal/openapi): it tells no more than the public docs.
+	"GET /openapi.json": Public,
 
 	"GET /v1/models":            ModelsList,
 	"GET /v1/models/{id...}":    ModelsList,
@@ -168,6 +170,17 @@ var routePermissions = map[string]Permission{
 	"POST /grpc.health.v1.Health/Watch":                                   Public,
 	"POST /grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      Public,
 	"POST /grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Public,
+}
+
+// Routes returns every route of the permission table as "METHOD pattern", sorted: the
+// server's whole HTTP surface, for the API description and the tests that keep it complete.
+func Routes() []string {
+	keys := make([]string, 0, len(routePermissions))
+	for k := range routePermissions {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // RoutePermission returns the permission a route needs. method is the route's registered

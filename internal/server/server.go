@@ -29,6 +29,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/openai"
+	"github.com/open-autoglm/autoglm/internal/openapi"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
@@ -96,6 +97,9 @@ type Options struct {
 	Metrics HandlerFunc
 	// Responses keeps the stored responses of POST /v1/responses (see openai.Options).
 	Responses openai.ResponseStore
+	// Outer, when set, wraps the whole handler, middleware included: the tests check every
+	// exchange against the API description with it (internal/openapi/openapitest).
+	Outer func(http.Handler) http.Handler
 }
 
 // New builds the server for cfg over reg with authentication off. extra routes (used by
@@ -136,6 +140,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		{Method: "GET", Pattern: "/v1/admin/backends", Shape: apierr.ShapeEnvelope, Handler: s.adminBackends},
 		{Method: "GET", Pattern: "/debug/pprof/{name...}", Shape: apierr.ShapeEnvelope, Handler: debugPprof},
 		{Method: "GET", Pattern: "/metrics", Shape: apierr.ShapeEnvelope, Handler: s.metrics},
+		{Method: "GET", Pattern: openapi.Path, Shape: apierr.ShapeEnvelope, Handler: serveOpenAPI},
 	}
 	routes = append(routes, opts.Routes...)
 	s.routes = routes
@@ -170,6 +175,9 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	s.mux.Handle("/v1/", s.route(apierr.ShapeOpenAI, unknownV1))
 	s.shapes["/v1/"] = apierr.ShapeOpenAI
 	s.handler = s.chain(s.mux)
+	if opts.Outer != nil {
+		s.handler = opts.Outer(s.handler)
+	}
 	return s
 }
 
@@ -214,6 +222,12 @@ func cacheOwner(ctx context.Context) cache.Owner {
 		return cache.Owner{}
 	}
 	return cache.Owner{UserID: p.UserID, KeyID: p.KeyID}
+}
+
+// serveOpenAPI serves the API description (internal/openapi).
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	openapi.ServeHTTP(w, r)
+	return nil
 }
 
 // metrics serves Options.Metrics, or 404 when the server has none.

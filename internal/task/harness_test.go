@@ -18,6 +18,7 @@ import (
 	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openapi/openapitest"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -136,7 +137,9 @@ func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string, more .
 		defer close(runDone)
 		_ = svc.Run(ctx)
 	}()
-	srv := server.New(cfg.Server, reg, log, svc.Routes()...)
+	// Every exchange is checked against the API description.
+	srv := server.NewWith(cfg.Server, reg, log, server.Options{Routes: svc.Routes(),
+		Outer: func(h http.Handler) http.Handler { h, _ = openapitest.Middleware(t, h); return h }})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
