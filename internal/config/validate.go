@@ -43,6 +43,8 @@ func (c *Config) Validate() error {
 	if s.ProfileBlockRate < 0 {
 		bad("server.profile_block_rate", "must not be negative")
 	}
+	validateTLS(s.TLS, bad)
+	validateDeprecations(s.Deprecations, bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -24,11 +24,12 @@ var codes = []string{
 	"rate_limiter_unavailable", "request_timeout", "response_not_found", "role_exceeds_caller",
 	"route_not_found", "route_not_mapped", "store_unavailable", "task_finished", "task_not_found",
 	"task_store_unavailable", "timeout", "too_large", "too_many_watchers", "tools_unsupported",
-	"unauthenticated", "unavailable", "unknown_kind", "unknown_role", "unsupported_operation",
-	"unsupported_schema", "upstream", "upstream_answer", "upstream_answer_too_large",
-	"upstream_bad_answer", "upstream_error", "upstream_idle_timeout", "upstream_rate_limited",
-	"upstream_status", "upstream_stream_error", "upstream_timeout", "upstream_unreachable",
-	"usage_exists", "usage_not_found", "user_disabled", "user_exists", "user_not_found",
+	"unauthenticated", "unavailable", "unknown_kind", "unknown_role", "unsupported_api_version",
+	"unsupported_operation", "unsupported_schema", "upstream", "upstream_answer",
+	"upstream_answer_too_large", "upstream_bad_answer", "upstream_error", "upstream_idle_timeout",
+	"upstream_rate_limited", "upstream_status", "upstream_stream_error", "upstream_timeout",
+	"upstream_unreachable", "usage_exists", "usage_not_found", "user_disabled", "user_exists",
+	"user_not_found",
 }
 
 // Codes returns the error codes, sorted.

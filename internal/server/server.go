@@ -70,6 +70,11 @@ type Server struct {
 
 	// bodyLimits are the routes' own body limits (Route.MaxBody), by "METHOD /path".
 	bodyLimits map[string]int64
+
+	// deprecations are server.deprecations by route; unknownDeprecations those that name
+	// no route (reported once the routes are known).
+	deprecations        map[string]config.Deprecation
+	unknownDeprecations map[string]bool
 }
 
 // Options are the optional parts of a server.
@@ -158,6 +163,12 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		}
 		byPattern[rt.Pattern] = append(byPattern[rt.Pattern], rt)
 	}
+	s.deprecations = map[string]config.Deprecation{}
+	s.unknownDeprecations = map[string]bool{}
+	for _, d := range cfg.Deprecations {
+		s.deprecations[d.Route] = d
+		s.unknownDeprecations[d.Route] = true
+	}
 	s.shapes = make(map[string]apierr.Shape, len(order))
 	s.early = map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool{}
 	for _, p := range order {
@@ -166,6 +177,9 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		if f := byPattern[p][0].Errors; f != nil {
 			s.early[p] = f
 		}
+	}
+	for r := range s.unknownDeprecations {
+		log.Error("server.deprecations names a route the server does not serve; ignored", "route", r)
 	}
 	s.mux.Handle("/", s.route(apierr.ShapeEnvelope, func(w http.ResponseWriter, r *http.Request) error {
 		return apierr.New(apierr.NotFound, "route_not_found", "no route for "+r.Method+" "+r.URL.Path)
@@ -267,7 +281,11 @@ func (s *Server) dispatch(routes []Route) http.Handler {
 	handlers := make(map[string]http.Handler, len(routes))
 	allow := ""
 	for i, rt := range routes {
-		h := s.guard(rt, s.route(rt.Shape, rt.Handler))
+		h := s.versioned(rt, s.guard(rt, s.route(rt.Shape, rt.Handler)))
+		if d, ok := s.deprecations[rt.Method+" "+rt.Pattern]; ok {
+			h = deprecated(d, h)
+			delete(s.unknownDeprecations, rt.Method+" "+rt.Pattern)
+		}
 		pattern := rt.Pattern
 		handlers[rt.Method] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			telemetry.Info(r.Context()).SetRoute(pattern)
