@@ -231,8 +231,12 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	return srv.ListenAndServe(ctx, func(a net.Addr) {
 		tasks.svc.RefuseListener(a)
 		batchWorkers.Go(func() { batches.Run(bctx) })
-		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
-			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
+		protocols := "http/1.1,h2c"
+		if srv.Scheme() == "https" {
+			protocols = "http/1.1,h2"
+		}
+		log.Info(fmt.Sprintf("autoglm %s listening on %s://%s (%s): %s", versionString(), srv.Scheme(), a, srv.Protocols(), describeModels(cfg)),
+			"addr", a.String(), "protocols", protocols, "models", modelNames(cfg))
 		if respCache != nil && cfg.Cache.WarmupFile != "" {
 			go func() {
 				n, err := srv.Warmup(ctx, cfg.Cache.WarmupFile)

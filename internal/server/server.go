@@ -15,6 +15,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -365,8 +366,19 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(net.Addr)) error
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	var tc *tls.Config
+	if s.cfg.TLS.Enabled() {
+		var err error
+		if tc, err = tlsConfig(s.cfg.TLS, s.log); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	hs := &http.Server{
+		TLSConfig:         tc,
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout.D(),
 		ReadTimeout:       s.cfg.ReadTimeout.D(),
@@ -378,7 +390,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tc != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
