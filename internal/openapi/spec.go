@@ -424,7 +424,9 @@ func build() obj {
 				"apiKey": obj{"type": "apiKey", "in": "header", "name": "x-api-key", "description": "An API key, as Anthropic's clients send it."},
 			},
 			"headers": obj{
-				"X-Trace-Id": obj{"description": "The request's trace id, also in every error body and the server's logs.", "required": true, "schema": str},
+				"X-Trace-Id":  obj{"description": "The request's trace id, also in every error body and the server's logs.", "required": true, "schema": str},
+				"Deprecation": obj{"description": "On a route the operator marked deprecated (server.deprecations): since when, as @unix-seconds (RFC 9745).", "schema": str},
+				"Sunset":      obj{"description": "On a deprecated route whose end is announced: when it stops working, as an HTTP date (RFC 8594).", "schema": str},
 			},
 			"parameters": obj{
 				"Accept": obj{"name": "Accept", "in": "header", "schema": str,
