@@ -1,7 +1,11 @@
 package openapi
 
 import (
+	"bytes"
+	"flag"
+	"fmt"
 	"go/ast"
+	"go/format"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -119,7 +123,47 @@ func emittedCodes(t *testing.T) []string {
 // base can produce, so that a new code cannot ship undocumented and a removed one does not
 // linger.
 func TestCodesComplete(t *testing.T) {
-	if diff := cmp.Diff(emittedCodes(t), Codes()); diff != "" {
-		t.Errorf("codes the server can answer with (-) differ from the document's ErrorCode enum (+); update codes.go:\n%s", diff)
+	found := emittedCodes(t)
+	if *update {
+		writeCodes(t, found)
+		return
+	}
+	if diff := cmp.Diff(found, Codes()); diff != "" {
+		t.Errorf("codes the server can answer with (-) differ from the document's ErrorCode enum (+); "+
+			"run go test ./internal/openapi -update:\n%s", diff)
+	}
+}
+
+// update rewrites codes.go and docs/openapi.json from the sources.
+var update = flag.Bool("update", false, "rewrite codes.go and docs/openapi.json")
+
+// writeCodes rewrites the list in codes.go.
+func writeCodes(t *testing.T, codes []string) {
+	src, err := os.ReadFile("codes.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := bytes.Index(src, []byte("var codes = []string{"))
+	end := bytes.Index(src[start:], []byte("\n}\n"))
+	if start < 0 || end < 0 {
+		t.Fatal("codes.go: no list to rewrite")
+	}
+	var b bytes.Buffer
+	b.Write(src[:start])
+	b.WriteString("var codes = []string{\n")
+	for _, c := range codes {
+		fmt.Fprintf(&b, "\t%q,\n", c)
+	}
+	b.WriteString("}\n")
+	b.Write(src[start+end+3:])
+	out, err := format.Source(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, src) {
+		if err := os.WriteFile("codes.go", out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Log("codes.go rewritten: run the tests with -update once more to refresh docs/openapi.json")
 	}
 }

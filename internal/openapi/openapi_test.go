@@ -20,8 +20,6 @@ import (
 	"github.com/open-autoglm/autoglm/internal/openapi/openapitest"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/openapi.json from the document")
-
 // TestDocumentValid: the document is valid OpenAPI 3.1, as kin-openapi reads it.
 func TestDocumentValid(t *testing.T) {
 	doc := openapitest.Doc(t)
@@ -80,7 +78,7 @@ func oasPath(p string) string {
 // TestDocsCopy: docs/openapi.json is the served document (regenerate with -update).
 func TestDocsCopy(t *testing.T) {
 	path := filepath.Join("..", "..", "docs", "openapi.json")
-	if *update {
+	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
 		if err := os.WriteFile(path, openapi.Document(), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +88,7 @@ func TestDocsCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(b, openapi.Document()) {
-		t.Errorf("docs/openapi.json is not the served document: run go test ./internal/openapi -run TestDocsCopy -update")
+		t.Errorf("docs/openapi.json is not the served document: run go test ./internal/openapi -update")
 	}
 }
 
