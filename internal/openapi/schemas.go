@@ -93,8 +93,8 @@ func schemas() obj {
 			"temperature": obj{"type": []string{"number", "null"}}, "priority": integer, "callback_url": obj{"type": "string", "format": "uri"},
 			"metadata": anyJSON, "check": obj{"type": []string{"boolean", "null"}}, "repair_rounds": obj{"type": []string{"integer", "null"}},
 		}),
-		"TaskRequest": object([]string{"model"}, obj{
-			"kind": obj{"type": "string", "description": "code (the default), chat, completion or embedding."}, "input": anyJSON,
+		"TaskRequest": object([]string{"kind", "model"}, obj{
+			"kind": enum("code", "chat", "embeddings"), "input": anyJSON,
 			"model": str, "prompt": str, "messages": messages, "language": str, "max_tokens": integer,
 			"temperature": obj{"type": []string{"number", "null"}}, "priority": integer, "callback_url": obj{"type": "string", "format": "uri"},
 			"metadata": anyJSON, "check": obj{"type": []string{"boolean", "null"}}, "repair_rounds": obj{"type": []string{"integer", "null"}},

@@ -34,6 +34,8 @@ type env struct {
 	stop func()
 
 	usage *usageLog
+	// checked counts the exchanges checked against the API description.
+	checked *openapitest.Counter
 }
 
 // usageLog collects the usage records of task runs.
@@ -138,8 +140,9 @@ func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string, more .
 		_ = svc.Run(ctx)
 	}()
 	// Every exchange is checked against the API description.
+	var checked *openapitest.Counter
 	srv := server.NewWith(cfg.Server, reg, log, server.Options{Routes: svc.Routes(),
-		Outer: func(h http.Handler) http.Handler { h, _ = openapitest.Middleware(t, h); return h }})
+		Outer: func(h http.Handler) http.Handler { h, checked = openapitest.Middleware(t, h); return h }})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +153,7 @@ func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string, more .
 		_ = srv.Serve(ctx, ln)
 	}()
 	var once sync.Once
-	e := &env{URL: "http://" + ln.Addr().String(), svc: svc, mock: mock, db: db, usage: u}
+	e := &env{URL: "http://" + ln.Addr().String(), svc: svc, mock: mock, db: db, usage: u, checked: checked}
 	e.stop = func() {
 		once.Do(func() {
 			cancel()
