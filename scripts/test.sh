@@ -53,6 +53,11 @@ step "Wasm plugins, without the race detector"
 # the tests that do (a looping module stopped, one out of memory, a rewrite) run here.
 go test -count=1 -run Wasm ./internal/plugin/
 
+step "Helm chart: helm lint --strict and helm template, manifests decoded strictly (deploy/helm)"
+# Helm's and Kubernetes' Go packages, in a module of their own so that the server does not
+# carry them; no helm binary is needed.
+(cd deploy/helm && go vet ./... && go test -count=1 ./...)
+
 step "engine kernels, portable build (-tags purego)"
 # The engine's assembly kernels have portable Go twins, which other CPUs run; test those too.
 go test -tags purego -count=1 ./internal/engine/...

@@ -20,6 +20,9 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"html"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -82,7 +85,6 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(index)
 	a := opts.Auth
 	if a != nil && !a.Enabled() {
 		a = nil
@@ -90,7 +92,22 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	if opts.Registry == nil {
 		opts.Models = nil
 	}
-	return &Console{auth: a, reg: opts.Registry, models: opts.Models, files: files, index: index, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, loaded: time.Now()}, nil
+	c := &Console{auth: a, reg: opts.Registry, models: opts.Models, files: files, loaded: time.Now()}
+	// The page carries the anonymous answer of GET /v1/me, so that a first visit (no token
+	// yet) draws the sign-in screen without waiting for a request. It is an attribute, not an
+	// inline script: the Content-Security-Policy stays script-src 'self'.
+	me, err := json.Marshal(c.anonymous())
+	if err != nil {
+		return nil, err
+	}
+	const mount = `<div id="app"></div>`
+	if !bytes.Contains(index, []byte(mount)) {
+		return nil, errors.New("index.html has no " + mount)
+	}
+	index = bytes.Replace(index, []byte(mount), []byte(`<div id="app" data-me="`+html.EscapeString(string(me))+`"></div>`), 1)
+	sum := sha256.Sum256(index)
+	c.index, c.etag = index, `"`+hex.EncodeToString(sum[:8])+`"`
+	return c, nil
 }
 
 // Routes returns the console's routes; their permissions are in auth's route table.
@@ -191,17 +208,24 @@ type Me struct {
 	Roles map[string][]string `json:"roles,omitempty"`
 }
 
-func (c *Console) me(w http.ResponseWriter, r *http.Request) error {
+// anonymous is the answer to GET /v1/me without a credential: every permission with
+// authentication off, none with it on.
+func (c *Console) anonymous() Me {
 	me := Me{Models: []string{}, Permissions: []string{}}
 	if c.auth == nil {
 		for _, p := range auth.Permissions() {
 			me.Permissions = append(me.Permissions, string(p))
 		}
-		return httpapi.WriteData(w, r, http.StatusOK, me)
+		return me
 	}
 	me.Auth = true
+	return me
+}
+
+func (c *Console) me(w http.ResponseWriter, r *http.Request) error {
+	me := c.anonymous()
 	p, ok := auth.FromContext(r.Context())
-	if !ok || p == nil {
+	if c.auth == nil || !ok || p == nil {
 		return httpapi.WriteData(w, r, http.StatusOK, me)
 	}
 	me.Authenticated = true

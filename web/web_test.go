@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/admin/admintest"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/openapi/openapitest"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -46,7 +48,8 @@ models:
 	}
 	t.Cleanup(func() { reg.Close() })
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
-	opts := server.Options{}
+	// Every exchange is checked against the API description.
+	opts := server.Options{Outer: func(h http.Handler) http.Handler { h, _ = openapitest.Middleware(t, h); return h }}
 	var a *auth.Authenticator
 	var api *admin.API
 	if authOn {
@@ -178,6 +181,20 @@ func TestPageAndAssets(t *testing.T) {
 			if resp.StatusCode != 404 || !bytes.Contains(b, []byte(`"success":false`)) {
 				t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
 			}
+		}
+		// The page carries the answer GET /v1/me gives without a credential, so that a first
+		// visit draws its first screen without a request.
+		m := regexp.MustCompile(`<div id="app" data-me="([^"]*)"></div>`).FindSubmatch(index)
+		if m == nil {
+			t.Fatalf("auth %v: the page has no data-me:\n%s", authOn, index)
+		}
+		_, anon := get(t, base+"/v1/me")
+		var env struct{ Data json.RawMessage }
+		if err := json.Unmarshal(anon, &env); err != nil {
+			t.Fatal(err)
+		}
+		if got := html.UnescapeString(string(m[1])); got != string(env.Data) {
+			t.Errorf("auth %v: data-me %s, GET /v1/me without a credential %s", authOn, got, env.Data)
 		}
 		// The page revalidates cheaply.
 		resp, _ := get(t, base+"/")

@@ -28,6 +28,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/lifecycle"
 	"github.com/open-autoglm/autoglm/internal/metrics"
 	"github.com/open-autoglm/autoglm/internal/modelstore"
@@ -157,8 +158,8 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 //	store                          the batcher writes its queued records, then the store
 //	                               closes, last, when nothing can use it any more
 //
-// ready, when not nil, is told the listener's address once it is bound.
-func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *slog.Logger, ready func(net.Addr)) *lifecycle.Group {
+// ready, when not nil, is told the listener's address once it is bound, and the routes served.
+func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *slog.Logger, ready func(net.Addr, []httpapi.Route)) *lifecycle.Group {
 	var (
 		gov        *governance
 		reg        *router.Registry
@@ -312,10 +313,14 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 			}
 			a := ln.Addr()
 			tasks.svc.RefuseListener(a)
-			log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
-				"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
+			protocols := "http/1.1,h2c"
+			if srv.Scheme() == "https" {
+				protocols = "http/1.1,h2"
+			}
+			log.Info(fmt.Sprintf("autoglm %s listening on %s://%s (%s): %s", versionString(), srv.Scheme(), a, srv.Protocols(), describeModels(cfg)),
+				"addr", a.String(), "protocols", protocols, "models", modelNames(cfg))
 			if ready != nil {
-				ready(a)
+				ready(a, srv.Routes())
 			}
 			return nil
 		},

@@ -19,7 +19,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openapi"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -62,7 +64,8 @@ models:
 	logs := &lockedBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	addrc := make(chan net.Addr, 1)
-	g := serveGroup(cfg, "", t.TempDir(), false, log, func(a net.Addr) { addrc <- a })
+	var routes []httpapi.Route
+	g := serveGroup(cfg, "", t.TempDir(), false, log, func(a net.Addr, rs []httpapi.Route) { routes = rs; addrc <- a })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -76,6 +79,7 @@ models:
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not listen")
 	}
+	checkDocumented(t, routes)
 	client := &http.Client{Transport: &http.Transport{}}
 	post := func(path, body string) int {
 		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
@@ -129,5 +133,34 @@ models:
 	// and tasks are exported; of the components that hold data, the store stops last.
 	if !slices.Equal(stopped, want) || stopped[len(stopped)-1] != "tracing" || stopped[len(stopped)-2] != "store" {
 		t.Errorf("stop order %v, want %v (the store last before tracing)", stopped, want)
+	}
+}
+
+// checkDocumented holds the composed server's routes to the API description: every HTTP route
+// (gRPC methods are described by the .proto files and reflection) is an operation of
+// /openapi.json with the permission the route carries, and every operation is served.
+func checkDocumented(t *testing.T, routes []httpapi.Route) {
+	t.Helper()
+	served := map[string]bool{}
+	for _, rt := range routes {
+		if strings.HasPrefix(rt.Pattern, "/autoglm.v1.") || strings.HasPrefix(rt.Pattern, "/grpc.") {
+			continue
+		}
+		served[rt.Key()] = true
+		perm, ok := openapi.Permission(rt.Method, rt.Pattern)
+		if !ok {
+			t.Errorf("%s is served but not in the API description", rt.Key())
+		} else if perm != rt.Permission {
+			t.Errorf("%s needs %q but the API description says %q", rt.Key(), rt.Permission, perm)
+		}
+	}
+	for _, r := range openapi.Routes() {
+		_, pattern, _ := strings.Cut(r, " ")
+		if strings.HasPrefix(pattern, "/autoglm.v1.") || strings.HasPrefix(pattern, "/grpc.") {
+			continue
+		}
+		if !served[r] {
+			t.Errorf("%s is in the API description but not served", r)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/admin/admintest"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/openapi/openapitest"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -27,6 +28,8 @@ type env struct {
 	st    *admintest.Store
 	auth  *auth.Authenticator
 	roles *auth.Roles
+	// checked counts the exchanges checked against the API description.
+	checked *openapitest.Counter
 }
 
 func newEnv(t *testing.T, custom map[string][]string) *env {
@@ -48,10 +51,13 @@ func newEnv(t *testing.T, custom map[string][]string) *env {
 	}
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
 	api := admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log})
-	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: api.Routes(), Denied: api.Denied})
+	var checked *openapitest.Counter
+	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: api.Routes(), Denied: api.Denied,
+		// Every exchange is checked against the API description.
+		Outer: func(h http.Handler) http.Handler { h, checked = openapitest.Middleware(t, h); return h }})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &env{url: ts.URL, st: st, auth: a, roles: a.Roles()}
+	return &env{url: ts.URL, st: st, auth: a, roles: a.Roles(), checked: checked}
 }
 
 // envelope is the native answer shape.
@@ -197,6 +203,15 @@ func TestKeyLifecycleThroughAPI(t *testing.T) {
 	e.call(t, adminKey, "GET", "/v1/admin/audit?action=user.create&result=ok", nil, &created)
 	if len(created.Items) != 1 || created.Items[0].Target != u.ID {
 		t.Errorf("user.create records: %+v", created.Items)
+	}
+	// Every exchange above was checked against the API description.
+	for _, op := range []struct {
+		method, path string
+		status       int
+	}{{"POST", "/v1/admin/users", 201}, {"POST", "/v1/admin/keys", 201}, {"GET", "/v1/admin/keys", 200}, {"DELETE", "/v1/admin/keys/{id}", 200}} {
+		if e.checked.Seen(op.method, op.path, op.status) == 0 {
+			t.Errorf("%s %s → %d was not checked against the API description", op.method, op.path, op.status)
+		}
 	}
 }
 

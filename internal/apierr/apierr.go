@@ -36,6 +36,7 @@ const (
 	Canceled                     // the client went away
 	Unavailable                  // no backend can take the request right now
 	Upstream                     // an upstream model server failed or answered badly
+	NotAcceptable                // the server cannot answer in any representation the Accept header allows
 )
 
 var kindNames = [...]string{
@@ -53,6 +54,7 @@ var kindNames = [...]string{
 	Canceled:         "canceled",
 	Unavailable:      "unavailable",
 	Upstream:         "upstream",
+	NotAcceptable:    "not_acceptable",
 }
 
 // StatusClientClosed is the status logged (never sent: the client is gone) when a client
@@ -74,6 +76,7 @@ var kindStatus = [...]int{
 	Canceled:         StatusClientClosed,
 	Unavailable:      http.StatusServiceUnavailable,
 	Upstream:         http.StatusBadGateway,
+	NotAcceptable:    http.StatusNotAcceptable,
 }
 
 // openAIType is the "type" field OpenAI's API uses for each class of error.
@@ -92,6 +95,7 @@ var openAIType = [...]string{
 	Canceled:         "canceled",
 	Unavailable:      "service_unavailable",
 	Upstream:         "upstream_error",
+	NotAcceptable:    "invalid_request_error",
 }
 
 // defaultMessage is what a client reads when an error carries no public message.
@@ -110,6 +114,7 @@ var defaultMessage = [...]string{
 	Canceled:         "request canceled",
 	Unavailable:      "service unavailable",
 	Upstream:         "upstream model server error",
+	NotAcceptable:    "not acceptable",
 }
 
 func (k Kind) String() string {

@@ -39,6 +39,7 @@ const (
 	CodeUserDisabled             Code = "user_disabled"              // a key is created for a disabled user
 	CodeNoPrincipal              Code = "no_principal"               // a route about the caller while authentication is off
 	CodeRequestRefused           Code = "request_refused"            // a plugin refused the request (its message says why)
+	CodeUnsupportedAPIVersion    Code = "unsupported_api_version"    // Accept asks only for native API versions this server does not speak (406)
 	// TooLarge
 	CodeBodyTooLarge Code = "body_too_large" // the body is larger than the route's limit
 	CodeCodeTooLarge Code = "code_too_large" // the code to check is over its limit
@@ -146,6 +147,7 @@ var catalogue = map[Code]codeInfo{
 	CodeUnknownUser:               {Invalid, "no such user"},
 	CodeUserDisabled:              {Invalid, "the user is disabled"},
 	CodeNoPrincipal:               {Invalid, "authentication is off: there is no caller to describe"},
+	CodeUnsupportedAPIVersion:     {NotAcceptable, "this version of the native API is not served"},
 	CodeRequestRefused:            {Invalid, "the request was refused by a policy of this server"},
 	CodeMissingCredential:         {Unauthenticated, "authentication required"},
 	CodeInvalidCredential:         {Unauthenticated, "the credential is malformed"},

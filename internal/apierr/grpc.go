@@ -40,6 +40,7 @@ var kindGRPC = [...]GRPCCode{
 	Canceled:         GRPCCanceled,
 	Unavailable:      GRPCUnavailable,
 	Upstream:         GRPCUnavailable,
+	NotAcceptable:    GRPCInvalidArgument,
 }
 
 // GRPCCode is the gRPC (and Connect) code for errors of this kind.

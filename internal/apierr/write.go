@@ -98,6 +98,7 @@ var anthropicType = [...]string{
 	Canceled:         "api_error",
 	Unavailable:      "overloaded_error",
 	Upstream:         "api_error",
+	NotAcceptable:    "invalid_request_error",
 }
 
 // AnthropicType is the error type Anthropic's API uses for e.

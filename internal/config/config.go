@@ -77,6 +77,54 @@ type Server struct {
 	ProfileBlockRate Duration `yaml:"profile_block_rate"`
 	// Admission bounds the requests served at once and queued, refusing the excess early.
 	Admission Admission `yaml:"admission"`
+	// TLS serves HTTPS on Addr instead of plain HTTP and h2c. Default: off.
+	TLS TLS `yaml:"tls"`
+	// Deprecations mark routes deprecated: their answers carry the Deprecation (RFC 9745)
+	// and Sunset (RFC 8594) headers. Default: none.
+	Deprecations []Deprecation `yaml:"deprecations"`
+}
+
+// TLS configures HTTPS on the listener. The certificate and key are read again when either
+// file changes, so a renewed certificate is served without a restart.
+type TLS struct {
+	// CertFile is the PEM certificate chain, leaf first. Setting it and KeyFile turns TLS
+	// on. Default "" (off).
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the certificate. Default "".
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile is a PEM bundle of the authorities client certificates are verified
+	// against. Default "" (none).
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is "none" (do not ask for a client certificate), "request" (ask, verify
+	// one if sent against ClientCAFile) or "require_and_verify" (refuse connections without
+	// a certificate ClientCAFile verifies). Default "none".
+	ClientAuth string `yaml:"client_auth"`
+	// ReloadInterval is how often the files are checked for changes. Default 10s.
+	ReloadInterval Duration `yaml:"reload_interval"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// TLS client authentication modes.
+const (
+	ClientAuthNone             = "none"
+	ClientAuthRequest          = "request"
+	ClientAuthRequireAndVerify = "require_and_verify"
+)
+
+// Deprecation marks one route deprecated.
+type Deprecation struct {
+	// Route is the route as registered: "METHOD pattern", e.g. "GET /v1/task/{task_id}".
+	// Required.
+	Route string `yaml:"route"`
+	// Since is when the route was deprecated (RFC 3339). Required.
+	Since Time `yaml:"since"`
+	// Sunset is when the route will stop working (RFC 3339). Default: not announced.
+	Sunset Time `yaml:"sunset"`
+	// Link is a page that says why and how to migrate, sent as Link rel="deprecation".
+	// Default: none.
+	Link string `yaml:"link"`
 }
 
 // Admission bounds the work the server takes on. Requests from the listener (health probes and
@@ -366,6 +414,12 @@ func (c Config) WithDefaults() Config {
 	setDur(&s.StreamWriteTimeout, DefaultStreamWriteTimeout)
 	setDur(&s.IdleTimeout, DefaultIdleTimeout)
 	setDur(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	if s.TLS.Enabled() {
+		if s.TLS.ClientAuth == "" {
+			s.TLS.ClientAuth = ClientAuthNone
+		}
+		setDur(&s.TLS.ReloadInterval, DefaultTLSReloadInterval)
+	}
 	if a := &s.Admission; a.MaxInFlight > 0 {
 		if a.Queue == nil {
 			q := a.MaxInFlight

@@ -52,6 +52,8 @@ func (c *Config) Validate() error {
 	} else if a.MaxWait < 0 {
 		bad("server.admission.max_wait", "must not be negative")
 	}
+	validateTLS(s.TLS, bad)
+	validateDeprecations(s.Deprecations, bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

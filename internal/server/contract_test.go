@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	_ "github.com/open-autoglm/autoglm/internal/backend/local"
 	"github.com/open-autoglm/autoglm/internal/contract"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openapi"
 )
 
 // TestContract: every OpenAI-compatible answer of the gateway, from a remote upstream (the
@@ -76,5 +78,47 @@ func TestContract(t *testing.T) {
 	for _, path := range []string{"/v1/chat/completions", "/v1/responses", "/v1/nowhere"} {
 		_, b := post(t, g.URL+path, `{"model":"nope","input":"x","messages":[]}`)
 		doc.Check(t, "ErrorResponse", b)
+	}
+}
+
+// TestOpenAPITraffic: the harness checks every exchange against the served API description
+// (openapitest); this test makes sure the main kinds of exchange pass through it: a chat
+// completion as JSON and as a stream, an error, health, readiness, the backends, and the
+// description itself, served as the document the checks use.
+func TestOpenAPITraffic(t *testing.T) {
+	_, mockURL := startMock(t, mockllm.Options{Tokens: 3})
+	g := startGateway(t, oneModel(mockURL, ""), nil)
+	chat := `{"model":"glm4","messages":[{"role":"user","content":"hi"}]`
+	if resp, b := post(t, g.URL+"/v1/chat/completions", chat+`}`); resp.StatusCode != 200 {
+		t.Fatalf("chat: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := post(t, g.URL+"/v1/chat/completions", chat+`,"stream":true}`); !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("stream: %q", resp.Header.Get("Content-Type"))
+	}
+	if resp, _ := post(t, g.URL+"/v1/chat/completions", `{"model":"nope","messages":[]}`); resp.StatusCode != 404 {
+		t.Fatalf("unknown model: %d", resp.StatusCode)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/v1/admin/backends", "/openapi.json"} {
+		if resp, _ := get(t, g.URL+p); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	_, doc := get(t, g.URL+"/openapi.json")
+	if !bytes.Equal(doc, openapi.Document()) {
+		t.Error("GET /openapi.json is not the document the checks use")
+	}
+	for _, w := range []struct {
+		method, path string
+		status       int
+	}{
+		{"POST", "/v1/chat/completions", 200}, {"POST", "/v1/chat/completions", 404},
+		{"GET", "/healthz", 200}, {"GET", "/readyz", 200}, {"GET", "/v1/admin/backends", 200}, {"GET", "/openapi.json", 200},
+	} {
+		if g.checked.Seen(w.method, w.path, w.status) == 0 {
+			t.Errorf("%s %s → %d was not checked", w.method, w.path, w.status)
+		}
+	}
+	if n := g.checked.Seen("POST", "/v1/chat/completions", 200); n != 2 {
+		t.Errorf("chat checked %d times, want 2 (JSON and stream)", n)
 	}
 }

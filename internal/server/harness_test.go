@@ -21,6 +21,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openai"
+	"github.com/open-autoglm/autoglm/internal/openapi/openapitest"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -54,6 +55,8 @@ type gateway struct {
 	done   chan error
 	// outcomes records what the usage hook was told.
 	outcomes *outcomeLog
+	// checked counts the exchanges checked against the API description.
+	checked *openapitest.Counter
 }
 
 // outcomeLog collects the outcomes the server reports.
@@ -97,6 +100,16 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 	logs := &syncBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	opts := server.Options{Routes: extra}
+	// Every exchange of the tests is checked against the API description.
+	var checked *openapitest.Counter
+	opts.Outer = func(h http.Handler) http.Handler {
+		var own []string
+		for _, rt := range extra {
+			own = append(own, rt.Pattern)
+		}
+		h, checked = openapitest.Middleware(t, h, own...)
+		return h
+	}
 	outcomes := &outcomeLog{}
 	models := openai.Options{OnDone: outcomes.add}
 	if cfg.Cache.Enabled {
@@ -113,7 +126,7 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &gateway{URL: "http://" + ln.Addr().String(), srv: srv, oa: oa, logs: logs, cancel: cancel, done: make(chan error, 1), outcomes: outcomes}
+	g := &gateway{URL: "http://" + ln.Addr().String(), srv: srv, oa: oa, logs: logs, cancel: cancel, done: make(chan error, 1), outcomes: outcomes, checked: checked}
 	go func() { g.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()

@@ -21,6 +21,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
+	"github.com/open-autoglm/autoglm/internal/openapi"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 
@@ -63,6 +65,11 @@ type Server struct {
 
 	// bodyLimits are the routes' own body limits (Route.MaxBody), by "METHOD /path".
 	bodyLimits map[string]int64
+
+	// deprecations are server.deprecations by route; unknownDeprecations those that name
+	// no route (reported once the routes are known).
+	deprecations        map[string]config.Deprecation
+	unknownDeprecations map[string]bool
 }
 
 // Options are the optional parts of a server.
@@ -90,6 +97,9 @@ type Options struct {
 	// traceparent) under which each stage adds its own (telemetry.StartSpan). Nil: tracing
 	// is off and the stage is not in the chain.
 	Tracing trace.TracerProvider
+	// Outer, when set, wraps the whole handler, middleware included: the tests check every
+	// exchange against the API description with it (internal/openapi/openapitest).
+	Outer func(http.Handler) http.Handler
 }
 
 // New builds the server for cfg over reg with authentication off, serving routes after its
@@ -111,6 +121,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		{Method: "GET", Pattern: "/v1/admin/backends", Shape: env, Permission: auth.AdminBackends, Handler: s.adminBackends},
 		{Method: "GET", Pattern: "/debug/pprof/{name...}", Shape: env, Permission: auth.AdminDebug, Handler: debugPprof},
 		{Method: "GET", Pattern: "/metrics", Shape: env, Permission: auth.MetricsRead, Handler: s.metrics},
+		{Method: "GET", Pattern: openapi.Path, Shape: env, Permission: httpapi.Public, Handler: serveOpenAPI},
 	}
 	routes = append(routes, opts.Routes...)
 	s.routes = routes
@@ -128,6 +139,12 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		}
 		byPattern[rt.Pattern] = append(byPattern[rt.Pattern], rt)
 	}
+	s.deprecations = map[string]config.Deprecation{}
+	s.unknownDeprecations = map[string]bool{}
+	for _, d := range cfg.Deprecations {
+		s.deprecations[d.Route] = d
+		s.unknownDeprecations[d.Route] = true
+	}
 	s.shapes = make(map[string]apierr.Shape, len(order))
 	s.early = map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool{}
 	for _, p := range order {
@@ -136,6 +153,9 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		if f := byPattern[p][0].Errors; f != nil {
 			s.early[p] = f
 		}
+	}
+	for r := range s.unknownDeprecations {
+		log.Error("server.deprecations names a route the server does not serve; ignored", "route", r)
 	}
 	s.mux.Handle("/", s.route(apierr.ShapeEnvelope, func(w http.ResponseWriter, r *http.Request) error {
 		return apierr.New(apierr.CodeRouteNotFound, "no route for "+r.Method+" "+r.URL.Path)
@@ -146,6 +166,11 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	s.shapes["/v1/"] = apierr.ShapeOpenAI
 	s.handler = s.chain(s.mux, false)
 	s.admitted = s.chain(s.mux, true)
+	if opts.Outer != nil {
+		// Tests only: one wrapper around the whole handler, admission outside it.
+		s.handler = opts.Outer(s.handler)
+		s.admitted = s.admit(s.handler)
+	}
 	return s
 }
 
@@ -153,6 +178,12 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 func unknownV1(w http.ResponseWriter, r *http.Request) error {
 	return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeInvalidURL, NullCode: true,
 		Message: "Invalid URL (" + r.Method + " " + r.URL.Path + ")"}
+}
+
+// serveOpenAPI serves the API description (internal/openapi).
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	openapi.ServeHTTP(w, r)
+	return nil
 }
 
 // metrics serves Options.Metrics, or 404 when the server has none.
@@ -177,7 +208,11 @@ func (s *Server) dispatch(routes []httpapi.Route) http.Handler {
 	handlers := make(map[string]http.Handler, len(routes))
 	allow := ""
 	for i, rt := range routes {
-		h := s.route(rt.Shape, s.stages(rt))
+		h := s.versioned(rt, s.route(rt.Shape, s.stages(rt)))
+		if d, ok := s.deprecations[rt.Method+" "+rt.Pattern]; ok {
+			h = deprecated(d, h)
+			delete(s.unknownDeprecations, rt.Method+" "+rt.Pattern)
+		}
 		pattern := rt.Pattern
 		handlers[rt.Method] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			telemetry.Info(r.Context()).SetRoute(pattern)
@@ -257,8 +292,19 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func(net.Addr)) error
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	var tc *tls.Config
+	if s.cfg.TLS.Enabled() {
+		var err error
+		if tc, err = tlsConfig(s.cfg.TLS, s.log); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	hs := &http.Server{
+		TLSConfig:         tc,
 		Handler:           s.admitted,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout.D(),
 		ReadTimeout:       s.cfg.ReadTimeout.D(),
@@ -270,7 +316,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tc != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	mctx, stopMemory := context.WithCancel(ctx)
 	memDone := make(chan struct{})
 	go func() { defer close(memDone); releaseIdleMemory(mctx, &s.inFlight, &s.served) }()

@@ -18,6 +18,7 @@ import (
 	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openapi/openapitest"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store/sqlite"
@@ -33,6 +34,8 @@ type env struct {
 	stop func()
 
 	usage *usageLog
+	// checked counts the exchanges checked against the API description.
+	checked *openapitest.Counter
 }
 
 // usageLog collects the outcomes of the model calls of task runs.
@@ -136,7 +139,10 @@ func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string, more .
 		defer close(runDone)
 		_ = svc.Run(ctx)
 	}()
-	srv := server.New(cfg.Server, reg, log, svc.Routes()...)
+	// Every exchange is checked against the API description.
+	var checked *openapitest.Counter
+	srv := server.NewWith(cfg.Server, reg, log, server.Options{Routes: svc.Routes(),
+		Outer: func(h http.Handler) http.Handler { h, checked = openapitest.Middleware(t, h); return h }})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +153,7 @@ func setupOn(t testing.TB, db DB, mopt mockllm.Options, tasksYAML string, more .
 		_ = srv.Serve(ctx, ln)
 	}()
 	var once sync.Once
-	e := &env{URL: "http://" + ln.Addr().String(), svc: svc, mock: mock, db: db, usage: u}
+	e := &env{URL: "http://" + ln.Addr().String(), svc: svc, mock: mock, db: db, usage: u, checked: checked}
 	e.stop = func() {
 		once.Do(func() {
 			cancel()

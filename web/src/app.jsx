@@ -4,7 +4,7 @@
 import './style.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { get, setToken, ApiError, UNAUTHORIZED } from './api.js';
+import { get, getToken, setToken, ApiError, UNAUTHORIZED } from './api.js';
 import { ErrorBox } from './ui.jsx';
 import { Overview } from './pages/overview.jsx';
 import { Models } from './pages/models.jsx';
@@ -141,8 +141,23 @@ function Shell({ me, onSignOut, theme, toggleTheme }) {
   );
 }
 
-// The first GET /v1/me starts as soon as the script runs, before the first render.
-const firstMe = loadMe();
+// Without a stored token, GET /v1/me would answer the anonymous caller, and the page carries
+// that answer (data-me on #app, written by the server): the first screen needs no request.
+// With a token, the first GET /v1/me starts as soon as the script runs, before the first render.
+function embeddedMe() {
+  if (getToken()) return null;
+  const raw = document.getElementById('app').dataset.me;
+  if (!raw) return null;
+  try {
+    const me = JSON.parse(raw);
+    me.perms = new Set(me.permissions || []);
+    return me;
+  } catch {
+    return null;
+  }
+}
+const embedded = embeddedMe();
+const firstMe = embedded ? Promise.resolve(embedded) : loadMe();
 firstMe.catch(() => {}); // handled in App; this only keeps an early failure from being reported as unhandled
 
 function App() {
