@@ -103,8 +103,13 @@ func (c *Client) RevokeKey(ctx context.Context, id string) (*APIKey, error) {
 // native calls a native route and decodes the envelope's data into out. Refusals come back
 // as *StatusError, like everywhere else in the client.
 func (c *Client) native(ctx context.Context, method, path string, in, out any) error {
+	return c.nativeWith(ctx, method, path, nil, in, out)
+}
+
+// nativeWith is native with extra request headers.
+func (c *Client) nativeWith(ctx context.Context, method, path string, hdr http.Header, in, out any) error {
 	var env Envelope
-	if err := c.call(ctx, method, path, in, &env); err != nil {
+	if err := c.callWith(ctx, method, path, hdr, in, &env); err != nil {
 		return err
 	}
 	if !env.Success {

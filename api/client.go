@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/open-autoglm/autoglm/api/sse"
 )
 
 // Client calls an OpenAI-compatible server: autoglm itself, or any
@@ -153,7 +155,7 @@ func (c *Client) Model(ctx context.Context, id string) (*Model, error) {
 
 // send performs a request and returns the response of a 2xx answer, or a
 // *StatusError.
-func (c *Client) send(ctx context.Context, method, path string, in any, accept string) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, method, path string, in any, accept string, hdr http.Header) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -167,6 +169,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any, accept s
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	for k, v := range hdr {
 		req.Header[k] = v
 	}
 	if in != nil {
@@ -188,7 +193,12 @@ func (c *Client) send(ctx context.Context, method, path string, in any, accept s
 
 // call performs a request with a JSON answer decoded into out.
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
-	resp, err := c.send(ctx, method, path, in, "application/json")
+	return c.callWith(ctx, method, path, nil, in, out)
+}
+
+// callWith is call with extra request headers.
+func (c *Client) callWith(ctx context.Context, method, path string, hdr http.Header, in, out any) error {
+	resp, err := c.send(ctx, method, path, in, "application/json", hdr)
 	if err != nil {
 		return err
 	}
@@ -204,7 +214,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 
 // stream performs a streaming request and hands every decoded event to fn.
 func stream[T any](ctx context.Context, c *Client, path string, in any, fn func(*T) error) error {
-	resp, err := c.send(ctx, http.MethodPost, path, in, "text/event-stream")
+	resp, err := c.send(ctx, http.MethodPost, path, in, "text/event-stream", nil)
 	if err != nil {
 		return err
 	}
@@ -218,9 +228,10 @@ func stream[T any](ctx context.Context, c *Client, path string, in any, fn func(
 		}
 		return fmt.Errorf("api: %s: expected an event stream, got %s", path, mt)
 	}
-	events := newSSEReader(resp.Body)
+	events := sse.NewReader(resp.Body)
 	for {
-		event, data, err := events.next()
+		ev, err := events.Next()
+		data := ev.Data
 		switch {
 		case err == io.EOF:
 			return fmt.Errorf("api: %s: stream ended without [DONE]: %w", path, io.ErrUnexpectedEOF)
@@ -229,7 +240,7 @@ func stream[T any](ctx context.Context, c *Client, path string, in any, fn func(
 				return ctx.Err()
 			}
 			return fmt.Errorf("api: %s: read stream: %w", path, err)
-		case event == "error" || isErrorObject(data):
+		case ev.Type == "error" || isErrorObject(data):
 			return streamError(data, traceID)
 		case string(bytes.TrimSpace(data)) == "[DONE]":
 			return nil

@@ -19,13 +19,18 @@
 //
 // [NewClient] returns a [Client] with methods per route: [Client.Chat],
 // [Client.ChatStream], [Client.Completions], [Client.CompletionsStream],
-// [Client.Embeddings], [Client.Models] and [Client.Model]. A refused
+// [Client.Embeddings], [Client.Models] and [Client.Model]; for the native
+// task API [Client.SubmitTask], [Client.SubmitCodeTask], [Client.GetTask],
+// [Client.ListTasks], [Client.CancelTask] and [Client.FollowTask], which
+// follows a task's events to its end and resumes a broken stream where it
+// stopped. A refused
 // request, and an error reported inside a stream, come back as a
 // [*StatusError] carrying the status, OpenAI's type/code/param/message,
 // the trace id and Retry-After.
 //
-// Streams are read as server-sent events: multi-line data, comments and
-// any line ending are handled; the stream ends at "data: [DONE]", and one
+// Streams are read as server-sent events by package [sse], whose rules
+// (multi-line data, comments, any line ending, a bounded event size) are
+// the ones the server itself applies; the stream ends at "data: [DONE]", and one
 // that ends without it is an error wrapping [io.ErrUnexpectedEOF]. Canceling
 // the context stops a stream and closes its connection.
 package api

@@ -52,6 +52,29 @@ step "engine kernels, portable build (-tags purego)"
 # The engine's assembly kernels have portable Go twins, which other CPUs run; test those too.
 go test -tags purego -count=1 ./internal/engine/...
 
+step "engine kernels on arm64 under emulation (qemu-user)"
+# The arm64 NEON kernels run on an emulated CPU with the dot product extension (the SDOT tiles)
+# and on one without it (the plain NEON tiles), and the portable build runs there too. The
+# emulation checks results only; it says nothing about speed.
+if ! command -v qemu-aarch64 >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends qemu-user
+fi
+if command -v qemu-aarch64 >/dev/null; then
+  GOARCH=arm64 go vet ./internal/engine/quant/
+  mkdir "$svc/arm64"
+  GOARCH=arm64 go test -c -o "$svc/arm64/quant.test" ./internal/engine/quant/
+  GOARCH=arm64 go test -tags purego -c -o "$svc/arm64/quant-purego.test" ./internal/engine/quant/
+  (cd internal/engine/quant &&
+    AUTOGLM_TEST_KERNELS=neon-dotprod qemu-aarch64 -cpu max "$svc/arm64/quant.test" &&
+    AUTOGLM_TEST_KERNELS=neon qemu-aarch64 -cpu cortex-a53 "$svc/arm64/quant.test" &&
+    qemu-aarch64 "$svc/arm64/quant-purego.test")
+elif [ "${CI:-}" = "true" ]; then
+  echo "qemu-aarch64 is required for the arm64 kernel tests (it comes with Debian's qemu-user)"; exit 1
+else
+  echo "qemu-aarch64 not found: skipping the arm64 kernel tests (they are required under CI=true)"
+fi
+
 step "scale-out: three autoglm processes on one PostgreSQL and one Redis"
 go test -count=1 -timeout 10m ./tests/scaleout/
 

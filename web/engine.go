@@ -7,7 +7,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/engine/runner"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 )
 
 // EngineModel describes one model the in-process engine serves.
@@ -76,5 +76,5 @@ func (c *Console) engine(w http.ResponseWriter, r *http.Request) error {
 	runtime.ReadMemStats(&ms)
 	out.Process.HeapBytes, out.Process.SysBytes = ms.HeapInuse, ms.Sys
 	out.Process.Goroutines, out.Process.CPUs = runtime.NumGoroutine(), runtime.GOMAXPROCS(0)
-	return server.WriteData(w, r, http.StatusOK, out)
+	return httpapi.WriteData(w, r, http.StatusOK, out)
 }

@@ -30,8 +30,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/router"
-	"github.com/open-autoglm/autoglm/internal/server"
 )
 
 //go:embed dist
@@ -94,13 +94,13 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 }
 
 // Routes returns the console's routes; their permissions are in auth's route table.
-func (c *Console) Routes() []server.Route {
+func (c *Console) Routes() []httpapi.Route {
 	env := apierr.ShapeEnvelope
-	return []server.Route{
-		{Method: "GET", Pattern: "/{$}", Shape: env, Handler: c.serveIndex},
-		{Method: "GET", Pattern: "/ui/{path...}", Shape: env, Handler: c.serveUI},
-		{Method: "GET", Pattern: "/v1/me", Shape: env, Handler: c.me},
-		{Method: "GET", Pattern: "/v1/admin/engine", Shape: env, Handler: c.engine},
+	return []httpapi.Route{
+		{Method: "GET", Pattern: "/{$}", Shape: env, Permission: httpapi.Public, Handler: c.serveIndex},
+		{Method: "GET", Pattern: "/ui/{path...}", Shape: env, Permission: httpapi.Public, Handler: c.serveUI},
+		{Method: "GET", Pattern: "/v1/me", Shape: env, Permission: httpapi.Public, Handler: c.me},
+		{Method: "GET", Pattern: "/v1/admin/engine", Shape: env, Permission: auth.AdminBackends, Handler: c.engine},
 	}
 }
 
@@ -134,11 +134,11 @@ func (c *Console) serveUI(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := path.Clean(p)
 	if !fs.ValidPath(name) || strings.HasSuffix(name, ".gz") {
-		return apierr.New(apierr.NotFound, "asset_not_found", "no such console file")
+		return apierr.New(apierr.CodeAssetNotFound, "no such console file")
 	}
 	b, err := fs.ReadFile(c.files, name)
 	if err != nil {
-		return apierr.New(apierr.NotFound, "asset_not_found", "no such console file")
+		return apierr.New(apierr.CodeAssetNotFound, "no such console file")
 	}
 	h := w.Header()
 	securityHeaders(h)
@@ -197,12 +197,12 @@ func (c *Console) me(w http.ResponseWriter, r *http.Request) error {
 		for _, p := range auth.Permissions() {
 			me.Permissions = append(me.Permissions, string(p))
 		}
-		return server.WriteData(w, r, http.StatusOK, me)
+		return httpapi.WriteData(w, r, http.StatusOK, me)
 	}
 	me.Auth = true
 	p, ok := auth.FromContext(r.Context())
 	if !ok || p == nil {
-		return server.WriteData(w, r, http.StatusOK, me)
+		return httpapi.WriteData(w, r, http.StatusOK, me)
 	}
 	me.Authenticated = true
 	me.Method, me.UserID, me.KeyID, me.KeyPrefix, me.Role = string(p.Method), p.UserID, p.KeyID, p.KeyPrefix, p.Role
@@ -227,5 +227,5 @@ func (c *Console) me(w http.ResponseWriter, r *http.Request) error {
 			me.Roles[name] = perms
 		}
 	}
-	return server.WriteData(w, r, http.StatusOK, me)
+	return httpapi.WriteData(w, r, http.StatusOK, me)
 }

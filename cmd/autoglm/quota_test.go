@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -51,7 +52,9 @@ ratelimit:
 	}
 	defer reg.Close()
 	var opts server.Options
-	g.apply(&opts)
+	oaOpts := openai.Options{Logger: log}
+	g.apply(&opts, &oaOpts)
+	opts.Routes = append(opts.Routes, openai.New(reg, oaOpts).Routes()...)
 	ts := httptest.NewServer(server.NewWith(cfg.Server, reg, log, opts).Handler())
 	defer ts.Close()
 

@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,16 +23,20 @@ import (
 	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/codeapi"
+	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
+	"github.com/open-autoglm/autoglm/internal/lifecycle"
 	"github.com/open-autoglm/autoglm/internal/metrics"
 	"github.com/open-autoglm/autoglm/internal/modelstore"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/respstore"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/usage"
 	"github.com/open-autoglm/autoglm/models"
 	"github.com/open-autoglm/autoglm/web"
 )
@@ -134,135 +138,232 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	if err := prepareDataDir(dataDir, log); err != nil {
 		return err
 	}
-	// Tracing starts first and stops last, so the last requests' and tasks' spans go out.
-	tracing, err := telemetry.StartTracing(ctx, cfg.Telemetry.Tracing, versionString(), os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	var tracer trace.TracerProvider
-	if tracing != nil {
-		tracer = tracing.Provider()
-		log.Info("tracing on: spans exported over OTLP")
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := tracing.Shutdown(sctx); err != nil {
-				log.Warn("tracing: exporting the last spans failed", "err", err)
-			}
-		}()
-	}
-	modelStore := &modelstore.Store{Dir: modelstore.DefaultDir(dataDir)}
-	if err := resolvePulledModels(cfg, modelStore); err != nil {
-		return err
-	}
-	reg, err := router.New(cfg.Models, router.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
-	var respCache *cache.Cache
-	if cfg.Cache.Enabled {
-		respCache, err = cache.New(cfg.Cache, log)
-		if err != nil {
-			return fmt.Errorf("cache: %w", err)
-		}
-		defer respCache.Close()
-	}
 	log.Info("configuration loaded", "source", source, "models", len(cfg.Models), "data_dir", dataDir)
+	return serveGroup(cfg, dataDir, insecure, log, nil).Run(ctx)
+}
 
-	// Probe once before listening so /readyz is meaningful from the first request, then keep
-	// probing in the background.
-	reg.Probe(ctx, 2*time.Second, log)
-	hctx, stopHealth := context.WithCancel(ctx)
-	defer stopHealth()
-	go reg.RunHealth(hctx, 10*time.Second, 2*time.Second, log)
-
-	gov, err := setupGovernance(ctx, cfg, dataDir, insecure, log)
-	if err != nil {
-		return err
+// serveGroup is the server as its components, in start order. On shutdown (SIGTERM cancels
+// the context of Run) they stop in the reverse order, each after every component added after
+// it has stopped, so this list is also the order of shutdown read from the bottom up:
+//
+//	http listener, cache warm-up   stop first: no new requests; in-flight ones finish
+//	batch workers                  stop claiming batch lines; running lines finish
+//	routes                         (the composition; nothing to stop)
+//	batches, stored responses      their tables are closed
+//	tasks                          workers hand running tasks back; group commits finish
+//	health probes, key refresh, retention
+//	response cache, models         backends close
+//	store                          the batcher writes its queued records, then the store
+//	                               closes, when nothing can use it any more
+//	tracing                        the last spans are exported
+//
+// ready, when not nil, is told the listener's address once it is bound.
+func serveGroup(cfg *config.Config, dataDir string, insecure bool, log *slog.Logger, ready func(net.Addr)) *lifecycle.Group {
+	var (
+		gov        *governance
+		reg        *router.Registry
+		respCache  *cache.Cache
+		tasks      *taskSystem
+		responses  *respstore.Store
+		batches    *batch.Service
+		srv        *server.Server
+		oa         *openai.Handler
+		ln         net.Listener
+		modelStore = &modelstore.Store{Dir: modelstore.DefaultDir(dataDir)}
+		m          *metrics.Metrics
+		sink       usage.Sink
+		tracing    *telemetry.Tracing
+		tracer     trace.TracerProvider // nil: tracing off
+	)
+	g := &lifecycle.Group{Logger: log}
+	// Tracing starts first and stops last, so the spans of the last requests and task runs
+	// are exported.
+	g.Add(lifecycle.Component{Name: "tracing",
+		Start: func(ctx context.Context) (err error) {
+			tracing, err = telemetry.StartTracing(ctx, cfg.Telemetry.Tracing, versionString(), os.LookupEnv)
+			if tracing != nil {
+				tracer = tracing.Provider()
+				log.Info("tracing on: spans exported over OTLP")
+			}
+			return err
+		},
+		Stop: func(ctx context.Context) error {
+			if tracing == nil {
+				return nil
+			}
+			return tracing.Shutdown(ctx)
+		}})
+	g.Add(lifecycle.Component{Name: "store",
+		Start: func(ctx context.Context) (err error) {
+			gov, err = setupGovernance(ctx, cfg, dataDir, insecure, log)
+			return err
+		},
+		Stop: func(context.Context) error { return gov.Close() }})
+	g.Add(lifecycle.Component{Name: "models",
+		Start: func(context.Context) (err error) {
+			if err := resolvePulledModels(cfg, modelStore); err != nil {
+				return err
+			}
+			reg, err = router.New(cfg.Models, router.Options{Logger: log})
+			return err
+		},
+		Stop: func(context.Context) error { return reg.Close() }})
+	if cfg.Cache.Enabled {
+		g.Add(lifecycle.Component{Name: "response cache",
+			Start: func(context.Context) (err error) {
+				respCache, err = cache.New(cfg.Cache, log)
+				if err != nil {
+					return fmt.Errorf("cache: %w", err)
+				}
+				return nil
+			},
+			Stop: func(context.Context) error { respCache.Close(); return nil }})
 	}
-	defer gov.Close()
-	opts := server.Options{Cache: respCache}
-	gov.apply(&opts)
-	tasks, err := startTasks(ctx, cfg, dataDir, gov.store, reg, gov.batcher.Usage, log, tracer)
-	if err != nil {
-		return err
-	}
-	defer tasks.Close()
-	// Webhooks never call the gateway itself: its configured address is refused from the
-	// start (deliveries left from an earlier run may be due now), the bound one once known.
-	if ap, err := netip.ParseAddrPort(cfg.Server.Addr); err == nil && ap.Port() != 0 {
-		tasks.svc.RefuseListener(net.TCPAddrFromAddrPort(ap))
-	}
-	opts.Routes = append(opts.Routes, tasks.Routes()...)
-	// The web console at / and /ui/, GET /v1/me (who the caller is) and GET /v1/admin/engine
-	// (the local engine's models).
-	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: gov.auth, Registry: reg, Models: cfg.Models}).Routes()...)
-	opts.Routes = append(opts.Routes, modelStore.Routes()...)
-	// Code completions run through the server's own completions handler, built below.
-	var srv *server.Server
-	opts.Routes = append(opts.Routes, codecomplete.Routes(func(w http.ResponseWriter, r *http.Request) error { return srv.Completions(w, r) })...)
-	opts.Routes = append(opts.Routes, codeapi.Routes(tasks.checker, tasks.codeStats)...)
-	// Stored responses of the Responses API live in the same database as the tasks.
-	st := gov.store
-	if st == nil {
-		st = tasks.owned
-	}
-	responses, err := respstore.Open(ctx, st)
-	if err != nil {
-		return err
-	}
-	defer responses.Close()
-	opts.Responses = responses
-	// Files and batches live there too; each batch line is served by the server's own
-	// handler (built below) as the caller that created the batch.
-	bopts := batch.Options{Config: cfg.Batch, Handler: func() http.Handler { return srv.Handler() }, Logger: log}
-	if opts.Auth != nil && opts.Auth.Enabled() {
-		bopts.Principal = opts.Auth.PrincipalOf
-	}
-	batches, err := batch.Open(ctx, st, bopts)
-	if err != nil {
-		return err
-	}
-	defer batches.Close()
-	opts.Routes = append(opts.Routes, batches.Routes()...)
-	// The batch workers start once the server listens, and stop before the store closes.
-	bctx, stopBatches := context.WithCancel(ctx)
-	var batchWorkers sync.WaitGroup
-	defer func() {
-		stopBatches()
-		batchWorkers.Wait()
-	}()
-	// The gRPC API serves each call through the server's own handler, built just below.
-	opts.Routes = append(opts.Routes, grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth})...)
-	// grpc.health.v1 (from the server's readiness) and server reflection, for gRPC tooling.
-	opts.Routes = append(opts.Routes, grpcapi.ConventionRoutes(func() bool { return srv.Ready() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes})...)
-	m := metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
-		Collectors: []prometheus.Collector{tasks.codeStats, tasks.svc.Collector()}})
-	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
-	account := opts.Usage
-	opts.Usage = func(ctx context.Context, o openai.Outcome) {
-		account(ctx, o)
-		m.ObserveModel(ctx, o)
-	}
-	opts.Tracing = tracer
-	srv = server.NewWith(cfg.Server, reg, log, opts)
-	return srv.ListenAndServe(ctx, func(a net.Addr) {
-		tasks.svc.RefuseListener(a)
-		batchWorkers.Go(func() { batches.Run(bctx) })
-		log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
-			"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
-		if respCache != nil && cfg.Cache.WarmupFile != "" {
-			go func() {
-				n, err := srv.Warmup(ctx, cfg.Cache.WarmupFile)
+	g.Add(lifecycle.Component{Name: "retention",
+		Run: func(ctx context.Context) error {
+			r := store.NewRetention(gov.store, cfg.Store)
+			r.Logger = log
+			r.Run(ctx)
+			return nil
+		}})
+	g.Add(lifecycle.Component{Name: "key refresh",
+		Run: func(ctx context.Context) error {
+			if gov.auth != nil {
+				gov.auth.Run(ctx)
+			}
+			return nil
+		}})
+	g.Add(lifecycle.Component{Name: "health probes",
+		// Probe once before listening so /readyz is meaningful from the first request, then
+		// keep probing.
+		Start: func(ctx context.Context) error { reg.Probe(ctx, 2*time.Second, log); return nil },
+		Run: func(ctx context.Context) error {
+			reg.RunHealth(ctx, 10*time.Second, 2*time.Second, log)
+			return nil
+		}})
+	g.Add(lifecycle.Component{Name: "tasks",
+		Start: func(ctx context.Context) (err error) {
+			// One sink for the outcome of every model call, HTTP requests and task runs alike:
+			// quota settlement, usage records and the autoglm_model_* metrics.
+			codeStats := &codecheck.Stats{}
+			m = metrics.New(metrics.Sources{Registry: reg, Cache: respCache, Limiter: gov.limiter, Batcher: gov.batcher,
+				Collectors: []prometheus.Collector{codeStats}})
+			defer func() {
+				if err == nil {
+					m.Register(tasks.svc.Collector())
+				}
+			}()
+			sink = gov.usageSink(m.ObserveModel)
+			tasks, err = newTasks(ctx, cfg, dataDir, gov.store, reg, sink, codeStats, log, tracer)
+			if err != nil {
+				return err
+			}
+			// Webhooks never call the gateway itself: its configured address is refused from
+			// the start (deliveries left from an earlier run may be due now), the bound one
+			// once known.
+			if ap, err := netip.ParseAddrPort(cfg.Server.Addr); err == nil && ap.Port() != 0 {
+				tasks.svc.RefuseListener(net.TCPAddrFromAddrPort(ap))
+			}
+			return nil
+		},
+		Run:  func(ctx context.Context) error { return tasks.svc.Run(ctx) },
+		Stop: func(context.Context) error { return tasks.closeStore() }})
+	// Stored responses, files and batches live in the same database as the tasks.
+	g.Add(lifecycle.Component{Name: "stored responses",
+		Start: func(ctx context.Context) (err error) {
+			responses, err = respstore.Open(ctx, tasks.store())
+			return err
+		},
+		Stop: func(context.Context) error { return responses.Close() }})
+	g.Add(lifecycle.Component{Name: "batches",
+		Start: func(ctx context.Context) (err error) {
+			// Each batch line is served by the server's own handler, as the caller that
+			// created the batch; the workers start once the handler is built (below).
+			bopts := batch.Options{Config: cfg.Batch, Handler: func() http.Handler { return srv.Handler() }, Logger: log}
+			if gov.auth != nil {
+				bopts.Principal = gov.auth.PrincipalOf
+			}
+			batches, err = batch.Open(ctx, tasks.store(), bopts)
+			return err
+		},
+		Stop: func(context.Context) error { return batches.Close() }})
+	g.Add(lifecycle.Component{Name: "routes",
+		Start: func(context.Context) error {
+			srv, oa = composeRoutes(cfg, log, gov, reg, respCache, m, sink, tasks, responses, batches, modelStore, tracer)
+			return nil
+		}})
+	g.Add(lifecycle.Component{Name: "batch workers",
+		Run: func(ctx context.Context) error { batches.Run(ctx); return nil }})
+	g.Add(lifecycle.Component{Name: "http listener",
+		Start: func(context.Context) (err error) {
+			ln, err = net.Listen("tcp", cfg.Server.Addr)
+			if err != nil {
+				return err
+			}
+			a := ln.Addr()
+			tasks.svc.RefuseListener(a)
+			log.Info(fmt.Sprintf("autoglm %s listening on http://%s (HTTP/1.1 and h2c): %s", versionString(), a, describeModels(cfg)),
+				"addr", a.String(), "protocols", "http/1.1,h2c", "models", modelNames(cfg))
+			if ready != nil {
+				ready(a)
+			}
+			return nil
+		},
+		// Serve drains in-flight requests and streams (server.shutdown_timeout) when its
+		// context is canceled.
+		Run: func(ctx context.Context) error { return srv.Serve(ctx, ln) }})
+	if cfg.Cache.Enabled && cfg.Cache.WarmupFile != "" {
+		g.Add(lifecycle.Component{Name: "cache warm-up",
+			Run: func(ctx context.Context) error {
+				n, err := oa.Warmup(ctx, cfg.Cache.WarmupFile, cfg.Server.MaxBodyBytes)
 				if err != nil {
 					log.Warn("cache warm-up stopped", "file", cfg.Cache.WarmupFile, "cached", n, "err", err)
-					return
+					return nil // a failed warm-up leaves the cache cold; the server serves on
 				}
 				log.Info("cache warmed up", "file", cfg.Cache.WarmupFile, "requests", n)
-			}()
-		}
-	})
+				return nil
+			}})
+	}
+	return g
+}
+
+// composeRoutes builds the server from the routes every feature package exports: the
+// OpenAI-compatible ones first, then the native and admin ones.
+func composeRoutes(cfg *config.Config, log *slog.Logger, gov *governance, reg *router.Registry, respCache *cache.Cache,
+	m *metrics.Metrics, sink usage.Sink, tasks *taskSystem, responses *respstore.Store, batches *batch.Service, modelStore *modelstore.Store,
+	tracer trace.TracerProvider) (*server.Server, *openai.Handler) {
+	var srv *server.Server
+	var opts server.Options
+	oaOpts := openai.Options{StreamWriteTimeout: cfg.Server.StreamWriteTimeout.D(), Logger: log, Cache: respCache, Responses: responses}
+	gov.apply(&opts, &oaOpts)
+	opts.Metrics, opts.Observe = m.ServeHTTP, m.ObserveHTTP
+	opts.Tracing = tracer
+	// Each model request's outcome settles its rate-limit reservation, is recorded as usage
+	// and is observed in the metrics, through the sink the task system shares.
+	oaOpts.OnDone = sink
+	oa := openai.New(reg, oaOpts)
+	grpcOpts := grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: opts.Auth}
+	opts.Routes = slices.Concat(
+		oa.Routes(),
+		opts.Routes, // the admin API, when authentication is on
+		tasks.Routes(),
+		// The web console at / and /ui/, GET /v1/me (who the caller is) and GET
+		// /v1/admin/engine (the local engine's models).
+		web.New(web.Options{Auth: gov.auth, Registry: reg, Models: cfg.Models}).Routes(),
+		modelStore.Routes(),
+		codeapi.Routes(tasks.checker, tasks.codeStats),
+		batches.Routes(),
+		// Code completions run a completion in-process on behalf of a request already
+		// authenticated and admitted, so that it is accounted like one sent to
+		// /v1/completions.
+		codecomplete.Routes(oa.Completions),
+		// The gRPC API serves each call through the server's own handler.
+		grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcOpts),
+		// grpc.health.v1 (from the server's readiness) and server reflection.
+		grpcapi.ConventionRoutes(func() bool { return srv.Ready() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes}),
+	)
+	srv = server.NewWith(cfg.Server, reg, log, opts)
+	return srv, oa
 }
 
 // useBundledDemo points the default configuration's demo model at the copy embedded in the

@@ -16,7 +16,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
-	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/usage"
 
 	// Store drivers: SQLite, the embedded default, and PostgreSQL.
 	_ "github.com/open-autoglm/autoglm/internal/store/postgres"
@@ -29,14 +29,14 @@ const adminKeyEnv = "AUTOGLM_ADMIN_KEY"
 
 // governance is serve's accounting and access part: the store (always open: SQLite under the
 // data dir by default), the batcher that writes usage and audit records off the request path,
-// the rate limiter, and — when authentication is on — the authenticator and the admin API.
+// the rate limiter, and — when authentication is on — the authenticator and the admin API. It
+// starts no goroutine: serve runs the retention and the key refresh as components.
 type governance struct {
 	store   store.Store
 	batcher *store.Batcher
 	limiter *ratelimit.Limiter
 	auth    *auth.Authenticator
 	admin   *admin.API
-	stop    context.CancelFunc
 	log     *slog.Logger
 }
 
@@ -73,9 +73,6 @@ func setupGovernance(ctx context.Context, cfg *config.Config, dataDir string, in
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: %w", err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	g.stop = stop
-	go store.NewRetention(g.store, cfg.Store).Run(rctx)
 	if !authOn {
 		return g, nil
 	}
@@ -89,18 +86,25 @@ func setupGovernance(ctx context.Context, cfg *config.Config, dataDir string, in
 	if err != nil {
 		return nil, fmt.Errorf("auth: load keys: %w", err)
 	}
-	go g.auth.Run(rctx)
 	log.Info("authentication on", "keys", g.auth.CachedKeys(), "admin_key", adminKey != "", "jwt", cfg.Auth.JWT.Configured(),
 		"key_refresh", cfg.Auth.KeyRefresh.D().String())
 	g.admin = admin.New(admin.Options{Store: g.store, Roles: g.auth.Roles(), Logger: log, KeysChanged: g.auth.Refresh})
 	return g, nil
 }
 
-// apply connects governance to the server: authentication, admin routes, the limit stage and
-// the usage hook.
-func (g *governance) apply(opts *server.Options) {
-	opts.Usage = g.recordUsage
-	opts.Limit = g.limiter.Middleware(ratelimit.MiddlewareOptions{Subject: subjectOf})
+// usageSink is the one sink of model-call outcomes, HTTP requests and task runs alike: it
+// settles quota reservations, queues usage records in the batcher and hands each outcome to
+// observe (the metrics) when that is not nil.
+func (g *governance) usageSink(observe func(context.Context, usage.Outcome)) usage.Sink {
+	return usage.NewRecorder(g.batcher, observe).Record
+}
+
+// apply connects governance to the server and the model routes: authentication, admin routes,
+// the limit stage and a usage sink without metrics (serve replaces it with one that also
+// observes the metrics, shared with the task system).
+func (g *governance) apply(opts *server.Options, oa *openai.Options) {
+	oa.OnDone = g.usageSink(nil)
+	opts.Limit = g.limiter.Stage(ratelimit.MiddlewareOptions{Subject: subjectOf})
 	if g.auth == nil {
 		return
 	}
@@ -119,31 +123,9 @@ func subjectOf(r *http.Request) (ratelimit.Subject, bool) {
 	return ratelimit.Subject{KeyID: p.KeyID, UserID: p.UserID, Role: p.Role}, true
 }
 
-// recordUsage settles the request's token reservation with what it really used and queues its
-// usage record. It runs on the request path: both steps are in memory.
-func (g *governance) recordUsage(ctx context.Context, o openai.Outcome) {
-	ratelimit.Settle(ctx, o.Usage.Total())
-	rec := store.UsageRecord{
-		Time:             time.Now(),
-		Model:            o.Model,
-		Backend:          o.Backend,
-		PromptTokens:     o.Usage.PromptTokens,
-		CompletionTokens: o.Usage.CompletionTokens,
-		Latency:          o.Latency,
-		Status:           o.Status,
-		TraceID:          telemetry.TraceID(ctx),
-	}
-	if p, ok := auth.FromContext(ctx); ok && p != nil {
-		rec.KeyID, rec.UserID = p.KeyID, p.UserID
-	}
-	g.batcher.Usage(rec)
-}
-
-// Close stops the background work, writes the queued records and closes the store.
+// Close writes the queued records and closes the store. The background work over the store
+// (retention, key refresh) is serve's to run and must have stopped.
 func (g *governance) Close() error {
-	if g.stop != nil {
-		g.stop()
-	}
 	if g.batcher != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := g.batcher.Close(ctx); err != nil {

@@ -7,8 +7,11 @@ import (
 	"testing"
 
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
 func TestLoopbackAddr(t *testing.T) {
@@ -45,11 +48,22 @@ func TestSetupGovernance(t *testing.T) {
 	if err != nil || g.auth != nil {
 		t.Fatalf("auth off on loopback: %v", err)
 	}
-	// Auth off still accounts: the store is open and the limit stage and usage hook are set.
+	// Auth off still accounts: the store is open, the limit stage is set, and the usage sink
+	// writes records.
 	var off server.Options
-	g.apply(&off)
-	if g.store == nil || off.Usage == nil || off.Limit == nil || off.Auth != nil {
+	var offModels openai.Options
+	g.apply(&off, &offModels)
+	if g.store == nil || offModels.OnDone == nil || off.Limit == nil || off.Auth != nil {
 		t.Errorf("auth off: store %v, options %+v", g.store != nil, off)
+	}
+	ctx := context.Background()
+	g.usageSink(nil)(ctx, usage.Outcome{Model: "m", Status: 200, TraceID: "t1", Usage: usage.Tokens{PromptTokens: 1, CompletionTokens: 2}})
+	if err := g.batcher.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := g.store.ListUsage(ctx, store.UsageQuery{}); err != nil || len(page.Items) != 1 || page.Items[0].TraceID != "t1" ||
+		page.Items[0].CompletionTokens != 2 {
+		t.Errorf("auth off: usage records %+v, %v; want the one recorded", page.Items, err)
 	}
 	g.Close()
 
@@ -64,7 +78,7 @@ func TestSetupGovernance(t *testing.T) {
 		t.Fatal("AUTOGLM_ADMIN_KEY did not turn auth on")
 	}
 	var opts server.Options
-	g.apply(&opts)
+	g.apply(&opts, &openai.Options{})
 	if opts.Auth == nil || opts.Denied == nil || len(opts.Routes) < 10 {
 		t.Errorf("options %+v", opts)
 	}

@@ -1,53 +1,51 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/sandbox"
-	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/task"
+	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
-// taskSystem is serve's asynchronous task part: the task service over the store's database
-// and its workers. serve starts it with startTasks, adds Routes to the server and calls Close
-// on the way out.
+// taskSystem is serve's asynchronous task part: the task service over the store's database.
+// serve builds it with newTasks, adds Routes to the server, runs the service's workers as a
+// component and calls closeStore on the way out.
 type taskSystem struct {
 	svc *task.Service
 	// checker and codeStats check code tasks' answers and POST /v1/code/check's code.
 	checker   *codecheck.Checker
 	codeStats *codecheck.Stats
-	owned     store.Store // the store opened here, when serve had none open
-	stop      context.CancelFunc
-	done      chan struct{}
+	st        store.Store // the database of the tasks, stored responses and batches
+	owned     bool        // st was opened here, when serve had none open
 }
 
-// startTasks opens the task tables in st's database (opening the configured store when st is
-// nil, i.e. when authentication is off) and starts the workers of every model. usage, when
-// not nil, receives a usage record per task run (pass the governance batcher's Usage).
-func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
-	usage func(store.UsageRecord), log *slog.Logger, tracer trace.TracerProvider) (*taskSystem, error) {
-	ts := &taskSystem{checker: codecheck.New(), codeStats: &codecheck.Stats{}}
+// newTasks opens the task tables in st's database (opening the configured store when st is
+// nil, i.e. when authentication is off). It starts nothing: svc.Run runs the workers of every
+// model. tracer, when not nil, traces task runs and webhooks. sink, when not nil, receives the outcome of every model call of a task run (pass the
+// server's usage sink); codeStats, when not nil, counts code checks and repairs.
+func newTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
+	sink usage.Sink, codeStats *codecheck.Stats, log *slog.Logger, tracer trace.TracerProvider) (*taskSystem, error) {
+	if codeStats == nil {
+		codeStats = &codecheck.Stats{}
+	}
+	ts := &taskSystem{checker: codecheck.New(), codeStats: codeStats, st: st}
 	if sc := cfg.CodeCheck.Sandbox; sc.Enabled {
 		sb := sandbox.New(ctx, sandboxOptions(sc))
 		if err := sb.Available(); err != nil {
@@ -59,59 +57,44 @@ func startTasks(ctx context.Context, cfg *config.Config, dataDir string, st stor
 	}
 	if st == nil {
 		var err error
-		st, err = store.Open(ctx, cfg.Store, dataDir)
+		ts.st, err = store.Open(ctx, cfg.Store, dataDir)
 		if err != nil {
 			return nil, fmt.Errorf("tasks: store: %w", err)
 		}
-		ts.owned = st
+		ts.owned = true
 	}
-	db, err := task.DBFor(st)
+	db, err := task.DBFor(ts.st)
 	if err != nil {
 		ts.closeStore()
 		return nil, err
 	}
-	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: usage, Logger: log,
+	svc, err := task.New(ctx, task.Options{Config: cfg.Tasks, DB: db, Registry: reg, Usage: sink, Logger: log,
 		CodeCheck: cfg.CodeCheck, Checker: ts.checker, CodeStats: ts.codeStats, Tracing: tracer})
 	if err != nil {
 		ts.closeStore()
 		return nil, err
 	}
 	ts.svc = svc
-	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	ts.stop = stop
-	ts.done = make(chan struct{})
-	go func() {
-		defer close(ts.done)
-		if err := svc.Run(rctx); err != nil {
-			log.Error("task workers stopped", "err", err)
-		}
-	}()
 	log.Info("tasks on", "driver", cfg.Store.Driver, "policy", cfg.Tasks.Policy, "workers_per_model", cfg.Tasks.Workers,
 		"webhooks", cfg.Tasks.WebhookSecret != "")
 	return ts, nil
 }
 
 // Routes are the native task routes.
-func (ts *taskSystem) Routes() []server.Route { return ts.svc.Routes() }
+func (ts *taskSystem) Routes() []httpapi.Route { return ts.svc.Routes() }
 
-// Close stops the workers, which hand their running tasks back to the queue, and closes the
-// store if it was opened here.
-func (ts *taskSystem) Close() error {
-	if ts.stop != nil {
-		ts.stop()
-		<-ts.done
-	}
-	return ts.closeStore()
-}
+// store is the database the tasks live in.
+func (ts *taskSystem) store() store.Store { return ts.st }
 
+// closeStore closes the store if it was opened here. The workers must have stopped.
 func (ts *taskSystem) closeStore() error {
-	if ts.owned != nil {
-		return ts.owned.Close()
+	if ts.owned {
+		return ts.st.Close()
 	}
 	return nil
 }
 
-// taskCmd submits and follows tasks on a running server.
+// taskCmd submits and follows tasks on a running server, through the public Go client.
 func taskCmd() *cobra.Command {
 	var baseURL, apiKey string
 	var asJSON bool
@@ -125,18 +108,21 @@ func taskCmd() *cobra.Command {
 	pf.StringVar(&baseURL, "url", "http://127.0.0.1:8080", "server base URL")
 	pf.StringVar(&apiKey, "api-key", "", "API key or token (default: $AUTOGLM_API_KEY)")
 	pf.BoolVar(&asJSON, "json", false, "print JSON instead of text")
-	tc := func() *taskClient {
+	client := func() *api.Client {
 		key := apiKey
 		if key == "" {
 			key = os.Getenv("AUTOGLM_API_KEY")
 		}
-		return &taskClient{base: strings.TrimRight(baseURL, "/"), key: key, http: http.DefaultClient}
+		return api.NewClient(baseURL, nil).WithAPIKey(key)
 	}
-	show := func(cmd *cobra.Command, t *task.Task) error {
+	printJSON := func(cmd *cobra.Command, v any) error {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	show := func(cmd *cobra.Command, t *api.Task) error {
 		if asJSON {
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(t)
+			return printJSON(cmd, t)
 		}
 		printTask(cmd.OutOrStdout(), t)
 		return nil
@@ -152,26 +138,20 @@ func taskCmd() *cobra.Command {
 		Short: "Submit a code-generation task and print its id (or, with --wait, its result)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{"model": model, "prompt": args[0], "language": language, "priority": priority}
-			if maxTokens > 0 {
-				body["max_tokens"] = maxTokens
-			}
-			if callback != "" {
-				body["callback_url"] = callback
-			}
-			c := tc()
-			var t task.Task
-			if err := c.call(cmd.Context(), "POST", "/v1/generate/code", body, idem, &t); err != nil {
+			c := client()
+			t, err := c.SubmitCodeTask(cmd.Context(), &api.CodeTaskRequest{Model: model, Prompt: args[0], Language: language,
+				MaxTokens: maxTokens, Priority: priority, CallbackURL: callback}, idem)
+			if err != nil {
 				return err
 			}
 			if !wait {
 				if asJSON {
-					return show(cmd, &t)
+					return show(cmd, t)
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), t.ID)
 				return nil
 			}
-			final, err := c.follow(cmd.Context(), t.ID, cmd.ErrOrStderr())
+			final, err := follow(cmd.Context(), c, t.ID, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -193,11 +173,11 @@ func taskCmd() *cobra.Command {
 		Short: "Print a task",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t task.Task
-			if err := tc().call(cmd.Context(), "GET", "/v1/task/"+url.PathEscape(args[0]), nil, "", &t); err != nil {
+			t, err := client().GetTask(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
-			return show(cmd, &t)
+			return show(cmd, t)
 		},
 	}
 	watch := &cobra.Command{
@@ -205,7 +185,7 @@ func taskCmd() *cobra.Command {
 		Short: "Follow a task's events until it finishes (generated text to stderr), then print it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := tc().follow(cmd.Context(), args[0], cmd.ErrOrStderr())
+			t, err := follow(cmd.Context(), client(), args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -217,11 +197,11 @@ func taskCmd() *cobra.Command {
 		Short: "Cancel a queued or running task",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t task.Task
-			if err := tc().call(cmd.Context(), "POST", "/v1/task/"+url.PathEscape(args[0])+"/cancel", nil, "", &t); err != nil {
+			t, err := client().CancelTask(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
-			return show(cmd, &t)
+			return show(cmd, t)
 		},
 	}
 	var status, listModel, cursor string
@@ -231,26 +211,13 @@ func taskCmd() *cobra.Command {
 		Short: "List tasks, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for k, v := range map[string]string{"status": status, "model": listModel, "cursor": cursor} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			if limit > 0 {
-				q.Set("limit", fmt.Sprint(limit))
-			}
-			var page struct {
-				Items []task.Task `json:"items"`
-				Next  string      `json:"next"`
-			}
-			if err := tc().call(cmd.Context(), "GET", "/v1/tasks?"+q.Encode(), nil, "", &page); err != nil {
+			page, err := client().ListTasks(cmd.Context(), api.ListTasksOptions{Status: api.TaskStatus(status), Model: listModel,
+				Cursor: cursor, Limit: limit})
+			if err != nil {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(page)
+				return printJSON(cmd, page)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tKIND\tMODEL\tSTATUS\tTOKENS\tCREATED")
@@ -275,7 +242,31 @@ func taskCmd() *cobra.Command {
 	return cmd
 }
 
-func printTask(w io.Writer, t *task.Task) {
+// follow follows a task to its end, writing its generated text to progress (and a marker
+// when a new attempt starts), and returns the finished task.
+func follow(ctx context.Context, c *api.Client, id string, progress io.Writer) (*api.Task, error) {
+	t, err := c.FollowTask(ctx, id, 0, func(ev *api.TaskEvent) error {
+		switch ev.Type {
+		case api.TaskEventTokens:
+			var d api.TaskTokensEvent
+			if json.Unmarshal(ev.Data, &d) == nil {
+				fmt.Fprint(progress, d.Text)
+			}
+		case api.TaskEventStatus:
+			var d api.TaskStatusEvent
+			if json.Unmarshal(ev.Data, &d) == nil && d.Status == api.TaskRunning && d.Attempt > 1 {
+				fmt.Fprintf(progress, "\n[attempt %d]\n", d.Attempt)
+			}
+		}
+		return nil
+	})
+	if t != nil {
+		fmt.Fprintln(progress)
+	}
+	return t, err
+}
+
+func printTask(w io.Writer, t *api.Task) {
 	fmt.Fprintf(w, "%s  %s  %s  %s  attempts %d/%d  tokens %d\n", t.ID, t.Kind, t.Model, t.Status, t.Attempts, t.MaxAttempts, t.Progress.Tokens)
 	if t.Error != nil {
 		fmt.Fprintf(w, "error: %s: %s\n", t.Error.Code, t.Error.Message)
@@ -291,152 +282,6 @@ func printTask(w io.Writer, t *task.Task) {
 	if t.Webhook != nil {
 		fmt.Fprintf(w, "webhook %s: %s after %d attempt(s)\n", t.Webhook.ID, t.Webhook.Status, len(t.Webhook.Attempts))
 	}
-}
-
-// taskClient speaks the native task API.
-type taskClient struct {
-	base, key string
-	http      *http.Client
-}
-
-func (c *taskClient) request(ctx context.Context, method, path string, body any) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	return req, nil
-}
-
-// call sends one request and decodes the envelope's data into out.
-func (c *taskClient) call(ctx context.Context, method, path string, body any, idem string, out any) error {
-	req, err := c.request(ctx, method, path, body)
-	if err != nil {
-		return err
-	}
-	if idem != "" {
-		req.Header.Set("Idempotency-Key", idem)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Code    string          `json:"code"`
-		Success bool            `json:"success"`
-		Data    json.RawMessage `json:"data"`
-		Message string          `json:"message"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&env); err != nil {
-		return fmt.Errorf("%s %s: HTTP %d: unreadable answer: %w", method, path, resp.StatusCode, err)
-	}
-	if !env.Success {
-		return fmt.Errorf("%s %s: HTTP %d: %s: %s", method, path, resp.StatusCode, env.Code, env.Message)
-	}
-	return json.Unmarshal(env.Data, out)
-}
-
-// follow streams a task's events, writing generated text to progress, resuming after a
-// dropped connection with Last-Event-ID, and returns the task from its terminal event.
-func (c *taskClient) follow(ctx context.Context, id string, progress io.Writer) (*task.Task, error) {
-	var last string
-	var once sync.Once
-	for attempt := 0; ; attempt++ {
-		t, lastSeen, err := c.followOnce(ctx, id, last, progress)
-		if t != nil || ctx.Err() != nil {
-			once.Do(func() { fmt.Fprintln(progress) })
-			return t, err
-		}
-		if lastSeen != "" {
-			last = lastSeen
-			attempt = 0
-		}
-		if attempt >= 5 {
-			return nil, fmt.Errorf("following task %s: %w", id, err)
-		}
-		select {
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-func (c *taskClient) followOnce(ctx context.Context, id, last string, progress io.Writer) (*task.Task, string, error) {
-	req, err := c.request(ctx, "GET", "/v1/task/"+url.PathEscape(id)+"/events", nil)
-	if err != nil {
-		return nil, last, err
-	}
-	if last != "" {
-		req.Header.Set("Last-Event-ID", last)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, last, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, last, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	var evID, evType, data string
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "id: "):
-			evID = line[4:]
-		case strings.HasPrefix(line, "event: "):
-			evType = line[7:]
-		case strings.HasPrefix(line, "data: "):
-			data = line[6:]
-		case line == "" && evType != "":
-			last = evID
-			switch evType {
-			case task.EventTokens:
-				var d struct {
-					Text string `json:"text"`
-				}
-				if json.Unmarshal([]byte(data), &d) == nil {
-					fmt.Fprint(progress, d.Text)
-				}
-			case task.EventStatus:
-				var d struct {
-					Status  task.Status `json:"status"`
-					Attempt int         `json:"attempt"`
-					Task    *task.Task  `json:"task"`
-				}
-				if json.Unmarshal([]byte(data), &d) == nil {
-					if d.Status == task.StatusRunning && d.Attempt > 1 {
-						fmt.Fprintf(progress, "\n[attempt %d]\n", d.Attempt)
-					}
-					if d.Status.Terminal() && d.Task != nil {
-						return d.Task, last, nil
-					}
-				}
-			}
-			evType, data = "", ""
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, last, err
-	}
-	return nil, last, errors.New("the event stream ended before the task finished")
 }
 
 // sandboxOptions turns the configuration's sandbox section into the sandbox's options.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/open-autoglm/autoglm/internal/config"
@@ -18,7 +19,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
-// TestTaskCmd runs the task system the way serve starts it (startTasks over the configured
+// TestTaskCmd runs the task system the way serve starts it (newTasks over the configured
 // SQLite store) and drives it with `autoglm task`.
 func TestTaskCmd(t *testing.T) {
 	mock := httptest.NewServer(mockllm.New(mockllm.Options{Tokens: 8}))
@@ -34,11 +35,15 @@ func TestTaskCmd(t *testing.T) {
 	}
 	defer reg.Close()
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
-	ts, err := startTasks(context.Background(), cfg, t.TempDir(), nil, reg, nil, log, nil)
+	ts, err := newTasks(context.Background(), cfg, t.TempDir(), nil, reg, nil, nil, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ts.Close()
+	defer ts.closeStore()
+	ctx, stop := context.WithCancel(context.Background())
+	var workers sync.WaitGroup
+	workers.Go(func() { ts.svc.Run(ctx) })
+	defer func() { stop(); workers.Wait() }()
 	srv := httptest.NewServer(server.New(cfg.Server, reg, log, ts.Routes()...).Handler())
 	defer srv.Close()
 

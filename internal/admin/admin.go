@@ -25,7 +25,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
@@ -81,23 +81,23 @@ func New(opts Options) *API {
 
 // Routes returns the routes to register with the server. Each route's permission is in
 // auth's route table.
-func (a *API) Routes() []server.Route {
+func (a *API) Routes() []httpapi.Route {
 	env := apierr.ShapeEnvelope
-	routes := []server.Route{
-		{Method: "POST", Pattern: "/v1/admin/users", Shape: env, Handler: a.createUser},
-		{Method: "GET", Pattern: "/v1/admin/users", Shape: env, Handler: a.listUsers},
-		{Method: "GET", Pattern: "/v1/admin/users/{id}", Shape: env, Handler: a.getUser},
-		{Method: "PATCH", Pattern: "/v1/admin/users/{id}", Shape: env, Handler: a.updateUser},
-		{Method: "POST", Pattern: "/v1/admin/users/{id}/disable", Shape: env, Handler: a.disableUser},
-		{Method: "POST", Pattern: "/v1/admin/keys", Shape: env, Handler: a.createKey},
-		{Method: "GET", Pattern: "/v1/admin/keys", Shape: env, Handler: a.listKeys},
-		{Method: "DELETE", Pattern: "/v1/admin/keys/{id}", Shape: env, Handler: a.revokeKey},
-		{Method: "GET", Pattern: "/v1/admin/usage", Shape: env, Handler: a.queryUsage},
-		{Method: "GET", Pattern: "/v1/admin/usage/summary", Shape: env, Handler: a.usageSummary},
-		{Method: "GET", Pattern: "/v1/admin/audit", Shape: env, Handler: a.queryAudit},
-		{Method: "GET", Pattern: "/v1/me/keys", Shape: env, Handler: a.myKeys},
-		{Method: "GET", Pattern: "/v1/me/usage", Shape: env, Handler: a.myUsage},
-		{Method: "GET", Pattern: "/v1/me/usage/summary", Shape: env, Handler: a.myUsageSummary},
+	routes := []httpapi.Route{
+		{Method: "POST", Pattern: "/v1/admin/users", Shape: env, Permission: auth.AdminUsers, Handler: a.createUser},
+		{Method: "GET", Pattern: "/v1/admin/users", Shape: env, Permission: auth.AdminUsers, Handler: a.listUsers},
+		{Method: "GET", Pattern: "/v1/admin/users/{id}", Shape: env, Permission: auth.AdminUsers, Handler: a.getUser},
+		{Method: "PATCH", Pattern: "/v1/admin/users/{id}", Shape: env, Permission: auth.AdminUsers, Handler: a.updateUser},
+		{Method: "POST", Pattern: "/v1/admin/users/{id}/disable", Shape: env, Permission: auth.AdminUsers, Handler: a.disableUser},
+		{Method: "POST", Pattern: "/v1/admin/keys", Shape: env, Permission: auth.AdminKeys, Handler: a.createKey},
+		{Method: "GET", Pattern: "/v1/admin/keys", Shape: env, Permission: auth.AdminKeys, Handler: a.listKeys},
+		{Method: "DELETE", Pattern: "/v1/admin/keys/{id}", Shape: env, Permission: auth.AdminKeys, Handler: a.revokeKey},
+		{Method: "GET", Pattern: "/v1/admin/usage", Shape: env, Permission: auth.AdminUsage, Handler: a.queryUsage},
+		{Method: "GET", Pattern: "/v1/admin/usage/summary", Shape: env, Permission: auth.AdminUsage, Handler: a.usageSummary},
+		{Method: "GET", Pattern: "/v1/admin/audit", Shape: env, Permission: auth.AdminAudit, Handler: a.queryAudit},
+		{Method: "GET", Pattern: "/v1/me/keys", Shape: env, Permission: auth.SelfKeys, Handler: a.myKeys},
+		{Method: "GET", Pattern: "/v1/me/usage", Shape: env, Permission: auth.SelfUsage, Handler: a.myUsage},
+		{Method: "GET", Pattern: "/v1/me/usage/summary", Shape: env, Permission: auth.SelfUsage, Handler: a.myUsageSummary},
 	}
 	for i, rt := range routes {
 		if action, ok := actions[rt.Method+" "+rt.Pattern]; ok {
@@ -137,7 +137,7 @@ func setTarget(r *http.Request, target string) {
 }
 
 // audited wraps an admin handler so that it writes an audit record when it returns.
-func (a *API) audited(action string, h server.HandlerFunc) server.HandlerFunc {
+func (a *API) audited(action string, h httpapi.HandlerFunc) httpapi.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		t := &auditTarget{target: r.PathValue("id")}
 		r = r.WithContext(context.WithValue(r.Context(), targetKey{}, t))
@@ -237,17 +237,31 @@ func storeError(err error, what string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrNotFound):
-		return apierr.New(apierr.NotFound, what+"_not_found", "no such "+what)
+		code := apierr.CodeNotFound
+		switch what {
+		case "user":
+			code = apierr.CodeUserNotFound
+		case "key":
+			code = apierr.CodeKeyNotFound
+		}
+		return apierr.New(code, "no such "+what)
 	case errors.Is(err, store.ErrConflict):
-		return &apierr.Error{Kind: apierr.Conflict, Code: what + "_exists", Message: "a " + what + " with that name or id exists", Err: err}
+		code := apierr.CodeConflict
+		switch what {
+		case "user":
+			code = apierr.CodeUserExists
+		case "key":
+			code = apierr.CodeKeyExists
+		}
+		return &apierr.Error{Kind: apierr.Conflict, Code: code, Message: "a " + what + " with that name or id exists", Err: err}
 	case errors.Is(err, store.ErrInvalid):
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: strings.TrimPrefix(err.Error(), "store: "), Err: err}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: strings.TrimPrefix(err.Error(), "store: "), Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apierr.From(err)
 	}
 	// Anything else is the database failing (down, restarting, its disk full): worth
 	// retrying, so a 503 with Retry-After; the cause goes to the log only.
-	return &apierr.Error{Kind: apierr.Unavailable, Code: "store_unavailable", RetryAfter: time.Second,
+	return &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeStoreUnavailable, RetryAfter: time.Second,
 		Message: "the store is unavailable; retry shortly", Err: err}
 }
 
@@ -269,7 +283,7 @@ func listParams(r *http.Request) (store.ListParams, error) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return p, &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "limit", Message: "limit must be a positive integer"}
+			return p, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "limit", Message: "limit must be a positive integer"}
 		}
 		p.Limit = n
 	}
@@ -284,7 +298,7 @@ func timeParam(r *http.Request, name string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: name,
+		return time.Time{}, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: name,
 			Message: name + " must be an RFC 3339 time such as 2026-01-02T15:04:05Z"}
 	}
 	return t, nil
@@ -292,7 +306,7 @@ func timeParam(r *http.Request, name string) (time.Time, error) {
 
 func (a *API) checkRole(role string) error {
 	if !a.roles.Has(role) {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "unknown_role", Param: "role",
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeUnknownRole, Param: "role",
 			Message: "unknown role \"" + role + "\" (known: " + strings.Join(a.roles.Names(), ", ") + ")"}
 	}
 	return nil
@@ -307,7 +321,7 @@ func (a *API) checkGrant(r *http.Request, role string) error {
 	}
 	for _, perm := range auth.Permissions() {
 		if a.roles.Allows(role, perm) && !p.Can(perm) {
-			return &apierr.Error{Kind: apierr.PermissionDenied, Code: "role_exceeds_caller", Param: "role",
+			return &apierr.Error{Kind: apierr.PermissionDenied, Code: apierr.CodeRoleExceedsCaller, Param: "role",
 				Message: "the role \"" + role + "\" has the permission \"" + string(perm) + "\", which this credential lacks"}
 		}
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/store"
 )
 
@@ -29,7 +29,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if strings.TrimSpace(req.Name) == "" {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "name", Message: "name is required"}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "name", Message: "name is required"}
 	}
 	if req.Role == "" {
 		req.Role = auth.RoleUser
@@ -48,7 +48,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err, "user")
 	}
 	setTarget(r, u.ID)
-	return server.WriteData(w, r, http.StatusCreated, u)
+	return httpapi.WriteData(w, r, http.StatusCreated, u)
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
@@ -60,7 +60,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "user")
 	}
-	return server.WriteData(w, r, http.StatusOK, page)
+	return httpapi.WriteData(w, r, http.StatusOK, page)
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
@@ -68,7 +68,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "user")
 	}
-	return server.WriteData(w, r, http.StatusOK, u)
+	return httpapi.WriteData(w, r, http.StatusOK, u)
 }
 
 // UpdateUserRequest is the body of PATCH /v1/admin/users/{id}; absent fields are unchanged.
@@ -93,7 +93,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if req.Name != nil && strings.TrimSpace(*req.Name) == "" {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "name", Message: "name cannot be empty"}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "name", Message: "name cannot be empty"}
 	}
 	u, err := a.st.UpdateUser(r.Context(), store.UpdateUserParams{ID: r.PathValue("id"),
 		Name: req.Name, Email: req.Email, Role: req.Role, Disabled: req.Disabled})
@@ -103,7 +103,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if req.Disabled != nil {
 		a.keysChanged(r)
 	}
-	return server.WriteData(w, r, http.StatusOK, u)
+	return httpapi.WriteData(w, r, http.StatusOK, u)
 }
 
 // disableUser disables a user; their keys stop working on every replica at the next key
@@ -115,7 +115,7 @@ func (a *API) disableUser(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err, "user")
 	}
 	a.keysChanged(r)
-	return server.WriteData(w, r, http.StatusOK, u)
+	return httpapi.WriteData(w, r, http.StatusOK, u)
 }
 
 // CreateKeyRequest is the body of POST /v1/admin/keys.
@@ -152,12 +152,12 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 		u, err := a.st.GetUser(ctx, req.UserID)
 		if err != nil {
 			if err := storeError(err, "user"); apierr.KindOf(err) == apierr.NotFound {
-				return &apierr.Error{Kind: apierr.Invalid, Code: "user_not_found", Param: "user_id", Message: "no such user"}
+				return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeUnknownUser, Param: "user_id", Message: "no such user"}
 			}
 			return storeError(err, "user")
 		}
 		if u.Disabled {
-			return &apierr.Error{Kind: apierr.Invalid, Code: "user_disabled", Param: "user_id", Message: "the user is disabled"}
+			return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeUserDisabled, Param: "user_id", Message: "the user is disabled"}
 		}
 		if role == "" {
 			role = u.Role
@@ -175,22 +175,22 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	var expires time.Time
 	switch {
 	case req.ExpiresAt != nil && req.ExpiresIn != "":
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "expires_in", Message: "give expires_at or expires_in, not both"}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "expires_in", Message: "give expires_at or expires_in, not both"}
 	case req.ExpiresAt != nil:
 		expires = *req.ExpiresAt
 	case req.ExpiresIn != "":
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
-			return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "expires_in", Message: "expires_in must be a positive duration such as 720h"}
+			return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "expires_in", Message: "expires_in must be a positive duration such as 720h"}
 		}
 		expires = a.now().Add(d)
 	}
 	if !expires.IsZero() && !expires.After(a.now()) {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "expires_at", Message: "the expiry is in the past"}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "expires_at", Message: "the expiry is in the past"}
 	}
 	for _, m := range req.Models {
 		if strings.TrimSpace(m) == "" {
-			return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "models", Message: "model names cannot be empty"}
+			return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "models", Message: "model names cannot be empty"}
 		}
 	}
 	secret := auth.NewKey()
@@ -205,7 +205,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	// Refresh this replica's key cache now, so the new key works here at once (others pick it
 	// up at their next refresh).
 	a.keysChanged(r)
-	return server.WriteData(w, r, http.StatusCreated, CreatedKey{Key: k, Secret: secret})
+	return httpapi.WriteData(w, r, http.StatusCreated, CreatedKey{Key: k, Secret: secret})
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
@@ -219,7 +219,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "key")
 	}
-	return server.WriteData(w, r, http.StatusOK, page)
+	return httpapi.WriteData(w, r, http.StatusOK, page)
 }
 
 // revokeKey revokes a key. It stops working on every replica at their next key refresh.
@@ -229,7 +229,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 		return storeError(err, "key")
 	}
 	a.keysChanged(r)
-	return server.WriteData(w, r, http.StatusOK, k)
+	return httpapi.WriteData(w, r, http.StatusOK, k)
 }
 
 // UsageAnswer is the answer to the usage queries: a page of records and the totals of every
@@ -277,7 +277,7 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request, f store.UsageFilter)
 	if page.Items == nil {
 		page.Items = []store.UsageRecord{}
 	}
-	return server.WriteData(w, r, http.StatusOK, UsageAnswer{Totals: totals, Items: page.Items, Next: page.Next, Filter: filter})
+	return httpapi.WriteData(w, r, http.StatusOK, UsageAnswer{Totals: totals, Items: page.Items, Next: page.Next, Filter: filter})
 }
 
 func (a *API) queryUsage(w http.ResponseWriter, r *http.Request) error {
@@ -305,14 +305,14 @@ func (a *API) queryAudit(w http.ResponseWriter, r *http.Request) error {
 	if page.Items == nil {
 		page.Items = []store.AuditRecord{}
 	}
-	return server.WriteData(w, r, http.StatusOK, page)
+	return httpapi.WriteData(w, r, http.StatusOK, page)
 }
 
 // self returns the caller's principal for the /v1/me routes, which make no sense without one.
 func self(r *http.Request) (*auth.Principal, error) {
 	p, ok := auth.FromContext(r.Context())
 	if !ok {
-		return nil, &apierr.Error{Kind: apierr.Invalid, Code: "no_principal", Message: "authentication is off: there is no caller to describe"}
+		return nil, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeNoPrincipal, Message: "authentication is off: there is no caller to describe"}
 	}
 	return p, nil
 }
@@ -328,7 +328,7 @@ func (a *API) myKeys(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if p.UserID == "" || p.Method == auth.MethodAdminKey {
-		return server.WriteData(w, r, http.StatusOK, store.Page[store.Key]{Items: []store.Key{}})
+		return httpapi.WriteData(w, r, http.StatusOK, store.Page[store.Key]{Items: []store.Key{}})
 	}
 	page, err := a.st.ListKeys(r.Context(), store.ListKeysParams{ListParams: lp, UserID: p.UserID})
 	if err != nil {
@@ -337,7 +337,7 @@ func (a *API) myKeys(w http.ResponseWriter, r *http.Request) error {
 	if page.Items == nil {
 		page.Items = []store.Key{}
 	}
-	return server.WriteData(w, r, http.StatusOK, page)
+	return httpapi.WriteData(w, r, http.StatusOK, page)
 }
 
 // myUsage reads the caller's own usage: by user when the principal has a user, otherwise by

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/store"
 )
 
@@ -117,26 +117,26 @@ func summaryWindow(r *http.Request, now time.Time) (from, to time.Time, step tim
 		from = to.Add(-summaryDefaultWindow)
 	}
 	if from.Year() < 1970 || to.Year() > 9999 {
-		err = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "from", Message: "the window must lie between 1970 and 9999"}
+		err = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "from", Message: "the window must lie between 1970 and 9999"}
 		return
 	}
 	if !from.Before(to) {
-		err = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "from", Message: "from must be before to"}
+		err = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "from", Message: "from must be before to"}
 		return
 	}
 	span := to.Sub(from)
 	if span > summaryMaxWindow {
-		err = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "from", Message: "the window is at most 366 days"}
+		err = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "from", Message: "the window is at most 366 days"}
 		return
 	}
 	if s := r.URL.Query().Get("step"); s != "" {
 		step, err = time.ParseDuration(s)
 		if err != nil || step < time.Second {
-			err = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "step", Message: "step must be a duration of at least 1s, such as 5m or 1h"}
+			err = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "step", Message: "step must be a duration of at least 1s, such as 5m or 1h"}
 			return
 		}
 		if span/step >= summaryMaxPoints {
-			err = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "step",
+			err = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "step",
 				Message: "step is too small for the window: a series has at most 1000 points"}
 			return
 		}
@@ -221,7 +221,7 @@ func (a *API) summarize(w http.ResponseWriter, r *http.Request, f store.UsageFil
 			sum.Filter[k] = v
 		}
 	}
-	return server.WriteData(w, r, http.StatusOK, sum)
+	return httpapi.WriteData(w, r, http.StatusOK, sum)
 }
 
 // sortedGroups lists groups by requests, most first (by name when byName: days in order).

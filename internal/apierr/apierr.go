@@ -3,14 +3,17 @@
 // OpenAI-compatible routes, the native envelope everywhere else).
 //
 // The message a client sees is kept apart from the internal cause: Error.Message is public,
-// Error.Err goes to the logs only. Handlers return errors; exactly one function, Write, turns
-// an error into a response.
+// Error.Err goes to the logs only, and Error() says only what a client may read, so that an
+// error's text can never carry the cause to a client. Every code comes from one catalogue
+// (Code), which gives it its kind and default message. Handlers return errors; exactly one
+// function, Write, turns an error into a response.
 package apierr
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -127,9 +130,9 @@ func (k Kind) HTTPStatus() int {
 // Error is an error with a kind, a public message and an internal cause.
 type Error struct {
 	Kind Kind
-	// Code is a stable machine-readable code such as "model_not_found"; empty means the
-	// kind's name.
-	Code string
+	// Code is a stable machine-readable code from the catalogue, such as CodeModelNotFound;
+	// empty means the kind's name.
+	Code Code
 	// Message is shown to the client. It must never contain internal details.
 	Message string
 	// Param names the request field at fault, when there is one.
@@ -146,18 +149,22 @@ type Error struct {
 	NullCode bool
 }
 
-func (e *Error) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = defaultMessage[e.Kind]
-	}
-	if e.Err != nil {
-		return e.Kind.String() + ": " + msg + ": " + e.Err.Error()
-	}
-	return e.Kind.String() + ": " + msg
-}
+// Error is the public part only: kind and public message. The internal cause is not in it
+// (errors.Unwrap reaches it, and the server logs it), so that no path that renders an error's
+// text can leak it.
+func (e *Error) Error() string { return e.Kind.String() + ": " + e.PublicMessage() }
 
+// Unwrap returns the internal cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// LogValue is what slog records for the error: the public part and the internal cause.
+func (e *Error) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("kind", e.Kind.String()), slog.String("code", e.PublicCode()), slog.String("message", e.PublicMessage())}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("cause", e.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
 
 // HTTPStatus is the status this error is answered with.
 func (e *Error) HTTPStatus() int {
@@ -167,25 +174,33 @@ func (e *Error) HTTPStatus() int {
 	return e.Kind.HTTPStatus()
 }
 
-// PublicMessage is the message a client may see.
+// PublicMessage is the message a client may see: the error's own, else its code's from the
+// catalogue, else its kind's.
 func (e *Error) PublicMessage() string {
 	if e.Message != "" {
 		return e.Message
 	}
-	return defaultMessage[e.Kind]
+	if m := e.Code.Message(); m != "" {
+		return m
+	}
+	if int(e.Kind) < len(defaultMessage) {
+		return defaultMessage[e.Kind]
+	}
+	return defaultMessage[Internal]
 }
 
 // PublicCode is the stable code a client may see.
 func (e *Error) PublicCode() string {
 	if e.Code != "" {
-		return e.Code
+		return string(e.Code)
 	}
 	return e.Kind.String()
 }
 
-// New returns an error of kind k with a public message.
-func New(k Kind, code, message string) *Error {
-	return &Error{Kind: k, Code: code, Message: message}
+// New returns an error of code c, with c's kind, and a public message (empty: c's message
+// from the catalogue).
+func New(c Code, message string) *Error {
+	return &Error{Kind: c.Kind(), Code: c, Message: message}
 }
 
 // Wrap returns an error of kind k whose internal cause is err; the client sees message.
@@ -212,7 +227,7 @@ func From(err error) *Error {
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return &Error{Kind: TooLarge, Code: "body_too_large",
+		return &Error{Kind: TooLarge, Code: CodeBodyTooLarge,
 			Message: fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit), Err: err}
 	}
 	return &Error{Kind: Internal, Err: err}

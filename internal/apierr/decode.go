@@ -14,7 +14,7 @@ import (
 // byte offset of a syntax error) in the project's words, never the decoder's own text, which
 // stays in Err for the log. A body over the limit is TooLarge.
 func FromDecode(err error) *Error {
-	e := &Error{Kind: Invalid, Code: "invalid_json", Err: err}
+	e := &Error{Kind: Invalid, Code: CodeInvalidJSON, Err: err}
 	var (
 		mbe    *http.MaxBytesError
 		syntax *json.SyntaxError

@@ -133,6 +133,9 @@ func AppendEnvelopeError(b []byte, e *Error, traceID string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string literal, as every writer of this package does.
+func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s) }
+
 // appendJSONString appends s as a JSON string literal. Invalid UTF-8 is replaced with U+FFFD
 // so the output is always valid JSON.
 func appendJSONString(b []byte, s string) []byte {

@@ -123,7 +123,7 @@ func (a *Authenticator) Roles() *Roles { return a.roles }
 func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
 	cred, err := ParseCredential(r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"))
 	if err != nil {
-		return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_credential", Message: err.Error()}
+		return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidCredential, Message: err.Error()}
 	}
 	return a.AuthenticateCredential(cred)
 }
@@ -135,11 +135,11 @@ func (a *Authenticator) AuthenticateCredential(cred Credential) (*Principal, err
 		return nil, nil
 	case JWT:
 		if a.jwt == nil {
-			return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_token", Message: "JWT bearer tokens are not accepted by this server"}
+			return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidToken, Message: "JWT bearer tokens are not accepted by this server"}
 		}
 		p, err := a.jwt.verify(cred.Token, a.now())
 		if err != nil {
-			return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_token", Message: err.Error()}
+			return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidToken, Message: err.Error()}
 		}
 		return p, nil
 	}
@@ -153,14 +153,14 @@ func (a *Authenticator) AuthenticateCredential(cred Credential) (*Principal, err
 	// The map is keyed by the hash, so the lookup compares hashes, never the secret; an
 	// attacker learns nothing from its timing that helps find a key.
 	if ck == nil {
-		return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_api_key", Message: "invalid API key"}
+		return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidAPIKey, Message: "invalid API key"}
 	}
 	if !ck.key.Active(a.now()) {
 		msg := "the API key has expired"
 		if !ck.key.RevokedAt.IsZero() || ck.key.Disabled {
 			msg = "invalid API key"
 		}
-		return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_api_key", Message: msg}
+		return nil, &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidAPIKey, Message: msg}
 	}
 	return ck.principal, nil
 }

@@ -36,7 +36,8 @@
 //
 // A role is a set of [Permission]s. The built-in roles are guest (list models), user (use
 // models on its allow-list, see its own keys and usage) and admin (everything); custom roles
-// come from configuration. [RoutePermission] is the single table from route to permission: a
-// route missing from it is refused to everyone, and a test walks every route of the server
-// against every role.
+// come from configuration. Each route names the one permission it needs where it is registered
+// (httpapi.Route.Permission): a route naming none is refused to everyone, and a test walks every
+// route of the server against every role. The permissions' order in [Permissions] is the bit
+// order of stored role sets: it is appended to, never reordered.
 package auth

@@ -21,9 +21,9 @@ func ExampleParseCredential() {
 	// none the Authorization header must be "Bearer <token>"
 }
 
-func ExampleRoutePermission() {
+func ExampleRoles_Allows() {
 	roles, _ := auth.NewRoles(map[string][]string{"auditor": {"admin.audit"}})
-	perm, _ := auth.RoutePermission("POST", "/v1/chat/completions")
+	perm := auth.ModelsUse // the permission of POST /v1/chat/completions
 	for _, role := range []string{"guest", "user", "auditor", "admin"} {
 		fmt.Println(role, perm, roles.Allows(role, perm))
 	}

@@ -24,7 +24,7 @@ func (p *Principal) Identity() Identity {
 // the server still has one, or, for a JWT that was verified when the work was submitted, a
 // principal with the token's role and allow-list.
 func (a *Authenticator) PrincipalOf(id Identity) (*Principal, error) {
-	gone := &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_api_key",
+	gone := &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeInvalidAPIKey,
 		Message: "the credential this work was submitted with is no longer valid"}
 	switch id.Method {
 	case MethodAdminKey:

@@ -5,15 +5,18 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 )
 
-// Permission names one thing a role may do.
-type Permission string
+// Permission names one thing a role may do. It is the type a route names its permission with
+// (httpapi.Route.Permission), so that each route states what it needs where it is registered.
+type Permission = httpapi.Permission
 
-// The permissions. A route needs exactly one (see RoutePermission).
+// The permissions. A route needs exactly one (httpapi.Route.Permission).
 const (
 	// Public needs no credential at all (health checks).
-	Public Permission = "public"
+	Public = httpapi.Public
 	// ModelsList lists and describes models.
 	ModelsList Permission = "models.list"
 	// ModelsUse runs models (chat, completions, embeddings), limited to the principal's
@@ -67,117 +70,6 @@ var builtinRoles = map[string][]Permission{
 	RoleGuest: {ModelsList},
 	RoleUser:  {ModelsList, ModelsUse, SelfKeys, SelfUsage, CodeCheck},
 	RoleAdmin: allPermissions,
-}
-
-// routePermissions is the one table from route ("METHOD pattern", as registered with the
-// server) to the permission it needs. HEAD is answered as GET. Every route the server
-// registers must be here: an unmapped route is refused to everyone, and the server's tests
-// fail on one.
-var routePermissions = map[string]Permission{
-	"GET /healthz": Public,
-	"GET /readyz":  Public,
-
-	"GET /v1/models":            ModelsList,
-	"GET /v1/models/{id...}":    ModelsList,
-	"POST /v1/chat/completions": ModelsUse,
-	"POST /v1/completions":      ModelsUse,
-	"POST /v1/embeddings":       ModelsUse,
-	"POST /v1/code/complete":    ModelsUse,
-
-	// The Responses API; each caller reads and deletes only its own stored responses.
-	"POST /v1/responses":                 ModelsUse,
-	"GET /v1/responses/{id}":             ModelsUse,
-	"DELETE /v1/responses/{id}":          ModelsUse,
-	"GET /v1/responses/{id}/input_items": ModelsUse,
-
-	// Files and the Batch API; each caller sees only its own files and batches, and each
-	// line of a batch runs as the caller that created it.
-	"POST /v1/files":               ModelsUse,
-	"GET /v1/files":                ModelsUse,
-	"GET /v1/files/{id}":           ModelsUse,
-	"GET /v1/files/{id}/content":   ModelsUse,
-	"DELETE /v1/files/{id}":        ModelsUse,
-	"POST /v1/batches":             ModelsUse,
-	"GET /v1/batches":              ModelsUse,
-	"GET /v1/batches/{id}":         ModelsUse,
-	"POST /v1/batches/{id}/cancel": ModelsUse,
-
-	// The Anthropic Messages API.
-	"POST /v1/messages":              ModelsUse,
-	"POST /v1/messages/count_tokens": ModelsUse,
-
-	"GET /v1/me/keys":  SelfKeys,
-	"GET /v1/me/usage": SelfUsage,
-	// The console's description of the caller: open to all, it answers "anonymous" without a
-	// credential, so that the console can ask before signing in.
-	"GET /v1/me":               Public,
-	"GET /v1/me/usage/summary": SelfUsage,
-
-	// The console: static files, public; everything it shows comes from the routes above.
-	"GET /{$}":          Public,
-	"GET /ui/{path...}": Public,
-
-	"GET /v1/admin/backends": AdminBackends,
-	"GET /v1/admin/engine":   AdminBackends,
-
-	"POST /v1/admin/users":              AdminUsers,
-	"GET /v1/admin/users":               AdminUsers,
-	"GET /v1/admin/users/{id}":          AdminUsers,
-	"PATCH /v1/admin/users/{id}":        AdminUsers,
-	"POST /v1/admin/users/{id}/disable": AdminUsers,
-
-	"POST /v1/admin/keys":        AdminKeys,
-	"GET /v1/admin/keys":         AdminKeys,
-	"DELETE /v1/admin/keys/{id}": AdminKeys,
-
-	"GET /v1/admin/usage":         AdminUsage,
-	"GET /v1/admin/usage/summary": AdminUsage,
-	"GET /v1/admin/audit":         AdminAudit,
-
-	"GET /debug/pprof/{name...}": AdminDebug,
-	"GET /metrics":               MetricsRead,
-
-	// The node's model store in the model hub's layout (internal/modelstore).
-	"GET /hub/{path...}": ModelsPull,
-
-	// Asynchronous tasks use models; each caller sees only its own tasks (admins see all).
-	"POST /v1/generate/code":         ModelsUse,
-	"POST /v1/tasks":                 ModelsUse,
-	"GET /v1/tasks":                  ModelsUse,
-	"GET /v1/task/{task_id}":         ModelsUse,
-	"POST /v1/task/{task_id}/cancel": ModelsUse,
-	"GET /v1/task/{task_id}/events":  ModelsUse,
-	"GET /v1/task/{task_id}/ws":      ModelsUse,
-
-	// Checking code runs no model and executes nothing.
-	"POST /v1/code/check": CodeCheck,
-
-	// The gRPC API (autoglm.v1.InferenceService) serves each call as an in-process request
-	// to the HTTP route it mirrors, which needs models.use (ListModels: models.list) and is
-	// rate-limited there. Its own routes are open so that the checks and the rate-limit
-	// charge happen once, on the request whose JSON body they can read.
-	"POST /autoglm.v1.InferenceService/Chat":       Public,
-	"POST /autoglm.v1.InferenceService/ChatStream": Public,
-	"POST /autoglm.v1.InferenceService/Complete":   Public,
-	"POST /autoglm.v1.InferenceService/Embed":      Public,
-	"POST /autoglm.v1.InferenceService/ListModels": Public,
-
-	// The gRPC conventions: the standard health service (what gRPC probes call, without a
-	// credential) and server reflection, which tells no more than the published .proto files.
-	"POST /grpc.health.v1.Health/Check":                                   Public,
-	"POST /grpc.health.v1.Health/Watch":                                   Public,
-	"POST /grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      Public,
-	"POST /grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Public,
-}
-
-// RoutePermission returns the permission a route needs. method is the route's registered
-// method (HEAD is looked up as GET); pattern is its ServeMux pattern without the method.
-func RoutePermission(method, pattern string) (Permission, bool) {
-	if method == "HEAD" {
-		method = "GET"
-	}
-	p, ok := routePermissions[method+" "+pattern]
-	return p, ok
 }
 
 // permSet is a set of permissions, as a bit mask over allPermissions.

@@ -53,7 +53,7 @@ func (p *Principal) CheckModel(model string) error {
 	if p == nil || p.AllowsModel(model) {
 		return nil
 	}
-	return &apierr.Error{Kind: apierr.PermissionDenied, Code: "model_not_allowed", Param: "model",
+	return &apierr.Error{Kind: apierr.PermissionDenied, Code: apierr.CodeModelNotAllowed, Param: "model",
 		Message: "this credential may not use the model " + quote(model)}
 }
 
@@ -65,11 +65,11 @@ func Authorize(p *Principal, perm Permission) error {
 		return nil
 	}
 	if p == nil {
-		return &apierr.Error{Kind: apierr.Unauthenticated, Code: "missing_credential",
+		return &apierr.Error{Kind: apierr.Unauthenticated, Code: apierr.CodeMissingCredential,
 			Message: "this route needs a credential: send \"Authorization: Bearer <key or token>\""}
 	}
 	if !p.Can(perm) {
-		return &apierr.Error{Kind: apierr.PermissionDenied, Code: "permission_denied",
+		return &apierr.Error{Kind: apierr.PermissionDenied, Code: apierr.CodePermissionDenied,
 			Message: "the role " + quote(p.Role) + " does not have the permission " + quote(string(perm))}
 	}
 	return nil

@@ -17,12 +17,15 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/admin"
+	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
 	"github.com/open-autoglm/autoglm/internal/batch"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/contract"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -44,7 +47,7 @@ type gateway struct {
 // hooks change a test gateway: the upstream's handler, and the server's limit stage.
 type hooks struct {
 	upstream func(http.Handler) http.Handler
-	limit    func(http.Handler) http.Handler
+	limit    func(httpapi.Limit) httpapi.Stage
 }
 
 func start(t *testing.T, mock mockllm.Options, bcfg config.Batch, h ...hooks) *gateway {
@@ -104,7 +107,8 @@ batch:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: svc.Routes(), Limit: hk.limit})
+	oa := openai.New(reg, openai.Options{Logger: log})
+	srv = server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Routes: append(oa.Routes(), svc.Routes()...), Limit: hk.limit})
 	ts := httptest.NewServer(srv.Handler())
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -471,28 +475,24 @@ func TestBatchLimits(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	limit := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/v1/chat/completions" {
-				next.ServeHTTP(w, r)
-				return
+	limit := func(httpapi.Limit) httpapi.Stage {
+		return func(next httpapi.HandlerFunc) httpapi.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) error {
+				if r.URL.Path != "/v1/chat/completions" {
+					return next(w, r)
+				}
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				switch {
+				case bytes.Contains(body, []byte("hello over-quota")):
+					return apierr.New(apierr.CodeQuotaExceeded, "quota exceeded")
+				case bytes.Contains(body, []byte("hello limited")) && refusals.Add(1) <= 2:
+					return &apierr.Error{Kind: apierr.RateLimited, Message: "rate limit exceeded", RetryAfter: time.Second}
+				default:
+					return next(w, r)
+				}
 			}
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			switch {
-			case bytes.Contains(body, []byte("hello over-quota")):
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(429)
-				_, _ = io.WriteString(w, `{"error":{"message":"quota exceeded","type":"insufficient_quota","code":"quota_exceeded","param":null}}`)
-			case bytes.Contains(body, []byte("hello limited")) && refusals.Add(1) <= 2:
-				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Retry-After", "1")
-				w.WriteHeader(429)
-				_, _ = io.WriteString(w, `{"error":{"message":"rate limit exceeded","type":"rate_limit_error","code":"rate_limited","param":null}}`)
-			default:
-				next.ServeHTTP(w, r)
-			}
-		})
+		}
 	}
 	g := start(t, mockllm.Options{Tokens: 3, TTFT: 20 * time.Millisecond}, config.Batch{Concurrency: 2}, hooks{upstream: upstream, limit: limit})
 	lines := []string{chatLine("limited", "glm-4-flash"), chatLine("over-quota", "glm-4-flash")}

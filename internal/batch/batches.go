@@ -75,7 +75,7 @@ func scanBatch(row interface{ Scan(...any) error }) (*Batch, error) {
 	return b, nil
 }
 
-var errBatchNotFound = &apierr.Error{Kind: apierr.NotFound, Code: "batch_not_found", Param: "batch_id", Message: "no such batch"}
+var errBatchNotFound = &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeBatchNotFound, Param: "batch_id", Message: "no such batch"}
 
 func (s *Service) loadBatch(ctx context.Context, owner, id string) (*Batch, error) {
 	b, err := scanBatch(s.r.QueryRowContext(ctx, s.q(`SELECT `+batchColumns+` FROM batches WHERE id = ? AND owner = ?`), id, owner))
@@ -118,7 +118,7 @@ func (s *Service) createBatch(w http.ResponseWriter, r *http.Request) error {
 	var content, purpose string
 	err := s.r.QueryRowContext(r.Context(), s.q(`SELECT content, purpose FROM batch_files WHERE id = ? AND owner = ?`), req.InputFileID, owner).Scan(&content, &purpose)
 	if errors.Is(err, sql.ErrNoRows) {
-		return &apierr.Error{Kind: apierr.NotFound, Code: "file_not_found", Param: "input_file_id", Message: "no such file"}
+		return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeFileNotFound, Param: "input_file_id", Message: "no such file"}
 	}
 	if err != nil {
 		return err
@@ -249,7 +249,7 @@ func (s *Service) cancelBatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 && b.Status != "cancelling" && b.Status != "cancelled" {
-		return &apierr.Error{Kind: apierr.Conflict, Code: "batch_not_cancellable", Param: "batch_id",
+		return &apierr.Error{Kind: apierr.Conflict, Code: apierr.CodeBatchNotCancellable, Param: "batch_id",
 			Message: "a batch with status " + b.Status + " cannot be cancelled"}
 	}
 	s.poke()

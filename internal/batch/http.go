@@ -13,23 +13,24 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 )
 
 // Routes returns the Files and Batch API routes.
-func (s *Service) Routes() []server.Route {
+func (s *Service) Routes() []httpapi.Route {
 	oa := apierr.ShapeOpenAI
-	return []server.Route{
+	return []httpapi.Route{
 		// The upload's own limit, with room for the multipart framing around the file.
-		{Method: "POST", Pattern: "/v1/files", Shape: oa, Handler: s.uploadFile, MaxBody: s.opts.Config.MaxFileBytes + 64<<10},
-		{Method: "GET", Pattern: "/v1/files", Shape: oa, Handler: s.listFiles},
-		{Method: "GET", Pattern: "/v1/files/{id}", Shape: oa, Handler: s.getFile},
-		{Method: "GET", Pattern: "/v1/files/{id}/content", Shape: oa, Handler: s.fileContent},
-		{Method: "DELETE", Pattern: "/v1/files/{id}", Shape: oa, Handler: s.deleteFile},
-		{Method: "POST", Pattern: "/v1/batches", Shape: oa, Handler: s.createBatch},
-		{Method: "GET", Pattern: "/v1/batches", Shape: oa, Handler: s.listBatches},
-		{Method: "GET", Pattern: "/v1/batches/{id}", Shape: oa, Handler: s.getBatch},
-		{Method: "POST", Pattern: "/v1/batches/{id}/cancel", Shape: oa, Handler: s.cancelBatch},
+		{Method: "POST", Pattern: "/v1/files", Shape: oa, Permission: auth.ModelsUse, Handler: s.uploadFile, MaxBody: s.opts.Config.MaxFileBytes + 64<<10},
+		{Method: "GET", Pattern: "/v1/files", Shape: oa, Permission: auth.ModelsUse, Handler: s.listFiles},
+		{Method: "GET", Pattern: "/v1/files/{id}", Shape: oa, Permission: auth.ModelsUse, Handler: s.getFile},
+		{Method: "GET", Pattern: "/v1/files/{id}/content", Shape: oa, Permission: auth.ModelsUse, Handler: s.fileContent},
+		{Method: "DELETE", Pattern: "/v1/files/{id}", Shape: oa, Permission: auth.ModelsUse, Handler: s.deleteFile},
+		{Method: "POST", Pattern: "/v1/batches", Shape: oa, Permission: auth.ModelsUse, Handler: s.createBatch},
+		{Method: "GET", Pattern: "/v1/batches", Shape: oa, Permission: auth.ModelsUse, Handler: s.listBatches},
+		{Method: "GET", Pattern: "/v1/batches/{id}", Shape: oa, Permission: auth.ModelsUse, Handler: s.getBatch},
+		{Method: "POST", Pattern: "/v1/batches/{id}/cancel", Shape: oa, Permission: auth.ModelsUse, Handler: s.cancelBatch},
 	}
 }
 
@@ -44,7 +45,7 @@ func writeJSON(w http.ResponseWriter, v any) error {
 }
 
 func invalid(param, format string, args ...any) *apierr.Error {
-	return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: param, Message: fmt.Sprintf(format, args...)}
+	return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
 }
 
 // File is OpenAI's File object.
@@ -58,7 +59,7 @@ type File struct {
 	Status    string `json:"status"`
 }
 
-var errFileNotFound = &apierr.Error{Kind: apierr.NotFound, Code: "file_not_found", Param: "file_id", Message: "no such file"}
+var errFileNotFound = &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeFileNotFound, Param: "file_id", Message: "no such file"}
 
 // uploadFile is POST /v1/files: a multipart form with purpose and file. The file is read
 // as it streams in and refused once it passes the limit.
@@ -115,7 +116,7 @@ func (s *Service) uploadFile(w http.ResponseWriter, r *http.Request) error {
 		filename = filename[:255]
 	}
 	if _, err := ParseInput(content); err != nil {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_file", Param: "file", Message: "the file is not a valid batch input: " + err.Error()}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidFile, Param: "file", Message: "the file is not a valid batch input: " + err.Error()}
 	}
 	f, err := s.putFile(r.Context(), owner, filename, purpose, content)
 	if err != nil {
@@ -125,7 +126,7 @@ func (s *Service) uploadFile(w http.ResponseWriter, r *http.Request) error {
 }
 
 func tooLarge(max int64) error {
-	return &apierr.Error{Kind: apierr.TooLarge, Code: "file_too_large", Param: "file",
+	return &apierr.Error{Kind: apierr.TooLarge, Code: apierr.CodeFileTooLarge, Param: "file",
 		Message: "the file exceeds the limit of " + strconv.FormatInt(max, 10) + " bytes"}
 }
 
@@ -134,7 +135,7 @@ func readError(err error, max int64) error {
 	if errors.As(err, &mbe) {
 		return tooLarge(max)
 	}
-	return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "file", Message: "the upload could not be read", Err: err}
+	return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "file", Message: "the upload could not be read", Err: err}
 }
 
 func (s *Service) listFiles(w http.ResponseWriter, r *http.Request) error {

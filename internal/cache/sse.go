@@ -1,10 +1,12 @@
 package cache
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"sort"
+
+	"github.com/open-autoglm/autoglm/api/sse"
 )
 
 // The shapes read and written here are OpenAI's chat.completion(.chunk) and text_completion.
@@ -86,22 +88,23 @@ func strp(s string) *string {
 // Assemble turns a complete SSE answer of a chat or completion stream into the JSON document a
 // non-streamed request would have received. ok is false when the stream cannot be represented
 // faithfully (tool calls, logprobs, an error event, no [DONE]) and must not be cached.
-func Assemble(chat bool, sse []byte) (doc []byte, ok bool) {
+func Assemble(chat bool, stream []byte) (doc []byte, ok bool) {
 	var (
 		head    chunk
 		choices = map[int]*assembled{}
 		u       usage
 		done    bool
 	)
-	sc := bufio.NewScanner(bytes.NewReader(sse))
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		data, found := bytes.CutPrefix(line, []byte("data:"))
-		if !found {
-			continue
+	events := sse.NewReader(bytes.NewReader(stream))
+	for {
+		ev, err := events.Next()
+		if err == io.EOF {
+			break
 		}
-		data = bytes.TrimSpace(data)
+		if err != nil {
+			return nil, false
+		}
+		data := bytes.TrimSpace(ev.Data)
 		if bytes.Equal(data, []byte("[DONE]")) {
 			done = true
 			continue
@@ -149,7 +152,7 @@ func Assemble(chat bool, sse []byte) (doc []byte, ok bool) {
 			}
 		}
 	}
-	if !done || len(choices) == 0 || sc.Err() != nil {
+	if !done || len(choices) == 0 {
 		return nil, false
 	}
 	idx := make([]int, 0, len(choices))
@@ -214,10 +217,9 @@ func Replay(chat bool, doc []byte, includeUsage bool) ([]byte, bool) {
 		if err != nil {
 			return false
 		}
-		out.WriteString("data: ")
-		out.Write(b)
-		out.WriteString("\n\n")
-		return true
+		ev, err := sse.AppendEvent(out.AvailableBuffer(), sse.Event{Data: b})
+		out.Write(ev)
+		return err == nil
 	}
 	type delta struct {
 		Role             string  `json:"role,omitempty"`

@@ -4,15 +4,14 @@ package codeapi
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/codecheck"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 )
 
 // Request is the body of POST /v1/code/check.
@@ -27,9 +26,9 @@ type Request struct {
 }
 
 // Routes returns the code-check route. stats, when not nil, counts every check.
-func Routes(c *codecheck.Checker, stats *codecheck.Stats) []server.Route {
+func Routes(c *codecheck.Checker, stats *codecheck.Stats) []httpapi.Route {
 	h := &handler{c: c, stats: stats}
-	return []server.Route{{Method: "POST", Pattern: "/v1/code/check", Shape: apierr.ShapeEnvelope, Handler: h.check}}
+	return []httpapi.Route{{Method: "POST", Pattern: "/v1/code/check", Shape: apierr.ShapeEnvelope, Permission: auth.CodeCheck, Handler: h.check}}
 }
 
 type handler struct {
@@ -42,31 +41,25 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, codecheck.MaxCodeBytes+64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.Is(err, io.EOF):
-			return apierr.New(apierr.Invalid, "invalid_body", "the request body is empty")
-		case errors.As(err, &tooLarge):
-			return apierr.New(apierr.TooLarge, "body_too_large", "the request body is too large")
-		}
-		return apierr.New(apierr.Invalid, "invalid_body", "the request body is not valid JSON for this route: "+err.Error())
+		// FromDecode words what is wrong; the decoder's own text stays in the cause.
+		return apierr.FromDecode(err)
 	}
 	if dec.More() {
-		return apierr.New(apierr.Invalid, "invalid_body", "the request body holds more than one JSON value")
+		return apierr.New(apierr.CodeInvalidJSON, "the request body holds more than one JSON value")
 	}
 	if strings.TrimSpace(req.Language) == "" {
-		return apierr.New(apierr.Invalid, "invalid_language", "language is required")
+		return apierr.New(apierr.CodeInvalidLanguage, "language is required")
 	}
 	if len(req.Language) > 32 {
-		return apierr.New(apierr.Invalid, "invalid_language", "language is longer than 32 bytes")
+		return apierr.New(apierr.CodeInvalidLanguage, "language is longer than 32 bytes")
 	}
 	if req.Code == "" {
-		return apierr.New(apierr.Invalid, "invalid_code", "code is required")
+		return apierr.New(apierr.CodeInvalidCode, "code is required")
 	}
 	if len(req.Code) > codecheck.MaxCodeBytes {
-		return apierr.New(apierr.TooLarge, "code_too_large", fmt.Sprintf("code is larger than %d bytes", codecheck.MaxCodeBytes))
+		return apierr.New(apierr.CodeCodeTooLarge, fmt.Sprintf("code is larger than %d bytes", codecheck.MaxCodeBytes))
 	}
 	res := h.c.Check(r.Context(), codecheck.Request{Language: req.Language, Code: req.Code, FinishReason: req.FinishReason})
 	h.stats.ObserveCheck(res)
-	return server.WriteData(w, r, http.StatusOK, res)
+	return httpapi.WriteData(w, r, http.StatusOK, res)
 }

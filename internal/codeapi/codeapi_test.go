@@ -78,9 +78,9 @@ func TestCodeCheckRoute(t *testing.T) {
 	for _, bad := range []struct{ body, code string }{
 		{`{"code":"x"}`, "invalid_language"},
 		{`{"language":"go"}`, "invalid_code"},
-		{`{"language":"go","code":"x","extra":1}`, "invalid_body"},
-		{`not json`, "invalid_body"},
-		{``, "invalid_body"},
+		{`{"language":"go","code":"x","extra":1}`, "invalid_json"},
+		{`not json`, "invalid_json"},
+		{``, "invalid_json"},
 	} {
 		status, env, raw = post(bad.body)
 		if status != 400 || env.Success || env.Code != bad.code || env.TraceID == "" {

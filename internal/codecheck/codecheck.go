@@ -11,72 +11,43 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/open-autoglm/autoglm/api"
 )
 
+// The result types are the public api package's, since task results carry them to clients.
+
 // Status is the outcome of checking one block.
-type Status string
+type Status = api.CodeCheckStatus
 
 // Statuses.
 const (
 	// StatusPassed: the checker found no error (warnings may remain).
-	StatusPassed Status = "passed"
+	StatusPassed = api.CheckPassed
 	// StatusFailed: at least one diagnostic has severity error.
-	StatusFailed Status = "failed"
+	StatusFailed = api.CheckFailed
 	// StatusSkipped: the block was not checked (empty, or larger than MaxCodeBytes).
-	StatusSkipped Status = "skipped"
+	StatusSkipped = api.CheckSkipped
 	// StatusUnsupported: no checker knows the language.
-	StatusUnsupported Status = "unsupported"
+	StatusUnsupported = api.CheckUnsupported
 )
 
 // Severity of a diagnostic.
-type Severity string
+type Severity = api.Severity
 
 // Severities. Only errors make a block fail and count in a repair.
 const (
-	SeverityError   Severity = "error"
-	SeverityWarning Severity = "warning"
+	SeverityError   = api.SeverityError
+	SeverityWarning = api.SeverityWarning
 )
 
 // Diagnostic is one finding. Line and Column are 1-based (Column counts bytes); 0 means the
 // position is unknown.
-type Diagnostic struct {
-	Line     int      `json:"line"`
-	Column   int      `json:"column"`
-	Severity Severity `json:"severity"`
-	Message  string   `json:"message"`
-}
+type Diagnostic = api.CodeDiagnostic
 
-func (d Diagnostic) String() string {
-	return fmt.Sprintf("%d:%d: %s: %s", d.Line, d.Column, d.Severity, d.Message)
-}
-
-// Result is the outcome of checking one block of code.
-type Result struct {
-	// Language is the canonical language name the block was checked as.
-	Language string `json:"language"`
-	Status   Status `json:"status"`
-	// Checker names what checked the block ("go/types", "esbuild", ...) and Version its
-	// version, so that a result can be reproduced.
-	Checker     string       `json:"checker,omitempty"`
-	Version     string       `json:"version,omitempty"`
-	Diagnostics []Diagnostic `json:"diagnostics"`
-	// Truncated is set when the generation stopped at its length limit, whatever the parser
-	// said: the block is then counted as failed.
-	Truncated bool `json:"truncated,omitempty"`
-	// Reason says why a block was skipped or unsupported.
-	Reason string `json:"reason,omitempty"`
-}
-
-// Errors counts the diagnostics of severity error.
-func (r Result) Errors() int {
-	n := 0
-	for _, d := range r.Diagnostics {
-		if d.Severity == SeverityError {
-			n++
-		}
-	}
-	return n
-}
+// Result is the outcome of checking one block of code; its Errors method counts the
+// diagnostics of severity error.
+type Result = api.CodeCheck
 
 // Request is one block to check.
 type Request struct {

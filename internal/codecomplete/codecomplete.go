@@ -15,9 +15,10 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
-	"github.com/open-autoglm/autoglm/internal/openai"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 )
 
 // Request is the body of POST /v1/code/complete.
@@ -61,15 +62,15 @@ type Completer func(w http.ResponseWriter, r *http.Request) error
 // Routes returns the route, which answers in the native envelope. complete is the gateway's
 // completions handler; each code completion runs through it in-process, on behalf of the
 // caller (authentication and limits have already run on the outer request).
-func Routes(complete Completer) []server.Route {
+func Routes(complete Completer) []httpapi.Route {
 	h := &handler{complete: complete}
-	return []server.Route{{Method: "POST", Pattern: "/v1/code/complete", Shape: apierr.ShapeEnvelope, Handler: h.serve}}
+	return []httpapi.Route{{Method: "POST", Pattern: "/v1/code/complete", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsUse, Handler: h.serve}}
 }
 
 type handler struct{ complete Completer }
 
 func invalid(param, msg string) error {
-	return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: param, Message: msg}
+	return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: param, Message: msg}
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
@@ -136,13 +137,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	var c api.Completion
 	if err := json.Unmarshal(iw.buf.Bytes(), &c); err != nil || len(c.Choices) == 0 {
-		return apierr.New(apierr.Upstream, "bad_upstream_answer", "the model sent a malformed completion")
+		return apierr.New(apierr.CodeUpstreamBadAnswer, "the model sent a malformed completion")
 	}
 	res := Result{Completion: c.Choices[0].Text, FinishReason: string(c.Choices[0].FinishReason), Model: req.Model, Language: req.Language}
 	if c.Usage != nil {
 		res.Usage = *c.Usage
 	}
-	return server.WriteData(w, r, http.StatusOK, res)
+	return httpapi.WriteData(w, r, http.StatusOK, res)
 }
 
 // upstreamError turns an error answer of the completions route into an error with its status,
@@ -162,9 +163,9 @@ func upstreamError(status int, data []byte) error {
 	case status/100 == 4:
 		kind = apierr.Invalid
 	}
-	code := "upstream_status"
+	code := apierr.CodeUpstreamStatus
 	if e.Error.Code != "" {
-		code = e.Error.Code
+		code = apierr.Code(e.Error.Code) // the completions route's own code, passed on
 	}
 	return &apierr.Error{Kind: kind, Status: status, Code: code, Message: msg}
 }
@@ -183,6 +184,7 @@ type innerWriter struct {
 	started bool // the code completion stream has been sent its header
 	done    bool
 	buf     bytes.Buffer
+	split   sse.Splitter
 	err     error
 	res     Result // the streamed answer so far
 }
@@ -214,7 +216,7 @@ func (iw *innerWriter) Write(p []byte) (int, error) {
 		return 0, iw.err
 	}
 	if iw.buf.Len()+len(p) > innerLimit {
-		iw.err = apierr.New(apierr.Upstream, "upstream_answer_too_large", "the model's answer is too large")
+		iw.err = apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model's answer is too large")
 		return 0, iw.err
 	}
 	iw.buf.Write(p)
@@ -223,12 +225,12 @@ func (iw *innerWriter) Write(p []byte) (int, error) {
 	}
 	for {
 		b := iw.buf.Bytes()
-		end := bytes.Index(b, []byte("\n\n"))
+		end := iw.split.Cut(b)
 		if end < 0 {
 			break
 		}
 		iw.event(b[:end])
-		iw.buf.Next(end + 2)
+		iw.buf.Next(end)
 		if iw.err != nil {
 			return 0, iw.err
 		}
@@ -260,7 +262,7 @@ type chunk struct {
 
 // event handles one SSE event of the completion stream.
 func (iw *innerWriter) event(ev []byte) {
-	data := openai.EventData(ev)
+	data := sse.Data(ev)
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || iw.done {
 		return
@@ -274,9 +276,9 @@ func (iw *innerWriter) event(ev []byte) {
 		return
 	}
 	if c.Error != nil {
-		code, _ := c.Error.Code.(string)
-		if code == "" {
-			code = "upstream_error"
+		code := apierr.CodeUpstreamError
+		if s, _ := c.Error.Code.(string); s != "" {
+			code = apierr.Code(s) // the completions route's own code, passed on
 		}
 		iw.fail(&apierr.Error{Kind: apierr.Upstream, Code: code, Message: c.Error.Message})
 		return
@@ -309,13 +311,11 @@ func (iw *innerWriter) send(name string, data []byte) {
 	if iw.err != nil {
 		return
 	}
-	var b bytes.Buffer
-	b.WriteString("event: ")
-	b.WriteString(name)
-	b.WriteString("\ndata: ")
-	b.Write(data)
-	b.WriteString("\n\n")
-	if _, err := iw.outer.Write(b.Bytes()); err != nil {
+	b, err := sse.AppendEvent(nil, sse.Event{Type: name, Data: data})
+	if err == nil {
+		_, err = iw.outer.Write(b)
+	}
+	if err != nil {
 		iw.err = err
 		return
 	}

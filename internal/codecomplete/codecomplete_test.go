@@ -77,10 +77,8 @@ func startGateway(t *testing.T, withAuth bool) *gateway {
 	}
 	t.Cleanup(func() { reg.Close() })
 	g := &gateway{}
-	var srv *server.Server
-	opts := server.Options{
-		Routes: codecomplete.Routes(func(w http.ResponseWriter, r *http.Request) error { return srv.Completions(w, r) }),
-		Usage: func(ctx context.Context, o openai.Outcome) {
+	oa := openai.New(reg, openai.Options{Logger: slog.New(slog.DiscardHandler),
+		OnDone: func(ctx context.Context, o openai.Outcome) {
 			rec := outcome{Outcome: o}
 			if p, ok := auth.FromContext(ctx); ok && p != nil {
 				rec.KeyID = p.KeyID
@@ -88,8 +86,8 @@ func startGateway(t *testing.T, withAuth bool) *gateway {
 			g.mu.Lock()
 			g.outcomes = append(g.outcomes, rec)
 			g.mu.Unlock()
-		},
-	}
+		}})
+	opts := server.Options{Routes: append(oa.Routes(), codecomplete.Routes(oa.Completions)...)}
 	if withAuth {
 		cfg.Auth.Enabled = true
 		st := admintest.NewStore()
@@ -107,7 +105,7 @@ func startGateway(t *testing.T, withAuth bool) *gateway {
 		}
 		opts.Auth = a
 	}
-	srv = server.NewWith(cfg.Server, reg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	srv := server.NewWith(cfg.Server, reg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	g.URL = ts.URL

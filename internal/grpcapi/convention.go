@@ -10,7 +10,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/open-autoglm/autoglm/gen/autoglm/v1/autoglmv1connect"
 	"github.com/open-autoglm/autoglm/internal/apierr"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 )
 
 // The procedures of the two services gRPC tooling expects of every server: the standard
@@ -38,7 +38,7 @@ const (
 // the binary. Neither service reveals more than the published .proto files, so their routes
 // are open to every caller (auth.Public): a probe carries no credential. Their messages are
 // bounded by o.MaxBytes like the service's; o.Auth does not apply.
-func ConventionRoutes(ready func() bool, o Options) []server.Route {
+func ConventionRoutes(ready func() bool, o Options) []httpapi.Route {
 	opts := Options{MaxBytes: o.MaxBytes}.handlerOptions()
 	errs := earlyErrors(opts...)
 	_, health := grpchealth.NewHandler(readiness(ready), opts...)
@@ -50,14 +50,17 @@ func ConventionRoutes(ready func() bool, o Options) []server.Route {
 	)
 	_, v1 := grpcreflect.NewHandlerV1(reflector, opts...)
 	_, v1a := grpcreflect.NewHandlerV1Alpha(reflector, opts...)
-	route := func(pattern string, h http.Handler) server.Route {
-		return server.Route{Method: http.MethodPost, Pattern: pattern, Shape: apierr.ShapeOpenAI, Errors: errs,
+	// The health service is what gRPC probes call, without a credential; reflection tells no
+	// more than the published .proto files. Both are open and not limited, like /healthz.
+	route := func(pattern string, h http.Handler) httpapi.Route {
+		return httpapi.Route{Method: http.MethodPost, Pattern: pattern, Shape: apierr.ShapeOpenAI, Errors: errs,
+			Permission: httpapi.Public, Limit: httpapi.Unlimited,
 			Handler: func(w http.ResponseWriter, r *http.Request) error {
 				h.ServeHTTP(w, r)
 				return nil // Connect writes its own errors, in the caller's protocol
 			}}
 	}
-	return []server.Route{
+	return []httpapi.Route{
 		route(healthCheckProcedure, health),
 		route(healthWatchProcedure, health),
 		route(reflectV1Procedure, v1),

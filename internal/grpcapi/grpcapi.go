@@ -32,14 +32,13 @@ package grpcapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 
 	"connectrpc.com/connect"
 	autoglmv1 "github.com/open-autoglm/autoglm/gen/autoglm/v1"
 	"github.com/open-autoglm/autoglm/gen/autoglm/v1/autoglmv1connect"
 	"github.com/open-autoglm/autoglm/internal/apierr"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -68,7 +67,7 @@ var procedures = [...]string{
 // Routes returns the server routes of the service: one POST route per procedure, so the
 // access log and metrics name the procedure. gateway is as for New; o bounds what a call may
 // make the server read (see Options); opts go to the Connect handler after those.
-func Routes(gateway func() http.Handler, o Options, opts ...connect.HandlerOption) []server.Route {
+func Routes(gateway func() http.Handler, o Options, opts ...connect.HandlerOption) []httpapi.Route {
 	opts = append(o.handlerOptions(), opts...)
 	_, h := autoglmv1connect.NewInferenceServiceHandler(New(gateway), opts...)
 	serve := func(w http.ResponseWriter, r *http.Request) error {
@@ -79,9 +78,14 @@ func Routes(gateway func() http.Handler, o Options, opts ...connect.HandlerOptio
 		return nil // Connect writes its own errors, in the caller's protocol
 	}
 	errs := earlyErrors(opts...)
-	routes := make([]server.Route, len(procedures))
+	routes := make([]httpapi.Route, len(procedures))
 	for i, p := range procedures {
-		routes[i] = server.Route{Method: http.MethodPost, Pattern: p, Shape: apierr.ShapeOpenAI, Handler: serve, Errors: errs}
+		// Each call is served as an in-process request to the HTTP route it mirrors, which
+		// checks models.use (ListModels: models.list) and is limited there: the procedure
+		// itself is open, so that the checks and the charge happen once, on the request
+		// whose JSON body they can read.
+		routes[i] = httpapi.Route{Method: http.MethodPost, Pattern: p, Shape: apierr.ShapeOpenAI,
+			Permission: httpapi.Public, Limit: httpapi.Unlimited, Handler: serve, Errors: errs}
 	}
 	return routes
 }
@@ -202,7 +206,9 @@ func (s *Service) serve(ctx context.Context, call connect.AnyRequest, method, pa
 	s.gateway().ServeHTTP(w, r)
 }
 
-// invalid is a request that cannot become JSON (a NaN temperature, ...).
+// invalid is a request that cannot become JSON (a NaN temperature, ...). The caller reads
+// the public message; the encoder's text stays the internal cause.
 func invalid(err error) error {
-	return connect.NewError(connect.Code(apierr.Invalid.GRPCCode()), errors.New("the request cannot be sent as JSON: "+err.Error()))
+	return connect.NewError(connect.Code(apierr.Invalid.GRPCCode()),
+		apierr.Wrap(apierr.Invalid, err, "the request cannot be sent as JSON (a number out of range, such as NaN or Inf?)"))
 }

@@ -96,13 +96,12 @@ models:
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	g := &gateway{mock: m}
 	var srv *server.Server
-	opts := server.Options{
-		Usage: func(_ context.Context, o openai.Outcome) {
-			g.mu.Lock()
-			g.outcomes = append(g.outcomes, o)
-			g.mu.Unlock()
-		},
-	}
+	oa := openai.New(reg, openai.Options{Logger: log, StreamWriteTimeout: cfg.Server.StreamWriteTimeout.D(), OnDone: func(_ context.Context, o openai.Outcome) {
+		g.mu.Lock()
+		g.outcomes = append(g.outcomes, o)
+		g.mu.Unlock()
+	}})
+	var opts server.Options
 	if withAuth {
 		cfg.Auth.Enabled = true
 		g.keys = admintest.NewStore()
@@ -115,7 +114,7 @@ models:
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts.Limit = lim.Middleware(ratelimit.MiddlewareOptions{Subject: func(r *http.Request) (ratelimit.Subject, bool) {
+		opts.Limit = lim.Stage(ratelimit.MiddlewareOptions{Subject: func(r *http.Request) (ratelimit.Subject, bool) {
 			p, ok := auth.FromContext(r.Context())
 			if !ok || p == nil {
 				return ratelimit.Subject{}, false
@@ -123,7 +122,7 @@ models:
 			return ratelimit.Subject{KeyID: p.KeyID, UserID: p.UserID, Role: p.Role}, true
 		}})
 	}
-	opts.Routes = grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: g.auth})
+	opts.Routes = append(oa.Routes(), grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: g.auth})...)
 	srv = server.NewWith(cfg.Server, reg, log, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

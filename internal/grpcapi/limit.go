@@ -62,7 +62,7 @@ func (o Options) handlerOptions() []connect.HandlerOption {
 func authorizeCall(ctx context.Context, spec connect.Spec, _ connect.Peer, _ http.Header) (context.Context, error) {
 	perm, ok := procedurePermission[spec.Procedure]
 	if !ok {
-		return nil, connectError(apierr.New(apierr.PermissionDenied, "route_not_mapped", "this procedure is not open to any role"))
+		return nil, connectError(apierr.New(apierr.CodeRouteNotMapped, "this procedure is not open to any role"))
 	}
 	p, _ := auth.FromContext(ctx)
 	if err := auth.Authorize(p, perm); err != nil {
@@ -134,7 +134,7 @@ func (d *cappedGzip) Reset(r io.Reader) error {
 }
 
 func tooLarge(max int64) *connect.Error {
-	return connectError(&apierr.Error{Kind: apierr.TooLarge, Code: "body_too_large",
+	return connectError(&apierr.Error{Kind: apierr.TooLarge, Code: apierr.CodeBodyTooLarge,
 		Message: "request message exceeds the limit of " + strconv.FormatInt(max, 10) + " bytes"})
 }
 

@@ -168,7 +168,8 @@ func modelsResponse(body []byte) (*autoglmv1.ListModelsResponse, error) {
 // badAnswer is an answer from the HTTP routes that does not decode: the gateway relays an
 // upstream's body, so this is the upstream answering badly.
 func badAnswer(err error) error {
-	return connect.NewError(connect.Code(apierr.Upstream.GRPCCode()), errors.New("the model's answer could not be read: "+err.Error()))
+	return connect.NewError(connect.Code(apierr.Upstream.GRPCCode()),
+		apierr.Wrap(apierr.Upstream, err, "the model's answer could not be read"))
 }
 
 // openAIError is OpenAI's error object, the shape every error of the OpenAI-compatible routes

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 )
 
@@ -45,6 +47,7 @@ type streamWriter struct {
 	outer   *http.ResponseController // the caller's connection; nil outside Routes
 	send    func(data []byte) error
 	pending []byte
+	split   sse.Splitter
 	errBody bytes.Buffer
 	done    bool
 	err     error
@@ -71,24 +74,21 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	for _, c := range p {
-		// Events end at a blank line; "\r\n" line ends are folded to "\n" (JSON data never
-		// holds a raw CR).
-		if c != '\r' {
-			w.pending = append(w.pending, c)
-		}
+	if len(w.pending)+len(p) > sse.DefaultMaxEventSize {
+		w.err = connect.NewError(connect.CodeInternal, sse.ErrTooLarge)
+		return 0, w.err
 	}
+	w.pending = append(w.pending, p...)
 	for {
-		end := bytes.Index(w.pending, []byte("\n\n"))
+		end := w.split.Cut(w.pending)
 		if end < 0 {
 			break
 		}
-		ev := w.pending[:end]
-		if err := w.event(ev); err != nil {
+		if err := w.event(w.pending[:end]); err != nil {
 			w.err = err
 			return 0, err
 		}
-		w.pending = w.pending[:copy(w.pending, w.pending[end+2:])]
+		w.pending = w.pending[:copy(w.pending, w.pending[end:])]
 	}
 	return len(p), nil
 }
@@ -108,26 +108,14 @@ func (w *streamWriter) Flush() {}
 // FlushError reports a failed send, so a relay that checks its flushes stops too.
 func (w *streamWriter) FlushError() error { return w.err }
 
-// event handles one event: its data lines joined by "\n" ("data: [DONE]" ends the stream;
-// comments and other fields are skipped).
-func (w *streamWriter) event(ev []byte) error {
-	var data []byte
-	n := 0
-	for line := range bytes.SplitSeq(ev, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte("data:"))
-		if !ok {
-			continue
-		}
-		rest, _ = bytes.CutPrefix(rest, []byte(" "))
-		if n > 0 {
-			data = append(data, '\n')
-		}
-		data = append(data, rest...)
-		n++
-	}
-	if n == 0 || w.done {
+// event handles one event block ("data: [DONE]" ends the stream; a block without data, such
+// as a comment, is skipped).
+func (w *streamWriter) event(block []byte) error {
+	ev, ok := sse.Parse(block)
+	if !ok || w.done {
 		return nil
 	}
+	data := ev.Data
 	if string(data) == "[DONE]" {
 		w.done = true
 		return nil

@@ -19,10 +19,10 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
-	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
 // Sources are the parts whose counters are read at scrape time. Nil parts are skipped.
@@ -77,6 +77,9 @@ func New(src Sources) *Metrics {
 	return m
 }
 
+// Register adds collectors of parts built after the metrics (the task system's).
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -95,8 +98,9 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration)
 	m.httpDur.WithLabelValues(route).Observe(d.Seconds())
 }
 
-// ObserveModel records one finished model request (the usage hook of the OpenAI routes).
-func (m *Metrics) ObserveModel(_ context.Context, o openai.Outcome) {
+// ObserveModel records one finished model call (an OpenAI-compatible request or a task run),
+// as the usage Recorder hands it over.
+func (m *Metrics) ObserveModel(_ context.Context, o usage.Outcome) {
 	m.models.WithLabelValues(o.Model, o.Backend, strconv.Itoa(o.Status), o.Cache).Inc()
 	est := strconv.FormatBool(o.Usage.Estimated)
 	if o.Usage.PromptTokens > 0 {

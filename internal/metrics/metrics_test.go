@@ -12,6 +12,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/metrics"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 )
@@ -34,8 +35,9 @@ models:
 	}
 	defer reg.Close()
 	m := metrics.New(metrics.Sources{Registry: reg})
+	oa := openai.New(reg, openai.Options{Logger: slog.New(slog.DiscardHandler), OnDone: m.ObserveModel})
 	srv := server.NewWith(cfg.Server, reg, slog.New(slog.DiscardHandler), server.Options{
-		Metrics: m.ServeHTTP, Observe: m.ObserveHTTP, Usage: m.ObserveModel})
+		Routes: oa.Routes(), Metrics: m.ServeHTTP, Observe: m.ObserveHTTP})
 	gw := httptest.NewServer(srv.Handler())
 	defer gw.Close()
 

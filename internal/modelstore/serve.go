@@ -8,8 +8,9 @@ import (
 	"strings"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/hub"
-	"github.com/open-autoglm/autoglm/internal/server"
 )
 
 // HubPrefix is where a node serves its store. Point another node at it with
@@ -26,12 +27,12 @@ const HubPrefix = "/hub"
 //
 // Only verified files are listed or served; the revision must be "main" or the one the
 // files were pulled at.
-func (s *Store) Routes() []server.Route {
-	return []server.Route{{Method: "GET", Pattern: HubPrefix + "/{path...}", Shape: apierr.ShapeEnvelope, Handler: s.serveHub}}
+func (s *Store) Routes() []httpapi.Route {
+	return []httpapi.Route{{Method: "GET", Pattern: HubPrefix + "/{path...}", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsPull, Handler: s.serveHub}}
 }
 
 func notFound(what string) error {
-	return apierr.New(apierr.NotFound, "not_found", what+" is not in this node's model store")
+	return apierr.New(apierr.CodeNotFound, what+" is not in this node's model store")
 }
 
 func (s *Store) serveHub(w http.ResponseWriter, r *http.Request) error {
@@ -144,7 +145,7 @@ func (s *Store) serveFile(w http.ResponseWriter, r *http.Request, repo, rev, pat
 		defer f.Close()
 		st, err := f.Stat()
 		if err != nil || st.Size() != e.Size {
-			return apierr.New(apierr.Unavailable, "file_changed", "the stored file does not match its manifest")
+			return apierr.New(apierr.CodeFileChanged, "the stored file does not match its manifest")
 		}
 		w.Header().Set("ETag", `"`+e.SHA256+`"`)
 		w.Header().Set("X-Linked-Size", itoa(e.Size))

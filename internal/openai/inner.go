@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 )
 
@@ -137,7 +138,7 @@ func (h *Handler) innerChat(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	var d chatDoc
 	if err := json.Unmarshal(iw.buf.Bytes(), &d); err != nil {
-		return nil, &apierr.Error{Kind: apierr.Upstream, Code: "upstream_bad_answer",
+		return nil, &apierr.Error{Kind: apierr.Upstream, Code: apierr.CodeUpstreamBadAnswer,
 			Message: "the model's upstream answered with a document that is not a chat completion", Err: err}
 	}
 	out := &chatOutcome{ID: d.ID, Model: d.Model}
@@ -170,11 +171,11 @@ func (nopCloser) Close() error { return nil }
 func upstreamError(status int, body []byte) *apierr.Error {
 	var d chatDoc
 	msg := "the model's upstream answered with status " + http.StatusText(status)
-	code := ""
+	var code apierr.Code
 	if json.Unmarshal(body, &d) == nil && d.Error != nil && d.Error.Message != "" {
 		msg = d.Error.Message
 		if s, ok := d.Error.Code.(string); ok {
-			code = s
+			code = apierr.Code(s) // the upstream's own code, passed through as OpenAI clients expect
 		}
 	}
 	return &apierr.Error{Kind: kindOfStatus(status), Status: status, Code: code, Message: msg}
@@ -219,6 +220,7 @@ type innerWriter struct {
 	status int
 	stream bool
 	buf    bytes.Buffer
+	split  sse.Splitter
 	err    error // the sink's error, or a stream's error event
 
 	acc      chatOutcome
@@ -246,7 +248,7 @@ func (iw *innerWriter) Write(p []byte) (int, error) {
 	}
 	if !iw.stream {
 		if iw.buf.Len()+len(p) > innerLimit {
-			iw.err = &apierr.Error{Kind: apierr.Upstream, Code: "upstream_answer_too_large", Message: "the model's answer is too large"}
+			iw.err = &apierr.Error{Kind: apierr.Upstream, Code: apierr.CodeUpstreamAnswerTooLarge, Message: "the model's answer is too large"}
 			return 0, iw.err
 		}
 		iw.buf.Write(p)
@@ -255,7 +257,7 @@ func (iw *innerWriter) Write(p []byte) (int, error) {
 	iw.buf.Write(p)
 	for {
 		b := iw.buf.Bytes()
-		end := eventEnd(b)
+		end := iw.split.Cut(b)
 		if end < 0 {
 			break
 		}
@@ -279,7 +281,7 @@ func (iw *innerWriter) SetWriteDeadline(t time.Time) error {
 
 // event handles one SSE event of the chat stream.
 func (iw *innerWriter) event(ev []byte) {
-	data := EventData(ev)
+	data := sse.Data(ev)
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || iw.finished {
 		return
@@ -293,9 +295,9 @@ func (iw *innerWriter) event(ev []byte) {
 		return // not a chunk; OpenAI-compatible servers send comments and keep-alives
 	}
 	if d.Error != nil {
-		code := "upstream_error"
+		code := apierr.CodeUpstreamError
 		if s, ok := d.Error.Code.(string); ok && s != "" {
-			code = s
+			code = apierr.Code(s) // the upstream's own code, passed through
 		}
 		e := &apierr.Error{Kind: apierr.Upstream, Code: code, Message: d.Error.Message}
 		iw.finished = true
@@ -353,7 +355,7 @@ func (iw *innerWriter) event(ev []byte) {
 
 // errStreamFailed ends an inner stream whose upstream reported an error the sink has
 // already written to the client (so it is only logged).
-var errStreamFailed = &apierr.Error{Kind: apierr.Upstream, Code: "upstream_stream_error",
+var errStreamFailed = &apierr.Error{Kind: apierr.Upstream, Code: apierr.CodeUpstreamStreamError,
 	Err: errors.New("the upstream stream reported an error")}
 
 // finishStream tells the sink the stream is complete, once.

@@ -71,7 +71,7 @@ type block struct {
 }
 
 func anthropicInvalid(format string, args ...any) *apierr.Error {
-	return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request_error", Message: fmt.Sprintf(format, args...)}
+	return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: fmt.Sprintf(format, args...)}
 }
 
 // blocks reads content: a string (one text block) or a list of blocks.
@@ -488,7 +488,7 @@ func (h *Handler) CountMessageTokens(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if _, ok := h.reg.Lookup(q.Model); !ok {
-		return &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Message: "model: " + q.Model}
+		return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeModelNotFound, Message: "model: " + q.Model}
 	}
 	var text strings.Builder
 	for _, m := range chat.Messages {
@@ -510,7 +510,7 @@ func (h *Handler) CountMessageTokens(w http.ResponseWriter, r *http.Request) err
 		tools, _ := json.Marshal(chat.Tools)
 		text.Write(tools)
 	}
-	n, ok := h.count.count(text.String())
+	n, ok := h.count.Count(text.String())
 	if !ok {
 		n = int64(text.Len()+3) / 4
 	}

@@ -18,11 +18,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/usage"
 	"github.com/open-autoglm/autoglm/internal/wire"
 
 	"go.opentelemetry.io/otel/trace"
@@ -30,18 +33,20 @@ import (
 
 // Options configure the handlers.
 type Options struct {
-	// StreamWriteTimeout bounds each write of a stream chunk to the client.
+	// StreamWriteTimeout bounds each write of a stream chunk to the client. Zero:
+	// DefaultStreamWriteTimeout; serve passes server.stream_write_timeout.
 	StreamWriteTimeout time.Duration
 	// Logger receives warnings about upstream failures. Required.
 	Logger *slog.Logger
 	// Cache, when not nil, answers repeated requests and coalesces identical ones in flight.
 	Cache *cache.Cache
 	// ModelVisible, when set, decides whether the caller in ctx may see a model in the model
-	// list and by id (a key's model allow-list); m is the model, aliases included. Nil: every
-	// model is visible.
+	// list and by id (a key's model allow-list); m is the model, aliases included. Nil: the
+	// caller's principal decides (every model is visible without one).
 	ModelVisible func(ctx context.Context, m *router.Model) bool
 	// CacheOwner, when set, names the caller in ctx for the response cache, which keeps each
-	// owner's entries apart as cache.scope says. Nil: every caller is the same owner.
+	// owner's entries apart as cache.scope says. Nil: the caller's principal (its user and
+	// key); without one every caller is the same owner.
 	CacheOwner func(ctx context.Context) cache.Owner
 	// OnDone, when set, is told what each model request consumed, after its answer is
 	// written. It runs on the request's goroutine and must not block. Setting it turns on
@@ -49,12 +54,17 @@ type Options struct {
 	// when the client did not, and strips it from what the client sees.
 	OnDone func(ctx context.Context, o Outcome)
 	// Owner, when set, names who the caller in ctx is for stored responses: a caller sees
-	// only the responses stored under its name. Nil: everyone is "".
+	// only the responses stored under its name. Nil: the principal's user, or its key when
+	// the key has no user; without a principal everyone is "".
 	Owner func(ctx context.Context) string
 	// Responses keeps stored responses (POST /v1/responses with store). Nil: an in-memory
 	// store of the most recent MemoryResponses responses, lost on restart.
 	Responses ResponseStore
 }
+
+// DefaultStreamWriteTimeout is the StreamWriteTimeout of handlers built without one (the
+// default of server.stream_write_timeout).
+const DefaultStreamWriteTimeout = 30 * time.Second
 
 // CacheHeader tells the client whether the answer came from the response cache.
 const CacheHeader = "X-AutoGLM-Cache"
@@ -64,7 +74,7 @@ type Handler struct {
 	reg       *router.Registry
 	opt       Options
 	modelList []byte
-	count     counter
+	count     usage.Counter
 	modelByID map[string][]byte
 
 	memResponses *MemoryResponses
@@ -73,6 +83,15 @@ type Handler struct {
 // New returns the handlers for reg. The model list is rendered once: the registry does not
 // change while the server runs.
 func New(reg *router.Registry, opt Options) *Handler {
+	if opt.StreamWriteTimeout <= 0 {
+		opt.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if opt.CacheOwner == nil {
+		opt.CacheOwner = cacheOwner
+	}
+	if opt.Owner == nil {
+		opt.Owner = ownerOf
+	}
 	h := &Handler{reg: reg, opt: opt, modelByID: make(map[string][]byte)}
 	if opt.Responses == nil {
 		h.memResponses = NewMemoryResponses(DefaultMemoryResponses)
@@ -102,6 +121,18 @@ func appendModel(b []byte, id string, created int64) []byte {
 	return append(b, `,"owned_by":"autoglm"}`...)
 }
 
+// visibility is the filter of the models the caller in ctx may see, or nil when it sees every
+// model: Options.ModelVisible, else its principal's allow-list when it has one.
+func (h *Handler) visibility(ctx context.Context) func(context.Context, *router.Model) bool {
+	if h.opt.ModelVisible != nil {
+		return h.opt.ModelVisible
+	}
+	if p, ok := auth.FromContext(ctx); !ok || p == nil || len(p.Models) == 0 {
+		return nil // the cached list: the common case costs nothing
+	}
+	return modelVisible
+}
+
 // ChatCompletions serves POST /v1/chat/completions.
 func (h *Handler) ChatCompletions(w http.ResponseWriter, r *http.Request) error {
 	return h.forward(w, r, backend.OpChat)
@@ -119,14 +150,15 @@ func (h *Handler) Embeddings(w http.ResponseWriter, r *http.Request) error {
 
 // ListModels serves GET /v1/models.
 func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) error {
-	if h.opt.ModelVisible == nil {
+	visible := h.visibility(r.Context())
+	if visible == nil {
 		writeJSON(w, http.StatusOK, h.modelList)
 		return nil
 	}
 	list := []byte(`{"object":"list","data":[`)
 	n := 0
 	for _, m := range h.reg.Models() {
-		if !h.opt.ModelVisible(r.Context(), m) {
+		if !visible(r.Context(), m) {
 			continue
 		}
 		if n > 0 {
@@ -147,8 +179,8 @@ func (h *Handler) GetModel(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return modelNotFound(id)
 	}
-	if h.opt.ModelVisible != nil {
-		if m, _ := h.reg.Lookup(id); m == nil || !h.opt.ModelVisible(r.Context(), m) {
+	if visible := h.visibility(r.Context()); visible != nil {
+		if m, _ := h.reg.Lookup(id); m == nil || !visible(r.Context(), m) {
 			return modelNotFound(id)
 		}
 	}
@@ -164,7 +196,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 }
 
 func modelNotFound(name string) error {
-	return &apierr.Error{Kind: apierr.NotFound, Code: "model_not_found", Param: "model",
+	return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeModelNotFound, Param: "model",
 		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", name)}
 }
 
@@ -199,11 +231,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	}
 	f, err := wire.Peek(body)
 	if err != nil {
-		e := &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: err.Error()}
+		e := &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: err.Error()}
 		switch {
 		case errors.Is(err, wire.ErrInvalidJSON), errors.Is(err, wire.ErrNotObject),
 			errors.Is(err, wire.ErrInvalidUTF8), errors.Is(err, wire.ErrDuplicateKey):
-			e.Code = "invalid_json"
+			e.Code = apierr.CodeInvalidJSON
 		case errors.Is(err, wire.ErrModelType):
 			e.Param = "model"
 		case errors.Is(err, wire.ErrStreamType):
@@ -214,11 +246,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 		return e
 	}
 	if !f.HasModel || f.Model == "" {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "missing_model", Param: "model",
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeMissingModel, Param: "model",
 			Message: "you must provide a model parameter"}
 	}
 	if op == backend.OpEmbedding && f.Stream {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: "stream",
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: "stream",
 			Message: "embeddings cannot be streamed"}
 	}
 	m, ok := h.reg.Lookup(f.Model)
@@ -228,7 +260,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	info := telemetry.Info(r.Context())
 	info.SetModel(m.Name)
 
-	x := &exchange{op: op, stream: f.Stream, clientUsage: f.IncludeUsage, start: time.Now(), reqBytes: len(body), reqBody: body}
+	x := &exchange{op: op, stream: f.Stream, clientUsage: f.IncludeUsage, start: time.Now(), reqBody: body}
 	if h.opt.OnDone != nil && f.Stream && !f.IncludeUsage {
 		// Ask the upstream for the usage chunk the client did not ask for, and strip it from
 		// what the client sees, so streamed requests are accounted exactly.
@@ -256,7 +288,6 @@ type exchange struct {
 	clientUsage bool // the client asked for the usage chunk
 	strip       bool // the gateway asked for it and must not pass it on
 	start       time.Time
-	reqBytes    int
 	reqBody     []byte
 
 	backend   string
@@ -324,25 +355,14 @@ func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error)
 
 // estimate counts a request's tokens when the upstream reported none.
 func (h *Handler) estimate(x *exchange) Usage {
-	u := Usage{Estimated: true}
-	var okP, okC bool
-	u.PromptTokens, okP = h.count.count(requestText(x.reqBody))
-	if x.op != backend.OpEmbedding {
-		u.CompletionTokens, okC = h.count.count(answerText(x.doc, x.stream))
-	} else {
-		okC = true
+	if x.op == backend.OpEmbedding {
+		return h.count.Estimate(x.reqBody, "", 0)
 	}
-	if !okP {
-		u.PromptTokens = int64(x.reqBytes+3) / 4
+	fallback := (x.respBytes + 3) / 4
+	if x.stream {
+		fallback = x.chunks
 	}
-	if !okC {
-		if x.stream {
-			u.CompletionTokens = x.chunks
-		} else {
-			u.CompletionTokens = (x.respBytes + 3) / 4
-		}
-	}
-	return u
+	return h.count.Estimate(x.reqBody, answerText(x.doc, x.stream), fallback)
 }
 
 // call sends the request through the scheduling layer and relays the answer. When capture is
@@ -441,7 +461,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, e *cache.Entry, op backend.
 	}
 	sse, ok := cache.Replay(op == backend.OpChat, e.Body, x.clientUsage)
 	if !ok {
-		return &apierr.Error{Kind: apierr.Internal, Code: "cache_corrupt", Err: errors.New("cached entry does not replay")}
+		return &apierr.Error{Kind: apierr.Internal, Code: apierr.CodeCacheCorrupt, Err: errors.New("cached entry does not replay")}
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -504,7 +524,7 @@ func readError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return apierr.From(err)
 	}
-	return &apierr.Error{Kind: apierr.Invalid, Code: "bad_body", Message: "could not read the request body", Err: err}
+	return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeBadBody, Message: "could not read the request body", Err: err}
 }
 
 // forwardHeaders picks the client headers an upstream may see: User-Agent and the trace id.
@@ -563,7 +583,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 				return apierr.From(cerr)
 			}
 			h.opt.Logger.WarnContext(r.Context(), "upstream answer broke off before its first byte", "err", err)
-			return upstreamBreak(err, "upstream_error", "the model's upstream broke off before answering")
+			return upstreamBreak(err, apierr.CodeUpstreamError, "the model's upstream broke off before answering")
 		}
 		if cl := resp.Header.Get("Content-Length"); cl != "" {
 			hdr.Set("Content-Length", cl)
@@ -613,6 +633,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	// for byte. Without it, bytes go through as they arrive.
 	events := h.opt.OnDone != nil && resp.StatusCode == http.StatusOK && x.op != backend.OpEmbedding
 	var pending, out []byte
+	var split sse.Splitter
 	write := func(p []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
 		if _, werr := w.Write(p); werr != nil {
@@ -640,17 +661,11 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 				events, pending, out = false, nil, nil
 			}
 			if events {
-				// Only the bytes not searched yet are searched for the end of an event (the
-				// two before them too, as the end marker may straddle reads).
-				from := max(len(pending)-2, 0)
+				// The splitter searches only the bytes it has not searched yet.
 				pending = append(pending, chunk...)
 				out = out[:0]
 				for {
-					end := eventEnd(pending[from:])
-					if end >= 0 {
-						end += from
-					}
-					from = 0
+					end := split.Cut(pending)
 					if end < 0 {
 						break
 					}
@@ -699,7 +714,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			// The upstream broke off mid-stream. Nothing can be retried once bytes reached the
 			// client: end the stream with an error event a client can recognise.
 			h.opt.Logger.WarnContext(r.Context(), "upstream stream broke off", "err", err)
-			e := upstreamBreak(err, "upstream_stream_interrupted", "the model's upstream stopped in the middle of the stream")
+			e := upstreamBreak(err, apierr.CodeUpstreamStreamInterrupted, "the model's upstream stopped in the middle of the stream")
 			ev := append([]byte("\n\ndata: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(r.Context()))...)
 			ev = append(ev, "\n\n"...)
 			_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
@@ -716,18 +731,18 @@ const maxEventBytes = 1 << 20
 
 // errBrokenAnswer reports a non-streamed answer cut off after its status was sent: the
 // handler aborts the client's connection so the truncated body cannot pass for a whole one.
-var errBrokenAnswer = &apierr.Error{Kind: apierr.Upstream, Code: "upstream_error",
+var errBrokenAnswer = &apierr.Error{Kind: apierr.Upstream, Code: apierr.CodeUpstreamError,
 	Message: "the model's upstream broke off in the middle of its answer"}
 
 // upstreamBreak is the client's error for an upstream body that failed: the idle or total
 // timeout when one of them ended it, else an upstream error with code and message.
-func upstreamBreak(err error, code, message string) *apierr.Error {
+func upstreamBreak(err error, code apierr.Code, message string) *apierr.Error {
 	switch {
 	case errors.Is(err, router.ErrIdleTimeout):
-		return &apierr.Error{Kind: apierr.Timeout, Code: "upstream_idle_timeout",
+		return &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeUpstreamIdleTimeout,
 			Message: "the model's upstream sent nothing within the idle timeout", Err: err}
 	case errors.Is(err, router.ErrTotalTimeout):
-		return &apierr.Error{Kind: apierr.Timeout, Code: "request_timeout",
+		return &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeRequestTimeout,
 			Message: "the request reached its total timeout", Err: err}
 	}
 	return &apierr.Error{Kind: apierr.Upstream, Code: code, Message: message, Err: err}

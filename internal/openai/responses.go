@@ -130,10 +130,10 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 	}
 	c := &responseCall{owner: h.owner(r.Context())}
 	if err := json.Unmarshal(body, &c.req); err != nil {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_json", Message: "could not decode the request: " + jsonProblem(err)}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidJSON, Message: "could not decode the request: " + jsonProblem(err)}
 	}
 	if c.req.Model == "" {
-		return &apierr.Error{Kind: apierr.Invalid, Code: "missing_required_parameter", Param: "model", Message: "Missing required parameter: 'model'."}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeMissingRequiredParameter, Param: "model", Message: "Missing required parameter: 'model'."}
 	}
 	if c.input, err = parseInput(c.req.Input); err != nil {
 		return err
@@ -178,7 +178,7 @@ func (h *Handler) Responses(w http.ResponseWriter, r *http.Request) error {
 // completion; it is never cached, because the upstream's state changes with every call.
 func (h *Handler) passResponses(w http.ResponseWriter, r *http.Request, m *router.Model, body []byte, f wire.Fields) error {
 	telemetry.Info(r.Context()).SetModel(m.Name)
-	x := &exchange{op: backend.OpResponses, stream: f.Stream, start: time.Now(), reqBytes: len(body), reqBody: body}
+	x := &exchange{op: backend.OpResponses, stream: f.Stream, start: time.Now(), reqBody: body}
 	req := &router.Request{Op: backend.OpResponses, Body: body, Fields: f, Stream: f.Stream, Header: forwardHeaders(r.Header), Client: r.Header}
 	err := h.call(w, r, m, req, x, nil)
 	h.done(r, m, x, err)
@@ -206,7 +206,7 @@ func (h *Handler) resolveReferences(ctx context.Context, c *responseCall) error 
 		}
 		raw, ok := found[it.ID]
 		if !ok {
-			return &apierr.Error{Kind: apierr.NotFound, Code: "item_not_found", Param: "input",
+			return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeItemNotFound, Param: "input",
 				Message: "Item with id '" + it.ID + "' not found."}
 		}
 		got, err := parseItem(raw)
@@ -251,7 +251,7 @@ func (h *Handler) responsesChat(ctx context.Context, c *responseCall) (*chatRequ
 		prev, err := h.responses().GetResponse(ctx, c.owner, *q.PreviousResponseID)
 		if err != nil {
 			if apierr.KindOf(err) == apierr.NotFound {
-				return nil, &apierr.Error{Kind: apierr.NotFound, Code: "previous_response_not_found", Param: "previous_response_id",
+				return nil, &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodePreviousResponseNotFound, Param: "previous_response_id",
 					Message: "Previous response with id '" + *q.PreviousResponseID + "' not found."}
 			}
 			return nil, err
@@ -514,6 +514,6 @@ func responseNotFound(err error, id string) error {
 	if apierr.KindOf(err) != apierr.NotFound {
 		return err
 	}
-	return &apierr.Error{Kind: apierr.NotFound, Code: "response_not_found", Param: "id",
+	return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeResponseNotFound, Param: "id",
 		Message: "Response with id '" + id + "' not found."}
 }

@@ -66,7 +66,7 @@ func (m *MemoryResponses) GetResponse(_ context.Context, owner, id string) (*Sto
 	defer m.mu.Unlock()
 	r, ok := m.byID[id]
 	if !ok || r.Owner != owner {
-		return nil, apierr.New(apierr.NotFound, "response_not_found", "no such response")
+		return nil, apierr.New(apierr.CodeResponseNotFound, "no such response")
 	}
 	return r, nil
 }
@@ -90,7 +90,7 @@ func (m *MemoryResponses) DeleteResponse(_ context.Context, owner, id string) er
 	defer m.mu.Unlock()
 	r, ok := m.byID[id]
 	if !ok || r.Owner != owner {
-		return apierr.New(apierr.NotFound, "response_not_found", "no such response")
+		return apierr.New(apierr.CodeResponseNotFound, "no such response")
 	}
 	m.drop(id)
 	return nil

@@ -176,7 +176,7 @@ func newID(prefix string) string {
 }
 
 func invalidParam(param, format string, args ...any) *apierr.Error {
-	return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_value", Param: param, Message: fmt.Sprintf(format, args...)}
+	return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidValue, Param: param, Message: fmt.Sprintf(format, args...)}
 }
 
 // parseInput reads the input of a Responses request: a string (one user message) or a list
@@ -184,7 +184,7 @@ func invalidParam(param, format string, args ...any) *apierr.Error {
 func parseInput(raw json.RawMessage) ([]item, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, &apierr.Error{Kind: apierr.Invalid, Code: "missing_required_parameter", Param: "input",
+		return nil, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeMissingRequiredParameter, Param: "input",
 			Message: "Missing required parameter: 'input'."}
 	}
 	if raw[0] == '"' {

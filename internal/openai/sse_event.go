@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 )
 
@@ -26,12 +27,10 @@ func writeNamedEvent(w http.ResponseWriter, writeTimeout time.Duration, typ stri
 	if err != nil {
 		return err
 	}
-	b := make([]byte, 0, len(data)+len(typ)+16)
-	b = append(b, "event: "...)
-	b = append(b, typ...)
-	b = append(b, "\ndata: "...)
-	b = append(b, data...)
-	b = append(b, "\n\n"...)
+	b, err := sse.AppendEvent(make([]byte, 0, len(data)+len(typ)+16), sse.Event{Type: typ, Data: data})
+	if err != nil {
+		return err
+	}
 	rc := http.NewResponseController(w)
 	if writeTimeout > 0 {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
@@ -85,7 +87,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		h    http.Handler
 	}{
 		{"bare", handler},
-		{"limited", l.Middleware(MiddlewareOptions{Subject: subjectFromHeader})(handler)},
+		{"limited", l.Middleware(MiddlewareOptions{Subject: subjectFromHeader}, apierr.ShapeOpenAI)(handler)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -105,6 +107,6 @@ func BenchmarkEstimateTokens(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		EstimateTokens("/v1/chat/completions", body, 512)
+		EstimateTokens(httpapi.LimitTokens, body, 512)
 	}
 }

@@ -302,7 +302,7 @@ func (l *Limiter) admitIn(ctx context.Context, a *admission) (store, error) {
 	switch l.cfg.Redis.Fail {
 	case config.FailClosed:
 		l.failedClosed.Add(1)
-		return nil, &apierr.Error{Kind: apierr.Unavailable, Code: "rate_limiter_unavailable",
+		return nil, &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeRateLimiterUnavailable,
 			Message: "rate limiter unavailable; try again shortly", RetryAfter: time.Second}
 	case config.FailLocal:
 		l.failedLocal.Add(1)
@@ -331,7 +331,7 @@ func refusal(a *admission) *apierr.Error {
 			}
 		}
 	}
-	return &apierr.Error{Kind: apierr.RateLimited, Code: "rate_limit_exceeded", Message: msg,
+	return &apierr.Error{Kind: apierr.RateLimited, Code: apierr.CodeRateLimitExceeded, Message: msg,
 		RetryAfter: max(a.retry, minRetry)}
 }
 

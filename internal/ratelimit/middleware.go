@@ -4,65 +4,69 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
-// MiddlewareOptions connect the middleware to the rest of the server.
+// MiddlewareOptions connect the limit stage to the rest of the server.
 type MiddlewareOptions struct {
 	// Subject says who a request is charged to; false leaves the request unlimited (as when
 	// authentication is off). Required.
 	Subject func(r *http.Request) (Subject, bool)
-	// WriteError answers a refusal (an *apierr.Error). Default: apierr.Write in OpenAI's shape
-	// with the request's trace id.
-	WriteError func(w http.ResponseWriter, r *http.Request, err error)
-	// Estimate returns the tokens to reserve for a request whose body is body (nil for
-	// requests without one). Default: EstimateTokens with ratelimit.default_max_tokens.
-	Estimate func(r *http.Request, body []byte) int64
 }
 
-// Middleware limits each request: it reads a POST body to estimate its tokens, admits the
-// request, sets the x-ratelimit-* headers (on refusals too) and answers refusals itself. An
+// Stage returns the limit stage for routes of each limit policy (httpapi.Route.Limit). The
+// stage reads a POST body to estimate its tokens (EstimateTokens), admits the request and
+// sets the x-ratelimit-* headers (on refusals too). A refusal is returned as an
+// *apierr.Error with RetryAfter set, for the server to render in the route's shape. An
 // admitted request's Ticket is in its context for the handler to settle (Settle); when the
 // handler returns — the response is complete, the stream has ended, or the client went away —
 // the ticket is finished: the token buckets are corrected and the concurrency slot is freed.
-func (l *Limiter) Middleware(o MiddlewareOptions) func(http.Handler) http.Handler {
-	if o.WriteError == nil {
-		o.WriteError = func(w http.ResponseWriter, r *http.Request, err error) {
-			apierr.Write(w, apierr.ShapeOpenAI, telemetry.TraceID(r.Context()), err)
+func (l *Limiter) Stage(o MiddlewareOptions) func(httpapi.Limit) httpapi.Stage {
+	def := l.cfg.DefaultMaxTokens
+	return func(policy httpapi.Limit) httpapi.Stage {
+		return func(next httpapi.HandlerFunc) httpapi.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) error {
+				subj, ok := o.Subject(r)
+				if !ok {
+					return next(w, r)
+				}
+				var body []byte
+				if r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody {
+					var err error
+					body, err = readBody(r)
+					if err != nil {
+						return next(w, r)
+					}
+				}
+				t, st, err := l.Admit(r.Context(), Request{Subject: subj, Tokens: EstimateTokens(policy, body, def)})
+				st.SetHeaders(w.Header())
+				if err != nil {
+					return err
+				}
+				sw := &statusWriter{ResponseWriter: w}
+				defer func() { t.Finish(sw.status != 0 && sw.status < 400) }()
+				return next(sw, r.WithContext(WithTicket(r.Context(), t)))
+			}
 		}
 	}
-	if o.Estimate == nil {
-		def := l.cfg.DefaultMaxTokens
-		o.Estimate = func(r *http.Request, body []byte) int64 { return EstimateTokens(r.URL.Path, body, def) }
-	}
+}
+
+// Middleware is the stage of a LimitTokens route as net/http middleware, for handlers outside
+// a server's route table: refusals are answered in shape, with the request's trace id.
+func (l *Limiter) Middleware(o MiddlewareOptions, shape apierr.Shape) func(http.Handler) http.Handler {
+	stage := l.Stage(o)(httpapi.LimitTokens)
 	return func(next http.Handler) http.Handler {
+		h := stage(func(w http.ResponseWriter, r *http.Request) error {
+			next.ServeHTTP(w, r)
+			return nil
+		})
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			subj, ok := o.Subject(r)
-			if !ok {
-				next.ServeHTTP(w, r)
-				return
+			if err := h(w, r); err != nil {
+				apierr.Write(w, shape, telemetry.TraceID(r.Context()), err)
 			}
-			var body []byte
-			if r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody {
-				var err error
-				body, err = readBody(r)
-				if err != nil {
-					next.ServeHTTP(w, r)
-					return
-				}
-			}
-			t, st, err := l.Admit(r.Context(), Request{Subject: subj, Tokens: o.Estimate(r, body)})
-			st.SetHeaders(w.Header())
-			if err != nil {
-				o.WriteError(w, r, err)
-				return
-			}
-			sw := &statusWriter{ResponseWriter: w}
-			defer func() { t.Finish(sw.status != 0 && sw.status < 400) }()
-			next.ServeHTTP(sw, r.WithContext(WithTicket(r.Context(), t)))
 		})
 	}
 }
@@ -133,17 +137,17 @@ func (w *statusWriter) Flush() {
 // Unwrap exposes the underlying writer to http.ResponseController.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// EstimateTokens is the default reservation for a request: a quarter of the body's bytes for
-// the prompt (about four bytes per token in English), plus the completion's bound — max_tokens
-// (or max_completion_tokens), defaultMax when the request sets neither, times n choices. An
-// embeddings request has no completion. Only the top level of the JSON body is scanned, without
+// EstimateTokens is the reservation for a request: a quarter of the body's bytes for the
+// prompt (about four bytes per token in English), plus the completion's bound — max_tokens
+// (or max_completion_tokens), defaultMax when the request sets neither, times n choices. A
+// route of policy httpapi.LimitPrompt (embeddings) has no completion. Only the top level of the JSON body is scanned, without
 // decoding it, so the estimate costs a pass over the bytes and no allocations.
-func EstimateTokens(path string, body []byte, defaultMax int64) int64 {
+func EstimateTokens(policy httpapi.Limit, body []byte, defaultMax int64) int64 {
 	if len(body) == 0 {
 		return 0
 	}
 	prompt := int64(len(body)+3) / 4
-	if strings.HasSuffix(path, "/embeddings") {
+	if policy == httpapi.LimitPrompt {
 		return prompt
 	}
 	f := scanTop(body)

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 )
 
 // subjectFromHeader charges requests to the key named in X-Key (tests only).
@@ -30,7 +32,7 @@ func TestMiddlewareHeaders(t *testing.T) {
     user: {requests_per_minute: 2, tokens_per_minute: 1000}
 `, Options{Now: clk.Now})
 	var settled int64
-	h := l.Middleware(MiddlewareOptions{Subject: subjectFromHeader})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := l.Middleware(MiddlewareOptions{Subject: subjectFromHeader}, apierr.ShapeOpenAI)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if len(body) != 41 {
 			t.Errorf("handler read %d bytes, want the whole body of 41", len(body))
@@ -96,7 +98,7 @@ func TestMiddlewareHeaders(t *testing.T) {
 func TestMiddlewareBodyError(t *testing.T) {
 	l := newLimiter(t, "  roles:\n    user: {requests_per_minute: 5}\n", Options{})
 	var got error
-	h := l.Middleware(MiddlewareOptions{Subject: subjectFromHeader})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := l.Middleware(MiddlewareOptions{Subject: subjectFromHeader}, apierr.ShapeOpenAI)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, got = io.ReadAll(r.Body)
 	}))
 	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(strings.Repeat("x", 100)))
@@ -115,7 +117,7 @@ func TestMiddlewareBodyError(t *testing.T) {
 func TestConcurrencyReleasedOnCancel(t *testing.T) {
 	l := newLimiter(t, "  roles:\n    user: {concurrent: 1}\n", Options{})
 	started := make(chan struct{}, 1)
-	h := l.Middleware(MiddlewareOptions{Subject: subjectFromHeader})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := l.Middleware(MiddlewareOptions{Subject: subjectFromHeader}, apierr.ShapeOpenAI)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/stream" {
 			w.Header().Set("Content-Type", "text/event-stream")
 			for i := range 3 {
@@ -190,26 +192,28 @@ func TestConcurrencyReleasedOnCancel(t *testing.T) {
 
 func TestEstimateTokens(t *testing.T) {
 	for _, c := range []struct {
-		name, path, body string
-		completion       int64 // the estimate less the prompt's quarter of the body
+		name       string
+		policy     httpapi.Limit
+		body       string
+		completion int64 // the estimate less the prompt's quarter of the body
 	}{
-		{"empty", "/v1/chat/completions", "", 0},
-		{"default max", "/v1/chat/completions", `{"model":"m"}`, 512},
-		{"max_tokens", "/v1/chat/completions", `{"max_tokens": 64 ,"model":"m"}`, 64},
-		{"max_completion_tokens wins", "/v1/chat/completions", `{"max_tokens":64,"max_completion_tokens":32}`, 32},
-		{"n choices", "/v1/completions", `{"n":3,"max_tokens":10}`, 30},
-		{"nested ignored", "/v1/chat/completions", `{"messages":[{"content":"\"max_tokens\":5","max_tokens":7}],"x":{"n":9}}`, 512},
-		{"string value", "/v1/chat/completions", `{"max_tokens":"9"}`, 512},
-		{"negative", "/v1/chat/completions", `{"max_tokens":-9}`, 512},
-		{"float", "/v1/chat/completions", `{"max_tokens":9.5}`, 512},
-		{"embeddings", "/v1/embeddings", `{"input":"hello there","max_tokens":99}`, 0},
-		{"not json", "/v1/chat/completions", `hello`, 512},
+		{"empty", httpapi.LimitTokens, "", 0},
+		{"default max", httpapi.LimitTokens, `{"model":"m"}`, 512},
+		{"max_tokens", httpapi.LimitTokens, `{"max_tokens": 64 ,"model":"m"}`, 64},
+		{"max_completion_tokens wins", httpapi.LimitTokens, `{"max_tokens":64,"max_completion_tokens":32}`, 32},
+		{"n choices", httpapi.LimitTokens, `{"n":3,"max_tokens":10}`, 30},
+		{"nested ignored", httpapi.LimitTokens, `{"messages":[{"content":"\"max_tokens\":5","max_tokens":7}],"x":{"n":9}}`, 512},
+		{"string value", httpapi.LimitTokens, `{"max_tokens":"9"}`, 512},
+		{"negative", httpapi.LimitTokens, `{"max_tokens":-9}`, 512},
+		{"float", httpapi.LimitTokens, `{"max_tokens":9.5}`, 512},
+		{"embeddings", httpapi.LimitPrompt, `{"input":"hello there","max_tokens":99}`, 0},
+		{"not json", httpapi.LimitTokens, `hello`, 512},
 	} {
 		want := int64(len(c.body)+3)/4 + c.completion
 		if c.body == "" {
 			want = 0
 		}
-		if got := EstimateTokens(c.path, []byte(c.body), 512); got != want {
+		if got := EstimateTokens(c.policy, []byte(c.body), 512); got != want {
 			t.Errorf("%s: EstimateTokens = %d, want %d", c.name, got, want)
 		}
 	}
@@ -258,7 +262,7 @@ func ExampleLimiter_Middleware() {
 			k := r.Header.Get("X-Key")
 			return Subject{KeyID: k, Role: "user"}, k != ""
 		},
-	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}, apierr.ShapeOpenAI)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Settle(r.Context(), 42) // the upstream's usage.total_tokens
 		io.WriteString(w, "ok")
 	}))

@@ -130,7 +130,7 @@ func quotaError(id quotaID, which string, limit int64, retry time.Duration) *api
 	if id.user {
 		who = "this user"
 	}
-	return &apierr.Error{Kind: apierr.QuotaExceeded, Code: "quota_exceeded",
+	return &apierr.Error{Kind: apierr.QuotaExceeded, Code: apierr.CodeQuotaExceeded,
 		Message:    who + " has used its " + which + " quota of " + strconv.FormatInt(limit, 10) + " tokens",
 		RetryAfter: max(retry, time.Second)}
 }

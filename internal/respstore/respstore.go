@@ -142,7 +142,7 @@ func (s *Store) GetItems(ctx context.Context, owner string, ids []string) (map[s
 	return out, nil
 }
 
-var errNotFound = apierr.New(apierr.NotFound, "response_not_found", "no such response")
+var errNotFound = apierr.New(apierr.CodeResponseNotFound, "no such response")
 
 // GetResponse returns the owner's response id.
 func (s *Store) GetResponse(ctx context.Context, owner, id string) (*openai.StoredResponse, error) {

@@ -26,6 +26,7 @@ import (
 
 	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 )
@@ -140,7 +141,8 @@ func gateway(t *testing.T, yaml string) (string, *router.Registry) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	ts := httptest.NewServer(server.New(cfg.Server, reg, log).Handler())
+	oa := openai.New(reg, openai.Options{Logger: log})
+	ts := httptest.NewServer(server.New(cfg.Server, reg, log, oa.Routes()...).Handler())
 	t.Cleanup(ts.Close)
 	return ts.URL, reg
 }

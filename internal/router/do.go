@@ -168,7 +168,7 @@ chain:
 		return nil, nil, apierr.From(err)
 	}
 	if ctx.Err() != nil {
-		return nil, nil, &apierr.Error{Kind: apierr.Timeout, Code: "request_timeout",
+		return nil, nil, &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeRequestTimeout,
 			Message: "the request reached its total timeout", Err: ctx.Err()}
 	}
 	return nil, nil, fail.answer(m)
@@ -272,10 +272,10 @@ func (f *failure) answer(m *Model) *apierr.Error {
 		return f.first
 	}
 	if f.queueFull {
-		return &apierr.Error{Kind: apierr.RateLimited, Code: "backend_queue_full", RetryAfter: queueFullRetryAfter,
+		return &apierr.Error{Kind: apierr.RateLimited, Code: apierr.CodeBackendQueueFull, RetryAfter: queueFullRetryAfter,
 			Message: "every backend of model " + m.Name + " is at its in-flight limit and its queue is full; retry later"}
 	}
-	e := &apierr.Error{Kind: apierr.Unavailable, Code: "no_backend",
+	e := &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeNoBackend,
 		Message: "model " + m.Name + " has no backend available"}
 	if f.soonest > 0 {
 		e.RetryAfter = max(time.Until(time.Unix(0, f.soonest)), time.Second)
@@ -327,7 +327,7 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 			}
 			telemetry.Fail(span, "request_timeout", "the request reached its total timeout")
 			span.End()
-			return nil, &apierr.Error{Kind: apierr.Timeout, Code: "request_timeout",
+			return nil, &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeRequestTimeout,
 				Message: "the request reached its total timeout", Err: ctx.Err()}, false
 		}
 		t.countError(kind)
@@ -353,10 +353,10 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 			return fail(FailTTFT, ttftError(t, err), true)
 		}
 		if actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-			return fail(FailTotal, &apierr.Error{Kind: apierr.Timeout, Code: "upstream_timeout",
+			return fail(FailTotal, &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeUpstreamTimeout,
 				Message: "the model's upstream did not answer in time", Err: err}, true)
 		}
-		return fail(FailConnect, &apierr.Error{Kind: apierr.Upstream, Code: "upstream_unreachable",
+		return fail(FailConnect, &apierr.Error{Kind: apierr.Upstream, Code: apierr.CodeUpstreamUnreachable,
 			Message: "no backend of model " + cm.Name + " could be reached", Err: err}, true)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
@@ -366,11 +366,11 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 		}
 		drain(resp.Body)
 		if resp.StatusCode == http.StatusTooManyRequests {
-			e := &apierr.Error{Kind: apierr.RateLimited, Code: "upstream_rate_limited", RetryAfter: ra,
+			e := &apierr.Error{Kind: apierr.RateLimited, Code: apierr.CodeUpstreamRateLimited, RetryAfter: ra,
 				Message: "the model's upstream is rate limiting requests; retry later", Err: errors.New("upstream status 429")}
 			return fail(FailStatus429, e, true)
 		}
-		return fail(FailStatus5xx, &apierr.Error{Kind: apierr.Upstream, Code: "upstream_error",
+		return fail(FailStatus5xx, &apierr.Error{Kind: apierr.Upstream, Code: apierr.CodeUpstreamError,
 			Message: fmt.Sprintf("the model's upstream failed (status %d)", resp.StatusCode),
 			Err:     fmt.Errorf("upstream status %d", resp.StatusCode)}, true)
 	}
@@ -396,10 +396,10 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 		if n == 0 && rerr != io.EOF {
 			_ = resp.Body.Close()
 			if actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-				return fail(FailTotal, &apierr.Error{Kind: apierr.Timeout, Code: "upstream_timeout",
+				return fail(FailTotal, &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeUpstreamTimeout,
 					Message: "the model's upstream did not answer in time", Err: rerr}, true)
 			}
-			return fail(FailBroken, &apierr.Error{Kind: apierr.Upstream, Code: "upstream_error",
+			return fail(FailBroken, &apierr.Error{Kind: apierr.Upstream, Code: apierr.CodeUpstreamError,
 				Message: "the model's upstream closed the stream before sending anything", Err: rerr}, true)
 		}
 		t.ewmaTTFT.observe(float64(time.Since(start)))
@@ -419,7 +419,7 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 }
 
 func ttftError(t *Target, err error) *apierr.Error {
-	return &apierr.Error{Kind: apierr.Timeout, Code: "upstream_timeout",
+	return &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeUpstreamTimeout,
 		Message: "the model's upstream sent no first token in time",
 		Err:     fmt.Errorf("backend %s: no first byte within %s: %w", t.Name, t.timeouts.TTFT.D(), err)}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
@@ -44,7 +45,7 @@ func startCachedAuthGateway(t *testing.T, mockURL, scope string) (string, func(u
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	srv := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Cache: c})
+	srv, _ := newServer(cfg.Server, reg, log, server.Options{Auth: a}, openai.Options{Cache: c})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	newKey := func(user string) string {

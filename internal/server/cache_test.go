@@ -148,7 +148,7 @@ func TestCacheWarmup(t *testing.T) {
 	if err := os.WriteFile(file, []byte(lines), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err := g.srv.Warmup(context.Background(), file)
+	n, err := g.oa.Warmup(context.Background(), file, 1<<20)
 	if err != nil || n != 2 {
 		t.Fatalf("warmup: %d, %v", n, err)
 	}
@@ -163,7 +163,7 @@ func TestCacheWarmup(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
 	_ = os.WriteFile(bad, []byte(`{"path":"/v1/models","body":{}}`), 0o600)
-	if _, err := g.srv.Warmup(context.Background(), bad); err == nil {
+	if _, err := g.oa.Warmup(context.Background(), bad, 1<<20); err == nil {
 		t.Error("a non-cacheable path in the warm-up file was accepted")
 	}
 }

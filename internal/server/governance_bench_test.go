@@ -83,9 +83,10 @@ ratelimit:
 		}
 		return ratelimit.Subject{KeyID: p.KeyID, UserID: p.UserID, Role: p.Role}, true
 	}
-	off := server.NewWith(cfg.Server, reg, log, server.Options{}).Handler()
-	on := server.NewWith(cfg.Server, reg, log, server.Options{Auth: a, Usage: usage,
-		Limit: lim.Middleware(ratelimit.MiddlewareOptions{Subject: subject})}).Handler()
+	offSrv, _ := newServer(cfg.Server, reg, log, server.Options{}, openai.Options{})
+	onSrv, _ := newServer(cfg.Server, reg, log, server.Options{Auth: a,
+		Limit: lim.Stage(ratelimit.MiddlewareOptions{Subject: subject})}, openai.Options{OnDone: usage})
+	off, on := offSrv.Handler(), onSrv.Handler()
 	body := `{"model":"glm4","messages":[{"role":"user","content":"the quick brown fox"}],"max_tokens":16}`
 	for _, bc := range []struct {
 		name string

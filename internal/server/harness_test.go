@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	_ "github.com/open-autoglm/autoglm/internal/backend/openai"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -46,6 +48,7 @@ func (s *syncBuffer) String() string {
 type gateway struct {
 	URL    string
 	srv    *server.Server
+	oa     *openai.Handler
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
@@ -80,7 +83,7 @@ func (l *outcomeLog) last(t *testing.T, n int) openai.Outcome {
 
 // startGateway parses yamlCfg (with ${MOCK} replaced by mockURL), builds the registry and
 // serves it until the test ends.
-func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ...server.Route) *gateway {
+func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ...httpapi.Route) *gateway {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yamlCfg), func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
@@ -95,22 +98,22 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	opts := server.Options{Routes: extra}
 	outcomes := &outcomeLog{}
-	opts.Usage = outcomes.add
+	models := openai.Options{OnDone: outcomes.add}
 	if cfg.Cache.Enabled {
 		c, err := cache.New(cfg.Cache, log)
 		if err != nil {
 			t.Fatalf("cache: %v", err)
 		}
 		t.Cleanup(c.Close)
-		opts.Cache = c
+		models.Cache = c
 	}
-	srv := server.NewWith(cfg.Server, reg, log, opts)
+	srv, oa := newServer(cfg.Server, reg, log, opts, models)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &gateway{URL: "http://" + ln.Addr().String(), srv: srv, logs: logs, cancel: cancel, done: make(chan error, 1), outcomes: outcomes}
+	g := &gateway{URL: "http://" + ln.Addr().String(), srv: srv, oa: oa, logs: logs, cancel: cancel, done: make(chan error, 1), outcomes: outcomes}
 	go func() { g.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
@@ -124,6 +127,18 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 		}
 	})
 	return g
+}
+
+// newServer builds a server that serves the OpenAI-compatible routes (over reg, with models)
+// before opts.Routes, as `autoglm serve` composes them.
+func newServer(cfg config.Server, reg *router.Registry, log *slog.Logger, opts server.Options, models openai.Options) (*server.Server, *openai.Handler) {
+	if models.Logger == nil {
+		models.Logger = log
+	}
+	models.StreamWriteTimeout = cfg.StreamWriteTimeout.D()
+	oa := openai.New(reg, models)
+	opts.Routes = append(oa.Routes(), opts.Routes...)
+	return server.NewWith(cfg, reg, log, opts), oa
 }
 
 // startMock serves a mockllm on loopback.

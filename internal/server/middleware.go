@@ -12,6 +12,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/internal/wire"
 )
@@ -39,7 +40,7 @@ func (s *Server) traceID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := telemetry.TraceIDFromRequest(r)
 		h := w.Header()
-		h.Set(telemetry.TraceHeader, id)
+		h.Set(httpapi.TraceHeader, id)
 		h.Set(RequestIDHeader, id)
 		ctx := telemetry.WithTraceID(r.Context(), id)
 		next.ServeHTTP(w, r.WithContext(ctx))
@@ -171,7 +172,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				// broken response rather than a truncated one that looks complete.
 				panic(http.ErrAbortHandler)
 			}
-			s.writeEarly(w, r, &apierr.Error{Kind: apierr.Internal, Code: "internal_error"})
+			s.writeEarly(w, r, &apierr.Error{Kind: apierr.Internal, Code: apierr.CodeInternalError})
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -213,7 +214,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			max = n
 		}
 		if r.ContentLength > max {
-			s.writeEarly(w, r, &apierr.Error{Kind: apierr.TooLarge, Code: "body_too_large",
+			s.writeEarly(w, r, &apierr.Error{Kind: apierr.TooLarge, Code: apierr.CodeBodyTooLarge,
 				Message: "request body exceeds the limit of " + strconv.FormatInt(max, 10) + " bytes"})
 			return
 		}
@@ -247,39 +248,46 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// guard wraps one route's handler in the stages that need the route: authorization (the
-// route's permission from auth.RoutePermission, then the model allow-list) and the limit
-// stage. A route missing from the permission table is refused to everyone while auth is on:
-// failing closed is the only safe default, and the route-table test catches it first.
-func (s *Server) guard(rt Route, h http.Handler) http.Handler {
-	perm, mapped := auth.RoutePermission(rt.Method, rt.Pattern)
-	if s.opts.Limit != nil && !(mapped && perm == auth.Public) {
-		h = limitSpan(s.opts.Limit, h)
+// stages is one route's chain after routing, outermost first: authorization (the route's
+// permission, then the model allow-list), then the limit stage, then the handler. Each stage
+// returns its refusal as an error, which the caller renders in the route's shape. A route
+// without a permission is refused to everyone while auth is on: failing closed is the only
+// safe default, and the route-table test catches it first.
+func (s *Server) stages(rt httpapi.Route) httpapi.HandlerFunc {
+	h := rt.Handler
+	if s.opts.Limit != nil && rt.Limited() {
+		h = limitSpan(s.opts.Limit(rt.Limit), h)
 	}
-	if s.opts.Auth == nil || (mapped && perm == auth.Public) {
+	if s.opts.Auth == nil || rt.Permission == httpapi.Public {
 		return h
 	}
-	if !mapped {
-		s.log.Error("route missing from the auth route table; refusing it to everyone", "method", rt.Method, "pattern", rt.Pattern)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.writeError(w, r, rt.Shape, apierr.New(apierr.PermissionDenied, "route_not_mapped", "this route is not open to any role"))
-		})
+	if rt.Permission == "" {
+		s.log.Error("route has no permission; refusing it to everyone", "method", rt.Method, "pattern", rt.Pattern)
+		return func(w http.ResponseWriter, r *http.Request) error {
+			return apierr.New(apierr.CodeRouteNotMapped, "this route is not open to any role")
+		}
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := auth.FromContext(r.Context())
-		err := auth.Authorize(p, perm)
-		if err == nil && perm == auth.ModelsUse && len(p.Models) > 0 {
-			err = s.checkModel(r, p)
-		}
-		if err != nil {
-			if s.opts.Denied != nil {
-				s.opts.Denied(r, p, perm, err)
+	return s.authorize(rt.Permission)(h)
+}
+
+// authorize is the authorization stage for routes that need perm.
+func (s *Server) authorize(perm auth.Permission) httpapi.Stage {
+	return func(next httpapi.HandlerFunc) httpapi.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			p, _ := auth.FromContext(r.Context())
+			err := auth.Authorize(p, perm)
+			if err == nil && perm == auth.ModelsUse && len(p.Models) > 0 {
+				err = s.checkModel(r, p)
 			}
-			s.writeError(w, r, rt.Shape, err)
-			return
+			if err != nil {
+				if s.opts.Denied != nil {
+					s.opts.Denied(r, p, perm, err)
+				}
+				return err
+			}
+			return next(w, r)
 		}
-		h.ServeHTTP(w, r)
-	})
+	}
 }
 
 // checkModel enforces a principal's model allow-list on a request whose body names a model.

@@ -1,16 +1,21 @@
-// Package server is the access layer: the HTTP listener, the middleware chain every request
-// passes through, the route table, and the one place errors become responses.
+// Package server is the access layer: the HTTP listener and the request chain every route
+// passes through. It serves routes; it does not make them. Feature packages (openai, task,
+// admin, grpcapi, ...) export their routes as httpapi.Route values, each carrying its
+// handler, error shape, permission and limit policy, and `autoglm serve` composes them. The
+// server's own routes are the ones about the server itself: health, readiness, metrics,
+// profiles and the backends' scheduling state.
 //
-// The chain, outermost first (written once, in Server.chain and Server.guard):
+// The chain, outermost first (written once, in Server.chain and Server.stages):
 //
 //	trace id → access log → server span (tracing on) → panic recovery → compression (zstd/gzip, never SSE) → body limit
 //	→ authentication
-//	→ route: method check → authorization (role, model allow-list) → limit (rate limits,
-//	  quotas: Options.Limit) → handler
+//	→ route: method check → authorization (Route.Permission, then the model allow-list)
+//	  → limit (Route.Limit: rate limits, quotas) → handler
 //
 // Authentication runs for every request and only establishes who is calling; authorization
-// runs once the route is known, because what a request needs depends on its route
-// (auth.RoutePermission). With authentication off, neither stage exists.
+// runs once the route is known, because what a request needs depends on its route. With
+// authentication off, neither stage exists. Every stage after routing returns its refusal as
+// an error, and one function (writeError) renders every error in the route's shape.
 package server
 
 import (
@@ -21,39 +26,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
-	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/config"
-	"github.com/open-autoglm/autoglm/internal/openai"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 
 	"go.opentelemetry.io/otel/trace"
 )
-
-// HandlerFunc is a route handler. It returns an error instead of writing one; the route's
-// error shape decides how the error is answered.
-type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// Route is one entry of the route table.
-type Route struct {
-	Method  string
-	Pattern string // net/http ServeMux pattern without the method
-	Shape   apierr.Shape
-	Handler HandlerFunc
-	// Errors, when set, answers the errors raised for this route before its handler runs
-	// (a body over the limit, a refused credential, a panic) in the route's own protocol and
-	// reports true; false leaves them to Shape. The gRPC routes answer in gRPC, gRPC-Web or
-	// Connect, whichever the caller speaks.
-	Errors func(w http.ResponseWriter, r *http.Request, e *apierr.Error) bool
-	// MaxBody, when not zero, replaces server.max_body_bytes for requests to this route
-	// (file uploads). Only routes whose pattern has no wildcard may set it.
-	MaxBody int64
-}
 
 // Server is autoglm's HTTP server.
 type Server struct {
@@ -63,8 +48,7 @@ type Server struct {
 	opts     Options
 	mux      *http.ServeMux
 	handler  http.Handler
-	routes   []Route
-	oa       *openai.Handler
+	routes   []httpapi.Route
 	shapes   map[string]apierr.Shape                                                 // route pattern → error shape
 	early    map[string]func(http.ResponseWriter, *http.Request, *apierr.Error) bool // route pattern → Route.Errors
 	draining atomic.Bool
@@ -78,36 +62,30 @@ type Options struct {
 	// Auth authenticates requests. Nil, or an authenticator that is not Enabled, leaves every
 	// route open: fine on loopback, refused elsewhere by `autoglm serve` unless --insecure.
 	Auth *auth.Authenticator
-	// Limit is the admission stage after authorization: rate limits and quotas. It wraps the
-	// handler of every non-public route, and sees the principal (auth.FromContext) when auth
-	// is on. Nil: no limits.
-	Limit func(http.Handler) http.Handler
+	// Limit returns the limit stage (rate limits and quotas) for a route's limit policy. It
+	// runs after authorization on every route that is Limited, and sees the principal
+	// (auth.FromContext) when auth is on. Nil: no limits.
+	Limit func(httpapi.Limit) httpapi.Stage
 	// Denied, when set, is told of every request authorization refused (for the audit log).
 	// It runs on the request path and must not block.
 	Denied func(r *http.Request, p *auth.Principal, perm auth.Permission, err error)
-	// Routes are added after the built-in ones (the admin API, tests, later subsystems).
-	Routes []Route
-	// Cache, when not nil, is the response cache of the OpenAI-compatible routes.
-	Cache *cache.Cache
-	// Usage, when set, is told what each model request consumed (see openai.Options.OnDone).
-	Usage func(ctx context.Context, o openai.Outcome)
+	// Routes are the feature packages' routes, added after the server's own.
+	Routes []httpapi.Route
 	// Observe, when set, is told of every finished request: the route pattern that served it
 	// ("" when none matched), method, status and duration. It runs on the request path.
 	Observe func(route, method string, status int, d time.Duration)
 	// Metrics, when set, is served at GET /metrics (permission metrics.read).
-	Metrics HandlerFunc
-	// Responses keeps the stored responses of POST /v1/responses (see openai.Options).
-	Responses openai.ResponseStore
+	Metrics httpapi.HandlerFunc
 	// Tracing, when set, makes a server span for every request (continuing an incoming W3C
 	// traceparent) under which each stage adds its own (telemetry.StartSpan). Nil: tracing
 	// is off and the stage is not in the chain.
 	Tracing trace.TracerProvider
 }
 
-// New builds the server for cfg over reg with authentication off. extra routes (used by
-// tests and later subsystems) are added after the built-in ones.
-func New(cfg config.Server, reg *router.Registry, log *slog.Logger, extra ...Route) *Server {
-	return NewWith(cfg, reg, log, Options{Routes: extra})
+// New builds the server for cfg over reg with authentication off, serving routes after its
+// own.
+func New(cfg config.Server, reg *router.Registry, log *slog.Logger, routes ...httpapi.Route) *Server {
+	return NewWith(cfg, reg, log, Options{Routes: routes})
 }
 
 // NewWith builds the server for cfg over reg with opts.
@@ -116,43 +94,24 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		opts.Auth = nil
 	}
 	s := &Server{cfg: cfg, reg: reg, log: log, opts: opts, mux: http.NewServeMux()}
-	oaOpts := openai.Options{StreamWriteTimeout: cfg.StreamWriteTimeout.D(), Logger: log, Cache: opts.Cache, OnDone: opts.Usage}
-	if opts.Auth != nil {
-		oaOpts.ModelVisible = modelVisible
-		oaOpts.Owner = ownerOf
-		oaOpts.CacheOwner = cacheOwner
-	}
-	oaOpts.Responses = opts.Responses
-	oa := openai.New(reg, oaOpts)
-	s.oa = oa
-	routes := []Route{
-		{Method: "POST", Pattern: "/v1/chat/completions", Shape: apierr.ShapeOpenAI, Handler: oa.ChatCompletions},
-		{Method: "POST", Pattern: "/v1/completions", Shape: apierr.ShapeOpenAI, Handler: oa.Completions},
-		{Method: "POST", Pattern: "/v1/embeddings", Shape: apierr.ShapeOpenAI, Handler: oa.Embeddings},
-		{Method: "GET", Pattern: "/v1/models", Shape: apierr.ShapeOpenAI, Handler: oa.ListModels},
-		{Method: "GET", Pattern: "/v1/models/{id...}", Shape: apierr.ShapeOpenAI, Handler: oa.GetModel},
-		{Method: "POST", Pattern: "/v1/responses", Shape: apierr.ShapeOpenAI, Handler: oa.Responses},
-		{Method: "GET", Pattern: "/v1/responses/{id}", Shape: apierr.ShapeOpenAI, Handler: oa.GetResponse},
-		{Method: "DELETE", Pattern: "/v1/responses/{id}", Shape: apierr.ShapeOpenAI, Handler: oa.DeleteResponse},
-		{Method: "GET", Pattern: "/v1/responses/{id}/input_items", Shape: apierr.ShapeOpenAI, Handler: oa.ResponseInputItems},
-		{Method: "POST", Pattern: "/v1/messages", Shape: apierr.ShapeAnthropic, Handler: oa.Messages},
-		{Method: "POST", Pattern: "/v1/messages/count_tokens", Shape: apierr.ShapeAnthropic, Handler: oa.CountMessageTokens},
-		{Method: "GET", Pattern: "/healthz", Shape: apierr.ShapeEnvelope, Handler: s.healthz},
-		{Method: "GET", Pattern: "/readyz", Shape: apierr.ShapeEnvelope, Handler: s.readyz},
-		{Method: "GET", Pattern: "/v1/admin/backends", Shape: apierr.ShapeEnvelope, Handler: s.adminBackends},
-		{Method: "GET", Pattern: "/debug/pprof/{name...}", Shape: apierr.ShapeEnvelope, Handler: debugPprof},
-		{Method: "GET", Pattern: "/metrics", Shape: apierr.ShapeEnvelope, Handler: s.metrics},
+	env := apierr.ShapeEnvelope
+	routes := []httpapi.Route{
+		{Method: "GET", Pattern: "/healthz", Shape: env, Permission: httpapi.Public, Handler: s.healthz},
+		{Method: "GET", Pattern: "/readyz", Shape: env, Permission: httpapi.Public, Handler: s.readyz},
+		{Method: "GET", Pattern: "/v1/admin/backends", Shape: env, Permission: auth.AdminBackends, Handler: s.adminBackends},
+		{Method: "GET", Pattern: "/debug/pprof/{name...}", Shape: env, Permission: auth.AdminDebug, Handler: debugPprof},
+		{Method: "GET", Pattern: "/metrics", Shape: env, Permission: auth.MetricsRead, Handler: s.metrics},
 	}
 	routes = append(routes, opts.Routes...)
 	s.routes = routes
-	byPattern := map[string][]Route{}
+	byPattern := map[string][]httpapi.Route{}
 	var order []string
 	for _, rt := range routes {
 		if rt.MaxBody != 0 {
 			if s.bodyLimits == nil {
 				s.bodyLimits = map[string]int64{}
 			}
-			s.bodyLimits[rt.Method+" "+rt.Pattern] = rt.MaxBody
+			s.bodyLimits[rt.Key()] = rt.MaxBody
 		}
 		if _, ok := byPattern[rt.Pattern]; !ok {
 			order = append(order, rt.Pattern)
@@ -169,7 +128,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 		}
 	}
 	s.mux.Handle("/", s.route(apierr.ShapeEnvelope, func(w http.ResponseWriter, r *http.Request) error {
-		return apierr.New(apierr.NotFound, "route_not_found", "no route for "+r.Method+" "+r.URL.Path)
+		return apierr.New(apierr.CodeRouteNotFound, "no route for "+r.Method+" "+r.URL.Path)
 	}))
 	// Unknown routes under /v1/ answer as OpenAI does, so that SDKs show a real error rather
 	// than "404 (no body)" or a misleading code.
@@ -181,51 +140,14 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 
 // unknownV1 answers a path under /v1/ that no route serves, in OpenAI's words.
 func unknownV1(w http.ResponseWriter, r *http.Request) error {
-	return &apierr.Error{Kind: apierr.NotFound, Code: "invalid_url", NullCode: true,
+	return &apierr.Error{Kind: apierr.NotFound, Code: apierr.CodeInvalidURL, NullCode: true,
 		Message: "Invalid URL (" + r.Method + " " + r.URL.Path + ")"}
-}
-
-// ownerOf names the owner of stored responses: the caller's user, so that a user's keys
-// share them and no one else reads them; a key without a user owns its own.
-func ownerOf(ctx context.Context) string {
-	p, ok := auth.FromContext(ctx)
-	if !ok || p == nil {
-		return ""
-	}
-	if p.UserID != "" {
-		return "user:" + p.UserID
-	}
-	return "key:" + p.KeyID
-}
-
-// modelVisible shows a model to a caller whose allow-list names the model or one of its
-// aliases, the way authorization lets it use the model.
-func modelVisible(ctx context.Context, m *router.Model) bool {
-	p, ok := auth.FromContext(ctx)
-	if !ok || p == nil || p.AllowsModel(m.Name) {
-		return true
-	}
-	for _, a := range m.Aliases {
-		if p.AllowsModel(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// cacheOwner names the caller for the response cache.
-func cacheOwner(ctx context.Context) cache.Owner {
-	p, ok := auth.FromContext(ctx)
-	if !ok {
-		return cache.Owner{}
-	}
-	return cache.Owner{UserID: p.UserID, KeyID: p.KeyID}
 }
 
 // metrics serves Options.Metrics, or 404 when the server has none.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Metrics == nil {
-		return apierr.New(apierr.NotFound, "metrics_off", "metrics are not enabled on this server")
+		return apierr.New(apierr.CodeMetricsOff, "metrics are not enabled on this server")
 	}
 	return s.opts.Metrics(w, r)
 }
@@ -233,33 +155,16 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 // Handler returns the server's full handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Completions serves POST /v1/completions without the middleware: for routes that run a
-// completion in-process on behalf of a request that has already been authenticated and
-// admitted, so that it is accounted like one sent to /v1/completions.
-func (s *Server) Completions(w http.ResponseWriter, r *http.Request) error {
-	return s.oa.Completions(w, r)
-}
-
-// Routes returns the route table, built-in routes first.
-func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
-
-// WriteData answers a successful native request in the envelope, with v as its data.
-func WriteData(w http.ResponseWriter, r *http.Request, status int, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	writeEnvelope(w, r, status, data)
-	return nil
-}
+// Routes returns the route table, the server's own routes first.
+func (s *Server) Routes() []httpapi.Route { return append([]httpapi.Route(nil), s.routes...) }
 
 // dispatch serves one path pattern, choosing the route by method. Method mismatches answer
 // 405 in the route's shape with an Allow header (ServeMux's own 405 is plain text).
-func (s *Server) dispatch(routes []Route) http.Handler {
+func (s *Server) dispatch(routes []httpapi.Route) http.Handler {
 	handlers := make(map[string]http.Handler, len(routes))
 	allow := ""
 	for i, rt := range routes {
-		h := s.guard(rt, s.route(rt.Shape, rt.Handler))
+		h := s.route(rt.Shape, s.stages(rt))
 		pattern := rt.Pattern
 		handlers[rt.Method] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			telemetry.Info(r.Context()).SetRoute(pattern)
@@ -280,13 +185,13 @@ func (s *Server) dispatch(routes []Route) http.Handler {
 			return
 		}
 		w.Header().Set("Allow", allow)
-		s.writeError(w, r, shape, apierr.New(apierr.MethodNotAllowed, "method_not_allowed",
+		s.writeError(w, r, shape, apierr.New(apierr.CodeMethodNotAllowed,
 			fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)))
 	})
 }
 
 // route adapts a HandlerFunc: its error is logged and written in shape.
-func (s *Server) route(shape apierr.Shape, h HandlerFunc) http.Handler {
+func (s *Server) route(shape apierr.Shape, h httpapi.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, shape, err)
@@ -375,7 +280,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	writeEnvelope(w, r, http.StatusOK, []byte(`{"status":"alive"}`))
+	httpapi.WriteEnvelope(w, http.StatusOK, []byte(`{"status":"alive"}`))
 	return nil
 }
 
@@ -384,31 +289,31 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ready := !s.draining.Load() && s.reg.Ready()
 	b := []byte(`{"ready":`)
-	b = appendBool(b, ready)
+	b = strconv.AppendBool(b, ready)
 	b = append(b, `,"draining":`...)
-	b = appendBool(b, s.draining.Load())
+	b = strconv.AppendBool(b, s.draining.Load())
 	b = append(b, `,"models":[`...)
 	for i, m := range s.reg.Models() {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendQuoted(b, m.Name)
+		b = apierr.AppendJSONString(b, m.Name)
 		b = append(b, `,"ready":`...)
-		b = appendBool(b, m.Ready())
+		b = strconv.AppendBool(b, m.Ready())
 		b = append(b, `,"backends":[`...)
 		for j, t := range m.Targets {
 			if j > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = appendQuoted(b, t.Name)
+			b = apierr.AppendJSONString(b, t.Name)
 			b = append(b, `,"type":`...)
-			b = appendQuoted(b, t.Type)
+			b = apierr.AppendJSONString(b, t.Type)
 			b = append(b, `,"health":`...)
-			b = appendQuoted(b, t.Health().String())
+			b = apierr.AppendJSONString(b, t.Health().String())
 			b = append(b, `,"circuit":`...)
-			b = appendQuoted(b, t.Circuit().String())
+			b = apierr.AppendJSONString(b, t.Circuit().String())
 			b = append(b, '}')
 		}
 		b = append(b, "]}"...)
@@ -418,7 +323,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeEnvelope(w, r, status, b)
+	httpapi.WriteEnvelope(w, status, b)
 	return nil
 }
 
@@ -431,7 +336,7 @@ func (s *Server) adminBackends(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeEnvelope(w, r, http.StatusOK, data)
+	httpapi.WriteEnvelope(w, http.StatusOK, data)
 	return nil
 }
 

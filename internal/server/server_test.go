@@ -18,8 +18,8 @@ import (
 
 	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
-	"github.com/open-autoglm/autoglm/internal/server"
 )
 
 type openAIError struct {
@@ -502,7 +502,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 
 func TestPanicRecovery(t *testing.T) {
 	_, mockURL := startMock(t, mockllm.Options{})
-	boom := server.Route{Method: "GET", Pattern: "/v1/test/panic", Shape: apierr.ShapeEnvelope,
+	boom := httpapi.Route{Method: "GET", Pattern: "/v1/test/panic", Shape: apierr.ShapeEnvelope,
 		Handler: func(w http.ResponseWriter, r *http.Request) error { panic("secret internal detail") }}
 	g := startGateway(t, oneModel(mockURL, ""), nil, boom)
 	for i := 0; i < 2; i++ {

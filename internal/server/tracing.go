@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -50,31 +51,31 @@ func (s *Server) serverSpan(next http.Handler) http.Handler {
 	})
 }
 
-// limitSpan wraps h in limit with the admission stage as a span of its own: it ends when the
-// limits let the request through (or refuse it), so the handler's spans are its siblings.
-func limitSpan(limit func(http.Handler) http.Handler, h http.Handler) http.Handler {
-	inner := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// limitSpan wraps h in the limit stage with the admission as a span of its own: it ends when
+// the limits let the request through (or refuse it), so the handler's spans are its siblings.
+func limitSpan(limit httpapi.Stage, h httpapi.HandlerFunc) httpapi.HandlerFunc {
+	inner := limit(func(w http.ResponseWriter, r *http.Request) error {
 		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
 			span.End()
 			if parent, ok := r.Context().Value(limitParentKey{}).(trace.Span); ok {
 				r = r.WithContext(trace.ContextWithSpan(r.Context(), parent))
 			}
 		}
-		h.ServeHTTP(w, r)
-	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return h(w, r)
+	})
+	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx, span := telemetry.StartSpan(r.Context(), telemetry.SpanLimits)
 		if !span.IsRecording() {
-			inner.ServeHTTP(w, r)
-			return
+			return inner(w, r)
 		}
 		parent := trace.SpanFromContext(r.Context())
-		inner.ServeHTTP(w, r.WithContext(context.WithValue(ctx, limitParentKey{}, parent)))
+		err := inner(w, r.WithContext(context.WithValue(ctx, limitParentKey{}, parent)))
 		if span.IsRecording() { // refused: the handler never ran
 			telemetry.Fail(span, "limited", "request refused by a limit")
 			span.End()
 		}
-	})
+		return err
+	}
 }
 
 // limitParentKey holds the span the limits span was started under, restored for the handler.

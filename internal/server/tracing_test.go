@@ -19,7 +19,10 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -151,8 +154,9 @@ telemetry:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	srv := server.NewWith(cfg.Server, reg, telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error")),
-		server.Options{Tracing: tr.Provider()})
+	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
+	srv := server.NewWith(cfg.Server, reg, log,
+		server.Options{Tracing: tr.Provider(), Routes: openai.New(reg, openai.Options{Logger: log}).Routes()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -355,17 +359,19 @@ func TestTracingLimitSpan(t *testing.T) {
 	t.Cleanup(func() { reg.Close() })
 	exp := tracetest.NewInMemoryExporter()
 	tr := telemetry.NewTracing(sdktrace.WithSyncer(exp))
-	limit := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("X-Refuse") != "" {
-				http.Error(w, "limited", http.StatusTooManyRequests)
-				return
+	limit := func(httpapi.Limit) httpapi.Stage {
+		return func(next httpapi.HandlerFunc) httpapi.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) error {
+				if r.Header.Get("X-Refuse") != "" {
+					return apierr.New(apierr.CodeRateLimitExceeded, "limited")
+				}
+				return next(w, r)
 			}
-			next.ServeHTTP(w, r)
-		})
+		}
 	}
-	srv := server.NewWith(cfg.Server, reg, telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error")),
-		server.Options{Tracing: tr.Provider(), Limit: limit})
+	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
+	srv := server.NewWith(cfg.Server, reg, log,
+		server.Options{Tracing: tr.Provider(), Limit: limit, Routes: openai.New(reg, openai.Options{Logger: log}).Routes()})
 	for _, refuse := range []string{"", "yes"} {
 		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"glm4","messages":[{"role":"user","content":"hi"}]}`))
 		req.Header.Set("X-Refuse", refuse)

@@ -20,8 +20,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
-	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/store/sqlite"
+	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
 // env is a task service with a gateway in front of it, over a SQLite file and a mock model.
@@ -35,22 +35,22 @@ type env struct {
 	usage *usageLog
 }
 
-// usageLog collects the usage records of task runs.
+// usageLog collects the outcomes of the model calls of task runs.
 type usageLog struct {
 	mu      sync.Mutex
-	records []store.UsageRecord
+	records []usage.Outcome
 }
 
-func (u *usageLog) add(r store.UsageRecord) {
+func (u *usageLog) add(_ context.Context, o usage.Outcome) {
 	u.mu.Lock()
-	u.records = append(u.records, r)
+	u.records = append(u.records, o)
 	u.mu.Unlock()
 }
 
-func (u *usageLog) all() []store.UsageRecord {
+func (u *usageLog) all() []usage.Outcome {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return append([]store.UsageRecord(nil), u.records...)
+	return append([]usage.Outcome(nil), u.records...)
 }
 
 // setupFunc starts a task service and its gateway on some database; see setupOn.

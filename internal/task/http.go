@@ -1,7 +1,6 @@
 package task
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,9 +12,11 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
-	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 )
 
 // Stream timing.
@@ -30,15 +31,15 @@ const (
 
 // Routes returns the native task API. Every route answers in the envelope; the caller sees
 // only its own tasks unless it is an admin (or authentication is off).
-func (s *Service) Routes() []server.Route {
-	return []server.Route{
-		{Method: "POST", Pattern: "/v1/generate/code", Shape: apierr.ShapeEnvelope, Handler: s.handleGenerateCode},
-		{Method: "POST", Pattern: "/v1/tasks", Shape: apierr.ShapeEnvelope, Handler: s.handleSubmit},
-		{Method: "GET", Pattern: "/v1/tasks", Shape: apierr.ShapeEnvelope, Handler: s.handleList},
-		{Method: "GET", Pattern: "/v1/task/{task_id}", Shape: apierr.ShapeEnvelope, Handler: s.handleGet},
-		{Method: "POST", Pattern: "/v1/task/{task_id}/cancel", Shape: apierr.ShapeEnvelope, Handler: s.handleCancel},
-		{Method: "GET", Pattern: "/v1/task/{task_id}/events", Shape: apierr.ShapeEnvelope, Handler: s.handleEvents},
-		{Method: "GET", Pattern: "/v1/task/{task_id}/ws", Shape: apierr.ShapeEnvelope, Handler: s.handleWS},
+func (s *Service) Routes() []httpapi.Route {
+	return []httpapi.Route{
+		{Method: "POST", Pattern: "/v1/generate/code", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsUse, Handler: s.handleGenerateCode},
+		{Method: "POST", Pattern: "/v1/tasks", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsUse, Handler: s.handleSubmit},
+		{Method: "GET", Pattern: "/v1/tasks", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsUse, Handler: s.handleList},
+		{Method: "GET", Pattern: "/v1/task/{task_id}", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsUse, Handler: s.handleGet},
+		{Method: "POST", Pattern: "/v1/task/{task_id}/cancel", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsUse, Handler: s.handleCancel},
+		{Method: "GET", Pattern: "/v1/task/{task_id}/events", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsUse, Handler: s.handleEvents},
+		{Method: "GET", Pattern: "/v1/task/{task_id}/ws", Shape: apierr.ShapeEnvelope, Permission: auth.ModelsUse, Handler: s.handleWS},
 	}
 }
 
@@ -59,40 +60,14 @@ func CallerOf(r *http.Request) Caller {
 	return c
 }
 
-// codeRequest is the body of POST /v1/generate/code.
-type codeRequest struct {
-	Model       string          `json:"model"`
-	Prompt      string          `json:"prompt"`
-	Messages    []Message       `json:"messages"`
-	Language    string          `json:"language"`
-	MaxTokens   int             `json:"max_tokens"`
-	Temperature *float64        `json:"temperature"`
-	Priority    int             `json:"priority"`
-	CallbackURL string          `json:"callback_url"`
-	Metadata    json.RawMessage `json:"metadata"`
-	// Check and RepairRounds: see Spec.
-	Check        *bool `json:"check"`
-	RepairRounds *int  `json:"repair_rounds"`
-}
+// codeRequest is the body of POST /v1/generate/code; taskRequest of POST /v1/tasks.
+type (
+	codeRequest = api.CodeTaskRequest
+	taskRequest = api.TaskRequest
+)
 
-// taskRequest is the body of POST /v1/tasks: a code request's fields, or a kind with its
-// input. It repeats codeRequest's fields rather than embedding it: the decoder would name an
-// embedded struct in the path of a field it refuses ("codeRequest.prompt").
-type taskRequest struct {
-	Model       string          `json:"model"`
-	Prompt      string          `json:"prompt"`
-	Messages    []Message       `json:"messages"`
-	Language    string          `json:"language"`
-	MaxTokens   int             `json:"max_tokens"`
-	Temperature *float64        `json:"temperature"`
-	Priority    int             `json:"priority"`
-	CallbackURL string          `json:"callback_url"`
-	Metadata    json.RawMessage `json:"metadata"`
-	Kind        string          `json:"kind"`
-	Input       json.RawMessage `json:"input"`
-}
-
-func (t taskRequest) code() codeRequest {
+// taskCode is a task request's code fields.
+func taskCode(t taskRequest) codeRequest {
 	return codeRequest{Model: t.Model, Prompt: t.Prompt, Messages: t.Messages, Language: t.Language, MaxTokens: t.MaxTokens,
 		Temperature: t.Temperature, Priority: t.Priority, CallbackURL: t.CallbackURL, Metadata: t.Metadata}
 }
@@ -103,14 +78,10 @@ func decodeStrict(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		e := apierr.FromDecode(err)
-		if e.Kind == apierr.Invalid {
-			e.Code = "invalid_body"
-		}
-		return e
+		return apierr.FromDecode(err)
 	}
 	if dec.More() {
-		return apierr.New(apierr.Invalid, "invalid_body", "the request body holds more than one JSON value")
+		return apierr.New(apierr.CodeInvalidJSON, "the request body holds more than one JSON value")
 	}
 	return nil
 }
@@ -120,7 +91,7 @@ func (s *Service) handleGenerateCode(w http.ResponseWriter, r *http.Request) err
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	return s.submitHTTP(w, r, req.spec(KindCode, nil))
+	return s.submitHTTP(w, r, codeSpec(req, KindCode, nil))
 }
 
 func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
@@ -128,10 +99,10 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	return s.submitHTTP(w, r, req.code().spec(req.Kind, req.Input))
+	return s.submitHTTP(w, r, codeSpec(taskCode(req), req.Kind, req.Input))
 }
 
-func (c codeRequest) spec(kind string, input json.RawMessage) Spec {
+func codeSpec(c codeRequest, kind string, input json.RawMessage) Spec {
 	return Spec{Kind: kind, Model: c.Model, Prompt: c.Prompt, Messages: c.Messages, Language: c.Language,
 		MaxTokens: c.MaxTokens, Temperature: c.Temperature, Priority: c.Priority, CallbackURL: c.CallbackURL,
 		Metadata: c.Metadata, Input: input, Check: c.Check, RepairRounds: c.RepairRounds}
@@ -140,7 +111,7 @@ func (c codeRequest) spec(kind string, input json.RawMessage) Spec {
 func (s *Service) submitHTTP(w http.ResponseWriter, r *http.Request, sp Spec) error {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdemKeyLen {
-		return apierr.New(apierr.Invalid, "invalid_idempotency_key", fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdemKeyLen))
+		return apierr.New(apierr.CodeInvalidIdempotencyKey, fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdemKeyLen))
 	}
 	c := CallerOf(r)
 	if p, ok := auth.FromContext(r.Context()); ok && p != nil && sp.Model != "" {
@@ -160,7 +131,7 @@ func (s *Service) submitHTTP(w http.ResponseWriter, r *http.Request, sp Spec) er
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/v1/task/"+t.ID)
-	return server.WriteData(w, r, http.StatusAccepted, t)
+	return httpapi.WriteData(w, r, http.StatusAccepted, t)
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
@@ -168,7 +139,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(err)
 	}
-	return server.WriteData(w, r, http.StatusOK, t)
+	return httpapi.WriteData(w, r, http.StatusOK, t)
 }
 
 func (s *Service) handleCancel(w http.ResponseWriter, r *http.Request) error {
@@ -176,14 +147,11 @@ func (s *Service) handleCancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(err)
 	}
-	return server.WriteData(w, r, http.StatusOK, t)
+	return httpapi.WriteData(w, r, http.StatusOK, t)
 }
 
 // listPage is the data of GET /v1/tasks.
-type listPage struct {
-	Items []Task `json:"items"`
-	Next  string `json:"next,omitempty"`
-}
+type listPage = api.TaskPage
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -191,7 +159,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_limit", Param: "limit", Message: "limit must be between 1 and 100"}
+			return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidLimit, Param: "limit", Message: "limit must be between 1 and 100"}
 		}
 		p.Limit = n
 	}
@@ -199,7 +167,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(err)
 	}
-	return server.WriteData(w, r, http.StatusOK, listPage{Items: items, Next: next})
+	return httpapi.WriteData(w, r, http.StatusOK, listPage{Items: items, Next: next})
 }
 
 // handleEvents streams a task's events as server-sent events, from the one after
@@ -228,23 +196,26 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
-	var buf bytes.Buffer
+	var buf []byte
 	write := func() error {
 		_ = rc.SetWriteDeadline(time.Now().Add(streamWrite))
-		if _, err := w.Write(buf.Bytes()); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			return err
 		}
 		return rc.Flush()
 	}
 	_ = s.follow(r.Context(), id, after, func(events []Event) error {
-		buf.Reset()
+		buf = buf[:0]
 		for _, e := range events {
-			fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, e.Data)
+			var err error
+			buf, err = sse.AppendEvent(buf, sse.Event{ID: strconv.FormatInt(e.Seq, 10), Type: e.Type, Data: e.Data})
+			if err != nil {
+				return err
+			}
 		}
 		return write()
 	}, func() error {
-		buf.Reset()
-		buf.WriteString(": ping\n\n")
+		buf = append(sse.AppendComment(buf[:0], "ping"), '\n')
 		return write()
 	})
 	return nil // the stream has started: a failure is only logged
@@ -312,7 +283,7 @@ func (s *Service) handleWS(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) watch() (release func(), err error) {
 	if s.watchers.Add(1) > int64(s.cfg.MaxWatchers) {
 		s.watchers.Add(-1)
-		return nil, &apierr.Error{Kind: apierr.Unavailable, Code: "too_many_watchers", RetryAfter: time.Second,
+		return nil, &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeTooManyWatchers, RetryAfter: time.Second,
 			Message: "this server is already streaming as many task events as it allows; retry later"}
 	}
 	return func() { s.watchers.Add(-1) }, nil
@@ -374,7 +345,7 @@ func lastEventID(r *http.Request) (int64, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || n < 0 {
-		return 0, &apierr.Error{Kind: apierr.Invalid, Code: "invalid_last_event_id", Param: "Last-Event-ID",
+		return 0, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidLastEventID, Param: "Last-Event-ID",
 			Message: "Last-Event-ID must be the id of an event of this stream"}
 	}
 	return n, nil
@@ -391,18 +362,18 @@ func isTerminalEvent(data []byte) bool {
 func apiError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return apierr.New(apierr.NotFound, "task_not_found", "no task with this id")
+		return apierr.New(apierr.CodeTaskNotFound, "no task with this id")
 	case errors.Is(err, ErrIdempotencyMismatch):
-		return apierr.New(apierr.Conflict, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
+		return apierr.New(apierr.CodeIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
 	case errors.Is(err, ErrFinished):
-		return apierr.New(apierr.Conflict, "task_finished", "the task has already finished")
+		return apierr.New(apierr.CodeTaskFinished, "the task has already finished")
 	case errors.Is(err, errInvalid):
-		return apierr.New(apierr.Invalid, "invalid_task", strings.TrimPrefix(err.Error(), errInvalid.Error()+": "))
+		return apierr.New(apierr.CodeInvalidTask, strings.TrimPrefix(err.Error(), errInvalid.Error()+": "))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apierr.From(err)
 	}
 	// Anything else is the database failing (down, restarting, full): worth retrying, so a
 	// 503 with Retry-After rather than a 500; the cause goes to the log only.
-	return &apierr.Error{Kind: apierr.Unavailable, Code: "task_store_unavailable", RetryAfter: time.Second,
+	return &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeTaskStoreUnavailable, RetryAfter: time.Second,
 		Message: "the task store is unavailable; retry shortly", Err: err}
 }

@@ -183,14 +183,14 @@ func TestExtractCode(t *testing.T) {
 		name, text string
 		want       []CodeBlock
 	}{
-		{"one block", "Here:\n```go\nfunc f() {}\n```\nDone.", []CodeBlock{{"go", "func f() {}"}}},
-		{"two blocks", "```python\na = 1\n```\ntext\n~~~js\nlet b\n~~~\n", []CodeBlock{{"python", "a = 1"}, {"javascript", "let b"}}},
-		{"untagged", "```\nx\n```", []CodeBlock{{"rust", "x"}}},
-		{"unclosed", "```c\nint x;\n", []CodeBlock{{"c", "int x;"}}},
-		{"bare code", "  print(1)\n", []CodeBlock{{"rust", "print(1)"}}},
+		{"one block", "Here:\n```go\nfunc f() {}\n```\nDone.", []CodeBlock{{Language: "go", Code: "func f() {}"}}},
+		{"two blocks", "```python\na = 1\n```\ntext\n~~~js\nlet b\n~~~\n", []CodeBlock{{Language: "python", Code: "a = 1"}, {Language: "javascript", Code: "let b"}}},
+		{"untagged", "```\nx\n```", []CodeBlock{{Language: "rust", Code: "x"}}},
+		{"unclosed", "```c\nint x;\n", []CodeBlock{{Language: "c", Code: "int x;"}}},
+		{"bare code", "  print(1)\n", []CodeBlock{{Language: "rust", Code: "print(1)"}}},
 		{"empty", "", nil},
-		{"tag with attributes", "```ts {title=a.ts}\nconst x = 1\n```", []CodeBlock{{"typescript", "const x = 1"}}},
-		{"inner fence text", "```md\n``` not a close\n```", []CodeBlock{{"md", "``` not a close"}}},
+		{"tag with attributes", "```ts {title=a.ts}\nconst x = 1\n```", []CodeBlock{{Language: "typescript", Code: "const x = 1"}}},
+		{"inner fence text", "```md\n``` not a close\n```", []CodeBlock{{Language: "md", Code: "``` not a close"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, ExtractCode(tc.text, "rust")); diff != "" {

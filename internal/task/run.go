@@ -1,7 +1,6 @@
 package task
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -14,10 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/router"
-	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/usage"
 	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
@@ -56,25 +56,54 @@ func (s *Service) runSpec(ctx context.Context, m *router.Model, sp Spec, ev *emi
 	case KindEmbeddings:
 		return s.embed(ctx, m, sp)
 	}
-	return nil, "", apierr.New(apierr.Invalid, "unknown_kind", "unknown task kind "+sp.Kind)
+	return nil, "", apierr.New(apierr.CodeUnknownKind, "unknown task kind "+sp.Kind)
 }
 
-// recordUsage hands one usage record per run to Options.Usage: tokens from the upstream's
-// usage, the status a client would have seen, and the task id as the trace id.
-func (s *Service) recordUsage(c *claimed, backendName string, res *Result, err error, d time.Duration) {
+// runAccount is whom the model calls of a run are charged to; execute puts it in the run's
+// context, so that every call of the run (repair rounds too) is recorded the same way.
+type runAccount struct{ keyID, userID, taskID string }
+
+type runAccountKey struct{}
+
+// record hands the outcome of one model call of a task run to Options.Usage, as the request
+// path does for HTTP requests: the same sink settles quotas, writes the usage record and
+// counts the call and its tokens in the metrics. The status is the one a client would have
+// seen; the task id stands in for the trace id.
+func (s *Service) record(ctx context.Context, m *router.Model, op backend.Op, stream bool, backendName string, start time.Time,
+	tokens usage.Tokens, err error) {
 	if s.usage == nil {
 		return
 	}
-	r := store.UsageRecord{Time: time.Now().UTC(), KeyID: c.keyID, UserID: c.userID, Model: c.spec.Model,
-		Backend: backendName, Latency: d, Status: http.StatusOK, TraceID: c.id}
+	o := usage.Outcome{Model: m.Name, Backend: backendName, Op: op, Stream: stream, Status: http.StatusOK, Usage: tokens,
+		Latency: time.Since(start)}
 	if err != nil {
-		r.Status = apierr.From(err).HTTPStatus()
+		o.Status = apierr.From(err).HTTPStatus()
+		o.Usage = usage.Tokens{}
 	}
-	if res != nil && res.Usage != nil {
-		r.PromptTokens = int64(res.Usage.PromptTokens)
-		r.CompletionTokens = int64(res.Usage.CompletionTokens)
+	if a, ok := ctx.Value(runAccountKey{}).(runAccount); ok {
+		o.KeyID, o.UserID, o.TraceID = a.keyID, a.userID, a.taskID
 	}
-	s.usage(r)
+	s.usage(ctx, o)
+}
+
+// tokensOf is the accounting view of a result's usage, which the caller has filled in (by
+// estimate when the upstream reported none).
+func tokensOf(res *Result, estimated bool) usage.Tokens {
+	if res == nil || res.Usage == nil {
+		return usage.Tokens{Estimated: estimated}
+	}
+	t := usage.Tokens{PromptTokens: int64(res.Usage.PromptTokens), CompletionTokens: int64(res.Usage.CompletionTokens),
+		Estimated: estimated}
+	if d := res.Usage.PromptTokensDetails; d != nil {
+		t.CachedTokens = int64(d.CachedTokens)
+	}
+	return t
+}
+
+// estimated is the usage of a call whose upstream reported none, in the result's shape.
+func (s *Service) estimated(body []byte, answer string, fallbackCompletion int64) *Usage {
+	t := s.count.Estimate(body, answer, fallbackCompletion)
+	return &Usage{PromptTokens: int(t.PromptTokens), CompletionTokens: int(t.CompletionTokens), TotalTokens: int(t.Total())}
 }
 
 // chatBody builds a streamed chat completion request: input's fields (a chat task's body) or
@@ -125,23 +154,37 @@ func upstreamStatus(resp *backend.Response) error {
 	case resp.StatusCode >= 500:
 		kind = apierr.Upstream
 	}
-	return apierr.New(kind, "upstream_status", fmt.Sprintf("the model answered %d: %s", resp.StatusCode, text))
+	return &apierr.Error{Kind: kind, Code: apierr.CodeUpstreamStatus, Message: fmt.Sprintf("the model answered %d: %s", resp.StatusCode, text)}
 }
 
-// streamChat sends a streamed chat completion and gathers its text, handing each piece to ev.
+// streamChat sends a streamed chat completion and gathers its text, handing each piece to ev,
+// and records the call. When the upstream reported no usage, the result's usage is estimated.
 func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, ev *emitter) (*Result, string, error) {
+	start := time.Now()
+	res, chunks, be, err := s.streamChatCall(ctx, m, body, ev)
+	estimated := false
+	if err == nil && res.Usage == nil {
+		res.Usage, estimated = s.estimated(body, res.Text, int64(chunks)), true
+	}
+	s.record(ctx, m, backend.OpChat, true, be, start, tokensOf(res, estimated), err)
+	return res, be, err
+}
+
+// streamChatCall is streamChat's call: the result (without usage when the upstream sent
+// none) and the count of text chunks.
+func (s *Service) streamChatCall(ctx context.Context, m *router.Model, body []byte, ev *emitter) (*Result, int, string, error) {
 	fields, err := wire.Peek(body)
 	if err != nil {
-		return nil, "", apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
+		return nil, 0, "", apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
 	}
 	resp, target, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpChat, Body: body, Fields: fields, Stream: true})
 	if err != nil {
-		return nil, "", err
+		return nil, 0, "", err
 	}
 	be := target.Name
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, be, upstreamStatus(resp)
+		return nil, 0, be, upstreamStatus(resp)
 	}
 	var (
 		text    strings.Builder
@@ -149,141 +192,125 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 		chunks  int
 		sawDone bool
 	)
-	br := bufio.NewReaderSize(resp.Body, 32<<10)
+	events := sse.NewReader(resp.Body)
+	events.SetMaxEventSize(maxEventBytes)
+read:
 	for {
-		line, err := readLine(br, maxLineBytes)
-		if errors.Is(err, errLineTooLong) {
-			return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model sent a stream chunk larger than the gateway accepts")
-		}
-		if len(line) > 0 {
-			line = bytes.TrimRight(line, "\r\n")
-			payload, ok := bytes.CutPrefix(line, []byte("data:"))
-			if ok {
-				payload = bytes.TrimSpace(payload)
-				if string(payload) == "[DONE]" {
-					sawDone = true
-					break
-				}
-				var chunk struct {
-					Choices []struct {
-						Delta struct {
-							Content string `json:"content"`
-						} `json:"delta"`
-						FinishReason *string `json:"finish_reason"`
-					} `json:"choices"`
-					Usage *Usage `json:"usage"`
-					Error *struct {
-						Message string `json:"message"`
-					} `json:"error"`
-				}
-				if jerr := json.Unmarshal(payload, &chunk); jerr != nil {
-					return nil, be, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
-				}
-				if chunk.Error != nil {
-					return nil, be, apierr.New(apierr.Upstream, "upstream_stream_error", "the model reported an error mid-stream: "+chunk.Error.Message)
-				}
-				for _, c := range chunk.Choices {
-					if c.Delta.Content != "" {
-						if text.Len()+len(c.Delta.Content) > maxResponseBytes {
-							return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is larger than the gateway accepts")
-						}
-						text.WriteString(c.Delta.Content)
-						chunks++
-						ev.token(ctx, c.Delta.Content)
-					}
-					if c.FinishReason != nil && *c.FinishReason != "" {
-						res.FinishReason = *c.FinishReason
-					}
-				}
-				if chunk.Usage != nil {
-					res.Usage = chunk.Usage
-				}
-			}
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
+		e, err := events.Next()
+		switch {
+		case errors.Is(err, io.EOF):
+			break read
+		case errors.Is(err, sse.ErrTooLarge):
+			return nil, 0, be, apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model sent a stream chunk larger than the gateway accepts")
+		case err != nil:
 			if ctx.Err() != nil {
-				return nil, be, ctx.Err()
+				return nil, 0, be, ctx.Err()
 			}
-			return nil, be, apierr.Wrap(apierr.Upstream, err, "the model's stream broke off")
+			return nil, 0, be, apierr.Wrap(apierr.Upstream, err, "the model's stream broke off")
+		}
+		payload := bytes.TrimSpace(e.Data)
+		if string(payload) == "[DONE]" {
+			sawDone = true
+			break
+		}
+		var chunk struct {
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+				FinishReason *string `json:"finish_reason"`
+			} `json:"choices"`
+			Usage *Usage `json:"usage"`
+			Error *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if jerr := json.Unmarshal(payload, &chunk); jerr != nil {
+			return nil, 0, be, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
+		}
+		if chunk.Error != nil {
+			return nil, 0, be, apierr.New(apierr.CodeUpstreamStreamError, "the model reported an error mid-stream: "+chunk.Error.Message)
+		}
+		for _, c := range chunk.Choices {
+			if c.Delta.Content != "" {
+				if text.Len()+len(c.Delta.Content) > maxResponseBytes {
+					return nil, 0, be, apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model's answer is larger than the gateway accepts")
+				}
+				text.WriteString(c.Delta.Content)
+				chunks++
+				ev.token(ctx, c.Delta.Content)
+			}
+			if c.FinishReason != nil && *c.FinishReason != "" {
+				res.FinishReason = *c.FinishReason
+			}
+		}
+		if chunk.Usage != nil {
+			res.Usage = chunk.Usage
 		}
 	}
 	if !sawDone && ctx.Err() != nil {
-		return nil, be, ctx.Err()
+		return nil, 0, be, ctx.Err()
 	}
 	res.Text = text.String()
-	if res.Usage == nil {
-		res.Usage = &Usage{CompletionTokens: chunks, TotalTokens: chunks}
-	}
-	return &res, be, nil
+	return &res, chunks, be, nil
 }
 
-// maxLineBytes bounds one line of a streamed answer: far above any real chunk, low enough
-// that a worker reading an upstream that never ends its line holds little.
-const maxLineBytes = 16 << 20
-
-// errLineTooLong: a line of a stream is longer than readLine's limit.
-var errLineTooLong = errors.New("task: stream line too long")
-
-// readLine reads one line (with its newline, if any) of at most limit bytes; a longer line
-// is errLineTooLong, found before more than limit bytes are held.
-func readLine(br *bufio.Reader, limit int) ([]byte, error) {
-	var line []byte
-	for {
-		part, err := br.ReadSlice('\n')
-		if len(line)+len(part) > limit {
-			return nil, errLineTooLong
-		}
-		if err == bufio.ErrBufferFull {
-			line = append(line, part...)
-			continue
-		}
-		if line == nil {
-			return part, err // part is only valid until the next read: the caller uses it first
-		}
-		return append(line, part...), err
-	}
-}
+// maxEventBytes bounds one event of a streamed answer: far above any real chunk, low enough
+// that a worker reading an upstream that never ends its event holds little.
+const maxEventBytes = 16 << 20
 
 // embed runs an embeddings task: one non-streamed request whose JSON answer is the result.
 func (s *Service) embed(ctx context.Context, m *router.Model, sp Spec) (*Result, string, error) {
+	start := time.Now()
+	res, body, be, err := s.embedCall(ctx, m, sp)
+	estimated := false
+	if err == nil && res.Usage == nil {
+		res.Usage, estimated = s.estimated(body, "", 0), true
+	}
+	if body != nil {
+		s.record(ctx, m, backend.OpEmbedding, false, be, start, tokensOf(res, estimated), err)
+	}
+	return res, be, err
+}
+
+// embedCall is embed's call; it returns the request body it sent (nil when the input was
+// refused before any call).
+func (s *Service) embedCall(ctx context.Context, m *router.Model, sp Spec) (*Result, []byte, string, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(sp.Input, &obj); err != nil {
-		return nil, "", apierr.Wrap(apierr.Invalid, err, "input is not a JSON object")
+		return nil, nil, "", apierr.Wrap(apierr.Invalid, err, "input is not a JSON object")
 	}
 	obj["model"], _ = json.Marshal(sp.Model)
 	delete(obj, "stream")
 	body, err := json.Marshal(obj)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	fields, err := wire.Peek(body)
 	if err != nil {
-		return nil, "", apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
+		return nil, nil, "", apierr.Wrap(apierr.Invalid, err, "the request body is not valid")
 	}
 	resp, target, err := s.reg.Do(ctx, m, &router.Request{Op: backend.OpEmbedding, Body: body, Fields: fields})
 	if err != nil {
-		return nil, "", err
+		return nil, body, "", err
 	}
 	be := target.Name
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, be, upstreamStatus(resp)
+		return nil, body, be, upstreamStatus(resp)
 	}
 	out, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return nil, be, apierr.Wrap(apierr.Upstream, err, "the model's answer broke off")
+		return nil, body, be, apierr.Wrap(apierr.Upstream, err, "the model's answer broke off")
 	}
 	if len(out) > maxResponseBytes || !json.Valid(out) {
-		return nil, be, apierr.New(apierr.Upstream, "upstream_answer", "the model's answer is not JSON or is too large")
+		return nil, body, be, apierr.New(apierr.CodeUpstreamBadAnswer, "the model's answer is not JSON or is too large")
 	}
-	var usage struct {
+	var u struct {
 		Usage *Usage `json:"usage"`
 	}
-	_ = json.Unmarshal(out, &usage)
-	return &Result{Response: out, Usage: usage.Usage}, be, nil
+	_ = json.Unmarshal(out, &u)
+	return &Result{Response: out, Usage: u.Usage}, body, be, nil
 }
 
 // emitter writes a running task's generated text as "tokens" events, EventFlush apart, and

@@ -22,6 +22,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
 // Errors the service returns; the HTTP layer maps them to API errors.
@@ -50,10 +51,10 @@ type Options struct {
 	PollInterval time.Duration
 	// Instance names this process in task leases. Default: random.
 	Instance string
-	// Usage, when set, receives one record per run of a task (the upstream request it
-	// made), as the request path records usage, so quotas and usage reports count tasks.
-	// It must not block (store.Batcher.Usage does not).
-	Usage func(store.UsageRecord)
+	// Usage, when set, receives the outcome of every model call a task run makes (repair
+	// rounds included), as the request path's sink does for HTTP requests, so quotas, usage
+	// records and model metrics count tasks. It must not block (usage.Recorder does not).
+	Usage usage.Sink
 	// CodeCheck is the code_check section, defaults applied: whether code tasks check their
 	// answers and how many repair rounds they may run.
 	CodeCheck config.CodeCheck
@@ -74,7 +75,8 @@ type Service struct {
 	codeCfg   config.CodeCheck
 	checker   *codecheck.Checker
 	codeStats *codecheck.Stats
-	usage     func(store.UsageRecord)
+	usage     usage.Sink
+	count     usage.Counter // estimates usage for upstreams that report none
 	db        DB
 	reg       *router.Registry
 	log       *slog.Logger
@@ -86,6 +88,9 @@ type Service struct {
 	obs       *observer
 
 	group groupCommit // submissions waiting to be committed together
+	// handoffs are the group-commit leaders a submitter handed its group to when it left;
+	// Run waits for them, so that no commit outlives the service's store.
+	handoffs sync.WaitGroup
 
 	watchers atomic.Int64 // event streams served now (SSE and WebSocket), at most cfg.MaxWatchers
 

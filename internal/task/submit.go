@@ -67,7 +67,7 @@ func (s *Service) lead(ctx context.Context, stop <-chan struct{}) {
 			select {
 			case <-stop:
 				g.mu.Unlock()
-				go s.lead(context.WithoutCancel(ctx), nil)
+				s.handoffs.Go(func() { s.lead(context.WithoutCancel(ctx), nil) })
 				return
 			default:
 			}

@@ -29,7 +29,7 @@ func testSubmitAndPoll(t *testing.T, setup setupFunc) {
 	if done.Progress.Tokens == 0 || done.Attempts != 1 || done.StartedAt == nil || done.FinishedAt == nil {
 		t.Errorf("progress/attempts/timestamps = %+v", done)
 	}
-	if u := e.usage.all(); len(u) != 1 || u[0].Status != 200 || u[0].CompletionTokens != int64(r.Usage.CompletionTokens) ||
+	if u := e.usage.all(); len(u) != 1 || u[0].Status != 200 || u[0].Usage.CompletionTokens != int64(r.Usage.CompletionTokens) || u[0].Usage.Estimated ||
 		u[0].Model != "coder" || u[0].Backend != "coder#0" || u[0].TraceID != tk.ID {
 		t.Errorf("usage records = %+v", u)
 	}

@@ -25,6 +25,9 @@ var (
 // the webhook sender and (on PostgreSQL) the listener for other replicas' notifications. It
 // returns when ctx is canceled, after handing the tasks it was running back to the queue.
 func (s *Service) Run(ctx context.Context) error {
+	// Last out: the groups handed off by submitters that left are committed before Run
+	// returns (their commits have their own timeout).
+	defer s.handoffs.Wait()
 	if !s.db.Postgres {
 		// One process owns a SQLite file, so a task another instance left running died with
 		// it: queue it again now rather than after its lease.
@@ -336,8 +339,8 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 		ev.heartbeat(runCtx)
 	}()
 	start := time.Now()
-	res, backendName, err := s.runSpec(timeoutCtx, m, c.spec, ev)
-	s.recordUsage(c, backendName, res, err, time.Since(start))
+	runAcct := context.WithValue(timeoutCtx, runAccountKey{}, runAccount{keyID: c.keyID, userID: c.userID, taskID: c.id})
+	res, backendName, err := s.runSpec(runAcct, m, c.spec, ev)
 	flushErr := ev.flush(context.WithoutCancel(ctx))
 	cause := context.Cause(runCtx)
 	cancel(nil)

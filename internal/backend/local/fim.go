@@ -11,7 +11,7 @@ import (
 func (b *Backend) fimPrompts(in api.Input, suffix string) ([][]int32, error) {
 	fim, ok := b.r.FIM()
 	if !ok {
-		return nil, &apierr.Error{Kind: apierr.Invalid, Code: "fim_unsupported", Param: "suffix",
+		return nil, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeFIMUnsupported, Param: "suffix",
 			Message: "this model has no fill-in-the-middle tokens; suffix needs a code model such as Qwen2.5-Coder, DeepSeek-Coder, StarCoder or CodeLlama"}
 	}
 	if len(in.Tokens) > 0 {

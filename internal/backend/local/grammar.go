@@ -102,7 +102,7 @@ func (b *Backend) compiled(key string, schema []byte) (*grammar.Constraint, erro
 		g = grammar.JSONObject()
 	} else if g, err = grammar.Compile(schema); err != nil {
 		if errors.Is(err, grammar.ErrUnsupported) {
-			return nil, &apierr.Error{Kind: apierr.Invalid, Code: "unsupported_schema", Param: "response_format", Message: err.Error()}
+			return nil, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeUnsupportedSchema, Param: "response_format", Message: err.Error()}
 		}
 		return nil, invalid("response_format", "%v", err)
 	}

@@ -166,7 +166,7 @@ func (b *Backend) Do(ctx context.Context, req *backend.Request) (*backend.Respon
 	case backend.OpEmbedding:
 		resp, err = b.embeddings(ctx, req)
 	default:
-		err = apierr.New(apierr.Invalid, "unsupported_operation", "this operation is not supported by local models")
+		err = apierr.New(apierr.CodeUnsupportedOperation, "this operation is not supported by local models")
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -178,7 +178,7 @@ func (b *Backend) Do(ctx context.Context, req *backend.Request) (*backend.Respon
 }
 
 func invalid(param, format string, args ...any) error {
-	return &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Param: param, Message: fmt.Sprintf(format, args...)}
+	return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
 }
 
 // errorResponse renders err as an upstream would: status and OpenAI error body.
@@ -186,20 +186,20 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 	e := apierr.From(err)
 	switch {
 	case errors.Is(err, runner.ErrContextLength):
-		e = &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "messages", Message: err.Error()}
+		e = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeContextLengthExceeded, Param: "messages", Message: err.Error()}
 	case errors.Is(err, runner.ErrClosed):
-		e = &apierr.Error{Kind: apierr.Unavailable, Code: "model_unloaded", Message: "the model is shutting down", Err: err}
+		e = &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeModelUnloaded, Message: "the model is shutting down", Err: err}
 	case errors.Is(err, runner.ErrQueueFull):
 		// 503 lets the scheduling layer try another backend of the model before the client
 		// sees it; Retry-After tells the client when this one may have room.
-		e = &apierr.Error{Kind: apierr.Unavailable, Code: "model_busy", RetryAfter: time.Second,
+		e = &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeModelBusy, RetryAfter: time.Second,
 			Message: "the model's queue is full; retry shortly", Err: err}
 	case errors.Is(err, runner.ErrInvalidRequest):
-		e = &apierr.Error{Kind: apierr.Invalid, Code: "invalid_request", Message: err.Error()}
+		e = &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidRequest, Message: err.Error()}
 	case errors.Is(err, runner.ErrInternal):
 		// A panic in the engine: the client learns only that it failed.
 		logEngineFailure(ctx, err)
-		e = &apierr.Error{Kind: apierr.Internal, Code: "engine_error", Message: "the model failed to generate", Err: err}
+		e = &apierr.Error{Kind: apierr.Internal, Code: apierr.CodeEngineError, Message: "the model failed to generate", Err: err}
 	}
 	body := apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))
 	h := http.Header{"Content-Type": {"application/json"}}
@@ -215,9 +215,9 @@ func errorResponse(ctx context.Context, err error) *backend.Response {
 func streamError(ctx context.Context, err error) *apierr.Error {
 	if errors.Is(err, runner.ErrInternal) {
 		logEngineFailure(ctx, err)
-		return &apierr.Error{Kind: apierr.Internal, Code: "engine_error", Message: "the model failed to generate", Err: err}
+		return &apierr.Error{Kind: apierr.Internal, Code: apierr.CodeEngineError, Message: "the model failed to generate", Err: err}
 	}
-	return &apierr.Error{Kind: apierr.Internal, Code: "generation_failed", Message: "generation failed", Err: err}
+	return &apierr.Error{Kind: apierr.Internal, Code: apierr.CodeGenerationFailed, Message: "generation failed", Err: err}
 }
 
 // logEngineFailure logs an engine panic (its value and stack) with the request's trace id.
@@ -246,7 +246,7 @@ func (b *Backend) generationRequest(prompt []int32, s sampling, extraStops []str
 		return runner.Request{}, invalid("stop", "at most 4 stop sequences are allowed")
 	}
 	if len(prompt)+1 > b.info.ContextLength {
-		return runner.Request{}, &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "messages",
+		return runner.Request{}, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeContextLengthExceeded, Param: "messages",
 			Message: fmt.Sprintf("the prompt is %d tokens; this model's context is %d tokens", len(prompt), b.info.ContextLength)}
 	}
 	p := sample.Params{Temperature: 1, TopP: 1}
@@ -388,7 +388,7 @@ func (b *Backend) completion(ctx context.Context, req *backend.Request) (*backen
 			r := gr
 			r.Prompt = p
 			if len(p)+1 > b.info.ContextLength {
-				return nil, &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "prompt",
+				return nil, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeContextLengthExceeded, Param: "prompt",
 					Message: fmt.Sprintf("a prompt is %d tokens; this model's context is %d tokens", len(p), b.info.ContextLength)}
 			}
 			r.Logprobs, r.TopLogprobs, r.PromptLogprobs = mj.lp, mj.top, mj.lp && cr.Echo
@@ -615,7 +615,7 @@ func (b *Backend) embeddings(ctx context.Context, req *backend.Request) (*backen
 	}
 	for _, in := range inputs {
 		if len(in) > b.info.ContextLength {
-			return nil, &apierr.Error{Kind: apierr.Invalid, Code: "context_length_exceeded", Param: "input",
+			return nil, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeContextLengthExceeded, Param: "input",
 				Message: fmt.Sprintf("an input is %d tokens; this model's context is %d tokens", len(in), b.info.ContextLength)}
 		}
 		total += len(in)

@@ -56,7 +56,7 @@ func (b *Backend) renderChat(cr *api.ChatCompletionRequest) (string, toolPlan, e
 	tmpl := b.r.Template()
 	text, err := tmpl.RenderTools(turns, tools, true)
 	if errors.Is(err, chat.ErrNoToolFormat) {
-		return "", plan, &apierr.Error{Kind: apierr.Invalid, Code: "tools_unsupported", Param: "tools",
+		return "", plan, &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeToolsUnsupported, Param: "tools",
 			Message: "this model's chat template (" + tmpl.Name() + ") has no tool-calling format; tools need a Qwen2.5, GLM-4 or Llama-3.1 model"}
 	}
 	if err != nil {

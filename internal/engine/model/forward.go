@@ -245,18 +245,17 @@ func (m *Model) layer(l int, seqs []*Seq, b *buffers) {
 	if ly.gate != nil {
 		a := m.matmul(ly.gate, b.xn, n, b.ga, nil)
 		m.matmul(ly.up, b.xn, n, b.gb, a)
-		for i := range n * ffn {
-			b.h[i] = silu(b.ga[i]) * b.gb[i]
-		}
+		m.pool.run(n*ffn, m.pool.grainFor(n*ffn, 64), func(_, lo, hi int) {
+			quant.SwiGLU(b.h[lo:hi], b.ga[lo:hi], b.gb[lo:hi])
+		})
 	} else {
 		m.matmul(ly.up, b.xn, n, b.ga, nil)
-		for r := range n {
-			gu := b.ga[r*2*ffn : (r+1)*2*ffn]
-			h := b.h[r*ffn : (r+1)*ffn]
-			for i := range h {
-				h[i] = silu(gu[i]) * gu[ffn+i]
+		m.pool.run(n, 1, func(_, lo, hi int) {
+			for r := lo; r < hi; r++ {
+				gu := b.ga[r*2*ffn : (r+1)*2*ffn]
+				quant.SwiGLU(b.h[r*ffn:(r+1)*ffn], gu, gu[ffn:])
 			}
-		}
+		})
 	}
 	m.matmul(ly.down, b.h, n, b.o, nil)
 	if ly.postFFNNorm != nil {
@@ -360,12 +359,7 @@ func attendGroup(c *Cache, l, g, n int, q, out []float32, group, hd int, scale f
 }
 
 // addScaled adds a·x to dst.
-func addScaled(dst []float32, a float32, x []float32) {
-	x = x[:len(dst)]
-	for i := range dst {
-		dst[i] += a * x[i]
-	}
-}
+func addScaled(dst []float32, a float32, x []float32) { quant.AxpyF32(a, x, dst) }
 
 // finish applies the final norm to the rows that need it and computes the
 // logits and embeddings.
@@ -462,8 +456,4 @@ func addTo(dst, src []float32) {
 	for i := range dst {
 		dst[i] += src[i]
 	}
-}
-
-func silu(x float32) float32 {
-	return x / (1 + fastmath.Exp(-x))
 }

@@ -56,11 +56,17 @@ type Model struct {
 	faultHook func(worker int)
 
 	scratch atomic.Int64 // bytes of buf, readable without mu
+	packed  int64        // bytes of weights repacked at load
 }
 
 // ScratchBytes returns the memory of the activation buffers of a forward
 // step, which grow to the largest step seen. It may be called at any time.
 func (m *Model) ScratchBytes() int64 { return m.scratch.Load() }
+
+// PackedBytes returns the memory of the weights copied at load into the
+// layout of the CPU's packed kernels (Q4_0 with AVX-512 VNNI), on top of
+// the mapped file; 0 where none are.
+func (m *Model) PackedBytes() int64 { return m.packed }
 
 type layer struct {
 	attnNorm         []float32
@@ -155,6 +161,7 @@ func Load(f *gguf.File, opt Options) (*Model, error) {
 		return nil, l.err
 	}
 	m.cfg.WeightType = l.dominantType()
+	m.packed = l.packed
 
 	m.invFreq = make([]float64, cfg.RopeDim/2)
 	for i := range m.invFreq {
@@ -193,6 +200,8 @@ type loader struct {
 	f     *gguf.File
 	err   error
 	bytes map[quant.Type]int64
+	// packed counts the bytes of weights repacked at load.
+	packed int64
 }
 
 func (l *loader) has(name string) bool {
@@ -277,6 +286,7 @@ func (l *loader) matrix(name string, rows, cols int) *weight {
 		l.bytes = map[quant.Type]int64{}
 	}
 	l.bytes[t.Type] += int64(len(w.data))
+	l.packed += w.packed.Bytes()
 	return w
 }
 

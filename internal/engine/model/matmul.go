@@ -21,6 +21,9 @@ type weight struct {
 	f32 []float32
 	// k is the type's matrix-product kernel, resolved at load.
 	k *quant.Kernel
+	// packed is the copy of data rearranged at load for the CPU's packed
+	// tiles, or nil where the type has none here (quant.Kernel.Pack).
+	packed *quant.Packed
 }
 
 func newWeight(name string, typ quant.Type, rows, cols int, data []byte) (*weight, error) {
@@ -36,6 +39,7 @@ func newWeight(name string, typ quant.Type, rows, cols int, data []byte) (*weigh
 		return nil, fmt.Errorf("tensor %s: %w", name, err)
 	}
 	w := &weight{name: name, typ: typ, rows: rows, cols: cols, rowBytes: rb, data: data[:rb*rows], k: k}
+	w.packed = k.Pack(w.data, rows, cols)
 	if typ == quant.F32 {
 		w.f32 = float32View(w.data)
 		// The kernels read F32 rows in place; a copy made for alignment
@@ -103,10 +107,14 @@ func (m *Model) matmul(w *weight, x []float32, n int, y []float32, prev *quant.A
 			w.k.QuantizeActsRows(a, 0, n)
 		}
 	}
-	// Grains of whole 4-row tiles, so each worker reads its weight rows
-	// once for all n inputs.
-	m.pool.run(w.rows, m.pool.grainFor(w.rows, 4), func(_, lo, hi int) {
-		w.k.MulRows(w.data, lo, hi, a, y, w.rows)
+	// Grains of whole tiles (4 rows, or a packed group of 16), so each
+	// worker reads its weight rows once for all n inputs.
+	align := 4
+	if w.packed != nil {
+		align = 16
+	}
+	m.pool.run(w.rows, m.pool.grainFor(w.rows, align), func(_, lo, hi int) {
+		w.k.MulRowsPacked(w.data, w.packed, lo, hi, a, y, w.rows)
 	})
 	return a
 }

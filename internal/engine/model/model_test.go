@@ -86,6 +86,9 @@ func TestMatchesReference(t *testing.T) {
 		{"llama", quant.Q4_K, 1e-4, false},
 		{"chatglm", quant.Q4_K, 1e-4, false},
 		{"qwen2", quant.Q6_K, 1e-4, true},
+		// Q4_0 and F16 go through the packed tiles where the CPU has them.
+		{"llama", quant.Q4_0, 1e-4, false},
+		{"qwen2", quant.F16, 1e-4, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.arch+"/"+tc.typ.String(), func(t *testing.T) {
@@ -93,6 +96,9 @@ func TestMatchesReference(t *testing.T) {
 			s.Tied = tc.tied
 			f := synthFile(t, s)
 			m := loadModel(t, f, Options{Threads: 2})
+			if (tc.typ == quant.Q4_0 || tc.typ == quant.F16) && quant.Kernels() == "avx512vnni" && m.PackedBytes() == 0 {
+				t.Errorf("no %v weights packed on an AVX-512 VNNI CPU", tc.typ)
+			}
 			ref := loadRef(t, f)
 			want, _ := ref.forward(testTokens)
 

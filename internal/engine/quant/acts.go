@@ -1,6 +1,9 @@
 package quant
 
-import "math"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // Activations are quantised once per matrix product to the weight type's
 // companion format, so that the inner loops multiply small integers:
@@ -53,7 +56,22 @@ type Acts struct {
 	sv []float32
 	// bs holds the sum of every 16 quants (actsQ8K).
 	bs []int32
+	// pk holds the rows again, interleaved for the packed tiles (actsQ8,
+	// when the weight type has them): see packActsRow.
+	pk []byte
 }
+
+// The packed tiles read activations interleaved by groups of pkRows rows:
+// for row group g and block b, at (g*nb+b)*pkBlock bytes, the 32 quants of
+// each of the group's rows (pkRows × 32 bytes), then each row's scale
+// (float32) and each row's integer correction -off·Σq (int32). One
+// pointer walks a tile's rows block by block, and every operand is a
+// single element the kernel broadcasts. A last, partial group leaves its
+// unused rows' slots as they were.
+const (
+	pkRows  = 8
+	pkBlock = pkRows * (32 + 4 + 4)
+)
 
 // Rows returns the number of rows held.
 func (a *Acts) Rows() int { return a.n }
@@ -80,8 +98,10 @@ func growF32(b []float32, n int) []float32 {
 }
 
 // prepare sizes the buffers for n rows of cols elements of x.
-func (a *Acts) prepare(kind actsKind, off int32, x []float32, n, cols int) {
+// With pack it also sizes the interleaved copy the packed tiles read.
+func (a *Acts) prepare(kind actsKind, off int32, pack bool, x []float32, n, cols int) {
 	a.kind, a.off, a.n, a.cols, a.src = kind, off, n, cols, x
+	a.pk = a.pk[:0]
 	switch kind {
 	case actsQ8:
 		nb := cols / 32
@@ -90,6 +110,13 @@ func (a *Acts) prepare(kind actsKind, off int32, x []float32, n, cols int) {
 		a.cv = growI32(a.cv, n*nb*8)
 		a.sv = growF32(a.sv, n*nb*8)
 		a.f = nil
+		if pack {
+			sz := (n + pkRows - 1) / pkRows * nb * pkBlock
+			if cap(a.pk) < sz {
+				a.pk = make([]byte, sz)
+			}
+			a.pk = a.pk[:sz]
+		}
 	case actsQ8K:
 		nb := cols / qkK
 		a.qs = growI8(a.qs, n*cols)
@@ -108,6 +135,9 @@ func (a *Acts) quantRows(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			if !quantQ8RowVec(a, r) {
 				a.quantQ8Row(r)
+			}
+			if len(a.pk) > 0 {
+				a.packActsRow(r)
 			}
 		}
 	case actsQ8K:
@@ -134,6 +164,23 @@ func (a *Acts) quantQ8Row(r int) {
 		for l := range 8 {
 			dv[l], cv[l], sv[l] = d, c, s
 		}
+	}
+}
+
+// packActsRow copies row r, already quantised, into its slots of pk.
+func (a *Acts) packActsRow(r int) {
+	nb := a.cols / 32
+	g, s := r/pkRows, r%pkRows
+	for b := range nb {
+		dst := a.pk[(g*nb+b)*pkBlock:][:pkBlock]
+		for j, q := range a.qs[r*a.cols+b*32 : r*a.cols+b*32+32] {
+			dst[s*32+j] = byte(q)
+		}
+		i := (r*nb + b) * 8
+		binary.LittleEndian.PutUint32(dst[pkRows*32+4*s:], math.Float32bits(a.dv[i]))
+		// cv holds -off/8·Σq for the eight lanes of a block; a packed
+		// lane sums a whole block.
+		binary.LittleEndian.PutUint32(dst[pkRows*36+4*s:], uint32(8*a.cv[i]))
 	}
 }
 

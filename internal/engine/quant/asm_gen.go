@@ -326,6 +326,281 @@ func floatTile(typ string, R, T int) string {
 	return name
 }
 
+// q4PackedTile multiplies one packed group of 16 Q4_0 rows (pack.go) by T
+// activation rows of one packed activation group (acts.go), one block per
+// step. Each lane of a 512-bit register is one weight row:
+//
+//	Z0       64 bytes of quants: bytes 4j..4j+3 of each row's block
+//	Z1, Z2   their low and high nibbles (elements 4j.., 16+4j..)
+//	Z3       the 16 rows' block scales
+//	Z4       0x0f bytes
+//	Z5       temporary
+//	Z8-Z15   the T integer sums of this block (low-nibble halves for T ≤ 4)
+//	Z16-Z19  the high-nibble halves for T ≤ 4 (two chains per row halve
+//	         the dependent VPDPBUSDs)
+//	Z24-Z31  the T float32 accumulators, one row per lane
+//
+// Each VPDPBUSD takes four int8 activations broadcast from memory and
+// multiplies them by four nibbles of each of the 16 rows. The integer sum
+// starts at the activations' correction -8·Σq, which turns the stored
+// nibbles (q+8) into q.
+func q4PackedTile(T int) string {
+	name := fmt.Sprintf("tileQ4_0P16x%d", T)
+	fmt.Fprintf(&s, "\n// func %s(sc, qs *byte, nb int, x *byte, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	p("MOVQ sc+0(FP), AX")
+	p("MOVQ qs+8(FP), SI")
+	p("MOVQ nb+16(FP), CX")
+	p("MOVQ x+24(FP), DI")
+	p("MOVL $0x0f0f0f0f, R13")
+	p("VPBROADCASTD R13, Z4")
+	split := T <= 4
+	hi := func(t int) int {
+		if split {
+			return 16 + t
+		}
+		return 8 + t
+	}
+	for t := range T {
+		p("VPXORD Z%d, Z%d, Z%d", 24+t, 24+t, 24+t)
+	}
+	p("TESTQ CX, CX")
+	p("JZ %s_store", name)
+	label(name + "_loop")
+	p("VCVTPH2PS (AX), Z3")
+	for t := range T {
+		p("VPBROADCASTD %d(DI), Z%d", 8*36+4*t, 8+t)
+		if split {
+			p("VPXORD Z%d, Z%d, Z%d", hi(t), hi(t), hi(t))
+		}
+	}
+	for j := range 4 {
+		p("VMOVDQU64 %d(SI), Z0", 64*j)
+		p("VPSRLW $4, Z0, Z2")
+		p("VPANDD Z4, Z0, Z1")
+		p("VPANDD Z4, Z2, Z2")
+		for t := range T {
+			p("VPDPBUSD.BCST %d(DI), Z1, Z%d", 32*t+4*j, 8+t)
+		}
+		for t := range T {
+			p("VPDPBUSD.BCST %d(DI), Z2, Z%d", 32*t+16+4*j, hi(t))
+		}
+	}
+	for t := range T {
+		if split {
+			p("VPADDD Z%d, Z%d, Z%d", hi(t), 8+t, 8+t)
+		}
+		p("VCVTDQ2PS Z%d, Z%d", 8+t, 8+t)
+		p("VMULPS.BCST %d(DI), Z3, Z5", 8*32+4*t)
+		p("VFMADD231PS Z5, Z%d, Z%d", 8+t, 24+t)
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $256, SI")
+	p("ADDQ $%d, DI", 8*40)
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	label(name + "_store")
+	p("MOVQ y+32(FP), AX")
+	p("MOVQ ys+40(FP), BX")
+	for t := range T {
+		p("VMOVUPS Z%d, (AX)", 24+t)
+		if t < T-1 {
+			p("ADDQ BX, AX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// f16PackedTile multiplies one packed group of 16 F16 rows (pack.go: for
+// each column, the 16 rows' halves) by T float32 activation rows, four
+// columns per step. Each lane is one weight row: a column's 16 halves
+// become one register and each activation element is broadcast into the
+// FMA from memory. Small T keep several accumulators per activation row
+// (over alternate columns) so that the FMAs are not one dependent chain.
+//
+//	Z0-Z3    four columns of the 16 rows
+//	Z16-Z23  accumulators
+//
+// Activation row t is at SI + t·DX for t < 4 and R13 + (t-4)·DX after.
+func f16PackedTile(T int) string {
+	name := fmt.Sprintf("tileF16P16x%d", T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, x *float32, xs int, n int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ xs+16(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("LEAQ (SI)(DX*4), R13")
+	p("MOVQ n+24(FP), CX")
+	split := 1
+	switch {
+	case T == 1:
+		split = 4
+	case T <= 4:
+		split = 2
+	}
+	acc := func(t, u int) int { return 16 + t*split + u%split }
+	xa := func(t, d int) string {
+		base := "SI"
+		if t >= 4 {
+			base = "R13"
+		}
+		switch t % 4 {
+		case 0:
+			return fmt.Sprintf("%d(%s)", d, base)
+		case 1:
+			return fmt.Sprintf("%d(%s)(DX*1)", d, base)
+		case 2:
+			return fmt.Sprintf("%d(%s)(DX*2)", d, base)
+		}
+		return fmt.Sprintf("%d(%s)(R11*1)", d, base)
+	}
+	for a := 16; a < 16+T*split; a++ {
+		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+	}
+	p("MOVQ CX, R10")
+	p("SHRQ $2, R10")
+	p("JZ %s_tail", name)
+	label(name + "_loop")
+	for u := range 4 {
+		p("VCVTPH2PS %d(AX), Z%d", 32*u, u)
+	}
+	for u := range 4 {
+		for t := range T {
+			p("VFMADD231PS.BCST %s, Z%d, Z%d", xa(t, 4*u), u, acc(t, u))
+		}
+	}
+	p("ADDQ $128, AX")
+	p("ADDQ $16, SI")
+	p("ADDQ $16, R13")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_tail")
+	p("ANDQ $3, CX")
+	p("JZ %s_store", name)
+	label(name + "_one")
+	p("VCVTPH2PS (AX), Z0")
+	for t := range T {
+		p("VFMADD231PS.BCST %s, Z0, Z%d", xa(t, 0), acc(t, 0))
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $4, SI")
+	p("ADDQ $4, R13")
+	p("DECQ CX")
+	p("JNZ %s_one", name)
+	label(name + "_store")
+	p("MOVQ y+32(FP), AX")
+	p("MOVQ ys+40(FP), BX")
+	for t := range T {
+		for u := 1; u < split; u++ {
+			p("VADDPS Z%d, Z%d, Z%d", acc(t, u), acc(t, 0), acc(t, 0))
+		}
+		p("VMOVUPS Z%d, (AX)", acc(t, 0))
+		if t < T-1 {
+			p("ADDQ BX, AX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// f16PackedTile2 is f16PackedTile over two consecutive groups (32 rows,
+// the second ws bytes after the first): each activation element is
+// broadcast once into a register and used for both, which halves the
+// loads per FMA.
+//
+//	Z0-Z7    four columns of the two groups
+//	Z8-Z15   the T broadcast activation elements of a column
+//	Z16-Z31  accumulators
+func f16PackedTile2(T int) string {
+	name := fmt.Sprintf("tileF16P32x%d", T)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ ws+8(FP), R8")
+	p("MOVQ x+16(FP), SI")
+	p("MOVQ xs+24(FP), DX")
+	p("LEAQ (DX)(DX*2), R11")
+	p("LEAQ (SI)(DX*4), R13")
+	p("MOVQ n+32(FP), CX")
+	split := 1
+	switch {
+	case T == 1:
+		split = 4
+	case T == 2:
+		split = 2
+	}
+	acc := func(g, t, u int) int { return 16 + (g*T+t)*split + u%split }
+	xa := func(t, d int) string {
+		base := "SI"
+		if t >= 4 {
+			base = "R13"
+		}
+		switch t % 4 {
+		case 0:
+			return fmt.Sprintf("%d(%s)", d, base)
+		case 1:
+			return fmt.Sprintf("%d(%s)(DX*1)", d, base)
+		case 2:
+			return fmt.Sprintf("%d(%s)(DX*2)", d, base)
+		}
+		return fmt.Sprintf("%d(%s)(R11*1)", d, base)
+	}
+	for a := 16; a < 16+2*T*split; a++ {
+		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+	}
+	step := func(us int) {
+		for u := range us {
+			p("VCVTPH2PS %d(AX), Z%d", 32*u, 2*u)
+			p("VCVTPH2PS %d(AX)(R8*1), Z%d", 32*u, 2*u+1)
+		}
+		for u := range us {
+			for t := range T {
+				p("VBROADCASTSS %s, Z%d", xa(t, 4*u), 8+t)
+				p("VFMADD231PS Z%d, Z%d, Z%d", 8+t, 2*u, acc(0, t, u))
+				p("VFMADD231PS Z%d, Z%d, Z%d", 8+t, 2*u+1, acc(1, t, u))
+			}
+		}
+		p("ADDQ $%d, AX", 32*us)
+		p("ADDQ $%d, SI", 4*us)
+		p("ADDQ $%d, R13", 4*us)
+	}
+	p("MOVQ CX, R10")
+	p("SHRQ $2, R10")
+	p("JZ %s_tail", name)
+	label(name + "_loop")
+	step(4)
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_tail")
+	p("ANDQ $3, CX")
+	p("JZ %s_store", name)
+	label(name + "_one")
+	step(1)
+	p("DECQ CX")
+	p("JNZ %s_one", name)
+	label(name + "_store")
+	p("MOVQ y+40(FP), AX")
+	p("MOVQ ys+48(FP), BX")
+	for t := range T {
+		for g := range 2 {
+			for u := 1; u < split; u++ {
+				p("VADDPS Z%d, Z%d, Z%d", acc(g, t, u), acc(g, t, 0), acc(g, t, 0))
+			}
+			p("VMOVUPS Z%d, %d(AX)", acc(g, t, 0), 64*g)
+		}
+		if t < T-1 {
+			p("ADDQ BX, AX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
 func vecF32() {
 	s.WriteString(`
 // func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
@@ -409,6 +684,79 @@ q8_zero:
 	DECQ CX
 	JNZ q8_loop
 q8_done:
+	VZEROUPPER
+	RET
+
+// func swigluAVX512(dst, gate, u *float32, n16 int)
+//
+// dst = g/(1+e^-g)·u, 16 elements per step, with e^-g computed as
+// fastmath.Exp computes it (Cephes range reduction and polynomial), the
+// argument clamped to the range where that is finite and non-zero.
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ gate+8(FP), SI
+	MOVQ u+16(FP), DX
+	MOVQ n16+24(FP), CX
+	MOVL $0x3fb8aa3b, AX // log2(e)
+	VPBROADCASTD AX, Z16
+	MOVL $0x3f000000, AX // 0.5
+	VPBROADCASTD AX, Z17
+	MOVL $0x3f318000, AX // 0.693359375
+	VPBROADCASTD AX, Z18
+	MOVL $0xb95e8083, AX // -2.12194440e-4
+	VPBROADCASTD AX, Z19
+	MOVL $0x39506967, AX // 1.9875691500e-4
+	VPBROADCASTD AX, Z20
+	MOVL $0x3ab743ce, AX // 1.3981999507e-3
+	VPBROADCASTD AX, Z21
+	MOVL $0x3c088908, AX // 8.3334519073e-3
+	VPBROADCASTD AX, Z22
+	MOVL $0x3d2aa9c1, AX // 4.1665795894e-2
+	VPBROADCASTD AX, Z23
+	MOVL $0x3e2aaaaa, AX // 1.6666665459e-1
+	VPBROADCASTD AX, Z24
+	MOVL $0x3f000000, AX // 5.0000001201e-1
+	VPBROADCASTD AX, Z25
+	MOVL $0x3f800000, AX // 1
+	VPBROADCASTD AX, Z26
+	MOVL $0x42b16666, AX // 88.7
+	VPBROADCASTD AX, Z27
+	MOVL $0xc2ae999a, AX // -87.3
+	VPBROADCASTD AX, Z28
+	VPXORD Z29, Z29, Z29
+	TESTQ CX, CX
+	JZ swiglu_done
+swiglu_loop:
+	VMOVUPS (SI), Z0
+	VSUBPS Z0, Z29, Z1
+	VMAXPS Z28, Z1, Z1
+	VMINPS Z27, Z1, Z1
+	VMOVAPS Z17, Z2
+	VFMADD231PS Z16, Z1, Z2
+	VRNDSCALEPS $9, Z2, Z2
+	VMOVAPS Z1, Z3
+	VFNMADD231PS Z18, Z2, Z3
+	VFNMADD231PS Z19, Z2, Z3
+	VMOVAPS Z20, Z4
+	VFMADD213PS Z21, Z3, Z4
+	VFMADD213PS Z22, Z3, Z4
+	VFMADD213PS Z23, Z3, Z4
+	VFMADD213PS Z24, Z3, Z4
+	VFMADD213PS Z25, Z3, Z4
+	VMULPS Z3, Z3, Z5
+	VFMADD213PS Z3, Z5, Z4
+	VADDPS Z26, Z4, Z4
+	VSCALEFPS Z2, Z4, Z4
+	VADDPS Z26, Z4, Z4
+	VDIVPS Z4, Z0, Z0
+	VMULPS (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ swiglu_loop
+swiglu_done:
 	VZEROUPPER
 	RET
 
@@ -923,6 +1271,30 @@ func main() {
 		decl.WriteString("}\n\n")
 	}
 	avx2Consts()
+	decl.WriteString("var tilesQ4_0Packed = [pkRows + 1]packedTile{")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "%d: %s, ", T, q4PackedTile(T))
+	}
+	decl.WriteString("}\n\n")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "//go:noescape\nfunc tileQ4_0P16x%d(sc, qs *byte, nb int, x *byte, y *float32, ys int)\n\n", T)
+	}
+	decl.WriteString("var tilesF16Packed = [pkRows + 1]packedTileF{")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "%d: %s, ", T, f16PackedTile(T))
+	}
+	decl.WriteString("}\n\n")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "//go:noescape\nfunc tileF16P16x%d(w *byte, x *float32, xs int, n int, y *float32, ys int)\n\n", T)
+	}
+	decl.WriteString("var tilesF16Packed2 = [pkRows + 1]packedTileF2{")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "%d: %s, ", T, f16PackedTile2(T))
+	}
+	decl.WriteString("}\n\n")
+	for T := 1; T <= 8; T++ {
+		fmt.Fprintf(&decl, "//go:noescape\nfunc tileF16P32x%d(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)\n\n", T)
+	}
 	vecF32()
 	for _, ty := range q8Types {
 		for R := 1; R <= 4; R++ {
@@ -957,6 +1329,7 @@ func main() {
 	}
 	decl.WriteString("//go:noescape\nfunc quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)\n\n")
 	decl.WriteString("//go:noescape\nfunc dotF32AVX512(a, b *float32, n64 int) float32\n\n")
+	decl.WriteString("//go:noescape\nfunc swigluAVX512(dst, gate, u *float32, n16 int)\n\n")
 	decl.WriteString("//go:noescape\nfunc axpyF32AVX512(alpha float32, x, y *float32, n16 int)\n")
 	src, err := format.Source([]byte(decl.String()))
 	if err != nil {

@@ -54,8 +54,11 @@
 // generate`; the output is committed): AVX-512 VNNI for Q8_0, Q4_0, Q5_0,
 // Q4_K and Q6_K, AVX-512 for F16 and F32, and a float32 dot product
 // ([DotF32]) and axpy. They are chosen at init from the CPU's features
-// (golang.org/x/sys/cpu); [Kernels] names the choice. Every other type and
-// CPU, and every build with the purego tag, uses the portable Go tiles,
-// which compute the same integer sums; tests hold both to the same float64
-// reference.
+// (golang.org/x/sys/cpu); [Kernels] names the choice. On arm64 the tiles
+// for Q8_0, Q4_0, Q5_0, Q4_K, Q6_K and F16 and the float32 dot product
+// and axpy are hand-written NEON (gemm_arm64.s): with SDOT where the CPU
+// has the dot product extension, with widening multiplies and pairwise
+// adds where it does not. Every other type and CPU, and every build with the purego tag,
+// uses the portable Go tiles, which compute the same integer sums; tests
+// hold both to the same float64 reference.
 package quant

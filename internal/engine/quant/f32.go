@@ -3,6 +3,8 @@ package quant
 import (
 	"encoding/binary"
 	"unsafe"
+
+	"github.com/open-autoglm/autoglm/internal/engine/fastmath"
 )
 
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
@@ -64,3 +66,26 @@ func axpyF32Go(alpha float32, x, y []float32) {
 		y[i] += alpha * x[i]
 	}
 }
+
+// SwiGLU sets dst[i] = silu(g[i])·u[i] over len(dst) elements (g and u
+// must be at least as long), with silu(x) = x/(1+e^-x) and e^x as
+// fastmath.Exp computes it: the gated feed-forward activation. It uses
+// vector instructions where the CPU has them.
+func SwiGLU(dst, g, u []float32) {
+	n := len(dst)
+	g, u = g[:n], u[:n]
+	i := 0
+	if swigluAsm != nil && n >= 16 {
+		n16 := n / 16
+		swigluAsm(&dst[0], &g[0], &u[0], n16)
+		i = n16 * 16
+	}
+	for ; i < n; i++ {
+		x := g[i]
+		dst[i] = x / (1 + fastmath.Exp(-x)) * u[i]
+	}
+}
+
+// swigluAsm is SwiGLU's vector loop over n16 steps of 16 elements, set at
+// init where the CPU has one.
+var swigluAsm func(dst, g, u *float32, n16 int)

@@ -23,6 +23,13 @@ type Kernel struct {
 	// maxR is the tallest tile MulRows may use (the assembly may offer
 	// only one-row tiles); 0 means tileMax.
 	maxR int
+	// ptiles[T] multiplies a packed group of weight rows by T activation
+	// rows (see Pack), when the CPU has them.
+	ptiles [pkRows + 1]packedTile
+	// ptilesF are the packed tiles of the float types.
+	ptilesF [pkRows + 1]packedTileF
+	// ptilesF2 take two consecutive groups at once.
+	ptilesF2 [pkRows + 1]packedTileF2
 }
 
 // tileMax is the largest tile side: a 4×4 tile keeps 16 accumulators in
@@ -74,7 +81,7 @@ func (k *Kernel) PrepareActs(a *Acts, x []float32, n, cols int) {
 	if cols%k.typ.BlockSize() != 0 || n < 0 || len(x) < n*cols {
 		panic(fmt.Sprintf("quant: PrepareActs %v: %d rows of %d with len(x)=%d", k.typ, n, cols, len(x)))
 	}
-	a.prepare(k.acts, k.off, x[:n*cols], n, cols)
+	a.prepare(k.acts, k.off, k.packsActs(), x[:n*cols], n, cols)
 }
 
 // QuantizeActsRows converts rows [lo, hi) of the activations a was
@@ -91,7 +98,7 @@ func (k *Kernel) QuantizeActsRows(a *Acts, lo, hi int) {
 // different types often share one: Q5_0 and Q8_0 differ, Q4_K and Q6_K do
 // not).
 func (k *Kernel) ActsMatch(a *Acts) bool {
-	return a.kind == k.acts && a.off == k.off
+	return a.kind == k.acts && a.off == k.off && (!k.packsActs() || len(a.pk) > 0 || a.n == 0)
 }
 
 // MulRows computes y[t*ldy+r] = (row r of w) · (activation row t) for the
@@ -111,8 +118,10 @@ func (k *Kernel) MulRows(w []byte, lo, hi int, a *Acts, y []float32, ldy int) {
 	if a.kind != want || lo < 0 || hi < lo || len(w) < hi*rb || (a.n > 0 && len(y) < (a.n-1)*ldy+hi) {
 		panic(fmt.Sprintf("quant: MulRows %v rows [%d,%d) × %d with len(w)=%d len(y)=%d ldy=%d", k.typ, lo, hi, a.n, len(w), len(y), ldy))
 	}
-	// Rows are taken in chunks of about 32 KiB of weights: a chunk stays
-	// in cache while every tile of activation rows passes over it. With
+	// Rows are taken in chunks of about 128 KiB of weights: a chunk stays
+	// in the L2 cache while every tile of activation rows passes over it
+	// (32 KiB chunks made long rows, such as ffn_down's, stream all the
+	// activations from L3 once per few rows). With
 	// few activation rows the product is a stream through memory, and one
 	// weight row at a time streams about twice as fast as four
 	// interleaved rows (the hardware prefetchers follow one stream
@@ -126,7 +135,7 @@ func (k *Kernel) MulRows(w []byte, lo, hi int, a *Acts, y []float32, ldy int) {
 	if k.maxR > 0 {
 		rmax = min(rmax, k.maxR)
 	}
-	chunk := max(tileMax, (32<<10)/max(rb, 1)/tileMax*tileMax)
+	chunk := max(tileMax, (128<<10)/max(rb, 1)/tileMax*tileMax)
 	for c0 := lo; c0 < hi; c0 += chunk {
 		c1 := min(c0+chunk, hi)
 		for t := 0; t < n; t += tileMax {
@@ -177,5 +186,6 @@ func init() {
 }
 
 // Kernels reports which code the matrix products use on this machine, for
-// logs and benchmarks: "avx512vnni", "avx2" or "go".
+// logs and benchmarks: "avx512vnni" or "avx2" on amd64, "neon-dotprod" or
+// "neon" on arm64, else "go".
 func Kernels() string { return asmLevel }

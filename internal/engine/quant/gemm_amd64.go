@@ -25,6 +25,9 @@ func initAsm() {
 	hasAVX2 := x.HasAVX2 && x.HasFMA
 	hasAVX512 = hasAVX2 && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ
 	hasVNNI = hasAVX512 && x.HasAVX512VNNI
+	if hasAVX512 {
+		swigluAsm = swigluAVX512
+	}
 	switch {
 	case hasVNNI:
 		asmLevel = "avx512vnni"
@@ -51,6 +54,7 @@ func installAVX512(k *Kernel) {
 		q8 = &tilesQ8_0VNNI
 	case Q4_0:
 		q8 = &tilesQ4_0VNNI
+		k.ptiles = tilesQ4_0Packed
 	case Q5_0:
 		q8 = &tilesQ5_0VNNI
 	case Q4_K:
@@ -59,6 +63,8 @@ func installAVX512(k *Kernel) {
 		kq = &tilesQ6_KVNNI
 	case F16:
 		fl = &tilesF16AVX512
+		k.ptilesF = tilesF16Packed
+		k.ptilesF2 = tilesF16Packed2
 	case F32:
 		fl = &tilesF32AVX512
 	default:

@@ -63,6 +63,84 @@ var tilesF16AVX2 = [tileMax + 1]asmTileFloat{1: tileF16AVX2x1, 2: tileF16AVX2x2,
 
 var tilesF32AVX2 = [tileMax + 1]asmTileFloat{1: tileF32AVX2x1, 2: tileF32AVX2x2, 3: tileF32AVX2x3, 4: tileF32AVX2x4}
 
+var tilesQ4_0Packed = [pkRows + 1]packedTile{1: tileQ4_0P16x1, 2: tileQ4_0P16x2, 3: tileQ4_0P16x3, 4: tileQ4_0P16x4, 5: tileQ4_0P16x5, 6: tileQ4_0P16x6, 7: tileQ4_0P16x7, 8: tileQ4_0P16x8}
+
+//go:noescape
+func tileQ4_0P16x1(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x2(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x3(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x4(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x5(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x6(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x7(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0P16x8(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+var tilesF16Packed = [pkRows + 1]packedTileF{1: tileF16P16x1, 2: tileF16P16x2, 3: tileF16P16x3, 4: tileF16P16x4, 5: tileF16P16x5, 6: tileF16P16x6, 7: tileF16P16x7, 8: tileF16P16x8}
+
+//go:noescape
+func tileF16P16x1(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x2(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x3(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x4(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x5(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x6(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x7(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P16x8(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+var tilesF16Packed2 = [pkRows + 1]packedTileF2{1: tileF16P32x1, 2: tileF16P32x2, 3: tileF16P32x3, 4: tileF16P32x4, 5: tileF16P32x5, 6: tileF16P32x6, 7: tileF16P32x7, 8: tileF16P32x8}
+
+//go:noescape
+func tileF16P32x1(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x2(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x3(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x4(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x5(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x6(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x7(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+//go:noescape
+func tileF16P32x8(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
 //go:noescape
 func tileQ8_0VNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)
 
@@ -464,6 +542,9 @@ func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32,
 
 //go:noescape
 func dotF32AVX512(a, b *float32, n64 int) float32
+
+//go:noescape
+func swigluAVX512(dst, gate, u *float32, n16 int)
 
 //go:noescape
 func axpyF32AVX512(alpha float32, x, y *float32, n16 int)

@@ -387,3 +387,60 @@ func TestAVX2TilesMatchPortable(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPrompt times the prompt-processing shapes of a Qwen2.5-0.5B
+// layer (128 activation rows) per weight type.
+func BenchmarkPrompt(b *testing.B) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, typ := range []Type{F16, Q8_0, Q4_0, Q6_K} {
+		for _, sh := range [][2]int{{896, 896}, {4864, 896}, {896, 4864}} {
+			rows, cols := sh[0], sh[1]
+			if cols%typ.BlockSize() != 0 {
+				continue
+			}
+			const n = 128
+			b.Run(fmt.Sprintf("%v/%dx%d", typ, rows, cols), func(b *testing.B) {
+				w := make([]float32, rows*cols)
+				for i := range w {
+					w[i] = float32(rng.NormFloat64())
+				}
+				enc, _ := Quantize(typ, w)
+				k, _ := KernelFor(typ)
+				var a Acts
+				y := make([]float32, n*rows)
+				k.QuantizeActs(&a, w[:n*cols], n, cols)
+				c0 := cpuTime()
+				for b.Loop() {
+					k.MulRows(enc, 0, rows, &a, y, rows)
+				}
+				mac := float64(rows*cols*n) * float64(b.N)
+				b.ReportMetric(mac/b.Elapsed().Seconds()/1e9, "Gmac/s")
+				if c := (cpuTime() - c0).Seconds(); c > 0 {
+					b.ReportMetric(mac/c/1e9, "Gmac/cpu-s")
+				}
+			})
+		}
+	}
+}
+
+// SwiGLU's vector loop agrees with the scalar formula across the range
+// where e^-x moves from overflow to underflow, and on the tail elements.
+func TestSwiGLU(t *testing.T) {
+	const n = 16*40 + 7
+	g := make([]float32, n)
+	u := make([]float32, n)
+	for i := range g {
+		g[i] = -100 + 200*float32(i)/n
+		u[i] = 1 + float32(i%5)
+	}
+	g[3], g[4], g[5] = 0, -1e-30, 1e-20
+	dst := make([]float32, n)
+	SwiGLU(dst, g, u)
+	for i := range dst {
+		x := float64(g[i])
+		want := x / (1 + math.Exp(-x)) * float64(u[i])
+		if math.Abs(float64(dst[i])-want) > 1e-6*math.Abs(want)+1e-30 {
+			t.Fatalf("SwiGLU(%g)·%g = %g, want %g", g[i], u[i], dst[i], want)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package server
+package openai
 
 import (
 	"bufio"
@@ -16,18 +16,19 @@ import (
 //
 //	{"path": "/v1/chat/completions", "body": {"model": "glm4", "temperature": 0, "messages": [...]}}
 //
-// Each request goes to the OpenAI-compatible handler directly (it is the server's own
-// request, so authentication and rate limits do not apply) and its answer is discarded; the
-// cache keeps it. Blank lines and lines starting with # are skipped. It returns how many
-// requests were answered 200 and stops at the first malformed line.
-func (s *Server) Warmup(ctx context.Context, path string) (int, error) {
+// Each request goes to the handler directly (it is the server's own request, so
+// authentication and rate limits do not apply) and its answer is discarded; the cache keeps
+// it. A line may hold up to maxLine bytes (the server's body limit). Blank lines and lines
+// starting with # are skipped. It returns how many requests were answered 200 and stops at the
+// first malformed line, or when ctx is done.
+func (h *Handler) Warmup(ctx context.Context, path string, maxLine int64) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), int(s.cfg.MaxBodyBytes)+1024)
+	sc.Buffer(make([]byte, 64<<10), int(maxLine)+1024)
 	ok, line := 0, 0
 	for sc.Scan() {
 		line++
@@ -42,14 +43,14 @@ func (s *Server) Warmup(ctx context.Context, path string) (int, error) {
 		if err := json.Unmarshal(text, &item); err != nil || len(item.Body) == 0 {
 			return ok, fmt.Errorf("%s:%d: want {\"path\": ..., \"body\": {...}}", path, line)
 		}
-		var h HandlerFunc
+		var serve func(http.ResponseWriter, *http.Request) error
 		switch item.Path {
 		case "/v1/chat/completions":
-			h = s.oa.ChatCompletions
+			serve = h.ChatCompletions
 		case "/v1/completions":
-			h = s.oa.Completions
+			serve = h.Completions
 		case "/v1/embeddings":
-			h = s.oa.Embeddings
+			serve = h.Embeddings
 		default:
 			return ok, fmt.Errorf("%s:%d: path %q cannot be cached", path, line, item.Path)
 		}
@@ -60,7 +61,7 @@ func (s *Server) Warmup(ctx context.Context, path string) (int, error) {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		w := &discardWriter{header: http.Header{}}
-		if err := h(w, req); err == nil && (w.status == 0 || w.status == http.StatusOK) {
+		if err := serve(w, req); err == nil && (w.status == 0 || w.status == http.StatusOK) {
 			ok++
 		} else if ctx.Err() != nil {
 			return ok, ctx.Err()

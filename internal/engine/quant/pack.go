@@ -1,0 +1,196 @@
+package quant
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+)
+
+// Packed weights. For some types the assembly has tiles that read the
+// weights in an interleaved layout made once at load ([Kernel.Pack]), as
+// llama.cpp repacks Q4_0 for its CPU GEMM. Rows are taken in groups of
+// packRows; within a group each vector lane is one row, so a tile
+// multiplies a whole group by one broadcast activation element (or four
+// int8 quants) per instruction and ends with each row's sum in its own
+// lane: no horizontal sums, and one sequential stream of weight bytes.
+//
+// Q4_0, per group of 16 rows: first the blocks' scales, 16 f16 per block
+// (nb×32 bytes, padded to a multiple of 64), then per block 256 bytes of
+// quants: four 64-byte vectors, vector j holding bytes 4j..4j+3 of each
+// row's qs in lane (row) order. Bytes are ggml's unchanged (low nibble
+// element i, high nibble element i+16), so the low nibbles of vector j
+// are elements 4j..4j+3 and the high ones 16+4j..16+4j+3.
+//
+// F16, per group of 16 rows: for each column, the 16 rows' halves (32
+// bytes); the group padded to a multiple of 64 bytes. A tile converts one
+// column to 16 float32 lanes and multiplies it by each activation row's
+// element of that column, broadcast.
+//
+// Rows past the last full group stay in the original bytes and use the
+// ordinary tiles.
+
+// packRows is the number of weight rows a packed tile multiplies at once:
+// one per 32-bit lane of a 512-bit register.
+const packRows = 16
+
+// packedTile computes y[t*ys/4 + r] for the 16 rows of one packed group
+// (scales sc, quants qs, nb blocks) and T activation rows of one packed
+// activation group x.
+type packedTile func(sc, qs *byte, nb int, x *byte, y *float32, ys int)
+
+// packedTileF computes y[t*ys/4 + r] for the 16 rows of one packed F16
+// group w (n columns) and T float32 activation rows from x, xs bytes
+// apart.
+type packedTileF func(w *byte, x *float32, xs int, n int, y *float32, ys int)
+
+// packedTileF2 is packedTileF over two consecutive groups, ws bytes apart.
+type packedTileF2 func(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
+
+// Packed is a weight matrix rearranged for the packed tiles. It is
+// immutable and safe for concurrent use.
+type Packed struct {
+	typ          Type
+	rows, cols   int
+	groups       int // full groups of packRows rows
+	scBytes      int // bytes of a group's scale region
+	stride       int // bytes of a group
+	buf          []byte
+	allocatedLen int
+}
+
+// Bytes returns the memory the packed copy takes.
+func (p *Packed) Bytes() int64 {
+	if p == nil {
+		return 0
+	}
+	return int64(p.allocatedLen)
+}
+
+// packs reports whether k has packed tiles on this CPU.
+func (k *Kernel) packs() bool { return k.ptiles[1] != nil || k.ptilesF[1] != nil }
+
+// packsActs reports whether k's packed tiles read the interleaved copy of
+// the activations (Acts.pk).
+func (k *Kernel) packsActs() bool { return k.ptiles[1] != nil }
+
+// Pack returns w (rows × cols of k's type) rearranged for the packed tiles,
+// or nil when this CPU or build has none for the type or the matrix has
+// fewer than one group of rows. The result is a copy; w is still read for
+// the rows past the last group.
+func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
+	bs := k.typ.BlockSize()
+	if !k.packs() || rows < packRows || cols%bs != 0 || cols == 0 {
+		return nil
+	}
+	rb := cols / bs * k.typ.BlockBytes()
+	if len(w) < rows*rb {
+		panic(fmt.Sprintf("quant: Pack %v: %d rows of %d with len(w)=%d", k.typ, rows, cols, len(w)))
+	}
+	nb := cols / 32
+	p := &Packed{typ: k.typ, rows: rows, cols: cols, groups: rows / packRows}
+	if k.typ == F16 {
+		p.stride = (cols*packRows*2 + 63) / 64 * 64
+	} else {
+		p.scBytes = (nb*packRows*2 + 63) / 64 * 64
+		p.stride = p.scBytes + nb*packRows*16
+	}
+	// 64-byte aligned, so no vector load crosses a cache line.
+	n := p.groups * p.stride
+	raw := make([]byte, n+64)
+	off := int((64 - uintptr(unsafe.Pointer(&raw[0]))%64) % 64)
+	p.buf = raw[off : off+n]
+	p.allocatedLen = len(raw)
+	le := binary.LittleEndian
+	if k.typ == F16 {
+		for g := range p.groups {
+			dst := p.buf[g*p.stride : (g+1)*p.stride]
+			src := w[g*packRows*rb : (g+1)*packRows*rb]
+			for r := range packRows {
+				row := src[r*rb : (r+1)*rb]
+				for c := range cols {
+					le.PutUint16(dst[c*32+2*r:], le.Uint16(row[2*c:]))
+				}
+			}
+		}
+		return p
+	}
+	for g := range p.groups {
+		dst := p.buf[g*p.stride : (g+1)*p.stride]
+		src := w[g*packRows*rb : (g+1)*packRows*rb]
+		for b := range nb {
+			sc := dst[b*32 : b*32+32]
+			q := dst[p.scBytes+b*256 : p.scBytes+b*256+256]
+			for r := range packRows {
+				blk := src[r*rb+b*18 : r*rb+b*18+18]
+				le.PutUint16(sc[2*r:], le.Uint16(blk))
+				le.PutUint32(q[4*r:], le.Uint32(blk[2:]))
+				le.PutUint32(q[64+4*r:], le.Uint32(blk[6:]))
+				le.PutUint32(q[128+4*r:], le.Uint32(blk[10:]))
+				le.PutUint32(q[192+4*r:], le.Uint32(blk[14:]))
+			}
+		}
+	}
+	return p
+}
+
+// MulRowsPacked is [Kernel.MulRows] with p, the packed copy of w from
+// k.Pack (nil to use w alone): whole groups of rows go through the packed
+// tiles, any rows before or after them through the ordinary ones.
+func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []float32, ldy int) {
+	if p == nil || !k.packs() {
+		k.MulRows(w, lo, hi, a, y, ldy)
+		return
+	}
+	n := a.n
+	float := k.typ == F16
+	if p.typ != k.typ || p.cols != a.cols || (a.kind != actsQ8 || len(a.pk) == 0 && n > 0) && !float || float && a.kind != actsF32 || lo < 0 || hi < lo || hi > p.rows ||
+		(n > 0 && len(y) < (n-1)*ldy+hi) {
+		panic(fmt.Sprintf("quant: MulRowsPacked %v rows [%d,%d) × %d with %d packed rows, ldy=%d", k.typ, lo, hi, n, p.rows, ldy))
+	}
+	g0 := (lo + packRows - 1) / packRows
+	g1 := min(hi/packRows, p.groups)
+	if g0 >= g1 {
+		k.MulRows(w, lo, hi, a, y, ldy)
+		return
+	}
+	if lo < g0*packRows {
+		k.MulRows(w, lo, g0*packRows, a, y, ldy)
+	}
+	if g1*packRows < hi {
+		k.MulRows(w, g1*packRows, hi, a, y, ldy)
+	}
+	if n == 0 {
+		return
+	}
+	nb := a.cols / 32
+	cols := a.cols
+	// Groups are taken in chunks of about 256 KiB (at least two groups,
+	// which the two-group tiles take together), which stay in the L2
+	// cache while every tile of activation rows passes over them.
+	chunk := max(2, (256<<10)/p.stride)
+	for c0 := g0; c0 < g1; c0 += chunk {
+		c1 := min(c0+chunk, g1)
+		for t := 0; t < n; t += pkRows {
+			T := min(pkRows, n-t)
+			if float {
+				x := &a.f[t*cols]
+				g := c0
+				if f2 := k.ptilesF2[T]; f2 != nil {
+					for ; g+1 < c1; g += 2 {
+						f2(&p.buf[g*p.stride], p.stride, x, cols*4, cols, &y[t*ldy+g*packRows], ldy*4)
+					}
+				}
+				for ; g < c1; g++ {
+					k.ptilesF[T](&p.buf[g*p.stride], x, cols*4, cols, &y[t*ldy+g*packRows], ldy*4)
+				}
+				continue
+			}
+			f := k.ptiles[T]
+			x := &a.pk[t/pkRows*nb*pkBlock]
+			for g := c0; g < c1; g++ {
+				base := p.buf[g*p.stride:]
+				f(&base[0], &base[p.scBytes], nb, x, &y[t*ldy+g*packRows], ldy*4)
+			}
+		}
+	}
+}
