@@ -39,7 +39,8 @@ type taskSystem struct {
 // newTasks opens the task tables in st's database (opening the configured store when st is
 // nil, i.e. when authentication is off). It starts nothing: svc.Run runs the workers of every
 // model. sink, when not nil, receives the outcome of every model call of a task run (pass the
-// server's usage sink); codeStats, when not nil, counts code checks and repairs.
+// server's usage sink); codeStats, when not nil, counts code checks and repairs; tracer, when
+// not nil, traces task runs and webhook deliveries.
 func newTasks(ctx context.Context, cfg *config.Config, dataDir string, st store.Store, reg *router.Registry,
 	sink usage.Sink, codeStats *codecheck.Stats, log *slog.Logger, tracer trace.TracerProvider) (*taskSystem, error) {
 	if codeStats == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -51,7 +52,9 @@ func BenchmarkTracing(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer reg.Close()
-			srv := server.NewWith(cfg.Server, reg, telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error")), server.Options{Tracing: tc.tp})
+			log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
+			srv := server.NewWith(cfg.Server, reg, log, server.Options{Tracing: tc.tp,
+				Routes: openai.New(reg, openai.Options{Logger: log}).Routes()})
 			h := srv.Handler()
 			b.ReportAllocs()
 			for b.Loop() {
