@@ -6,13 +6,16 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/plugin"
 	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 
 	// The built-in plugin types, registered at init. A build of autoglm with a team's own
 	// plugin adds one blank import of its package here (see examples/plugin-hello).
@@ -40,7 +43,7 @@ func startPlugins(ctx context.Context, cfg *config.Config, source string, reg *r
 	if st, err := os.Stat(source); err == nil && st.Mode().IsRegular() {
 		file = source
 	}
-	opt := plugin.Options{Registry: reg, Logger: log, Metrics: p.metrics}
+	opt := plugin.Options{Registry: reg, Logger: log, Metrics: p.metrics, Span: pluginSpan}
 	if file != "" {
 		opt.Dir = filepath.Dir(file)
 	}
@@ -81,4 +84,20 @@ func (p *plugins) Close() {
 	p.stop()
 	p.wg.Wait()
 	p.manager.Close()
+}
+
+// pluginSpan traces one plugin hook call as an autoglm.plugin span (a no-op with tracing off).
+// name is the chain's "plugin.<id>.<hook>".
+func pluginSpan(ctx context.Context, name string) (context.Context, func(error)) {
+	id, hook := strings.TrimPrefix(name, "plugin."), ""
+	if i := strings.LastIndexByte(id, '.'); i >= 0 {
+		id, hook = id[:i], id[i+1:]
+	}
+	ctx, span := telemetry.StartHook(ctx, id, hook)
+	return ctx, func(err error) {
+		if err != nil {
+			telemetry.Fail(span, string(apierr.CodePluginFailed), "the plugin hook failed")
+		}
+		span.End()
+	}
 }
