@@ -117,6 +117,21 @@ models:
 	if h := series(t, fams, "autoglm_model_time_to_first_token_seconds", map[string]string{"backend": "upstream"}).GetHistogram(); h.GetSampleSum() < 2*0.020 {
 		t.Errorf("upstream TTFT sum %gs is below the upstream's own 2×20ms", h.GetSampleSum())
 	}
+	// The same calls under the GenAI conventions' names: the chat upstream and the local
+	// engine's text completions, each with its tokens by type and the streaming timings.
+	for _, c := range []struct{ op, model, provider string }{{"chat", "m", "upstream"}, {"text_completion", "stories", "engine"}} {
+		l := map[string]string{"gen_ai_operation_name": c.op, "gen_ai_request_model": c.model, "gen_ai_provider_name": c.provider}
+		if h := series(t, fams, "gen_ai_server_time_to_first_token_seconds", l).GetHistogram(); h.GetSampleCount() != 2 || h.GetSampleSum() <= 0 {
+			t.Errorf("%v: gen_ai TTFT count %d sum %g", l, h.GetSampleCount(), h.GetSampleSum())
+		}
+		if h := series(t, fams, "gen_ai_server_request_duration_seconds", map[string]string{"gen_ai_request_model": c.model, "error_type": ""}).GetHistogram(); h.GetSampleCount() != 2 {
+			t.Errorf("%v: gen_ai request duration count %d, want 2", l, h.GetSampleCount())
+		}
+		out := series(t, fams, "gen_ai_client_token_usage", map[string]string{"gen_ai_request_model": c.model, "gen_ai_token_type": "output"}).GetHistogram()
+		if out.GetSampleCount() != 2 || out.GetSampleSum() < 2 {
+			t.Errorf("%v: gen_ai output tokens count %d sum %g", l, out.GetSampleCount(), out.GetSampleSum())
+		}
+	}
 	route := series(t, fams, "autoglm_http_request_duration_seconds", map[string]string{"route": "/v1/completions"}).GetHistogram()
 	if route.GetSampleCount() != 2 {
 		t.Errorf("route histogram count %d, want 2", route.GetSampleCount())

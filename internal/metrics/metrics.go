@@ -10,6 +10,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
@@ -46,7 +48,17 @@ type Metrics struct {
 	modelDur *prometheus.HistogramVec
 	ttft     *prometheus.HistogramVec
 	tokenGap *prometheus.HistogramVec
+
+	// The OpenTelemetry GenAI semantic conventions' metrics, under their Prometheus names
+	// (dots as underscores, the unit as a suffix), for dashboards built on the conventions.
+	genTokens *prometheus.HistogramVec // gen_ai.client.token.usage
+	genDur    *prometheus.HistogramVec // gen_ai.server.request.duration
+	genTTFT   *prometheus.HistogramVec // gen_ai.server.time_to_first_token
+	genPerTok *prometheus.HistogramVec // gen_ai.server.time_per_output_token
 }
+
+// genAILabels are the conventions' attributes every gen_ai_* series carries.
+var genAILabels = []string{"gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name"}
 
 // New builds the registry over src.
 func New(src Sources) *Metrics {
@@ -70,7 +82,23 @@ func New(src Sources) *Metrics {
 	m.tokenGap = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "autoglm_model_inter_token_seconds",
 		Help:    "Mean time between the text events of one streamed answer after the first (one observation per answer), by model and backend.",
 		Buckets: []float64{.001, .0025, .005, .01, .02, .04, .06, .08, .1, .15, .2, .3, .5, 1, 2.5}}, []string{"model", "backend"})
+	// Bucket boundaries as the conventions advise.
+	m.genTokens = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gen_ai_client_token_usage",
+		Help:    "Tokens per model call by type (input, output): the GenAI conventions' gen_ai.client.token.usage.",
+		Buckets: []float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864}},
+		append(slices.Clone(genAILabels), "gen_ai_token_type"))
+	m.genDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gen_ai_server_request_duration_seconds",
+		Help:    "Model call duration: the GenAI conventions' gen_ai.server.request.duration (error_type set on failures).",
+		Buckets: []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}},
+		append(slices.Clone(genAILabels), "error_type"))
+	m.genTTFT = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gen_ai_server_time_to_first_token_seconds",
+		Help:    "Time to the first token of a streamed answer: the GenAI conventions' gen_ai.server.time_to_first_token.",
+		Buckets: []float64{0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0}}, genAILabels)
+	m.genPerTok = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gen_ai_server_time_per_output_token_seconds",
+		Help:    "Mean time per output token after the first of a streamed answer: the GenAI conventions' gen_ai.server.time_per_output_token.",
+		Buckets: []float64{0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5}}, genAILabels)
 	m.reg.MustRegister(m.http, m.httpDur, m.models, m.tokens, m.modelDur, m.ttft, m.tokenGap,
+		m.genTokens, m.genDur, m.genTTFT, m.genPerTok,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&sourceCollector{src: src})
 	m.reg.MustRegister(src.Collectors...)
@@ -115,6 +143,39 @@ func (m *Metrics) ObserveModel(_ context.Context, o usage.Outcome) {
 	}
 	if o.TextEvents > 1 {
 		m.tokenGap.WithLabelValues(o.Model, o.Backend).Observe(o.TokenGap.Seconds())
+	}
+	m.observeGenAI(o)
+}
+
+// observeGenAI records the call under the GenAI conventions' metrics. A cache hit is not a
+// model call and is left out.
+func (m *Metrics) observeGenAI(o usage.Outcome) {
+	if o.Cache == "hit" {
+		return
+	}
+	op, provider := telemetry.GenAIOperation(o.Op.String()), "autoglm"
+	if o.Backend != "" {
+		provider = o.Backend
+	}
+	errType := ""
+	if o.Status >= 400 {
+		errType = strconv.Itoa(o.Status)
+	}
+	m.genDur.WithLabelValues(op, o.Model, provider, errType).Observe(o.Latency.Seconds())
+	if errType != "" {
+		return
+	}
+	if o.Usage.PromptTokens > 0 {
+		m.genTokens.WithLabelValues(op, o.Model, provider, "input").Observe(float64(o.Usage.PromptTokens))
+	}
+	if o.Usage.CompletionTokens > 0 {
+		m.genTokens.WithLabelValues(op, o.Model, provider, "output").Observe(float64(o.Usage.CompletionTokens))
+	}
+	if o.TTFT > 0 {
+		m.genTTFT.WithLabelValues(op, o.Model, provider).Observe(o.TTFT.Seconds())
+	}
+	if o.TextEvents > 1 {
+		m.genPerTok.WithLabelValues(op, o.Model, provider).Observe(o.TokenGap.Seconds())
 	}
 }
 
