@@ -57,7 +57,8 @@ func TestLocalEngineThroughServer(t *testing.T) {
 	m := data.Models[0].Backends[0].Memory
 	// 292,800 f32 weights; f16 cache of 5 layers × 4 KV heads × 8 values × 2 × 2 bytes per
 	// position, 2 sequences of 256 positions at most.
-	if m == nil || m.WeightsMapped != 4*292800 || m.KVCacheType != "F16" || m.KVCacheMax != 2*256*640 ||
+	// An F32 model has nothing repacked at load.
+	if m == nil || m.WeightsMapped != 4*292800 || m.WeightsPacked != 0 || m.KVCacheType != "F16" || m.KVCacheMax != 2*256*640 ||
 		m.KVCache <= 0 || m.KVCache > m.KVCacheMax || m.Scratch <= 0 {
 		t.Errorf("memory: %+v", m)
 	}

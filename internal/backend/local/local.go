@@ -81,7 +81,7 @@ func openWith(cfg config.Backend, fault func(worker int)) (*Backend, error) {
 	m := b.Memory()
 	slog.Info("local model loaded", "model", cfg.Model, "path", cfg.Path, "arch", b.info.Arch,
 		"context", b.info.ContextLength, "seconds", time.Since(start).Seconds(),
-		"weights_mapped_mib", mib(m.WeightsMapped), "kv_cache_type", m.KVCacheType,
+		"weights_mapped_mib", mib(m.WeightsMapped), "weights_packed_mib", mib(m.WeightsPacked), "kv_cache_type", m.KVCacheType,
 		"kv_cache_max_mib", mib(m.KVCacheMax), "kv_bytes_per_token", b.info.KVBytesPerToken)
 	return b, nil
 }
@@ -107,7 +107,7 @@ func (b *Backend) Engine() backend.Engine {
 // Memory reports the model's memory (the admin API shows it).
 func (b *Backend) Memory() backend.Memory {
 	m := b.r.Memory()
-	return backend.Memory{WeightsMapped: m.Weights, KVCacheType: m.KVCacheType, KVCache: m.KVCache,
+	return backend.Memory{WeightsMapped: m.Weights, WeightsPacked: m.Packed, KVCacheType: m.KVCacheType, KVCache: m.KVCache,
 		KVCacheMax: m.KVCacheMax, Scratch: m.Scratch}
 }
 

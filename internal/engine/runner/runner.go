@@ -270,6 +270,9 @@ type Memory struct {
 	// Weights is the tensor data, mapped from the file (shared with the
 	// page cache; resident once read).
 	Weights int64
+	// Packed is the heap copy of weights repacked at load for the CPU's
+	// kernels (Q4_0 and F16 on AVX-512); zero when nothing was repacked.
+	Packed int64
 	// KVCacheType is the KV cache element type ("F32", "F16", "Q8_0").
 	KVCacheType string
 	// KVCache is held now by the KV caches; they grow with use up to
@@ -284,6 +287,7 @@ type Memory struct {
 func (r *Runner) Memory() Memory {
 	m := Memory{
 		Weights:     r.weights,
+		Packed:      r.m.PackedBytes(),
 		KVCacheType: r.info.KVCacheType,
 		KVCacheMax:  int64(r.opt.Parallel) * int64(r.cfg.ContextLength) * r.info.KVBytesPerToken,
 		Scratch:     r.m.ScratchBytes(),
