@@ -601,9 +601,11 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 		if capt != nil {
 			capt.complete = err == nil && werr == nil
 		}
-		if err == nil && werr == nil {
+		if err == nil && werr == nil && capt == nil {
 			// The answer is complete: send it now rather than after the accounting and logging
-			// that follow, which the client need not wait for.
+			// that follow, which the client need not wait for. An answer being cached is sent
+			// once it is stored, so that a client that has it can count on a hit at any replica
+			// sharing the cache.
 			_ = http.NewResponseController(w).Flush()
 		}
 		return nil
