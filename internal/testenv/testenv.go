@@ -81,3 +81,41 @@ func PostgresSchemaDSN(t testing.TB, prefix string, params ...string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// PostgresDatabaseDSN creates a database of the test's own on the test PostgreSQL, named prefix
+// and a random suffix, dropped (WITH FORCE: a process killed with SIGKILL may leave a session
+// the server has not reaped) when the test ends, and returns its DSN. For tests that run
+// several processes on one database, where a schema on the search path is not enough.
+func PostgresDatabaseDSN(t testing.TB, prefix string) string {
+	t.Helper()
+	base := PostgresDSN(t)
+	ctx := context.Background()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + "_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -17,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/testenv"
@@ -42,8 +39,8 @@ func TestSoak(t *testing.T) {
 	if err != nil || dur < time.Minute {
 		t.Fatalf("%s=%q: want a duration of at least 1m", soakEnv, v)
 	}
-	pgBase, redisAddr := testenv.PostgresDSN(t), testenv.RedisAddr(t)
-	dsn := soakDatabase(t, pgBase)
+	redisAddr := testenv.RedisAddr(t)
+	dsn := testenv.PostgresDatabaseDSN(t, "soak")
 	// The upstream is killed every killEvery and down for downFor each time: about every 3
 	// minutes in a long soak, three times in a short one.
 	killEvery := min(3*time.Minute, dur/4)
@@ -385,37 +382,4 @@ func startNoWait(t *testing.T, name string, args ...string) *proc {
 	}()
 	t.Cleanup(func() { p.stop(t) })
 	return p
-}
-
-// soakDatabase creates a database of the soak's own on the test PostgreSQL, dropped at the
-// end, and returns its DSN.
-func soakDatabase(t *testing.T, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	name := fmt.Sprintf("soak_%d", rand.Int64N(1<<40))
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }

@@ -23,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/open-autoglm/autoglm/api"
 	"github.com/open-autoglm/autoglm/internal/testenv"
 )
@@ -53,7 +51,6 @@ const (
 // in front of two `autoglm mockllm` processes (one fast, one slow), and checks what replicas
 // must share: keys, rate limits, revocations, usage and tasks.
 func TestScaleOut(t *testing.T) {
-	pgBase := testenv.PostgresDSN(t)
 	redisAddr := testenv.RedisAddr(t)
 	start := time.Now()
 	c := &cluster{bin: buildBinary(t), hc: &http.Client{
@@ -62,7 +59,7 @@ func TestScaleOut(t *testing.T) {
 	}}
 	t.Logf("built autoglm in %s", time.Since(start).Round(time.Millisecond))
 	t.Cleanup(c.hc.CloseIdleConnections)
-	dsn := newDatabase(t, pgBase)
+	dsn := testenv.PostgresDatabaseDSN(t, "scaleout")
 
 	c.fast = c.launch(t, "mockllm", nil, "mockllm", "--addr", "127.0.0.1:0")
 	c.slow = c.launch(t, "mockllm-slow", nil, "mockllm", "--addr", "127.0.0.1:0",
@@ -1042,40 +1039,6 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// newDatabase creates a database of the test's own on the test PostgreSQL (dropped at the
-// end) and returns its DSN.
-func newDatabase(t *testing.T, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	name := "scaleout_" + randomHex(6)
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		// FORCE: a replica killed with SIGKILL may leave a session the server has not reaped.
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func randomHex(n int) string {
