@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,25 +21,8 @@ import (
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openapi"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 )
-
-// lockedBuffer is a log sink safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestServeShutdown runs the whole server (authentication on, so the key refresh runs too),
 // serves a chat completion and a task, and cancels it as SIGTERM does: every component stops
@@ -61,7 +42,7 @@ models:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	addrc := make(chan net.Addr, 1)
 	var routes []httpapi.Route

@@ -2,7 +2,6 @@ package plugin_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
 // upstream is an OpenAI-compatible model server that records what it receives and answers
@@ -145,24 +145,7 @@ type gateway struct {
 	up      *upstream
 	manager *plugin.Manager
 	reg     *router.Registry
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *testenv.LogBuffer
 }
 
 // models is the model section every test gateway serves: glm-4 and glm-small, both on the
@@ -222,7 +205,7 @@ func serveConfig(t testing.TB, cfg *config.Config) *gateway {
 		t.Fatalf("registry: %v", err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	m := plugin.NewManager(plugin.Options{Registry: reg, Logger: log, Metrics: plugin.NewMetrics()})
 	if err := m.Load(context.Background(), cfg.Plugins); err != nil {
