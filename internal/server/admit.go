@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -59,9 +60,10 @@ func exemptFromAdmission(path string) bool {
 const idleMemoryAfter = 10 * time.Second
 
 // releaseIdleMemory returns the heap freed after a burst to the operating system once the
-// server has been idle for idleMemoryAfter. With the GC tuned for throughput (a high GOGC and
-// a memory limit), the heap a burst grew is otherwise kept until the next collection, which an
-// idle server does not run for minutes, and the runtime's scavenger gives it back slowly.
+// server has been idle for idleMemoryAfter (ReleaseMemory). With the GC tuned for throughput (a
+// high GOGC and a memory limit), the heap a burst grew is otherwise kept until the next
+// collection, which an idle server does not run for minutes, and the runtime's scavenger gives
+// it back slowly.
 func releaseIdleMemory(ctx context.Context, inFlight *atomic.Int64, served *atomic.Uint64) {
 	t := time.NewTicker(idleMemoryAfter / 2)
 	defer t.Stop()
@@ -80,7 +82,22 @@ func releaseIdleMemory(ctx context.Context, inFlight *atomic.Int64, served *atom
 		}
 		idleTicks++
 		if idleTicks == 2 { // idle for a whole idleMemoryAfter, once per quiet spell
-			debug.FreeOSMemory()
+			ReleaseMemory()
 		}
 	}
+}
+
+// ReleaseMemory collects garbage twice and hands the free heap back to the operating system.
+//
+// Twice, because one collection does not empty the sync.Pools: it only moves their contents to
+// a victim cache that the next collection frees. After a burst those pools hold the buffers of
+// every connection that closed — net/http's 4 KiB bufio reader and writer per client connection
+// among them, tens of megabytes after a few thousand connections — and an idle server runs no
+// further collection for minutes (the runtime forces one only every two minutes, and with
+// GOGC=400 the scavenger keeps up to five times the live heap). debug.FreeOSMemory alone
+// therefore left that memory resident. The second collection costs about as much as the
+// first, on a server that has just been idle for idleMemoryAfter.
+func ReleaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
