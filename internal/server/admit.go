@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -34,6 +35,12 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			return // the client left while queued
 		}
 		if reason != 0 {
+			// A refusal writes no log line of its own: under overload a line per refused
+			// request would cost more than the refusal. shedLog writes one a second instead.
+			if rec := recorderOf(w); rec != nil {
+				rec.shed = true
+			}
+			s.shedLog.note(r.Context(), s.log, reason)
 			s.writeEarly(w, r, &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeServerOverloaded,
 				RetryAfter: overloadRetryAfter, Err: errOverload(reason)})
 			return
@@ -41,6 +48,29 @@ func (s *Server) admit(next http.Handler) http.Handler {
 		defer l.Release()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// shedLog turns overload refusals into at most one warning a second, with the counts since
+// the last one.
+type shedLog struct {
+	full, wait atomic.Uint64
+	last       atomic.Int64 // unix nanoseconds of the last line
+}
+
+func (l *shedLog) note(ctx context.Context, log *slog.Logger, reason admission.Reason) {
+	if reason == admission.QueueFull {
+		l.full.Add(1)
+	} else {
+		l.wait.Add(1)
+	}
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
+		return
+	}
+	full, wait := l.full.Swap(0), l.wait.Swap(0)
+	log.LogAttrs(ctx, slog.LevelWarn, "overloaded: refusing requests with 503",
+		slog.Uint64("queue_full", full), slog.Uint64("wait_exceeded", wait))
 }
 
 type errOverload admission.Reason

@@ -19,6 +19,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
 // heapLive is the live heap as of the last collection, from runtime/metrics.
@@ -48,7 +49,8 @@ func TestBurstLeavesNothingBehind(t *testing.T) {
 	}
 	t.Cleanup(func() { reg.Close() })
 	lim := admission.New(admission.Config{MaxInFlight: 4, QueueDepth: 8, MaxWait: 25 * time.Millisecond})
-	srv, _ := newServer(cfg.Server, reg, slog.New(slog.DiscardHandler), server.Options{Admission: lim}, openai.Options{})
+	logs := &syncBuffer{}
+	srv, _ := newServer(cfg.Server, reg, telemetry.NewLogger(logs, slog.LevelInfo), server.Options{Admission: lim}, openai.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -123,8 +125,25 @@ func TestBurstLeavesNothingBehind(t *testing.T) {
 	if statuses[200] == 0 || statuses[503] == 0 || statuses[200]+statuses[503] != 2*clients {
 		t.Fatalf("answers %v: want both served (200) and refused (503) requests and nothing else", statuses)
 	}
-	st := lim.Stats()
-	if st.InFlight != 0 || st.Waiting != 0 || st.RefusedFull+st.RefusedWait != uint64(statuses[503]) {
+	// Refusals are cheap: no log line each (a line per refused request would cost more than
+	// the refusal), but a summary that says the server is refusing.
+	var perRequest, summaries int
+	for line := range strings.Lines(logs.String()) {
+		switch {
+		case strings.Contains(line, `"status":503`) || strings.Contains(line, "server_overloaded"):
+			perRequest++
+		case strings.Contains(line, `"msg":"overloaded: refusing requests with 503"`):
+			summaries++
+		}
+	}
+	if perRequest != 0 || summaries == 0 {
+		t.Errorf("log after %d refusals: %d lines about single refused requests, %d summaries (want none, and at least one)",
+			statuses[503], perRequest, summaries)
+	}
+	// A slot is given back once its handler has returned, which can be just after the client
+	// has read the answer.
+	waitFor(t, "every admission slot back", func() bool { st := lim.Stats(); return st.InFlight == 0 && st.Waiting == 0 })
+	if st := lim.Stats(); st.RefusedFull+st.RefusedWait != uint64(statuses[503]) {
 		t.Errorf("admission after the burst: %+v, %d refusals seen", st, statuses[503])
 	}
 

@@ -63,6 +63,8 @@ type Server struct {
 	inFlight atomic.Int64
 	served   atomic.Uint64
 	conns    atomic.Int64 // client connections open (OpenConns)
+	// shedLog summarises overload refusals in the log (admit.go).
+	shedLog shedLog
 
 	// bodyLimits are the routes' own body limits (Route.MaxBody), by "METHOD /path".
 	bodyLimits map[string]int64
@@ -262,7 +264,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, shape apierr
 		return
 	}
 	level := slog.LevelDebug
-	if e.Kind == apierr.Internal || e.Kind == apierr.Upstream || e.Kind == apierr.Unavailable {
+	if (e.Kind == apierr.Internal || e.Kind == apierr.Upstream || e.Kind == apierr.Unavailable) &&
+		e.Code != apierr.CodeServerOverloaded { // overload refusals are summarised by admit
 		level = slog.LevelWarn
 	}
 	if e.Err != nil || level > slog.LevelDebug {
