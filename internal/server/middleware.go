@@ -62,6 +62,7 @@ type recorder struct {
 	bytes       int64
 	wroteHeader bool
 	canceled    bool
+	shed        bool // refused for overload by the admission stage: counted, not logged (admit.go)
 }
 
 func (rw *recorder) WriteHeader(code int) {
@@ -132,6 +133,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		level := slog.LevelInfo
 		if status >= 500 && status != apierr.StatusClientClosed {
 			level = slog.LevelWarn
+		}
+		if rec.shed {
+			level = slog.LevelDebug
 		}
 		if !s.log.Enabled(ctx, level) {
 			return
