@@ -75,7 +75,7 @@ hz=$(getconf CLK_TCK)
 for r in $(seq "$rounds"); do
   for n in "${names[@]}"; do
     t0=$(ticks "${pid[$n]}")
-    out=$("$ab" bench --json --url "${url[$n]}" --model bench --rate "$rate" --concurrency 64 --duration "$duration" --warmup 0s "${stream[@]}")
+    out=$("$ab" bench --json --url "${url[$n]}" --model bench --rate "$rate" --concurrency 4000 --duration "$duration" --warmup 0s "${stream[@]}")
     t1=$(ticks "${pid[$n]}")
     python3 - "$out" "$r" "$n" $((t1 - t0)) "$hz" <<'PY'
 import json, sys
@@ -83,7 +83,8 @@ res, r, n, ticks, hz = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sy
 reqs = res["requests"]
 cpu = f"{ticks / hz * 1e6 / reqs:.0f}" if reqs else "-"
 l = res["latency_us"]
-print(f"| {r} | {n} | {reqs} | {cpu} | {l['p50']} | {l['p99']} | {res['errors']} |")
+errs = f"{res['errors']} {res.get('errors_by_kind') or ''}".strip()
+print(f"| {r} | {n} | {reqs} | {cpu} | {l['p50']} | {l['p99']} | {errs} |")
 PY
   done
 done
