@@ -216,8 +216,11 @@ function embeddedMe(root) {
 function start() {
   const root = document.getElementById('app');
   const draw = (me, error) => {
-    // boot.js hid the static sign-in form of a tab that holds a token; from here the
-    // application draws every screen.
+    // The sign-in screen is drawn over the page's static form, keeping its elements; any
+    // other first screen replaces it (Preact leaves a container's other children be).
+    // boot.js hid that form in a tab that holds a token; from here the application draws
+    // every screen.
+    if (!me.auth || me.authenticated) root.replaceChildren();
     delete document.documentElement.dataset.session;
     render(<App initialMe={me} initialError={error} />, root);
   };
