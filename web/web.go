@@ -7,6 +7,11 @@
 // `go build` needs no Node and the console works offline: every asset comes from the binary.
 // Regenerating needs the npm packages once: `cd web && npm ci`.
 //
+// For a fast first screen the page itself carries the sign-in form (kept here only with
+// authentication on) and the anonymous answer of GET /v1/me; a small classic script in the
+// head sets the theme before the first frame; the application's entry is small, and each page
+// is a file of its own, imported when first opened (see web/build).
+//
 // Every console response carries a strict Content-Security-Policy (default-src 'self', no
 // inline scripts or styles). The console signs in with an API key or a JWT kept in the
 // browser tab's sessionStorage and sent as a bearer token; it uses no cookies, so there is
