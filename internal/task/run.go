@@ -400,19 +400,15 @@ func (e *emitter) write(ctx context.Context, typ string, data []byte, tokens int
 	now := time.Now().UnixMicro()
 	lost := false
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		var cancelReq int
-		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET last_seq = last_seq + 1, progress_tokens = ?, lease_until = ?, updated_at = ?
-			WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING last_seq, cancel_requested`),
-			tokens, now+s.cfg.Lease.D().Microseconds(), now, e.c.id, s.instance).Scan(&seq, &cancelReq)
-		if errors.Is(err, sql.ErrNoRows) {
-			lost = true
-			return nil
-		}
+		seq, cancelReq, ok, err := s.db.recordProgress(ctx, tx, e.c.id, s.instance, tokens, now+s.cfg.Lease.D().Microseconds(), now)
 		if err != nil {
 			return err
 		}
-		if cancelReq != 0 {
+		if !ok {
+			lost = true
+			return nil
+		}
+		if cancelReq {
 			e.cancel(errCanceled)
 		}
 		if err := s.db.insertEvent(ctx, tx, e.c.id, seq, typ, data, now); err != nil {
@@ -444,18 +440,16 @@ func (e *emitter) heartbeat(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now().UnixMicro()
-		var cancelReq int
-		err := s.db.W.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET lease_until = ? WHERE id = ? AND status = 'running' AND lease_owner = ?
-			RETURNING cancel_requested`), now+s.cfg.Lease.D().Microseconds(), e.c.id, s.instance).Scan(&cancelReq)
+		cancelReq, ok, err := s.db.renewLease(ctx, s.db.W, e.c.id, s.instance, now+s.cfg.Lease.D().Microseconds())
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			e.cancel(errLeaseLost)
-			return
 		case err != nil:
 			if ctx.Err() == nil {
 				s.log.Warn("task heartbeat failed", "task", e.c.id, "err", err)
 			}
-		case cancelReq != 0:
+		case !ok:
+			e.cancel(errLeaseLost)
+			return
+		case cancelReq:
 			e.cancel(errCanceled)
 			return
 		}
