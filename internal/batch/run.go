@@ -122,7 +122,7 @@ type lineResponse struct {
 
 type lineError struct {
 	Code    apierr.Code `json:"code"`
-	Message string `json:"message"`
+	Message string      `json:"message"`
 }
 
 // run serves one line through the gateway and commits its answer, unless the line must
