@@ -381,6 +381,9 @@ func composeRoutes(cfg *config.Config, log *slog.Logger, gov *governance, reg *r
 			queue = *a.Queue
 		}
 		opts.Admission = admission.New(admission.Config{MaxInFlight: a.MaxInFlight, QueueDepth: queue, MaxWait: a.MaxWait.D()})
+		if m != nil {
+			m.Register(metrics.Admission(opts.Admission))
+		}
 	}
 	opts.Tracing = tracer
 	srv = server.NewWith(cfg.Server, reg, log, opts)
