@@ -236,9 +236,7 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 	}
 	g.Add(lifecycle.Component{Name: "retention",
 		Run: func(ctx context.Context) error {
-			r := store.NewRetention(gov.store, cfg.Store)
-			r.Logger = log
-			r.Run(ctx)
+			store.NewRetention(gov.store, cfg.Store, log).Run(ctx)
 			return nil
 		}})
 	g.Add(lifecycle.Component{Name: "key refresh",
