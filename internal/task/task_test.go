@@ -164,6 +164,13 @@ func testTimeLimit(t *testing.T, setup setupFunc) {
 	if done.Status != StatusFailed || done.Error == nil || done.Error.Code != "task_timeout" || done.Attempts != 1 {
 		t.Fatalf("task = %+v err %+v", done, done.Error)
 	}
+	// The tokens streamed before the time limit were used: the sink gets them (estimated,
+	// since the upstream's usage comes only at the end of a stream), as for an HTTP stream
+	// cut off.
+	u := e.usage.all()
+	if len(u) != 1 || u[0].Status == 200 || u[0].Usage.CompletionTokens <= 0 || u[0].Usage.PromptTokens <= 0 || !u[0].Usage.Estimated {
+		t.Errorf("usage records of a run cut off by its time limit = %+v; want one, estimated, with the tokens streamed", u)
+	}
 }
 
 func TestOtherKinds(t *testing.T) { testOtherKinds(t, setup) }
