@@ -113,6 +113,18 @@ func Build(ctx context.Context, cfgs []config.Plugin, opt BuildOptions) (*Chain,
 		e.req, _ = p.(RequestHook)
 		e.resp, _ = p.(ResponseHook)
 		e.chunk, _ = p.(ChunkHook)
+		if hs, ok := p.(HookSet); ok {
+			req, resp, chunk := hs.Hooks()
+			if !req {
+				e.req = nil
+			}
+			if !resp {
+				e.resp = nil
+			}
+			if !chunk {
+				e.chunk = nil
+			}
+		}
 		ch.hasReq = ch.hasReq || e.req != nil
 		ch.hasResp = ch.hasResp || e.resp != nil
 		ch.hasChk = ch.hasChk || e.chunk != nil
