@@ -57,7 +57,7 @@ func TestInstrumentStopsALoop(t *testing.T) {
 
 func TestInstrumentRefusesWhatItCannotCheck(t *testing.T) {
 	for name, code := range map[string][]byte{
-		"not wasm": []byte("\x7fELF...."),
+		"not wasm":  []byte("\x7fELF...."),
 		"cut short": loopModule[:len(loopModule)-3],
 		// A global.get of index 0 in a module with no globals: after instrumenting, index
 		// 0 would be the stop flag, which the module must not be able to reach.
