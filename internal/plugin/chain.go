@@ -210,6 +210,18 @@ type Call struct {
 	replied bool
 	states  []any
 	cur     int
+	buf     [4]any // states of a short chain, without an allocation of their own
+}
+
+// newCall returns a Call for r with a state slot for each of n plugins.
+func newCall(r *Request, n int) *Call {
+	c := &Call{Req: r}
+	if n <= len(c.buf) {
+		c.states = c.buf[:n]
+	} else {
+		c.states = make([]any, n)
+	}
+	return c
 }
 
 // Reply answers the request with text instead of sending it to a model: no later request
@@ -365,5 +377,5 @@ func (ch *Chain) hasResponseIn(n int) bool {
 // NewTestCall returns a Call for r with state slots for n plugins, for testing a plugin's
 // hooks without a chain.
 func NewTestCall(r *Request, n int) *Call {
-	return &Call{Req: r, states: make([]any, max(n, 1))}
+	return newCall(r, max(n, 1))
 }

@@ -154,7 +154,7 @@ func (m *Manager) run(ctx context.Context, ch *Chain, model *router.Model, req *
 		// Not a JSON object the plugins could read: the backend answers it as it would.
 		return next(ctx, model, req)
 	}
-	c := &Call{Req: preq, states: make([]any, len(ch.entries))}
+	c := newCall(preq, len(ch.entries))
 	n := len(ch.entries)
 	if ch.hasReq {
 		var err error

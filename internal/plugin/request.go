@@ -46,6 +46,7 @@ type Request struct {
 
 	prompt bool     // the body had a string prompt
 	made   [][]byte // parameter values SetParam encoded itself: valid JSON by construction
+	madeN  [2][]byte
 }
 
 // Message is one chat message. Content holds string content; other shapes (a list of parts)
@@ -169,6 +170,9 @@ func (r *Request) SetParam(name string, v any) error {
 	}
 	r.Params[name] = b
 	if made {
+		if r.made == nil {
+			r.made = r.madeN[:0]
+		}
 		r.made = append(r.made, b)
 	}
 	return nil
@@ -315,18 +319,8 @@ func (r *Request) encodeBody(orig []byte, f wire.Fields) (body []byte, nf wire.F
 		}
 		return false
 	}
-	size := 64 + len(r.Model) + len(r.Prompt)
-	for i := range r.Messages {
-		m := &r.Messages[i]
-		size += 32 + len(m.Role) + len(m.Content) + len(m.RawContent)
-		for k, v := range m.Extra {
-			size += 4 + len(k) + len(v)
-		}
-	}
-	for k, v := range r.Params {
-		size += 4 + len(k) + len(v)
-	}
-	b := make([]byte, 0, size+size/8)
+	// Most of the body is the original's; what plugins add is usually short.
+	b := make([]byte, 0, len(orig)+len(orig)/4+256)
 	b = append(b, `{"model":`...)
 	nf.ModelStart = len(b)
 	b = AppendString(b, r.Model)
