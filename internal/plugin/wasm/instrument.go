@@ -12,7 +12,8 @@ const stopExport = "autoglm.stop"
 // function body and of every loop: `global.get $stop; if; unreachable; end`, where $stop is
 // a new mutable i32 global, exported as "autoglm.stop", that no code of the module can name.
 // The host sets it when a call's time is up, and the call traps at its next loop iteration
-// or function call.
+// or function call. Every yieldEvery checks the code also steps out to Go and back, so that a
+// long call does not hold up Go's garbage collector and scheduler (see below).
 //
 // wazero's own way to stop a call (WithCloseOnContextDone) leaves compiled code for Go at
 // every loop iteration; Go's compiler for wasm makes every branch a loop iteration, so a Go
@@ -42,14 +43,19 @@ func instrument(code []byte) ([]byte, error) {
 		secs = append(secs, section{id, body})
 	}
 	var importedGlobals, globals uint32
+	hasMemory := false
 	for _, s := range secs {
 		switch s.id {
 		case 2:
-			n, err := countImportedGlobals(s.body)
+			n, mems, err := countImports(s.body)
 			if err != nil {
 				return nil, fmt.Errorf("import section: %w", err)
 			}
 			importedGlobals = n
+			hasMemory = hasMemory || mems > 0
+		case 5:
+			m := &reader{b: s.body}
+			hasMemory = hasMemory || m.u32() > 0
 		case 6:
 			g := &reader{b: s.body}
 			globals = g.u32()
@@ -59,11 +65,29 @@ func instrument(code []byte) ([]byte, error) {
 		}
 	}
 	stop := importedGlobals + globals
+	count := stop + 1
+	// if (global.get $stop) { unreachable }
 	check := appendU32([]byte{0x23}, stop)
 	check = append(check, 0x04, 0x40, 0x00, 0x0b)
+	if hasMemory {
+		// Compiled wasm never stops for Go's scheduler on its own, and a garbage collection
+		// waits for every running goroutine to stop: a long call would hold up the whole
+		// process, the timer that should stop it included. Every yieldEvery checks, the
+		// code goes to Go and back (memory.grow 0 does, and changes nothing):
+		// $count -= 1; if ($count == 0) { drop(memory.grow(0)); $count = yieldEvery }
+		check = appendU32(append(check, 0x23), count)
+		check = append(check, 0x41, 0x01, 0x6b, 0x24)
+		check = appendU32(check, count)
+		check = appendU32(append(check, 0x23), count)
+		check = append(check, 0x45, 0x04, 0x40, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x41)
+		check = appendS32(check, yieldEvery)
+		check = appendU32(append(check, 0x24), count)
+		check = append(check, 0x0b)
+	}
 
-	// The new global: mutable i32, 0.
-	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+	// The new globals: $stop, mutable i32 0; $count, mutable i32 yieldEvery.
+	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}
+	newGlobal = append(appendS32(newGlobal, yieldEvery), 0x0b)
 	name := append(appendU32(nil, uint32(len(stopExport))), stopExport...)
 	newExport := appendU32(append(name, 0x03), stop)
 
@@ -79,7 +103,7 @@ func instrument(code []byte) ([]byte, error) {
 	for _, s := range secs {
 		if s.id != 0 {
 			if !addedGlobal && rank[s.id] > rank[6] {
-				emit(6, append(appendU32(nil, 1), newGlobal...))
+				emit(6, append(appendU32(nil, 2), newGlobal...))
 				addedGlobal = true
 			}
 			if !addedExport && rank[s.id] > rank[7] {
@@ -91,7 +115,7 @@ func instrument(code []byte) ([]byte, error) {
 		case 6:
 			g := &reader{b: s.body}
 			n := g.u32()
-			emit(6, append(append(appendU32(nil, n+1), s.body[g.i:]...), newGlobal...))
+			emit(6, append(append(appendU32(nil, n+2), s.body[g.i:]...), newGlobal...))
 			addedGlobal = true
 		case 7:
 			e := &reader{b: s.body}
@@ -112,7 +136,7 @@ func instrument(code []byte) ([]byte, error) {
 		}
 	}
 	if !addedGlobal {
-		emit(6, append(appendU32(nil, 1), newGlobal...))
+		emit(6, append(appendU32(nil, 2), newGlobal...))
 	}
 	if !addedExport {
 		emit(7, append(appendU32(nil, 1), newExport...))
@@ -120,10 +144,13 @@ func instrument(code []byte) ([]byte, error) {
 	return out, nil
 }
 
-func countImportedGlobals(b []byte) (uint32, error) {
+// yieldEvery is how many checks pass between two trips to Go.
+const yieldEvery = 1 << 14
+
+// countImports counts the imported globals and memories.
+func countImports(b []byte) (globals, memories uint32, err error) {
 	r := &reader{b: b}
 	n := r.u32()
-	var globals uint32
 	for range n {
 		r.bytes(int(r.u32())) // module
 		r.bytes(int(r.u32())) // name
@@ -135,6 +162,7 @@ func countImportedGlobals(b []byte) (uint32, error) {
 			r.limits()
 		case 0x02: // memory
 			r.limits()
+			memories++
 		case 0x03: // global
 			r.byte()
 			r.byte()
@@ -143,13 +171,13 @@ func countImportedGlobals(b []byte) (uint32, error) {
 			r.byte()
 			r.u32()
 		default:
-			return 0, fmt.Errorf("unknown import kind %#x", kind)
+			return 0, 0, fmt.Errorf("unknown import kind %#x", kind)
 		}
 		if r.err != nil {
-			return 0, r.err
+			return 0, 0, r.err
 		}
 	}
-	return globals, r.err
+	return globals, memories, r.err
 }
 
 // instrumentCode rewrites the code section's function bodies.
@@ -376,6 +404,18 @@ func (r *reader) blockType() {
 		return
 	}
 	r.leb(33)
+}
+
+// appendS32 appends v as a signed LEB128 number (an i32.const immediate).
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }
 
 func appendU32(b []byte, v uint32) []byte {

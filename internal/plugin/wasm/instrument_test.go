@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -10,13 +11,14 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// loopModule is a module whose exported "spin" loops until its argument counts down to 0,
+// loopModule is a module with a memory whose exported "spin" loops until its argument counts down to 0,
 // written out byte by byte: (func (export "spin") (param i32) (loop (br_if 0 (i32.ne
 // (local.tee 0 (i32.sub (local.get 0) (i32.const 1))) (i32.const 0))))).
 var loopModule = []byte{
 	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
 	0x01, 0x05, 0x01, 0x60, 0x01, 0x7f, 0x00, // type: (i32) -> ()
 	0x03, 0x02, 0x01, 0x00, // function 0 of type 0
+	0x05, 0x03, 0x01, 0x00, 0x01, // memory: one, of at least one page
 	0x07, 0x08, 0x01, 0x04, 's', 'p', 'i', 'n', 0x00, 0x00, // export "spin"
 	0x0a, 0x13, 0x01, 0x11, 0x00, // code: one body of 0x11 bytes, no locals
 	0x03, 0x40, // loop
@@ -45,13 +47,19 @@ func TestInstrumentStopsALoop(t *testing.T) {
 	if !ok {
 		t.Fatal("no mutable stop flag exported")
 	}
-	// 0 counts down through every i32, for seconds: the flag, set while it runs, stops it
-	// at a loop check.
-	timer := time.AfterFunc(20*time.Millisecond, func() { stop.Set(1) })
-	defer timer.Stop()
-	start := time.Now()
-	if _, err := spin.Call(ctx, 0); err == nil {
-		t.Fatalf("a call with the stop flag set ran to its end (%v)", time.Since(start))
+	// 0 counts down through every i32, for seconds. A garbage collection in the meantime
+	// must not wait for the call to end (it steps out to Go now and then), and the flag,
+	// set while it runs, stops it at a loop check.
+	done := make(chan error, 1)
+	go func() {
+		_, err := spin.Call(ctx, 0)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	runtime.GC()
+	stop.Set(1)
+	if err := <-done; err == nil {
+		t.Fatal("a call with the stop flag set ran to its end")
 	}
 }
 
