@@ -286,7 +286,13 @@ func (p *Plugin) start(ctx context.Context) (*instance, error) {
 			Error string   `json:"error"`
 			Hooks []string `json:"hooks"`
 		}
+		// Stopped, like a hook, when ctx ends (the hook call's, for an instance started for
+		// one).
+		stop := context.AfterFunc(ctx, func() { in.stop.(api.MutableGlobal).Set(1) })
 		ok, err := in.call(ctx, f, func(b []byte) []byte { return append(b, p.conf...) }, &res)
+		if !stop() && err == nil {
+			err = context.Cause(ctx)
+		}
 		if err != nil {
 			m.Close(context.Background())
 			return nil, fmt.Errorf("configure: %w", err)
