@@ -13,14 +13,14 @@ const stopExport = "autoglm.stop"
 // a new mutable i32 global, exported as "autoglm.stop", that no code of the module can name.
 // The host sets it when a call's time is up, and the call traps at its next loop iteration
 // or function call. Every yieldEvery checks the code also steps out to Go and back, so that a
-// long call does not hold up Go's garbage collector and scheduler (see below).
+// long call does not hold up Go's garbage collector and scheduler.
 //
 // wazero's own way to stop a call (WithCloseOnContextDone) leaves compiled code for Go at
 // every loop iteration; Go's compiler for wasm makes every branch a loop iteration, so a Go
 // module ran 10 to 25 times slower with it. The check here is a load and a branch.
 //
 // Only the sections it changes are decoded: the imports (to count imported globals), the
-// globals and exports (one entry added) and the code (every instruction, to find the loops).
+// globals and exports (entries added: the flag and a counter) and the code (every instruction, to find the loops).
 // An instruction it does not know is an error: the module is refused rather than run
 // unchecked.
 func instrument(code []byte) ([]byte, error) {

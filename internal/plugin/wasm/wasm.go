@@ -11,7 +11,8 @@
 // host writes a JSON document at a buffer from alloc, calls the hook, and reads the answer:
 // a JSON document whose address and length are packed in the result as ptr<<32 | len, or 0
 // for "no change". It frees both buffers. An optional configure(ptr, len) i64 receives the
-// entry's config object once per instance and answers 0 or {"error": "..."}.
+// entry's config object once per instance and answers 0, {"error": "..."}, or {"hooks": [...]}
+// naming the hooks the configuration needs (ABI 1.1).
 package wasm
 
 import (
