@@ -161,14 +161,12 @@ var q8Types = []q8Type{
 			p("VPANDD Z14, Z%d, Z%d", r, r)
 			p("VSHUFI64X2 $0xd8, Z%d, Z%d, Z%d", r, r, r)
 			// Bit j of qh is the fifth bit of element j: the two
-			// blocks' qh words form a 64-bit byte mask.
-			p("MOVL %s, R13", rowAddr(r, 2))
-			p("MOVL %s, R14", rowAddr(r, 24))
-			p("SHLQ $32, R14")
-			p("ORQ R14, R13")
-			p("KMOVQ R13, K1")
-			p("VMOVDQU8.Z Z15, K1, Z10")
-			p("VPORD Z10, Z%d, Z%d", r, r)
+			// blocks' qh words form a 64-bit byte mask, under which
+			// 16 is added to the nibbles (an OR, as they are < 16).
+			p("KMOVD %s, K1", rowAddr(r, 2))
+			p("KMOVD %s, K2", rowAddr(r, 24))
+			p("KUNPCKDQ K1, K2, K1")
+			p("VPADDB Z15, Z%d, K1, Z%d", r, r)
 		},
 	},
 }
