@@ -549,26 +549,35 @@ func BenchmarkGemv(b *testing.B) {
 		}
 		rb, _ := RowBytes(typ, cols)
 		rows := c.size / rb
-		w := make([]float32, cols)
-		enc := make([]byte, 0, rows*rb)
-		for range rows {
-			for i := range w {
-				w[i] = float32(rng.NormFloat64())
-			}
-			e, _ := Quantize(typ, w)
-			enc = append(enc, e...)
-		}
+		var enc []byte
+		var a Acts
 		k, _ := KernelFor(typ)
 		tiles := *k
 		tiles.gemv = nil
-		var a Acts
-		k.QuantizeActs(&a, w, 1, cols)
 		y := make([]float32, rows)
+		// The matrix is made on first use, so that a -bench filter that
+		// leaves this size out does not pay for it.
+		setup := func() {
+			if enc != nil {
+				return
+			}
+			w := make([]float32, cols)
+			enc = make([]byte, 0, rows*rb)
+			for range rows {
+				for i := range w {
+					w[i] = float32(rng.NormFloat64())
+				}
+				e, _ := Quantize(typ, w)
+				enc = append(enc, e...)
+			}
+			k.QuantizeActs(&a, w, 1, cols)
+		}
 		for _, kern := range []struct {
 			name string
 			k    *Kernel
 		}{{"gemv", k}, {"tiles", &tiles}} {
 			b.Run(fmt.Sprintf("%v/%s/%s", typ, c.name, kern.name), func(b *testing.B) {
+				setup()
 				b.SetBytes(int64(len(enc)))
 				cpu := cpuTime()
 				for b.Loop() {
