@@ -43,3 +43,29 @@ func TestPoolRunCoversOnce(t *testing.T) {
 		p.stop()
 	}
 }
+
+// A worker that went to sleep after the pool was idle longer than it
+// watches for work is woken by the next loop and takes part in it: the
+// caller's first chunk waits for another worker to run a chunk, which
+// only a woken worker can do.
+func TestPoolWakesSleepingWorker(t *testing.T) {
+	p := newPool(2)
+	defer p.stop()
+	for round := range 5 {
+		time.Sleep(spinFor + 5*time.Millisecond) // past the watch: the worker sleeps
+		var byWorker atomic.Int32
+		p.run(4, 1, func(w, lo, hi int) {
+			if w != 0 {
+				byWorker.Add(1)
+				return
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for byWorker.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Microsecond)
+			}
+		})
+		if byWorker.Load() == 0 {
+			t.Fatalf("round %d: the sleeping worker never joined the loop", round)
+		}
+	}
+}

@@ -161,14 +161,12 @@ var q8Types = []q8Type{
 			p("VPANDD Z14, Z%d, Z%d", r, r)
 			p("VSHUFI64X2 $0xd8, Z%d, Z%d, Z%d", r, r, r)
 			// Bit j of qh is the fifth bit of element j: the two
-			// blocks' qh words form a 64-bit byte mask.
-			p("MOVL %s, R13", rowAddr(r, 2))
-			p("MOVL %s, R14", rowAddr(r, 24))
-			p("SHLQ $32, R14")
-			p("ORQ R14, R13")
-			p("KMOVQ R13, K1")
-			p("VMOVDQU8.Z Z15, K1, Z10")
-			p("VPORD Z10, Z%d, Z%d", r, r)
+			// blocks' qh words form a 64-bit byte mask, under which
+			// 16 is added to the nibbles (an OR, as they are < 16).
+			p("KMOVD %s, K1", rowAddr(r, 2))
+			p("KMOVD %s, K2", rowAddr(r, 24))
+			p("KUNPCKDQ K1, K2, K1")
+			p("VPADDB Z15, Z%d, K1, Z%d", r, r)
 		},
 	},
 }
@@ -236,6 +234,82 @@ func q8Tile(ty q8Type, R, T int) string {
 	p("VZEROUPPER")
 	p("RET")
 	return name
+}
+
+// gemvPrefetch is how far ahead of the weight row being read the matrix-
+// vector kernels ask for the cache line, in bytes (0: no prefetch).
+const gemvPrefetch = 0
+
+// q8Gemv is the 1×1 tile of q8Tile run over rows consecutive weight rows
+// in one call, for one activation row (decoding): the same instructions in
+// the same order per row, so each y[r] is bit for bit the 1×1 tile's, less
+// a Go call, a bounds check and a register setup per row. The rows must
+// hold an even number of blocks (w advances from one row to the next).
+func q8Gemv(ty q8Type) string {
+	name := fmt.Sprintf("gemv%sVNNI", ty.name)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ x+8(FP), DX")
+	p("MOVQ dv+16(FP), R11")
+	p("MOVQ cv+24(FP), R12")
+	p("MOVQ nb2+32(FP), R9")
+	p("MOVQ y+40(FP), BX")
+	p("MOVQ rows+48(FP), R8")
+	ty.setup()
+	p("TESTQ R8, R8")
+	p("JZ %s_done", name)
+	label(name + "_row")
+	p("MOVQ DX, SI")
+	p("MOVQ R11, DI")
+	p("MOVQ R12, CX")
+	p("MOVQ R9, R10")
+	zeroAcc(1, 1)
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	if gemvPrefetch > 0 {
+		p("PREFETCHT0 %d(AX)", gemvPrefetch)
+	}
+	ty.load(0)
+	p("VPBROADCASTW %s, X8", rowAddr(0, 0))
+	p("VPBROADCASTW %s, X9", rowAddr(0, ty.bytes))
+	p("VINSERTI128 $1, X9, Y8, Y8")
+	p("VCVTPH2PS Y8, Z4")
+	p("VMOVDQU32 (CX), Z12")
+	p("VMOVUPS (DI), Z13")
+	p("VMOVDQA32 Z12, Z8")
+	p("VPDPBUSD (SI), Z0, Z8")
+	p("VCVTDQ2PS Z8, Z8")
+	p("VMULPS Z13, Z4, Z9")
+	p("VFMADD231PS Z9, Z8, Z%d", acc(0, 0, 1))
+	p("ADDQ $%d, AX", 2*ty.bytes)
+	p("ADDQ $64, SI")
+	p("ADDQ $64, DI")
+	p("ADDQ $64, CX")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	gemvReduce()
+	p("DECQ R8")
+	p("JNZ %s_row", name)
+	label(name + "_done")
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// gemvReduce is reduce(1, 1) storing to (BX) and advancing BX.
+func gemvReduce() {
+	a := acc(0, 0, 1)
+	p("VEXTRACTF64X4 $1, Z%d, Y8", a)
+	p("VADDPS Y8, Y%d, Y8", a)
+	p("VEXTRACTF128 $1, Y8, X9")
+	p("VADDPS X9, X8, X8")
+	p("VHADDPS X8, X8, X8")
+	p("VHADDPS X8, X8, X8")
+	p("VMOVSS X8, (BX)")
+	p("ADDQ $4, BX")
 }
 
 // floatTile multiplies F16 or F32 rows by float32 activations, 16 elements
@@ -1101,6 +1175,61 @@ func kTile(ty kType, R, T int) string {
 	return name
 }
 
+// kGemv is the 1×1 tile of kTile run over rows consecutive weight rows in
+// one call, for one activation row, bit for bit as q8Gemv is to q8Tile.
+func kGemv(ty kType) string {
+	name := fmt.Sprintf("gemv%sVNNI", ty.name)
+	fmt.Fprintf(&s, "\n// func %s(w *byte, x *int8, dv *float32, bs *int32, nsb int, y *float32, rows int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ x+8(FP), DX")
+	p("MOVQ dv+16(FP), R11")
+	p("MOVQ bs+24(FP), R12")
+	p("MOVQ nsb+32(FP), R9")
+	p("MOVQ y+40(FP), BX")
+	p("MOVQ rows+48(FP), R8")
+	for c := range 4 {
+		p("VMOVDQU64 %s+%d(SB), Z%d", ty.idx, 64*c, 12+c)
+	}
+	p("TESTQ R8, R8")
+	p("JZ %s_done", name)
+	label(name + "_row")
+	p("MOVQ DX, SI")
+	p("MOVQ R11, CX")
+	p("MOVQ R12, DI")
+	p("MOVQ R9, R10")
+	zeroAcc(1, 1)
+	p("TESTQ R10, R10")
+	p("JZ %s_reduce", name)
+	label(name + "_loop")
+	if gemvPrefetch > 0 {
+		p("PREFETCHT0 %d(AX)", gemvPrefetch)
+	}
+	ty.row(0)
+	p("VPXORD Z0, Z0, Z0")
+	for c := range 4 {
+		ty.chunk(0, c)
+		p("VPMADDUBSW %s, %s, Z11", kx(0, 64*c), ty.w)
+		p("VPMADDWD %s, Z11, Z11", ty.sc)
+		p("VPADDD Z11, Z0, Z0")
+	}
+	ty.epi(0, acc(0, 0, 1))
+	p("ADDQ $%d, AX", ty.bytes)
+	p("ADDQ $256, SI")
+	p("ADDQ $64, DI")
+	p("ADDQ $64, CX")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_reduce")
+	gemvReduce()
+	p("DECQ R8")
+	p("JNZ %s_row", name)
+	label(name + "_done")
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
 // kx is activation row t at displacement d.
 func kx(t, d int) string {
 	switch t {
@@ -1372,6 +1501,18 @@ func main() {
 		decl.WriteString("}\n\n")
 	}
 	kConsts()
+	for _, ty := range q8Types {
+		q8Gemv(ty)
+	}
+	for _, ty := range kTypes {
+		kGemv(ty)
+	}
+	for _, ty := range q8Types {
+		fmt.Fprintf(&decl, "//go:noescape\nfunc gemv%sVNNI(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)\n\n", ty.name)
+	}
+	for _, ty := range kTypes {
+		fmt.Fprintf(&decl, "//go:noescape\nfunc gemv%sVNNI(w *byte, x *int8, dv *float32, bs *int32, nsb int, y *float32, rows int)\n\n", ty.name)
+	}
 	for _, ty := range q8Types {
 		fmt.Fprintf(&decl, "var tiles%sAVX2 = [tileMax + 1]asmTileQ8{", ty.name)
 		for T := 1; T <= 4; T++ {

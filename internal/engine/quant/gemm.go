@@ -30,7 +30,16 @@ type Kernel struct {
 	ptilesF [pkRows + 1]packedTileF
 	// ptilesF2 take two consecutive groups at once.
 	ptilesF2 [pkRows + 1]packedTileF2
+	// gemv multiplies a run of consecutive weight rows by one activation
+	// row in one call (decoding), when the CPU has it; it gives each row
+	// exactly what the R=1, T=1 tile gives.
+	gemv gemvFunc
 }
+
+// gemvFunc computes y[r] = row r · activation row 0 for r in [lo, hi) and
+// reports whether it did (false: the shape is one it does not take, and
+// the tiles must).
+type gemvFunc func(w []byte, rb, lo, hi int, a *Acts, y []float32) bool
 
 // tileMax is the largest tile side: a 4×4 tile keeps 16 accumulators in
 // vector registers.
@@ -128,6 +137,9 @@ func (k *Kernel) MulRows(w []byte, lo, hi int, a *Acts, y []float32, ldy int) {
 	// better), so the tiles are one row high; with many, the chunk is
 	// reused from cache and 4-row tiles measure faster.
 	n := a.n
+	if n == 1 && k.gemv != nil && hi > lo && k.gemv(w, rb, lo, hi, a, y) {
+		return
+	}
 	rmax := tileMax
 	if n <= 2*tileMax {
 		rmax = 1

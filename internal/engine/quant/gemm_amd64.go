@@ -99,6 +99,18 @@ func installAVX512(k *Kernel) {
 	default:
 		return
 	}
+	switch k.typ {
+	case Q8_0:
+		k.gemv = q8Gemv(gemvQ8_0VNNI)
+	case Q4_0:
+		k.gemv = q8Gemv(gemvQ4_0VNNI)
+	case Q5_0:
+		k.gemv = q8Gemv(gemvQ5_0VNNI)
+	case Q4_K:
+		k.gemv = kGemv(gemvQ4_KVNNI)
+	case Q6_K:
+		k.gemv = kGemv(gemvQ6_KVNNI)
+	}
 	for R := 1; R <= tileMax; R++ {
 		for T := 1; T <= tileMax; T++ {
 			switch {
@@ -149,6 +161,34 @@ func installAVX2(k *Kernel) {
 		}
 	}
 	k.maxR = 1
+}
+
+type asmGemv func(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)
+
+// q8Gemv adapts an assembly matrix-vector kernel of a 32-element type,
+// which takes blocks two at a time and steps from one row to the next by
+// the row's length: rows of an odd number of blocks go to the tiles.
+func q8Gemv(f asmGemv) gemvFunc {
+	return func(w []byte, rb, lo, hi int, a *Acts, y []float32) bool {
+		nb := a.cols / 32
+		if nb == 0 || nb%2 == 1 {
+			return false
+		}
+		f(&w[lo*rb], &a.qs[0], &a.dv[0], &a.cv[0], nb/2, &y[lo], hi-lo)
+		return true
+	}
+}
+
+// kGemv adapts an assembly matrix-vector kernel of a K-quant type.
+func kGemv(f asmGemv) gemvFunc {
+	return func(w []byte, rb, lo, hi int, a *Acts, y []float32) bool {
+		nb := a.cols / qkK
+		if nb == 0 {
+			return false
+		}
+		f(&w[lo*rb], &a.qs[0], &a.dv[0], &a.bs[0], nb, &y[lo], hi-lo)
+		return true
+	}
 }
 
 // q8TileFuncAVX2 adapts an AVX2 tile, one block per step and one row.

@@ -53,6 +53,21 @@ var tilesQ6_KVNNI = [tileMax + 1][tileMax + 1]asmTileQ8{
 	4: {1: tileQ6_KVNNI4x1, 2: tileQ6_KVNNI4x2, 3: tileQ6_KVNNI4x3, 4: tileQ6_KVNNI4x4},
 }
 
+//go:noescape
+func gemvQ8_0VNNI(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)
+
+//go:noescape
+func gemvQ4_0VNNI(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)
+
+//go:noescape
+func gemvQ5_0VNNI(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)
+
+//go:noescape
+func gemvQ4_KVNNI(w *byte, x *int8, dv *float32, bs *int32, nsb int, y *float32, rows int)
+
+//go:noescape
+func gemvQ6_KVNNI(w *byte, x *int8, dv *float32, bs *int32, nsb int, y *float32, rows int)
+
 var tilesQ8_0AVX2 = [tileMax + 1]asmTileQ8{1: tileQ8_0AVX2x1, 2: tileQ8_0AVX2x2, 3: tileQ8_0AVX2x3, 4: tileQ8_0AVX2x4}
 
 var tilesQ4_0AVX2 = [tileMax + 1]asmTileQ8{1: tileQ4_0AVX2x1, 2: tileQ4_0AVX2x2, 3: tileQ4_0AVX2x3, 4: tileQ4_0AVX2x4}

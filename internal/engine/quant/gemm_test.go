@@ -38,6 +38,7 @@ func colsFor(t Type) []int {
 func genericKernel(k *Kernel) *Kernel {
 	g := *k
 	g.tiles = [tileMax + 1][tileMax + 1]tileFunc{}
+	g.gemv = nil
 	return &g
 }
 
@@ -492,6 +493,109 @@ func TestQuantizeActsQ8KVecExact(t *testing.T) {
 	for i := range a.dv {
 		if math.Float32bits(a.dv[i]) != math.Float32bits(b.dv[i]) || a.bs[i] != b.bs[i] {
 			t.Fatalf("lane %d: scale %g sum %d, portable %g %d", i, a.dv[i], a.bs[i], b.dv[i], b.bs[i])
+		}
+	}
+}
+
+// The matrix-vector kernels (one activation row, what decoding runs) give
+// every row exactly what the one-row tile gives: summation order and all,
+// so that greedy text does not change with the path a product takes.
+func TestGemvMatchesTileExactly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, typ := range supportedTypes {
+		k, _ := KernelFor(typ)
+		if k.gemv == nil {
+			continue
+		}
+		cols := []int{64, 896, 4864}
+		if typ.BlockSize() == qkK {
+			cols = []int{256, 768, 4864}
+		}
+		for _, c := range cols {
+			const rows = 37
+			enc, _ := Quantize(typ, testData(rng, rows*c))
+			rb := len(enc) / rows
+			var a Acts
+			k.QuantizeActs(&a, testData(rng, c), 1, c)
+			for _, rr := range [][2]int{{0, rows}, {5, 6}, {3, 30}} {
+				lo, hi := rr[0], rr[1]
+				got := make([]float32, rows)
+				want := make([]float32, rows)
+				if !k.gemv(enc, rb, lo, hi, &a, got) {
+					t.Fatalf("%v cols %d: gemv declined an even row", typ, c)
+				}
+				for r := lo; r < hi; r++ {
+					k.tile(1, 1)(k, enc, rb, r, 1, &a, 0, 1, want, rows)
+				}
+				for r := range rows {
+					if math.Float32bits(got[r]) != math.Float32bits(want[r]) {
+						t.Fatalf("%v cols %d rows [%d,%d): y[%d] = %g, one-row tile %g", typ, c, lo, hi, r, got[r], want[r])
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkGemv multiplies a weight matrix by one activation row, as
+// decoding does, with the matrix-vector kernel and with the one-row tiles
+// it replaces: "mem" streams 96 MiB, more than the last-level cache, so
+// MB/s against the machine's memory read bandwidth says how close each is
+// to the bound; "l2" repeats 512 KiB that stay in the L2 cache, which
+// shows what the kernel's instructions alone allow (GB/cpu-s counts only
+// the time the process ran, so it is the steadier figure on a shared
+// machine).
+func BenchmarkGemv(b *testing.B) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, c := range []struct {
+		typ  Type
+		size int
+		name string
+	}{{Q8_0, 96 << 20, "mem"}, {Q8_0, 512 << 10, "l2"}, {Q5_0, 96 << 20, "mem"}, {Q5_0, 512 << 10, "l2"},
+		{Q4_K, 96 << 20, "mem"}, {Q4_K, 512 << 10, "l2"}, {Q6_K, 96 << 20, "mem"}, {Q6_K, 512 << 10, "l2"}} {
+		typ := c.typ
+		cols := 896
+		if typ.BlockSize() == qkK {
+			cols = 4864
+		}
+		rb, _ := RowBytes(typ, cols)
+		rows := c.size / rb
+		var enc []byte
+		var a Acts
+		k, _ := KernelFor(typ)
+		tiles := *k
+		tiles.gemv = nil
+		y := make([]float32, rows)
+		// The matrix is made on first use, so that a -bench filter that
+		// leaves this size out does not pay for it.
+		setup := func() {
+			if enc != nil {
+				return
+			}
+			w := make([]float32, cols)
+			enc = make([]byte, 0, rows*rb)
+			for range rows {
+				for i := range w {
+					w[i] = float32(rng.NormFloat64())
+				}
+				e, _ := Quantize(typ, w)
+				enc = append(enc, e...)
+			}
+			k.QuantizeActs(&a, w, 1, cols)
+		}
+		for _, kern := range []struct {
+			name string
+			k    *Kernel
+		}{{"gemv", k}, {"tiles", &tiles}} {
+			b.Run(fmt.Sprintf("%v/%s/%s", typ, c.name, kern.name), func(b *testing.B) {
+				setup()
+				b.SetBytes(int64(len(enc)))
+				cpu := cpuTime()
+				for b.Loop() {
+					kern.k.MulRows(enc, 0, rows, &a, y, rows)
+				}
+				b.ReportMetric(float64(len(enc))*float64(b.N)/(cpuTime()-cpu).Seconds()/1e9, "GB/cpu-s")
+			})
 		}
 	}
 }
