@@ -124,12 +124,21 @@ func F16RowToF32(dst []float32, src []byte) {
 
 var f16RowVec func(dst *float32, src *byte, n8 int)
 
-// MaxF32 returns the largest of x (which must not be empty), NaN if any
-// value is NaN, as the builtin max does.
+// MaxF32 returns the largest of x (which must not be empty). Where x holds
+// a NaN the result is unspecified (a softmax over x is NaN either way).
 func MaxF32(x []float32) float32 {
 	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
+	i := 1
+	if maxVec != nil && len(x) >= 8 {
+		m = maxVec(&x[0], len(x)/8)
+		i = len(x) / 8 * 8
+	}
+	for _, v := range x[i:] {
+		if v > m {
+			m = v
+		}
 	}
 	return m
 }
+
+var maxVec func(x *float32, n8 int) float32

@@ -19,6 +19,7 @@ func init() {
 	expSubVec = expSubAVX2
 	scaleVec = scaleAVX2
 	f16RowVec = f16RowAVX2
+	maxVec = maxAVX2
 }
 
 // matMul4 runs four rows of MatMulF32 over as many whole 32- (AVX-512) and
@@ -67,3 +68,8 @@ func scaleAVX2(x *float32, n8 int, a float32, round int)
 //
 //go:noescape
 func f16RowAVX2(dst *float32, src *byte, n8 int)
+
+// maxAVX2 is the largest of n8·8 elements (n8 ≥ 1).
+//
+//go:noescape
+func maxAVX2(x *float32, n8 int) float32

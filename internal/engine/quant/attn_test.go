@@ -206,8 +206,16 @@ func TestMaxF32(t *testing.T) {
 			t.Errorf("MaxF32(%v) = %g, want %g", c.x, got, c.want)
 		}
 	}
-	if got := MaxF32([]float32{1, float32(math.NaN()), 2}); got == got {
-		t.Errorf("MaxF32 with a NaN = %g, want NaN", got)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 1; n <= 70; n++ {
+		x := expRow(rng, n)
+		want := x[0]
+		for _, v := range x {
+			want = max(want, v)
+		}
+		if got := MaxF32(x); got != want {
+			t.Fatalf("n=%d: MaxF32 = %g, want %g", n, got, want)
+		}
 	}
 }
 
