@@ -3,8 +3,13 @@ package model
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/open-autoglm/autoglm/internal/engine/gguf"
 	"github.com/open-autoglm/autoglm/internal/engine/quant"
 	"github.com/open-autoglm/autoglm/internal/engine/synth"
 )
@@ -112,6 +117,50 @@ func BenchmarkAttention(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+			})
+		}
+	}
+}
+
+// BenchmarkFilePrompts measures prompt processing of the GGUF files in
+// AUTOGLM_BENCH_MODELS (comma-separated; skipped when unset) at 128, 512 and
+// 2048 tokens with an f16 KV cache (llama-bench's default), at
+// AUTOGLM_BENCH_THREADS threads (default 1), in tokens per second and per
+// CPU-second: the figure to compare on a machine shared with other work.
+func BenchmarkFilePrompts(b *testing.B) {
+	list := os.Getenv("AUTOGLM_BENCH_MODELS")
+	if list == "" {
+		b.Skip("AUTOGLM_BENCH_MODELS not set")
+	}
+	threads := 1
+	if v := os.Getenv("AUTOGLM_BENCH_THREADS"); v != "" {
+		threads, _ = strconv.Atoi(v)
+	}
+	ctx := context.Background()
+	for _, path := range strings.Split(list, ",") {
+		f, err := gguf.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		m := loadModel(b, f, Options{Threads: threads, ContextLength: 2048, KVType: KVF16})
+		vocab := m.Config().Vocab
+		for _, p := range []int{128, 512, 2048} {
+			prompt := make([]int32, p)
+			for i := range prompt {
+				prompt[i] = int32((i*7919 + 13) % vocab)
+			}
+			b.Run(fmt.Sprintf("%s/pp%d/t%d", filepath.Base(path), p, threads), func(b *testing.B) {
+				c := m.NewCache()
+				cpu := cpuTime()
+				for b.Loop() {
+					c.Reset()
+					if err := m.Forward(ctx, []*Seq{{Cache: c, Tokens: prompt}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(p*b.N)/b.Elapsed().Seconds(), "tok/s")
+				b.ReportMetric(float64(p*b.N)/(cpuTime()-cpu).Seconds(), "tok/cpu-s")
 			})
 		}
 	}
