@@ -109,6 +109,10 @@ func BenchmarkAttention(b *testing.B) {
 				b.ReportMetric(float64(p)*float64(b.N)/(cpuTime()-cpu).Seconds(), "tok/cpu-s")
 			})
 			b.Run(fmt.Sprintf("%v/tg@%d", kv, p), func(b *testing.B) {
+				c.Reset()
+				if err := m.Forward(ctx, []*Seq{{Cache: c, Tokens: tokens}}); err != nil {
+					b.Fatal(err)
+				}
 				cpu := cpuTime()
 				for b.Loop() {
 					c.Truncate(p)
