@@ -35,8 +35,12 @@
 // Forward advances several sequences at once, each at its own position with
 // its own Cache. All new tokens of the step form the rows of one activation
 // matrix, so every weight matrix is streamed from memory once per step and
-// multiplied with all rows while it is in cache; attention then runs per
-// row against that row's sequence cache. Matrix products are split by
-// output rows across a pool of Options.Threads goroutines that lives as
-// long as the Model (Close stops it).
+// multiplied with all rows while it is in cache; attention then runs
+// against each row's sequence cache: per row for a sequence that brings a
+// few tokens (decoding), and in tiles of up to 16 consecutive rows for a
+// prompt, whose queries meet blocks of keys as float32 matrix products
+// (quant.MatMulF32) so that each key and value row is decoded once per
+// tile (attention.go). Matrix products and attention items are spread
+// across a pool of Options.Threads goroutines that lives as long as the
+// Model (Close stops it).
 package model

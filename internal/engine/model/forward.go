@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/open-autoglm/autoglm/internal/engine/fastmath"
 	"github.com/open-autoglm/autoglm/internal/engine/quant"
 )
 
@@ -48,6 +47,8 @@ type buffers struct {
 	outRows        []int
 	scores         [][]float32   // per worker: attention scores of a head group
 	kvRow          [][]float32   // per worker: one decoded key and value row
+	tiles          []attnScratch // per worker: the buffers of a tile of prompt rows
+	attnItems      []attnItem    // the work items of one layer's attention
 	acts           [2]quant.Acts // activations converted for the matrix products
 }
 
@@ -59,6 +60,9 @@ func (b *buffers) bytes() int64 {
 	}
 	for w := range b.scores {
 		n += cap(b.scores[w]) + cap(b.kvRow[w])
+	}
+	for w := range b.tiles {
+		n += b.tiles[w].floats()
 	}
 	return int64(4 * n)
 }
@@ -190,6 +194,7 @@ func (m *Model) prepare(seqs []*Seq, n int) *buffers {
 		b.scores[w] = grow(b.scores[w], cfg.Heads/cfg.KVHeads*cfg.ContextLength)
 		b.kvRow[w] = grow(b.kvRow[w], 2*cfg.HeadDim)
 	}
+	m.prepareTiles(seqs, b)
 	m.scratch.Store(b.bytes())
 	return b
 }
@@ -283,103 +288,6 @@ func (m *Model) rope(x, cos, sin []float32) {
 		x[2*i+1] = x0*sin[i] + x1*cos[i]
 	}
 }
-
-// attention computes, for every row and head, softmax(q·Kᵀ/√d)·V over the
-// row's sequence cache up to and including the row's position, into b.att.
-// A work item is one row and one KV head: the query heads that share that
-// KV head (grouped-query attention) are handled together, so each key and
-// value row is read (and, for f16 and q8_0 caches, decoded) once for all of
-// them, and the cache is read in the order it is stored.
-func (m *Model) attention(l int, seqs []*Seq, b *buffers) {
-	cfg := &m.cfg
-	hd := cfg.HeadDim
-	qDim := cfg.Heads * hd
-	group := cfg.Heads / cfg.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	items := b.rows * cfg.KVHeads
-	m.pool.run(items, m.pool.grainFor(items, 1), func(worker, lo, hi int) {
-		if m.faultHook != nil {
-			m.faultHook(worker)
-		}
-		for it := lo; it < hi; it++ {
-			r, g := it/cfg.KVHeads, it%cfg.KVHeads
-			c := seqs[b.rowSeq[r]].Cache
-			span := r*qDim + g*group*hd
-			attendGroup(c, l, g, b.rowPos[r]+1, b.q[span:span+group*hd], b.att[span:span+group*hd],
-				group, hd, scale, b.scores[worker], b.kvRow[worker])
-		}
-	})
-}
-
-// attendGroup runs the group query heads in q (group × hd values) over the
-// first n positions of KV head g of layer l, writing their outputs to out.
-// scores has room for group × n values, row for 2 × hd.
-func attendGroup(c *Cache, l, g, n int, q, out []float32, group, hd int, scale float32, scores, row []float32) {
-	kf, vf, kb, vb := c.head(l, g, n)
-	// With an f16 cache the products are those of llama.cpp's CPU
-	// attention on one: the query is rounded to f16 for K·q and the
-	// softmax weights to f16 for the sum of V rows (each product of two
-	// f16 values summed in f32). Greedy decoding then follows llama.cpp's
-	// on the same file; without it, a near tie between two logits may
-	// break the other way.
-	f16 := c.typ == KVF16
-	if f16 {
-		roundF16(q)
-	}
-	scores = scores[:group*n]
-	krow, vrow := row[:hd], row[hd:2*hd]
-	for t := range n {
-		if kf != nil {
-			krow = kf[t*hd : (t+1)*hd]
-		} else {
-			decodeKV(c.typ, krow, kb[t*c.row:(t+1)*c.row])
-		}
-		for j := range group {
-			scores[j*n+t] = dot(q[j*hd:(j+1)*hd], krow) * scale
-		}
-	}
-	for j := range group {
-		s := scores[j*n : (j+1)*n]
-		mx := float32(math.Inf(-1))
-		for _, x := range s {
-			mx = max(mx, x)
-		}
-		var sum float64
-		for t, x := range s {
-			e := fastmath.Exp(x - mx)
-			s[t] = e
-			sum += float64(e)
-		}
-		inv := float32(1 / sum)
-		for t := range s {
-			s[t] *= inv
-		}
-		if f16 {
-			roundF16(s)
-		}
-	}
-	clear(out)
-	for t := range n {
-		if vf != nil {
-			vrow = vf[t*hd : (t+1)*hd]
-		} else {
-			decodeKV(c.typ, vrow, vb[t*c.row:(t+1)*c.row])
-		}
-		for j := range group {
-			addScaled(out[j*hd:(j+1)*hd], scores[j*n+t], vrow)
-		}
-	}
-}
-
-// roundF16 rounds each value to the nearest f16.
-func roundF16(x []float32) {
-	for i, v := range x {
-		x[i] = quant.F16ToF32(quant.F32ToF16(v))
-	}
-}
-
-// addScaled adds a·x to dst.
-func addScaled(dst []float32, a float32, x []float32) { quant.AxpyF32(a, x, dst) }
 
 // finish applies the final norm to the rows that need it and computes the
 // logits and embeddings.
