@@ -102,6 +102,7 @@ type Target struct {
 	// (config.Backend.Responses "native").
 	NativeResponses bool
 
+	cfg          config.Backend  // the section the target was built from
 	idx          int             // position in the model's Targets: its bit in exclusion masks
 	timeouts     config.Timeouts // resolved for this backend
 	maxInflight  int             // 0: no cap
