@@ -81,7 +81,7 @@ type Stats struct {
 // Limiter admits requests against rate limits, concurrency limits and quotas. It is safe for
 // concurrent use. Close releases its Redis connection.
 type Limiter struct {
-	cfg    config.RateLimit
+	cfg config.RateLimit
 	// limits are the per-request limits in force (cfg's roles, keys, users and
 	// default_max_tokens); SetLimits replaces them while requests run.
 	limits atomic.Pointer[config.RateLimit]
