@@ -272,16 +272,59 @@ type ReloadResult struct {
 // in the table is closed once its in-flight and queued requests have ended. On error nothing
 // changes.
 func (r *Registry) Reload(models []config.Model) (ReloadResult, error) {
+	p, err := r.Prepare(models)
+	if err != nil {
+		return ReloadResult{}, err
+	}
+	return p.Commit()
+}
+
+// Pending is a model table built by Prepare and not yet in force. Exactly one of Commit
+// and Discard must be called.
+type Pending struct {
+	r        *Registry
+	old, tab *table
+}
+
+// Prepare builds the table Reload would put in force, with its new backends, without
+// changing anything, so that a caller can prepare other parts of a change before committing
+// them all.
+func (r *Registry) Prepare(models []config.Model) (*Pending, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return ReloadResult{}, errors.New("the registry is closed")
+		return nil, errors.New("the registry is closed")
 	}
 	old := r.tab.Load()
 	t, err := r.buildTable(models, old)
 	if err != nil {
-		return ReloadResult{}, err
+		return nil, err
 	}
+	return &Pending{r: r, old: old, tab: t}, nil
+}
+
+// Discard closes the backends Prepare built.
+func (p *Pending) Discard() {
+	for _, m := range p.tab.models {
+		for _, x := range m.Targets {
+			if c, ok := x.Backend.(backend.Closer); ok && !p.old.uses(x.Backend) {
+				_ = c.Close()
+			}
+		}
+	}
+}
+
+// Commit puts the prepared table in force. It fails, discarding the table, when another
+// table was put in force since Prepare or the registry was closed.
+func (p *Pending) Commit() (ReloadResult, error) {
+	r := p.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.tab.Load() != p.old {
+		p.Discard()
+		return ReloadResult{}, errors.New("the model table changed while a reload was prepared")
+	}
+	old, t := p.old, p.tab
 	r.tab.Store(t)
 	close(old.replaced)
 	var res ReloadResult
