@@ -248,3 +248,45 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestPrepareDiscard: a prepared table changes nothing until committed; discarding it closes
+// only the backends it built; a commit after another reload is refused.
+func TestPrepareDiscard(t *testing.T) {
+	rb := &reloadable{fakes: map[string]*closing{}}
+	a := rb.add("a", jsonOK)
+	r, err := build(parseModels(t, "models:\n  - name: m\n"+backends("a")), rb.newBackend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := rb.add("n", jsonOK)
+	p, err := r.Prepare(parseModels(t, "models:\n  - name: m\n"+backends("a")+"  - name: x\n"+backends("n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Lookup("x"); ok || r.Version() != 1 {
+		t.Fatalf("a prepared table is in force (version %d)", r.Version())
+	}
+	p.Discard()
+	if !n.closed.Load() || a.closed.Load() {
+		t.Fatalf("discard closed: built %v, in force %v", n.closed.Load(), a.closed.Load())
+	}
+
+	n2 := rb.add("n", jsonOK)
+	stale, err := r.Prepare(parseModels(t, "models:\n  - name: m\n"+backends("a")+"  - name: x\n"+backends("n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reload(parseModels(t, "models:\n  - name: m\n"+backends("a")+"  - name: y\n"+backends("a"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stale.Commit(); err == nil {
+		t.Fatal("a table prepared before another reload was committed")
+	}
+	if !n2.closed.Load() || r.Version() != 2 {
+		t.Fatalf("the refused commit: its backend closed %v, version %d", n2.closed.Load(), r.Version())
+	}
+	if _, ok := r.Lookup("y"); !ok {
+		t.Fatal("the reload in between is not in force")
+	}
+}

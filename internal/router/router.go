@@ -106,7 +106,8 @@ type Registry struct {
 
 // table is one generation of the model table. It is never changed once published.
 type table struct {
-	models []*Model
+	version uint64 // 1 for the first table, one more for each reload
+	models  []*Model
 	byName map[string]*Model
 	// replaced is closed when a newer table takes this one's place.
 	replaced chan struct{}
@@ -133,6 +134,7 @@ func build(models []config.Model, newBackend func(config.Backend) (backend.Backe
 	if err != nil {
 		return nil, err
 	}
+	t.version = 1
 	r.tab.Store(t)
 	return r, nil
 }
@@ -325,6 +327,7 @@ func (p *Pending) Commit() (ReloadResult, error) {
 		return ReloadResult{}, errors.New("the model table changed while a reload was prepared")
 	}
 	old, t := p.old, p.tab
+	t.version = old.version + 1
 	r.tab.Store(t)
 	close(old.replaced)
 	var res ReloadResult
@@ -381,6 +384,10 @@ func (r *Registry) retire(x *Target) {
 		}
 	})
 }
+
+// Version numbers the model table in force: 1 at start, one more after each reload, so that
+// what is derived from the table can be cached and rebuilt when it changes.
+func (r *Registry) Version() uint64 { return r.tab.Load().version }
 
 // Changed returns a channel closed when the model table in force now is replaced.
 func (r *Registry) Changed() <-chan struct{} { return r.tab.Load().replaced }
