@@ -108,7 +108,7 @@ type Registry struct {
 type table struct {
 	version uint64 // 1 for the first table, one more for each reload
 	models  []*Model
-	byName map[string]*Model
+	byName  map[string]*Model
 	// replaced is closed when a newer table takes this one's place.
 	replaced chan struct{}
 }
