@@ -1,9 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"reflect"
 	"slices"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Diff is what changed between the configuration in force and a new one, sorted by what a
@@ -57,6 +60,9 @@ func Compare(old, new *Config) Diff {
 		a, b := ov.Field(i).Interface(), nv.Field(i).Interface()
 		if reflect.DeepEqual(a, b) {
 			continue
+		}
+		if key == "plugins" && pluginsEqual(old.Plugins, new.Plugins) {
+			continue // the same sections, at other lines of the file
 		}
 		switch key {
 		case "models":
@@ -113,4 +119,24 @@ func yamlKey(f reflect.StructField) string {
 		return ""
 	}
 	return k
+}
+
+// pluginsEqual compares plugin chains by what they say, not where in the file they say it
+// (a plugin's own section is kept as a YAML node, which records its line).
+func pluginsEqual(a, b []Plugin) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Type != y.Type || x.Name != y.Name || x.OnError != y.OnError || x.Timeout != y.Timeout {
+			return false
+		}
+		xb, err1 := yaml.Marshal(&x.Config)
+		yb, err2 := yaml.Marshal(&y.Config)
+		if err1 != nil || err2 != nil || !bytes.Equal(xb, yb) {
+			return false
+		}
+	}
+	return true
 }

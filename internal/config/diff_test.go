@@ -70,3 +70,16 @@ plugins:
 		})
 	}
 }
+
+func TestComparePluginsByContent(t *testing.T) {
+	const models = "models:\n  - name: m\n    backends: [{type: openai, base_url: \"http://127.0.0.1:9/v1\"}]\n"
+	const plugins = "plugins:\n  - type: max_tokens\n    config: {max: 100}\n"
+	a, b := parseT(t, models+plugins), parseT(t, plugins+"\n\n"+models)
+	if d := Compare(a, b); !d.Empty() {
+		t.Fatalf("the same plugins on other lines: %+v", d)
+	}
+	c := parseT(t, models+"plugins:\n  - type: max_tokens\n    config: {max: 200}\n")
+	if d := Compare(a, c); !d.Plugins || d.Models {
+		t.Fatalf("a changed plugin section: %+v", d)
+	}
+}
