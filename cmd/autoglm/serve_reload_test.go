@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,7 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/modelstore"
+	"github.com/open-autoglm/autoglm/internal/ratelimit"
+	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
@@ -316,5 +325,94 @@ func TestServeReloadsConfiguration(t *testing.T) {
 	}
 	if text.String() != "alpha beta gamma" || !strings.Contains(string(body), "data: [DONE]") {
 		t.Fatalf("the stream across the reload: %q\n%s", text.String(), body)
+	}
+}
+
+// TestReloaderSections: one reload puts every reloadable section in force together (models,
+// plugins, rate limits, log level) and names what needs a restart; a file that fails in any
+// section is refused whole, a model it would have added included.
+func TestReloaderSections(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "autoglm.yaml")
+	const one = "  - name: m1\n    backends: [{type: openai, base_url: \"http://127.0.0.1:9/v1\"}]\n"
+	const two = "  - name: m2\n    backends: [{type: openai, base_url: \"http://127.0.0.1:9/v1\"}]\n"
+	writeFile := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile("server: {addr: \"127.0.0.1:8080\"}\nlog: {level: info}\nratelimit:\n  roles: {user: {requests_per_minute: 5}}\nmodels:\n" + one)
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testenv.LogBuffer{}
+	level := new(slog.LevelVar)
+	log := telemetry.NewLogger(logs, level)
+	reg, err := router.New(cfg.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	plug, err := startPlugins(ctx, cfg, file, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plug.Close()
+	lim, err := ratelimit.New(cfg.RateLimit, ratelimit.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lim.Close()
+	rl := newReloader(file, cfg, serveFlags{Level: level}, log, reg, plug, lim, &modelstore.Store{Dir: dir})
+	subject := ratelimit.Subject{KeyID: "k", Role: "user"}
+
+	writeFile("server: {addr: \"127.0.0.1:9090\"}\nlog: {level: debug}\nratelimit:\n  roles: {user: {requests_per_minute: 50}}\n" +
+		"plugins:\n  - type: max_tokens\n    config: {max: 10}\nmodels:\n" + one + two)
+	if !rl.Reload(ctx, "test", false) {
+		t.Fatalf("the reload failed:\n%s", logs.String())
+	}
+	if _, ok := reg.Lookup("m2"); !ok {
+		t.Error("m2 was not added")
+	}
+	if got := plug.manager.Names(); len(got) != 1 || got[0] != "max_tokens" {
+		t.Errorf("plugins in force: %v", got)
+	}
+	if k, _ := lim.Limits(subject); k.RequestsPerMinute != 50 {
+		t.Errorf("limits in force: %+v", k)
+	}
+	if level.Level() != slog.LevelDebug {
+		t.Errorf("log level %v", level.Level())
+	}
+	if !strings.Contains(logs.String(), `"needs_restart":["server.addr"]`) {
+		t.Errorf("the log does not name the setting that needs a restart:\n%s", logs.String())
+	}
+	if rl.Reload(ctx, "test", false) {
+		t.Error("an unchanged file was reloaded by the watch")
+	}
+
+	// Models would change, but the plugin section is bad: nothing changes.
+	writeFile("server: {addr: \"127.0.0.1:9090\"}\nlog: {level: warn}\nratelimit:\n  roles: {user: {requests_per_minute: 7}}\n" +
+		"plugins:\n  - type: max_tokens\n    config: {maximum: 10}\nmodels:\n" + one + two +
+		"  - name: m3\n    backends: [{type: openai, base_url: \"http://127.0.0.1:9/v1\"}]\n")
+	if rl.Reload(ctx, "test", false) {
+		t.Fatal("a file with a bad plugin section was put in force")
+	}
+	if _, ok := reg.Lookup("m3"); ok {
+		t.Error("a refused file added a model")
+	}
+	if k, _ := lim.Limits(subject); k.RequestsPerMinute != 50 || level.Level() != slog.LevelDebug {
+		t.Errorf("a refused file changed limits (%+v) or the level (%v)", k, level.Level())
+	}
+	if !strings.Contains(logs.String(), "configuration refused") || !strings.Contains(logs.String(), "maximum") {
+		t.Errorf("the refusal does not say why:\n%s", logs.String())
+	}
+	if got := testutil.ToFloat64(rl.reloads.WithLabelValues("refused")); got != 1 {
+		t.Errorf("refused reloads counted: %v", got)
+	}
+	if got := testutil.ToFloat64(rl.reloads.WithLabelValues("ok")); got != 1 {
+		t.Errorf("successful reloads counted: %v", got)
 	}
 }
