@@ -61,6 +61,8 @@ type reloader struct {
 	mu  sync.Mutex
 	cur *config.Config // what is in force: reloaded sections as loaded, the rest as started
 	sum [32]byte       // of the file content last read
+	// unreadable is set while the file cannot be read.
+	unreadable bool
 
 	reloads *prometheus.CounterVec
 	last    prometheus.Gauge
@@ -147,9 +149,14 @@ func (r *reloader) Reload(ctx context.Context, trigger string, force bool) bool 
 	defer r.mu.Unlock()
 	data, err := os.ReadFile(r.file)
 	if err != nil {
-		r.refuse(trigger, err)
+		// A file that stays unreadable (removed, say) is reported once, not at every check.
+		if force || !r.unreadable {
+			r.refuse(trigger, err)
+		}
+		r.unreadable = true
 		return false
 	}
+	r.unreadable = false
 	sum := sha256.Sum256(data)
 	if !force && bytes.Equal(sum[:], r.sum[:]) {
 		return false

@@ -415,4 +415,20 @@ func TestReloaderSections(t *testing.T) {
 	if got := testutil.ToFloat64(rl.reloads.WithLabelValues("ok")); got != 1 {
 		t.Errorf("successful reloads counted: %v", got)
 	}
+
+	// A removed file is reported once by the watch, not at every check, and changes nothing.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if rl.Reload(ctx, "watch", false) {
+			t.Fatal("a missing file was put in force")
+		}
+	}
+	if got := testutil.ToFloat64(rl.reloads.WithLabelValues("refused")); got != 2 {
+		t.Errorf("refusals counted with the file missing: %v, want 2", got)
+	}
+	if _, ok := reg.Lookup("m2"); !ok {
+		t.Error("a missing file removed the models")
+	}
 }
