@@ -3,7 +3,7 @@ GO      ?= go
 FUZZTIME ?= 100000x
 PKGS    := ./...
 
-.PHONY: all build test check vet fmt unit race purego fuzz compat bench bench-engine soak \
+.PHONY: all build test check vet fmt unit race purego fuzz compat bench bench-cpu bench-engine soak \
 	web console screenshots image clean
 
 ## image: the container image without a Docker daemon: a static binary (CGO_ENABLED=0) in one
@@ -62,6 +62,11 @@ screenshots:
 
 bench:
 	./scripts/bench.sh
+
+## bench-cpu: CPU time per proxied request for nginx, the Go floor and autoglm, in one run
+## (scripts/benchcpu.sh; valid on a busy machine when compared within the run).
+bench-cpu:
+	./scripts/benchcpu.sh
 
 ## bench-engine: the engine against llama.cpp on the same random-weight Qwen2.5-0.5B-shaped files
 ## (written to build/bench-engine), at 1 and 2 threads; see scripts/bench-engine.sh.

@@ -246,8 +246,10 @@ func (r CodeCheck) Errors() int {
 
 // TaskError is why a task failed or was canceled.
 type TaskError struct {
-	// Code is a stable machine-readable reason: timeout, upstream,
-	// unavailable, invalid, interrupted, canceled, internal.
+	// Code is a stable machine-readable reason from the server's catalogue of
+	// error codes: canceled, task_timeout, task_interrupted, or the code of the
+	// error the task's last attempt failed with (upstream_status,
+	// upstream_unreachable, ...).
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end gateway benchmark (what `make bench` runs). mockllm, nginx (Debian's nginx-light,
 # proxy_pass with an upstream keep-alive pool: the floor), a minimal Go httputil.ReverseProxy
-# (scripts/benchproxy: the Go baseline) and autoglm run on loopback, and the same load goes to
-# each in the same run:
+# (scripts/benchproxy: the Go baseline), the floor of autoglm's own path (benchproxy -direct:
+# net/http's server and autoglm's upstream transport with no chain between them) and autoglm
+# run on loopback, and the same load goes to each in the same run:
 #   1. latency added, open loop at RATE req/s (default 200) with keep-alive, non-streamed and
 #      streamed (TTFT), the endpoints taking turns in rounds so that drift hits all alike;
 #   2. the highest open-loop rate each sustains with p99 under 20 ms and no errors, and
@@ -36,6 +37,7 @@ go build -o "$work/autoglm" ./cmd/autoglm
 go build -o "$work/benchproxy" ./scripts/benchproxy
 ab="$work/autoglm"
 mock_port=$(freeport); gw_port=$(freeport); slow_port=$(freeport); nginx_port=$(freeport); goproxy_port=$(freeport)
+floor_port=$(freeport)
 "$ab" mockllm --addr "127.0.0.1:$mock_port" --tokens 16 2>/dev/null &
 pids+=($!)
 # A slow upstream for the concurrent-streams run: 100 tokens, 50 ms apart (5 s per stream).
@@ -58,6 +60,8 @@ YAML
 gw_pid=$!
 pids+=($gw_pid)
 "$work/benchproxy" -addr "127.0.0.1:$goproxy_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
+pids+=($!)
+"$work/benchproxy" -direct -addr "127.0.0.1:$floor_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
 pids+=($!)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
@@ -87,6 +91,7 @@ ready "http://127.0.0.1:$gw_port/readyz"
 ready "http://127.0.0.1:$mock_port/v1/models"
 ready "http://127.0.0.1:$nginx_port/v1/models"
 ready "http://127.0.0.1:$goproxy_port/v1/models"
+ready "http://127.0.0.1:$floor_port/v1/models"
 sleep 1
 idle_rss=$(rss_kb "$gw_pid")
 
@@ -97,7 +102,8 @@ if want 1; then
 echo
 echo "## 1. Latency added, open loop at ${rate} req/s, keep-alive (${duration} each, in 5 rounds, each after 1 s of warm-up)"
 targets=(--compare "direct=http://127.0.0.1:$mock_port/v1" --compare "nginx=http://127.0.0.1:$nginx_port/v1"
-  --compare "go-proxy=http://127.0.0.1:$goproxy_port/v1" --compare "autoglm=http://127.0.0.1:$gw_port/v1")
+  --compare "go-proxy=http://127.0.0.1:$goproxy_port/v1" --compare "go-floor=http://127.0.0.1:$floor_port/v1"
+  --compare "autoglm=http://127.0.0.1:$gw_port/v1")
 for mode in "" "--stream"; do
   out=$(run "${targets[@]}" --rate "$rate" --from-send --duration "$duration" --rounds 5 --warmup 1s $mode)
   python3 - "$out" "${mode:-non-stream}" <<'PY'
@@ -172,6 +178,7 @@ adm_idle=$(rss_kb "$adm_pid")
 sustain direct "http://127.0.0.1:$mock_port/v1"
 sustain nginx "http://127.0.0.1:$nginx_port/v1"
 sustain go-proxy "http://127.0.0.1:$goproxy_port/v1"
+sustain go-floor "http://127.0.0.1:$floor_port/v1"
 sustain autoglm "http://127.0.0.1:$adm_port/v1"
 # The burst: the issue's overload (8,000 requests/s offered) against autoglm, its RSS sampled
 # throughout and for a minute after.

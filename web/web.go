@@ -7,6 +7,11 @@
 // `go build` needs no Node and the console works offline: every asset comes from the binary.
 // Regenerating needs the npm packages once: `cd web && npm ci`.
 //
+// For a fast first screen the page itself carries the sign-in form (kept here only with
+// authentication on) and the anonymous answer of GET /v1/me; a small classic script in the
+// head sets the theme before the first frame; the application's entry is small, and each page
+// is a file of its own, imported when first opened (see web/build).
+//
 // Every console response carries a strict Content-Security-Policy (default-src 'self', no
 // inline scripts or styles). The console signs in with an API key or a JWT kept in the
 // browser tab's sessionStorage and sent as a bearer token; it uses no cookies, so there is
@@ -100,14 +105,36 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	const mount = `<div id="app"></div>`
+	const mount = `<div id="app">`
 	if !bytes.Contains(index, []byte(mount)) {
 		return nil, errors.New("index.html has no " + mount)
 	}
-	index = bytes.Replace(index, []byte(mount), []byte(`<div id="app" data-me="`+html.EscapeString(string(me))+`"></div>`), 1)
+	index = bytes.Replace(index, []byte(mount), []byte(`<div id="app" data-me="`+html.EscapeString(string(me))+`">`), 1)
+	// The page carries the sign-in form as static markup, drawn before any script has run;
+	// with authentication off there is no sign-in, and the first screen is the application's.
+	index, err = signInForm(index, a != nil)
+	if err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(index)
 	c.index, c.etag = index, `"`+hex.EncodeToString(sum[:8])+`"`
 	return c, nil
+}
+
+// signInForm keeps (keep) or removes the page's static sign-in form, the markup between
+// <!--signin--> and <!--/signin-->, and the two markers.
+func signInForm(index []byte, keep bool) ([]byte, error) {
+	const open, end = "<!--signin-->", "<!--/signin-->"
+	before, rest, ok := bytes.Cut(index, []byte(open))
+	form, after, ok2 := bytes.Cut(rest, []byte(end))
+	if !ok || !ok2 {
+		return nil, errors.New("index.html has no " + open + " … " + end)
+	}
+	out := append([]byte{}, before...)
+	if keep {
+		out = append(out, form...)
+	}
+	return append(out, after...), nil
 }
 
 // Routes returns the console's routes; their permissions are in auth's route table.

@@ -147,15 +147,32 @@ func TestPageAndAssets(t *testing.T) {
 		if regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]|<style|\sstyle=|\son[a-z]+=`).Match(index) {
 			t.Errorf("the page has inline script or style:\n%s", index)
 		}
+		// The page names its head script, its stylesheet, the application's module and the
+		// chunks that module imports (to be fetched at once); all are served.
 		assets := regexp.MustCompile(`(?:src|href)="(/ui/assets/[^"]+)"`).FindAllSubmatch(index, -1)
-		if len(assets) != 2 {
-			t.Fatalf("the page names %d assets, want a script and a stylesheet:\n%s", len(assets), index)
+		for _, want := range []string{`<script src="/ui/assets/boot-`, `<link rel="stylesheet" href="/ui/assets/`, `<script type="module" src="/ui/assets/app-`, `<link rel="modulepreload" href="/ui/assets/`} {
+			if !bytes.Contains(index, []byte(want)) {
+				t.Errorf("the page has no %s…:\n%s", want, index)
+			}
+		}
+		if len(assets) < 4 {
+			t.Fatalf("the page names %d assets, want a head script, a stylesheet, a module and its chunks:\n%s", len(assets), index)
+		}
+		// With authentication on, the first screen, the sign-in form, is in the page itself,
+		// its button disabled until the script that handles it has run; with it off there
+		// is no form.
+		form := regexp.MustCompile(`<main class="signin" data-static><form [^>]*>.*<input type="password" name="token"[^>]*>.*<button class="btn primary" type="submit" disabled>Sign in</button></form></main>`)
+		if form.Match(index) != authOn {
+			t.Errorf("auth %v: the page has the static sign-in form: %v, want %v:\n%s", authOn, !authOn, authOn, index)
+		}
+		if bytes.Contains(index, []byte("<!--")) {
+			t.Errorf("auth %v: the page keeps the sign-in form's markers:\n%s", authOn, index)
 		}
 		for _, m := range assets {
 			path := string(m[1])
 			resp, plain := get(t, base+path)
 			wantType := map[bool]string{true: "text/javascript", false: "text/css"}[strings.HasSuffix(path, ".js")]
-			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), wantType) || len(plain) < 1000 {
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), wantType) || len(plain) < 100 {
 				t.Errorf("GET %s: %d %q, %d bytes", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(plain))
 			}
 			if !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || resp.Header.Get("Content-Encoding") != "" {
@@ -184,7 +201,7 @@ func TestPageAndAssets(t *testing.T) {
 		}
 		// The page carries the answer GET /v1/me gives without a credential, so that a first
 		// visit draws its first screen without a request.
-		m := regexp.MustCompile(`<div id="app" data-me="([^"]*)"></div>`).FindSubmatch(index)
+		m := regexp.MustCompile(`<div id="app" data-me="([^"]*)">`).FindSubmatch(index)
 		if m == nil {
 			t.Fatalf("auth %v: the page has no data-me:\n%s", authOn, index)
 		}

@@ -241,9 +241,7 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 	}
 	g.Add(lifecycle.Component{Name: "retention",
 		Run: func(ctx context.Context) error {
-			r := store.NewRetention(gov.store, cfg.Store)
-			r.Logger = log
-			r.Run(ctx)
+			store.NewRetention(gov.store, cfg.Store, log).Run(ctx)
 			return nil
 		}})
 	g.Add(lifecycle.Component{Name: "key refresh",
@@ -400,6 +398,9 @@ func composeRoutes(cfg *config.Config, log *slog.Logger, gov *governance, reg *r
 			queue = *a.Queue
 		}
 		opts.Admission = admission.New(admission.Config{MaxInFlight: a.MaxInFlight, QueueDepth: queue, MaxWait: a.MaxWait.D()})
+		if m != nil {
+			m.Register(metrics.Admission(opts.Admission))
+		}
 	}
 	opts.Tracing = tracer
 	srv = server.NewWith(cfg.Server, reg, log, opts)

@@ -11,110 +11,163 @@
 //
 // Configured with {"prefix": "...", "refuse": "word", "signature": "..."}, it puts the prefix
 // before the last user message, refuses requests whose last user message holds the refuse
-// word, and appends the signature to whole answers.
+// word (letters compared without regard to case), and appends the signature to whole
+// answers.
+//
+// A hook call allocates nothing: the input and answer buffers are kept from one call to the
+// next, and json.go reads and writes JSON in place. Go's garbage collector then has nothing
+// to do during a call, which keeps a call at a few microseconds; the same module written with
+// encoding/json took hundreds.
 package main
 
 import (
-	"encoding/json"
-	"strings"
+	"bytes"
 	"unsafe"
 )
 
 func main() {}
 
-// pinned keeps the buffers handed to the host alive until it frees them.
-var pinned = map[uint32][]byte{}
+// The host asks for one input buffer per call and frees it before the next; the module
+// answers in a second buffer. Both are reused, so free has nothing to release.
+var (
+	inBuf   []byte
+	outBuf  []byte
+	scratch []byte // a decoded string
+)
+
+func ptr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
 
 //go:wasmexport alloc
 func alloc(size uint32) uint32 {
-	b := make([]byte, max(size, 1))
-	p := uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
-	pinned[p] = b
-	return p
+	if cap(inBuf) < int(size) || cap(inBuf) == 0 {
+		inBuf = make([]byte, max(size, 1024))
+	}
+	inBuf = inBuf[:cap(inBuf)]
+	return ptr(inBuf)
 }
 
 //go:wasmexport free
-func free(p uint32) { delete(pinned, p) }
+func free(uint32) {}
 
-// input returns the JSON the host wrote at p.
-func input(p, n uint32) []byte { return pinned[p][:n] }
+// answer hands outBuf to the host.
+func answer() uint64 { return uint64(ptr(outBuf))<<32 | uint64(len(outBuf)) }
 
-// output hands v to the host as JSON.
-func output(v any) uint64 {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return 0
-	}
-	p := alloc(uint32(len(b)))
-	copy(pinned[p], b)
-	return uint64(p)<<32 | uint64(len(b))
+// fail answers {"error": msg}.
+func fail(msg string) uint64 {
+	outBuf = appendString(append(outBuf[:0], `{"error":`...), msg)
+	outBuf = append(outBuf, '}')
+	return answer()
 }
 
 var cfg struct {
-	Prefix    string `json:"prefix"`
-	Refuse    string `json:"refuse"`
-	Signature string `json:"signature"`
+	prefix, signature string
+	refuse            []byte // lower case
 }
 
 //go:wasmexport configure
 func configure(p, n uint32) uint64 {
-	if err := json.Unmarshal(input(p, n), &cfg); err != nil {
-		return output(map[string]string{"error": "bad configuration: " + err.Error()})
+	conf := inBuf[:n]
+	for _, k := range []string{"prefix", "refuse", "signature"} {
+		v := member(conf, k)
+		if v == nil {
+			continue
+		}
+		s := str(v)
+		if s == nil {
+			return fail("bad configuration: " + k + " must be a string")
+		}
+		text := appendUnquoted(nil, s)
+		switch k {
+		case "prefix":
+			cfg.prefix = string(text)
+		case "refuse":
+			cfg.refuse = lower(text)
+		case "signature":
+			cfg.signature = string(text)
+		}
 	}
-	return 0
+	// Only the hooks this configuration needs are called.
+	outBuf = append(outBuf[:0], `{"hooks":["on_request"`...)
+	if cfg.signature != "" {
+		outBuf = append(outBuf, `,"on_response"`...)
+	}
+	outBuf = append(outBuf, "]}"...)
+	return answer()
 }
 
-type message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-type request struct {
-	Model    string            `json:"model"`
-	Messages []message         `json:"messages,omitempty"`
-	Metadata map[string]string `json:"metadata,omitempty"`
+// lower changes ASCII letters to lower case, in place.
+func lower(b []byte) []byte {
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
 }
 
 //go:wasmexport on_request
 func onRequest(p, n uint32) uint64 {
-	var in struct {
-		Request request `json:"request"`
-	}
-	if err := json.Unmarshal(input(p, n), &in); err != nil {
-		return output(map[string]string{"error": err.Error()})
-	}
-	msgs := in.Request.Messages
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].Role != "user" {
-			continue
+	msgs := member(member(inBuf[:n], "request"), "messages")
+	// Find the last user message's content. Each message is walked over once; nothing is
+	// decoded.
+	var content []byte
+	list := arrayAt(msgs)
+	for {
+		m, ok := list.next()
+		if !ok {
+			break
 		}
-		if cfg.Refuse != "" && strings.Contains(strings.ToLower(msgs[i].Content), cfg.Refuse) {
-			return output(map[string]string{"refuse": "the example plugin refuses to talk about " + cfg.Refuse})
+		if role := str(member(m, "role")); string(role) == `"user"` {
+			content = str(member(m, "content")) // nil when made of parts: left alone
 		}
-		msgs[i].Content = cfg.Prefix + msgs[i].Content
-		return output(map[string]any{"request": map[string]any{"messages": msgs}})
 	}
-	return 0
+	if content == nil {
+		return 0
+	}
+	if len(cfg.refuse) > 0 {
+		scratch = lower(appendUnquoted(scratch[:0], content))
+		if bytes.Contains(scratch, cfg.refuse) {
+			outBuf = append(outBuf[:0], `{"refuse":"the example plugin refuses to talk about `...)
+			outBuf = append(appendEscaped(outBuf, string(cfg.refuse)), `"}`...)
+			return answer()
+		}
+	}
+	if cfg.prefix == "" {
+		return 0
+	}
+	// Answer the messages as they came, with the prefix put inside the content's opening
+	// quote: content starts at msgs[at] (both are views of inBuf), and the list ends at msgs[list.i].
+	at := cap(msgs) - cap(content)
+	outBuf = append(append(outBuf[:0], `{"request":{"messages":`...), msgs[:at+1]...)
+	outBuf = appendEscaped(outBuf, cfg.prefix)
+	outBuf = append(append(outBuf, msgs[at+1:list.i+1]...), "}}"...)
+	return answer()
 }
 
 //go:wasmexport on_response
 func onResponse(p, n uint32) uint64 {
-	if cfg.Signature == "" {
+	if cfg.signature == "" {
 		return 0
 	}
-	var in struct {
-		Response struct {
-			Choices []struct {
-				Index int    `json:"index"`
-				Text  string `json:"text"`
-			} `json:"choices"`
-		} `json:"response"`
+	choices := member(member(inBuf[:n], "response"), "choices")
+	outBuf = append(outBuf[:0], `{"response":{"choices":[`...)
+	list := arrayAt(choices)
+	for i := 0; ; i++ {
+		c, ok := list.next()
+		if !ok {
+			break
+		}
+		if i > 0 {
+			outBuf = append(outBuf, ',')
+		}
+		index := member(c, "index")
+		outBuf = append(append(outBuf, `{"index":`...), index[:skipValue(index, 0)]...)
+		outBuf = append(outBuf, `,"text":"`...)
+		if text := str(member(c, "text")); text != nil {
+			outBuf = append(outBuf, inner(text)...)
+		}
+		outBuf = append(appendEscaped(outBuf, cfg.signature), `"}`...)
 	}
-	if err := json.Unmarshal(input(p, n), &in); err != nil {
-		return output(map[string]string{"error": err.Error()})
-	}
-	for i := range in.Response.Choices {
-		in.Response.Choices[i].Text += cfg.Signature
-	}
-	return output(map[string]any{"response": in.Response})
+	outBuf = append(outBuf, "]}}"...)
+	return answer()
 }

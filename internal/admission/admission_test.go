@@ -46,6 +46,9 @@ func TestLimiter(t *testing.T) {
 	if st != (Stats{Admitted: 3, Queued: 1, RefusedFull: 1}) {
 		t.Errorf("stats %+v", st)
 	}
+	if w := l.Waits(); w[GotSlot].Count != 1 || w[TimedOut].Count != 0 || w[Left].Count != 0 {
+		t.Errorf("waits: %+v (want the one queued request, admitted)", w)
+	}
 }
 
 func TestLimiterWaitAndCancel(t *testing.T) {
@@ -69,8 +72,23 @@ func TestLimiterWaitAndCancel(t *testing.T) {
 		t.Errorf("canceled while queued: %v", err)
 	}
 	l.Release()
-	if st := l.Stats(); st.InFlight != 0 || st.Waiting != 0 || st.RefusedWait != 1 {
+	if st := l.Stats(); st.InFlight != 0 || st.Waiting != 0 || st.RefusedWait != 1 || st.Abandoned != 1 {
 		t.Errorf("stats %+v", st)
+	}
+	// Each queued request's wait is in the histogram of how it ended; the one that waited
+	// max_wait is counted in a bucket at or above 20ms.
+	waits := l.Waits()
+	if len(waits) != 3 || waits[GotSlot].Count != 0 || waits[TimedOut].Count != 1 || waits[Left].Count != 1 {
+		t.Fatalf("waits %+v", waits)
+	}
+	b := WaitBuckets()
+	for i, n := range waits[TimedOut].Counts {
+		if n != 0 && i < len(b) && b[i] < 20*time.Millisecond {
+			t.Errorf("a wait of max_wait (20ms) counted in the bucket up to %s", b[i])
+		}
+	}
+	if waits[TimedOut].Sum < 20*time.Millisecond || len(waits[TimedOut].Counts) != len(b)+1 {
+		t.Errorf("timed-out wait: %+v", waits[TimedOut])
 	}
 }
 

@@ -12,7 +12,7 @@ const (
 	CodeInternalError    Code = "internal_error"    // an unexpected failure inside the server
 	CodeEngineError      Code = "engine_error"      // the local engine failed (a panic, logged)
 	CodePluginFailed     Code = "plugin_failed"     // a plugin failed (an error or a panic, logged)
-	CodeGenerationFailed Code = "generation_failed" // a task's generation failed for a reason not named above
+	CodeGenerationFailed Code = "generation_failed" // generation failed for a reason no other code names (the local engine, a task's run)
 	CodeCacheCorrupt     Code = "cache_corrupt"     // a response cache entry does not decode
 	// Invalid
 	CodeInvalidRequest           Code = "invalid_request"            // a field breaks a documented rule of the route
@@ -86,11 +86,12 @@ const (
 	CodeQuotaExceeded Code = "quota_exceeded" // a token quota of the caller's key or user is used up
 	// Timeout
 	CodeRequestTimeout      Code = "request_timeout"       // the request's deadline passed
+	CodeTaskTimeout         Code = "task_timeout"          // a task ran longer than task.timeout (a failed task's code)
 	CodePluginTimeout       Code = "plugin_timeout"        // a plugin hook ran past its time limit
 	CodeUpstreamTimeout     Code = "upstream_timeout"      // the upstream did not answer before the timeout
 	CodeUpstreamIdleTimeout Code = "upstream_idle_timeout" // a stream from the upstream went idle past its limit
 	// Canceled
-	CodeCanceled Code = "canceled" // the client went away
+	CodeCanceled Code = "canceled" // the client went away, or canceled its task
 	// Unavailable
 	CodeNoBackend              Code = "no_backend"               // every backend of the model is down or its circuit is open
 	CodeModelBusy              Code = "model_busy"               // the local engine's queue is full
@@ -100,17 +101,17 @@ const (
 	CodeRateLimiterUnavailable Code = "rate_limiter_unavailable" // the shared rate limiter (Redis) did not answer
 	CodeServerOverloaded       Code = "server_overloaded"        // admission refused: too many requests in flight and queued
 	CodeTooManyWatchers        Code = "too_many_watchers"        // the task's live event fan-out is full
+	CodeTaskInterrupted        Code = "task_interrupted"         // every attempt of a task was cut off by its process stopping (a failed task's code)
 	CodeFileChanged            Code = "file_changed"             // a stored model file changed under a download
 	// Upstream
 	CodeUpstreamError             Code = "upstream_error"              // the upstream failed
 	CodeUpstreamUnreachable       Code = "upstream_unreachable"        // connecting to the upstream failed
 	CodeUpstreamStatus            Code = "upstream_status"             // the upstream answered an error status (passed through)
-	CodeUpstreamAnswer            Code = "upstream_answer"             // the upstream's answer is not what its API promises
-	CodeUpstreamBadAnswer         Code = "upstream_bad_answer"         // a task's upstream answer does not decode
-	CodeBadUpstreamAnswer         Code = "bad_upstream_answer"         // the upstream's answer does not decode
+	CodeUpstreamBadAnswer         Code = "upstream_bad_answer"         // the upstream's answer does not decode
 	CodeUpstreamAnswerTooLarge    Code = "upstream_answer_too_large"   // the upstream's answer is over the read limit
 	CodeUpstreamStreamInterrupted Code = "upstream_stream_interrupted" // the upstream stopped in the middle of a stream
 	CodeUpstreamStreamError       Code = "upstream_stream_error"       // the upstream's stream broke or carried an error
+	CodeInvalidResponse           Code = "invalid_response"            // the answer to a batch line is not JSON, so the output file cannot hold it (a batch line's code)
 )
 
 type codeInfo struct {
@@ -184,6 +185,7 @@ var catalogue = map[Code]codeInfo{
 	CodeQuotaExceeded:             {QuotaExceeded, "quota exceeded"},
 	CodeRequestTimeout:            {Timeout, "request timed out"},
 	CodeUpstreamTimeout:           {Timeout, "the model server did not answer in time"},
+	CodeTaskTimeout:               {Timeout, "the task ran longer than its time limit"},
 	CodeUpstreamIdleTimeout:       {Timeout, "the model server stopped sending"},
 	CodeCanceled:                  {Canceled, "request canceled"},
 	CodeNoBackend:                 {Unavailable, "no backend can take the request"},
@@ -194,16 +196,16 @@ var catalogue = map[Code]codeInfo{
 	CodeRateLimiterUnavailable:    {Unavailable, "the rate limiter is unavailable"},
 	CodeServerOverloaded:          {Unavailable, "the server is at its limit of requests in flight; retry later"},
 	CodeTooManyWatchers:           {Unavailable, "too many clients are following this task"},
+	CodeTaskInterrupted:           {Unavailable, "the task was interrupted on each of its attempts"},
 	CodeFileChanged:               {Unavailable, "the model file changed while being served"},
 	CodeUpstreamError:             {Upstream, "upstream model server error"},
 	CodeUpstreamUnreachable:       {Upstream, "the model server cannot be reached"},
 	CodeUpstreamStatus:            {Upstream, "the model server answered with an error"},
-	CodeUpstreamAnswer:            {Upstream, "the model server's answer could not be read"},
 	CodeUpstreamBadAnswer:         {Upstream, "the model server's answer could not be read"},
-	CodeBadUpstreamAnswer:         {Upstream, "the model server's answer could not be read"},
 	CodeUpstreamAnswerTooLarge:    {Upstream, "the model server's answer is too large"},
 	CodeUpstreamStreamInterrupted: {Upstream, "the model server stopped in the middle of the stream"},
 	CodeUpstreamStreamError:       {Upstream, "the model server's stream failed"},
+	CodeInvalidResponse:           {Upstream, "the answer to this request is not JSON"},
 	CodePluginFailed:              {Internal, "a plugin failed on this request"},
 	CodePluginTimeout:             {Timeout, "a plugin did not finish in its time limit"},
 	CodeEngineError:               {Internal, "the model failed to generate"},

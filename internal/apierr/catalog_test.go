@@ -146,6 +146,15 @@ func TestCodesComeFromTheCatalogue(t *testing.T) {
 			switch x := n.(type) {
 			case *ast.CompositeLit:
 				if !isApierr(x.Type, "Error") {
+					// Any other error type with a Code (a failed task's api.TaskError, a
+					// batch line's error) carries a catalogue code too.
+					if isErrorType(x.Type) {
+						for _, el := range x.Elts {
+							if kv, ok := el.(*ast.KeyValueExpr); ok && isIdent(kv.Key, "Code") && isStringLit(kv.Value) {
+								t.Errorf("%s: error code written as a string; use the catalogue", fset.Position(kv.Pos()))
+							}
+						}
+					}
 					return true
 				}
 				var kind, code string
@@ -169,6 +178,12 @@ func TestCodesComeFromTheCatalogue(t *testing.T) {
 				if kok && cok && catalogue[c].kind != k {
 					t.Errorf("%s: kind %s with code %s, whose kind is %v", fset.Position(x.Pos()), kind, c, catalogue[c].kind)
 				}
+			case *ast.AssignStmt:
+				for i, lhs := range x.Lhs {
+					if sel, ok := lhs.(*ast.SelectorExpr); ok && sel.Sel.Name == "Code" && i < len(x.Rhs) && isStringLit(x.Rhs[i]) {
+						t.Errorf("%s: error code written as a string; use the catalogue", fset.Position(x.Pos()))
+					}
+				}
 			case *ast.CallExpr:
 				if isApierr(x.Fun, "New") && len(x.Args) > 0 {
 					if _, ok := x.Args[0].(*ast.BasicLit); ok {
@@ -186,6 +201,38 @@ func TestCodesComeFromTheCatalogue(t *testing.T) {
 	if files < 100 {
 		t.Fatalf("read only %d files: is the walk rooted at the module?", files)
 	}
+}
+
+// isErrorType reports whether a composite literal's type is named like an error type
+// (Error, TaskError, lineError, api.TaskError, or a pointer to one).
+func isErrorType(e ast.Expr) bool {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return strings.HasSuffix(strings.ToLower(x.Name), "error")
+	case *ast.SelectorExpr:
+		return strings.HasSuffix(strings.ToLower(x.Sel.Name), "error")
+	case *ast.StarExpr:
+		return isErrorType(x.X)
+	}
+	return false
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == name
+}
+
+// isStringLit reports whether e is a string literal, or a conversion of one (Code("x")).
+func isStringLit(e ast.Expr) bool {
+	switch x := e.(type) {
+	case *ast.BasicLit:
+		return x.Kind == token.STRING
+	case *ast.CallExpr:
+		return len(x.Args) == 1 && isStringLit(x.Args[0])
+	case *ast.ParenExpr:
+		return isStringLit(x.X)
+	}
+	return false
 }
 
 // TestCatalogueDocumented: docs/API_ERRORS.md lists every code with its HTTP status.

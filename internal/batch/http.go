@@ -116,7 +116,7 @@ func (s *Service) uploadFile(w http.ResponseWriter, r *http.Request) error {
 		filename = filename[:255]
 	}
 	if _, err := ParseInput(content); err != nil {
-		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidFile, Param: "file", Message: "the file is not a valid batch input: " + err.Error()}
+		return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeInvalidFile, Param: "file", Message: "the file is not a valid batch input: " + err.Error(), Err: err} // its text is written for clients
 	}
 	f, err := s.putFile(r.Context(), owner, filename, purpose, content)
 	if err != nil {

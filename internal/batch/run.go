@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 )
 
@@ -120,8 +121,8 @@ type lineResponse struct {
 }
 
 type lineError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    apierr.Code `json:"code"`
+	Message string      `json:"message"`
 }
 
 // run serves one line through the gateway and commits its answer, unless the line must
@@ -167,19 +168,19 @@ func (s *Service) serve(ctx context.Context, l *claimed, res *lineResult) time.D
 	if s.opts.Principal != nil {
 		var id auth.Identity
 		if err := json.Unmarshal([]byte(l.identity), &id); err != nil {
-			res.Error = &lineError{Code: "invalid_credential", Message: "the batch's credential cannot be read"}
+			res.Error = &lineError{Code: apierr.CodeInternalError, Message: "the batch's credential cannot be read"}
 			return 0
 		}
 		p, err := s.opts.Principal(id)
 		if err != nil {
-			res.Error = &lineError{Code: "invalid_api_key", Message: "the credential this batch was created with is no longer valid"}
+			res.Error = &lineError{Code: apierr.CodeInvalidAPIKey, Message: "the credential this batch was created with is no longer valid"}
 			return 0
 		}
 		ctx = auth.NewContext(ctx, p)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, strings.NewReader(l.body))
 	if err != nil {
-		res.Error = &lineError{Code: "invalid_request", Message: "the request cannot be built"}
+		res.Error = &lineError{Code: apierr.CodeInvalidRequest, Message: "the request cannot be built"}
 		return 0
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -206,7 +207,7 @@ func (s *Service) serve(ctx context.Context, l *claimed, res *lineResult) time.D
 	}
 	body := bytes.TrimSpace(rec.body.Bytes())
 	if !json.Valid(body) {
-		res.Error = &lineError{Code: "invalid_response", Message: "the answer to this request is not JSON"}
+		res.Error = &lineError{Code: apierr.CodeInvalidResponse, Message: "the answer to this request is not JSON"}
 		return 0
 	}
 	res.Response = &lineResponse{StatusCode: rec.status, RequestID: rec.header.Get("X-Request-Id"), Body: json.RawMessage(body)}

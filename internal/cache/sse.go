@@ -263,6 +263,7 @@ func Replay(chat bool, doc []byte, includeUsage bool) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	out.WriteString("data: [DONE]\n\n")
+	done, _ := sse.AppendEvent(out.AvailableBuffer(), sse.Event{Data: []byte("[DONE]")})
+	out.Write(done)
 	return out.Bytes(), true
 }

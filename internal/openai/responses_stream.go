@@ -163,7 +163,7 @@ func (s *responseStream) fail(e *apierr.Error) error {
 	}
 	s.c.obj.Status = "failed"
 	s.c.obj.Output = s.items
-	s.c.obj.Error = &responseError{Code: "server_error", Message: e.PublicMessage()}
+	s.c.obj.Error = &responseError{Code: e.PublicCode(), Message: e.PublicMessage()}
 	s.c.store = false
 	return s.event("response.failed", map[string]any{"response": &s.c.obj})
 }

@@ -113,6 +113,18 @@ func Build(ctx context.Context, cfgs []config.Plugin, opt BuildOptions) (*Chain,
 		e.req, _ = p.(RequestHook)
 		e.resp, _ = p.(ResponseHook)
 		e.chunk, _ = p.(ChunkHook)
+		if hs, ok := p.(HookSet); ok {
+			req, resp, chunk := hs.Hooks()
+			if !req {
+				e.req = nil
+			}
+			if !resp {
+				e.resp = nil
+			}
+			if !chunk {
+				e.chunk = nil
+			}
+		}
 		ch.hasReq = ch.hasReq || e.req != nil
 		ch.hasResp = ch.hasResp || e.resp != nil
 		ch.hasChk = ch.hasChk || e.chunk != nil
@@ -198,6 +210,18 @@ type Call struct {
 	replied bool
 	states  []any
 	cur     int
+	buf     [4]any // states of a short chain, without an allocation of their own
+}
+
+// newCall returns a Call for r with a state slot for each of n plugins.
+func newCall(r *Request, n int) *Call {
+	c := &Call{Req: r}
+	if n <= len(c.buf) {
+		c.states = c.buf[:n]
+	} else {
+		c.states = make([]any, n)
+	}
+	return c
 }
 
 // Reply answers the request with text instead of sending it to a model: no later request
@@ -353,5 +377,5 @@ func (ch *Chain) hasResponseIn(n int) bool {
 // NewTestCall returns a Call for r with state slots for n plugins, for testing a plugin's
 // hooks without a chain.
 func NewTestCall(r *Request, n int) *Call {
-	return &Call{Req: r, states: make([]any, max(n, 1))}
+	return newCall(r, max(n, 1))
 }

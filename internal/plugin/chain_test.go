@@ -3,6 +3,7 @@ package plugin_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,7 +25,17 @@ type mark struct {
 		Stall bool   `yaml:"stall"`
 		Drop  string `yaml:"drop"` // chunks whose text holds this are dropped
 		Upper bool   `yaml:"upper"`
+		// Hooks, when set, lists the hooks the plugin reports through plugin.HookSet.
+		Hooks []string `yaml:"hooks"`
 	}
+}
+
+// Hooks implements plugin.HookSet.
+func (m *mark) Hooks() (request, response, chunk bool) {
+	if m.cfg.Hooks == nil {
+		return true, true, true
+	}
+	return slices.Contains(m.cfg.Hooks, "request"), slices.Contains(m.cfg.Hooks, "response"), slices.Contains(m.cfg.Hooks, "chunk")
 }
 
 // cleanups counts Cleanup calls of mark plugins.
@@ -108,6 +119,31 @@ plugins:
 	}
 	if got := answerText(t, doc); got != "answer ba" {
 		t.Errorf("response hooks run in reverse: got %q, want %q", got, "answer ba")
+	}
+}
+
+// TestHookSetLeavesHooksOut: a plugin that reports only some hooks through HookSet (as a
+// Wasm module whose configure names its hooks does) is not called for the others.
+func TestHookSetLeavesHooksOut(t *testing.T) {
+	g := startGateway(t, `
+plugins:
+  - {type: test.mark, name: a, config: {tag: A, hooks: [request]}}
+  - {type: test.mark, name: b, config: {tag: B, hooks: [response, chunk]}}
+`)
+	g.up.setReply("answer ")
+	status, doc := g.call(t, "/v1/chat/completions", `{"model":"glm-4","messages":[{"role":"user","content":"hi"}]}`)
+	if status != 200 {
+		t.Fatalf("status %d: %v", status, doc)
+	}
+	if diff := cmp.Diff([][2]string{{"system", "A"}, {"user", "hi"}}, messages(g.up.last(t))); diff != "" {
+		t.Errorf("only a's request hook runs (-want +got):\n%s", diff)
+	}
+	if got := answerText(t, doc); got != "answer b" {
+		t.Errorf("answer %q, want only b's response hook: %q", got, "answer b")
+	}
+	status, text, _ := g.stream(t, "/v1/chat/completions", `{"model":"glm-4","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if status != 200 || text != "answer b" {
+		t.Errorf("stream: status %d, text %q, want only b's chunk hook", status, text)
 	}
 }
 

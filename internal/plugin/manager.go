@@ -154,7 +154,7 @@ func (m *Manager) run(ctx context.Context, ch *Chain, model *router.Model, req *
 		// Not a JSON object the plugins could read: the backend answers it as it would.
 		return next(ctx, model, req)
 	}
-	c := &Call{Req: preq, states: make([]any, len(ch.entries))}
+	c := newCall(preq, len(ch.entries))
 	n := len(ch.entries)
 	if ch.hasReq {
 		var err error
@@ -165,13 +165,12 @@ func (m *Manager) run(ctx context.Context, ch *Chain, model *router.Model, req *
 		if c.replied {
 			return m.replied(ctx, ch, c, req, n)
 		}
-		body, err := preq.encodeBody()
-		if err != nil {
-			return nil, nil, &apierr.Error{Kind: apierr.Internal, Code: apierr.CodePluginFailed, Message: "a plugin left the request unreadable", Err: err}
-		}
-		f, err := wire.Peek(body)
-		if err != nil {
-			return nil, nil, &apierr.Error{Kind: apierr.Internal, Code: apierr.CodePluginFailed, Message: "a plugin left the request unreadable", Err: err}
+		// The body is checked again only when a plugin put raw JSON of its own in it.
+		body, f, checked := preq.encodeBody(req.Body, req.Fields)
+		if !checked {
+			if f, err = wire.Peek(body); err != nil {
+				return nil, nil, &apierr.Error{Kind: apierr.Internal, Code: apierr.CodePluginFailed, Message: "a plugin left the request unreadable", Err: err}
+			}
 		}
 		if preq.Model != model.Name && preq.Model != req.Fields.Model {
 			to, ok := m.opt.Registry.Lookup(preq.Model)

@@ -132,21 +132,23 @@ func anyGlob(patterns []string, s string) bool {
 // Glob reports whether s matches pattern, where '*' matches any run of characters
 // (slashes included) and everything else matches itself.
 func Glob(pattern, s string) bool {
-	if !strings.Contains(pattern, "*") {
+	i := strings.IndexByte(pattern, '*')
+	if i < 0 {
 		return pattern == s
 	}
-	parts := strings.Split(pattern, "*")
-	if !strings.HasPrefix(s, parts[0]) {
+	if !strings.HasPrefix(s, pattern[:i]) {
 		return false
 	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, p)
-		if i < 0 {
+	s, pattern = s[i:], pattern[i+1:]
+	for {
+		j := strings.IndexByte(pattern, '*')
+		if j < 0 {
+			return strings.HasSuffix(s, pattern)
+		}
+		k := strings.Index(s, pattern[:j])
+		if k < 0 {
 			return false
 		}
-		s = s[i+len(p):]
+		s, pattern = s[k+j:], pattern[j+1:]
 	}
-	return strings.HasSuffix(s, last)
 }

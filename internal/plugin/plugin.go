@@ -98,6 +98,14 @@ type Blocking interface {
 	Blocking() bool
 }
 
+// HookSet is implemented by a plugin whose hooks depend on its configuration (a Wasm module
+// exports some of them, or needs only some with its configuration). The chain calls only the
+// hooks it reports, read once after Provision: a response hook that does nothing would
+// otherwise have every whole answer read and decoded for it.
+type HookSet interface {
+	Hooks() (request, response, chunk bool)
+}
+
 // Env is what a plugin may use while provisioning.
 type Env struct {
 	// Name is the entry's name (its type unless the configuration names it).

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
 // Request is a model request as every plugin sees it, whatever protocol it arrived in.
@@ -41,7 +44,9 @@ type Request struct {
 	// they are never sent upstream.
 	Metadata map[string]string
 
-	prompt bool // the body had a string prompt
+	prompt bool     // the body had a string prompt
+	made   [][]byte // parameter values SetParam encoded itself: valid JSON by construction
+	madeN  [2][]byte
 }
 
 // Message is one chat message. Content holds string content; other shapes (a list of parts)
@@ -140,6 +145,7 @@ func (r *Request) SetParam(name string, v any) error {
 		}
 	}
 	var b []byte
+	made := true
 	switch x := v.(type) {
 	case int:
 		b = strconv.AppendInt(nil, int64(x), 10)
@@ -148,7 +154,12 @@ func (r *Request) SetParam(name string, v any) error {
 			return errors.New("plugin: " + name + " is not a finite number")
 		}
 		b = strconv.AppendFloat(nil, x, 'g', -1, 64)
+	case bool, string, nil:
+		b, _ = json.Marshal(x)
 	default:
+		// Anything else may hold raw JSON (json.RawMessage, a Marshaler): the body it
+		// ends up in is checked again.
+		made = false
 		var err error
 		if b, err = json.Marshal(v); err != nil {
 			return err
@@ -158,6 +169,12 @@ func (r *Request) SetParam(name string, v any) error {
 		r.Params = make(map[string]json.RawMessage)
 	}
 	r.Params[name] = b
+	if made {
+		if r.made == nil {
+			r.made = r.madeN[:0]
+		}
+		r.made = append(r.made, b)
+	}
 	return nil
 }
 
@@ -283,59 +300,90 @@ func (r *Request) decodeMessages(v []byte) error {
 }
 
 // encodeBody writes the request back as a body: model, messages or prompt, stream, then the
-// parameters in name order.
-func (r *Request) encodeBody() ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(256 + r.PromptLen())
-	b.WriteString(`{"model":`)
-	writeString(&b, r.Model)
-	if r.Op == "chat" || r.Messages != nil {
-		b.WriteString(`,"messages":[`)
+// parameters in name order. orig is the body the request was decoded from and f its fields.
+//
+// It returns the new body's fields too when the body is valid by construction: every string
+// escaped here, every raw value either a part of orig (which wire.Peek checked) or one that
+// SetParam wrote itself. Otherwise (a plugin put raw JSON of its own in, or a key twice)
+// checked is false and the caller checks the body with wire.Peek.
+func (r *Request) encodeBody(orig []byte, f wire.Fields) (body []byte, nf wire.Fields, checked bool) {
+	checked = true
+	trusted := func(v []byte) bool {
+		if within(v, orig) {
+			return true
+		}
+		for _, m := range r.made {
+			if len(m) == len(v) && len(v) > 0 && &m[0] == &v[0] {
+				return true
+			}
+		}
+		return false
+	}
+	// Most of the body is the original's; what plugins add is usually short.
+	b := make([]byte, 0, len(orig)+len(orig)/4+256)
+	b = append(b, `{"model":`...)
+	nf.ModelStart = len(b)
+	b = AppendString(b, r.Model)
+	nf.ModelEnd, nf.Model, nf.HasModel, nf.Stream = len(b), r.Model, true, r.Stream
+	wroteMessages := r.Op == "chat" || r.Messages != nil
+	if wroteMessages {
+		b = append(b, `,"messages":`...)
+		b = AppendMessages(b, r.Messages)
 		for i := range r.Messages {
 			m := &r.Messages[i]
-			if i > 0 {
-				b.WriteByte(',')
+			if m.RawContent != nil && !trusted(m.RawContent) {
+				checked = false
 			}
-			b.WriteString(`{"role":`)
-			writeString(&b, m.Role)
-			b.WriteString(`,"content":`)
-			if m.RawContent != nil {
-				b.Write(m.RawContent)
-			} else {
-				writeString(&b, m.Content)
+			for k, v := range m.Extra {
+				if k == "role" || k == "content" || !trusted(v) {
+					checked = false
+				}
 			}
-			for _, k := range sortedKeys(m.Extra) {
-				b.WriteByte(',')
-				writeString(&b, k)
-				b.WriteByte(':')
-				b.Write(m.Extra[k])
-			}
-			b.WriteByte('}')
 		}
-		b.WriteByte(']')
 	}
 	if r.prompt {
-		b.WriteString(`,"prompt":`)
-		writeString(&b, r.Prompt)
+		b = append(b, `,"prompt":`...)
+		b = AppendString(b, r.Prompt)
 	}
 	if r.Stream {
-		b.WriteString(`,"stream":true`)
+		b = append(b, `,"stream":true`...)
 	}
-	for _, k := range sortedKeys(r.Params) {
-		b.WriteByte(',')
-		writeString(&b, k)
-		b.WriteByte(':')
-		b.Write(r.Params[k])
+	var arr [16]string
+	for _, k := range appendSortedKeys(arr[:0], r.Params) {
+		v := r.Params[k]
+		b = append(b, ',')
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = append(b, v...)
+		switch {
+		case !trusted(v) || k == "model" || k == "stream" || k == "messages" && wroteMessages || k == "prompt" && r.prompt:
+			checked = false
+		case k == "stream_options":
+			// Its include_usage is the original's only if the value is the original's.
+			if within(v, orig) {
+				nf.IncludeUsage = f.IncludeUsage
+			} else {
+				checked = false
+			}
+		}
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	b = append(b, '}')
+	return b, nf, checked
 }
 
-func sortedKeys(m map[string]json.RawMessage) []string {
-	if len(m) == 0 {
-		return nil
+// within reports whether v is a part of b (shares its memory), without unsafe: a slice of b
+// ends its capacity where b does.
+func within(v, b []byte) bool {
+	if len(v) == 0 || cap(b) == 0 {
+		return false
 	}
-	keys := make([]string, 0, len(m))
+	end := &b[:cap(b)][cap(b)-1]
+	off := cap(b) - cap(v)
+	return &v[:cap(v)][cap(v)-1] == end && off >= 0 && off+len(v) <= len(b)
+}
+
+// appendSortedKeys appends m's keys to keys, sorted.
+func appendSortedKeys(keys []string, m map[string]json.RawMessage) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -345,46 +393,90 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 
 // writeString writes s as a JSON string.
 func writeString(b *bytes.Buffer, s string) {
+	b.Write(AppendString(b.AvailableBuffer(), s))
+}
+
+// AppendString appends s as a JSON string. Bytes that are not UTF-8 become U+FFFD, as
+// encoding/json writes them, so the result is always valid JSON text.
+func AppendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
-	b.WriteByte('"')
+	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+		if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f && c < utf8.RuneSelf {
+			i++
 			continue
 		}
-		b.WriteString(s[start:i])
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		dst = append(dst, s[start:i]...)
 		switch c {
 		case '"':
-			b.WriteString(`\"`)
+			dst = append(dst, '\\', '"')
 		case '\\':
-			b.WriteString(`\\`)
+			dst = append(dst, '\\', '\\')
 		case '\n':
-			b.WriteString(`\n`)
+			dst = append(dst, '\\', 'n')
 		case '\r':
-			b.WriteString(`\r`)
+			dst = append(dst, '\\', 'r')
 		case '\t':
-			b.WriteString(`\t`)
+			dst = append(dst, '\\', 't')
 		default:
-			b.WriteString(`\u00`)
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&0xf])
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
-		start = i + 1
+		i++
+		start = i
 	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendMessages appends msgs as a JSON list in the OpenAI shape (role, content, and their
+// other fields), as a Wasm module receives them.
+func AppendMessages(dst []byte, msgs []Message) []byte {
+	dst = append(dst, '[')
+	for i := range msgs {
+		m := &msgs[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"role":`...)
+		dst = AppendString(dst, m.Role)
+		dst = append(dst, `,"content":`...)
+		if m.RawContent != nil {
+			dst = append(dst, m.RawContent...)
+		} else {
+			dst = AppendString(dst, m.Content)
+		}
+		if len(m.Extra) > 0 {
+			var arr [8]string
+			for _, k := range appendSortedKeys(arr[:0], m.Extra) {
+				dst = append(dst, ',')
+				dst = AppendString(dst, k)
+				dst = append(dst, ':')
+				dst = append(dst, m.Extra[k]...)
+			}
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
 }
 
 // MarshalMessages encodes messages in the OpenAI shape (role, content, and their other
 // fields), as a Wasm module receives them.
 func MarshalMessages(msgs []Message) json.RawMessage {
-	var b bytes.Buffer
-	r := Request{Op: "chat", Messages: msgs}
-	body, _ := r.encodeBody()
-	// body is {"model":"","messages":[...]}: cut the list out.
-	b.Write(body[len(`{"model":"","messages":`) : len(body)-1])
-	return b.Bytes()
+	return AppendMessages(nil, msgs)
 }
 
 // UnmarshalMessages decodes messages in the OpenAI shape.

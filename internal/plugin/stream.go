@@ -1,11 +1,12 @@
 package plugin
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+
+	"github.com/open-autoglm/autoglm/api/sse"
 )
 
 // maxEventBytes bounds one server-sent event of an upstream stream.
@@ -18,7 +19,9 @@ type streamRewriter struct {
 	ch    *Chain
 	c     *Call
 	src   io.ReadCloser
-	br    *bufio.Reader
+	buf   []byte // read from src, not yet handled
+	sp    sse.Splitter
+	eof   bool
 	n     int
 	outer string
 	inner string
@@ -31,7 +34,7 @@ type streamRewriter struct {
 
 func newStreamRewriter(ctx context.Context, ch *Chain, c *Call, src io.ReadCloser, n int) *streamRewriter {
 	outer, inner := textKey(c.Req.Op, true)
-	return &streamRewriter{ctx: ctx, ch: ch, c: c, src: src, br: bufio.NewReaderSize(src, 16<<10), n: n, outer: outer, inner: inner}
+	return &streamRewriter{ctx: ctx, ch: ch, c: c, src: src, n: n, outer: outer, inner: inner}
 }
 
 func (s *streamRewriter) Close() error { return s.src.Close() }
@@ -46,62 +49,72 @@ func (s *streamRewriter) Read(p []byte) (int, error) {
 	return 0, s.err
 }
 
+// nextBlock returns the next event of the stream as it was sent, up to and including the
+// blank line that ends it (the last one may lack it when the stream ends), cut where
+// sse.Splitter cuts; io.EOF once nothing is left.
+func (s *streamRewriter) nextBlock() ([]byte, error) {
+	for {
+		if n := s.sp.Cut(s.buf); n >= 0 {
+			b := s.buf[:n:n]
+			s.buf = s.buf[n:]
+			return b, nil
+		}
+		if s.eof {
+			if len(s.buf) == 0 {
+				return nil, io.EOF
+			}
+			b := s.buf
+			s.buf, s.sp = nil, sse.Splitter{}
+			return b, nil
+		}
+		if len(s.buf) > maxEventBytes {
+			return nil, errors.New("plugin: stream event too large")
+		}
+		if cap(s.buf)-len(s.buf) < 4<<10 {
+			// A new array: the blocks handed out keep the old one.
+			nb := make([]byte, len(s.buf), max(2*len(s.buf), 16<<10))
+			copy(nb, s.buf)
+			s.buf = nb
+		}
+		n, err := s.src.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			s.eof = true
+		case err != nil:
+			return nil, err
+		}
+	}
+}
+
 // next reads one event and writes what the client gets for it to s.out.
 func (s *streamRewriter) next() error {
-	var ev bytes.Buffer
-	var data []byte
-	hasData := false
-	for {
-		line, err := s.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A long line: gather it whole.
-			rest, err2 := s.br.ReadBytes('\n')
-			line = append(append([]byte{}, line...), rest...)
-			err = err2
+	block, err := s.nextBlock()
+	if errors.Is(err, io.EOF) {
+		if e := s.end(); e != nil {
+			return e
 		}
-		if ev.Len()+len(line) > maxEventBytes {
-			return errors.New("plugin: stream event too large")
-		}
-		if len(line) > 0 {
-			ev.Write(line)
-			trimmed := bytes.TrimRight(line, "\r\n")
-			if len(trimmed) == 0 {
-				break // end of event
-			}
-			if d, ok := bytes.CutPrefix(trimmed, []byte("data:")); ok {
-				if hasData {
-					data = append(data, '\n')
-				}
-				data = append(data, bytes.TrimPrefix(d, []byte(" "))...)
-				hasData = true
-			}
-		}
-		if err != nil {
-			if err == io.EOF {
-				if ev.Len() > 0 {
-					break
-				}
-				if e := s.end(); e != nil {
-					return e
-				}
-			}
-			return err
-		}
+		return io.EOF
 	}
+	if err != nil {
+		return err
+	}
+	ev, hasData := sse.Parse(block)
 	if !hasData {
-		s.out.Write(ev.Bytes())
+		s.out.Write(block)
 		return nil
 	}
+	data := ev.Data
 	if string(data) == "[DONE]" {
 		if err := s.end(); err != nil {
 			return err
 		}
-		s.out.Write(ev.Bytes())
+		s.out.Write(block)
 		return nil
 	}
 	d, ok := decodeDoc(data)
 	if !ok {
-		s.out.Write(ev.Bytes())
+		s.out.Write(block)
 		return nil
 	}
 	changed, emptied := false, true
@@ -132,7 +145,7 @@ func (s *streamRewriter) next() error {
 		emptied = false
 	}
 	if !changed {
-		s.out.Write(ev.Bytes())
+		s.out.Write(block)
 		return nil
 	}
 	if emptied {

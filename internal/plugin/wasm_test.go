@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	_ "github.com/open-autoglm/autoglm/internal/plugin/wasm"
 	"github.com/open-autoglm/autoglm/internal/plugin/wasm/wasmbuild"
 )
@@ -47,6 +49,15 @@ plugins:
 	}
 	if got := answerText(t, doc); got != "[checked] hello -- sent via autoglm" {
 		t.Errorf("answer %q", got)
+	}
+	// The module splices its prefix into the JSON as it stands: escapes, other messages and
+	// their fields come through unchanged, and only the last user message gets it.
+	status, doc = g.call(t, "/v1/chat/completions", `{"model":"glm-4","messages":[{"role":"user","content":"first"},{"role":"assistant","content":"ok","name":"bot"},{"role":"user","content":"say \"hi\"\n\u00e9t\u00e9 \ud83d\ude00"}]}`)
+	if status != 200 {
+		t.Fatalf("status %d: %v", status, doc)
+	}
+	if diff := cmp.Diff([][2]string{{"user", "first"}, {"assistant", "ok"}, {"user", "[checked] say \"hi\"\nété 😀"}}, messages(g.up.last(t))); diff != "" {
+		t.Errorf("the upstream got (-want +got):\n%s", diff)
 	}
 	status, doc = g.call(t, "/v1/chat/completions", `{"model":"glm-4","messages":[{"role":"user","content":"What is the Weather?"}]}`)
 	if code, msg := errorCode(doc); status != 400 || code != "request_refused" || !strings.Contains(msg, "weather") {

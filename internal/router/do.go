@@ -169,7 +169,7 @@ chain:
 				if t != nil {
 					rspan.SetAttributes(telemetry.AttrBackend.String(t.Name), attribute.Bool("autoglm.route.trial", trial))
 				} else if err == nil {
-					telemetry.Fail(rspan, "no_backend", "no backend of "+cm.Name+" left to try")
+					telemetry.Fail(rspan, string(apierr.CodeNoBackend), "no backend of "+cm.Name+" left to try")
 				}
 			}
 			rspan.End()
@@ -355,7 +355,7 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 				t.br.releaseTrial()
 			}
 			if err := clientCtx.Err(); err != nil {
-				telemetry.Fail(span, "canceled", "the client went away")
+				telemetry.Fail(span, string(apierr.CodeCanceled), "the client went away")
 				span.End()
 				return nil, apierr.From(err), false
 			}

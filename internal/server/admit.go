@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -33,6 +35,12 @@ func (s *Server) admit(next http.Handler) http.Handler {
 			return // the client left while queued
 		}
 		if reason != 0 {
+			// A refusal writes no log line of its own: under overload a line per refused
+			// request would cost more than the refusal. shedLog writes one a second instead.
+			if rec := recorderOf(w); rec != nil {
+				rec.shed = true
+			}
+			s.shedLog.note(r.Context(), s.log, reason)
 			s.writeEarly(w, r, &apierr.Error{Kind: apierr.Unavailable, Code: apierr.CodeServerOverloaded,
 				RetryAfter: overloadRetryAfter, Err: errOverload(reason)})
 			return
@@ -40,6 +48,29 @@ func (s *Server) admit(next http.Handler) http.Handler {
 		defer l.Release()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// shedLog turns overload refusals into at most one warning a second, with the counts since
+// the last one.
+type shedLog struct {
+	full, wait atomic.Uint64
+	last       atomic.Int64 // unix nanoseconds of the last line
+}
+
+func (l *shedLog) note(ctx context.Context, log *slog.Logger, reason admission.Reason) {
+	if reason == admission.QueueFull {
+		l.full.Add(1)
+	} else {
+		l.wait.Add(1)
+	}
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
+		return
+	}
+	full, wait := l.full.Swap(0), l.wait.Swap(0)
+	log.LogAttrs(ctx, slog.LevelWarn, "overloaded: refusing requests with 503",
+		slog.Uint64("queue_full", full), slog.Uint64("wait_exceeded", wait))
 }
 
 type errOverload admission.Reason
@@ -59,9 +90,10 @@ func exemptFromAdmission(path string) bool {
 const idleMemoryAfter = 10 * time.Second
 
 // releaseIdleMemory returns the heap freed after a burst to the operating system once the
-// server has been idle for idleMemoryAfter. With the GC tuned for throughput (a high GOGC and
-// a memory limit), the heap a burst grew is otherwise kept until the next collection, which an
-// idle server does not run for minutes, and the runtime's scavenger gives it back slowly.
+// server has been idle for idleMemoryAfter (ReleaseMemory). With the GC tuned for throughput (a
+// high GOGC and a memory limit), the heap a burst grew is otherwise kept until the next
+// collection, which an idle server does not run for minutes, and the runtime's scavenger gives
+// it back slowly.
 func releaseIdleMemory(ctx context.Context, inFlight *atomic.Int64, served *atomic.Uint64) {
 	t := time.NewTicker(idleMemoryAfter / 2)
 	defer t.Stop()
@@ -80,7 +112,22 @@ func releaseIdleMemory(ctx context.Context, inFlight *atomic.Int64, served *atom
 		}
 		idleTicks++
 		if idleTicks == 2 { // idle for a whole idleMemoryAfter, once per quiet spell
-			debug.FreeOSMemory()
+			ReleaseMemory()
 		}
 	}
+}
+
+// ReleaseMemory collects garbage twice and hands the free heap back to the operating system.
+//
+// Twice, because one collection does not empty the sync.Pools: it only moves their contents to
+// a victim cache that the next collection frees. After a burst those pools hold the buffers of
+// every connection that closed — net/http's 4 KiB bufio reader and writer per client connection
+// among them, tens of megabytes after a few thousand connections — and an idle server runs no
+// further collection for minutes (the runtime forces one only every two minutes, and with
+// GOGC=400 the scavenger keeps up to five times the live heap). debug.FreeOSMemory alone
+// therefore left that memory resident. The second collection costs about as much as the
+// first, on a server that has just been idle for idleMemoryAfter.
+func ReleaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -41,9 +42,12 @@ func (s *Server) chain(h http.Handler, admit bool) http.Handler {
 func (s *Server) traceID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := telemetry.TraceIDFromRequest(r)
+		// Both headers carry one value: one read-only slice serves both (the canonical keys
+		// are written directly; a later Set replaces the slice rather than writing into it).
+		v := []string{id}
 		h := w.Header()
-		h.Set(httpapi.TraceHeader, id)
-		h.Set(RequestIDHeader, id)
+		h[traceHeaderKey] = v
+		h[requestIDHeaderKey] = v
 		ctx := telemetry.WithTraceID(r.Context(), id)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -51,6 +55,12 @@ func (s *Server) traceID(next http.Handler) http.Handler {
 
 // RequestIDHeader carries the trace id under the name OpenAI's SDKs read as the request id.
 const RequestIDHeader = "X-Request-Id"
+
+// The header map keys of the trace id headers, as Header.Set would write them.
+var (
+	traceHeaderKey     = textproto.CanonicalMIMEHeaderKey(httpapi.TraceHeader)
+	requestIDHeaderKey = textproto.CanonicalMIMEHeaderKey(RequestIDHeader)
+)
 
 func traceIDOf(ctx context.Context) string { return telemetry.TraceID(ctx) }
 
@@ -62,6 +72,7 @@ type recorder struct {
 	bytes       int64
 	wroteHeader bool
 	canceled    bool
+	shed        bool // refused for overload by the admission stage: counted, not logged (admit.go)
 }
 
 func (rw *recorder) WriteHeader(code int) {
@@ -114,8 +125,12 @@ func recorderOf(w http.ResponseWriter) *recorder {
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &telemetry.RequestInfo{}
-		rec := &recorder{ResponseWriter: w}
+		// The recorder and the request's info in one allocation.
+		st := &struct {
+			rec  recorder
+			info telemetry.RequestInfo
+		}{rec: recorder{ResponseWriter: w}}
+		rec, info := &st.rec, &st.info
 		ctx := telemetry.WithRequestInfo(r.Context(), info)
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		status := rec.status
@@ -132,6 +147,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		level := slog.LevelInfo
 		if status >= 500 && status != apierr.StatusClientClosed {
 			level = slog.LevelWarn
+		}
+		if rec.shed {
+			level = slog.LevelDebug
 		}
 		if !s.log.Enabled(ctx, level) {
 			return

@@ -62,6 +62,9 @@ type Server struct {
 	admitted http.Handler
 	inFlight atomic.Int64
 	served   atomic.Uint64
+	conns    atomic.Int64 // client connections open (OpenConns)
+	// shedLog summarises overload refusals in the log (admit.go).
+	shedLog shedLog
 
 	// bodyLimits are the routes' own body limits (Route.MaxBody), by "METHOD /path".
 	bodyLimits map[string]int64
@@ -261,7 +264,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, shape apierr
 		return
 	}
 	level := slog.LevelDebug
-	if e.Kind == apierr.Internal || e.Kind == apierr.Upstream || e.Kind == apierr.Unavailable {
+	if (e.Kind == apierr.Internal || e.Kind == apierr.Upstream || e.Kind == apierr.Unavailable) &&
+		e.Code != apierr.CodeServerOverloaded { // overload refusals are summarised by admit
 		level = slog.LevelWarn
 	}
 	if e.Err != nil || level > slog.LevelDebug {
@@ -314,6 +318,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Protocols:         &protocols,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnState:         s.countConn,
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -348,6 +353,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return err
 }
+
+// countConn keeps the count of open client connections that OpenConns reports.
+func (s *Server) countConn(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		s.conns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		s.conns.Add(-1)
+	}
+}
+
+// OpenConns is the number of client connections open now, idle keep-alive ones included.
+func (s *Server) OpenConns() int64 { return s.conns.Load() }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	httpapi.WriteEnvelope(w, http.StatusOK, []byte(`{"status":"alive"}`))

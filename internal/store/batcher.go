@@ -279,6 +279,15 @@ func (b *Batcher) writeQueued(usage []UsageRecord, audit []AuditRecord) ([]Usage
 	}
 	clear(usage) // drop references held by strings
 	clear(audit)
+	// A burst can grow the buffers to thousands of records (up to Queue); keep them for the
+	// next batch only when they are a few batches long, so that the memory a burst took is
+	// given back once it has been written.
+	if cap(usage) > 4*b.opt.Size {
+		usage = nil
+	}
+	if cap(audit) > 4*b.opt.Size {
+		audit = nil
+	}
 	return usage[:0], audit[:0]
 }
 

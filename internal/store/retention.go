@@ -31,9 +31,10 @@ type Retention struct {
 	Now func() time.Time
 }
 
-// NewRetention returns the Retention the "store" settings ask for.
-func NewRetention(s Pruner, c config.Store) *Retention {
-	return &Retention{Store: s, Audit: c.AuditRetention.D(), Usage: c.UsageRetention.D()}
+// NewRetention returns the Retention the "store" settings ask for, logging to log (the
+// server's logger: a running server's lines go where its configuration sends them).
+func NewRetention(s Pruner, c config.Store, log *slog.Logger) *Retention {
+	return &Retention{Store: s, Audit: c.AuditRetention.D(), Usage: c.UsageRetention.D(), Logger: log}
 }
 
 // Run prunes until ctx is done, then returns ctx's error. A failed run is logged and tried

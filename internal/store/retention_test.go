@@ -40,9 +40,8 @@ func (f *fakePruner) auditRuns() int {
 func TestRetention(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	f := &fakePruner{}
-	r := NewRetention(f, config.Store{AuditRetention: config.Duration(24 * time.Hour), UsageRetention: config.Duration(48 * time.Hour)})
+	r := NewRetention(f, config.Store{AuditRetention: config.Duration(24 * time.Hour), UsageRetention: config.Duration(48 * time.Hour)}, slog.New(slog.DiscardHandler))
 	r.Now = func() time.Time { return now }
-	r.Logger = slog.New(slog.DiscardHandler)
 	if err := r.Once(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,6 @@ func (s *Service) record(ctx context.Context, m *router.Model, op backend.Op, st
 		Latency: time.Since(start)}
 	if err != nil {
 		o.Status = apierr.From(err).HTTPStatus()
-		o.Usage = usage.Tokens{}
 	}
 	if a, ok := ctx.Value(runAccountKey{}).(runAccount); ok {
 		o.KeyID, o.UserID, o.TraceID = a.keyID, a.userID, a.taskID
@@ -165,15 +164,21 @@ func (s *Service) streamChat(ctx context.Context, m *router.Model, body []byte, 
 	start := time.Now()
 	res, chunks, be, err := s.streamChatCall(ctx, m, body, meta, ev)
 	estimated := false
-	if err == nil && res.Usage == nil {
+	if res != nil && res.Usage == nil {
 		res.Usage, estimated = s.estimated(body, res.Text, int64(chunks)), true
 	}
+	// A stream cut off (the task's time limit, a broken connection) still used the tokens
+	// it streamed: they are recorded, as the request path records an interrupted stream's.
 	s.record(ctx, m, backend.OpChat, true, be, start, tokensOf(res, estimated), err)
+	if err != nil {
+		return nil, be, err
+	}
 	return res, be, err
 }
 
 // streamChatCall is streamChat's call: the result (without usage when the upstream sent
-// none) and the count of text chunks.
+// none) and the count of text chunks. When the stream fails once it has begun, the result
+// holds what arrived before the failure, for the accounting.
 func (s *Service) streamChatCall(ctx context.Context, m *router.Model, body []byte, meta map[string]string, ev *emitter) (*Result, int, string, error) {
 	fields, err := wire.Peek(body)
 	if err != nil {
@@ -194,6 +199,8 @@ func (s *Service) streamChatCall(ctx context.Context, m *router.Model, body []by
 		chunks  int
 		sawDone bool
 	)
+	// partial is what arrived before a failure.
+	partial := func() *Result { return &Result{Text: text.String(), Usage: res.Usage} }
 	events := sse.NewReader(resp.Body)
 	events.SetMaxEventSize(maxEventBytes)
 read:
@@ -203,12 +210,12 @@ read:
 		case errors.Is(err, io.EOF):
 			break read
 		case errors.Is(err, sse.ErrTooLarge):
-			return nil, 0, be, apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model sent a stream chunk larger than the gateway accepts")
+			return partial(), chunks, be, apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model sent a stream chunk larger than the gateway accepts")
 		case err != nil:
 			if ctx.Err() != nil {
-				return nil, 0, be, ctx.Err()
+				return partial(), chunks, be, ctx.Err()
 			}
-			return nil, 0, be, apierr.Wrap(apierr.Upstream, err, "the model's stream broke off")
+			return partial(), chunks, be, apierr.Wrap(apierr.Upstream, err, "the model's stream broke off")
 		}
 		payload := bytes.TrimSpace(e.Data)
 		if string(payload) == "[DONE]" {
@@ -228,15 +235,15 @@ read:
 			} `json:"error"`
 		}
 		if jerr := json.Unmarshal(payload, &chunk); jerr != nil {
-			return nil, 0, be, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
+			return partial(), chunks, be, apierr.Wrap(apierr.Upstream, jerr, "the model sent a malformed stream chunk")
 		}
 		if chunk.Error != nil {
-			return nil, 0, be, apierr.New(apierr.CodeUpstreamStreamError, "the model reported an error mid-stream: "+chunk.Error.Message)
+			return partial(), chunks, be, apierr.New(apierr.CodeUpstreamStreamError, "the model reported an error mid-stream: "+chunk.Error.Message)
 		}
 		for _, c := range chunk.Choices {
 			if c.Delta.Content != "" {
 				if text.Len()+len(c.Delta.Content) > maxResponseBytes {
-					return nil, 0, be, apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model's answer is larger than the gateway accepts")
+					return partial(), chunks, be, apierr.New(apierr.CodeUpstreamAnswerTooLarge, "the model's answer is larger than the gateway accepts")
 				}
 				text.WriteString(c.Delta.Content)
 				chunks++
@@ -251,7 +258,7 @@ read:
 		}
 	}
 	if !sawDone && ctx.Err() != nil {
-		return nil, 0, be, ctx.Err()
+		return partial(), chunks, be, ctx.Err()
 	}
 	res.Text = text.String()
 	return &res, chunks, be, nil
@@ -400,19 +407,15 @@ func (e *emitter) write(ctx context.Context, typ string, data []byte, tokens int
 	now := time.Now().UnixMicro()
 	lost := false
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		var cancelReq int
-		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET last_seq = last_seq + 1, progress_tokens = ?, lease_until = ?, updated_at = ?
-			WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING last_seq, cancel_requested`),
-			tokens, now+s.cfg.Lease.D().Microseconds(), now, e.c.id, s.instance).Scan(&seq, &cancelReq)
-		if errors.Is(err, sql.ErrNoRows) {
-			lost = true
-			return nil
-		}
+		seq, cancelReq, ok, err := s.db.recordProgress(ctx, tx, e.c.id, s.instance, tokens, now+s.cfg.Lease.D().Microseconds(), now)
 		if err != nil {
 			return err
 		}
-		if cancelReq != 0 {
+		if !ok {
+			lost = true
+			return nil
+		}
+		if cancelReq {
 			e.cancel(errCanceled)
 		}
 		if err := s.db.insertEvent(ctx, tx, e.c.id, seq, typ, data, now); err != nil {
@@ -444,18 +447,16 @@ func (e *emitter) heartbeat(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now().UnixMicro()
-		var cancelReq int
-		err := s.db.W.QueryRowContext(ctx, s.db.q(`UPDATE tasks SET lease_until = ? WHERE id = ? AND status = 'running' AND lease_owner = ?
-			RETURNING cancel_requested`), now+s.cfg.Lease.D().Microseconds(), e.c.id, s.instance).Scan(&cancelReq)
+		cancelReq, ok, err := s.db.renewLease(ctx, s.db.W, e.c.id, s.instance, now+s.cfg.Lease.D().Microseconds())
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			e.cancel(errLeaseLost)
-			return
 		case err != nil:
 			if ctx.Err() == nil {
 				s.log.Warn("task heartbeat failed", "task", e.c.id, "err", err)
 			}
-		case cancelReq != 0:
+		case !ok:
+			e.cancel(errLeaseLost)
+			return
+		case cancelReq:
 			e.cancel(errCanceled)
 			return
 		}

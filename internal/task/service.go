@@ -238,7 +238,7 @@ func (s *Service) Cancel(ctx context.Context, c Caller, id string) (Task, error)
 		return t, ErrFinished
 	}
 	done, err := s.terminate(ctx, id, StatusQueued, nil, StatusCanceled, nil,
-		&Error{Code: "canceled", Message: "canceled by the client"})
+		errCanceledByClient())
 	if err != nil {
 		return Task{}, err
 	}
@@ -256,7 +256,7 @@ func (s *Service) Cancel(ctx context.Context, c Caller, id string) (Task, error)
 		}
 		// A task queued again between the two statements is still canceled here.
 		if _, err := s.terminate(ctx, id, StatusQueued, nil, StatusCanceled, nil,
-			&Error{Code: "canceled", Message: "canceled by the client"}); err != nil {
+			errCanceledByClient()); err != nil {
 			return Task{}, err
 		}
 	}

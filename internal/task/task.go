@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/internal/apierr"
 )
 
 // The task system's wire types are the public api package's: a client and the server cannot
@@ -95,3 +96,32 @@ type statusEvent = api.TaskStatusEvent
 
 // tokensEvent is the data of a "tokens" event.
 type tokensEvent = api.TaskTokensEvent
+
+// The error a task ends with carries a code of the catalogue (docs/API_ERRORS.md), one per
+// condition: canceled, task_timeout, task_interrupted, or the code of the error its last
+// attempt failed with.
+
+// errCanceledByClient is the error of a task a client canceled.
+func errCanceledByClient() *Error {
+	return &Error{Code: string(apierr.CodeCanceled), Message: "canceled by the client"}
+}
+
+// failureCode is the code a task records when an attempt fails for good: the failing error's
+// own code, or for an error that has none, the code of its kind's condition in a run (a run
+// talks to a model, so an upstream's failure, timeout or refusal).
+func failureCode(e *apierr.Error) apierr.Code {
+	if e.Code != "" {
+		return e.Code
+	}
+	switch e.Kind {
+	case apierr.Upstream:
+		return apierr.CodeUpstreamError
+	case apierr.Timeout:
+		return apierr.CodeUpstreamTimeout
+	case apierr.RateLimited:
+		return apierr.CodeUpstreamRateLimited
+	case apierr.Invalid:
+		return apierr.CodeInvalidTask
+	}
+	return apierr.CodeGenerationFailed
+}

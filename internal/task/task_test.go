@@ -147,7 +147,7 @@ func testRetryThenFail(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{FailRate: 1}, "  max_attempts: 2\n  retry_backoff: 10ms\n")
 	tk := e.submit(t, `{"model":"coder","prompt":"x"}`)
 	done := e.wait(t, tk.ID, 10*time.Second, terminal)
-	if done.Status != StatusFailed || done.Attempts != 2 || done.Error == nil || done.Error.Code != "upstream" {
+	if done.Status != StatusFailed || done.Attempts != 2 || done.Error == nil || done.Error.Code != "upstream_error" {
 		t.Fatalf("task = %+v err %+v", done, done.Error)
 	}
 	if u := e.usage.all(); len(u) != 2 || u[0].Status != 502 || u[1].Status != 502 {
@@ -161,8 +161,15 @@ func testTimeLimit(t *testing.T, setup setupFunc) {
 	e := setup(t, mockllm.Options{Tokens: 1000, ITL: 5 * time.Millisecond}, "  timeout: 200ms\n")
 	tk := e.submit(t, `{"model":"coder","prompt":"x","max_tokens":1000}`)
 	done := e.wait(t, tk.ID, 10*time.Second, terminal)
-	if done.Status != StatusFailed || done.Error == nil || done.Error.Code != "timeout" || done.Attempts != 1 {
+	if done.Status != StatusFailed || done.Error == nil || done.Error.Code != "task_timeout" || done.Attempts != 1 {
 		t.Fatalf("task = %+v err %+v", done, done.Error)
+	}
+	// The tokens streamed before the time limit were used: the sink gets them (estimated,
+	// since the upstream's usage comes only at the end of a stream), as for an HTTP stream
+	// cut off.
+	u := e.usage.all()
+	if len(u) != 1 || u[0].Status == 200 || u[0].Usage.CompletionTokens <= 0 || u[0].Usage.PromptTokens <= 0 || !u[0].Usage.Estimated {
+		t.Errorf("usage records of a run cut off by its time limit = %+v; want one, estimated, with the tokens streamed", u)
 	}
 }
 
@@ -235,5 +242,21 @@ func TestDecodeErrorsArePublic(t *testing.T) {
 				t.Errorf("%s %.40q: %d %q, want a message with %q", path, body, resp.StatusCode, env.Message, want)
 			}
 		}
+	}
+}
+
+// TestInterruptedFails: a running task whose holder vanished (its lease ran out) after its
+// last attempt fails with task_interrupted, a code of the catalogue.
+func TestInterruptedFails(t *testing.T) {
+	e := setup(t, mockllm.Options{Tokens: 500, ITL: 10 * time.Millisecond}, "  max_attempts: 1\n")
+	tk := e.submit(t, `{"model":"coder","prompt":"slow","max_tokens":500}`)
+	e.wait(t, tk.ID, 5*time.Second, func(tk Task) bool { return tk.Status == StatusRunning })
+	// Another process held it and died: its lease is someone else's and ran out.
+	if _, err := e.db.W.ExecContext(t.Context(), e.db.q(`UPDATE tasks SET lease_owner = 'gone', lease_until = 1 WHERE id = ?`), tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := e.wait(t, tk.ID, 10*time.Second, terminal)
+	if done.Status != StatusFailed || done.Error == nil || done.Error.Code != "task_interrupted" || done.Attempts != 1 {
+		t.Fatalf("task = %+v err %+v", done, done.Error)
 	}
 }

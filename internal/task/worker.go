@@ -395,9 +395,9 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 	case errors.Is(cause, errShutdown):
 		s.requeue(bg, c, 0, reasonShutdown)
 	case errors.Is(cause, errCanceled):
-		s.finish(bg, c.id, &owner, StatusCanceled, nil, &Error{Code: "canceled", Message: "canceled by the client"})
+		s.finish(bg, c.id, &owner, StatusCanceled, nil, errCanceledByClient())
 	case errors.Is(timeoutCtx.Err(), context.DeadlineExceeded):
-		s.finish(bg, c.id, &owner, StatusFailed, nil, &Error{Code: "timeout", Message: fmt.Sprintf("the task ran longer than its time limit (%s)", s.cfg.Timeout.D())})
+		s.finish(bg, c.id, &owner, StatusFailed, nil, &Error{Code: string(apierr.CodeTaskTimeout), Message: fmt.Sprintf("the task ran longer than its time limit (%s)", s.cfg.Timeout.D())})
 	default:
 		e := apierr.From(err)
 		retry := e.Kind == apierr.Unavailable || e.Kind == apierr.Upstream || e.Kind == apierr.RateLimited || e.Kind == apierr.Timeout
@@ -406,7 +406,7 @@ func (s *Service) execute(ctx context.Context, m *router.Model, c *claimed) {
 			s.requeue(bg, c, backoff, e.PublicCode())
 			return
 		}
-		s.finish(bg, c.id, &owner, StatusFailed, nil, &Error{Code: e.Kind.String(), Message: e.PublicMessage()})
+		s.finish(bg, c.id, &owner, StatusFailed, nil, &Error{Code: string(failureCode(e)), Message: e.PublicMessage()})
 	}
 }
 
@@ -523,10 +523,10 @@ func (s *Service) reap(ctx context.Context, all bool) error {
 		switch {
 		case x.cancelReq != 0:
 			_, err = s.terminate(ctx, x.id, StatusRunning, &owner, StatusCanceled, nil,
-				&Error{Code: "canceled", Message: "canceled by the client"})
+				errCanceledByClient())
 		case x.attempts >= x.max:
 			_, err = s.terminate(ctx, x.id, StatusRunning, &owner, StatusFailed, nil,
-				&Error{Code: "interrupted", Message: fmt.Sprintf("the task was interrupted on each of its %d attempts", x.attempts)})
+				&Error{Code: string(apierr.CodeTaskInterrupted), Message: fmt.Sprintf("the task was interrupted on each of its %d attempts", x.attempts)})
 		default:
 			c := &claimed{id: x.id, spec: Spec{Model: x.model}, attempt: x.attempts}
 			err = s.requeueFrom(ctx, c, owner)

@@ -2,24 +2,39 @@
 // standard library makes (httputil.ReverseProxy over an http.Transport with a keep-alive pool),
 // so that what autoglm adds can be set against what any Go proxy pays.
 //
-//	benchproxy -addr 127.0.0.1:9000 -upstream http://127.0.0.1:9001
+// With -direct it is instead the floor of autoglm's own path: net/http's server and autoglm's
+// upstream transport (internal/backend/openai, the direct HTTP/1.1 path), with nothing between
+// them but reading the body once and relaying the answer. What autoglm adds over it is the
+// cost of its chain; what it adds over nginx is the cost of net/http's server and the
+// transport.
+//
+//	benchproxy -addr 127.0.0.1:9000 -upstream http://127.0.0.1:9001 [-direct]
 package main
 
 import (
+	"bytes"
 	"flag"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
+
+	"github.com/open-autoglm/autoglm/internal/backend/openai"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9000", "listen address")
 	upstream := flag.String("upstream", "", "upstream root URL")
+	direct := flag.Bool("direct", false, "relay with net/http's server and autoglm's upstream transport only")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Host == "" {
 		log.Fatalf("benchproxy: -upstream %q is not a URL", *upstream)
+	}
+	if *direct {
+		log.Fatal(http.ListenAndServe(*addr, relay(strings.TrimRight(*upstream, "/"), openai.NewTransport())))
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 256
@@ -28,4 +43,52 @@ func main() {
 		Transport: tr,
 	}
 	log.Fatal(http.ListenAndServe(*addr, p))
+}
+
+// relay reads the request body once, sends it upstream on rt and copies the answer back,
+// flushing each read so that a stream's events go out as they come.
+func relay(base string, rt http.RoundTripper) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		out, err := http.NewRequestWithContext(r.Context(), r.Method, base+r.URL.RequestURI(), bytes.NewReader(b))
+		if err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			out.Header.Set("Content-Type", ct)
+		}
+		resp, err := rt.RoundTrip(out)
+		if err != nil {
+			http.Error(w, "upstream failed", http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for _, k := range []string{"Content-Type", "Content-Length"} {
+			if v := resp.Header.Get(k); v != "" {
+				w.Header().Set(k, v)
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		f, _ := w.(http.Flusher)
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return
+				}
+				if f != nil {
+					f.Flush()
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 }

@@ -3,8 +3,12 @@
 // installed the npm packages the sources import. The output is deterministic, so a rebuild of
 // unchanged sources changes no committed file:
 //
-//	dist/index.html               the page, naming the assets below
-//	dist/assets/app-<hash>.js     the application, minified, with its npm packages
+//	dist/index.html               the page, naming the assets below, with the sign-in form as
+//	                              static markup (drawn before any script has run)
+//	dist/assets/boot-<hash>.js    a classic script for the head: the theme before the first frame
+//	dist/assets/app-<hash>.js     the application's entry (an ES module): the shell and sign-in
+//	dist/assets/chunk-<hash>.js   code the entry and the pages share (Preact among it)
+//	dist/assets/<page>-<hash>.js  one file per page, imported when the page is first opened
 //	dist/assets/app-<hash>.css    the styles
 //	dist/assets/*.gz              gzip copies, served to browsers that accept gzip
 //
@@ -15,10 +19,12 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -113,14 +119,13 @@ func build(root string) (map[string][]byte, error) {
 	if _, err := os.Stat(filepath.Join(root, "node_modules", "preact")); err != nil {
 		return nil, fmt.Errorf("the npm packages are missing: run `npm ci` in %s first", root)
 	}
-	res := api.Build(api.BuildOptions{
+	common := api.BuildOptions{
 		AbsWorkingDir:     root,
-		EntryPoints:       []string{"src/app.jsx"},
 		Bundle:            true,
 		Outdir:            filepath.Join(root, "dist", "assets"),
 		EntryNames:        "[name]-[hash]",
+		ChunkNames:        "[name]-[hash]",
 		AssetNames:        "[name]-[hash]",
-		Format:            api.FormatESModule,
 		Target:            api.ES2020,
 		Platform:          api.PlatformBrowser,
 		JSX:               api.JSXAutomatic,
@@ -131,40 +136,126 @@ func build(root string) (map[string][]byte, error) {
 		LegalComments:     api.LegalCommentsEndOfFile,
 		Charset:           api.CharsetUTF8,
 		Write:             false,
+		Metafile:          true,
 		LogLevel:          api.LogLevelWarning,
-	})
-	if len(res.Errors) > 0 {
-		msgs := api.FormatMessages(res.Errors, api.FormatMessagesOptions{Kind: api.ErrorMessage})
-		return nil, fmt.Errorf("esbuild:\n%s", strings.Join(msgs, ""))
 	}
+	// The application: an ES module whose pages are split into files of their own (each
+	// loaded by a dynamic import when first opened), with the code they share in chunks.
+	app := common
+	app.EntryPoints = []string{"src/app.jsx"}
+	app.Format = api.FormatESModule
+	app.Splitting = true
+	// boot.js: a classic script for the page's head, run before the first frame.
+	boot := common
+	boot.EntryPoints = []string{"src/boot.js"}
+	boot.Format = api.FormatIIFE
+
 	files := map[string][]byte{}
-	var js, css string
-	for _, f := range res.OutputFiles {
-		name := filepath.Base(f.Path)
-		switch filepath.Ext(name) {
-		case ".js":
-			js = name
-		case ".css":
-			css = name
+	add := func(res api.BuildResult) error {
+		if len(res.Errors) > 0 {
+			msgs := api.FormatMessages(res.Errors, api.FormatMessagesOptions{Kind: api.ErrorMessage})
+			return fmt.Errorf("esbuild:\n%s", strings.Join(msgs, ""))
 		}
-		gz, err := gzipped(f.Contents)
-		if err != nil {
-			return nil, err
+		for _, f := range res.OutputFiles {
+			gz, err := gzipped(f.Contents)
+			if err != nil {
+				return err
+			}
+			name := "assets/" + filepath.Base(f.Path)
+			files[name], files[name+".gz"] = f.Contents, gz
 		}
-		files["assets/"+name] = f.Contents
-		files["assets/"+name+".gz"] = gz
+		return nil
 	}
-	if js == "" || css == "" {
-		return nil, fmt.Errorf("esbuild produced no script or no stylesheet")
+	appRes := api.Build(app)
+	if err := add(appRes); err != nil {
+		return nil, err
+	}
+	bootRes := api.Build(boot)
+	if err := add(bootRes); err != nil {
+		return nil, err
+	}
+	script, style, preload, err := entryFiles(appRes.Metafile, app.EntryPoints[0])
+	if err != nil {
+		return nil, err
+	}
+	bootScript, _, _, err := entryFiles(bootRes.Metafile, boot.EntryPoints[0])
+	if err != nil {
+		return nil, err
+	}
+	if style == "" {
+		return nil, fmt.Errorf("esbuild produced no stylesheet")
 	}
 	page, err := os.ReadFile(filepath.Join(root, "src", "index.html"))
 	if err != nil {
 		return nil, err
 	}
-	page = bytes.ReplaceAll(page, []byte("{{script}}"), []byte("/ui/assets/"+js))
-	page = bytes.ReplaceAll(page, []byte("{{style}}"), []byte("/ui/assets/"+css))
+	// The chunks the application imports statically are named in the page too, so that the
+	// browser fetches them with the entry instead of after it.
+	var links strings.Builder
+	for _, name := range preload {
+		fmt.Fprintf(&links, "<link rel=\"modulepreload\" href=\"/ui/assets/%s\">\n", name)
+	}
+	for placeholder, value := range map[string]string{
+		"{{boot}}":          "/ui/assets/" + bootScript,
+		"{{script}}":        "/ui/assets/" + script,
+		"{{style}}":         "/ui/assets/" + style,
+		"{{modulepreload}}": links.String(),
+	} {
+		if !bytes.Contains(page, []byte(placeholder)) {
+			return nil, fmt.Errorf("src/index.html has no %s", placeholder)
+		}
+		page = bytes.ReplaceAll(page, []byte(placeholder), []byte(value))
+	}
 	files["index.html"] = page
 	return files, nil
+}
+
+// entryFiles reads esbuild's metafile: the file built from the entry point src (pages
+// imported dynamically are entry points of their own in the metafile), its stylesheet, and the chunks it imports statically (directly or through another chunk), in
+// a stable order.
+func entryFiles(metafile, src string) (script, style string, chunks []string, err error) {
+	var meta struct {
+		Outputs map[string]struct {
+			EntryPoint string `json:"entryPoint"`
+			CSSBundle  string `json:"cssBundle"`
+			Imports    []struct {
+				Path     string `json:"path"`
+				Kind     string `json:"kind"`
+				External bool   `json:"external"`
+			} `json:"imports"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(metafile), &meta); err != nil {
+		return "", "", nil, fmt.Errorf("esbuild metafile: %w", err)
+	}
+	var entry string
+	for out, o := range meta.Outputs {
+		if o.EntryPoint == src && strings.HasSuffix(out, ".js") {
+			entry = out
+		}
+	}
+	if entry == "" {
+		return "", "", nil, fmt.Errorf("esbuild produced no script for %s", src)
+	}
+	seen := map[string]bool{entry: true}
+	queue := []string{entry}
+	for len(queue) > 0 {
+		out := queue[0]
+		queue = queue[1:]
+		for _, imp := range meta.Outputs[out].Imports {
+			if imp.Kind != "import-statement" || imp.External || seen[imp.Path] {
+				continue
+			}
+			seen[imp.Path] = true
+			chunks = append(chunks, path.Base(imp.Path))
+			queue = append(queue, imp.Path)
+		}
+	}
+	sort.Strings(chunks)
+	if css := meta.Outputs[entry].CSSBundle; css != "" {
+		style = path.Base(css)
+	}
+	return path.Base(entry), style, chunks, nil
 }
 
 // gzipped compresses b with a fixed header, so that the output does not change between

@@ -3,28 +3,43 @@
 // server enforces the same permissions on every request.
 import './style.css';
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { get, getToken, setToken, ApiError, UNAUTHORIZED } from './api.js';
-import { ErrorBox } from './ui.jsx';
-import { Overview } from './pages/overview.jsx';
-import { Models } from './pages/models.jsx';
-import { Keys } from './pages/keys.jsx';
-import { Usage } from './pages/usage.jsx';
-import { Audit } from './pages/audit.jsx';
-import { Tasks } from './pages/tasks.jsx';
-import { Playground } from './pages/playground.jsx';
+import { ErrorBox, Loading } from './ui.jsx';
 
 // pages lists every page; can(me) says whether the caller may open it. adminAPI pages need
-// the admin API, which the server only serves with authentication on.
+// the admin API, which the server only serves with authentication on. Each page is a file of
+// its own, fetched the first time it is opened (load), so that the first screen waits for
+// none of the others, nor for what only they use (charts, the code highlighter).
 const pages = [
-  { id: 'overview', label: 'Overview', view: Overview, can: () => true },
-  { id: 'models', label: 'Models', view: Models, can: (p) => p.has('models.list') || p.has('admin.backends') },
-  { id: 'keys', label: 'Keys & users', view: Keys, adminAPI: true, can: (p) => p.has('admin.keys') || p.has('admin.users') || p.has('self.keys') },
-  { id: 'usage', label: 'Usage', view: Usage, adminAPI: true, can: (p) => p.has('admin.usage') || p.has('self.usage') },
-  { id: 'audit', label: 'Audit log', view: Audit, adminAPI: true, can: (p) => p.has('admin.audit') },
-  { id: 'tasks', label: 'Tasks', view: Tasks, can: (p) => p.has('models.use') },
-  { id: 'playground', label: 'Playground', view: Playground, can: (p) => p.has('models.use') },
+  { id: 'overview', label: 'Overview', load: () => import('./pages/overview.jsx').then((m) => m.Overview), can: () => true },
+  { id: 'models', label: 'Models', load: () => import('./pages/models.jsx').then((m) => m.Models), can: (p) => p.has('models.list') || p.has('admin.backends') },
+  { id: 'keys', label: 'Keys & users', load: () => import('./pages/keys.jsx').then((m) => m.Keys), adminAPI: true, can: (p) => p.has('admin.keys') || p.has('admin.users') || p.has('self.keys') },
+  { id: 'usage', label: 'Usage', load: () => import('./pages/usage.jsx').then((m) => m.Usage), adminAPI: true, can: (p) => p.has('admin.usage') || p.has('self.usage') },
+  { id: 'audit', label: 'Audit log', load: () => import('./pages/audit.jsx').then((m) => m.Audit), adminAPI: true, can: (p) => p.has('admin.audit') },
+  { id: 'tasks', label: 'Tasks', load: () => import('./pages/tasks.jsx').then((m) => m.Tasks), can: (p) => p.has('models.use') },
+  { id: 'playground', label: 'Playground', load: () => import('./pages/playground.jsx').then((m) => m.Playground), can: (p) => p.has('models.use') },
 ];
+
+// views holds the pages' components once loaded, by page id; loading the code of a page the
+// caller may not open is harmless (the server refuses its requests).
+const views = new Map();
+const loading = new Map();
+
+// loadView fetches a page's code once and resolves when views has it. A failed fetch is
+// tried again the next time the page is opened.
+function loadView(page) {
+  if (!page || views.has(page.id)) return Promise.resolve();
+  if (!loading.has(page.id)) {
+    loading.set(page.id, page.load().then(
+      (view) => { views.set(page.id, view); loading.delete(page.id); },
+      (err) => { loading.delete(page.id); throw err; },
+    ));
+  }
+  return loading.get(page.id);
+}
+
+const pageOf = (id) => pages.find((p) => p.id === id);
 
 function allowed(page, me) {
   if (page.adminAPI && !me.auth) return false;
@@ -37,22 +52,17 @@ function parseHash() {
   return { id: id || 'overview', arg: rest.map(decodeURIComponent).join('/') };
 }
 
-// Theme: the saved choice, else the system's; saved per browser.
-function initialTheme() {
-  try {
-    const t = localStorage.getItem('autoglm.theme');
-    if (t === 'light' || t === 'dark') return t;
-  } catch { /* no storage */ }
-  return window.matchMedia && matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
-}
-
+// Theme: boot.js chose it before the page was drawn (the saved choice, else the system's);
+// switching saves the choice for this browser.
 function useTheme() {
-  const [theme, setTheme] = useState(initialTheme);
-  useEffect(() => {
-    document.documentElement.dataset.theme = theme;
-    try { localStorage.setItem('autoglm.theme', theme); } catch { /* no storage */ }
-  }, [theme]);
-  return [theme, () => setTheme((t) => (t === 'dark' ? 'light' : 'dark'))];
+  const [theme, setTheme] = useState(() => (document.documentElement.dataset.theme === 'dark' ? 'dark' : 'light'));
+  const toggle = () => setTheme((t) => {
+    const next = t === 'dark' ? 'light' : 'dark';
+    document.documentElement.dataset.theme = next;
+    try { localStorage.setItem('autoglm.theme', next); } catch { /* no storage */ }
+    return next;
+  });
+  return [theme, toggle];
 }
 
 async function loadMe() {
@@ -61,25 +71,30 @@ async function loadMe() {
   return me;
 }
 
+const signedOut = () => ({ auth: true, authenticated: false, perms: new Set() });
+
+// SignIn is also in index.html as static markup (with its button disabled until this script
+// runs), so that a first visit draws the form before any script has arrived; rendering this
+// component over it keeps its elements, and what was typed into them. The field is read from
+// the form, not kept in state, for that reason.
 function SignIn({ onSignedIn, error: initial }) {
-  const [token, setValue] = useState('');
   const [error, setError] = useState(initial || null);
   const [busy, setBusy] = useState(false);
   const submit = async (e) => {
     e.preventDefault();
-    const t = token.trim();
+    const t = e.currentTarget.elements.token.value.trim();
     if (!t) return;
     setBusy(true);
     setError(null);
     setToken(t);
     try {
-      const me = await loadMe();
+      // The page to show next is fetched while the server checks the credential.
+      const [me] = await Promise.all([loadMe(), loadView(pageOf(parseHash().id)).catch(() => {})]);
       if (!me.authenticated) throw new ApiError(401, 'not_signed_in', 'the server did not accept this credential');
       onSignedIn(me);
     } catch (err) {
       setToken('');
       setError(err);
-    } finally {
       setBusy(false);
     }
   };
@@ -90,7 +105,7 @@ function SignIn({ onSignedIn, error: initial }) {
         <p class="muted">Sign in with an API key or a JWT. It is kept in this tab only and sent as a bearer token.</p>
         <label class="field">
           <span class="field-label">API key or token</span>
-          <input type="password" name="token" value={token} onInput={(e) => setValue(e.currentTarget.value)} placeholder="agk-… or eyJ…" autofocus spellcheck={false} />
+          <input type="password" name="token" placeholder="agk-… or eyJ…" autofocus spellcheck={false} />
         </label>
         <ErrorBox error={error} />
         <button class="btn primary" type="submit" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
@@ -102,14 +117,24 @@ function SignIn({ onSignedIn, error: initial }) {
 function Shell({ me, onSignOut, theme, toggleTheme }) {
   const [route, setRoute] = useState(parseHash);
   const [menu, setMenu] = useState(false);
+  const [, setLoaded] = useState(0);
+  const [loadError, setLoadError] = useState(null);
   useEffect(() => {
     const on = () => { setRoute(parseHash()); setMenu(false); };
     addEventListener('hashchange', on);
     return () => removeEventListener('hashchange', on);
   }, []);
-  const page = pages.find((p) => p.id === route.id);
+  const page = pageOf(route.id);
+  const open = page && allowed(page, me);
+  const View = open && views.get(page.id);
+  useEffect(() => {
+    if (!open || View) return;
+    let live = true;
+    setLoadError(null);
+    loadView(page).then(() => live && setLoaded((n) => n + 1), (err) => live && setLoadError(err));
+    return () => { live = false; };
+  }, [page, open, View]);
   const visible = pages.filter((p) => allowed(p, me));
-  const View = page && page.view;
   const who = !me.auth ? 'authentication off' : me.method === 'admin_key' ? 'bootstrap admin' : me.key_prefix ? me.key_prefix + '…' : me.user_id;
   return (
     <div class={'shell' + (menu ? ' menu-open' : '')}>
@@ -131,64 +156,39 @@ function Shell({ me, onSignOut, theme, toggleTheme }) {
       <main class="content" id="main">
         {!me.auth && <div class="notice info">Authentication is off: every route is open to anyone who can reach this address, and keys, users, usage records and the audit log are not served. Set <code>AUTOGLM_ADMIN_KEY</code> to turn it on.</div>}
         {!page ? <div class="notice error" role="alert">No such page.</div>
-          : !allowed(page, me) ? (
+          : !open ? (
             <div class="notice error forbidden" role="alert">
               {page.adminAPI && !me.auth ? 'This page needs authentication on.' : `Your role (${me.role}) cannot open ${page.label}.`}
             </div>
-          ) : <View me={me} arg={route.arg} key={page.id} />}
+          ) : View ? <View me={me} arg={route.arg} key={page.id} />
+            : loadError ? <ErrorBox error={new Error(`The ${page.label} page could not be loaded (${loadError.message}): reload to try again.`)} />
+              : <Loading what={page.label.toLowerCase()} />}
       </main>
     </div>
   );
 }
 
-// Without a stored token, GET /v1/me would answer the anonymous caller, and the page carries
-// that answer (data-me on #app, written by the server): the first screen needs no request.
-// With a token, the first GET /v1/me starts as soon as the script runs, before the first render.
-function embeddedMe() {
-  if (getToken()) return null;
-  const raw = document.getElementById('app').dataset.me;
-  if (!raw) return null;
-  try {
-    const me = JSON.parse(raw);
-    me.perms = new Set(me.permissions || []);
-    return me;
-  } catch {
-    return null;
-  }
-}
-const embedded = embeddedMe();
-const firstMe = embedded ? Promise.resolve(embedded) : loadMe();
-firstMe.catch(() => {}); // handled in App; this only keeps an early failure from being reported as unhandled
-
-function App() {
+function App({ initialMe, initialError }) {
   const [theme, toggleTheme] = useTheme();
-  const [me, setMe] = useState(null);
-  const [error, setError] = useState(null);
-  useEffect(() => {
-    // Marks the first screen drawn, for the load-time measurement of the browser test.
-    if (me) requestAnimationFrame(() => performance.mark('autoglm:ready'));
-  }, [me !== null]);
-  useEffect(() => {
-    firstMe.then(setMe, (err) => {
-      // A stored token the server no longer accepts (revoked, expired): sign in again.
-      setToken('');
-      setError(err);
-      setMe({ auth: true, authenticated: false, perms: new Set() });
-    });
+  const [me, setMe] = useState(initialMe);
+  const [error, setError] = useState(initialError || null);
+  useLayoutEffect(() => {
+    // Marks the first screen, in the frame that draws it, for the load-time measurement of
+    // the browser test.
+    requestAnimationFrame(() => performance.mark('autoglm:ready'));
   }, []);
   useEffect(() => {
     const expired = () => {
       setToken('');
-      setMe({ auth: true, authenticated: false, perms: new Set() });
+      setMe(signedOut());
       setError(new ApiError(401, 'signed_out', 'The server no longer accepts this credential (revoked or expired): sign in again.'));
     };
     addEventListener(UNAUTHORIZED, expired);
     return () => removeEventListener(UNAUTHORIZED, expired);
   }, []);
-  if (!me) return <p class="muted boot">Loading…</p>;
   const signOut = () => {
     setToken('');
-    setMe({ auth: true, authenticated: false, perms: new Set() });
+    setMe(signedOut());
     setError(null);
     location.hash = '#/overview';
   };
@@ -198,4 +198,43 @@ function App() {
   return <Shell me={me} onSignOut={signOut} theme={theme} toggleTheme={toggleTheme} />;
 }
 
-render(<App />, document.getElementById('app'));
+// The first screen. Without a stored token GET /v1/me would answer the anonymous caller, and
+// the page carries that answer (data-me on #app, written by the server): the sign-in form
+// needs no request. With a token, GET /v1/me and the code of the page in the address start at
+// once, in parallel, and the shell is drawn when both are in.
+function embeddedMe(root) {
+  if (getToken()) return null;
+  try {
+    const me = JSON.parse(root.dataset.me);
+    me.perms = new Set(me.permissions || []);
+    return me;
+  } catch {
+    return null;
+  }
+}
+
+function start() {
+  const root = document.getElementById('app');
+  const draw = (me, error) => {
+    // The sign-in screen is drawn over the page's static form, keeping its elements; any
+    // other first screen replaces it (Preact leaves a container's other children be).
+    // boot.js hid that form in a tab that holds a token; from here the application draws
+    // every screen.
+    if (!me.auth || me.authenticated) root.replaceChildren();
+    delete document.documentElement.dataset.session;
+    render(<App initialMe={me} initialError={error} />, root);
+  };
+  const embedded = embeddedMe(root);
+  if (embedded && embedded.auth) {
+    draw(embedded);
+    return;
+  }
+  const view = loadView(pageOf(parseHash().id)).catch(() => {}); // a failure shows on the page
+  Promise.all([embedded || loadMe(), view]).then(([me]) => draw(me), (err) => {
+    // A stored token the server no longer accepts (revoked, expired): sign in again.
+    setToken('');
+    draw(signedOut(), err);
+  });
+}
+
+start();

@@ -2,8 +2,6 @@
 import { useEffect, useState, useRef } from 'preact/hooks';
 import { ApiError } from './api.js';
 
-export { csv } from './text.js';
-
 export const fmtInt = (n) => (n ?? 0).toLocaleString('en-US');
 
 export function fmtNum(n, digits = 1) {

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/engine/chat"
@@ -279,8 +280,8 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 				if ae := apierr.From(err); ae.Kind == apierr.Invalid {
 					e = ae
 				}
-				ev := append([]byte("data: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))...)
-				_, _ = pw.Write(append(ev, "\n\n"...))
+				ev, _ := sse.AppendEvent(nil, sse.Event{Data: apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))})
+				_, _ = pw.Write(ev)
 			}
 			pw.CloseWithError(err)
 			return
@@ -303,7 +304,7 @@ func (b *Backend) runMulti(ctx context.Context, mj *multiJob, stream, includeUsa
 				return
 			}
 		}
-		_, _ = pw.Write([]byte("data: [DONE]\n\n"))
+		_, _ = pw.Write(doneEvent())
 		pw.Close()
 	}()
 	return &backend.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil

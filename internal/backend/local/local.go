@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/api"
+	"github.com/open-autoglm/autoglm/api/sse"
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
@@ -457,8 +458,8 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 			if ctx.Err() == nil {
 				// Headers are out: end the stream with an error event a client can recognise.
 				e := streamError(ctx, err)
-				ev := append([]byte("data: "), apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))...)
-				_, _ = pw.Write(append(ev, "\n\n"...))
+				ev, _ := sse.AppendEvent(nil, sse.Event{Data: apierr.AppendOpenAIError(nil, e, telemetry.TraceID(ctx))})
+				_, _ = pw.Write(ev)
 			}
 			pw.CloseWithError(err)
 			return
@@ -473,7 +474,7 @@ func (b *Backend) generate(ctx context.Context, gr runner.Request, stream, inclu
 				return
 			}
 		}
-		_, _ = pw.Write([]byte("data: [DONE]\n\n"))
+		_, _ = pw.Write(doneEvent())
 		pw.Close()
 	}()
 	return &backend.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil
@@ -694,10 +695,16 @@ func writeData(w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, len(data)+8)
-	buf = append(buf, "data: "...)
-	buf = append(buf, data...)
-	buf = append(buf, "\n\n"...)
+	buf, err := sse.AppendEvent(make([]byte, 0, len(data)+8), sse.Event{Data: data})
+	if err != nil {
+		return err
+	}
 	_, err = w.Write(buf)
 	return err
+}
+
+// doneEvent is the event that ends an OpenAI-compatible stream.
+func doneEvent() []byte {
+	b, _ := sse.AppendEvent(nil, sse.Event{Data: []byte("[DONE]")})
+	return b
 }

@@ -5,6 +5,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/engine/runner"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
@@ -32,7 +33,7 @@ func engineSpans(ctx context.Context, tm runner.Timing, res runner.Result, err e
 	_, p := telemetry.StartSpan(ctx, telemetry.SpanEnginePrefill, trace.WithTimestamp(tm.Admitted),
 		trace.WithAttributes(telemetry.GenAIUsageInputTokens.Int(res.PromptTokens), telemetry.AttrCachedTokens.Int(res.CachedTokens)))
 	if err != nil && tm.FirstToken.IsZero() {
-		telemetry.Fail(p, "engine_error", "the generation failed")
+		telemetry.Fail(p, string(apierr.CodeEngineError), "the generation failed")
 	}
 	p.End(trace.WithTimestamp(first))
 	if tm.FirstToken.IsZero() {
@@ -41,7 +42,7 @@ func engineSpans(ctx context.Context, tm runner.Timing, res runner.Result, err e
 	_, d := telemetry.StartSpan(ctx, telemetry.SpanEngineDecode, trace.WithTimestamp(tm.FirstToken),
 		trace.WithAttributes(telemetry.GenAIUsageOutputTokens.Int(res.CompletionTokens)))
 	if err != nil {
-		telemetry.Fail(d, "engine_error", "the generation failed")
+		telemetry.Fail(d, string(apierr.CodeEngineError), "the generation failed")
 	}
 	d.End(trace.WithTimestamp(tm.Done))
 }

@@ -1458,4 +1458,5 @@ func main() {
 	if err := os.WriteFile("gemm_amd64.s", s.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
+	genAVX2Tiles() // asm_gen_avx2.go
 }

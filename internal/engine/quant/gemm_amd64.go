@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-//go:generate go run asm_gen.go
+//go:generate go run asm_gen.go asm_gen_avx2.go
 
 // asmLevel names the kernels chosen at init.
 var asmLevel = "go"
@@ -35,13 +35,41 @@ func initAsm() {
 		for t := range gemmKernels {
 			installAVX512(&gemmKernels[t])
 		}
+	case hasAVX2 && x.HasAVXVNNI:
+		// AVX-VNNI without AVX-512 (Intel's hybrid cores): the AVX2 tiles,
+		// with VPDPBUSD in its VEX form for the 32-element types.
+		asmLevel = "avxvnni"
+		for t := range gemmKernels {
+			installAVXVNNI(&gemmKernels[t])
+		}
 	case hasAVX2:
 		// AVX2 machines (F16C comes with them) get the AVX2 tiles; an
-		// AVX-512 machine without VNNI too, which is rare.
+		// AVX-512 machine without VNNI too (Skylake-SP): its float
+		// routines above still use AVX-512, its integer tiles AVX2.
 		asmLevel = "avx2"
 		for t := range gemmKernels {
 			installAVX2(&gemmKernels[t])
 		}
+	}
+}
+
+// installAVXVNNI puts the AVX2 tiles of k's type into k, with the AVX-VNNI
+// ones for the types that have them.
+func installAVXVNNI(k *Kernel) {
+	installAVX2(k)
+	var q8 *[tileMax + 1]asmTileQ8
+	switch k.typ {
+	case Q8_0:
+		q8 = &tilesQ8_0AVXVNNI
+	case Q4_0:
+		q8 = &tilesQ4_0AVXVNNI
+	case Q5_0:
+		q8 = &tilesQ5_0AVXVNNI
+	default:
+		return
+	}
+	for T := 1; T <= tileMax; T++ {
+		k.tiles[1][T] = q8TileFuncAVX2(q8[T])
 	}
 }
 
@@ -89,9 +117,13 @@ func installAVX512(k *Kernel) {
 // installAVX2 puts the AVX2 tiles (one row by up to four) of k's type into
 // k; MulRows then keeps to one-row tiles.
 func installAVX2(k *Kernel) {
-	var q8 *[tileMax + 1]asmTileQ8
+	var q8, kq *[tileMax + 1]asmTileQ8
 	var fl *[tileMax + 1]asmTileFloat
 	switch k.typ {
+	case Q4_K:
+		kq = &tilesQ4_KAVX2
+	case Q6_K:
+		kq = &tilesQ6_KAVX2
 	case Q8_0:
 		q8 = &tilesQ8_0AVX2
 	case Q4_0:
@@ -107,9 +139,12 @@ func installAVX2(k *Kernel) {
 	}
 	k.tiles = [tileMax + 1][tileMax + 1]tileFunc{}
 	for T := 1; T <= tileMax; T++ {
-		if q8 != nil {
+		switch {
+		case kq != nil:
+			k.tiles[1][T] = kTileFunc(kq[T])
+		case q8 != nil:
 			k.tiles[1][T] = q8TileFuncAVX2(q8[T])
-		} else {
+		default:
 			k.tiles[1][T] = floatTileFunc(fl[T], 8)
 		}
 	}

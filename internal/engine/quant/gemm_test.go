@@ -360,12 +360,23 @@ func TestAVX2TilesMatchPortable(t *testing.T) {
 	if !cpuHasAVX2() {
 		t.Skip("no AVX2 assembly on this CPU or build")
 	}
+	matchTier(t, installAVX2, []Type{F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K})
+}
+
+// matchTier installs a tier's tiles into a copy of each type's kernel and
+// checks its products against the portable tiles, for every length class
+// and batch sizes that use each tile width.
+func matchTier(t *testing.T, install func(*Kernel), types []Type) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(23, 24))
-	for _, typ := range []Type{F32, F16, Q8_0, Q4_0, Q5_0} {
+	for _, typ := range types {
 		k, _ := KernelFor(typ)
 		g := genericKernel(k)
 		v := genericKernel(k)
-		installAVX2(v)
+		install(v)
+		if v.tiles[1][1] == nil {
+			t.Fatalf("%v: the tier installed no tile", typ)
+		}
 		for _, cols := range colsFor(typ) {
 			const rows = 6
 			w := testData(rng, rows*cols)

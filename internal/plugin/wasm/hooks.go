@@ -4,45 +4,86 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
+	"strconv"
 
 	"github.com/open-autoglm/autoglm/internal/plugin"
 )
 
-// wireRequest is the request as a module receives it.
-type wireRequest struct {
-	Op       string                     `json:"op"`
-	Model    string                     `json:"model"`
-	Messages json.RawMessage            `json:"messages,omitempty"`
-	Prompt   *string                    `json:"prompt,omitempty"`
-	Stream   bool                       `json:"stream"`
-	Params   map[string]json.RawMessage `json:"params,omitempty"`
-	KeyID    string                     `json:"key_id,omitempty"`
-	Key      string                     `json:"key,omitempty"`
-	User     string                     `json:"user,omitempty"`
-	Role     string                     `json:"role,omitempty"`
-	Route    string                     `json:"route,omitempty"`
-	Headers  map[string]string          `json:"headers,omitempty"`
-	Metadata map[string]string          `json:"metadata,omitempty"`
-}
-
-func toWire(r *plugin.Request) wireRequest {
-	w := wireRequest{Op: r.Op, Model: r.Model, Stream: r.Stream, Params: r.Params, KeyID: r.KeyID, Key: r.KeyName,
-		User: r.User, Role: r.Role, Route: r.Route, Metadata: r.Metadata}
+// appendRequest appends the request as a module receives it: a JSON object written field
+// by field (no reflection), into a buffer the instance keeps from call to call.
+func appendRequest(b []byte, r *plugin.Request) []byte {
+	b = append(b, `{"op":`...)
+	b = plugin.AppendString(b, r.Op)
+	b = append(b, `,"model":`...)
+	b = plugin.AppendString(b, r.Model)
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendBool(b, r.Stream)
 	if r.Messages != nil {
-		w.Messages = plugin.MarshalMessages(r.Messages)
+		b = append(b, `,"messages":`...)
+		b = plugin.AppendMessages(b, r.Messages)
 	}
 	if r.HasPrompt() {
-		w.Prompt = &r.Prompt
+		b = append(b, `,"prompt":`...)
+		b = plugin.AppendString(b, r.Prompt)
 	}
-	if len(r.Header) > 0 {
-		w.Headers = make(map[string]string, len(r.Header))
-		for k, v := range r.Header {
-			if len(v) > 0 && k != "Authorization" && k != "X-Api-Key" && k != "Cookie" {
-				w.Headers[k] = v[0]
+	if len(r.Params) > 0 {
+		b = append(b, `,"params":{`...)
+		var arr [16]string
+		keys := slices.AppendSeq(arr[:0], maps.Keys(r.Params))
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
 			}
+			b = plugin.AppendString(b, k)
+			b = append(b, ':')
+			b = append(b, r.Params[k]...)
+		}
+		b = append(b, '}')
+	}
+	for _, f := range [...]struct{ name, v string }{{"key_id", r.KeyID}, {"key", r.KeyName}, {"user", r.User}, {"role", r.Role}, {"route", r.Route}} {
+		if f.v != "" {
+			b = append(b, ',', '"')
+			b = append(b, f.name...)
+			b = append(b, '"', ':')
+			b = plugin.AppendString(b, f.v)
 		}
 	}
-	return w
+	n := 0
+	for k, v := range r.Header {
+		if len(v) == 0 || k == "Authorization" || k == "X-Api-Key" || k == "Cookie" {
+			continue // credentials never reach a module
+		}
+		if n == 0 {
+			b = append(b, `,"headers":{`...)
+		} else {
+			b = append(b, ',')
+		}
+		n++
+		b = plugin.AppendString(b, k)
+		b = append(b, ':')
+		b = plugin.AppendString(b, v[0])
+	}
+	if n > 0 {
+		b = append(b, '}')
+	}
+	if len(r.Metadata) > 0 {
+		b = append(b, `,"metadata":{`...)
+		i := 0
+		for k, v := range r.Metadata {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			i++
+			b = plugin.AppendString(b, k)
+			b = append(b, ':')
+			b = plugin.AppendString(b, v)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 // requestAnswer is what on_request may answer; every field is optional.
@@ -62,7 +103,9 @@ type requestAnswer struct {
 // OnRequest calls the module's on_request.
 func (p *Plugin) OnRequest(ctx context.Context, c *plugin.Call) error {
 	var ans requestAnswer
-	ok, err := p.invoke(ctx, "on_request", map[string]any{"request": toWire(c.Req)}, &ans)
+	ok, err := p.invoke(ctx, hookRequest, func(b []byte) []byte {
+		return append(appendRequest(append(b, `{"request":`...), c.Req), '}')
+	}, &ans)
 	if err != nil || !ok {
 		return err
 	}
@@ -118,18 +161,33 @@ type wireChoice struct {
 
 // OnResponse calls the module's on_response.
 func (p *Plugin) OnResponse(ctx context.Context, c *plugin.Call, r *plugin.Response) error {
-	choices := make([]wireChoice, len(r.Choices))
-	for i, ch := range r.Choices {
-		choices[i] = wireChoice{ch.Index, ch.Text, ch.Finish}
-	}
 	var ans struct {
 		Response *struct {
 			Choices []wireChoice `json:"choices"`
 		} `json:"response"`
 		Error string `json:"error"`
 	}
-	ok, err := p.invoke(ctx, "on_response", map[string]any{"request": toWire(c.Req),
-		"response": map[string]any{"model": r.Model, "choices": choices}}, &ans)
+	ok, err := p.invoke(ctx, hookResponse, func(b []byte) []byte {
+		b = appendRequest(append(b, `{"request":`...), c.Req)
+		b = append(b, `,"response":{"model":`...)
+		b = plugin.AppendString(b, r.Model)
+		b = append(b, `,"choices":[`...)
+		for i, ch := range r.Choices {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"index":`...)
+			b = strconv.AppendInt(b, int64(ch.Index), 10)
+			b = append(b, `,"text":`...)
+			b = plugin.AppendString(b, ch.Text)
+			if ch.Finish != "" {
+				b = append(b, `,"finish":`...)
+				b = plugin.AppendString(b, ch.Finish)
+			}
+			b = append(b, '}')
+		}
+		return append(b, "]}}"...)
+	}, &ans)
 	if err != nil || !ok {
 		return err
 	}
@@ -152,7 +210,7 @@ func (p *Plugin) OnResponse(ctx context.Context, c *plugin.Call, r *plugin.Respo
 // OnChunk calls the module's on_chunk. A module keeps what it needs from one chunk to the
 // next in "state", which the host hands back with the next chunk of the same choice.
 func (p *Plugin) OnChunk(ctx context.Context, c *plugin.Call, ch *plugin.Chunk) error {
-	if !p.has["on_chunk"] {
+	if !p.has[hookChunk] {
 		return nil
 	}
 	st := c.State()
@@ -169,9 +227,23 @@ func (p *Plugin) OnChunk(ctx context.Context, c *plugin.Call, ch *plugin.Chunk) 
 		State *string `json:"state"`
 		Error string  `json:"error"`
 	}
-	in := map[string]any{"chunk": map[string]any{"index": ch.Index, "text": ch.Text, "finish": ch.Finish, "end": ch.End},
-		"state": states[ch.Index], "op": c.Req.Op, "model": c.Req.Model}
-	ok, err := p.invoke(ctx, "on_chunk", in, &ans)
+	ok, err := p.invoke(ctx, hookChunk, func(b []byte) []byte {
+		b = append(b, `{"chunk":{"index":`...)
+		b = strconv.AppendInt(b, int64(ch.Index), 10)
+		b = append(b, `,"text":`...)
+		b = plugin.AppendString(b, ch.Text)
+		b = append(b, `,"finish":`...)
+		b = plugin.AppendString(b, ch.Finish)
+		b = append(b, `,"end":`...)
+		b = strconv.AppendBool(b, ch.End)
+		b = append(b, `},"state":`...)
+		b = plugin.AppendString(b, states[ch.Index])
+		b = append(b, `,"op":`...)
+		b = plugin.AppendString(b, c.Req.Op)
+		b = append(b, `,"model":`...)
+		b = plugin.AppendString(b, c.Req.Model)
+		return append(b, '}')
+	}, &ans)
 	if err != nil || !ok {
 		return err
 	}

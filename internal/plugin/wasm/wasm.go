@@ -11,7 +11,8 @@
 // host writes a JSON document at a buffer from alloc, calls the hook, and reads the answer:
 // a JSON document whose address and length are packed in the result as ptr<<32 | len, or 0
 // for "no change". It frees both buffers. An optional configure(ptr, len) i64 receives the
-// entry's config object once per instance and answers 0 or {"error": "..."}.
+// entry's config object once per instance and answers 0, {"error": "..."}, or {"hooks": [...]}
+// naming the hooks the configuration needs (ABI 1.1).
 package wasm
 
 import (
@@ -57,6 +58,13 @@ type Config struct {
 	Config map[string]any `yaml:"config" json:"config"`
 }
 
+// The hooks a module may export.
+const (
+	hookRequest  = "on_request"
+	hookResponse = "on_response"
+	hookChunk    = "on_chunk"
+)
+
 // Plugin runs a module.
 type Plugin struct {
 	name   string
@@ -76,6 +84,7 @@ var (
 	_ plugin.ChunkHook    = (*Plugin)(nil)
 	_ plugin.Cleaner      = (*Plugin)(nil)
 	_ plugin.Blocking     = (*Plugin)(nil)
+	_ plugin.HookSet      = (*Plugin)(nil)
 )
 
 // Provision reads, compiles and checks the module, and configures one instance of it, so a
@@ -109,9 +118,14 @@ func (p *Plugin) Provision(ctx context.Context, s plugin.Section, env plugin.Env
 		return fmt.Errorf("path: %w", err)
 	}
 	p.name = env.Name
+	// Calls are stopped by the check instrument puts in every loop and function, not by
+	// wazero's WithCloseOnContextDone, which made a Go module's calls 10 to 25 times slower.
+	checked, err := instrument(code)
+	if err != nil {
+		return fmt.Errorf("path: not a usable WebAssembly module: %w", err)
+	}
 	p.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.MemoryPages).
-		WithCloseOnContextDone(true).
 		// Reserve the whole capped memory up front: growing it page by page copies it each
 		// time, which made a Go module's hook calls three times slower (BenchmarkWasmHook).
 		// The reservation is address space; pages cost memory when the module touches them.
@@ -119,7 +133,7 @@ func (p *Plugin) Provision(ctx context.Context, s plugin.Section, env plugin.Env
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return err
 	}
-	p.mod, err = p.rt.CompileModule(ctx, code)
+	p.mod, err = p.rt.CompileModule(ctx, checked)
 	if err != nil {
 		return fmt.Errorf("path: not a usable WebAssembly module: %w", err)
 	}
@@ -176,7 +190,29 @@ func (p *Plugin) Provision(ctx context.Context, s plugin.Section, env plugin.Env
 		return err
 	}
 	p.put(in)
+	if in.hooksAsked != nil {
+		// configure named the hooks this configuration needs: the others are not called.
+		for _, h := range in.hooksAsked {
+			switch h {
+			case hookRequest, hookResponse, hookChunk:
+			default:
+				return fmt.Errorf("the module's configure answer names an unknown hook %q", h)
+			}
+			if !p.has[h] {
+				return fmt.Errorf("the module's configure answer names %s, which it does not export", h)
+			}
+		}
+		for _, h := range []string{hookRequest, hookResponse, hookChunk} {
+			p.has[h] = p.has[h] && slices.Contains(in.hooksAsked, h)
+		}
+	}
 	return nil
+}
+
+// Hooks reports the hooks the module exports, less those its configure answer left out:
+// the chain does not read and decode answers for a module without on_response.
+func (p *Plugin) Hooks() (request, response, chunk bool) {
+	return p.has[hookRequest], p.has[hookResponse], p.has[hookChunk]
 }
 
 // Cleanup closes the runtime and every instance.
@@ -196,6 +232,14 @@ type instance struct {
 	alloc api.Function
 	free  api.Function
 	hooks map[string]api.Function
+	// buf holds the JSON of a call's input, kept for the next call.
+	buf []byte
+	// hooksAsked is the "hooks" list of the configure answer (nil when it had none).
+	hooksAsked []string
+	// stack is reused for the calls' arguments and results.
+	stack [2]uint64
+	// stop is the flag instrument added: set, the running call traps at its next check.
+	stop api.Global
 }
 
 // get takes an idle instance or starts one, waiting for a slot when all are busy.
@@ -227,26 +271,39 @@ func (p *Plugin) start(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the module: %w", err)
 	}
-	in := &instance{mod: m, alloc: m.ExportedFunction("alloc"), free: m.ExportedFunction("free"), hooks: map[string]api.Function{}}
+	in := &instance{mod: m, alloc: m.ExportedFunction("alloc"), free: m.ExportedFunction("free"), hooks: map[string]api.Function{},
+		stop: m.ExportedGlobal(stopExport)}
+	if _, ok := in.stop.(api.MutableGlobal); !ok {
+		m.Close(context.Background())
+		return nil, errors.New("starting the module: its stop flag is missing")
+	}
 	for _, h := range []string{"configure", "on_request", "on_response", "on_chunk"} {
 		if f := m.ExportedFunction(h); f != nil {
 			in.hooks[h] = f
 		}
 	}
 	if f := in.hooks["configure"]; f != nil {
-		out, err := in.call(ctx, f, p.conf)
+		var res struct {
+			Error string   `json:"error"`
+			Hooks []string `json:"hooks"`
+		}
+		// Stopped, like a hook, when ctx ends (the hook call's, for an instance started for
+		// one).
+		stop := context.AfterFunc(ctx, func() { in.stop.(api.MutableGlobal).Set(1) })
+		ok, err := in.call(ctx, f, func(b []byte) []byte { return append(b, p.conf...) }, &res)
+		if !stop() && err == nil {
+			err = context.Cause(ctx)
+		}
 		if err != nil {
 			m.Close(context.Background())
 			return nil, fmt.Errorf("configure: %w", err)
 		}
-		if out != nil {
-			var res struct {
-				Error string `json:"error"`
-			}
-			if json.Unmarshal(out, &res) == nil && res.Error != "" {
-				m.Close(context.Background())
-				return nil, fmt.Errorf("the module rejected its configuration: %s", res.Error)
-			}
+		if ok && res.Error != "" {
+			m.Close(context.Background())
+			return nil, fmt.Errorf("the module rejected its configuration: %s", res.Error)
+		}
+		if ok && res.Hooks != nil {
+			in.hooksAsked = res.Hooks
 		}
 	}
 	return in, nil
@@ -268,57 +325,92 @@ func (p *Plugin) discard(in *instance) {
 	<-p.slots
 }
 
-// call writes in to the instance's memory, calls f and returns the answer (nil: no change).
-func (in *instance) call(ctx context.Context, f api.Function, data []byte) ([]byte, error) {
-	res, err := in.alloc.Call(ctx, uint64(len(data)))
-	if err != nil {
-		return nil, err
+// maxAnswer bounds the answer of one hook call, before the host decodes it.
+const maxAnswer = 64 << 20
+
+// call writes the input that enc appends to the instance's buffer into the module's memory,
+// calls f, and decodes the answer into out straight from the module's memory, before it is
+// freed. It reports whether the module answered (0 is "no change").
+func (in *instance) call(ctx context.Context, f api.Function, enc func([]byte) []byte, out any) (bool, error) {
+	in.buf = enc(in.buf[:0])
+	data := in.buf
+	if cap(in.buf) > 1<<20 {
+		in.buf = nil // one large request does not keep its buffer
 	}
-	ptr := uint32(res[0])
+	st := in.stack[:]
+	st[0] = uint64(len(data))
+	if err := in.alloc.CallWithStack(ctx, st); err != nil {
+		return false, err
+	}
+	ptr := uint32(st[0])
 	mem := in.mod.Memory()
 	if !mem.Write(ptr, data) {
-		return nil, errors.New("alloc returned memory outside the module's")
+		return false, errors.New("alloc returned memory outside the module's")
 	}
-	res, err = f.Call(ctx, uint64(ptr), uint64(len(data)))
-	if err != nil {
-		return nil, err
+	st[0], st[1] = uint64(ptr), uint64(len(data))
+	if err := f.CallWithStack(ctx, st); err != nil {
+		return false, err
 	}
-	if _, err := in.free.Call(ctx, uint64(ptr)); err != nil {
-		return nil, err
+	packed := st[0]
+	st[0] = uint64(ptr)
+	if err := in.free.CallWithStack(ctx, st); err != nil {
+		return false, err
 	}
-	packed := res[0]
 	if packed == 0 {
-		return nil, nil
-	}
-	optr, olen := uint32(packed>>32), uint32(packed)
-	out, ok := mem.Read(optr, olen)
-	if !ok {
-		return nil, errors.New("the hook's answer lies outside the module's memory")
-	}
-	out = append([]byte(nil), out...)
-	if _, err := in.free.Call(ctx, uint64(optr)); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// invoke runs hook with the JSON of v and decodes the answer into out. It reports whether
-// the module answered.
-func (p *Plugin) invoke(ctx context.Context, hook string, v, out any) (bool, error) {
-	if !p.has[hook] {
 		return false, nil
 	}
-	data, err := json.Marshal(v)
-	if err != nil {
+	optr, olen := uint32(packed>>32), uint32(packed)
+	if olen > maxAnswer {
+		return false, fmt.Errorf("the hook's answer is %d bytes, more than %d", olen, maxAnswer)
+	}
+	view, ok := mem.Read(optr, olen)
+	if !ok {
+		return false, errors.New("the hook's answer lies outside the module's memory")
+	}
+	// Decoded in place, before it is freed: encoding/json copies what it keeps.
+	decodeErr := json.Unmarshal(view, out)
+	st[0] = uint64(optr)
+	if err := in.free.CallWithStack(ctx, st); err != nil {
 		return false, err
+	}
+	if decodeErr != nil {
+		return false, fmt.Errorf("%w: %v", errBadAnswer, decodeErr)
+	}
+	return true, nil
+}
+
+var errBadAnswer = errors.New("the module's answer is not the JSON the ABI asks for")
+
+// invoke runs hook with the input enc appends, and decodes the answer into out. It reports
+// whether the module answered.
+func (p *Plugin) invoke(ctx context.Context, hook string, enc func([]byte) []byte, out any) (bool, error) {
+	if !p.has[hook] {
+		return false, nil
 	}
 	in, err := p.get(ctx)
 	if err != nil {
 		return false, err
 	}
+	if err := ctx.Err(); err != nil {
+		p.put(in)
+		return false, err
+	}
 	start := time.Now()
-	b, err := in.call(ctx, in.hooks[hook], data)
+	// When the call's time is up, the flag makes it trap at its next loop iteration or call.
+	stop := context.AfterFunc(ctx, func() { in.stop.(api.MutableGlobal).Set(1) })
+	ok, err := in.call(ctx, in.hooks[hook], enc, out)
+	if !stop() {
+		// The flag was set (or is being set): the instance cannot be used again, whatever
+		// the call's result.
+		p.discard(in)
+		return false, fmt.Errorf("module stopped after %v: %w", time.Since(start).Round(time.Millisecond), context.DeadlineExceeded)
+	}
 	if err != nil {
+		if errors.Is(err, errBadAnswer) {
+			// The module ran to the end: its instance is sound, its answer is not.
+			p.put(in)
+			return false, fmt.Errorf("%s: %w", hook, err)
+		}
 		p.discard(in)
 		if ctx.Err() != nil {
 			return false, fmt.Errorf("module stopped after %v: %w", time.Since(start).Round(time.Millisecond), context.DeadlineExceeded)
@@ -326,11 +418,5 @@ func (p *Plugin) invoke(ctx context.Context, hook string, v, out any) (bool, err
 		return false, fmt.Errorf("module failed in %s: %w", hook, err)
 	}
 	p.put(in)
-	if b == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return false, fmt.Errorf("the module's answer to %s is not the JSON the ABI asks for: %w", hook, err)
-	}
-	return true, nil
+	return ok, nil
 }

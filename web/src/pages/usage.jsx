@@ -2,7 +2,8 @@
 // export. Admins read everyone's usage; a user reads their own.
 import { useState } from 'preact/hooks';
 import { get, query } from '../api.js';
-import { Card, ErrorBox, Field, Loading, Pager, Status, Table, csv, download, fmtInt, fmtMs, fmtNum, fmtTime, useLoad, usePager } from '../ui.jsx';
+import { Card, ErrorBox, Field, Loading, Pager, Status, Table, download, fmtInt, fmtMs, fmtNum, fmtTime, useLoad, usePager } from '../ui.jsx';
+import { csv } from '../text.js';
 import { SummaryCharts, Totals, WindowPicker, summaryPath, windows } from './overview.jsx';
 
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');

@@ -1,0 +1,72 @@
+// Load time of one or more consoles, compared in the same run (report only; not a test):
+//
+//   node tests/console/load.mjs N URL [URL...]
+//
+// For each URL, N times in turn (the URLs interleaved, so that a busy machine weighs on all
+// alike): a first visit in a new browser context (empty cache, a new renderer process); a
+// first visit in a new context that opened the server's /readyz before (empty cache, the
+// renderer for the site running); and a reload (cache warm). Each reports the time from the
+// start of navigation to the first usable screen (the performance mark autoglm:ready) and, for
+// the first kind, the CPU time of the renderer's main thread up to that mark, from a Chrome
+// trace (thread time: less swayed by other work on the machine than the wall clock).
+// Medians are printed. CHROMIUM names the browser (default /usr/bin/chromium).
+import pw from 'playwright-core';
+
+const { chromium } = pw;
+const n = Number(process.argv[2]);
+const urls = process.argv.slice(3);
+if (!(n > 0) || urls.length === 0) {
+  console.error('usage: node load.mjs N URL [URL...]');
+  process.exit(2);
+}
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ready = (p) => p.waitForFunction(() => performance.getEntriesByName('autoglm:ready').length > 0);
+const mark = (p) => p.evaluate(() => performance.getEntriesByName('autoglm:ready')[0].startTime);
+
+// cpu returns the renderer main thread's CPU time (ms) up to the mark, from a trace.
+function cpu(trace) {
+  const ev = JSON.parse(trace.toString()).traceEvents;
+  const m = ev.find((e) => e.name === 'autoglm:ready');
+  const main = ev.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.pid === m.pid && e.args.name === 'CrRendererMain').tid;
+  return ev.filter((e) => e.pid === m.pid && e.tid === main && e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && e.ts <= m.ts)
+    .reduce((sum, e) => sum + (e.tdur || 0), 0) / 1000;
+}
+
+const out = new Map(urls.map((u) => [u, { cold: [], cpu: [], up: [], warm: [] }]));
+{ // the browser itself warmed up, for none of the URLs to pay for it
+  const c = await browser.newContext();
+  const p = await c.newPage();
+  await p.goto(urls[0]);
+  await ready(p);
+  await c.close();
+}
+for (let i = 0; i < n; i++) {
+  for (const u of urls) {
+    const o = out.get(u);
+    let c = await browser.newContext();
+    let p = await c.newPage();
+    await browser.startTracing(undefined, { categories: ['toplevel', 'blink.user_timing', '__metadata'] });
+    await p.goto(u);
+    await ready(p);
+    o.cold.push(await mark(p));
+    o.cpu.push(cpu(await browser.stopTracing()));
+    await p.reload();
+    await ready(p);
+    o.warm.push(await mark(p));
+    await c.close();
+    c = await browser.newContext();
+    p = await c.newPage();
+    await p.goto(new URL('/readyz', u).href);
+    await p.goto(u);
+    await ready(p);
+    o.up.push(await mark(p));
+    await c.close();
+  }
+}
+await browser.close();
+const fmt = (xs) => `${median(xs).toFixed(0)} ms (${xs.map((x) => x.toFixed(0)).join(', ')})`;
+for (const [u, o] of out) {
+  console.log(`${u}\n  first visit, new context:          ${fmt(o.cold)}\n  renderer main-thread CPU to it:    ${fmt(o.cpu)}` +
+    `\n  first visit, renderer already up:  ${fmt(o.up)}\n  reload, cache warm:                ${fmt(o.warm)}`);
+}
