@@ -48,16 +48,12 @@ type engineRunner interface{ Runner() *runner.Runner }
 // size.
 func (c *Console) engine(w http.ResponseWriter, r *http.Request) error {
 	out := Engine{Models: []EngineModel{}}
-	for _, mc := range c.models {
-		m, ok := c.reg.Lookup(mc.Name)
-		if !ok {
-			continue
-		}
-		for i, bc := range mc.Backends {
-			if bc.Type != config.BackendLocal || i >= len(m.Targets) {
+	// The registry, not the configuration read at start: a reload may add or remove models.
+	for _, m := range c.reg.Models() {
+		for _, t := range m.Targets {
+			if t.Type != config.BackendLocal {
 				continue
 			}
-			t := m.Targets[i]
 			er, ok := t.Backend.(engineRunner)
 			if !ok {
 				continue
@@ -66,7 +62,7 @@ func (c *Console) engine(w http.ResponseWriter, r *http.Request) error {
 			em := EngineModel{Model: m.Name, Backend: t.Name, Name: info.Name, Arch: info.Arch, Template: info.Template,
 				ContextLength: info.ContextLength, VocabSize: info.VocabSize, EmbeddingDim: info.EmbeddingDim,
 				Running: stats.Running, Waiting: stats.Waiting}
-			if st, err := os.Stat(bc.Path); err == nil {
+			if st, err := os.Stat(t.Config().Path); err == nil {
 				em.FileBytes = st.Size()
 			}
 			out.Models = append(out.Models, em)

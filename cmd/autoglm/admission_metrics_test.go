@@ -59,7 +59,7 @@ models:
 	t.Setenv("GOMEMLIMIT", "off")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, "test", t.TempDir(), false) }()
+	go func() { done <- serve(ctx, cfg, "test", t.TempDir(), false, serveFlags{}) }()
 	released := false
 	defer func() {
 		if !released {

@@ -215,7 +215,7 @@ ratelimit:
 	t.Setenv("GOMEMLIMIT", "off")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, "test", t.TempDir(), false) }()
+	go func() { done <- serve(ctx, cfg, "test", t.TempDir(), false, serveFlags{}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -60,7 +60,7 @@ models:
 	logs := &testenv.LogBuffer{}
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("info"))
 	addrc := make(chan net.Addr, 1)
-	g := serveGroup(cfg, "", dataDir, false, log, func(a net.Addr, _ []httpapi.Route) { addrc <- a })
+	g := serveGroup(cfg, "", dataDir, false, log, func(a net.Addr, _ []httpapi.Route) { addrc <- a }, serveFlags{})
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	select {

@@ -80,7 +80,7 @@ which serves the bundled demo model when the local engine is built in.`,
 					return err
 				}
 			}
-			return serve(cmd.Context(), cfg, source, dataDir, insecure)
+			return serve(cmd.Context(), cfg, source, dataDir, insecure, serveFlags{Addr: addr})
 		},
 	}
 	f := cmd.Flags()
@@ -130,8 +130,11 @@ func profileContention(s config.Server, log *slog.Logger) {
 	}
 }
 
-func serve(ctx context.Context, cfg *config.Config, source, dataDir string, insecure bool) error {
-	log := telemetry.NewLogger(os.Stderr, telemetry.ParseLevel(cfg.Log.Level))
+func serve(ctx context.Context, cfg *config.Config, source, dataDir string, insecure bool, flags serveFlags) error {
+	// The level is a variable so that a configuration reload can change it.
+	flags.Level = new(slog.LevelVar)
+	flags.Level.Set(telemetry.ParseLevel(cfg.Log.Level))
+	log := telemetry.NewLogger(os.Stderr, flags.Level)
 	// Backends built by their registered factories (a local model's load progress and
 	// memory) log through the default logger: make it this one.
 	slog.SetDefault(log)
@@ -141,7 +144,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 		return err
 	}
 	log.Info("configuration loaded", "source", source, "models", len(cfg.Models), "data_dir", dataDir)
-	return serveGroup(cfg, source, dataDir, insecure, log, nil).Run(ctx)
+	return serveGroup(cfg, source, dataDir, insecure, log, nil, flags).Run(ctx)
 }
 
 // serveGroup is the server as its components, in start order. On shutdown (SIGTERM cancels
@@ -152,6 +155,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 //	batch workers                  stop claiming batch lines; running lines finish
 //	routes                         (the composition; nothing to stop)
 //	batches, stored responses      their tables are closed
+//	configuration reload           SIGHUP and the file watch stop
 //	tasks                          workers hand running tasks back; group commits finish
 //	health probes, key refresh, retention
 //	response cache, models         backends close
@@ -159,7 +163,8 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 //	                               closes, last, when nothing can use it any more
 //
 // ready, when not nil, is told the listener's address once it is bound, and the routes served.
-func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *slog.Logger, ready func(net.Addr, []httpapi.Route)) *lifecycle.Group {
+// flags are the command-line settings a configuration reload applies again.
+func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *slog.Logger, ready func(net.Addr, []httpapi.Route), flags serveFlags) *lifecycle.Group {
 	var (
 		gov        *governance
 		reg        *router.Registry
@@ -176,6 +181,7 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 		tracing    *telemetry.Tracing
 		tracer     trace.TracerProvider
 		plug       *plugins
+		rl         *reloader
 	)
 	g := &lifecycle.Group{Logger: log}
 	// Tracing starts first and stops last, so the last requests' and tasks' spans go out.
@@ -215,8 +221,7 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 			return err
 		},
 		Stop: func(context.Context) error { return reg.Close() }})
-	// Plugins run around every model request; when the configuration came from a file, a change
-	// to it (or SIGHUP) reloads them.
+	// Plugins run around every model request.
 	g.Add(lifecycle.Component{Name: "plugins",
 		Start: func(ctx context.Context) (err error) {
 			plug, err = startPlugins(ctx, cfg, source, reg, log)
@@ -277,6 +282,20 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 		},
 		Run:  func(ctx context.Context) error { return tasks.svc.Run(ctx) },
 		Stop: func(context.Context) error { return tasks.closeStore() }})
+	// One reload path for the whole configuration file: SIGHUP, or a change to the file,
+	// puts its reloadable sections (models, plugins, rate limits, log level) in force together
+	// or refuses the file (serve_reload.go). The models and plugins it swaps stop after it.
+	g.Add(lifecycle.Component{Name: "configuration reload",
+		Start: func(context.Context) error {
+			file := ""
+			if st, err := os.Stat(source); err == nil && st.Mode().IsRegular() {
+				file = source
+			}
+			rl = newReloader(file, cfg, flags, log, reg, plug, gov.limiter, modelStore)
+			m.Register(rl)
+			return nil
+		},
+		Run: func(ctx context.Context) error { rl.Run(ctx, configWatchInterval); return nil }})
 	// Stored responses, files and batches live in the same database as the tasks.
 	g.Add(lifecycle.Component{Name: "stored responses",
 		Start: func(ctx context.Context) (err error) {

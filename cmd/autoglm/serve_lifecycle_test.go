@@ -46,7 +46,7 @@ models:
 	log := telemetry.NewLogger(logs, telemetry.ParseLevel("debug"))
 	addrc := make(chan net.Addr, 1)
 	var routes []httpapi.Route
-	g := serveGroup(cfg, "", t.TempDir(), false, log, func(a net.Addr, rs []httpapi.Route) { routes = rs; addrc <- a })
+	g := serveGroup(cfg, "", t.TempDir(), false, log, func(a net.Addr, rs []httpapi.Route) { routes = rs; addrc <- a }, serveFlags{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -67,7 +67,7 @@ models:
 	t.Setenv("GOMEMLIMIT", "off")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, "test", t.TempDir(), false) }()
+	go func() { done <- serve(ctx, cfg, "test", t.TempDir(), false, serveFlags{}) }()
 	defer func() {
 		cancel()
 		select {

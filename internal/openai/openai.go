@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-autoglm/autoglm/api/sse"
@@ -72,11 +73,11 @@ const CacheHeader = "X-AutoGLM-Cache"
 
 // Handler serves the OpenAI-compatible routes over a registry.
 type Handler struct {
-	reg       *router.Registry
-	opt       Options
-	modelList []byte
-	count     usage.Counter
-	modelByID map[string][]byte
+	reg     *router.Registry
+	opt     Options
+	created int64 // the "created" time every model lists
+	catalog atomic.Pointer[modelCatalog]
+	count   usage.Counter
 
 	memResponses *MemoryResponses
 }
@@ -93,25 +94,42 @@ func New(reg *router.Registry, opt Options) *Handler {
 	if opt.Owner == nil {
 		opt.Owner = ownerOf
 	}
-	h := &Handler{reg: reg, opt: opt, modelByID: make(map[string][]byte)}
+	h := &Handler{reg: reg, opt: opt, created: time.Now().Unix()}
 	if opt.Responses == nil {
 		h.memResponses = NewMemoryResponses(DefaultMemoryResponses)
 	}
-	created := time.Now().Unix()
+	return h
+}
+
+// modelCatalog is the /v1/models answer of one model table, encoded once.
+type modelCatalog struct {
+	version uint64
+	list    []byte
+	byID    map[string][]byte // by name and alias
+}
+
+// catalogNow returns the model list of the table in force, building it again after a reload.
+func (h *Handler) catalogNow() *modelCatalog {
+	v := h.reg.Version()
+	if c := h.catalog.Load(); c != nil && c.version == v {
+		return c
+	}
+	c := &modelCatalog{version: v, byID: make(map[string][]byte)}
 	list := []byte(`{"object":"list","data":[`)
-	for i, m := range reg.Models() {
-		entry := appendModel(nil, m.Name, created)
-		h.modelByID[m.Name] = entry
+	for i, m := range h.reg.Models() {
+		entry := appendModel(nil, m.Name, h.created)
+		c.byID[m.Name] = entry
 		for _, a := range m.Aliases {
-			h.modelByID[a] = entry
+			c.byID[a] = entry
 		}
 		if i > 0 {
 			list = append(list, ',')
 		}
 		list = append(list, entry...)
 	}
-	h.modelList = append(list, "]}"...)
-	return h
+	c.list = append(list, "]}"...)
+	h.catalog.Store(c)
+	return c
 }
 
 func appendModel(b []byte, id string, created int64) []byte {
@@ -152,8 +170,9 @@ func (h *Handler) Embeddings(w http.ResponseWriter, r *http.Request) error {
 // ListModels serves GET /v1/models.
 func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) error {
 	visible := h.visibility(r.Context())
+	cat := h.catalogNow()
 	if visible == nil {
-		writeJSON(w, http.StatusOK, h.modelList)
+		writeJSON(w, http.StatusOK, cat.list)
 		return nil
 	}
 	list := []byte(`{"object":"list","data":[`)
@@ -165,7 +184,11 @@ func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) error {
 		if n > 0 {
 			list = append(list, ',')
 		}
-		list = append(list, h.modelByID[m.Name]...)
+		entry, ok := cat.byID[m.Name]
+		if !ok {
+			entry = appendModel(nil, m.Name, h.created) // a reload raced the catalog
+		}
+		list = append(list, entry...)
 		n++
 	}
 	writeJSON(w, http.StatusOK, append(list, "]}"...))
@@ -176,7 +199,7 @@ func (h *Handler) ListModels(w http.ResponseWriter, r *http.Request) error {
 // route captures the rest of the path. An alias answers with its model's entry.
 func (h *Handler) GetModel(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	entry, ok := h.modelByID[id]
+	entry, ok := h.catalogNow().byID[id]
 	if !ok {
 		return modelNotFound(id)
 	}

@@ -178,6 +178,11 @@ func (m *Manager) run(ctx context.Context, ch *Chain, model *router.Model, req *
 				return nil, nil, &apierr.Error{Kind: apierr.Internal, Code: apierr.CodePluginFailed,
 					Message: "a plugin routed the request to a model that is not configured", Err: fmt.Errorf("model %q", preq.Model)}
 			}
+			// The credential's model allow-list applies to the model actually used, as it
+			// would to a request that named it.
+			if p, ok := auth.FromContext(ctx); ok && !p.AllowsModel(preq.Model) && !p.AllowsModel(to.Name) {
+				return nil, nil, p.CheckModel(preq.Model)
+			}
 			model = to
 			if info := telemetry.Info(ctx); info != nil {
 				info.SetModel(to.Name)

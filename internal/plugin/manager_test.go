@@ -2,11 +2,13 @@ package plugin_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/plugin"
@@ -64,5 +66,61 @@ plugins:
 	want := `{"model":"glm-4","messages":[{"role":"system","content":"task go"},{"role":"user","content":"In Go: sort"}]}`
 	if string(sent) != want {
 		t.Errorf("sent\n %s\nwant\n %s", sent, want)
+	}
+}
+
+// TestRerouteKeepsAllowList: a rule that routes a request to another model cannot carry a
+// credential past its model allow-list: the request is refused as one that named that model
+// would be, and a credential allowed both models is routed.
+func TestRerouteKeepsAllowList(t *testing.T) {
+	cfg := parseConfig(t, models+`
+plugins:
+  - type: rules
+    config:
+      rules:
+        - match: {}
+          route: glm-small
+`, "http://127.0.0.1:1/v1")
+	reg, err := router.New(cfg.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	m := plugin.NewManager(plugin.Options{Registry: reg})
+	if err := m.Load(context.Background(), cfg.Plugins); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	model, _ := reg.Lookup("glm-4")
+	var sentTo string
+	next := func(_ context.Context, to *router.Model, _ *router.Request) (*backend.Response, *router.Target, error) {
+		sentTo = to.Name
+		return &backend.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(`{"choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}]}`))}, nil, nil
+	}
+	body := []byte(`{"model":"glm-4","messages":[{"role":"user","content":"hi"}]}`)
+	f, _ := wire.Peek(body)
+	do := func(p *auth.Principal) error {
+		sentTo = ""
+		ctx := auth.NewContext(context.Background(), p)
+		resp, _, err := m.Do(ctx, model, &router.Request{Op: backend.OpChat, Body: body, Fields: f}, next)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+
+	p := &auth.Principal{KeyID: "k1", Role: "user", Models: []string{"glm-4"}}
+	err = do(p)
+	want := p.CheckModel("glm-small")
+	var ae, we *apierr.Error
+	if !errors.As(err, &ae) || !errors.As(want, &we) || ae.Kind != we.Kind || ae.Code != we.Code || ae.Message != we.Message || sentTo != "" {
+		t.Fatalf("key limited to glm-4, rerouted to glm-small: err %v (want %v), sent to %q", err, want, sentTo)
+	}
+	if err := do(&auth.Principal{KeyID: "k2", Role: "user", Models: []string{"glm-4", "glm-small"}}); err != nil || sentTo != "glm-small" {
+		t.Fatalf("key allowed both: err %v, sent to %q", err, sentTo)
+	}
+	if err := do(&auth.Principal{KeyID: "k3", Role: "user"}); err != nil || sentTo != "glm-small" {
+		t.Fatalf("key without an allow-list: err %v, sent to %q", err, sentTo)
 	}
 }

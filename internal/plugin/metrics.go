@@ -12,7 +12,6 @@ type Metrics struct {
 	calls    *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	reloads  *prometheus.CounterVec
 }
 
 // NewMetrics returns the plugin metrics; register it as a prometheus.Collector.
@@ -31,10 +30,6 @@ func NewMetrics() *Metrics {
 			Help:    "Time spent in a plugin hook call, by plugin and hook.",
 			Buckets: []float64{1e-6, 5e-6, 25e-6, 100e-6, 500e-6, 2.5e-3, 10e-3, 50e-3, 250e-3, 1},
 		}, []string{"plugin", "hook"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "autoglm_config_reloads_total",
-			Help: "Configuration reloads, by result (ok, invalid).",
-		}, []string{"result"}),
 	}
 }
 
@@ -43,7 +38,6 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.calls.Describe(ch)
 	m.errors.Describe(ch)
 	m.duration.Describe(ch)
-	m.reloads.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -51,18 +45,6 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.calls.Collect(ch)
 	m.errors.Collect(ch)
 	m.duration.Collect(ch)
-	m.reloads.Collect(ch)
-}
-
-func (m *Metrics) reload(ok bool) {
-	if m == nil {
-		return
-	}
-	if ok {
-		m.reloads.WithLabelValues("ok").Inc()
-	} else {
-		m.reloads.WithLabelValues("invalid").Inc()
-	}
 }
 
 // hookObservers are one plugin hook's series, resolved once when the chain is built.

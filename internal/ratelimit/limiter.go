@@ -81,7 +81,10 @@ type Stats struct {
 // Limiter admits requests against rate limits, concurrency limits and quotas. It is safe for
 // concurrent use. Close releases its Redis connection.
 type Limiter struct {
-	cfg    config.RateLimit
+	cfg config.RateLimit
+	// limits are the per-request limits in force (cfg's roles, keys, users and
+	// default_max_tokens); SetLimits replaces them while requests run.
+	limits atomic.Pointer[config.RateLimit]
 	log    *slog.Logger
 	now    func() time.Time
 	local  *localStore
@@ -116,6 +119,7 @@ func New(cfg config.RateLimit, o Options) (*Limiter, error) {
 		local:       newLocalStore(o.Now),
 		leasePrefix: hex.EncodeToString(rnd[:]) + ":",
 	}
+	l.limits.Store(&cfg)
 	l.quotas = newQuotas(l, o.Usage, cfg.QuotaRefresh.D())
 	if cfg.Redis.Addr != "" {
 		l.shared = newRedisStore(cfg.Redis, o.Logger)
@@ -165,13 +169,25 @@ func (l *Limiter) Stats() Stats {
 	}
 }
 
+// SetLimits puts the roles, keys, users and default_max_tokens of cfg in force for every
+// request admitted from now on; requests already admitted keep what they took. The other
+// settings (Redis, quota_refresh) stay as New set them. Buckets keep their state: the time a
+// subject's past requests owe stays owed, and refills at the new rate.
+func (l *Limiter) SetLimits(cfg config.RateLimit) {
+	cfg = fill(cfg)
+	cur := l.cfg
+	cur.Roles, cur.Keys, cur.Users, cur.DefaultMaxTokens = cfg.Roles, cfg.Keys, cfg.Users, cfg.DefaultMaxTokens
+	l.limits.Store(&cur)
+}
+
 // Limits returns the resolved limits of a subject's key and user (zero Limits for an empty id).
 func (l *Limiter) Limits(s Subject) (key, user config.Limits) {
+	lim := l.limits.Load()
 	if s.KeyID != "" {
-		key = l.cfg.LimitsFor(s.Role, s.KeyID, "")
+		key = lim.LimitsFor(s.Role, s.KeyID, "")
 	}
 	if s.UserID != "" {
-		user = l.cfg.LimitsFor(s.Role, "", s.UserID)
+		user = lim.LimitsFor(s.Role, "", s.UserID)
 	}
 	return key, user
 }

@@ -24,7 +24,6 @@ type MiddlewareOptions struct {
 // handler returns — the response is complete, the stream has ended, or the client went away —
 // the ticket is finished: the token buckets are corrected and the concurrency slot is freed.
 func (l *Limiter) Stage(o MiddlewareOptions) func(httpapi.Limit) httpapi.Stage {
-	def := l.cfg.DefaultMaxTokens
 	return func(policy httpapi.Limit) httpapi.Stage {
 		return func(next httpapi.HandlerFunc) httpapi.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) error {
@@ -40,7 +39,7 @@ func (l *Limiter) Stage(o MiddlewareOptions) func(httpapi.Limit) httpapi.Stage {
 						return next(w, r)
 					}
 				}
-				t, st, err := l.Admit(r.Context(), Request{Subject: subj, Tokens: EstimateTokens(policy, body, def)})
+				t, st, err := l.Admit(r.Context(), Request{Subject: subj, Tokens: EstimateTokens(policy, body, l.limits.Load().DefaultMaxTokens)})
 				st.SetHeaders(w.Header())
 				if err != nil {
 					return err

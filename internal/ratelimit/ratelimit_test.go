@@ -630,3 +630,45 @@ func TestQuotaRefusalHeaders(t *testing.T) {
 		t.Errorf("a quota refusal holds %d concurrency slots", n)
 	}
 }
+
+// TestSetLimits: limits replaced at run time apply to the next request, to the bucket as it
+// is; a role the new limits leave out is unlimited again.
+func TestSetLimits(t *testing.T) {
+	clk := newFakeClock()
+	l := newLimiter(t, "  roles:\n    user: {requests_per_minute: 3}\n", Options{Now: clk.Now})
+	ctx := context.Background()
+	admit := func() error {
+		tk, _, err := l.Admit(ctx, Request{Subject: Subject{KeyID: "k", Role: "user"}})
+		tk.Finish(true)
+		return err
+	}
+	for i := range 3 {
+		if err := admit(); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if err := admit(); kindOf(err) != apierr.RateLimited {
+		t.Fatalf("over the limit: %v", err)
+	}
+	// Six a minute: half a minute later there is room for three (the old limit would
+	// allow one).
+	l.SetLimits(parseConfig(t, "  roles:\n    user: {requests_per_minute: 6}\n"))
+	clk.Advance(30 * time.Second)
+	for i := range 3 {
+		if err := admit(); err != nil {
+			t.Fatalf("request %d under the raised limit: %v", i, err)
+		}
+	}
+	if err := admit(); kindOf(err) != apierr.RateLimited {
+		t.Fatalf("over the raised limit: %v", err)
+	}
+	if k, _ := l.Limits(Subject{KeyID: "k", Role: "user"}); k.RequestsPerMinute != 6 {
+		t.Fatalf("limits in force: %+v", k)
+	}
+	l.SetLimits(parseConfig(t, "  roles:\n    guest: {requests_per_minute: 1}\n"))
+	for i := range 10 {
+		if err := admit(); err != nil {
+			t.Fatalf("request %d with the role's limit removed: %v", i, err)
+		}
+	}
+}

@@ -19,36 +19,61 @@ import (
 // registry's logger is used).
 func (r *Registry) Probe(ctx context.Context, timeout time.Duration, log *slog.Logger) {
 	var wg sync.WaitGroup
-	for _, m := range r.models {
+	for _, m := range r.Models() {
 		wg.Go(func() { r.probeModel(ctx, m, timeout, log) })
 	}
 	wg.Wait()
 }
 
 // RunHealth probes each model's backends every health.interval (interval for models that do
-// not set one) until ctx is done.
+// not set one) until ctx is done. When a reload replaces the model table, the probes of the
+// new table start at once (so an added backend's health is known early) and the old ones stop.
 func (r *Registry) RunHealth(ctx context.Context, interval, timeout time.Duration, log *slog.Logger) {
+	for ctx.Err() == nil {
+		tab := r.tab.Load()
+		gctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for _, m := range tab.models {
+			if len(m.Targets) == 0 || m.cfg.Health.Probe == config.ProbeNone {
+				continue
+			}
+			every := m.cfg.Health.Interval.D()
+			if every <= 0 {
+				every = interval
+			}
+			wg.Go(func() {
+				tk := time.NewTicker(every)
+				defer tk.Stop()
+				for {
+					select {
+					case <-gctx.Done():
+						return
+					case <-tk.C:
+						r.probeModel(gctx, m, timeout, log)
+					}
+				}
+			})
+		}
+		select {
+		case <-ctx.Done():
+		case <-tab.replaced:
+		}
+		cancel()
+		wg.Wait()
+		if ctx.Err() == nil {
+			r.probeNew(ctx, tab, timeout, log)
+		}
+	}
+}
+
+// probeNew probes once the models of the table that replaced old that were not in old.
+func (r *Registry) probeNew(ctx context.Context, old *table, timeout time.Duration, log *slog.Logger) {
 	var wg sync.WaitGroup
-	for _, m := range r.models {
-		if len(m.Targets) == 0 || m.cfg.Health.Probe == config.ProbeNone {
+	for _, m := range r.Models() {
+		if pm, ok := old.byName[m.Name]; ok && pm.Name == m.Name {
 			continue
 		}
-		every := m.cfg.Health.Interval.D()
-		if every <= 0 {
-			every = interval
-		}
-		wg.Go(func() {
-			tk := time.NewTicker(every)
-			defer tk.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tk.C:
-					r.probeModel(ctx, m, timeout, log)
-				}
-			}
-		})
+		wg.Go(func() { r.probeModel(ctx, m, timeout, log) })
 	}
 	wg.Wait()
 }

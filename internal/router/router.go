@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,12 +89,28 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Registry resolves model names and aliases and schedules requests.
+// Registry resolves model names and aliases and schedules requests. Its model table can be
+// replaced while requests run (Reload): each request keeps the *Model it looked up, with that
+// model's backends, fallbacks and split, until it ends.
 type Registry struct {
-	models []*Model
-	byName map[string]*Model
-	log    *slog.Logger
-	hook   atomic.Pointer[Hook]
+	tab        atomic.Pointer[table]
+	newBackend func(config.Backend) (backend.Backend, error)
+	log        *slog.Logger
+	hook       atomic.Pointer[Hook]
+
+	mu      sync.Mutex // serialises Reload and Close
+	closed  bool
+	stop    chan struct{}  // closed by Close: retiring backends are closed at once
+	retires sync.WaitGroup // one goroutine per backend waiting for its requests to end
+}
+
+// table is one generation of the model table. It is never changed once published.
+type table struct {
+	version uint64 // 1 for the first table, one more for each reload
+	models  []*Model
+	byName  map[string]*Model
+	// replaced is closed when a newer table takes this one's place.
+	replaced chan struct{}
 }
 
 // New builds the registry and every backend in it. On error, backends already built are
@@ -104,7 +121,7 @@ func New(models []config.Model, opts ...Options) (*Registry, error) {
 
 // build is New with the backend constructor as a parameter, so tests can supply fakes.
 func build(models []config.Model, newBackend func(config.Backend) (backend.Backend, error), opts ...Options) (*Registry, error) {
-	r := &Registry{byName: make(map[string]*Model)}
+	r := &Registry{newBackend: newBackend, stop: make(chan struct{})}
 	for _, o := range opts {
 		if o.Logger != nil {
 			r.log = o.Logger
@@ -113,52 +130,270 @@ func build(models []config.Model, newBackend func(config.Backend) (backend.Backe
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	t, err := r.buildTable(models, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.version = 1
+	r.tab.Store(t)
+	return r, nil
+}
+
+// buildTable builds a model table from models. A backend of old whose configuration is the
+// same (the backend's own section and its model's breaker and queue timeout) is taken over
+// with its health, circuit and figures; a backend whose section alone is the same keeps its
+// connection (backend.Backend) under new settings. On error every backend built here (and
+// none taken over) is closed.
+func (r *Registry) buildTable(models []config.Model, old *table) (*table, error) {
+	t := &table{byName: make(map[string]*Model), replaced: make(chan struct{})}
+	var built []backend.Backend
+	fail := func(err error) (*table, error) {
+		for _, b := range built {
+			if c, ok := b.(backend.Closer); ok {
+				_ = c.Close()
+			}
+		}
+		return nil, err
+	}
 	for _, mc := range models {
 		if len(mc.Backends) > config.MaxBackends {
-			r.Close()
-			return nil, fmt.Errorf("model %s: more than %d backends", mc.Name, config.MaxBackends)
+			return fail(fmt.Errorf("model %s: more than %d backends", mc.Name, config.MaxBackends))
+		}
+		var prev *Model
+		if old != nil {
+			prev = old.byName[mc.Name]
+			if prev != nil && prev.Name != mc.Name {
+				prev = nil // the old name was an alias of another model
+			}
 		}
 		m := &Model{Name: mc.Name, Aliases: mc.Aliases, cfg: mc, strategy: mc.Strategy,
 			budget: newWindow(int64(budgetWindow))}
 		for i, bc := range mc.Backends {
-			b, err := newBackend(bc)
-			if err != nil {
-				r.Close()
-				return nil, fmt.Errorf("model %s, backend %s: %w", mc.Name, bc.Name, err)
+			if pt := prev.target(i); pt != nil && sameTarget(prev.cfg, pt, mc, bc) {
+				m.Targets = append(m.Targets, pt)
+				continue
+			}
+			var b backend.Backend
+			if pt := prev.targetNamed(bc.Name); pt != nil && reflect.DeepEqual(pt.cfg, bc) && !t.uses(pt.Backend) {
+				b = pt.Backend
+			} else {
+				var err error
+				if b, err = r.newBackend(bc); err != nil {
+					return fail(fmt.Errorf("model %s, backend %s: %w", mc.Name, bc.Name, err))
+				}
+				built = append(built, b)
 			}
 			m.Targets = append(m.Targets, newTarget(i, mc, bc, b))
 		}
-		r.models = append(r.models, m)
-		r.byName[m.Name] = m
+		if prev != nil && sameModel(prev.cfg, mc) {
+			// The same model: its counters go on (its retry budget starts afresh).
+			m.requests.Store(prev.requests.Load())
+			m.retries.Store(prev.retries.Load())
+			m.budgetDenied.Store(prev.budgetDenied.Load())
+			m.queueRefusals.Store(prev.queueRefusals.Load())
+		}
+		t.models = append(t.models, m)
+		t.byName[m.Name] = m
 		for _, a := range m.Aliases {
-			r.byName[a] = m
+			t.byName[a] = m
 		}
 	}
 	// Splits and fallbacks name other models: resolve them once all exist.
-	for _, m := range r.models {
+	for _, m := range t.models {
 		for _, e := range m.cfg.Split {
-			to, ok := r.byName[e.Model]
+			to, ok := t.byName[e.Model]
 			if !ok || len(to.split) > 0 || to == m {
-				r.Close()
-				return nil, fmt.Errorf("model %s: split to %q: not a model with backends", m.Name, e.Model)
+				return fail(fmt.Errorf("model %s: split to %q: not a model with backends", m.Name, e.Model))
 			}
 			m.split = append(m.split, splitEntry{model: to, weight: e.Weight})
 			m.splitSum += e.Weight
 		}
 		for _, f := range m.cfg.Fallbacks {
-			to, ok := r.byName[f]
+			to, ok := t.byName[f]
 			if !ok || to == m {
-				r.Close()
-				return nil, fmt.Errorf("model %s: fallback %q: no such model", m.Name, f)
+				return fail(fmt.Errorf("model %s: fallback %q: no such model", m.Name, f))
 			}
 			m.fallbacks = append(m.fallbacks, to)
 		}
 	}
-	return r, nil
+	return t, nil
 }
 
+// uses reports whether some target of t already holds b.
+func (t *table) uses(b backend.Backend) bool {
+	for _, m := range t.models {
+		for _, x := range m.Targets {
+			if x.Backend == b {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// target returns m's i-th target, or nil.
+func (m *Model) target(i int) *Target {
+	if m == nil || i >= len(m.Targets) {
+		return nil
+	}
+	return m.Targets[i]
+}
+
+// targetNamed returns m's target named name, or nil.
+func (m *Model) targetNamed(name string) *Target {
+	if m == nil {
+		return nil
+	}
+	for _, t := range m.Targets {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// sameTarget reports whether target pt of the old model oc can serve unchanged as the same
+// position of the new model mc with backend section bc.
+func sameTarget(oc config.Model, pt *Target, mc config.Model, bc config.Backend) bool {
+	return reflect.DeepEqual(pt.cfg, bc) && reflect.DeepEqual(oc.Breaker, mc.Breaker) && oc.QueueTimeout == mc.QueueTimeout
+}
+
+// sameModel reports whether two configurations of a model schedule the same way, so that the
+// model's counters carry over.
+func sameModel(a, b config.Model) bool { return reflect.DeepEqual(a, b) }
+
+// ReloadResult says what a Reload changed, by model name.
+type ReloadResult struct {
+	Added, Removed, Changed []string
+}
+
+// Reload replaces the model table with one built from models (which must have passed
+// config's WithDefaults and Validate), atomically: a request that already looked up its model
+// goes on with the old table's model and backends. Backends whose configuration did not
+// change are kept, with their health, circuit, figures and connections. A backend no longer
+// in the table is closed once its in-flight and queued requests have ended. On error nothing
+// changes.
+func (r *Registry) Reload(models []config.Model) (ReloadResult, error) {
+	p, err := r.Prepare(models)
+	if err != nil {
+		return ReloadResult{}, err
+	}
+	return p.Commit()
+}
+
+// Pending is a model table built by Prepare and not yet in force. Exactly one of Commit
+// and Discard must be called.
+type Pending struct {
+	r        *Registry
+	old, tab *table
+}
+
+// Prepare builds the table Reload would put in force, with its new backends, without
+// changing anything, so that a caller can prepare other parts of a change before committing
+// them all.
+func (r *Registry) Prepare(models []config.Model) (*Pending, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errors.New("the registry is closed")
+	}
+	old := r.tab.Load()
+	t, err := r.buildTable(models, old)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{r: r, old: old, tab: t}, nil
+}
+
+// Discard closes the backends Prepare built.
+func (p *Pending) Discard() {
+	for _, m := range p.tab.models {
+		for _, x := range m.Targets {
+			if c, ok := x.Backend.(backend.Closer); ok && !p.old.uses(x.Backend) {
+				_ = c.Close()
+			}
+		}
+	}
+}
+
+// Commit puts the prepared table in force. It fails, discarding the table, when another
+// table was put in force since Prepare or the registry was closed.
+func (p *Pending) Commit() (ReloadResult, error) {
+	r := p.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.tab.Load() != p.old {
+		p.Discard()
+		return ReloadResult{}, errors.New("the model table changed while a reload was prepared")
+	}
+	old, t := p.old, p.tab
+	t.version = old.version + 1
+	r.tab.Store(t)
+	close(old.replaced)
+	var res ReloadResult
+	for _, m := range t.models {
+		switch pm, ok := old.byName[m.Name]; {
+		case !ok || pm.Name != m.Name:
+			res.Added = append(res.Added, m.Name)
+		case !sameModel(pm.cfg, m.cfg):
+			res.Changed = append(res.Changed, m.Name)
+		}
+	}
+	for _, m := range old.models {
+		if nm, ok := t.byName[m.Name]; !ok || nm.Name != m.Name {
+			res.Removed = append(res.Removed, m.Name)
+		}
+		for _, x := range m.Targets {
+			if !t.uses(x.Backend) {
+				r.retire(x)
+			}
+		}
+	}
+	return res, nil
+}
+
+// retireCheck is how often a retired backend is checked for requests still using it.
+const retireCheck = 50 * time.Millisecond
+
+// retire closes x's backend once no request has used it for two checks in a row: a request
+// that looked its model up just before the swap takes its slot within microseconds, and the
+// backend's in-flight count covers a request until its answer's body is closed.
+func (r *Registry) retire(x *Target) {
+	c, ok := x.Backend.(backend.Closer)
+	if !ok {
+		return
+	}
+	r.retires.Go(func() {
+		tk := time.NewTicker(retireCheck)
+		defer tk.Stop()
+		idle := 0
+		for idle < 2 {
+			select {
+			case <-r.stop:
+				idle = 2
+			case <-tk.C:
+				if x.inflight.Load() == 0 && x.queued.Load() == 0 {
+					idle++
+				} else {
+					idle = 0
+				}
+			}
+		}
+		if err := c.Close(); err != nil {
+			r.log.Warn("closing a removed backend failed", "backend", x.Name, "err", err)
+		}
+	})
+}
+
+// Version numbers the model table in force: 1 at start, one more after each reload, so that
+// what is derived from the table can be cached and rebuilt when it changes.
+func (r *Registry) Version() uint64 { return r.tab.Load().version }
+
+// Changed returns a channel closed when the model table in force now is replaced.
+func (r *Registry) Changed() <-chan struct{} { return r.tab.Load().replaced }
+
 func newTarget(i int, mc config.Model, bc config.Backend, b backend.Backend) *Target {
-	t := &Target{Name: bc.Name, Type: bc.Type, Model: bc.Model, Weight: max(bc.Weight, 1), Backend: b,
+	t := &Target{cfg: bc, Name: bc.Name, Type: bc.Type, Model: bc.Model, Weight: max(bc.Weight, 1), Backend: b,
 		idx: i, timeouts: bc.Timeouts, maxInflight: bc.MaxInflight, queue: bc.Queue,
 		queueTimeout: mc.QueueTimeout.D(),
 		br: newBreaker(max(mc.Breaker.Failures, 1), mc.Breaker.FailureRatio,
@@ -189,16 +424,16 @@ func (m *Model) NativeResponses() bool {
 
 // Lookup finds a model by name or alias.
 func (r *Registry) Lookup(name string) (*Model, bool) {
-	m, ok := r.byName[name]
+	m, ok := r.tab.Load().byName[name]
 	return m, ok
 }
 
-// Models lists the models in configuration order.
-func (r *Registry) Models() []*Model { return r.models }
+// Models lists the models in force, in configuration order.
+func (r *Registry) Models() []*Model { return r.tab.Load().models }
 
 // Ready reports whether every model with backends can take a request.
 func (r *Registry) Ready() bool {
-	for _, m := range r.models {
+	for _, m := range r.Models() {
 		if !m.Ready() {
 			return false
 		}
@@ -206,10 +441,20 @@ func (r *Registry) Ready() bool {
 	return true
 }
 
-// Close releases every backend that holds resources.
+// Close releases every backend that holds resources, those of models a reload removed
+// included, and waits until they are closed. Reload fails after Close.
 func (r *Registry) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	close(r.stop)
+	r.mu.Unlock()
+	r.retires.Wait()
 	var errs []error
-	for _, m := range r.models {
+	for _, m := range r.Models() {
 		for _, t := range m.Targets {
 			if c, ok := t.Backend.(backend.Closer); ok {
 				errs = append(errs, c.Close())

@@ -122,8 +122,8 @@ func (m *Model) Status() ModelStatus {
 
 // Status returns every model's figures, in configuration order.
 func (r *Registry) Status() []ModelStatus {
-	out := make([]ModelStatus, 0, len(r.models))
-	for _, m := range r.models {
+	out := make([]ModelStatus, 0, len(r.Models()))
+	for _, m := range r.Models() {
 		out = append(out, m.Status())
 	}
 	return out

@@ -102,6 +102,7 @@ type Target struct {
 	// (config.Backend.Responses "native").
 	NativeResponses bool
 
+	cfg          config.Backend  // the section the target was built from
 	idx          int             // position in the model's Targets: its bit in exclusion masks
 	timeouts     config.Timeouts // resolved for this backend
 	maxInflight  int             // 0: no cap
@@ -131,6 +132,9 @@ func (t *Target) Health() Health { return Health(t.health.Load()) }
 
 // Circuit returns the state of the backend's circuit breaker.
 func (t *Target) Circuit() Circuit { return t.br.circuit(time.Now().UnixNano()) }
+
+// Config returns the configuration section the backend was built from.
+func (t *Target) Config() config.Backend { return t.cfg }
 
 // Inflight returns the number of requests the backend is serving.
 func (t *Target) Inflight() int { return int(t.inflight.Load()) }

@@ -39,17 +39,41 @@ func (s *Service) Run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	if s.reg != nil {
-		for _, m := range s.reg.Models() {
-			n := s.cfg.Workers
-			if w, ok := s.cfg.ModelWorkers[m.Name]; ok {
-				n = w
+		// One dispatcher per model name; a model a configuration reload adds gets its own
+		// when the table changes. A removed model's dispatcher stops claiming (see dispatch).
+		started := make(map[string]bool)
+		startNew := func() {
+			for _, m := range s.reg.Models() {
+				if started[m.Name] {
+					continue
+				}
+				started[m.Name] = true
+				n := s.cfg.Workers
+				if w, ok := s.cfg.ModelWorkers[m.Name]; ok {
+					n = w
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s.dispatch(runCtx, m.Name, n)
+				}()
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.dispatch(runCtx, m, n)
-			}()
 		}
+		changed := s.reg.Changed()
+		startNew()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-changed:
+					changed = s.reg.Changed()
+					startNew()
+				}
+			}
+		}()
 	}
 	wg.Add(3)
 	go func() {
@@ -78,8 +102,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 // dispatch runs up to n tasks of model m at once: it claims the next task whenever a worker
 // is free and runs it, and waits for a wake-up or the poll interval when the queue is empty.
-func (s *Service) dispatch(ctx context.Context, m *router.Model, n int) {
-	wake, unsub := s.hub.subscribe(modelTopic(m.Name))
+//
+// Each task runs on the model of that name in force when it is claimed, so that a reload's
+// new backends serve it; while no model has the name (a reload removed it) nothing is claimed.
+func (s *Service) dispatch(ctx context.Context, name string, n int) {
+	wake, unsub := s.hub.subscribe(modelTopic(name))
 	defer unsub()
 	slots := make(chan struct{}, n)
 	var wg sync.WaitGroup
@@ -92,14 +119,19 @@ func (s *Service) dispatch(ctx context.Context, m *router.Model, n int) {
 		case <-ctx.Done():
 			return
 		}
-		var c *claimed
+		var (
+			c *claimed
+			m *router.Model
+		)
 		for {
-			if s.cfg.Policy != config.PolicyLoadAware || hasRoom(m, n) {
+			cur, ok := s.reg.Lookup(name)
+			if ok && cur.Name == name && (s.cfg.Policy != config.PolicyLoadAware || hasRoom(cur, n)) {
 				var err error
-				c, err = s.claim(ctx, m.Name)
+				c, err = s.claim(ctx, name)
 				if err != nil && ctx.Err() == nil {
-					s.log.Warn("task claim failed", "model", m.Name, "err", err)
+					s.log.Warn("task claim failed", "model", name, "err", err)
 				}
+				m = cur
 				if c != nil {
 					break
 				}
