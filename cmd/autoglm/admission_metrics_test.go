@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -57,37 +56,13 @@ models:
 	}
 	t.Setenv("GOGC", "100")
 	t.Setenv("GOMEMLIMIT", "off")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, "test", t.TempDir(), false, serveFlags{}) }()
+	base := runServe(t, cfg)
 	released := false
-	defer func() {
+	t.Cleanup(func() {
 		if !released {
 			close(release)
 		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server not ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 
 	scrape := func() map[string]*dto.MetricFamily {
 		t.Helper()

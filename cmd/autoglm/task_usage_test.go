@@ -65,33 +65,8 @@ models:
 	}
 	t.Setenv("GOGC", "100")
 	t.Setenv("GOMEMLIMIT", "off")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, "test", t.TempDir(), false, serveFlags{}) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server not ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	base := runServe(t, cfg)
+	ctx := t.Context()
 
 	c := api.NewClient(base, nil)
 	results := map[string]*api.Usage{}
