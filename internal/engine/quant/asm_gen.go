@@ -1289,8 +1289,14 @@ func kConsts() {
 // overflow int16 as unsigned bytes, so it uses |w| and the activations
 // with w's sign instead, and needs no correction.
 
-func q8TileAVX2(ty q8Type, T int) string {
+// With vnni (the AVX-VNNI tiles) the products are summed by VPDPBUSD in its
+// VEX form instead (vpdpbusdVEX, asm_gen_avx2.go), Y4 holding the
+// activation bytes.
+func q8TileAVX2(ty q8Type, T int, vnni bool) string {
 	name := fmt.Sprintf("tile%sAVX2x%d", ty.name, T)
+	if vnni {
+		name = fmt.Sprintf("tile%sAVXVNNIx%d", ty.name, T)
+	}
 	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
 	p("MOVQ w+0(FP), AX")
@@ -1348,12 +1354,24 @@ func q8TileAVX2(ty q8Type, T int) string {
 	p("VCVTPH2PS X2, Y2")
 	for t := range T {
 		xa := tokAddr("SI", "DX", "R11", t)
-		if ty.name == "Q8_0" {
+		switch {
+		case vnni && ty.name == "Q8_0":
+			// |w| times x with w's sign: no correction needed.
+			p("VMOVDQU %s, Y4", xa)
+			p("VPSIGNB Y0, Y4, Y4")
+			p("VPXOR Y3, Y3, Y3")
+			vpdpbusdVEX(3, 1, 4)
+		case vnni:
+			// The stored (offset) quants times x, from the correction.
+			p("VMOVDQU %s, Y4", xa)
+			p("VMOVDQU %s, Y3", tokAddr("CX", "BX", "R12", t))
+			vpdpbusdVEX(3, 0, 4)
+		case ty.name == "Q8_0":
 			p("VMOVDQU %s, Y3", xa)
 			p("VPSIGNB Y0, Y3, Y3")
 			p("VPMADDUBSW Y3, Y1, Y3")
 			p("VPMADDWD Y6, Y3, Y3")
-		} else {
+		default:
 			p("VPMADDUBSW %s, Y0, Y3", xa)
 			p("VPMADDWD Y6, Y3, Y3")
 			p("VPADDD %s, Y3, Y3", tokAddr("CX", "BX", "R12", t))
@@ -1516,7 +1534,12 @@ func main() {
 	for _, ty := range q8Types {
 		fmt.Fprintf(&decl, "var tiles%sAVX2 = [tileMax + 1]asmTileQ8{", ty.name)
 		for T := 1; T <= 4; T++ {
-			fmt.Fprintf(&decl, "%d: %s, ", T, q8TileAVX2(ty, T))
+			fmt.Fprintf(&decl, "%d: %s, ", T, q8TileAVX2(ty, T, false))
+		}
+		decl.WriteString("}\n\n")
+		fmt.Fprintf(&decl, "var tiles%sAVXVNNI = [tileMax + 1]asmTileQ8{", ty.name)
+		for T := 1; T <= 4; T++ {
+			fmt.Fprintf(&decl, "%d: %s, ", T, q8TileAVX2(ty, T, true))
 		}
 		decl.WriteString("}\n\n")
 	}
@@ -1577,6 +1600,7 @@ func main() {
 	for _, ty := range q8Types {
 		for T := 1; T <= 4; T++ {
 			fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVX2x%d(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n\n", ty.name, T)
+			fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVXVNNIx%d(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n\n", ty.name, T)
 		}
 	}
 	for _, typ := range []string{"F16", "F32"} {

@@ -5,13 +5,14 @@
 //
 //   - K-quant tiles (Q4_K, Q6_K) for AVX2+FMA: one weight row by one to four
 //     activation rows, 32 quants a step.
-//   - AVX-VNNI variants of the AVX2 tiles of the 32-element types (Q8_0,
-//     Q4_0, Q5_0): VPDPBUSD in its VEX (256-bit) form multiplies unsigned
-//     weight bytes by signed activation bytes and sums groups of four into
-//     int32 lanes, replacing VPMADDUBSW + VPMADDWD. CPUs with AVX-VNNI but
-//     without AVX-512 (Intel's hybrid cores from Alder Lake on) get them.
-//     The Go assembler encodes VPDPBUSD only in its EVEX form (which needs
-//     AVX-512 VL), so the VEX form is written out as bytes.
+//   - vpdpbusdVEX, for the AVX-VNNI variants of the AVX2 tiles of the
+//     32-element types (Q8_0, Q4_0, Q5_0; q8TileAVX2 in asm_gen.go writes
+//     them into gemm_amd64.s): VPDPBUSD in its VEX (256-bit) form multiplies
+//     unsigned weight bytes by signed activation bytes and sums groups of
+//     four into int32 lanes, replacing VPMADDUBSW + VPMADDWD. CPUs with
+//     AVX-VNNI but without AVX-512 (Intel's hybrid cores from Alder Lake on)
+//     get them. The Go assembler encodes VPDPBUSD only in its EVEX form
+//     (which needs AVX-512 VL), so the VEX form is written out as bytes.
 //
 // Register plan of the AVX2 K-quant tile:
 //
@@ -223,96 +224,6 @@ func vpdpbusdVEX(dst, src1, src2 int) {
 		b1, b2, modrm, src2, src1, dst)
 }
 
-// q8TileAVXVNNI is q8TileAVX2 with VPDPBUSD: the same registers, with Y4
-// holding the activation bytes and Y3 the integer sum.
-func q8TileAVXVNNI(ty q8Type, T int) string {
-	name := fmt.Sprintf("tile%sAVXVNNIx%d", ty.name, T)
-	fmt.Fprintf(&s, "\n// func %s(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n", name)
-	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
-	p("MOVQ w+0(FP), AX")
-	p("MOVQ x+16(FP), SI")
-	p("MOVQ xs+24(FP), DX")
-	p("LEAQ (DX)(DX*2), R11")
-	p("MOVQ dv+32(FP), DI")
-	p("MOVQ cv+40(FP), CX")
-	p("MOVQ vs+48(FP), BX")
-	p("LEAQ (BX)(BX*2), R12")
-	p("MOVQ nb+56(FP), R10")
-	p("MOVL $0x0f0f0f0f, R13")
-	p("MOVD R13, X7")
-	p("VPBROADCASTD X7, Y7")
-	if ty.name == "Q5_0" {
-		p("VMOVDQU a2q5shuf<>(SB), Y12")
-		p("VMOVDQU a2q5bits<>(SB), Y13")
-		p("VPCMPEQB Y14, Y14, Y14")
-		p("MOVL $0x10101010, R13")
-		p("MOVD R13, X15")
-		p("VPBROADCASTD X15, Y15")
-	}
-	for t := range T {
-		p("VXORPS Y%d, Y%d, Y%d", 8+t, 8+t, 8+t)
-	}
-	p("TESTQ R10, R10")
-	p("JZ %s_reduce", name)
-	label(name + "_loop")
-	switch ty.name {
-	case "Q8_0":
-		p("VMOVDQU 2(AX), Y0")
-		p("VPABSB Y0, Y1")
-	case "Q4_0":
-		p("VMOVDQU 2(AX), X0")
-		p("VPSRLW $4, X0, X3")
-		p("VINSERTI128 $1, X3, Y0, Y0")
-		p("VPAND Y7, Y0, Y0")
-	case "Q5_0":
-		p("VMOVDQU 6(AX), X0")
-		p("VPSRLW $4, X0, X3")
-		p("VINSERTI128 $1, X3, Y0, Y0")
-		p("VPAND Y7, Y0, Y0")
-		p("VPBROADCASTD 2(AX), Y3")
-		p("VPSHUFB Y12, Y3, Y3")
-		p("VPOR Y13, Y3, Y3")
-		p("VPCMPEQB Y14, Y3, Y3")
-		p("VPAND Y15, Y3, Y3")
-		p("VPOR Y3, Y0, Y0")
-	}
-	p("VPBROADCASTW (AX), X2")
-	p("VCVTPH2PS X2, Y2")
-	for t := range T {
-		xa := tokAddr("SI", "DX", "R11", t)
-		if ty.name == "Q8_0" {
-			// |w| times x with w's sign: no correction needed.
-			p("VMOVDQU %s, Y4", xa)
-			p("VPSIGNB Y0, Y4, Y4")
-			p("VPXOR Y3, Y3, Y3")
-			vpdpbusdVEX(3, 1, 4)
-		} else {
-			// The stored (offset) quants times x, starting from the
-			// offset's correction.
-			p("VMOVDQU %s, Y4", xa)
-			p("VMOVDQU %s, Y3", tokAddr("CX", "BX", "R12", t))
-			vpdpbusdVEX(3, 0, 4)
-		}
-		p("VCVTDQ2PS Y3, Y3")
-		p("VMULPS %s, Y2, Y4", tokAddr("DI", "BX", "R12", t))
-		p("VFMADD231PS Y4, Y3, Y%d", 8+t)
-	}
-	p("ADDQ $%d, AX", ty.bytes)
-	p("ADDQ $32, SI")
-	p("ADDQ $32, DI")
-	p("ADDQ $32, CX")
-	p("DECQ R10")
-	p("JNZ %s_loop", name)
-	label(name + "_reduce")
-	p("MOVQ y+64(FP), AX")
-	p("MOVQ ys+72(FP), BX")
-	p("LEAQ (BX)(BX*2), R9")
-	reduceAVX2(T)
-	p("VZEROUPPER")
-	p("RET")
-	return name
-}
-
 // avx2KConsts writes this file's constants (the .s file's own: the other
 // file's are private to it).
 func avx2KConsts() {
@@ -338,13 +249,6 @@ func avx2KConsts() {
 	}
 	data("a2sel4<>", sel4)
 	data("a2sel6<>", sel6)
-	var shuf, bits []byte
-	for j := range 32 {
-		shuf = append(shuf, byte(j/8))
-		bits = append(bits, ^byte(1<<(j%8)))
-	}
-	data("a2q5shuf<>", shuf)
-	data("a2q5bits<>", bits)
 }
 
 // genAVX2Tiles writes gemm_avx2_amd64.s and gemm_avx2_decl_amd64.go.
@@ -360,22 +264,10 @@ func genAVX2Tiles() {
 		}
 		decl.WriteString("}\n\n")
 	}
-	for _, ty := range q8Types {
-		fmt.Fprintf(&decl, "var tiles%sAVXVNNI = [tileMax + 1]asmTileQ8{", ty.name)
-		for T := 1; T <= 4; T++ {
-			fmt.Fprintf(&decl, "%d: %s, ", T, q8TileAVXVNNI(ty, T))
-		}
-		decl.WriteString("}\n\n")
-	}
 	avx2KConsts()
 	for _, ty := range kTypesAVX2 {
 		for T := 1; T <= 4; T++ {
 			fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVX2x%d(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)\n\n", ty.name, T)
-		}
-	}
-	for _, ty := range q8Types {
-		for T := 1; T <= 4; T++ {
-			fmt.Fprintf(&decl, "//go:noescape\nfunc tile%sAVXVNNIx%d(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)\n\n", ty.name, T)
 		}
 	}
 	src, err := format.Source([]byte(decl.String()))

@@ -8,12 +8,6 @@ var tilesQ4_KAVX2 = [tileMax + 1]asmTileQ8{1: tileQ4_KAVX2x1, 2: tileQ4_KAVX2x2,
 
 var tilesQ6_KAVX2 = [tileMax + 1]asmTileQ8{1: tileQ6_KAVX2x1, 2: tileQ6_KAVX2x2, 3: tileQ6_KAVX2x3, 4: tileQ6_KAVX2x4}
 
-var tilesQ8_0AVXVNNI = [tileMax + 1]asmTileQ8{1: tileQ8_0AVXVNNIx1, 2: tileQ8_0AVXVNNIx2, 3: tileQ8_0AVXVNNIx3, 4: tileQ8_0AVXVNNIx4}
-
-var tilesQ4_0AVXVNNI = [tileMax + 1]asmTileQ8{1: tileQ4_0AVXVNNIx1, 2: tileQ4_0AVXVNNIx2, 3: tileQ4_0AVXVNNIx3, 4: tileQ4_0AVXVNNIx4}
-
-var tilesQ5_0AVXVNNI = [tileMax + 1]asmTileQ8{1: tileQ5_0AVXVNNIx1, 2: tileQ5_0AVXVNNIx2, 3: tileQ5_0AVXVNNIx3, 4: tileQ5_0AVXVNNIx4}
-
 //go:noescape
 func tileQ4_KAVX2x1(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
 
@@ -37,39 +31,3 @@ func tileQ6_KAVX2x3(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs
 
 //go:noescape
 func tileQ6_KAVX2x4(w *byte, ws int, x *int8, xs int, dv *float32, bs *int32, vs int, nsb int, y *float32, ys int)
-
-//go:noescape
-func tileQ8_0AVXVNNIx1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ8_0AVXVNNIx2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ8_0AVXVNNIx3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ8_0AVXVNNIx4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ4_0AVXVNNIx1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ4_0AVXVNNIx2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ4_0AVXVNNIx3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ4_0AVXVNNIx4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ5_0AVXVNNIx1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ5_0AVXVNNIx2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ5_0AVXVNNIx3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
-
-//go:noescape
-func tileQ5_0AVXVNNIx4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)

@@ -70,9 +70,15 @@ func gemvQ6_KVNNI(w *byte, x *int8, dv *float32, bs *int32, nsb int, y *float32,
 
 var tilesQ8_0AVX2 = [tileMax + 1]asmTileQ8{1: tileQ8_0AVX2x1, 2: tileQ8_0AVX2x2, 3: tileQ8_0AVX2x3, 4: tileQ8_0AVX2x4}
 
+var tilesQ8_0AVXVNNI = [tileMax + 1]asmTileQ8{1: tileQ8_0AVXVNNIx1, 2: tileQ8_0AVXVNNIx2, 3: tileQ8_0AVXVNNIx3, 4: tileQ8_0AVXVNNIx4}
+
 var tilesQ4_0AVX2 = [tileMax + 1]asmTileQ8{1: tileQ4_0AVX2x1, 2: tileQ4_0AVX2x2, 3: tileQ4_0AVX2x3, 4: tileQ4_0AVX2x4}
 
+var tilesQ4_0AVXVNNI = [tileMax + 1]asmTileQ8{1: tileQ4_0AVXVNNIx1, 2: tileQ4_0AVXVNNIx2, 3: tileQ4_0AVXVNNIx3, 4: tileQ4_0AVXVNNIx4}
+
 var tilesQ5_0AVX2 = [tileMax + 1]asmTileQ8{1: tileQ5_0AVX2x1, 2: tileQ5_0AVX2x2, 3: tileQ5_0AVX2x3, 4: tileQ5_0AVX2x4}
+
+var tilesQ5_0AVXVNNI = [tileMax + 1]asmTileQ8{1: tileQ5_0AVXVNNIx1, 2: tileQ5_0AVXVNNIx2, 3: tileQ5_0AVXVNNIx3, 4: tileQ5_0AVXVNNIx4}
 
 var tilesF16AVX2 = [tileMax + 1]asmTileFloat{1: tileF16AVX2x1, 2: tileF16AVX2x2, 3: tileF16AVX2x3, 4: tileF16AVX2x4}
 
@@ -496,37 +502,73 @@ func tileF32AVX5124x4(w *byte, ws int, x *float32, xs int, n16 int, y *float32, 
 func tileQ8_0AVX2x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
+func tileQ8_0AVXVNNIx1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
 func tileQ8_0AVX2x2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ8_0AVXVNNIx2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
 func tileQ8_0AVX2x3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
+func tileQ8_0AVXVNNIx3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
 func tileQ8_0AVX2x4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ8_0AVXVNNIx4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
 func tileQ4_0AVX2x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
+func tileQ4_0AVXVNNIx1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
 func tileQ4_0AVX2x2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0AVXVNNIx2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
 func tileQ4_0AVX2x3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
+func tileQ4_0AVXVNNIx3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
 func tileQ4_0AVX2x4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ4_0AVXVNNIx4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
 func tileQ5_0AVX2x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
+func tileQ5_0AVXVNNIx1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
 func tileQ5_0AVX2x2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ5_0AVXVNNIx2(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
 func tileQ5_0AVX2x3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
+func tileQ5_0AVXVNNIx3(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
 func tileQ5_0AVX2x4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
+
+//go:noescape
+func tileQ5_0AVXVNNIx4(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb int, y *float32, ys int)
 
 //go:noescape
 func tileF16AVX2x1(w *byte, ws int, x *float32, xs int, n8 int, y *float32, ys int)
