@@ -9,11 +9,11 @@
 //
 // For a fast first screen the page itself carries the sign-in form (kept here only with
 // authentication on) and the anonymous answer of GET /v1/me; a small classic script in the
-// head sets the theme before the first frame; the application's entry is small, and each page
+// head sets the theme before the first frame, and the styles are inline too; the application's entry is small, and each page
 // is a file of its own, imported when first opened (see web/build).
 //
-// Every console response carries a strict Content-Security-Policy (default-src 'self', no
-// inline scripts or styles). The console signs in with an API key or a JWT kept in the
+// Every console response carries a strict Content-Security-Policy (default-src 'self'; the
+// page's inline head script and styles allowed by their hashes only, no 'unsafe-inline'). The console signs in with an API key or a JWT kept in the
 // browser tab's sessionStorage and sent as a bearer token; it uses no cookies, so there is
 // nothing for a cross-site request to ride on.
 package web
@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,10 +47,17 @@ import (
 //go:embed dist
 var dist embed.FS
 
-// ContentSecurityPolicy is sent with every console response: scripts, styles and requests
-// only from the server itself, no inline code, no frames, no plugins.
-const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+// contentSecurityPolicy is sent with every console response: scripts, styles and requests
+// only from the server itself, no frames, no plugins; the only inline code allowed is the
+// page's own head script and styles, each by the hash of its text (from the build's
+// csp.json), never by 'unsafe-inline'.
+func contentSecurityPolicy(scriptHashes, styleHashes []string) string {
+	src := func(hashes []string) string {
+		return strings.Join(append([]string{"'self'"}, hashes...), " ")
+	}
+	return "default-src 'self'; script-src " + src(scriptHashes) + "; style-src " + src(styleHashes) + "; img-src 'self' data:; " +
+		"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+}
 
 // Options configure the console.
 type Options struct {
@@ -68,6 +77,7 @@ type Console struct {
 	files  fs.FS
 	index  []byte
 	etag   string
+	csp    string
 	loaded time.Time
 }
 
@@ -90,6 +100,25 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	var hashes struct {
+		ScriptSrc []string `json:"script-src"`
+		StyleSrc  []string `json:"style-src"`
+	}
+	b, err := fs.ReadFile(files, "csp.json")
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &hashes); err != nil {
+		return nil, errors.New("csp.json: " + err.Error())
+	}
+	for _, h := range append(append([]string{}, hashes.ScriptSrc...), hashes.StyleSrc...) {
+		if !strings.HasPrefix(h, "'sha256-") || !strings.HasSuffix(h, "'") || strings.ContainsAny(h, " ;,") {
+			return nil, errors.New("csp.json: not a hash source: " + h)
+		}
+	}
+	if err := inlineAllowed(index, hashes.ScriptSrc, hashes.StyleSrc); err != nil {
+		return nil, err
+	}
 	a := opts.Auth
 	if a != nil && !a.Enabled() {
 		a = nil
@@ -97,7 +126,8 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	if opts.Registry == nil {
 		opts.Models = nil
 	}
-	c := &Console{auth: a, reg: opts.Registry, models: opts.Models, files: files, loaded: time.Now()}
+	c := &Console{auth: a, reg: opts.Registry, models: opts.Models, files: files, loaded: time.Now(),
+		csp: contentSecurityPolicy(hashes.ScriptSrc, hashes.StyleSrc)}
 	// The page carries the anonymous answer of GET /v1/me, so that a first visit (no token
 	// yet) draws the sign-in screen without waiting for a request. It is an attribute, not an
 	// inline script: the Content-Security-Policy stays script-src 'self'.
@@ -119,6 +149,33 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	sum := sha256.Sum256(index)
 	c.index, c.etag = index, `"`+hex.EncodeToString(sum[:8])+`"`
 	return c, nil
+}
+
+// inlineAllowed checks that each inline <script> and <style> element of the page has its
+// hash among the sources the policy will allow: a page the policy would block is a broken
+// build, refused when the console is made.
+func inlineAllowed(index []byte, scriptHashes, styleHashes []string) error {
+	allowed := map[string][]string{"script": scriptHashes, "style": styleHashes}
+	for element, hashes := range allowed {
+		open, end := []byte("<"+element+">"), []byte("</"+element+">")
+		rest := index
+		for {
+			_, after, ok := bytes.Cut(rest, open)
+			if !ok {
+				break
+			}
+			text, tail, ok := bytes.Cut(after, end)
+			if !ok {
+				return errors.New("index.html: an unclosed <" + element + ">")
+			}
+			sum := sha256.Sum256(text)
+			if src := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !slices.Contains(hashes, src) {
+				return errors.New("index.html: an inline " + element + " whose hash is not in csp.json: rebuild the console")
+			}
+			rest = tail
+		}
+	}
+	return nil
 }
 
 // signInForm keeps (keep) or removes the page's static sign-in form, the markup between
@@ -148,8 +205,8 @@ func (c *Console) Routes() []httpapi.Route {
 	}
 }
 
-func securityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+func (c *Console) securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", c.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -161,7 +218,7 @@ func securityHeaders(h http.Header) {
 // names change with their content, so the assets themselves are cached for good).
 func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
-	securityHeaders(h)
+	c.securityHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", c.etag)
@@ -185,7 +242,7 @@ func (c *Console) serveUI(w http.ResponseWriter, r *http.Request) error {
 		return apierr.New(apierr.CodeAssetNotFound, "no such console file")
 	}
 	h := w.Header()
-	securityHeaders(h)
+	c.securityHeaders(h)
 	ctype := mime.TypeByExtension(path.Ext(name))
 	if ctype == "" {
 		ctype = "application/octet-stream"

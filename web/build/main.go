@@ -4,12 +4,13 @@
 // unchanged sources changes no committed file:
 //
 //	dist/index.html               the page, naming the assets below, with the sign-in form as
-//	                              static markup (drawn before any script has run)
-//	dist/assets/boot-<hash>.js    a classic script for the head: the theme before the first frame
+//	                              static markup (drawn before any script has run), the styles
+//	                              and a classic head script (the theme before the first frame)
+//	                              inline
+//	dist/csp.json                 the CSP hash sources of the page's inline script and style
 //	dist/assets/app-<hash>.js     the application's entry (an ES module): the shell and sign-in
 //	dist/assets/chunk-<hash>.js   code the entry and the pages share (Preact among it)
 //	dist/assets/<page>-<hash>.js  one file per page, imported when the page is first opened
-//	dist/assets/app-<hash>.css    the styles
 //	dist/assets/*.gz              gzip copies, served to browsers that accept gzip
 //
 // With -check it writes nothing and fails when web/dist differs from what the sources build
@@ -19,6 +20,8 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -189,6 +192,18 @@ func build(root string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The head script and the styles are carried by the page itself, as inline elements
+	// that the Content-Security-Policy allows by the hash of their text (no fetch before the
+	// first frame); their files are not served.
+	var inline csp
+	bootText, err := inlined(files, bootScript, "script", &inline.ScriptSrc)
+	if err != nil {
+		return nil, err
+	}
+	styleText, err := inlined(files, style, "style", &inline.StyleSrc)
+	if err != nil {
+		return nil, err
+	}
 	// The chunks the application imports statically are named in the page too, so that the
 	// browser fetches them with the entry instead of after it.
 	var links strings.Builder
@@ -196,9 +211,9 @@ func build(root string) (map[string][]byte, error) {
 		fmt.Fprintf(&links, "<link rel=\"modulepreload\" href=\"/ui/assets/%s\">\n", name)
 	}
 	for placeholder, value := range map[string]string{
-		"{{boot}}":          "/ui/assets/" + bootScript,
+		"{{boot}}":          bootText,
 		"{{script}}":        "/ui/assets/" + script,
-		"{{style}}":         "/ui/assets/" + style,
+		"{{style}}":         styleText,
 		"{{modulepreload}}": links.String(),
 	} {
 		if !bytes.Contains(page, []byte(placeholder)) {
@@ -206,8 +221,37 @@ func build(root string) (map[string][]byte, error) {
 		}
 		page = bytes.ReplaceAll(page, []byte(placeholder), []byte(value))
 	}
+	hashes, err := json.MarshalIndent(inline, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	files["csp.json"] = append(hashes, '\n')
 	files["index.html"] = page
 	return files, nil
+}
+
+// csp is dist/csp.json: the sources, by the hash of their text, of the page's inline script
+// and style elements, for the server to add to its Content-Security-Policy.
+type csp struct {
+	ScriptSrc []string `json:"script-src"`
+	StyleSrc  []string `json:"style-src"`
+}
+
+// inlined takes the built asset name out of files (with its gzip copy) and returns its text
+// for an inline element of the page, adding the text's CSP hash source to hashes.
+func inlined(files map[string][]byte, name, element string, hashes *[]string) (string, error) {
+	b := bytes.TrimSpace(files["assets/"+name])
+	delete(files, "assets/"+name)
+	delete(files, "assets/"+name+".gz")
+	if len(b) == 0 {
+		return "", fmt.Errorf("%s is empty", name)
+	}
+	if bytes.Contains(bytes.ToLower(b), []byte("</"+element)) {
+		return "", fmt.Errorf("%s holds </%s and cannot be inlined", name, element)
+	}
+	sum := sha256.Sum256(b)
+	*hashes = append(*hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+	return string(b), nil
 }
 
 // entryFiles reads esbuild's metafile: the file built from the entry point src (pages

@@ -1,1 +1,0 @@
-(()=>{(()=>{let e=document.documentElement,t="";try{t=localStorage.getItem("autoglm.theme")||""}catch{}t!=="light"&&t!=="dark"&&(t=window.matchMedia&&matchMedia("(prefers-color-scheme: dark)").matches?"dark":"light"),e.dataset.theme=t;try{sessionStorage.getItem("autoglm.token")&&(e.dataset.session="")}catch{}})();})();
