@@ -3,15 +3,20 @@
 // installed the npm packages the sources import. The output is deterministic, so a rebuild of
 // unchanged sources changes no committed file:
 //
-//	dist/index.html               the page, naming the assets below, with the sign-in form as
+//	dist/index.html               the page, naming the entry below, with the sign-in form as
 //	                              static markup (drawn before any script has run), the styles
 //	                              and a classic head script (the theme before the first frame)
 //	                              inline
 //	dist/csp.json                 the CSP hash sources of the page's inline script and style
-//	dist/assets/app-<hash>.js     the application's entry (an ES module): the shell and sign-in
-//	dist/assets/chunk-<hash>.js   code the entry and the pages share (Preact among it)
+//	dist/assets/app-<hash>.js     the application's entry (an ES module): the shell, sign-in
+//	                              and the code the pages share with it (Preact among it), so
+//	                              that the first screen needs this one file
+//	dist/assets/chunk-<hash>.js   code only pages share
 //	dist/assets/<page>-<hash>.js  one file per page, imported when the page is first opened
 //	dist/assets/*.gz              gzip copies, served to browsers that accept gzip
+//
+// The entry imports the pages and the pages import the entry, so <hash> is a hash of the
+// whole build (see rename), not of each file's own content.
 //
 // With -check it writes nothing and fails when web/dist differs from what the sources build
 // to: the committed assets are stale.
@@ -21,6 +26,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -160,12 +166,7 @@ func build(root string) (map[string][]byte, error) {
 			return fmt.Errorf("esbuild:\n%s", strings.Join(msgs, ""))
 		}
 		for _, f := range res.OutputFiles {
-			gz, err := gzipped(f.Contents)
-			if err != nil {
-				return err
-			}
-			name := "assets/" + filepath.Base(f.Path)
-			files[name], files[name+".gz"] = f.Contents, gz
+			files["assets/"+filepath.Base(f.Path)] = f.Contents
 		}
 		return nil
 	}
@@ -184,6 +185,18 @@ func build(root string) (map[string][]byte, error) {
 	bootScript, _, _, err := entryFiles(bootRes.Metafile, boot.EntryPoints[0])
 	if err != nil {
 		return nil, err
+	}
+	// The first screen needs one module: the chunk the entry imports statically (Preact and
+	// what the pages share with the shell) goes into the entry, which the pages import
+	// instead.
+	if len(preload) > 1 {
+		return nil, fmt.Errorf("the entry imports %d chunks statically (%s); one is supported", len(preload), strings.Join(preload, ", "))
+	}
+	if len(preload) == 1 {
+		if err := mergeChunk(files, script, preload[0], common); err != nil {
+			return nil, err
+		}
+		preload = nil
 	}
 	if style == "" {
 		return nil, fmt.Errorf("esbuild produced no stylesheet")
@@ -227,7 +240,111 @@ func build(root string) (map[string][]byte, error) {
 	}
 	files["csp.json"] = append(hashes, '\n')
 	files["index.html"] = page
+	files = rename(files)
+	gz := map[string][]byte{}
+	for name, b := range files {
+		if strings.HasPrefix(name, "assets/") {
+			z, err := gzipped(b)
+			if err != nil {
+				return nil, err
+			}
+			gz[name+".gz"] = z
+		}
+	}
+	for name, z := range gz {
+		files[name] = z
+	}
 	return files, nil
+}
+
+// mergeChunk bundles the chunk into the entry (both by their names in files): the entry
+// becomes one module holding the chunk's code first and its own after, exporting what the
+// chunk exported; the files that imported the chunk import the entry instead, and the
+// chunk is removed. A second esbuild pass over the first one's output does the merge, so
+// that the two files' top-level names are kept apart and the exports stay live bindings.
+func mergeChunk(files map[string][]byte, entry, chunk string, opts api.BuildOptions) error {
+	load := map[string]bool{entry: true, chunk: true}
+	plugin := api.Plugin{Name: "dist", Setup: func(b api.PluginBuild) {
+		b.OnResolve(api.OnResolveOptions{Filter: `.*`}, func(a api.OnResolveArgs) (api.OnResolveResult, error) {
+			name := path.Base(a.Path)
+			if a.Kind == api.ResolveEntryPoint || (load[name] && a.Kind == api.ResolveJSImportStatement) {
+				return api.OnResolveResult{Path: name, Namespace: "dist"}, nil
+			}
+			if strings.HasPrefix(a.Path, "./") && files["assets/"+name] != nil && a.Kind == api.ResolveJSDynamicImport {
+				return api.OnResolveResult{Path: a.Path, External: true}, nil
+			}
+			return api.OnResolveResult{}, fmt.Errorf("unexpected import %q (%v) in the build's output", a.Path, a.Kind)
+		})
+		b.OnLoad(api.OnLoadOptions{Filter: `.*`, Namespace: "dist"}, func(a api.OnLoadArgs) (api.OnLoadResult, error) {
+			if a.Path == "merged" {
+				text := fmt.Sprintf("export * from \"./%s\";\nimport \"./%s\";\n", chunk, entry)
+				return api.OnLoadResult{Contents: &text, Loader: api.LoaderJS}, nil
+			}
+			text := string(files["assets/"+a.Path])
+			return api.OnLoadResult{Contents: &text, Loader: api.LoaderJS}, nil
+		})
+	}}
+	opts.EntryPoints = []string{"merged"}
+	opts.Format = api.FormatESModule
+	opts.Splitting = false
+	opts.Metafile = false
+	opts.Outdir = ""
+	opts.Outfile = "merged.js"
+	opts.Plugins = []api.Plugin{plugin}
+	res := api.Build(opts)
+	if len(res.Errors) > 0 {
+		msgs := api.FormatMessages(res.Errors, api.FormatMessagesOptions{Kind: api.ErrorMessage})
+		return fmt.Errorf("esbuild (merging %s into %s):\n%s", chunk, entry, strings.Join(msgs, ""))
+	}
+	if len(res.OutputFiles) != 1 {
+		return fmt.Errorf("merging %s into %s: %d files out", chunk, entry, len(res.OutputFiles))
+	}
+	delete(files, "assets/"+chunk)
+	for name, b := range files {
+		files[name] = bytes.ReplaceAll(b, []byte(`"./`+chunk+`"`), []byte(`"./`+entry+`"`))
+	}
+	files["assets/"+entry] = res.OutputFiles[0].Contents
+	return nil
+}
+
+// rename gives every asset a name whose hash is of the whole build. Once the pages import
+// the entry and the entry imports the pages, no file's name can be a hash of its own
+// content (each would depend on the other's); a hash of everything still gives each
+// name one content for good, which is what lets the server have them cached forever.
+func rename(files map[string][]byte) map[string][]byte {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	all := sha256.New()
+	for _, name := range names {
+		fmt.Fprintf(all, "%s %d\n", name, len(files[name]))
+		all.Write(files[name])
+	}
+	build := all.Sum(nil)
+	renamed := map[string]string{}
+	for _, name := range names {
+		base := path.Base(name)
+		stem, hash, ok := strings.Cut(strings.TrimSuffix(base, ".js"), "-")
+		if !strings.HasPrefix(name, "assets/") || !ok || hash == "" {
+			continue
+		}
+		sum := sha256.Sum256(append(append([]byte{}, build...), base...))
+		renamed[base] = stem + "-" + strings.ToUpper(base32.StdEncoding.EncodeToString(sum[:])[:8]) + ".js"
+	}
+	out := map[string][]byte{}
+	for _, name := range names {
+		b := files[name]
+		for old, newName := range renamed {
+			b = bytes.ReplaceAll(b, []byte("/"+old+`"`), []byte("/"+newName+`"`))
+		}
+		if n, ok := renamed[path.Base(name)]; ok {
+			name = "assets/" + n
+		}
+		out[name] = b
+	}
+	return out
 }
 
 // csp is dist/csp.json: the sources, by the hash of their text, of the page's inline script
