@@ -58,7 +58,7 @@ func instrument(code []byte) ([]byte, error) {
 			hasMemory = hasMemory || m.u32() > 0
 		case 6:
 			g := &reader{b: s.body}
-			globals = g.u32()
+			globals = g.count()
 			if g.err != nil {
 				return nil, fmt.Errorf("global section: %w", g.err)
 			}
@@ -114,12 +114,15 @@ func instrument(code []byte) ([]byte, error) {
 		switch s.id {
 		case 6:
 			g := &reader{b: s.body}
-			n := g.u32()
+			n := g.count()
+			if g.err != nil {
+				return nil, fmt.Errorf("global section: %w", g.err)
+			}
 			emit(6, append(append(appendU32(nil, n+2), s.body[g.i:]...), newGlobal...))
 			addedGlobal = true
 		case 7:
 			e := &reader{b: s.body}
-			n := e.u32()
+			n := e.count()
 			if e.err != nil {
 				return nil, fmt.Errorf("export section: %w", e.err)
 			}
@@ -150,7 +153,7 @@ const yieldEvery = 1 << 14
 // countImports counts the imported globals and memories.
 func countImports(b []byte) (globals, memories uint32, err error) {
 	r := &reader{b: b}
-	n := r.u32()
+	n := r.count()
 	for range n {
 		r.bytes(int(r.u32())) // module
 		r.bytes(int(r.u32())) // name
@@ -183,7 +186,7 @@ func countImports(b []byte) (globals, memories uint32, err error) {
 // instrumentCode rewrites the code section's function bodies.
 func instrumentCode(b []byte, check []byte, stop uint32) ([]byte, error) {
 	r := &reader{b: b}
-	n := r.u32()
+	n := r.count()
 	out := appendU32(nil, n)
 	var fn []byte
 	for i := range n {
@@ -207,7 +210,7 @@ func instrumentCode(b []byte, check []byte, stop uint32) ([]byte, error) {
 
 func instrumentBody(out, body []byte, check []byte, stop uint32) ([]byte, error) {
 	r := &reader{b: body}
-	groups := r.u32()
+	groups := r.count()
 	for range groups {
 		r.u32()
 		if t := r.byte(); !isValType(t) {
@@ -253,7 +256,7 @@ func skipImmediates(op byte, r *reader, stop uint32) error {
 	case op == 0x0c || op == 0x0d: // br, br_if
 		r.u32()
 	case op == 0x0e: // br_table
-		for range r.u32() {
+		for range r.count() {
 			r.u32()
 		}
 		r.u32()
@@ -263,7 +266,7 @@ func skipImmediates(op byte, r *reader, stop uint32) error {
 		r.u32()
 		r.u32()
 	case op == 0x1c: // select with types
-		for range r.u32() {
+		for range r.count() {
 			r.byte()
 		}
 	case op >= 0x20 && op <= 0x22: // local.get, local.set, local.tee
@@ -377,6 +380,18 @@ func (r *reader) leb(bits int) uint32 {
 }
 
 func (r *reader) u32() uint32 { return r.leb(32) }
+
+// count reads the length of a vector. Every entry takes at least one byte, so a length
+// beyond the bytes left is an error, caught before anything loops over it or sizes a
+// module by it.
+func (r *reader) count() uint32 {
+	n := r.u32()
+	if r.err == nil && uint64(n) > uint64(len(r.b)-r.i) {
+		r.err = errors.New("vector length beyond the section's end")
+		return 0
+	}
+	return n
+}
 
 func (r *reader) limits() {
 	flags := r.byte()
