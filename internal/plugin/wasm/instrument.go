@@ -40,6 +40,16 @@ func instrument(code []byte) ([]byte, error) {
 		if r.err != nil {
 			return nil, fmt.Errorf("section %d: %w", id, r.err)
 		}
+		switch id {
+		case 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 13:
+			// Sections that are vectors: a length beyond the section's bytes is refused
+			// here, before the runtime's decoder sizes anything by it.
+			v := &reader{b: body}
+			v.count()
+			if v.err != nil {
+				return nil, fmt.Errorf("section %d: %w", id, v.err)
+			}
+		}
 		secs = append(secs, section{id, body})
 	}
 	var importedGlobals, globals uint32
