@@ -146,9 +146,9 @@ func (p *Plugin) OnChunk(_ context.Context, c *plugin.Call, ch *plugin.Chunk) er
 		return nil
 	}
 	st := c.State()
-	held, _ := (*st).(map[int]string)
+	held, _ := (*st).(map[int]Tail)
 	if held == nil {
-		held = map[int]string{}
+		held = map[int]Tail{}
 		*st = held
 	}
 	final := ch.End || ch.Finish != ""

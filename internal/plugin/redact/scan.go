@@ -180,15 +180,18 @@ func (sc *Scanner) Redact(s string) string {
 	if len(spans) == 0 {
 		return s
 	}
-	return apply(s, spans, len(s))
+	return apply(s, spans, 0, len(s))
 }
 
-// apply replaces the spans ending at or before cut in s[:cut].
-func apply(s string, spans []span, cut int) string {
+// apply replaces the spans lying within s[from:cut] and returns that part of s.
+func apply(s string, spans []span, from, cut int) string {
 	var b strings.Builder
-	b.Grow(cut)
-	at := 0
+	b.Grow(cut - from)
+	at := from
 	for _, sp := range spans {
+		if sp.start < from {
+			continue
+		}
 		if sp.end > cut {
 			break
 		}
@@ -200,30 +203,42 @@ func apply(s string, spans []span, cut int) string {
 	return b.String()
 }
 
-// Stream redacts the next piece of a streamed text. held is what the previous call kept
-// back; the result is the text that can be sent now and what to keep back: a tail that could
+// Tail is what a stream holds back between two pieces: Text, not sent yet, and the last
+// bytes sent before it, which decide whether Text starts a word or continues a digit group
+// (a held "0 1234" right after "12" is not the start of a number).
+type Tail struct {
+	Text   string
+	before string
+}
+
+// contextBytes is how much sent text a Tail keeps: \b looks one byte back, groupBefore two.
+const contextBytes = 2
+
+// Stream redacts the next piece of a streamed text. t is what the previous call kept back;
+// the result is the text that can be sent now and what to keep back: a tail that could
 // still be the start of a match (at most the window), unless final.
-func (sc *Scanner) Stream(held, piece string, final bool) (out, keep string) {
-	buf := held + piece
-	if final {
-		return sc.Redact(buf), ""
-	}
+func (sc *Scanner) Stream(t Tail, piece string, final bool) (out string, keep Tail) {
+	off := len(t.before)
+	buf := t.before + t.Text + piece
 	spans := sc.find(buf)
-	cut := sc.tailStart(buf)
+	if final {
+		return apply(buf, spans, off, len(buf)), Tail{}
+	}
+	cut := max(sc.tailStart(buf), off)
 	for _, sp := range spans {
-		if sp.start < cut && sp.end > cut {
+		if sp.start >= off && sp.start < cut && sp.end > cut {
 			cut = sp.start
 			break
 		}
 	}
 	// A match that reaches the end of the buffer may still grow.
 	for _, sp := range spans {
-		if sp.end == len(buf) && sp.start < cut {
+		if sp.end == len(buf) && sp.start >= off && sp.start < cut {
 			cut = sp.start
 			break
 		}
 	}
-	return apply(buf, spans, cut), buf[cut:]
+	return apply(buf, spans, off, cut), Tail{Text: buf[cut:], before: buf[max(cut-contextBytes, 0):cut]}
 }
 
 // tailStart is where the tail that could be part of a match begins: the last run of

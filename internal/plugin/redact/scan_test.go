@@ -41,7 +41,7 @@ func TestRedactDetectors(t *testing.T) {
 func streamed(sc *Scanner, text string, sizes []byte) (string, []string) {
 	var out strings.Builder
 	var pieces []string
-	held := ""
+	var held Tail
 	for i, k := 0, 0; i < len(text); k++ {
 		n := 1
 		if len(sizes) > 0 {
@@ -79,8 +79,8 @@ func TestStreamEqualsWhole(t *testing.T) {
 func TestStreamHoldsBackAtMostTheWindow(t *testing.T) {
 	sc := scanner(t)
 	sc.window = 8
-	out, held := sc.Stream("", strings.Repeat("x", 30), false)
-	if len(held) > 8 || out+held != strings.Repeat("x", 30) {
+	out, held := sc.Stream(Tail{}, strings.Repeat("x", 30), false)
+	if len(held.Text) > 8 || out+held.Text != strings.Repeat("x", 30) {
 		t.Errorf("out %q held %q", out, held)
 	}
 }
