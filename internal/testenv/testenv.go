@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -45,34 +46,7 @@ func need(t testing.TB, env, what string) string {
 // selects it. Extra connection parameters (such as pool_max_conns) are set on the DSN.
 func PostgresSchemaDSN(t testing.TB, prefix string, params ...string) string {
 	t.Helper()
-	base := PostgresDSN(t)
-	ctx := context.Background()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := prefix + "_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, schema := ownPostgres(t, prefix, "CREATE SCHEMA %s", "DROP SCHEMA %s CASCADE")
 	q := u.Query()
 	q.Set("search_path", schema)
 	for i := 0; i+1 < len(params); i += 2 {
@@ -88,27 +62,35 @@ func PostgresSchemaDSN(t testing.TB, prefix string, params ...string) string {
 // several processes on one database, where a schema on the search path is not enough.
 func PostgresDatabaseDSN(t testing.TB, prefix string) string {
 	t.Helper()
+	u, name := ownPostgres(t, prefix, "CREATE DATABASE %s", "DROP DATABASE IF EXISTS %s WITH (FORCE)")
+	u.Path = "/" + name
+	return u.String()
+}
+
+// ownPostgres names an object prefix_<random>, creates it on the test PostgreSQL with the
+// statement create (%s: the name), runs drop when the test ends, and returns the test
+// database's DSN, parsed, with the name.
+func ownPostgres(t testing.TB, prefix, create, drop string) (*url.URL, string) {
+	t.Helper()
 	base := PostgresDSN(t)
 	ctx := context.Background()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := prefix + "_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
+	exec := func(stmt string) error {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, fmt.Sprintf(stmt, name))
+		return err
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	if err := exec(create); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		if err := exec(drop); err != nil {
 			t.Error(err)
 		}
 	})
@@ -116,6 +98,5 @@ func PostgresDatabaseDSN(t testing.TB, prefix string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Path = "/" + name
-	return u.String()
+	return u, name
 }
