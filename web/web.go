@@ -39,7 +39,6 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
-	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/router"
 )
@@ -63,17 +62,15 @@ func contentSecurityPolicy(scriptHashes, styleHashes []string) string {
 type Options struct {
 	// Auth is the server's authenticator; nil when authentication is off.
 	Auth *auth.Authenticator
-	// Registry and Models (the configuration's) describe the in-process engine's models for
+	// Registry (the model table in force) describes the in-process engine's models for
 	// GET /v1/admin/engine; without a registry that route lists none.
 	Registry *router.Registry
-	Models   []config.Model
 }
 
 // Console serves the console's files, GET /v1/me and GET /v1/admin/engine. It is safe for concurrent use.
 type Console struct {
 	auth   *auth.Authenticator
 	reg    *router.Registry
-	models []config.Model
 	files  fs.FS
 	index  []byte
 	etag   string
@@ -123,10 +120,7 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	if a != nil && !a.Enabled() {
 		a = nil
 	}
-	if opts.Registry == nil {
-		opts.Models = nil
-	}
-	c := &Console{auth: a, reg: opts.Registry, models: opts.Models, files: files, loaded: time.Now(),
+	c := &Console{auth: a, reg: opts.Registry, files: files, loaded: time.Now(),
 		csp: contentSecurityPolicy(hashes.ScriptSrc, hashes.StyleSrc)}
 	// The page carries the anonymous answer of GET /v1/me, so that a first visit (no token
 	// yet) draws the sign-in screen without waiting for a request. It is an attribute, not an

@@ -64,7 +64,7 @@ models:
 		api = admin.New(admin.Options{Store: st, Roles: a.Roles(), Logger: log, KeysChanged: a.Refresh})
 		opts.Auth, opts.Denied, opts.Routes = a, api.Denied, api.Routes()
 	}
-	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: a, Registry: reg, Models: cfg.Models}).Routes()...)
+	opts.Routes = append(opts.Routes, web.New(web.Options{Auth: a, Registry: reg}).Routes()...)
 	srv := server.NewWith(cfg.Server, reg, log, opts)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)

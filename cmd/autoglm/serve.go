@@ -379,7 +379,7 @@ func composeRoutes(cfg *config.Config, log *slog.Logger, gov *governance, reg *r
 		tasks.Routes(),
 		// The web console at / and /ui/, GET /v1/me (who the caller is) and GET
 		// /v1/admin/engine (the local engine's models).
-		web.New(web.Options{Auth: gov.auth, Registry: reg, Models: cfg.Models}).Routes(),
+		web.New(web.Options{Auth: gov.auth, Registry: reg}).Routes(),
 		modelStore.Routes(),
 		codeapi.Routes(tasks.checker, tasks.codeStats),
 		batches.Routes(),
