@@ -21,6 +21,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/store/sqlite"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
 // mainEnv makes the test binary run as autoglm itself (main), so that the tests below can
@@ -35,10 +36,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// serveProc is a running `autoglm serve`.
+// serveProc is a running `autoglm serve`, with its log.
 type serveProc struct {
 	cmd  *exec.Cmd
 	URL  string
+	logs *testenv.LogBuffer
 	done chan struct{}
 }
 
@@ -53,12 +55,13 @@ func startServe(t *testing.T, cfgPath, dataDir string) *serveProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProc{cmd: cmd, done: make(chan struct{})}
+	p := &serveProc{cmd: cmd, logs: &testenv.LogBuffer{}, done: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
+			_, _ = p.logs.Write(append(sc.Bytes(), '\n'))
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &rec) == nil && strings.Contains(rec.Msg, "listening on") && rec.Addr != "" {
 				select {
@@ -73,12 +76,15 @@ func startServe(t *testing.T, cfgPath, dataDir string) *serveProc {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-p.done
+		if t.Failed() {
+			t.Logf("serve log:\n%s", p.logs.String())
+		}
 	})
 	select {
 	case a := <-addr:
 		p.URL = "http://" + a
 	case <-p.done:
-		t.Fatal("autoglm serve exited before listening")
+		t.Fatalf("autoglm serve exited before listening:\n%s", p.logs.String())
 	case <-time.After(60 * time.Second):
 		t.Fatal("autoglm serve did not listen within 60s")
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,62 +27,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
-// loggedServe is a running `autoglm serve` whose log the test reads.
-type loggedServe struct {
-	cmd  *exec.Cmd
-	URL  string
-	logs *testenv.LogBuffer
-	done chan struct{}
-}
-
-func startLoggedServe(t *testing.T, cfgPath string) *loggedServe {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--config", cfgPath, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &loggedServe{cmd: cmd, logs: &testenv.LogBuffer{}, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			_, _ = p.logs.Write(append(sc.Bytes(), '\n'))
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && strings.Contains(rec.Msg, "listening on") && rec.Addr != "" {
-				select {
-				case addr <- rec.Addr:
-				default:
-				}
-			}
-		}
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("serve log:\n%s", p.logs.String())
-		}
-	})
-	select {
-	case a := <-addr:
-		p.URL = "http://" + a
-	case <-p.done:
-		t.Fatalf("autoglm serve exited before listening:\n%s", p.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("autoglm serve did not listen within 60s")
-	}
-	return p
-}
-
-func (p *loggedServe) alive() bool {
+func (p *serveProc) alive() bool {
 	select {
 	case <-p.done:
 		return false
@@ -94,7 +37,7 @@ func (p *loggedServe) alive() bool {
 }
 
 // logRecords returns the log records whose message starts with msg.
-func (p *loggedServe) logRecords(msg string) []map[string]any {
+func (p *serveProc) logRecords(msg string) []map[string]any {
 	var out []map[string]any
 	for line := range strings.SplitSeq(p.logs.String(), "\n") {
 		var rec map[string]any
@@ -108,7 +51,7 @@ func (p *loggedServe) logRecords(msg string) []map[string]any {
 }
 
 // models lists the names /v1/models answers.
-func (p *loggedServe) models(t *testing.T) []string {
+func (p *serveProc) models(t *testing.T) []string {
 	t.Helper()
 	var list struct{ Data []struct{ ID string } }
 	call(t, "GET", p.URL+"/v1/models", "", nil, &list)
@@ -120,7 +63,7 @@ func (p *loggedServe) models(t *testing.T) []string {
 }
 
 // chat asks model for a short answer and returns the status and the body.
-func (p *loggedServe) chat(t *testing.T, model string) (int, string) {
+func (p *serveProc) chat(t *testing.T, model string) (int, string) {
 	t.Helper()
 	resp, err := http.Post(p.URL+"/v1/chat/completions", "application/json",
 		strings.NewReader(`{"model":"`+model+`","max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`))
@@ -209,7 +152,7 @@ func TestServeReloadsConfiguration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	hup := func(p *loggedServe) {
+	hup := func(p *serveProc) {
 		t.Helper()
 		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
@@ -217,7 +160,7 @@ func TestServeReloadsConfiguration(t *testing.T) {
 	}
 	base := "models:\n" + model("m1", mock.URL) + model("slow", slowUp.URL)
 	write(base)
-	p := startLoggedServe(t, cfgPath)
+	p := startServe(t, cfgPath, t.TempDir())
 	if got := p.models(t); !slices.Contains(got, "m1") || !slices.Contains(got, "slow") || slices.Contains(got, "m2") {
 		t.Fatalf("models at start: %v", got)
 	}
