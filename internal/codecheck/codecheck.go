@@ -182,6 +182,14 @@ func (c *Checker) Check(ctx context.Context, req Request) Result {
 			}
 			return a.Column < b.Column
 		})
+		// A checker may count lines its own way (YAML breaks lines at a lone \r too); a
+		// position past the last line of the block points at its last line.
+		lines := strings.Count(req.Code, "\n") + 1
+		for i := range res.Diagnostics {
+			if res.Diagnostics[i].Line > lines {
+				res.Diagnostics[i].Line, res.Diagnostics[i].Column = lines, 0
+			}
+		}
 		if len(res.Diagnostics) > maxDiagnostics {
 			res.Diagnostics = res.Diagnostics[:maxDiagnostics]
 		}

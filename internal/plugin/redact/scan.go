@@ -211,8 +211,21 @@ type Tail struct {
 	before string
 }
 
-// contextBytes is how much sent text a Tail keeps: \b looks one byte back, groupBefore two.
-const contextBytes = 2
+// contextBytes is how much sent text a Tail keeps: groupBefore looks two bytes back, and \b
+// at the first of those looks one further. That third byte is kept only as what \b sees of it
+// (see neutral), so that no match can start there: a match the buffer would find starting on
+// it is one the whole text never had, since the byte before it decided otherwise, and it
+// would hide the match that starts where the unsent text begins.
+const contextBytes = 3
+
+// neutral stands in for c as the first byte of a Tail's context: a word byte that starts no
+// detector's match but an e-mail's, or a space, which starts none.
+func neutral(c byte) byte {
+	if c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_' {
+		return 'Z'
+	}
+	return ' '
+}
 
 // Stream redacts the next piece of a streamed text. t is what the previous call kept back;
 // the result is the text that can be sent now and what to keep back: a tail that could
@@ -238,7 +251,11 @@ func (sc *Scanner) Stream(t Tail, piece string, final bool) (out string, keep Ta
 			break
 		}
 	}
-	return apply(buf, spans, off, cut), Tail{Text: buf[cut:], before: buf[max(cut-contextBytes, 0):cut]}
+	before := buf[max(cut-contextBytes, 0):cut]
+	if len(before) == contextBytes {
+		before = string(neutral(before[0])) + before[1:]
+	}
+	return apply(buf, spans, off, cut), Tail{Text: buf[cut:], before: before}
 }
 
 // tailStart is where the tail that could be part of a match begins: the last run of
