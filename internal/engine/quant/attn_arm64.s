@@ -8,21 +8,9 @@
 // (neon_arm64.h).
 #include "neon_arm64.h"
 
-// Constants of the exponential (fastmath.Exp's Cephes range reduction and
-// polynomial), one float32 each, in the order expSubNEON loads them.
-DATA attnExpN<>+0(SB)/4, $0xc2ae999a  // -87.3
-DATA attnExpN<>+4(SB)/4, $0x3fb8aa3b  // log2(e)
-DATA attnExpN<>+8(SB)/4, $0x3f000000  // 0.5
-DATA attnExpN<>+12(SB)/4, $0x3f318000 // 0.693359375
-DATA attnExpN<>+16(SB)/4, $0xb95e8083 // -2.12194440e-4
-DATA attnExpN<>+20(SB)/4, $0x39506967 // 1.9875691500e-4
-DATA attnExpN<>+24(SB)/4, $0x3ab743ce // 1.3981999507e-3
-DATA attnExpN<>+28(SB)/4, $0x3c088908 // 8.3334519073e-3
-DATA attnExpN<>+32(SB)/4, $0x3d2aa9c1 // 4.1665795894e-2
-DATA attnExpN<>+36(SB)/4, $0x3e2aaaaa // 1.6666665459e-1
-DATA attnExpN<>+40(SB)/4, $0x3f800000 // 1
-DATA attnExpN<>+44(SB)/4, $127        // exponent bias
-GLOBL attnExpN<>(SB), RODATA|NOPTR, $48
+// The exponential's constants, attnExpC<>, in the order expSubNEON loads
+// them.
+#include "attn_exp.h"
 
 // func matMul4x16NEON(a *float32, lda int, b *float32, ldb int, c *float32, ldc int, k, nblk, acc int)
 //
@@ -158,7 +146,7 @@ TEXT ·expSubNEON(SB), NOSPLIT, $0-32
 	LSL $1, R1
 	FMOVS m+16(FP), F31
 	VDUP V31.S[0], V31.S4
-	MOVD $attnExpN<>(SB), R2
+	MOVD $attnExpC<>(SB), R2
 	VLD1R (R2), [V30.S4]
 	ADD $4, R2
 	VLD1R (R2), [V29.S4]

@@ -28,6 +28,33 @@ func matMulRef(m, n, k int, a []float32, lda int, b []float32, ldb int, c []floa
 // checkMatMul runs mul on random m×k and k×n matrices with strides wider
 // than the rows and compares it with the float64 reference; it also checks
 // that C's padding between rows is left alone.
+// checkTile4 holds a four-row tile of MatMulF32 (which returns how many
+// columns it did, whole blocks of block columns) to the reference over
+// every shape class, the Go form finishing the columns it leaves.
+func checkTile4(t *testing.T, tile func(a []float32, lda int, b []float32, ldb int, c []float32, ldc int, k, n int, acc bool) int, block int) {
+	t.Helper()
+	mm := func(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+		i := 0
+		for ; i+4 <= m; i += 4 {
+			j := tile(a[i*lda:], lda, b, ldb, c[i*ldc:], ldc, k, n, acc)
+			if j != n/block*block {
+				t.Fatalf("tile did %d of %d columns", j, n)
+			}
+			matMulGo(4, j, n, k, a[i*lda:], lda, b, ldb, c[i*ldc:], ldc, acc)
+		}
+		matMulGo(m-i, 0, n, k, a[i*lda:], lda, b, ldb, c[i*ldc:], ldc, acc)
+	}
+	for _, m := range []int{4, 8} {
+		for _, n := range []int{16, 17, 31, 32, 48, 64, 65} {
+			for _, k := range []int{1, 3, 64} {
+				for _, acc := range []bool{false, true} {
+					checkMatMul(t, mm, m, n, k, acc)
+				}
+			}
+		}
+	}
+}
+
 func checkMatMul(t *testing.T, mul func(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, acc bool), m, n, k int, acc bool) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(m*1000+n), uint64(k)))
