@@ -491,10 +491,13 @@ func TestStreamCancel(t *testing.T) {
 // TestStreamOutlivesWriteTimeout checks that a stream longer than the server's write timeout
 // runs to its end: each chunk moves the caller's write deadline, as for SSE.
 func TestStreamOutlivesWriteTimeout(t *testing.T) {
-	g := startGatewayWith(t, mockllm.Options{Tokens: 15, ITL: 50 * time.Millisecond}, false, `
+	// The stream (15 tokens 150 ms apart) lasts more than twice the write timeouts; the
+	// timeouts stay long enough that a starved test process (race detector, busy machine)
+	// does not miss one between two writes.
+	g := startGatewayWith(t, mockllm.Options{Tokens: 15, ITL: 150 * time.Millisecond}, false, `
 server:
-  write_timeout: 300ms
-  stream_write_timeout: 300ms
+  write_timeout: 1s
+  stream_write_timeout: 1s
 `)
 	for _, name := range []string{"grpc", "connect"} {
 		t.Run(name, func(t *testing.T) {
