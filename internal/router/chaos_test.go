@@ -368,12 +368,14 @@ models:
 // TestChaosTTFT: a backend that is slow to its first token loses the request to another
 // backend; the client sees a complete stream.
 func TestChaosTTFT(t *testing.T) {
-	slow := startMock(t, "127.0.0.1:0", "--ttft", "2s")
+	// The first-token timeout leaves the fast backend room on a starved machine (race
+	// detector, busy cores); the slow one stays far past it.
+	slow := startMock(t, "127.0.0.1:0", "--ttft", "3s")
 	fast := startMock(t, "127.0.0.1:0")
 	url, reg := gateway(t, fmt.Sprintf(`
 models:
   - name: chaos
-    timeouts: {ttft: 100ms}
+    timeouts: {ttft: 500ms}
     breaker: {failures: 1000}
     retry: {budget: 1}
     health: {probe: none}
