@@ -149,7 +149,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	st := &Store{w: w, r: r}
-	st.Store = sqlstore.New(st.SQLDB())
+	st.Store = sqlstore.New(st.SQLDB(), nil)
 	return st, nil
 }
 

@@ -46,29 +46,53 @@ const (
 // old snapshot on PostgreSQL.
 const deleteChunk = 5000
 
-// Append implements store.Store: one transaction; records go in with multi-row INSERTs,
-// and the rollup rows they add to are updated with them.
+// Append implements store.Store: one transaction; records go in with multi-row INSERTs
+// (or the driver's BulkInsert), and the rollup rows they add to are updated with them.
 func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []store.AuditRecord) error {
 	if len(usage) == 0 && len(audit) == 0 {
 		return nil
 	}
 	at := time.Now()
-	return s.d.Err("append", s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if err := s.insertUsage(ctx, tx, usage, at); err != nil {
-			return err
+	return s.d.Err("append", s.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
+		if s.bulk != nil {
+			if err := s.bulk(ctx, conn, usage, audit, at); err != nil {
+				return err
+			}
+		} else {
+			if err := s.insertUsage(ctx, tx, usage, at); err != nil {
+				return err
+			}
+			if err := s.insertAudit(ctx, tx, audit, at); err != nil {
+				return err
+			}
 		}
-		if err := s.addDaily(ctx, tx, store.Daily(usage, at), 1); err != nil {
-			return err
-		}
-		return s.insertAudit(ctx, tx, audit, at)
+		return s.addDaily(ctx, tx, store.Daily(usage, at), 1)
 	}))
+}
+
+// inConnTx is sqldb.DB.InTx with the transaction's connection at hand, for a BulkInsert.
+func (s *Store) inConnTx(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error) error {
+	conn, err := s.db.W.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(conn, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // insertUsage inserts usage records; a record without a time gets at.
 func (s *Store) insertUsage(ctx context.Context, tx *sql.Tx, usage []store.UsageRecord, at time.Time) error {
 	return s.insertRows(ctx, tx, stmtInsertUsage, "", usageArgs, len(usage), func(i int, args []any) []any {
 		u := &usage[i]
-		return append(args, s.d.Time(recordTime(u.Time, at)), u.KeyID, u.UserID, u.Model, u.Backend,
+		return append(args, s.d.Time(RecordTime(u.Time, at)), u.KeyID, u.UserID, u.Model, u.Backend,
 			u.PromptTokens, u.CompletionTokens, u.Latency.Microseconds(), u.Status, u.TraceID)
 	})
 }
@@ -77,7 +101,7 @@ func (s *Store) insertUsage(ctx context.Context, tx *sql.Tx, usage []store.Usage
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, audit []store.AuditRecord, at time.Time) error {
 	return s.insertRows(ctx, tx, stmtInsertAudit, "", auditArgs, len(audit), func(i int, args []any) []any {
 		a := &audit[i]
-		return append(args, s.d.Time(recordTime(a.Time, at)), a.Actor, a.Action, a.Target, a.ClientAddr,
+		return append(args, s.d.Time(RecordTime(a.Time, at)), a.Actor, a.Action, a.Target, a.ClientAddr,
 			a.Result, string(store.Details(a.Details)))
 	})
 }
@@ -146,12 +170,13 @@ func insertText(head, tail string, ncols, rows int) string {
 	return b.String()
 }
 
-// recordTime is a record's stored time: its own, or the time of Append when it has none.
-func recordTime(t, at time.Time) time.Time {
+// RecordTime is a record's stored time: its own, or the time of Append, at, when it has
+// none; to the microsecond, in UTC.
+func RecordTime(t, at time.Time) time.Time {
 	if t.IsZero() {
-		return at
+		t = at
 	}
-	return t
+	return store.Micro(t)
 }
 
 func usageWhere(w *sqldb.Where, f store.UsageFilter, timeCol string) *sqldb.Where {
