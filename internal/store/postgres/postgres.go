@@ -1,6 +1,11 @@
 // Package postgres is the store driver for replicas sharing one PostgreSQL database, through
 // pgx's connection pool.
 //
+// The store's methods are the shared implementation (internal/store/sqlstore), run through
+// database/sql over the pool (pgx's stdlib adapter). What this package keeps is what only
+// PostgreSQL has: opening the pool, the migrations' DDL and their advisory lock, LISTEN for
+// the components that share the database, and COPY for the records of each Append.
+//
 // Times the store sets come from the database (clock_timestamp()), so KeysChangedSince works
 // across replicas whose clocks disagree. Migrations are serialised between replicas by an
 // advisory lock. The pool's size and other settings come from the DSN (pool_max_conns=…).

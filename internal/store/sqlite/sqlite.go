@@ -11,6 +11,9 @@
 // readers never wait for the writer. busy_timeout remains as the guard against another
 // process writing the same file.
 //
+// The store's methods are the shared implementation (internal/store/sqlstore) over the two
+// pools; this package keeps only how the file is opened and its migrations' DDL.
+//
 // Importing the package registers the driver as "sqlite" with store.Open.
 package sqlite
 
