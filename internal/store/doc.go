@@ -19,10 +19,10 @@
 // errors into ErrNotFound, ErrConflict, ErrInvalid and ErrUnavailable, the where-builder and
 // page assembly. Each state change is a named statement, as in the task queue: the project
 // keeps one persistence style for everything in the store's database (see sqlstore for why).
-// A driver keeps only what truly differs: how it opens the database, its migrations' DDL, and
-// on PostgreSQL COPY for the records of a batch. Both implement sqldb.Source, through which
-// the components that keep their own tables in the same database (the task queue, stored
-// responses, batches) find it, with no knowledge of which driver is underneath.
+// A driver keeps only what truly differs: how it opens the database and its migrations' DDL.
+// Both implement sqldb.Source, through which the components that keep their own tables in
+// the same database (the task queue, stored responses, batches) find it, with no knowledge
+// of which driver is underneath.
 //
 // # The request path
 //

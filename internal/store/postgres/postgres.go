@@ -3,8 +3,9 @@
 //
 // The store's methods are the shared implementation (internal/store/sqlstore), run through
 // database/sql over the pool (pgx's stdlib adapter). What this package keeps is what only
-// PostgreSQL has: opening the pool, the migrations' DDL and their advisory lock, LISTEN for
-// the components that share the database, and COPY for the records of each Append.
+// PostgreSQL has: opening the pool, the migrations' DDL and their advisory lock, and LISTEN
+// for the components that share the database. (Append used COPY here; measured against the
+// shared multi-row INSERTs it did not win clearly, so it went: docs/BENCHMARKS.md.)
 //
 // Times the store sets come from the database (clock_timestamp()), so KeysChangedSince works
 // across replicas whose clocks disagree. Migrations are serialised between replicas by an
@@ -19,8 +20,8 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -76,7 +77,7 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 		return nil, err
 	}
 	st := &Store{pool: pool, db: stdlib.OpenDBFromPool(pool)}
-	st.Store = sqlstore.New(st.SQLDB(), copyRecords)
+	st.Store = sqlstore.New(st.SQLDB())
 	return st, nil
 }
 
@@ -116,48 +117,10 @@ func (l listener) Listen(ctx context.Context, channel string, ready func(), fn f
 
 // Close implements store.Store.
 func (s *Store) Close() error {
-	err := s.db.Close()
+	err := errors.Join(s.Store.Close(), s.db.Close())
 	s.pool.Close()
 	return err
 }
 
 // dialect is the store's SQL dialect: placeholders, stored times and error classes.
 var dialect = sqldb.Postgres
-
-var (
-	usageCols = []string{"time", "key_id", "user_id", "model", "backend", "prompt_tokens", "completion_tokens",
-		"latency_us", "status", "trace_id"}
-	auditCols = []string{"time", "actor", "action", "target", "client_addr", "result", "details"}
-)
-
-// copyRecords is the store's sqlstore.BulkInsert: each table filled with one COPY on the
-// transaction's connection. Measured against the shared multi-row INSERTs with the store's
-// benchmarks (docs/BENCHMARKS.md), it writes batches of 64 and 512 records clearly faster.
-func copyRecords(ctx context.Context, conn *sql.Conn, usage []store.UsageRecord, audit []store.AuditRecord, at time.Time) error {
-	return conn.Raw(func(dc any) error {
-		pc := dc.(*stdlib.Conn).Conn()
-		if len(usage) > 0 {
-			_, err := pc.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageCols,
-				pgx.CopyFromSlice(len(usage), func(i int) ([]any, error) {
-					u := &usage[i]
-					return []any{sqlstore.RecordTime(u.Time, at), u.KeyID, u.UserID, u.Model, u.Backend, u.PromptTokens,
-						u.CompletionTokens, u.Latency.Microseconds(), int32(u.Status), u.TraceID}, nil
-				}))
-			if err != nil {
-				return err
-			}
-		}
-		if len(audit) > 0 {
-			_, err := pc.CopyFrom(ctx, pgx.Identifier{"audit_records"}, auditCols,
-				pgx.CopyFromSlice(len(audit), func(i int) ([]any, error) {
-					a := &audit[i]
-					return []any{sqlstore.RecordTime(a.Time, at), a.Actor, a.Action, a.Target, a.ClientAddr, a.Result,
-						string(store.Details(a.Details))}, nil
-				}))
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}

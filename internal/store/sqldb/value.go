@@ -103,6 +103,12 @@ func (d Dialect) ForUpdate() string {
 	return ""
 }
 
+// PrepareOnce reports whether a statement run often (a batch insert) should be prepared
+// once by its caller: on SQLite, whose database/sql driver parses the text of every Exec;
+// not on PostgreSQL, where pgx already keeps one prepared statement per text and
+// connection, and a database/sql statement prepared besides it measured slower.
+func (d Dialect) PrepareOnce() bool { return !d.postgres }
+
 // RowQueryer runs a query that returns one row: *sql.DB, *sql.Tx and *sql.Conn.
 type RowQueryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

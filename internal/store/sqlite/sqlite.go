@@ -152,7 +152,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	st := &Store{w: w, r: r}
-	st.Store = sqlstore.New(st.SQLDB(), nil)
+	st.Store = sqlstore.New(st.SQLDB())
 	return st, nil
 }
 
@@ -182,9 +182,9 @@ func (s *Store) WriteDB() *sql.DB { return s.w }
 // ReadDB is the query-only reader pool.
 func (s *Store) ReadDB() *sql.DB { return s.r }
 
-// Close closes both pools.
+// Close releases the prepared statements and closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.Store.Close(), s.r.Close(), s.w.Close())
 }
 
 // dialect is the store's SQL dialect: placeholders, stored times and error classes.

@@ -46,53 +46,39 @@ const (
 // old snapshot on PostgreSQL.
 const deleteChunk = 5000
 
-// Append implements store.Store: one transaction; records go in with multi-row INSERTs
-// (or the driver's BulkInsert), and the rollup rows they add to are updated with them.
+// Append implements store.Store: one transaction; records go in with multi-row INSERTs,
+// and the rollup rows they add to are updated with them.
 func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []store.AuditRecord) error {
 	if len(usage) == 0 && len(audit) == 0 {
 		return nil
 	}
 	at := time.Now()
-	return s.d.Err("append", s.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
-		if s.bulk != nil {
-			if err := s.bulk(ctx, conn, usage, audit, at); err != nil {
-				return err
-			}
-		} else {
-			if err := s.insertUsage(ctx, tx, usage, at); err != nil {
-				return err
-			}
-			if err := s.insertAudit(ctx, tx, audit, at); err != nil {
-				return err
-			}
+	days := store.Daily(usage, at)
+	for _, p := range []struct {
+		head, tail  string
+		ncols, rows int
+	}{{stmtInsertUsage, "", usageArgs, len(usage)}, {stmtInsertAudit, "", auditArgs, len(audit)},
+		{stmtAddDaily, stmtAddDailyConflict, dailyArgs, len(days)}} {
+		if err := s.prepareInserts(ctx, p.head, p.tail, p.ncols, p.rows); err != nil {
+			return s.d.Err("append", err)
 		}
-		return s.addDaily(ctx, tx, store.Daily(usage, at), 1)
+	}
+	return s.d.Err("append", s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.insertUsage(ctx, tx, usage, at); err != nil {
+			return err
+		}
+		if err := s.insertAudit(ctx, tx, audit, at); err != nil {
+			return err
+		}
+		return s.addDaily(ctx, tx, days, 1)
 	}))
-}
-
-// inConnTx is sqldb.DB.InTx with the transaction's connection at hand, for a BulkInsert.
-func (s *Store) inConnTx(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error) error {
-	conn, err := s.db.W.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(conn, tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // insertUsage inserts usage records; a record without a time gets at.
 func (s *Store) insertUsage(ctx context.Context, tx *sql.Tx, usage []store.UsageRecord, at time.Time) error {
 	return s.insertRows(ctx, tx, stmtInsertUsage, "", usageArgs, len(usage), func(i int, args []any) []any {
 		u := &usage[i]
-		return append(args, s.d.Time(RecordTime(u.Time, at)), u.KeyID, u.UserID, u.Model, u.Backend,
+		return append(args, s.d.Time(recordTime(u.Time, at)), u.KeyID, u.UserID, u.Model, u.Backend,
 			u.PromptTokens, u.CompletionTokens, u.Latency.Microseconds(), u.Status, u.TraceID)
 	})
 }
@@ -101,7 +87,7 @@ func (s *Store) insertUsage(ctx context.Context, tx *sql.Tx, usage []store.Usage
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, audit []store.AuditRecord, at time.Time) error {
 	return s.insertRows(ctx, tx, stmtInsertAudit, "", auditArgs, len(audit), func(i int, args []any) []any {
 		a := &audit[i]
-		return append(args, s.d.Time(RecordTime(a.Time, at)), a.Actor, a.Action, a.Target, a.ClientAddr,
+		return append(args, s.d.Time(recordTime(a.Time, at)), a.Actor, a.Action, a.Target, a.ClientAddr,
 			a.Result, string(store.Details(a.Details)))
 	})
 }
@@ -133,21 +119,60 @@ const maxRowsPerInsert = 128
 
 // insertRows inserts n rows with head + VALUES rows + tail, each row's ncols arguments
 // appended by row. The rows go in statements of maxRowsPerInsert rows, then one statement
-// of each power of two in the rest, so that PostgreSQL's statement cache sees at most eight
-// texts per table however the batches vary.
+// of each power of two in the rest, so that at most eight texts per table exist however the
+// batches vary (PostgreSQL's statement cache keeps one per text). A text that prepareInserts
+// prepared runs as that statement, not parsed again.
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head, tail string, ncols, n int, row func(i int, args []any) []any) error {
 	args := make([]any, 0, ncols*min(n, maxRowsPerInsert))
 	for i := 0; i < n; {
-		k := maxRowsPerInsert
-		for k > n-i {
-			k /= 2
-		}
+		k := chunkRows(n - i)
 		args = args[:0]
 		for j := i; j < i+k; j++ {
 			args = row(j, args)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(insertText(head, tail, ncols, k)), args...); err != nil {
+		text := s.q(insertText(head, tail, ncols, k))
+		var err error
+		if st, ok := s.prepared.Load(text); ok {
+			_, err = tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, text, args...)
+		}
+		if err != nil {
 			return err
+		}
+		i += k
+	}
+	return nil
+}
+
+// chunkRows is how many of n rows left the next statement of insertRows inserts.
+func chunkRows(n int) int {
+	k := maxRowsPerInsert
+	for k > n {
+		k /= 2
+	}
+	return k
+}
+
+// prepareInserts prepares, before Append's transaction, the statements insertRows will run
+// for n rows, unless prepared already, where the dialect wants them prepared
+// (Dialect.PrepareOnce). It runs outside the transaction because on SQLite the transaction
+// holds the writer's one connection.
+func (s *Store) prepareInserts(ctx context.Context, head, tail string, ncols, n int) error {
+	if !s.d.PrepareOnce() {
+		return nil
+	}
+	for i := 0; i < n; {
+		k := chunkRows(n - i)
+		text := s.q(insertText(head, tail, ncols, k))
+		if _, ok := s.prepared.Load(text); !ok {
+			st, err := s.db.W.PrepareContext(ctx, text)
+			if err != nil {
+				return err
+			}
+			if _, loaded := s.prepared.LoadOrStore(text, st); loaded {
+				_ = st.Close()
+			}
 		}
 		i += k
 	}
@@ -170,9 +195,9 @@ func insertText(head, tail string, ncols, rows int) string {
 	return b.String()
 }
 
-// RecordTime is a record's stored time: its own, or the time of Append, at, when it has
+// recordTime is a record's stored time: its own, or the time of Append, at, when it has
 // none; to the microsecond, in UTC.
-func RecordTime(t, at time.Time) time.Time {
+func recordTime(t, at time.Time) time.Time {
 	if t.IsZero() {
 		t = at
 	}

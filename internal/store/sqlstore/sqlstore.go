@@ -28,8 +28,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"time"
+	"sync"
 
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/store/sqldb"
@@ -38,24 +39,19 @@ import (
 // Store implements every method of store.Store except Close, which belongs to the driver
 // that opened the database. Its methods are safe for concurrent use.
 type Store struct {
-	db   sqldb.DB
-	d    sqldb.Dialect
-	bulk BulkInsert
+	db sqldb.DB
+	d  sqldb.Dialect
 	// selectKey reads keyCols: built once, as its list column is read per dialect.
 	selectKey string
+	// prepared holds the multi-row INSERTs of Append, prepared once on the writer (see
+	// prepareInserts).
+	prepared sync.Map // statement text → *sql.Stmt
 }
 
-// New returns the store over db, whose tables the driver's migrations have created. bulk,
-// when not nil, writes the records of each Append instead of the multi-row INSERTs.
-func New(db sqldb.DB, bulk BulkInsert) *Store {
-	return &Store{db: db, d: db.Dialect, bulk: bulk, selectKey: `SELECT ` + keyCols(db.Dialect) + keyFrom}
+// New returns the store over db, whose tables the driver's migrations have created.
+func New(db sqldb.DB) *Store {
+	return &Store{db: db, d: db.Dialect, selectKey: `SELECT ` + keyCols(db.Dialect) + keyFrom}
 }
-
-// BulkInsert is a driver's faster way to insert the records of one Append (PostgreSQL's
-// COPY): conn is the connection of Append's open transaction (reach the driver's own
-// connection with conn.Raw), and a record with a zero time gets at. The daily rollup is
-// still updated by the shared code in the same transaction.
-type BulkInsert func(ctx context.Context, conn *sql.Conn, usage []store.UsageRecord, audit []store.AuditRecord, at time.Time) error
 
 // Ping checks that the database answers, on the writer and on the readers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -68,6 +64,16 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Close releases the prepared statements; the driver closes the database afterwards.
+func (s *Store) Close() error {
+	var errs []error
+	s.prepared.Range(func(_, v any) bool {
+		errs = append(errs, v.(*sql.Stmt).Close())
+		return true
+	})
+	return errors.Join(errs...)
 }
 
 // q rewrites a statement written with ? placeholders for the dialect.
