@@ -169,7 +169,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
 		return nil, err
 	}
 	if !s.dialect.IsPostgres() {
-		if _, err := s.w.ExecContext(ctx, `UPDATE batch_lines SET lease_until = 0, lease_owner = '' WHERE done = 0 AND lease_until <> 0`); err != nil {
+		if _, err := s.w.ExecContext(ctx, stmtReleaseAllLines); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("batch: release leases: %w", err)
 		}

@@ -239,8 +239,7 @@ func afterOrMax(id string) string {
 func (s *Service) cancelBatch(w http.ResponseWriter, r *http.Request) error {
 	owner, _ := ownerOf(r.Context())
 	id := r.PathValue("id")
-	res, err := s.w.ExecContext(r.Context(), s.q(`UPDATE batches SET status = 'cancelling', cancelling_at = ?
-		WHERE id = ? AND owner = ? AND status IN ('validating', 'in_progress')`), time.Now().Unix(), id, owner)
+	res, err := s.w.ExecContext(r.Context(), s.q(stmtCancelBatch), time.Now().Unix(), id, owner)
 	if err != nil {
 		return err
 	}

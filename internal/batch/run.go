@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -93,13 +92,11 @@ func (s *Service) claim(ctx context.Context) (*claimed, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := s.w.ExecContext(ctx, s.q(`UPDATE batch_lines SET lease_owner = ?, lease_until = ?
-			WHERE batch_id = ? AND idx = ? AND done = 0 AND lease_until < ?`),
-			s.worker, now+s.opts.Lease.Milliseconds(), l.batchID, l.idx, now)
+		took, err := s.takeLine(ctx, l, now+s.opts.Lease.Milliseconds(), now)
 		if err != nil {
 			return nil, err
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
+		if took {
 			return l, nil
 		}
 	}
@@ -140,8 +137,7 @@ func (s *Service) run(ctx context.Context, l *claimed) {
 			case <-lctx.Done():
 				return
 			case <-t.C:
-				_, _ = s.w.ExecContext(lctx, s.q(`UPDATE batch_lines SET lease_until = ? WHERE batch_id = ? AND idx = ? AND done = 0 AND lease_owner = ?`),
-					time.Now().Add(s.opts.Lease).UnixMilli(), l.batchID, l.idx, s.worker)
+				_ = s.renewLine(lctx, l, time.Now().Add(s.opts.Lease).UnixMilli())
 			}
 		}
 	}()
@@ -222,8 +218,7 @@ func (s *Service) release(l *claimed, wait time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _ = s.w.ExecContext(ctx, s.q(`UPDATE batch_lines SET lease_until = ?, lease_owner = '' WHERE batch_id = ? AND idx = ? AND done = 0 AND lease_owner = ?`),
-		until, l.batchID, l.idx, s.worker)
+	_ = s.releaseLine(ctx, l, until)
 }
 
 // answer commits a line's answer and the batch's counters in one transaction, only while
@@ -239,28 +234,13 @@ func (s *Service) answer(ctx context.Context, l *claimed, res *lineResult) error
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	okv, counter := 0, "failed"
-	if ok {
-		okv, counter = 1, "completed"
+	// The batch row first (see stmtCountCompleted): it is conditional on the batch still
+	// running.
+	if counted, err := s.countAnswer(ctx, tx, l, ok); err != nil || !counted {
+		return err // nil when the batch has ended
 	}
-	// The batch row first: it is conditional on the batch still running, and on PostgreSQL it
-	// holds the row lock that finalize takes first too, so a batch's files are never written
-	// while one of its lines is being answered.
-	r, err := tx.ExecContext(ctx, s.q(`UPDATE batches SET `+counter+` = `+counter+` + 1
-		WHERE id = ? AND status IN ('in_progress', 'cancelling')`), l.batchID)
-	if err != nil {
-		return err
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return nil // the batch has ended
-	}
-	r, err = tx.ExecContext(ctx, s.q(`UPDATE batch_lines SET done = 1, ok = ?, result = ?, lease_owner = '', lease_until = 0
-		WHERE batch_id = ? AND idx = ? AND done = 0`), okv, string(doc), l.batchID, l.idx)
-	if err != nil {
-		return err
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return nil // answered already; the rollback undoes the count
+	if answered, err := s.answerLine(ctx, tx, l, ok, string(doc)); err != nil || !answered {
+		return err // nil when answered already; the rollback undoes the count
 	}
 	if err := tx.Commit(); err != nil {
 		return err
@@ -327,17 +307,8 @@ func (s *Service) finalize(ctx context.Context, id, from, to string) error {
 	// The status change comes first: it takes the batch row (see answer) and makes every
 	// later answer of this batch's lines a no-op.
 	now := time.Now()
-	at := map[string]string{"completed": "completed_at", "cancelled": "cancelled_at", "expired": "expired_at"}[to]
-	if at == "" {
-		return fmt.Errorf("batch: unknown terminal status %q", to)
-	}
-	var owner string
-	err = tx.QueryRowContext(ctx, s.q(`UPDATE batches SET status = ?, finalizing_at = ?, `+at+` = ? WHERE id = ? AND status = ? RETURNING owner`),
-		to, now.Unix(), now.Unix(), id, from).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
+	owner, ok, err := s.finishBatch(ctx, tx, id, from, to, now.Unix())
+	if err != nil || !ok {
 		return err
 	}
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT ok, result FROM batch_lines WHERE batch_id = ? AND done = 1 ORDER BY idx`), id)
@@ -378,7 +349,7 @@ func (s *Service) finalize(ctx context.Context, id, from, to string) error {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE batches SET output_file_id = ?, error_file_id = ? WHERE id = ?`), files[0], files[1], id); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(stmtSetBatchFiles), files[0], files[1], id); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -13,12 +13,16 @@
 // schema_migrations table; on PostgreSQL an advisory lock makes replicas that start together
 // take turns.
 //
-// Both drivers are written on one SQL layer, internal/store/sqldb: the dialect (placeholders,
-// stored times, keyset comparisons), the classification of driver errors into ErrNotFound,
-// ErrConflict, ErrInvalid and ErrUnavailable, the where-builder and page assembly. Both
-// implement sqldb.Source, through which the components that keep their own tables in the
-// same database (the task queue, stored responses, batches) find it, with no knowledge of
-// which driver is underneath.
+// The methods themselves are written once, in internal/store/sqlstore, over one SQL layer,
+// internal/store/sqldb: the dialect (placeholders, stored times and lists, keyset
+// comparisons, row locks, the clock rows are stamped with), the classification of driver
+// errors into ErrNotFound, ErrConflict, ErrInvalid and ErrUnavailable, the where-builder and
+// page assembly. Each state change is a named statement, as in the task queue: the project
+// keeps one persistence style for everything in the store's database (see sqlstore for why).
+// A driver keeps only what truly differs: how it opens the database and its migrations' DDL.
+// Both implement sqldb.Source, through which the components that keep their own tables in
+// the same database (the task queue, stored responses, batches) find it, with no knowledge
+// of which driver is underneath.
 //
 // # The request path
 //

@@ -251,13 +251,14 @@ func (d DB) insertEvent(ctx context.Context, tx *sql.Tx, id string, seq int64, t
 }
 
 // notify tells every replica listening on PostgreSQL that something changed: "e:<task id>"
-// (new events) or "q:<model>" (new queued work). It is sent when tx commits. A no-op on
+// (new events), "q:<model>" (new queued work), a cancel or a due delivery. Sent through a
+// transaction, it goes out when the transaction commits; through W, at once. A no-op on
 // SQLite, whose one process is told in memory.
-func (d DB) notify(ctx context.Context, tx *sql.Tx, payload string) error {
+func (d DB) notify(ctx context.Context, q querier, payload string) error {
 	if d.Listener == nil {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', $1)`, payload)
+	_, err := q.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', $1)`, payload)
 	return err
 }
 

@@ -250,7 +250,7 @@ func (s *Service) Cancel(ctx context.Context, c Caller, id string) (Task, error)
 		s.cancelLocal(id)
 		if s.db.Listener != nil {
 			// The replica running it stops at once instead of at its next heartbeat.
-			if _, err := s.db.W.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', $1)`, cancelTopic(id)); err != nil {
+			if err := s.db.notify(ctx, s.db.W, cancelTopic(id)); err != nil {
 				s.log.Warn("task cancel: notify failed; the run stops at its next heartbeat", "task", id, "err", err)
 			}
 		}
@@ -408,9 +408,8 @@ func (s *Service) terminate(ctx context.Context, id string, from Status, leaseOw
 			dl = &Delivery{ID: store.NewID("dlv"), Status: "pending", Attempts: []Attempt{}}
 			t.Webhook = dl
 			body, _ = json.Marshal(t)
-			if _, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO task_deliveries (task_id, delivery_id, url, body, status, next_at, deadline, created_at, updated_at)
-				VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`), id, dl.ID, spec.CallbackURL, string(body), now,
-				now+s.cfg.WebhookRetryFor.D().Microseconds(), now, now); err != nil {
+			if err := s.db.insertDelivery(ctx, tx, id, dl.ID, spec.CallbackURL, string(body), now,
+				now+s.cfg.WebhookRetryFor.D().Microseconds()); err != nil {
 				return err
 			}
 			if err := s.db.notify(ctx, tx, deliveryTopic); err != nil {

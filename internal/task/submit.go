@@ -122,19 +122,13 @@ func (s *Service) insertSubmits(ctx context.Context, batch []*pendingSubmit) err
 	return s.db.inTx(ctx, func(tx *sql.Tx) error {
 		models := map[string]bool{}
 		for _, r := range batch {
-			var idem any
-			if r.idem != "" {
-				idem = r.idem
-			}
-			res, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO tasks (id, kind, model, owner, key_id, user_id, idem_key, req_hash, spec, status,
-				priority, est_tokens, max_attempts, run_after, last_seq, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING`),
-				r.id, r.spec.Kind, r.spec.Model, r.owner, r.keyID, r.userID, idem, r.hash, r.specJSON,
-				r.spec.Priority, estimateTokens(r.spec), s.cfg.MaxAttempts, now, now, now)
+			ok, err := s.db.insertTask(ctx, tx, newTask{id: r.id, kind: r.spec.Kind, model: r.spec.Model, owner: r.owner,
+				keyID: r.keyID, userID: r.userID, idem: r.idem, reqHash: r.hash, spec: r.specJSON,
+				priority: r.spec.Priority, estTokens: estimateTokens(r.spec), maxAttempts: s.cfg.MaxAttempts}, now)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			if !ok {
 				continue // the idempotency key's task exists
 			}
 			if err := s.db.insertEvent(ctx, tx, r.id, 1, EventStatus, queued, now); err != nil {

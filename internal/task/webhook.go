@@ -176,30 +176,19 @@ func (s *Service) dueDeliveries(ctx context.Context) ([]string, error) {
 func (s *Service) deliver(ctx context.Context, client *http.Client, taskID string) {
 	now := time.Now()
 	timeout := s.cfg.WebhookTimeout.D()
-	var deliveryID, url, body string
-	var attempts, deadline int64
-	leased := false
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, s.db.q(`UPDATE task_deliveries SET lease_until = ? WHERE task_id = ? AND status = 'pending' AND lease_until < ?
-			RETURNING delivery_id, url, body, attempts, deadline`),
-			now.Add(timeout+5*time.Second).UnixMicro(), taskID, now.UnixMicro()).Scan(&deliveryID, &url, &body, &attempts, &deadline)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		leased = err == nil
-		return err
-	})
+	l, leased, err := s.db.leaseDelivery(ctx, s.db.W, taskID, now.Add(timeout+5*time.Second).UnixMicro(), now.UnixMicro())
 	if err != nil || !leased {
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("webhook: lease failed", "task", taskID, "err", err)
 		}
 		return
 	}
+	deliveryID, attempts, deadline := l.id, l.attempts, l.deadline
 
 	start := time.Now()
 	sctx, span := telemetry.StartRoot(ctx, s.tracer, telemetry.SpanWebhook, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(telemetry.AttrTaskID.String(taskID), telemetry.AttrWebhookTry.Int64(attempts+1)))
-	code, sendErr := s.post(sctx, client, url, deliveryID, taskID, []byte(body), timeout)
+	code, sendErr := s.post(sctx, client, l.url, deliveryID, taskID, []byte(l.body), timeout)
 	if ctx.Err() != nil {
 		span.End()
 		return // shutting down: the lease runs out and the attempt is made again
@@ -238,13 +227,7 @@ func (s *Service) deliver(ctx context.Context, client *http.Client, taskID strin
 	}
 	span.End()
 	err = s.db.inTx(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.db.q(`INSERT INTO task_delivery_attempts (task_id, n, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)`),
-			taskID, n, a.At.UnixMicro(), a.StatusCode, a.Error, a.DurationMS); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, s.db.q(`UPDATE task_deliveries SET status = ?, attempts = ?, next_at = ?, lease_until = 0, updated_at = ? WHERE task_id = ?`),
-			status, n, next, time.Now().UnixMicro(), taskID)
-		return err
+		return s.db.recordAttempt(ctx, tx, taskID, n, a, status, next, time.Now().UnixMicro())
 	})
 	if err != nil {
 		s.log.Warn("webhook: recording the attempt failed; it will be made again", "task", taskID, "err", err)

@@ -1,6 +1,12 @@
 // Package postgres is the store driver for replicas sharing one PostgreSQL database, through
 // pgx's connection pool.
 //
+// The store's methods are the shared implementation (internal/store/sqlstore), run through
+// database/sql over the pool (pgx's stdlib adapter). What this package keeps is what only
+// PostgreSQL has: opening the pool, the migrations' DDL and their advisory lock, and LISTEN
+// for the components that share the database. (Append used COPY here; measured against the
+// shared multi-row INSERTs it did not win clearly, so it went: docs/BENCHMARKS.md.)
+//
 // Times the store sets come from the database (clock_timestamp()), so KeysChangedSince works
 // across replicas whose clocks disagree. Migrations are serialised between replicas by an
 // advisory lock. The pool's size and other settings come from the DSN (pool_max_conns=…).
@@ -14,8 +20,8 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +30,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/store/sqldb"
+	"github.com/open-autoglm/autoglm/internal/store/sqlstore"
 )
 
 func init() {
@@ -32,8 +39,10 @@ func init() {
 	})
 }
 
-// Store is the PostgreSQL store. Its methods implement store.Store.
+// Store is the PostgreSQL store. Its methods implement store.Store: all but Close are the
+// shared implementation (sqlstore), through database/sql over the pool.
 type Store struct {
+	*sqlstore.Store
 	pool *pgxpool.Pool
 	db   *sql.DB // database/sql over pool, for components sharing the database
 }
@@ -67,7 +76,9 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, db: stdlib.OpenDBFromPool(pool)}, nil
+	st := &Store{pool: pool, db: stdlib.OpenDBFromPool(pool)}
+	st.Store = sqlstore.New(st.SQLDB())
+	return st, nil
 }
 
 // Pool is the connection pool. Closing the Store closes it.
@@ -104,37 +115,12 @@ func (l listener) Listen(ctx context.Context, channel string, ready func(), fn f
 	}
 }
 
-// Ping implements store.Store.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	return nil
-}
-
 // Close implements store.Store.
 func (s *Store) Close() error {
-	err := s.db.Close()
+	err := errors.Join(s.Store.Close(), s.db.Close())
 	s.pool.Close()
 	return err
 }
 
 // dialect is the store's SQL dialect: placeholders, stored times and error classes.
 var dialect = sqldb.Postgres
-
-// ts converts a time for a nullable column: the zero time is NULL.
-func ts(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = store.Micro(t)
-	return &t
-}
-
-// fromTS converts a nullable column back; NULL is the zero time.
-func fromTS(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}

@@ -49,7 +49,6 @@ func (d Dialect) IsPostgres() bool { return d.postgres }
 
 // Rebind rewrites a query written with ? placeholders into the dialect's: unchanged on
 // SQLite, $1, $2, ... on PostgreSQL. Queries must not contain a literal question mark.
-// Constant statements are rebound once, when they are built (see Stmt), not per call.
 func (d Dialect) Rebind(query string) string {
 	if !d.postgres || strings.IndexByte(query, '?') < 0 {
 		return query

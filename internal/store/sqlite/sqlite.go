@@ -11,6 +11,9 @@
 // readers never wait for the writer. busy_timeout remains as the guard against another
 // process writing the same file.
 //
+// The store's methods are the shared implementation (internal/store/sqlstore) over the two
+// pools; this package keeps only how the file is opened and its migrations' DDL.
+//
 // Importing the package registers the driver as "sqlite" with store.Open.
 package sqlite
 
@@ -31,6 +34,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/store/sqldb"
+	"github.com/open-autoglm/autoglm/internal/store/sqlstore"
 )
 
 func init() {
@@ -55,8 +59,10 @@ type Options struct {
 	BusyTimeout time.Duration
 }
 
-// Store is the SQLite store. Its methods implement store.Store.
+// Store is the SQLite store. Its methods implement store.Store: all but Close are the
+// shared implementation (sqlstore), over the two pools.
 type Store struct {
+	*sqlstore.Store
 	w *sql.DB // exactly one connection: every write goes through it
 	r *sql.DB // query-only readers
 }
@@ -145,7 +151,9 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{w: w, r: r}, nil
+	st := &Store{w: w, r: r}
+	st.Store = sqlstore.New(st.SQLDB())
+	return st, nil
 }
 
 func setup(ctx context.Context, w *sql.DB) error {
@@ -174,41 +182,10 @@ func (s *Store) WriteDB() *sql.DB { return s.w }
 // ReadDB is the query-only reader pool.
 func (s *Store) ReadDB() *sql.DB { return s.r }
 
-// Ping checks both pools.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.w.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
-	}
-	if err := s.r.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
-	}
-	return nil
-}
-
-// Close closes both pools.
+// Close releases the prepared statements and closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.Store.Close(), s.r.Close(), s.w.Close())
 }
-
-// now is the store's clock for the times it sets. Every write that reads it holds the single
-// writer connection, so times are taken in commit order.
-func now() int64 { return time.Now().UnixMicro() }
 
 // dialect is the store's SQL dialect: placeholders, stored times and error classes.
 var dialect = sqldb.SQLite
-
-// micros converts a time to the stored form; the zero time is NULL.
-func micros(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
-// fromMicros converts a stored time back; NULL is the zero time.
-func fromMicros(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.UnixMicro(v.Int64).UTC()
-}

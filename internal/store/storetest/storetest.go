@@ -48,6 +48,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Retention", testRetention},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"LargeAppend", testLargeAppend},
 		{"Reopen", testReopen},
 		{"RacingOpens", testRacingOpens},
 		{"Batcher", testBatcher},
@@ -808,6 +809,60 @@ func testConcurrentWriters(t *testing.T, newDB NewDB) {
 // testConcurrentAppends appends batches that share keys and days from two replicas at once,
 // in different orders, while retention deletes run: no deadlock, no lost update of the
 // daily totals.
+// testLargeAppend writes one Append larger than a driver's statement or batch sizes: every
+// record arrives once, in order, and the rollup of its 150 (key, day) pairs matches them.
+func testLargeAppend(t *testing.T, newDB NewDB) {
+	ctx := ctxT(t)
+	s := newDB(t)(t)
+	const n = 333
+	usage := make([]store.UsageRecord, n)
+	audit := make([]store.AuditRecord, n-100)
+	for i := range usage {
+		usage[i] = usageAt(day.Add(time.Duration(i%3)*24*time.Hour+time.Duration(i)*time.Second),
+			fmt.Sprintf("k%02d", i%50), "u", "m", int64(i), 1)
+	}
+	for i := range audit {
+		audit[i] = store.AuditRecord{Time: day.Add(time.Duration(i) * time.Second), Actor: "a", Action: "x",
+			Target: fmt.Sprint(i), Result: "ok", Details: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}
+	}
+	if err := s.Append(ctx, usage, audit); err != nil {
+		t.Fatal(err)
+	}
+	var got []store.UsageRecord
+	for p := (store.UsageQuery{ListParams: store.ListParams{Limit: 100}}); ; {
+		page := try(s.ListUsage(ctx, p)).must(t)
+		got = append(got, page.Items...)
+		if page.Next == "" {
+			break
+		}
+		p.Cursor = page.Next
+	}
+	if len(got) != n {
+		t.Fatalf("listed %d usage records, want %d", len(got), n)
+	}
+	for i, r := range got {
+		want := usage[n-1-i] // newest first
+		if r.PromptTokens != want.PromptTokens || !r.Time.Equal(want.Time) || r.KeyID != want.KeyID {
+			t.Fatalf("record %d: %+v, want %+v", i, r, want)
+		}
+	}
+	for _, f := range []store.UsageFilter{{}, {KeyID: "k07"}, {KeyID: "k49", From: day.AddDate(0, 0, 1), To: day.AddDate(0, 0, 2)}} {
+		if tot, raw := try(s.UsageTotals(ctx, f)).must(t), rawTotals(t, s, f); tot != raw || tot.Requests == 0 {
+			t.Errorf("totals for %+v: %+v, but the records sum to %+v", f, tot, raw)
+		}
+	}
+	if all := try(s.UsageTotals(ctx, store.UsageFilter{})).must(t); all != tot(n, n*(n-1)/2, n) {
+		t.Errorf("totals %+v", all)
+	}
+	a := listAudit(t, s, store.AuditQuery{})
+	if len(a) != len(audit) {
+		t.Fatalf("listed %d audit records, want %d", len(a), len(audit))
+	}
+	if last := a[0]; last.Target != fmt.Sprint(len(audit)-1) || !sameJSON(t, last.Details, audit[len(audit)-1].Details) {
+		t.Errorf("newest audit record %+v", last)
+	}
+}
+
 func testConcurrentAppends(t *testing.T, newDB NewDB) {
 	ctx := ctxT(t)
 	open := newDB(t)
