@@ -9,8 +9,9 @@
 //
 // For a fast first screen the page itself carries the sign-in form (kept here only with
 // authentication on) and the anonymous answer of GET /v1/me; a small classic script in the
-// head sets the theme before the first frame, and the styles are inline too; the application's entry is small, and each page
-// is a file of its own, imported when first opened (see web/build).
+// head sets the theme before the first frame, the styles are inline too, and a classic script
+// after the form makes it usable and imports the application's entry after the first frame;
+// each page is a file of its own, imported when first opened (see web/build).
 //
 // Every console response carries a strict Content-Security-Policy (default-src 'self'; the
 // page's inline head script and styles allowed by their hashes only, no 'unsafe-inline'). The console signs in with an API key or a JWT kept in the
