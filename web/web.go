@@ -23,6 +23,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -70,13 +71,17 @@ type Options struct {
 
 // Console serves the console's files, GET /v1/me and GET /v1/admin/engine. It is safe for concurrent use.
 type Console struct {
-	auth   *auth.Authenticator
-	reg    *router.Registry
-	files  fs.FS
-	index  []byte
-	etag   string
-	csp    string
-	loaded time.Time
+	auth  *auth.Authenticator
+	reg   *router.Registry
+	files fs.FS
+	index []byte
+	etag  string
+	// indexGz is the page gzipped, with its own ETag (another representation): 13 KB become
+	// about 5 KB, well inside the first round trip of a new connection.
+	indexGz []byte
+	etagGz  string
+	csp     string
+	loaded  time.Time
 }
 
 // New returns the console over the embedded build.
@@ -143,6 +148,18 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	}
 	sum := sha256.Sum256(index)
 	c.index, c.etag = index, `"`+hex.EncodeToString(sum[:8])+`"`
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(index); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	c.indexGz, c.etagGz = gz.Bytes(), `"`+hex.EncodeToString(sum[:8])+`-gzip"`
 	return c, nil
 }
 
@@ -221,8 +238,14 @@ func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) error {
 	c.securityHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", c.etag)
-	http.ServeContent(w, r, "index.html", c.loaded, bytes.NewReader(c.index))
+	h.Add("Vary", "Accept-Encoding")
+	body, etag := c.index, c.etag
+	if acceptsGzip(r) {
+		body, etag = c.indexGz, c.etagGz
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", etag)
+	http.ServeContent(w, r, "index.html", c.loaded, bytes.NewReader(body))
 	return nil
 }
 

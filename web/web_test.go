@@ -249,6 +249,28 @@ func TestPageAndAssets(t *testing.T) {
 		if r2, _ := get(t, base+"/", "If-None-Match", resp.Header.Get("ETag")); r2.StatusCode != http.StatusNotModified {
 			t.Errorf("conditional GET /: %d", r2.StatusCode)
 		}
+		// It goes gzipped to a browser that accepts gzip: the same page, smaller, under an
+		// ETag of its own (a cached plain copy does not stand for it).
+		zresp, zb := get(t, base+"/ui/", "Accept-Encoding", "gzip, deflate, br")
+		if zresp.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(zresp.Header.Get("Vary"), "Accept-Encoding") {
+			t.Fatalf("GET /ui/ with gzip accepted: headers %v", zresp.Header)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(zb))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unz, _ := io.ReadAll(zr); !bytes.Equal(unz, index) || len(zb) >= len(index)/2 {
+			t.Errorf("GET /ui/ gzipped: %d bytes, not the page (%d bytes) compressed", len(zb), len(index))
+		}
+		if zresp.Header.Get("ETag") == resp.Header.Get("ETag") || zresp.Header.Get("ETag") == "" {
+			t.Errorf("the gzipped page's ETag %q, the plain page's %q", zresp.Header.Get("ETag"), resp.Header.Get("ETag"))
+		}
+		if r2, _ := get(t, base+"/ui/", "Accept-Encoding", "gzip", "If-None-Match", zresp.Header.Get("ETag")); r2.StatusCode != http.StatusNotModified {
+			t.Errorf("conditional GET /ui/ gzipped: %d", r2.StatusCode)
+		}
+		if r2, _ := get(t, base+"/ui/", "If-None-Match", zresp.Header.Get("ETag")); r2.StatusCode != http.StatusOK || r2.Header.Get("Content-Encoding") != "" {
+			t.Errorf("GET /ui/ without gzip, with the gzipped page's ETag: %d %v", r2.StatusCode, r2.Header)
+		}
 		// Other paths keep answering the API's not-found error.
 		if resp, b := get(t, base+"/nope"); resp.StatusCode != 404 || !bytes.Contains(b, []byte("route_not_found")) {
 			t.Errorf("GET /nope: %d %s", resp.StatusCode, b)
