@@ -77,7 +77,7 @@ type Console struct {
 	index []byte
 	etag  string
 	// indexGz is the page gzipped, with its own ETag (another representation): 13 KB become
-	// about 5 KB, well inside the first round trip of a new connection.
+	// about 4 KB, well inside the first round trip of a new connection.
 	indexGz []byte
 	etagGz  string
 	csp     string
@@ -222,11 +222,12 @@ func (c *Console) securityHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
-	// Kept although it costs a first visit in a fresh tab a renderer process swap in
-	// Chromium (about 130 ms; 'same-origin-allow-popups' swaps alike): without it, a page
-	// of another site that opened the console (a link with target=_blank, window.open)
-	// keeps a handle on the window that holds the credential (it can navigate it away,
-	// message it, and observe its frames and history).
+	// Kept although it costs the first navigation of a fresh tab a renderer process start
+	// in Chromium ('same-origin-allow-popups' alike; a visit from another site's tab changes
+	// process anyway and shows no cost; docs/BENCHMARKS.md): without it, a page of another
+	// site that opened the console (a link with target=_blank, window.open) keeps a handle
+	// on the window that holds the credential (it can navigate it away, message it, and
+	// observe its frames and history).
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 }
