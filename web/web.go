@@ -224,7 +224,7 @@ func (c *Console) securityHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "no-referrer")
 	// Kept although it costs the first navigation of a fresh tab a renderer process start
 	// in Chromium ('same-origin-allow-popups' alike; a visit from another site's tab changes
-	// process anyway and shows no cost; docs/BENCHMARKS.md): without it, a page of another
+	// process anyway; docs/BENCHMARKS.md): without it, a page of another
 	// site that opened the console (a link with target=_blank, window.open) keeps a handle
 	// on the window that holds the credential (it can navigate it away, message it, and
 	// observe its frames and history).
