@@ -152,9 +152,10 @@ func TestPageAndAssets(t *testing.T) {
 			}
 			index = b
 		}
-		// Inline code is only the head script and the styles, each allowed by the CSP
-		// through the hash of its text (so an injected or altered element would not run);
-		// no inline event handlers or style attributes, which a hash cannot allow.
+		// Inline code is only the head script, the styles and the script after the form,
+		// each allowed by the CSP through the hash of its text (so an injected or altered
+		// element would not run); no inline event handlers or style attributes, which a hash
+		// cannot allow.
 		csp := map[string]bool{}
 		for _, directive := range strings.Split(cspOf(t, base+"/ui/"), ";") {
 			name, sources, _ := strings.Cut(strings.TrimSpace(directive), " ")
@@ -163,8 +164,8 @@ func TestPageAndAssets(t *testing.T) {
 			}
 		}
 		inline := regexp.MustCompile(`(?s)<(script|style)>(.*?)</(?:script|style)>`).FindAllSubmatch(index, -1)
-		if len(inline) != 2 || string(inline[0][1]) != "script" || string(inline[1][1]) != "style" {
-			t.Errorf("the page has %d inline elements, want its head script and its styles:\n%s", len(inline), index)
+		if len(inline) != 3 || string(inline[0][1]) != "script" || string(inline[1][1]) != "style" || string(inline[2][1]) != "script" {
+			t.Errorf("the page has %d inline elements, want its head script, its styles and the script after the form:\n%s", len(inline), index)
 		}
 		for _, m := range inline {
 			sum := sha256.Sum256(m[2])
@@ -173,22 +174,20 @@ func TestPageAndAssets(t *testing.T) {
 				t.Errorf("the page's inline %s is not allowed by the CSP (no %s)", m[1], src)
 			}
 		}
-		if n := strings.Count(cspOf(t, base+"/ui/"), "'sha256-"); n != 2 {
-			t.Errorf("the CSP allows %d hashes, want the 2 of the page's inline elements", n)
+		if n := strings.Count(cspOf(t, base+"/ui/"), "'sha256-"); n != 3 {
+			t.Errorf("the CSP allows %d hashes, want the 3 of the page's inline elements", n)
 		}
-		if regexp.MustCompile(`<script[^>]*\ssrc="[^"]*"[^>]*>\s*[^<\s]|\sstyle=|\son[a-z]+=|<link rel="stylesheet"`).Match(index) {
-			t.Errorf("the page has inline code besides its head script and styles, or a stylesheet to fetch:\n%s", index)
+		if regexp.MustCompile(`<script[^>]*\ssrc=|\sstyle=|\son[a-z]+=|<link rel="(?:stylesheet|modulepreload)"`).Match(index) {
+			t.Errorf("the page has inline code besides its scripts and styles, or a file to fetch before its first screen:\n%s", index)
 		}
-		// The page names the application's module and the chunks that module imports (to
-		// be fetched at once); all are served.
-		assets := regexp.MustCompile(`(?:src|href)="(/ui/assets/[^"]+)"`).FindAllSubmatch(index, -1)
-		for _, want := range []string{`<script type="module" src="/ui/assets/app-`} {
-			if !bytes.Contains(index, []byte(want)) {
-				t.Errorf("the page has no %s…:\n%s", want, index)
-			}
+		// The page fetches nothing before its first screen: it names the application's
+		// module for its last script to import after the first frame; it is served.
+		assets := regexp.MustCompile(`<meta name="autoglm-app" content="(/ui/assets/app-[^"]+)">`).FindAllSubmatch(index, -1)
+		if len(assets) != 1 {
+			t.Fatalf("the page names %d application modules, want 1:\n%s", len(assets), index)
 		}
-		if len(assets) < 1 {
-			t.Fatalf("the page names %d assets, want the application's module:\n%s", len(assets), index)
+		if i := bytes.Index(index, []byte("</div>\n<script>")); i < 0 || bytes.LastIndex(index, []byte("<script>")) < i {
+			t.Errorf("the page's last script is not after the application's element (and its form):\n%s", index)
 		}
 		// With authentication on, the first screen, the sign-in form, is in the page itself,
 		// its button disabled until the script that handles it has run; with it off there
@@ -249,6 +248,28 @@ func TestPageAndAssets(t *testing.T) {
 		resp, _ := get(t, base+"/")
 		if r2, _ := get(t, base+"/", "If-None-Match", resp.Header.Get("ETag")); r2.StatusCode != http.StatusNotModified {
 			t.Errorf("conditional GET /: %d", r2.StatusCode)
+		}
+		// It goes gzipped to a browser that accepts gzip: the same page, smaller, under an
+		// ETag of its own (a cached plain copy does not stand for it).
+		zresp, zb := get(t, base+"/ui/", "Accept-Encoding", "gzip, deflate, br")
+		if zresp.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(zresp.Header.Get("Vary"), "Accept-Encoding") {
+			t.Fatalf("GET /ui/ with gzip accepted: headers %v", zresp.Header)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(zb))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unz, _ := io.ReadAll(zr); !bytes.Equal(unz, index) || len(zb) >= len(index)/2 {
+			t.Errorf("GET /ui/ gzipped: %d bytes, not the page (%d bytes) compressed", len(zb), len(index))
+		}
+		if zresp.Header.Get("ETag") == resp.Header.Get("ETag") || zresp.Header.Get("ETag") == "" {
+			t.Errorf("the gzipped page's ETag %q, the plain page's %q", zresp.Header.Get("ETag"), resp.Header.Get("ETag"))
+		}
+		if r2, _ := get(t, base+"/ui/", "Accept-Encoding", "gzip", "If-None-Match", zresp.Header.Get("ETag")); r2.StatusCode != http.StatusNotModified {
+			t.Errorf("conditional GET /ui/ gzipped: %d", r2.StatusCode)
+		}
+		if r2, _ := get(t, base+"/ui/", "If-None-Match", zresp.Header.Get("ETag")); r2.StatusCode != http.StatusOK || r2.Header.Get("Content-Encoding") != "" {
+			t.Errorf("GET /ui/ without gzip, with the gzipped page's ETag: %d %v", r2.StatusCode, r2.Header)
 		}
 		// Other paths keep answering the API's not-found error.
 		if resp, b := get(t, base+"/nope"); resp.StatusCode != 404 || !bytes.Contains(b, []byte("route_not_found")) {

@@ -4,12 +4,21 @@
 //
 // For each URL, N times in turn (the URLs interleaved, so that a busy machine weighs on all
 // alike): a first visit in a new browser context (empty cache, a new renderer process); a
-// first visit in a new context that opened the server's /readyz before (empty cache, the
-// renderer for the site running); and a reload (cache warm). Each reports the time from the
-// start of navigation to the first usable screen (the performance mark autoglm:ready) and, for
-// the first kind, the CPU time of the renderer's main thread up to that mark, from a Chrome
-// trace (thread time: less swayed by other work on the machine than the wall clock).
-// Medians are printed. CHROMIUM names the browser (default /usr/bin/chromium).
+// first visit in a new context whose tab showed a page of another site before (the same
+// server's /readyz under the other of the names localhost and 127.0.0.1: what a user who
+// comes from another site's tab meets); a first visit in a new context that opened the
+// server's /readyz before (empty cache, the renderer for the site running); and a reload
+// (cache warm).
+//
+// Each reports the time from the start of navigation (the navigation's performance timeline
+// origin) to the first usable screen: the performance mark autoglm:ready, set in the
+// requestAnimationFrame callback of the frame that first draws the sign-in form with its
+// button enabled and its submit handled. For the first kind it also reports the CPU time of
+// the renderer's main thread up to that mark, from a Chrome trace (thread time: less swayed
+// by other work on the machine than the wall clock), and, for a page that loads its
+// application after the first screen (<meta name="autoglm-app">), when the application took
+// the page over (the mark autoglm:app). Medians are printed. CHROMIUM names the browser
+// (default /usr/bin/chromium).
 import pw from 'playwright-core';
 
 const { chromium } = pw;
@@ -33,7 +42,22 @@ function cpu(trace) {
     .reduce((sum, e) => sum + (e.tdur || 0), 0) / 1000;
 }
 
-const out = new Map(urls.map((u) => [u, { cold: [], cpu: [], up: [], warm: [] }]));
+// app waits for the mark autoglm:app (the application module has taken the page over, after
+// the first screen) and returns its time, or nothing for a page that names no such module.
+const app = async (p) => {
+  await p.waitForFunction(() => performance.getEntriesByName('autoglm:app').length > 0 || !document.querySelector('meta[name="autoglm-app"]'));
+  return p.evaluate(() => (performance.getEntriesByName('autoglm:app')[0] || {}).startTime);
+};
+
+// another returns an address of another site on the same server (localhost and 127.0.0.1 are
+// different sites to a browser), for the visits that come from another site's page.
+const another = (u) => {
+  const a = new URL('/readyz', u);
+  a.hostname = a.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+  return a.href;
+};
+
+const out = new Map(urls.map((u) => [u, { cold: [], cpu: [], app: [], other: [], up: [], warm: [] }]));
 { // the browser itself warmed up, for none of the URLs to pay for it
   const c = await browser.newContext();
   const p = await c.newPage();
@@ -51,6 +75,8 @@ for (let i = 0; i < n; i++) {
     await ready(p);
     o.cold.push(await mark(p));
     o.cpu.push(cpu(await browser.stopTracing()));
+    const a = await app(p);
+    if (a !== undefined) o.app.push(a);
     await p.reload();
     await ready(p);
     o.warm.push(await mark(p));
@@ -62,11 +88,20 @@ for (let i = 0; i < n; i++) {
     await ready(p);
     o.up.push(await mark(p));
     await c.close();
+    c = await browser.newContext();
+    p = await c.newPage();
+    await p.goto(another(u));
+    await p.goto(u);
+    await ready(p);
+    o.other.push(await mark(p));
+    await c.close();
   }
 }
 await browser.close();
 const fmt = (xs) => `${median(xs).toFixed(0)} ms (${xs.map((x) => x.toFixed(0)).join(', ')})`;
 for (const [u, o] of out) {
   console.log(`${u}\n  first visit, new context:          ${fmt(o.cold)}\n  renderer main-thread CPU to it:    ${fmt(o.cpu)}` +
+    (o.app.length ? `\n  application in (same visits):      ${fmt(o.app)}` : '') +
+    `\n  first visit from another site:     ${fmt(o.other)}` +
     `\n  first visit, renderer already up:  ${fmt(o.up)}\n  reload, cache warm:                ${fmt(o.warm)}`);
 }

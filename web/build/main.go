@@ -4,13 +4,14 @@
 // unchanged sources changes no committed file:
 //
 //	dist/index.html               the page, naming the entry below, with the sign-in form as
-//	                              static markup (drawn before any script has run), the styles
-//	                              and a classic head script (the theme before the first frame)
-//	                              inline
+//	                              static markup, the styles, a classic head script (the theme
+//	                              before the first frame) and a classic script after the form
+//	                              (which makes it usable, then imports the entry) inline: the
+//	                              first screen needs no other file
 //	dist/csp.json                 the CSP hash sources of the page's inline script and style
 //	dist/assets/app-<hash>.js     the application's entry (an ES module): the shell, sign-in
-//	                              and the code the pages share with it (Preact among it), so
-//	                              that the first screen needs this one file
+//	                              and the code the pages share with it (Preact among it), in
+//	                              one file; fetched after the sign-in form's first frame
 //	dist/assets/chunk-<hash>.js   code only pages share
 //	dist/assets/<page>-<hash>.js  one file per page, imported when the page is first opened
 //	dist/assets/*.gz              gzip copies, served to browsers that accept gzip
@@ -154,10 +155,14 @@ func build(root string) (map[string][]byte, error) {
 	app.EntryPoints = []string{"src/app.jsx"}
 	app.Format = api.FormatESModule
 	app.Splitting = true
-	// boot.js: a classic script for the page's head, run before the first frame.
+	// boot.js: a classic script for the page's head, run before the first frame; first.js:
+	// one for the end of the page, which makes the static sign-in form usable and loads the
+	// application after the first frame.
 	boot := common
 	boot.EntryPoints = []string{"src/boot.js"}
 	boot.Format = api.FormatIIFE
+	first := boot
+	first.EntryPoints = []string{"src/first.js"}
 
 	files := map[string][]byte{}
 	add := func(res api.BuildResult) error {
@@ -186,6 +191,14 @@ func build(root string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	firstRes := api.Build(first)
+	if err := add(firstRes); err != nil {
+		return nil, err
+	}
+	firstScript, _, _, err := entryFiles(firstRes.Metafile, first.EntryPoints[0])
+	if err != nil {
+		return nil, err
+	}
 	// The first screen needs one module: the chunk the entry imports statically (Preact and
 	// what the pages share with the shell) goes into the entry, which the pages import
 	// instead.
@@ -196,7 +209,6 @@ func build(root string) (map[string][]byte, error) {
 		if err := mergeChunk(files, script, preload[0], common); err != nil {
 			return nil, err
 		}
-		preload = nil
 	}
 	if style == "" {
 		return nil, fmt.Errorf("esbuild produced no stylesheet")
@@ -205,11 +217,15 @@ func build(root string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The head script and the styles are carried by the page itself, as inline elements
-	// that the Content-Security-Policy allows by the hash of their text (no fetch before the
-	// first frame); their files are not served.
+	// The two classic scripts and the styles are carried by the page itself, as inline
+	// elements that the Content-Security-Policy allows by the hash of their text (the first
+	// screen needs no fetch but the page's); their files are not served.
 	var inline csp
 	bootText, err := inlined(files, bootScript, "script", &inline.ScriptSrc)
+	if err != nil {
+		return nil, err
+	}
+	firstText, err := inlined(files, firstScript, "script", &inline.ScriptSrc)
 	if err != nil {
 		return nil, err
 	}
@@ -217,17 +233,14 @@ func build(root string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The chunks the application imports statically are named in the page too, so that the
-	// browser fetches them with the entry instead of after it.
-	var links strings.Builder
-	for _, name := range preload {
-		fmt.Fprintf(&links, "<link rel=\"modulepreload\" href=\"/ui/assets/%s\">\n", name)
-	}
+	// The page names the application's module for first.js to import; the name is an
+	// attribute's value, not in the inline script's text, so that the script's hash does not
+	// change with the application's.
 	for placeholder, value := range map[string]string{
-		"{{boot}}":          bootText,
-		"{{script}}":        "/ui/assets/" + script,
-		"{{style}}":         styleText,
-		"{{modulepreload}}": links.String(),
+		"{{boot}}":   bootText,
+		"{{first}}":  firstText,
+		"{{script}}": "/ui/assets/" + script,
+		"{{style}}":  styleText,
 	} {
 		if !bytes.Contains(page, []byte(placeholder)) {
 			return nil, fmt.Errorf("src/index.html has no %s", placeholder)
