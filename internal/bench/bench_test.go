@@ -20,8 +20,10 @@ func mock(t *testing.T, o mockllm.Options) string {
 func TestClosedLoop(t *testing.T) {
 	url := mock(t, mockllm.Options{Tokens: 4})
 	var progress []float64
+	// Runs last a second: on a starved machine (race detector, busy cores) a shorter one may
+	// see no request come back at all.
 	res, err := bench.Run(context.Background(), bench.Options{URL: url, Model: "m", Concurrency: 2,
-		Duration: 400 * time.Millisecond, Warmup: 100 * time.Millisecond,
+		Duration: time.Second, Warmup: 100 * time.Millisecond,
 		Progress: func(done float64, _ int64) { progress = append(progress, done) }})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func TestOpenLoopRate(t *testing.T) {
 func TestStreamAndErrors(t *testing.T) {
 	url := mock(t, mockllm.Options{Tokens: 6, ITL: time.Millisecond})
 	res, err := bench.Run(context.Background(), bench.Options{URL: url, Model: "m", Concurrency: 1, Stream: true,
-		Duration: 300 * time.Millisecond})
+		Duration: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func TestStreamAndErrors(t *testing.T) {
 	}
 
 	failing := mock(t, mockllm.Options{FailRate: 1})
-	res, err = bench.Run(context.Background(), bench.Options{URL: failing, Model: "m", Concurrency: 1, Duration: 200 * time.Millisecond})
+	res, err = bench.Run(context.Background(), bench.Options{URL: failing, Model: "m", Concurrency: 1, Duration: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
