@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httputil"
+	"sync/atomic"
 )
 
 // body is a request body read from the connection's reader on the handler's own goroutine:
@@ -15,7 +16,8 @@ type body struct {
 	remaining int64     // bytes left of a Content-Length body
 	chunks    io.Reader // non-nil for a chunked body
 	maxTrail  int
-	eof       bool // the whole body has been read from the connection
+	eof       bool        // the whole body has been read from the connection
+	read      atomic.Bool // eof, for the watch on another goroutine
 	closed    bool
 	err       error // a read error that leaves the connection unusable
 }
@@ -38,6 +40,7 @@ func (b *body) Read(p []byte) (int, error) {
 			// The last chunk: the trailer section follows, up to an empty line.
 			if err = b.skipTrailer(); err == nil {
 				b.eof = true
+				b.read.Store(true)
 				return n, io.EOF
 			}
 		}
@@ -51,6 +54,7 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	if b.remaining == 0 {
 		b.eof = true
+		b.read.Store(true)
 		return 0, io.EOF
 	}
 	if int64(len(p)) > b.remaining {
@@ -60,6 +64,7 @@ func (b *body) Read(p []byte) (int, error) {
 	b.remaining -= int64(n)
 	if b.remaining == 0 {
 		b.eof = true
+		b.read.Store(true)
 		return n, io.EOF
 	}
 	if err != nil {

@@ -3,13 +3,15 @@
 // writes the status line, header and body in one write when the handler returns or flushes.
 //
 // It does less than net/http's server per request, which is its reason to exist: no
-// background read goroutine per request (a client that leaves is noticed when a write to it
-// fails, which cancels the request's context — how a stream learns of it — or when the next
-// request is read), no hand-off between goroutines, pooled write buffers. Keep-alive and
-// pipelined requests are served in order; request bodies may be chunked; responses are sent
-// with a Content-Length when the handler returns before writing 16 KiB or flushing, chunked
-// (HTTP/1.1) otherwise, and http.Flusher and http.ResponseController (Flush and deadlines)
-// work as with net/http.
+// background read goroutine per request, no hand-off between goroutines, pooled write
+// buffers. A client that leaves is noticed when a write to it fails (how a stream learns of
+// it) or, once a handler has run for WatchAfter (100 ms) with the body read, by a read on a
+// goroutine of its own started then: either cancels the request's context, so that a long
+// non-streamed request stops its upstream work too; requests shorter than that pay for a
+// timer only. Keep-alive and pipelined requests are served in order; request bodies may be
+// chunked; responses are sent with a Content-Length when the handler returns before writing
+// 16 KiB or flushing, chunked (HTTP/1.1) otherwise, and http.Flusher and
+// http.ResponseController (Flush and deadlines) work as with net/http.
 //
 // What it does not do it hands to Fallback, a net/http server reading from a HandOff
 // listener: a connection that opens with the HTTP/2 preface (h2c with prior knowledge) and
@@ -59,6 +61,12 @@ type Server struct {
 	// MaxHeaderBytes bounds the request line and header together (default 64 KiB);
 	// MaxHeaders the number of header fields (default 128).
 	MaxHeaderBytes, MaxHeaders int
+
+	// WatchAfter is how long a handler may run before the connection is watched for the
+	// client leaving (a read on its own goroutine that cancels the request's context at EOF),
+	// so that a long non-streamed request stops its upstream work when its client goes away.
+	// Default 100ms; negative: never (a client leaving is then noticed at the next write).
+	WatchAfter time.Duration
 
 	// MaxDrainBytes is how much of a body the handler did not read is read and dropped to keep
 	// the connection open (default 256 KiB); past it the connection is closed.
@@ -249,6 +257,7 @@ type conn struct {
 	raw    []byte // the current request's head as read, for a hand-off
 	out    []byte // the spare write buffer (see response.writeHead)
 	cancel context.CancelFunc
+	stash  []byte // bytes a watch read past the request (a pipelined request), read first
 
 	mu    sync.Mutex
 	phase connPhase
@@ -284,7 +293,7 @@ func (c *conn) serve() {
 		}
 		s.forget(c, endState)
 	}()
-	c.br = bufio.NewReaderSize(c.rwc, 4096)
+	c.br = bufio.NewReaderSize(stashReader{c}, 4096)
 	maxHead := s.MaxHeaderBytes
 	if maxHead <= 0 {
 		maxHead = 64 << 10
@@ -409,7 +418,19 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 	w := &response{c: c, req: req, header: make(http.Header, 4), contentLen: -1,
 		noBody: h.method == http.MethodHead, close: h.close, buf: s.getBuf()}
 	c.out = s.getBuf()
+	watchAfter := s.WatchAfter
+	if watchAfter == 0 {
+		watchAfter = 100 * time.Millisecond
+	}
+	var wt *watch
+	if watchAfter > 0 {
+		wt = &watch{c: c, b: b, after: watchAfter}
+		wt.timer = time.AfterFunc(watchAfter, wt.run)
+	}
 	ok := c.runHandler(w, req)
+	if wt != nil && wt.stop() {
+		w.close = true // the client left while the handler ran
+	}
 	if ok {
 		w.finish()
 	}
@@ -488,4 +509,83 @@ func (r *replayConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return r.Conn.Read(p)
+}
+
+// stashReader is what the connection's bufio.Reader reads: the bytes a watch read, then the
+// connection.
+type stashReader struct{ c *conn }
+
+func (r stashReader) Read(p []byte) (int, error) {
+	if c := r.c; len(c.stash) > 0 {
+		n := copy(p, c.stash)
+		c.stash = c.stash[n:]
+		return n, nil
+	}
+	return r.c.rwc.Read(p)
+}
+
+// watch notices a client leaving while a handler runs long: once the handler has run for
+// WatchAfter with the request body read to its end, a goroutine reads the connection; EOF
+// or an error cancels the request's context, and bytes (the next, pipelined request) are kept
+// for the connection's reader. stop ends the read before the connection reads again.
+type watch struct {
+	c     *conn
+	b     *body
+	after time.Duration
+	timer *time.Timer
+
+	mu    sync.Mutex
+	state int           // 0 armed, 1 reading, 2 stopped
+	done  chan struct{} // closed when the read returns
+	gone  bool          // the client closed or reset the connection
+}
+
+func (w *watch) run() {
+	w.mu.Lock()
+	if w.state != 0 {
+		w.mu.Unlock()
+		return
+	}
+	if w.b != nil && !w.b.read.Load() {
+		// The handler is still reading the body: the connection is its; look again later.
+		w.timer.Reset(w.after)
+		w.mu.Unlock()
+		return
+	}
+	w.state, w.done = 1, make(chan struct{})
+	// The watch outlives ReadTimeout, which bounds the request, not the handler. Under the
+	// lock, so that stop's deadline comes after this one.
+	_ = w.c.rwc.SetReadDeadline(time.Time{})
+	w.mu.Unlock()
+	defer close(w.done)
+	buf := make([]byte, 512)
+	n, err := w.c.rwc.Read(buf)
+	if n > 0 {
+		w.c.stash = buf[:n]
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return // stopped by stop's deadline (or the read deadline passed)
+	}
+	w.gone = true
+	w.c.cancel()
+}
+
+// stop ends the watch and reports whether the client left.
+func (w *watch) stop() bool {
+	w.timer.Stop()
+	w.mu.Lock()
+	prev := w.state
+	w.state = 2
+	if prev == 1 {
+		_ = w.c.rwc.SetReadDeadline(time.Unix(1, 0))
+	}
+	w.mu.Unlock()
+	if prev != 1 {
+		return false
+	}
+	<-w.done
+	_ = w.c.rwc.SetReadDeadline(time.Time{})
+	return w.gone
 }

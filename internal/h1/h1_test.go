@@ -448,3 +448,48 @@ func TestResponseFraming(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A client that leaves while a non-streamed request is being worked on cancels its context
+// (net/http does this with a read per request; here a watch starts after WatchAfter).
+func TestClientLeavingCancelsLongRequest(t *testing.T) {
+	canceled := make(chan struct{})
+	addr := start(t, &h1.Server{WatchAfter: 20 * time.Millisecond, ReadTimeout: 50 * time.Millisecond,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			<-r.Context().Done() // an upstream generating, until the request is canceled
+			close(canceled)
+		})})
+	c, _ := dial(t, addr)
+	io.WriteString(c, "POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}")
+	time.Sleep(150 * time.Millisecond) // past WatchAfter and ReadTimeout: the watch must outlive the latter
+	c.Close()
+	select {
+	case <-canceled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request's context was not canceled after the client left")
+	}
+}
+
+// A request pipelined behind a long one is read by the watch and still served, in order.
+func TestPipelinedBehindLongRequest(t *testing.T) {
+	addr := start(t, &h1.Server{WatchAfter: 10 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		io.WriteString(w, "done "+r.URL.Path)
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(50 * time.Millisecond) // the watch is reading now
+	io.WriteString(c, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, b := readResp(t, br, "GET"); b != "done /slow" {
+		t.Fatalf("first: %q", b)
+	}
+	if _, b := readResp(t, br, "GET"); b != "done /next" {
+		t.Fatalf("pipelined: %q", b)
+	}
+}
