@@ -425,7 +425,9 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 	var wt *watch
 	if watchAfter > 0 {
 		wt = &watch{c: c, b: b, after: watchAfter}
+		wt.mu.Lock() // run reads timer
 		wt.timer = time.AfterFunc(watchAfter, wt.run)
+		wt.mu.Unlock()
 	}
 	ok := c.runHandler(w, req)
 	if wt != nil && wt.stop() {
