@@ -258,6 +258,8 @@ type conn struct {
 	out    []byte // the spare write buffer (see response.writeHead)
 	cancel context.CancelFunc
 	stash  []byte // bytes a watch read past the request (a pipelined request), read first
+	head   head   // the current request's head
+	watch  watch  // the current request's watch, re-armed for each
 
 	mu    sync.Mutex
 	phase connPhase
@@ -338,7 +340,8 @@ func (c *conn) serve() {
 		case idle > 0:
 			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
-		h, raw, err := readHead(c.br, c.raw, maxHead, maxFields)
+		h := &c.head
+		raw, err := readHead(c.br, h, c.raw, maxHead, maxFields)
 		c.raw = raw
 		if err != nil {
 			var pe *parseError
@@ -424,10 +427,8 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 	}
 	var wt *watch
 	if watchAfter > 0 {
-		wt = &watch{c: c, b: b, after: watchAfter}
-		wt.mu.Lock() // run reads timer
-		wt.timer = time.AfterFunc(watchAfter, wt.run)
-		wt.mu.Unlock()
+		wt = &c.watch
+		wt.arm(c, b, watchAfter)
 	}
 	ok := c.runHandler(w, req)
 	if wt != nil && wt.stop() {
@@ -540,6 +541,19 @@ type watch struct {
 	state int           // 0 armed, 1 reading, 2 stopped
 	done  chan struct{} // closed when the read returns
 	gone  bool          // the client closed or reset the connection
+}
+
+// arm starts the watch's timer for a new request; a run left over from an earlier request
+// finds the new state and acts on it (at worst watching sooner than after).
+func (w *watch) arm(c *conn, b *body, after time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.c, w.b, w.after, w.state, w.gone = c, b, after, 0, false
+	if w.timer == nil {
+		w.timer = time.AfterFunc(after, w.run)
+	} else {
+		w.timer.Reset(after)
+	}
 }
 
 func (w *watch) run() {

@@ -43,29 +43,29 @@ type head struct {
 	handOff               bool // Upgrade, Expect or the HTTP/2 preface: for the fallback server
 }
 
-// readHead reads one request head from br, copying its raw bytes into raw (for a hand-off
+// readHead reads one request head from br into h, copying its raw bytes into raw (for a hand-off
 // to the fallback server), and refusing it — before allocating past the limit — when the head
 // is longer than maxBytes or has more than maxFields fields.
-func readHead(br *bufio.Reader, raw []byte, maxBytes, maxFields int) (*head, []byte, error) {
+func readHead(br *bufio.Reader, h *head, raw []byte, maxBytes, maxFields int) ([]byte, error) {
 	raw = raw[:0]
 	line, raw, err := readLine(br, raw, maxBytes)
 	if err != nil {
-		return nil, raw, err
+		return raw, err
 	}
 	// Tolerate one empty line before the request line, as RFC 9112 section 2.2 asks.
 	if len(line) == 0 {
 		if line, raw, err = readLine(br, raw, maxBytes); err != nil {
-			return nil, raw, err
+			return raw, err
 		}
 	}
-	h := &head{contentLength: 0}
+	*h = head{}
 	if err := h.parseRequestLine(line); err != nil {
-		return nil, raw, err
+		return raw, err
 	}
 	if h.method == "PRI" && h.target == "*" && h.proto == "HTTP/2.0" {
 		// The HTTP/2 connection preface: its "SM\r\n\r\n" follows; the fallback reads it.
 		h.handOff = true
-		return h, raw, nil
+		return raw, nil
 	}
 	h.header = make(http.Header, 8)
 	fields := 0
@@ -74,43 +74,43 @@ func readHead(br *bufio.Reader, raw []byte, maxBytes, maxFields int) (*head, []b
 	for {
 		line, raw, err = readLine(br, raw, maxBytes)
 		if err != nil {
-			return nil, raw, err
+			return raw, err
 		}
 		if len(line) == 0 {
 			break
 		}
 		if fields++; fields > maxFields {
-			return nil, raw, errTooManyHeaders
+			return raw, errTooManyHeaders
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, raw, errBadHeader // obsolete line folding
+			return raw, errBadHeader // obsolete line folding
 		}
 		i := bytes.IndexByte(line, ':')
 		if i <= 0 {
-			return nil, raw, errBadHeader
+			return raw, errBadHeader
 		}
 		name := line[:i]
 		for _, c := range name {
 			if !isTokenByte(c) {
-				return nil, raw, errBadHeader
+				return raw, errBadHeader
 			}
 		}
 		value := bytes.Trim(line[i+1:], " \t")
 		for _, c := range value {
 			if c < ' ' && c != '\t' || c == 0x7f {
-				return nil, raw, errBadHeader
+				return raw, errBadHeader
 			}
 		}
 		key := canonicalKey(name)
 		switch key {
 		case "Content-Length":
 			if sawLength && !bytes.Equal(lengths, value) {
-				return nil, raw, errBadLength
+				return raw, errBadLength
 			}
 			sawLength, lengths = true, value
 		case "Host":
 			if h.host != "" {
-				return nil, raw, &parseError{http.StatusBadRequest, "more than one Host header"}
+				return raw, &parseError{http.StatusBadRequest, "more than one Host header"}
 			}
 			h.host = string(value)
 			if h.host == "" {
@@ -122,7 +122,7 @@ func readHead(br *bufio.Reader, raw []byte, maxBytes, maxFields int) (*head, []b
 		h.header[key] = append(h.header[key], internValue(key, value))
 	}
 	if h.host == "" && h.minor >= 1 {
-		return nil, raw, errNoHost
+		return raw, errNoHost
 	}
 	if h.host == " " {
 		h.host = ""
@@ -143,21 +143,21 @@ func readHead(br *bufio.Reader, raw []byte, maxBytes, maxFields int) (*head, []b
 	}
 	if te, ok := h.header["Transfer-Encoding"]; ok {
 		if len(te) != 1 || !asciiEqualFold(te[0], "chunked") || h.minor == 0 {
-			return nil, raw, errBadEncoding
+			return raw, errBadEncoding
 		}
 		if sawLength {
-			return nil, raw, errLengthAndChunk
+			return raw, errLengthAndChunk
 		}
 		h.chunked, h.contentLength = true, -1
 		delete(h.header, "Transfer-Encoding")
 	} else if sawLength {
 		n, err := strconv.ParseInt(string(lengths), 10, 64)
 		if err != nil || n < 0 || len(lengths) == 0 || lengths[0] == '+' {
-			return nil, raw, errBadLength
+			return raw, errBadLength
 		}
 		h.contentLength = n
 	}
-	return h, raw, nil
+	return raw, nil
 }
 
 // readLine reads one CRLF- (or LF-) terminated line, appending its bytes to raw and returning

@@ -27,7 +27,8 @@ func FuzzReadHead(f *testing.F) {
 	const max, fields = 512, 16
 	f.Fuzz(func(t *testing.T, in []byte) {
 		br := bufio.NewReaderSize(bytes.NewReader(in), 64)
-		h, raw, err := readHead(br, nil, max, fields)
+		h := new(head)
+		raw, err := readHead(br, h, nil, max, fields)
 		if len(raw) > max {
 			t.Fatalf("kept %d bytes of head, limit %d", len(raw), max)
 		}
