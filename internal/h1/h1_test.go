@@ -411,6 +411,9 @@ func TestResponseFraming(t *testing.T) {
 			w.Write([]byte(strings.Repeat("b", 40<<10)))
 		case "/panic":
 			panic("boom")
+		case "/close":
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "bye")
 		default:
 			io.WriteString(w, "<html>hi</html>")
 		}
@@ -435,6 +438,15 @@ func TestResponseFraming(t *testing.T) {
 	io.WriteString(c10, "GET /x HTTP/1.0\r\n\r\n")
 	if resp, body = readResp(t, br10, "GET"); body != "<html>hi</html>" || !resp.Close {
 		t.Errorf("HTTP/1.0: %q close=%v", body, resp.Close)
+	}
+	// A handler's Connection: close ends the connection after its answer.
+	cc, brc := dial(t, addr)
+	io.WriteString(cc, "GET /close HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp, body = readResp(t, brc, "GET"); body != "bye" || !resp.Close {
+		t.Errorf("Connection: close from the handler: %q close=%v", body, resp.Close)
+	}
+	if _, err := brc.ReadByte(); err == nil {
+		t.Error("connection open after the handler's Connection: close")
 	}
 	// A panic: 500, and the connection closed.
 	cp, brp := dial(t, addr)

@@ -139,6 +139,11 @@ func (w *response) writeHead(final bool) {
 	default:
 		w.close = true // an HTTP/1.0 client reads the body to the end of the connection
 	}
+	for _, v := range h["Connection"] {
+		if asciiEqualFold(v, "close") {
+			w.close = true // the handler asked for the connection to end after this answer
+		}
+	}
 	if w.close || w.c.srv.shuttingDown() {
 		w.close = true
 		out = append(out, "Connection: close\r\n"...)
