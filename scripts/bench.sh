@@ -2,7 +2,8 @@
 # End-to-end gateway benchmark (what `make bench` runs). mockllm, nginx (Debian's nginx-light,
 # proxy_pass with an upstream keep-alive pool: the floor), a minimal Go httputil.ReverseProxy
 # (scripts/benchproxy: the Go baseline), the floor of autoglm's own path (benchproxy -direct:
-# net/http's server and autoglm's upstream transport with no chain between them) and autoglm
+# net/http's server and autoglm's upstream transport with no chain between them), the same floor
+# on the lean HTTP/1.1 server autoglm serves plain HTTP/1.1 with (benchproxy -lean) and autoglm
 # run on loopback, and the same load goes to each in the same run:
 #   1. latency added, open loop at RATE req/s (default 200) with keep-alive, non-streamed and
 #      streamed (TTFT), the endpoints taking turns in rounds so that drift hits all alike;
@@ -37,7 +38,7 @@ go build -o "$work/autoglm" ./cmd/autoglm
 go build -o "$work/benchproxy" ./scripts/benchproxy
 ab="$work/autoglm"
 mock_port=$(freeport); gw_port=$(freeport); slow_port=$(freeport); nginx_port=$(freeport); goproxy_port=$(freeport)
-floor_port=$(freeport)
+floor_port=$(freeport); lean_port=$(freeport); gwnet_port=$(freeport)
 "$ab" mockllm --addr "127.0.0.1:$mock_port" --tokens 16 2>/dev/null &
 pids+=($!)
 # A slow upstream for the concurrent-streams run: 100 tokens, 50 ms apart (5 s per stream).
@@ -59,9 +60,15 @@ YAML
 "$ab" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" --data-dir "$work/data" 2>/dev/null &
 gw_pid=$!
 pids+=($gw_pid)
+# The same gateway on net/http's HTTP/1.1 server (server.http1: net), for section 1.
+sed 's/^log:/server: {http1: net}\nlog:/' "$work/config.yaml" >"$work/config-net.yaml"
+"$ab" serve --config "$work/config-net.yaml" --addr "127.0.0.1:$gwnet_port" --data-dir "$work/data-net" 2>/dev/null &
+pids+=($!)
 "$work/benchproxy" -addr "127.0.0.1:$goproxy_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
 pids+=($!)
 "$work/benchproxy" -direct -addr "127.0.0.1:$floor_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
+pids+=($!)
+"$work/benchproxy" -lean -addr "127.0.0.1:$lean_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
 pids+=($!)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
@@ -88,10 +95,12 @@ NGINX
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e stderr -g 'daemon off;' &
 pids+=($!)
 ready "http://127.0.0.1:$gw_port/readyz"
+ready "http://127.0.0.1:$gwnet_port/readyz"
 ready "http://127.0.0.1:$mock_port/v1/models"
 ready "http://127.0.0.1:$nginx_port/v1/models"
 ready "http://127.0.0.1:$goproxy_port/v1/models"
 ready "http://127.0.0.1:$floor_port/v1/models"
+ready "http://127.0.0.1:$lean_port/v1/models"
 sleep 1
 idle_rss=$(rss_kb "$gw_pid")
 
@@ -103,7 +112,8 @@ echo
 echo "## 1. Latency added, open loop at ${rate} req/s, keep-alive (${duration} each, in 5 rounds, each after 1 s of warm-up)"
 targets=(--compare "direct=http://127.0.0.1:$mock_port/v1" --compare "nginx=http://127.0.0.1:$nginx_port/v1"
   --compare "go-proxy=http://127.0.0.1:$goproxy_port/v1" --compare "go-floor=http://127.0.0.1:$floor_port/v1"
-  --compare "autoglm=http://127.0.0.1:$gw_port/v1")
+  --compare "lean-floor=http://127.0.0.1:$lean_port/v1"
+  --compare "autoglm-net=http://127.0.0.1:$gwnet_port/v1" --compare "autoglm=http://127.0.0.1:$gw_port/v1")
 for mode in "" "--stream"; do
   out=$(run "${targets[@]}" --rate "$rate" --from-send --duration "$duration" --rounds 5 --warmup 1s $mode)
   python3 - "$out" "${mode:-non-stream}" <<'PY'
@@ -179,6 +189,7 @@ sustain direct "http://127.0.0.1:$mock_port/v1"
 sustain nginx "http://127.0.0.1:$nginx_port/v1"
 sustain go-proxy "http://127.0.0.1:$goproxy_port/v1"
 sustain go-floor "http://127.0.0.1:$floor_port/v1"
+sustain lean-floor "http://127.0.0.1:$lean_port/v1"
 sustain autoglm "http://127.0.0.1:$adm_port/v1"
 # The burst: the issue's overload (8,000 requests/s offered) against autoglm, its RSS sampled
 # throughout and for a minute after.

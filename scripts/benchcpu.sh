@@ -10,7 +10,8 @@
 #
 # Endpoints: nginx (when installed; one worker, proxy_pass with an upstream keep-alive pool),
 # go-floor (scripts/benchproxy -direct: net/http's server and autoglm's upstream transport with
-# no chain), autoglm built from this tree, and each extra autoglm binary named (say, main's
+# no chain), lean-floor (benchproxy -lean: the same on internal/h1, the lean HTTP/1.1 server),
+# autoglm built from this tree, and each extra autoglm binary named (say, main's
 # build) for a before/after in the same run. Environment: RATE (default 700), DURATION
 # (default 4s), ROUNDS (default 3), STREAM=1 for streamed requests.
 set -euo pipefail
@@ -58,6 +59,9 @@ fi
 p=$(freeport)
 "$work/benchproxy" -direct -addr "127.0.0.1:$p" -upstream "http://127.0.0.1:$mock" 2>/dev/null &
 pids+=($!); pid[go-floor]=$!; url[go-floor]=http://127.0.0.1:$p/v1; names+=(go-floor)
+p=$(freeport)
+"$work/benchproxy" -lean -addr "127.0.0.1:$p" -upstream "http://127.0.0.1:$mock" 2>/dev/null &
+pids+=($!); pid[lean-floor]=$!; url[lean-floor]=http://127.0.0.1:$p/v1; names+=(lean-floor)
 for spec in "autoglm=$ab" "$@"; do
   n=${spec%%=*}; bin=${spec#*=}; p=$(freeport)
   printf 'log: {level: warn}\nmodels:\n  - name: bench\n    backends: [{type: openai, base_url: "http://127.0.0.1:%s/v1"}]\n' "$mock" >"$work/$n.yaml"

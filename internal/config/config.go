@@ -79,6 +79,11 @@ type Server struct {
 	Admission Admission `yaml:"admission"`
 	// TLS serves HTTPS on Addr instead of plain HTTP and h2c. Default: off.
 	TLS TLS `yaml:"tls"`
+	// HTTP1 picks the server of plain HTTP/1.1 on a listener without TLS: "lean" (internal/h1:
+	// one goroutine per connection, no background read per request; h2c, Upgrade and Expect
+	// are handed to net/http's server on the same listener) or "net" (net/http's server for
+	// everything). With TLS, net/http serves. Default "lean".
+	HTTP1 string `yaml:"http1"`
 	// Deprecations mark routes deprecated: their answers carry the Deprecation (RFC 9745)
 	// and Sunset (RFC 8594) headers. Default: none.
 	Deprecations []Deprecation `yaml:"deprecations"`
@@ -370,6 +375,12 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
+// Servers of plain HTTP/1.1 (Server.HTTP1).
+const (
+	HTTP1Lean = "lean"
+	HTTP1Net  = "net"
+)
+
 // Defaults for fields left empty.
 const (
 	DefaultAddr               = "127.0.0.1:8080"
@@ -414,6 +425,9 @@ func (c Config) WithDefaults() Config {
 	setDur(&s.StreamWriteTimeout, DefaultStreamWriteTimeout)
 	setDur(&s.IdleTimeout, DefaultIdleTimeout)
 	setDur(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	if s.HTTP1 == "" {
+		s.HTTP1 = HTTP1Lean
+	}
 	if s.TLS.Enabled() {
 		if s.TLS.ClientAuth == "" {
 			s.TLS.ClientAuth = ClientAuthNone

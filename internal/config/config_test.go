@@ -84,6 +84,7 @@ func TestFullConfig(t *testing.T) {
 			ProfileMutexFraction: 5,
 			ProfileBlockRate:     Duration(10 * time.Microsecond),
 			Admission:            Admission{MaxInFlight: 512, Queue: &queue, MaxWait: Duration(50 * time.Millisecond)},
+			HTTP1:                HTTP1Net,
 		},
 		Log: Log{Level: "debug"},
 		Models: []Model{

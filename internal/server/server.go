@@ -36,6 +36,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/h1"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/openapi"
 	"github.com/open-autoglm/autoglm/internal/router"
@@ -320,21 +321,53 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ConnState:         s.countConn,
 	}
-	errc := make(chan error, 1)
+	// Plain HTTP/1.1 without TLS goes to the lean server unless the configuration asks for
+	// net/http's; what the lean server does not serve (h2c, Upgrade, Expect) it hands to hs.
+	var lean *h1.Server
+	var handOff *h1.HandOff
+	if tc == nil && s.cfg.HTTP1 != config.HTTP1Net {
+		handOff = h1.NewHandOff(ln.Addr())
+		lean = &h1.Server{
+			Handler:           s.admitted,
+			ReadHeaderTimeout: s.cfg.ReadHeaderTimeout.D(),
+			ReadTimeout:       s.cfg.ReadTimeout.D(),
+			WriteTimeout:      s.cfg.WriteTimeout.D(),
+			IdleTimeout:       s.cfg.IdleTimeout.D(),
+			MaxHeaderBytes:    64 << 10,
+			BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
+			Fallback:          handOff.Deliver,
+			ConnState:         s.countConn,
+			Log:               s.log,
+		}
+	}
+	errc := make(chan error, 2)
+	serving := 1
 	go func() {
-		if tc != nil {
+		switch {
+		case tc != nil:
 			// The certificate comes from TLSConfig.GetCertificate.
 			errc <- hs.ServeTLS(ln, "", "")
-			return
+		case lean != nil:
+			errc <- hs.Serve(handOff)
+		default:
+			errc <- hs.Serve(ln)
 		}
-		errc <- hs.Serve(ln)
 	}()
+	if lean != nil {
+		serving++
+		go func() { errc <- lean.Serve(ln) }()
+	}
 	mctx, stopMemory := context.WithCancel(ctx)
 	memDone := make(chan struct{})
 	go func() { defer close(memDone); releaseIdleMemory(mctx, &s.inFlight, &s.served) }()
 	defer func() { stopMemory(); <-memDone }()
 	select {
 	case err := <-errc:
+		if lean != nil {
+			_ = lean.Close()
+			_ = hs.Close()
+			<-errc
+		}
 		return err
 	case <-ctx.Done():
 	}
@@ -342,12 +375,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("shutting down: no new connections; waiting for in-flight requests", "timeout", s.cfg.ShutdownTimeout.D().String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout.D())
 	defer cancel()
-	err := hs.Shutdown(sctx)
+	var err error
+	if lean != nil {
+		err = lean.Shutdown(sctx)
+	}
+	if herr := hs.Shutdown(sctx); err == nil {
+		err = herr
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("shutdown deadline passed; closing remaining connections")
+		if lean != nil {
+			_ = lean.Close()
+		}
 		err = hs.Close()
 	}
-	<-errc
+	for range serving {
+		<-errc
+	}
 	if err == nil {
 		s.log.Info("shutdown complete")
 	}

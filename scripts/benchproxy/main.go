@@ -8,7 +8,13 @@
 // cost of its chain; what it adds over nginx is the cost of net/http's server and the
 // transport.
 //
-//	benchproxy -addr 127.0.0.1:9000 -upstream http://127.0.0.1:9001 [-direct]
+// With -lean it is the same floor served by internal/h1, the lean HTTP/1.1 server, instead of
+// net/http's: what the two floors differ by is what the server side costs.
+//
+// -debug ADDR serves net/http/pprof on a second listener (execution traces for counting
+// wake-ups per request: /debug/pprof/trace?seconds=3).
+//
+//	benchproxy -addr 127.0.0.1:9000 -upstream http://127.0.0.1:9001 [-direct | -lean] [-debug 127.0.0.1:6060]
 package main
 
 import (
@@ -16,22 +22,40 @@ import (
 	"flag"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httputil"
+	_ "net/http/pprof"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/open-autoglm/autoglm/internal/backend/openai"
+	"github.com/open-autoglm/autoglm/internal/h1"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9000", "listen address")
 	upstream := flag.String("upstream", "", "upstream root URL")
 	direct := flag.Bool("direct", false, "relay with net/http's server and autoglm's upstream transport only")
+	lean := flag.Bool("lean", false, "relay with internal/h1's server and autoglm's upstream transport only")
+	debug := flag.String("debug", "", "serve net/http/pprof on this address")
 	flag.Parse()
+	if *debug != "" {
+		go func() { log.Fatal(http.ListenAndServe(*debug, nil)) }()
+	}
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Host == "" {
 		log.Fatalf("benchproxy: -upstream %q is not a URL", *upstream)
+	}
+	if *lean {
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		srv := &h1.Server{Handler: relay(strings.TrimRight(*upstream, "/"), openai.NewTransport()),
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+		log.Fatal(srv.Serve(ln))
 	}
 	if *direct {
 		log.Fatal(http.ListenAndServe(*addr, relay(strings.TrimRight(*upstream, "/"), openai.NewTransport())))

@@ -1,0 +1,607 @@
+// Package h1 is a lean HTTP/1.1 server for the proxy path: one goroutine per connection reads
+// each request with a bufio.Reader, calls an ordinary http.Handler on that same goroutine, and
+// writes the status line, header and body in one write when the handler returns or flushes.
+//
+// It does less than net/http's server per request, which is its reason to exist: no
+// background read goroutine per request, no hand-off between goroutines, pooled write
+// buffers. A client that leaves is noticed when a write to it fails (how a stream learns of
+// it) or, once a handler has run for WatchAfter (100 ms) with the body read, by a read on a
+// goroutine of its own started then: either cancels the request's context, so that a long
+// non-streamed request stops its upstream work too; requests shorter than that pay for a
+// timer only. Keep-alive and pipelined requests are served in order; request bodies may be
+// chunked; responses are sent with a Content-Length when the handler returns before writing
+// 16 KiB or flushing, chunked (HTTP/1.1) otherwise, and http.Flusher and
+// http.ResponseController (Flush and deadlines) work as with net/http.
+//
+// What it does not do it hands to Fallback, a net/http server reading from a HandOff
+// listener: a connection that opens with the HTTP/2 preface (h2c with prior knowledge) and
+// any request with Upgrade or Expect, with the bytes already read replayed, so that the
+// fallback sees the connection from that request on. Without a Fallback such requests are
+// refused (505 for HTTP/2, 417 for Expect) or, for Upgrade, served as plain HTTP/1.1.
+//
+// Limits are checked before anything is allocated for them: a request head longer than
+// MaxHeaderBytes or with more than MaxHeaders fields is refused with 431 and the connection
+// closed; a malformed head gets 400 (501 for a transfer coding other than chunked, 505 for an
+// unknown HTTP version), a plain-text body and a closed connection. Body size limits are the
+// handler's (http.MaxBytesReader works as usual).
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = http.ErrServerClosed
+
+var errTooManyFiles = syscall.EMFILE
+
+// Server serves HTTP/1.1 on the listeners given to Serve. The zero value of every field but
+// Handler is usable.
+type Server struct {
+	Handler http.Handler
+
+	// ReadHeaderTimeout bounds reading a request head from its first byte; ReadTimeout the
+	// head and body together; WriteTimeout is set as the write deadline before the handler
+	// runs (handlers that stream move it with http.ResponseController); IdleTimeout closes a
+	// keep-alive connection that waits this long for its next request. Zero: no limit
+	// (IdleTimeout falls back to ReadTimeout, as in net/http).
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+
+	// MaxHeaderBytes bounds the request line and header together (default 64 KiB);
+	// MaxHeaders the number of header fields (default 128).
+	MaxHeaderBytes, MaxHeaders int
+
+	// WatchAfter is how long a handler may run before the connection is watched for the
+	// client leaving (a read on its own goroutine that cancels the request's context at EOF),
+	// so that a long non-streamed request stops its upstream work when its client goes away.
+	// Default 100ms; negative: never (a client leaving is then noticed at the next write).
+	WatchAfter time.Duration
+
+	// MaxDrainBytes is how much of a body the handler did not read is read and dropped to keep
+	// the connection open (default 256 KiB); past it the connection is closed.
+	MaxDrainBytes int64
+
+	// BaseContext gives each request's context its parent (default context.Background()).
+	BaseContext func() context.Context
+
+	// Fallback, when set, takes the connections and requests this server does not serve (see
+	// the package comment); the connection is then the fallback's.
+	Fallback func(net.Conn)
+
+	// ConnState, when set, is called with http.StateNew for each accepted connection and
+	// http.StateClosed or http.StateHijacked (handed to Fallback) at its end.
+	ConnState func(net.Conn, http.ConnState)
+
+	// Log receives handler panics and accept errors (default: slog.Default()).
+	Log *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	conns     map[*conn]struct{}
+	connsGone chan struct{} // closed when conns empties during shutdown
+	inShut    atomic.Bool
+	bufs      sync.Pool // *[]byte write buffers, taken per request
+	date      atomic.Pointer[dateText]
+}
+
+func (s *Server) shuttingDown() bool { return s.inShut.Load() }
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// Serve accepts connections on ln and serves each on its own goroutine until Shutdown or
+// Close; it then returns ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	if !s.track(&ln, true) {
+		return ErrServerClosed
+	}
+	defer s.track(&ln, false)
+	var delay time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.shuttingDown() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logger().Warn("accept failed; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := s.newConn(rwc)
+		if c == nil {
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) track(ln *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.shuttingDown() {
+			return false
+		}
+		if s.listeners == nil {
+			s.listeners = map[*net.Listener]struct{}{}
+		}
+		s.listeners[ln] = struct{}{}
+		return true
+	}
+	delete(s.listeners, ln)
+	return true
+}
+
+func (s *Server) newConn(rwc net.Conn) *conn {
+	c := &conn{srv: s, rwc: rwc, remote: rwc.RemoteAddr().String()}
+	s.mu.Lock()
+	if s.shuttingDown() {
+		s.mu.Unlock()
+		_ = rwc.Close()
+		return nil
+	}
+	if s.conns == nil {
+		s.conns = map[*conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	if s.ConnState != nil {
+		s.ConnState(rwc, http.StateNew)
+	}
+	return c
+}
+
+func (s *Server) forget(c *conn, state http.ConnState) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.connsGone != nil {
+		close(s.connsGone)
+		s.connsGone = nil
+	}
+	s.mu.Unlock()
+	if s.ConnState != nil {
+		s.ConnState(c.rwc, state)
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets each active one finish its current
+// response (sent with Connection: close) and waits until all are gone or ctx ends, when it
+// returns ctx's error and leaves the rest to Close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.inShut.Store(true)
+	for ln := range s.listeners {
+		_ = (*ln).Close()
+	}
+	gone := make(chan struct{})
+	if len(s.conns) == 0 {
+		close(gone)
+	} else {
+		s.connsGone = gone
+	}
+	for c := range s.conns {
+		c.closeIfIdle()
+	}
+	s.mu.Unlock()
+	select {
+	case <-gone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inShut.Store(true)
+	for ln := range s.listeners {
+		_ = (*ln).Close()
+	}
+	for c := range s.conns {
+		_ = c.rwc.Close()
+	}
+	return nil
+}
+
+func (s *Server) getBuf() []byte {
+	if p, ok := s.bufs.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, 4096)
+}
+
+func (s *Server) putBuf(b []byte) {
+	if cap(b) > 64<<10 {
+		return
+	}
+	b = b[:0]
+	s.bufs.Put(&b)
+}
+
+type connPhase int
+
+const (
+	phaseActive connPhase = iota
+	phaseIdle
+	phaseClosed
+)
+
+type conn struct {
+	srv    *Server
+	rwc    net.Conn
+	remote string
+	br     *bufio.Reader
+	raw    []byte // the current request's head as read, for a hand-off
+	out    []byte // the spare write buffer (see response.writeHead)
+	cancel context.CancelFunc
+	stash  []byte // bytes a watch read past the request (a pipelined request), read first
+	head   head   // the current request's head
+	watch  watch  // the current request's watch, re-armed for each
+
+	mu    sync.Mutex
+	phase connPhase
+}
+
+func (c *conn) closeIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.phase == phaseIdle {
+		c.phase = phaseClosed
+		_ = c.rwc.Close()
+	}
+}
+
+// setPhase moves the connection between idle and active; false means it must end (the
+// server is shutting down, or shutdown closed it while idle).
+func (c *conn) setPhase(p connPhase) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.phase == phaseClosed || p == phaseIdle && c.srv.shuttingDown() {
+		return false
+	}
+	c.phase = p
+	return true
+}
+
+func (c *conn) serve() {
+	s := c.srv
+	endState := http.StateClosed
+	defer func() {
+		if endState == http.StateClosed {
+			_ = c.rwc.Close()
+		}
+		s.forget(c, endState)
+	}()
+	c.br = bufio.NewReaderSize(stashReader{c}, 4096)
+	maxHead := s.MaxHeaderBytes
+	if maxHead <= 0 {
+		maxHead = 64 << 10
+	}
+	maxFields := s.MaxHeaders
+	if maxFields <= 0 {
+		maxFields = 128
+	}
+	idle := s.IdleTimeout
+	if idle == 0 {
+		idle = s.ReadTimeout
+	}
+	base := context.Background()
+	if s.BaseContext != nil {
+		base = s.BaseContext()
+	}
+	for first := true; ; first = false {
+		if !c.setPhase(phaseIdle) {
+			return
+		}
+		if c.br.Buffered() == 0 {
+			switch {
+			case first && s.ReadHeaderTimeout > 0:
+				// A new connection must start its first request within ReadHeaderTimeout.
+				_ = c.rwc.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
+			case idle > 0:
+				_ = c.rwc.SetReadDeadline(time.Now().Add(idle))
+			}
+			if _, err := c.br.Peek(1); err != nil {
+				return
+			}
+		}
+		if !c.setPhase(phaseActive) {
+			return
+		}
+		start := time.Now()
+		switch {
+		case s.ReadHeaderTimeout > 0:
+			_ = c.rwc.SetReadDeadline(start.Add(s.ReadHeaderTimeout))
+		case s.ReadTimeout > 0:
+			_ = c.rwc.SetReadDeadline(start.Add(s.ReadTimeout))
+		case idle > 0:
+			_ = c.rwc.SetReadDeadline(time.Time{})
+		}
+		h := &c.head
+		raw, err := readHead(c.br, h, c.raw, maxHead, maxFields)
+		c.raw = raw
+		if err != nil {
+			var pe *parseError
+			if errors.As(err, &pe) {
+				c.refuse(pe.status, pe.msg)
+			}
+			return
+		}
+		if h.handOff {
+			switch {
+			case s.Fallback != nil:
+				c.handOff()
+				endState = http.StateHijacked
+				return
+			case h.major == 2:
+				c.refuse(http.StatusHTTPVersionNotSupported, "HTTP/2 is not served on this connection")
+				return
+			case h.header.Get("Expect") != "":
+				c.refuse(http.StatusExpectationFailed, "Expect is not supported")
+				return
+			}
+			delete(h.header, "Upgrade")
+		}
+		if s.ReadTimeout > 0 {
+			_ = c.rwc.SetReadDeadline(start.Add(s.ReadTimeout))
+		} else if s.ReadHeaderTimeout > 0 {
+			_ = c.rwc.SetReadDeadline(time.Time{})
+		}
+		if s.WriteTimeout > 0 {
+			_ = c.rwc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+		}
+		if !c.serveOne(base, h, maxHead) {
+			return
+		}
+	}
+}
+
+// serveOne runs the handler for one request and finishes its response; false means the
+// connection must close.
+func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
+	s := c.srv
+	u, err := parseTarget(h.method, h.target)
+	if err != nil {
+		c.refuse(http.StatusBadRequest, "malformed request target")
+		return false
+	}
+	host := h.host
+	if host == "" && u.Host != "" {
+		host = u.Host
+	}
+	ctx, cancel := context.WithCancel(base)
+	c.cancel = cancel
+	req := &http.Request{
+		Method:        h.method,
+		URL:           u,
+		Proto:         h.proto,
+		ProtoMajor:    h.major,
+		ProtoMinor:    h.minor,
+		Header:        h.header,
+		ContentLength: h.contentLength,
+		Close:         h.close,
+		Host:          host,
+		RemoteAddr:    c.remote,
+		RequestURI:    h.target,
+	}
+	var b *body
+	if h.contentLength == 0 {
+		req.Body = http.NoBody
+	} else {
+		b = newBody(c.br, h, maxHead)
+		req.Body = b
+		if h.chunked {
+			req.TransferEncoding = []string{"chunked"}
+		}
+	}
+	req = req.WithContext(ctx)
+	w := &response{c: c, req: req, header: make(http.Header, 4), contentLen: -1,
+		noBody: h.method == http.MethodHead, close: h.close, buf: s.getBuf()}
+	c.out = s.getBuf()
+	watchAfter := s.WatchAfter
+	if watchAfter == 0 {
+		watchAfter = 100 * time.Millisecond
+	}
+	var wt *watch
+	if watchAfter > 0 {
+		wt = &c.watch
+		wt.arm(c, b, watchAfter)
+	}
+	ok := c.runHandler(w, req)
+	if wt != nil && wt.stop() {
+		w.close = true // the client left while the handler ran
+	}
+	if ok {
+		w.finish()
+	}
+	cancel()
+	s.putBuf(w.buf)
+	s.putBuf(c.out)
+	w.buf, c.out = nil, nil
+	if !ok || w.close || w.err != nil {
+		return false
+	}
+	if b != nil {
+		drain := s.MaxDrainBytes
+		if drain <= 0 {
+			drain = 256 << 10
+		}
+		if !b.drain(drain) {
+			return false
+		}
+	}
+	return true
+}
+
+// runHandler calls the handler, recovering a panic as net/http does: the connection is closed
+// (a response already begun cannot be taken back) and the panic logged unless it is
+// http.ErrAbortHandler.
+func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok = false
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 16<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.logger().Error("handler panic", "remote", c.remote, "panic", v, "stack", string(buf))
+			}
+			if !w.sentHead && w.err == nil {
+				c.refuse(http.StatusInternalServerError, "internal error")
+			}
+		}
+	}()
+	c.srv.Handler.ServeHTTP(w, req)
+	return true
+}
+
+// refuse answers a request the server itself rejects, with a plain-text body, and marks the
+// connection for closing.
+func (c *conn) refuse(status int, msg string) {
+	text := strconv.Itoa(status) + " " + http.StatusText(status)
+	out := "HTTP/1.1 " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(msg)) + "\r\n\r\n" + msg
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.rwc.Write([]byte(out))
+}
+
+// handOff gives the connection to the fallback server with the bytes read so far replayed.
+func (c *conn) handOff() {
+	pre := make([]byte, 0, len(c.raw)+c.br.Buffered())
+	pre = append(pre, c.raw...)
+	if n := c.br.Buffered(); n > 0 {
+		b, _ := c.br.Peek(n)
+		pre = append(pre, b...)
+	}
+	_ = c.rwc.SetDeadline(time.Time{})
+	c.srv.Fallback(&replayConn{Conn: c.rwc, pre: pre})
+}
+
+// replayConn reads pre before the connection's own bytes.
+type replayConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.pre) > 0 {
+		n := copy(p, r.pre)
+		r.pre = r.pre[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
+
+// stashReader is what the connection's bufio.Reader reads: the bytes a watch read, then the
+// connection.
+type stashReader struct{ c *conn }
+
+func (r stashReader) Read(p []byte) (int, error) {
+	if c := r.c; len(c.stash) > 0 {
+		n := copy(p, c.stash)
+		c.stash = c.stash[n:]
+		return n, nil
+	}
+	return r.c.rwc.Read(p)
+}
+
+// watch notices a client leaving while a handler runs long: once the handler has run for
+// WatchAfter with the request body read to its end, a goroutine reads the connection; EOF
+// or an error cancels the request's context, and bytes (the next, pipelined request) are kept
+// for the connection's reader. stop ends the read before the connection reads again.
+type watch struct {
+	c     *conn
+	b     *body
+	after time.Duration
+	timer *time.Timer
+
+	mu    sync.Mutex
+	state int           // 0 armed, 1 reading, 2 stopped
+	done  chan struct{} // closed when the read returns
+	gone  bool          // the client closed or reset the connection
+}
+
+// arm starts the watch's timer for a new request; a run left over from an earlier request
+// finds the new state and acts on it (at worst watching sooner than after).
+func (w *watch) arm(c *conn, b *body, after time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.c, w.b, w.after, w.state, w.gone = c, b, after, 0, false
+	if w.timer == nil {
+		w.timer = time.AfterFunc(after, w.run)
+	} else {
+		w.timer.Reset(after)
+	}
+}
+
+func (w *watch) run() {
+	w.mu.Lock()
+	if w.state != 0 {
+		w.mu.Unlock()
+		return
+	}
+	if w.b != nil && !w.b.read.Load() {
+		// The handler is still reading the body: the connection is its; look again later.
+		w.timer.Reset(w.after)
+		w.mu.Unlock()
+		return
+	}
+	w.state, w.done = 1, make(chan struct{})
+	// The watch outlives ReadTimeout, which bounds the request, not the handler. Under the
+	// lock, so that stop's deadline comes after this one.
+	_ = w.c.rwc.SetReadDeadline(time.Time{})
+	w.mu.Unlock()
+	defer close(w.done)
+	buf := make([]byte, 512)
+	n, err := w.c.rwc.Read(buf)
+	if n > 0 {
+		w.c.stash = buf[:n]
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return // stopped by stop's deadline (or the read deadline passed)
+	}
+	w.gone = true
+	w.c.cancel()
+}
+
+// stop ends the watch and reports whether the client left.
+func (w *watch) stop() bool {
+	w.timer.Stop()
+	w.mu.Lock()
+	prev := w.state
+	w.state = 2
+	if prev == 1 {
+		_ = w.c.rwc.SetReadDeadline(time.Unix(1, 0))
+	}
+	w.mu.Unlock()
+	if prev != 1 {
+		return false
+	}
+	<-w.done
+	_ = w.c.rwc.SetReadDeadline(time.Time{})
+	return w.gone
+}

@@ -1,0 +1,355 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+)
+
+// parseError is a request the server refuses before calling the handler: status is the
+// answer (400, 431, 501, 505), msg its plain-text body.
+type parseError struct {
+	status int
+	msg    string
+}
+
+func (e *parseError) Error() string { return e.msg }
+
+var (
+	errHeaderTooLarge = &parseError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+	errTooManyHeaders = &parseError{http.StatusRequestHeaderFieldsTooLarge, "too many header fields"}
+	errBadRequestLine = &parseError{http.StatusBadRequest, "malformed request line"}
+	errBadHeader      = &parseError{http.StatusBadRequest, "malformed header field"}
+	errBadVersion     = &parseError{http.StatusHTTPVersionNotSupported, "unsupported HTTP version"}
+	errNoHost         = &parseError{http.StatusBadRequest, "missing Host header"}
+	errBadLength      = &parseError{http.StatusBadRequest, "invalid Content-Length"}
+	errBadEncoding    = &parseError{http.StatusNotImplemented, "unsupported Transfer-Encoding"}
+	errLengthAndChunk = &parseError{http.StatusBadRequest, "both Content-Length and Transfer-Encoding"}
+)
+
+// head is a parsed request head: the request line and the header, before a body is attached.
+type head struct {
+	method, target, proto string
+	major, minor          int
+	header                http.Header
+	contentLength         int64 // -1: chunked
+	chunked               bool
+	close                 bool // the client asked to close after this request (or is HTTP/1.0 without keep-alive)
+	host                  string
+	handOff               bool // Upgrade, Expect or the HTTP/2 preface: for the fallback server
+}
+
+// readHead reads one request head from br into h, copying its raw bytes into raw (for a hand-off
+// to the fallback server), and refusing it — before allocating past the limit — when the head
+// is longer than maxBytes or has more than maxFields fields.
+func readHead(br *bufio.Reader, h *head, raw []byte, maxBytes, maxFields int) ([]byte, error) {
+	raw = raw[:0]
+	line, raw, err := readLine(br, raw, maxBytes)
+	if err != nil {
+		return raw, err
+	}
+	// Tolerate one empty line before the request line, as RFC 9112 section 2.2 asks.
+	if len(line) == 0 {
+		if line, raw, err = readLine(br, raw, maxBytes); err != nil {
+			return raw, err
+		}
+	}
+	*h = head{}
+	if err := h.parseRequestLine(line); err != nil {
+		return raw, err
+	}
+	if h.method == "PRI" && h.target == "*" && h.proto == "HTTP/2.0" {
+		// The HTTP/2 connection preface: its "SM\r\n\r\n" follows; the fallback reads it.
+		h.handOff = true
+		return raw, nil
+	}
+	h.header = make(http.Header, 8)
+	fields := 0
+	var lengths []byte
+	sawLength := false
+	for {
+		line, raw, err = readLine(br, raw, maxBytes)
+		if err != nil {
+			return raw, err
+		}
+		if len(line) == 0 {
+			break
+		}
+		if fields++; fields > maxFields {
+			return raw, errTooManyHeaders
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return raw, errBadHeader // obsolete line folding
+		}
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			return raw, errBadHeader
+		}
+		name := line[:i]
+		for _, c := range name {
+			if !isTokenByte(c) {
+				return raw, errBadHeader
+			}
+		}
+		value := bytes.Trim(line[i+1:], " \t")
+		for _, c := range value {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return raw, errBadHeader
+			}
+		}
+		key := canonicalKey(name)
+		switch key {
+		case "Content-Length":
+			if sawLength && !bytes.Equal(lengths, value) {
+				return raw, errBadLength
+			}
+			sawLength, lengths = true, value
+		case "Host":
+			if h.host != "" {
+				return raw, &parseError{http.StatusBadRequest, "more than one Host header"}
+			}
+			h.host = string(value)
+			if h.host == "" {
+				h.host = " " // present but empty: allowed, not "missing"
+			}
+		case "Upgrade", "Expect":
+			h.handOff = true
+		}
+		h.header[key] = append(h.header[key], internValue(key, value))
+	}
+	if h.host == "" && h.minor >= 1 {
+		return raw, errNoHost
+	}
+	if h.host == " " {
+		h.host = ""
+	}
+	keepAlive := false
+	for _, c := range h.header["Connection"] {
+		for _, tok := range splitTokens(c) {
+			switch {
+			case asciiEqualFold(tok, "close"):
+				h.close = true
+			case asciiEqualFold(tok, "keep-alive"):
+				keepAlive = true
+			}
+		}
+	}
+	if h.minor == 0 && !keepAlive {
+		h.close = true
+	}
+	if te, ok := h.header["Transfer-Encoding"]; ok {
+		if len(te) != 1 || !asciiEqualFold(te[0], "chunked") || h.minor == 0 {
+			return raw, errBadEncoding
+		}
+		if sawLength {
+			return raw, errLengthAndChunk
+		}
+		h.chunked, h.contentLength = true, -1
+		delete(h.header, "Transfer-Encoding")
+	} else if sawLength {
+		n, err := strconv.ParseInt(string(lengths), 10, 64)
+		if err != nil || n < 0 || len(lengths) == 0 || lengths[0] == '+' {
+			return raw, errBadLength
+		}
+		h.contentLength = n
+	}
+	return raw, nil
+}
+
+// readLine reads one CRLF- (or LF-) terminated line, appending its bytes to raw and returning
+// the line without its terminator. It fails once raw would grow past max.
+func readLine(br *bufio.Reader, raw []byte, max int) ([]byte, []byte, error) {
+	start := len(raw)
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(raw)+len(frag) > max {
+			return nil, raw, errHeaderTooLarge
+		}
+		raw = append(raw, frag...)
+		if err == nil {
+			break
+		}
+		if err != bufio.ErrBufferFull {
+			return nil, raw, err
+		}
+	}
+	line := raw[start : len(raw)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, raw, nil
+}
+
+func (h *head) parseRequestLine(line []byte) error {
+	sp1 := bytes.IndexByte(line, ' ')
+	if sp1 <= 0 {
+		return errBadRequestLine
+	}
+	rest := line[sp1+1:]
+	sp2 := bytes.IndexByte(rest, ' ')
+	if sp2 <= 0 {
+		return errBadRequestLine
+	}
+	method, target, proto := line[:sp1], rest[:sp2], rest[sp2+1:]
+	for _, c := range method {
+		if !isTokenByte(c) {
+			return errBadRequestLine
+		}
+	}
+	for _, c := range target {
+		if c <= ' ' || c == 0x7f {
+			return errBadRequestLine
+		}
+	}
+	switch string(proto) {
+	case "HTTP/1.1":
+		h.proto, h.major, h.minor = "HTTP/1.1", 1, 1
+	case "HTTP/1.0":
+		h.proto, h.major, h.minor = "HTTP/1.0", 1, 0
+	case "HTTP/2.0":
+		h.proto, h.major, h.minor = "HTTP/2.0", 2, 0
+	default:
+		if len(proto) > 5 && string(proto[:5]) == "HTTP/" {
+			return errBadVersion
+		}
+		return errBadRequestLine
+	}
+	h.method = internMethod(method)
+	h.target = string(target)
+	if h.major == 2 && (h.method != "PRI" || h.target != "*") {
+		return errBadVersion
+	}
+	return nil
+}
+
+// parseTarget turns the request target into a URL as net/http does: origin form
+// ("/path?q"), absolute form ("http://host/path"), or "*" for OPTIONS.
+func parseTarget(method, target string) (*url.URL, error) {
+	if target == "*" && method == http.MethodOptions {
+		return &url.URL{Path: "*"}, nil
+	}
+	if method == http.MethodConnect {
+		return nil, errors.New("CONNECT is not served")
+	}
+	return url.ParseRequestURI(target)
+}
+
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut,
+	http.MethodDelete, http.MethodPatch, http.MethodOptions, http.MethodConnect, http.MethodTrace, "PRI"}
+
+func internMethod(b []byte) string {
+	for _, m := range methods {
+		if string(b) == m {
+			return m
+		}
+	}
+	return string(b)
+}
+
+// common holds the canonical names of the header fields most requests carry, so that
+// canonicalKey allocates nothing for them.
+var common = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Connection", "Content-Length", "Content-Type", "Cookie", "Expect", "Host",
+		"Idempotency-Key", "Origin", "Referer", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"User-Agent", "X-Api-Key", "X-Forwarded-For", "X-Request-Id", "X-Trace-Id", "Traceparent",
+		"Tracestate", "Openai-Organization", "Openai-Project", "X-Stainless-Lang"} {
+		m[k] = k
+	}
+	return m
+}()
+
+func canonicalKey(name []byte) string {
+	if k, ok := common[string(name)]; ok {
+		return k
+	}
+	k := textproto.CanonicalMIMEHeaderKey(string(name))
+	if c, ok := common[k]; ok {
+		return c
+	}
+	return k
+}
+
+// internValue avoids an allocation for the values a benchmark client and most SDKs send
+// on every request.
+func internValue(key string, v []byte) string {
+	switch key {
+	case "Content-Type":
+		if string(v) == "application/json" {
+			return "application/json"
+		}
+	case "Accept":
+		if string(v) == "*/*" {
+			return "*/*"
+		}
+		if string(v) == "text/event-stream" {
+			return "text/event-stream"
+		}
+	case "Connection":
+		if string(v) == "keep-alive" {
+			return "keep-alive"
+		}
+	}
+	return string(v)
+}
+
+func isTokenByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+func splitTokens(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != ',' {
+			i++
+		}
+		tok := s[:i]
+		for len(tok) > 0 && (tok[0] == ' ' || tok[0] == '\t') {
+			tok = tok[1:]
+		}
+		for len(tok) > 0 && (tok[len(tok)-1] == ' ' || tok[len(tok)-1] == '\t') {
+			tok = tok[:len(tok)-1]
+		}
+		if tok != "" {
+			out = append(out, tok)
+		}
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
+
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
