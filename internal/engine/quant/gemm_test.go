@@ -551,7 +551,8 @@ func BenchmarkGemv(b *testing.B) {
 		typ  Type
 		size int
 		name string
-	}{{Q8_0, 96 << 20, "mem"}, {Q8_0, 512 << 10, "l2"}, {Q5_0, 96 << 20, "mem"}, {Q5_0, 512 << 10, "l2"},
+	}{{Q8_0, 96 << 20, "mem"}, {Q8_0, 512 << 10, "l2"}, {Q4_0, 96 << 20, "mem"}, {Q4_0, 512 << 10, "l2"},
+		{Q5_0, 96 << 20, "mem"}, {Q5_0, 512 << 10, "l2"},
 		{Q4_K, 96 << 20, "mem"}, {Q4_K, 512 << 10, "l2"}, {Q6_K, 96 << 20, "mem"}, {Q6_K, 512 << 10, "l2"}} {
 		typ := c.typ
 		cols := 896
@@ -566,12 +567,14 @@ func BenchmarkGemv(b *testing.B) {
 		tiles := *k
 		tiles.gemv = nil
 		y := make([]float32, rows)
+		var p *Packed
 		// The matrix is made on first use, so that a -bench filter that
 		// leaves this size out does not pay for it.
 		setup := func() {
 			if enc != nil {
 				return
 			}
+			defer func() { p = k.Pack(enc, rows, cols) }()
 			w := make([]float32, cols)
 			enc = make([]byte, 0, rows*rb)
 			for range rows {
@@ -583,16 +586,26 @@ func BenchmarkGemv(b *testing.B) {
 			}
 			k.QuantizeActs(&a, w, 1, cols)
 		}
+		// packed: the layout decoding reads where the type has packed
+		// tiles ([Kernel.Pack]); skipped where it has none.
 		for _, kern := range []struct {
-			name string
-			k    *Kernel
-		}{{"gemv", k}, {"tiles", &tiles}} {
+			name   string
+			k      *Kernel
+			packed bool
+		}{{"gemv", k, false}, {"tiles", &tiles, false}, {"packed", k, true}} {
 			b.Run(fmt.Sprintf("%v/%s/%s", typ, c.name, kern.name), func(b *testing.B) {
 				setup()
+				if kern.packed && p == nil {
+					b.Skip("no packed tiles for this type on this CPU or build")
+				}
 				b.SetBytes(int64(len(enc)))
 				cpu := cpuTime()
 				for b.Loop() {
-					kern.k.MulRows(enc, 0, rows, &a, y, rows)
+					if kern.packed {
+						kern.k.MulRowsPacked(enc, p, 0, rows, &a, y, rows)
+					} else {
+						kern.k.MulRows(enc, 0, rows, &a, y, rows)
+					}
 				}
 				b.ReportMetric(float64(len(enc))*float64(b.N)/(cpuTime()-cpu).Seconds()/1e9, "GB/cpu-s")
 			})
