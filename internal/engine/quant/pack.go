@@ -58,13 +58,13 @@ type packedTileF2 func(w *byte, ws int, x *float32, xs int, n int, y *float32, y
 // Packed is a weight matrix rearranged for the packed tiles. It is
 // immutable and safe for concurrent use.
 type Packed struct {
-	typ          Type
-	rows, cols   int
-	groups       int // full groups of packRows rows
-	scBytes      int // bytes of a group's scale region
-	stride       int // bytes of a group
-	buf          []byte
-	mem          *hugepage.Buffer // holds buf
+	typ        Type
+	rows, cols int
+	groups     int // full groups of packRows rows
+	scBytes    int // bytes of a group's scale region
+	stride     int // bytes of a group
+	buf        []byte
+	mem        *hugepage.Buffer // holds buf
 }
 
 // Bytes returns the memory the packed copy takes.
