@@ -26,15 +26,19 @@ type Buffer struct {
 	huge     bool
 }
 
-// Alloc returns a zeroed buffer of n bytes. On Linux it is an anonymous
-// mapping rounded up to a multiple of [Size] and advised MADV_HUGEPAGE, so
-// that transparent huge pages back it where the system allows them
-// (/sys/kernel/mm/transparent_hugepage/enabled "always" or "madvise").
+// Alloc returns a zeroed buffer of n bytes. On Linux, from n = Size up, it
+// is an anonymous mapping that starts on a 2 MiB boundary, advised
+// MADV_HUGEPAGE, so that transparent huge pages back its whole 2 MiB
+// stretches where the system allows them
+// (/sys/kernel/mm/transparent_hugepage/enabled "always" or "madvise"); the
+// part past the last whole huge page stays in 4 KiB pages, so no memory is
+// held beyond n rounded up to 4 KiB. Smaller buffers, and all of them
+// elsewhere, are Go memory.
 func Alloc(n int) *Buffer {
 	if n < 0 {
 		panic("hugepage: negative size")
 	}
-	if n >= Size/2 {
+	if n >= Size {
 		if b, release, ok := mapHuge(n); ok {
 			buf := &Buffer{b: b[:n:n], reserved: int64(len(b)), huge: true}
 			runtime.AddCleanup(buf, func(struct{}) { release() }, struct{}{})
@@ -48,8 +52,8 @@ func Alloc(n int) *Buffer {
 // Bytes returns the buffer's n bytes.
 func (b *Buffer) Bytes() []byte { return b.b }
 
-// Reserved returns the memory the buffer holds: n rounded up to whole huge
-// pages when it is a mapping.
+// Reserved returns the memory the buffer holds: n rounded up to whole
+// 4 KiB pages when it is a mapping.
 func (b *Buffer) Reserved() int64 {
 	if b == nil {
 		return 0

@@ -8,12 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapHuge maps n bytes rounded up to whole huge pages at a 2 MiB aligned
+// mapHuge maps n bytes rounded up to whole 4 KiB pages at a 2 MiB aligned
 // address (it maps one huge page more and unmaps the ends) and advises
 // MADV_HUGEPAGE before any page is touched, so the first write to each
-// 2 MiB faults in a huge page when the kernel has one free.
+// whole 2 MiB stretch faults in a huge page when the kernel has one free.
 func mapHuge(n int) (b []byte, release func(), ok bool) {
-	size := uintptr(n+Size-1) / Size * Size
+	const page = 4096
+	size := uintptr(n+page-1) / page * page
 	if size == 0 {
 		return nil, nil, false
 	}
