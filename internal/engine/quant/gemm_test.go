@@ -545,11 +545,11 @@ func TestGemvMatchesTileExactly(t *testing.T) {
 // it replaces: "mem" streams 96 MiB, more than the last-level cache, so
 // MB/s against the machine's memory read bandwidth says how close each is
 // to the bound; "huge" is the same matrix in memory advised for 2 MiB
-// pages (package hugepage; the packed copy always is, where Pack makes
-// one), against the Go heap's 4 KiB pages of "mem"; "l2" repeats 512 KiB that stay in the L2 cache, which
-// shows what the kernel's instructions alone allow (GB/cpu-s counts only
-// the time the process ran, so it is the steadier figure on a shared
-// machine).
+// pages (package hugepage, as a packed copy of 2 MiB or more always is),
+// against the Go heap's 4 KiB pages of "mem"; "l2" repeats 512 KiB that
+// stay in the L2 cache, which shows what the kernel's instructions alone
+// allow (GB/cpu-s counts only the time the process ran, so it is the
+// steadier figure on a shared machine).
 func BenchmarkGemv(b *testing.B) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	for _, c := range []struct {
