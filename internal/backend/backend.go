@@ -106,7 +106,7 @@ type MemoryReporter interface {
 type Memory struct {
 	// WeightsMapped is the tensor data mapped from the model file.
 	WeightsMapped int64 `json:"weights_mapped_bytes"`
-	// WeightsPacked is the heap copy of weights repacked at load for the CPU's kernels.
+	// WeightsPacked is the copy of weights repacked at load for the CPU's kernels (not file-backed).
 	WeightsPacked int64 `json:"weights_packed_bytes"`
 	// KVCacheType is the KV cache element type (F32, F16, Q8_0).
 	KVCacheType string `json:"kv_cache_type"`

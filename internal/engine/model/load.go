@@ -161,6 +161,7 @@ func Load(f *gguf.File, opt Options) (*Model, error) {
 		return nil, l.err
 	}
 	m.cfg.WeightType = l.dominantType()
+	l.pack()
 	m.packed = l.packed
 
 	m.invFreq = make([]float64, cfg.RopeDim/2)
@@ -200,8 +201,25 @@ type loader struct {
 	f     *gguf.File
 	err   error
 	bytes map[quant.Type]int64
+	// weights are the matrices fetched so far, packed together at the end.
+	weights []*weight
 	// packed counts the bytes of weights repacked at load.
 	packed int64
+}
+
+// pack makes the packed copies of every matrix whose type has packed
+// kernels on this CPU, in one allocation (quant.PackAll), so that all of
+// them, not only the 2 MiB stretches of the largest, may lie in huge pages.
+func (l *loader) pack() {
+	jobs := make([]quant.PackJob, len(l.weights))
+	for i, w := range l.weights {
+		jobs[i] = quant.PackJob{K: w.k, W: w.data, Rows: w.rows, Cols: w.cols}
+	}
+	packed, n := quant.PackAll(jobs)
+	for i, w := range l.weights {
+		w.packed = packed[i]
+	}
+	l.packed = n
 }
 
 func (l *loader) has(name string) bool {
@@ -286,7 +304,7 @@ func (l *loader) matrix(name string, rows, cols int) *weight {
 		l.bytes = map[quant.Type]int64{}
 	}
 	l.bytes[t.Type] += int64(len(w.data))
-	l.packed += w.packed.Bytes()
+	l.weights = append(l.weights, w)
 	return w
 }
 

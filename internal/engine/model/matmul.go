@@ -22,7 +22,8 @@ type weight struct {
 	// k is the type's matrix-product kernel, resolved at load.
 	k *quant.Kernel
 	// packed is the copy of data rearranged at load for the CPU's packed
-	// tiles, or nil where the type has none here (quant.Kernel.Pack).
+	// tiles, or nil where the type has none here (quant.PackAll, once the
+	// loader has every matrix).
 	packed *quant.Packed
 }
 
@@ -39,7 +40,6 @@ func newWeight(name string, typ quant.Type, rows, cols int, data []byte) (*weigh
 		return nil, fmt.Errorf("tensor %s: %w", name, err)
 	}
 	w := &weight{name: name, typ: typ, rows: rows, cols: cols, rowBytes: rb, data: data[:rb*rows], k: k}
-	w.packed = k.Pack(w.data, rows, cols)
 	if typ == quant.F32 {
 		w.f32 = float32View(w.data)
 		// The kernels read F32 rows in place; a copy made for alignment

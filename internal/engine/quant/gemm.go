@@ -30,6 +30,10 @@ type Kernel struct {
 	ptilesF [pkRows + 1]packedTileF
 	// ptilesF2 take two consecutive groups at once.
 	ptilesF2 [pkRows + 1]packedTileF2
+	// pgemv multiplies whole packed groups by one activation row
+	// (decoding), when the CPU has it; each row gets exactly what
+	// ptiles[1] gives.
+	pgemv packedGemv
 	// gemv multiplies a run of consecutive weight rows by one activation
 	// row in one call (decoding), when the CPU has it; it gives each row
 	// exactly what the R=1, T=1 tile gives.

@@ -84,6 +84,7 @@ func installAVX512(k *Kernel) {
 	case Q4_0:
 		q8 = &tilesQ4_0VNNI
 		k.ptiles = tilesQ4_0Packed
+		k.pgemv = gemvQ4_0P16
 	case Q5_0:
 		q8 = &tilesQ5_0VNNI
 	case Q4_K:

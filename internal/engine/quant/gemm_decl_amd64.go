@@ -110,6 +110,9 @@ func tileQ4_0P16x7(sc, qs *byte, nb int, x *byte, y *float32, ys int)
 //go:noescape
 func tileQ4_0P16x8(sc, qs *byte, nb int, x *byte, y *float32, ys int)
 
+//go:noescape
+func gemvQ4_0P16(w *byte, stride, scBytes, nb int, x *byte, y *float32, groups int)
+
 var tilesF16Packed = [pkRows + 1]packedTileF{1: tileF16P16x1, 2: tileF16P16x2, 3: tileF16P16x3, 4: tileF16P16x4, 5: tileF16P16x5, 6: tileF16P16x6, 7: tileF16P16x7, 8: tileF16P16x8}
 
 //go:noescape

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+
+	"github.com/open-autoglm/autoglm/internal/engine/hugepage"
 )
 
 // actsValue returns activation element j of row t as the kernels see it
@@ -541,17 +544,21 @@ func TestGemvMatchesTileExactly(t *testing.T) {
 // decoding does, with the matrix-vector kernel and with the one-row tiles
 // it replaces: "mem" streams 96 MiB, more than the last-level cache, so
 // MB/s against the machine's memory read bandwidth says how close each is
-// to the bound; "l2" repeats 512 KiB that stay in the L2 cache, which
-// shows what the kernel's instructions alone allow (GB/cpu-s counts only
-// the time the process ran, so it is the steadier figure on a shared
-// machine).
+// to the bound; "huge" is the same matrix in memory advised for 2 MiB
+// pages (package hugepage, as a packed copy of 2 MiB or more always is),
+// against the Go heap's 4 KiB pages of "mem"; "l2" repeats 512 KiB that
+// stay in the L2 cache, which shows what the kernel's instructions alone
+// allow (GB/cpu-s counts only the time the process ran, so it is the
+// steadier figure on a shared machine).
 func BenchmarkGemv(b *testing.B) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	for _, c := range []struct {
 		typ  Type
 		size int
 		name string
-	}{{Q8_0, 96 << 20, "mem"}, {Q8_0, 512 << 10, "l2"}, {Q5_0, 96 << 20, "mem"}, {Q5_0, 512 << 10, "l2"},
+	}{{Q8_0, 96 << 20, "mem"}, {Q8_0, 96 << 20, "huge"}, {Q8_0, 512 << 10, "l2"},
+		{Q4_0, 96 << 20, "mem"}, {Q4_0, 96 << 20, "huge"}, {Q4_0, 512 << 10, "l2"},
+		{Q5_0, 96 << 20, "mem"}, {Q5_0, 512 << 10, "l2"},
 		{Q4_K, 96 << 20, "mem"}, {Q4_K, 512 << 10, "l2"}, {Q6_K, 96 << 20, "mem"}, {Q6_K, 512 << 10, "l2"}} {
 		typ := c.typ
 		cols := 896
@@ -566,12 +573,22 @@ func BenchmarkGemv(b *testing.B) {
 		tiles := *k
 		tiles.gemv = nil
 		y := make([]float32, rows)
+		var p *Packed
+		var hold *hugepage.Buffer
 		// The matrix is made on first use, so that a -bench filter that
 		// leaves this size out does not pay for it.
 		setup := func() {
 			if enc != nil {
 				return
 			}
+			defer func() {
+				if c.name == "huge" {
+					h := hugepage.Alloc(len(enc))
+					hold = h
+					enc = append(h.Bytes()[:0], enc...)
+				}
+				p = k.Pack(enc, rows, cols)
+			}()
 			w := make([]float32, cols)
 			enc = make([]byte, 0, rows*rb)
 			for range rows {
@@ -583,18 +600,29 @@ func BenchmarkGemv(b *testing.B) {
 			}
 			k.QuantizeActs(&a, w, 1, cols)
 		}
+		// packed: the layout decoding reads where the type has packed
+		// tiles ([Kernel.Pack]); skipped where it has none.
 		for _, kern := range []struct {
-			name string
-			k    *Kernel
-		}{{"gemv", k}, {"tiles", &tiles}} {
+			name   string
+			k      *Kernel
+			packed bool
+		}{{"gemv", k, false}, {"tiles", &tiles, false}, {"packed", k, true}} {
 			b.Run(fmt.Sprintf("%v/%s/%s", typ, c.name, kern.name), func(b *testing.B) {
 				setup()
+				if kern.packed && p == nil {
+					b.Skip("no packed tiles for this type on this CPU or build")
+				}
 				b.SetBytes(int64(len(enc)))
 				cpu := cpuTime()
 				for b.Loop() {
-					kern.k.MulRows(enc, 0, rows, &a, y, rows)
+					if kern.packed {
+						kern.k.MulRowsPacked(enc, p, 0, rows, &a, y, rows)
+					} else {
+						kern.k.MulRows(enc, 0, rows, &a, y, rows)
+					}
 				}
 				b.ReportMetric(float64(len(enc))*float64(b.N)/(cpuTime()-cpu).Seconds()/1e9, "GB/cpu-s")
+				runtime.KeepAlive(hold)
 			})
 		}
 	}

@@ -3,7 +3,10 @@ package quant
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"unsafe"
+
+	"github.com/open-autoglm/autoglm/internal/engine/hugepage"
 )
 
 // Packed weights. For some types the assembly has tiles that read the
@@ -38,6 +41,12 @@ const packRows = 16
 // activation group x.
 type packedTile func(sc, qs *byte, nb int, x *byte, y *float32, ys int)
 
+// packedGemv computes y[16g + r] for the rows r of groups consecutive
+// packed groups (the first at w, stride bytes apart, each with scBytes of
+// scales and nb blocks per row) and the one activation row of the packed
+// activation group x.
+type packedGemv func(w *byte, stride, scBytes, nb int, x *byte, y *float32, groups int)
+
 // packedTileF computes y[t*ys/4 + r] for the 16 rows of one packed F16
 // group w (n columns) and T float32 activation rows from x, xs bytes
 // apart.
@@ -49,22 +58,28 @@ type packedTileF2 func(w *byte, ws int, x *float32, xs int, n int, y *float32, y
 // Packed is a weight matrix rearranged for the packed tiles. It is
 // immutable and safe for concurrent use.
 type Packed struct {
-	typ          Type
-	rows, cols   int
-	groups       int // full groups of packRows rows
-	scBytes      int // bytes of a group's scale region
-	stride       int // bytes of a group
-	buf          []byte
-	allocatedLen int
+	typ        Type
+	rows, cols int
+	groups     int // full groups of packRows rows
+	scBytes    int // bytes of a group's scale region
+	stride     int // bytes of a group
+	buf        []byte
+	mem        *hugepage.Buffer // holds buf (shared by PackAll's copies)
+	size64     int64            // Bytes: mem's size, or this copy's share of it
 }
 
-// Bytes returns the memory the packed copy takes.
+// Bytes returns the memory the packed copy takes: its allocation's, or for
+// a copy from PackAll its 64-byte aligned share of the one allocation.
 func (p *Packed) Bytes() int64 {
 	if p == nil {
 		return 0
 	}
-	return int64(p.allocatedLen)
+	return p.size64
 }
+
+// HugePages reports whether the packed copy lies in memory advised for
+// 2 MiB pages (package hugepage).
+func (p *Packed) HugePages() bool { return p != nil && p.mem.Mapped() }
 
 // packs reports whether k has packed tiles on this CPU.
 func (k *Kernel) packs() bool { return k.ptiles[1] != nil || k.ptilesF[1] != nil }
@@ -76,8 +91,61 @@ func (k *Kernel) packsActs() bool { return k.ptiles[1] != nil }
 // Pack returns w (rows × cols of k's type) rearranged for the packed tiles,
 // or nil when this CPU or build has none for the type or the matrix has
 // fewer than one group of rows. The result is a copy; w is still read for
-// the rows past the last group.
+// the rows past the last group. [PackAll] packs several matrices into one
+// allocation.
 func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
+	p := k.packLayout(w, rows, cols)
+	if p == nil {
+		return nil
+	}
+	p.place(hugepage.Alloc(p.size()+64), 0)
+	p.size64 = p.mem.Reserved()
+	k.fill(p, w)
+	return p
+}
+
+// PackJob is one matrix for [PackAll]: w holds rows × cols of K's type.
+type PackJob struct {
+	K          *Kernel
+	W          []byte
+	Rows, Cols int
+}
+
+// PackAll packs every job's matrix as [Kernel.Pack] does (nil where Pack
+// gives nil) into one allocation, so that all of a model's packed weights
+// lie in 2 MiB pages where the system gives them (package hugepage), not
+// only the whole 2 MiB stretches of each large matrix; it returns the
+// packed copies and the bytes the allocation holds.
+func PackAll(jobs []PackJob) ([]*Packed, int64) {
+	out := make([]*Packed, len(jobs))
+	offs := make([]int, len(jobs))
+	total := 0
+	for i, j := range jobs {
+		if p := j.K.packLayout(j.W, j.Rows, j.Cols); p != nil {
+			out[i] = p
+			offs[i] = total
+			total += (p.size() + 63) / 64 * 64
+		}
+	}
+	if total == 0 {
+		return out, 0
+	}
+	mem := hugepage.Alloc(total + 64)
+	base := int((64 - uintptr(unsafe.Pointer(&mem.Bytes()[0]))%64) % 64)
+	for i, p := range out {
+		if p == nil {
+			continue
+		}
+		p.place(mem, base+offs[i])
+		p.size64 = int64((p.size() + 63) / 64 * 64)
+		jobs[i].K.fill(p, jobs[i].W)
+	}
+	return out, mem.Reserved()
+}
+
+// packLayout returns the geometry of w's packed copy, without memory, or
+// nil when Pack gives nil.
+func (k *Kernel) packLayout(w []byte, rows, cols int) *Packed {
 	bs := k.typ.BlockSize()
 	if !k.packs() || rows < packRows || cols%bs != 0 || cols == 0 {
 		return nil
@@ -94,12 +162,29 @@ func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
 		p.scBytes = (nb*packRows*2 + 63) / 64 * 64
 		p.stride = p.scBytes + nb*packRows*16
 	}
-	// 64-byte aligned, so no vector load crosses a cache line.
-	n := p.groups * p.stride
-	raw := make([]byte, n+64)
-	off := int((64 - uintptr(unsafe.Pointer(&raw[0]))%64) % 64)
-	p.buf = raw[off : off+n]
-	p.allocatedLen = len(raw)
+	return p
+}
+
+// size is the bytes of p's packed groups.
+func (p *Packed) size() int { return p.groups * p.stride }
+
+// place puts p's groups in mem from the first 64-byte boundary at or past
+// off (64-byte aligned, so no vector load crosses a cache line; and in
+// 2 MiB pages where the system gives them: decoding streams the whole copy
+// once per token, and with 4 KiB pages TLB misses and the prefetchers'
+// stops at every page boundary slow it down).
+func (p *Packed) place(mem *hugepage.Buffer, off int) {
+	raw := mem.Bytes()
+	off += int((64 - uintptr(unsafe.Pointer(&raw[off]))%64) % 64)
+	p.mem = mem
+	p.buf = raw[off : off+p.size() : off+p.size()]
+}
+
+// fill writes w's rows into p's groups.
+func (k *Kernel) fill(p *Packed, w []byte) {
+	cols := p.cols
+	rb := cols / k.typ.BlockSize() * k.typ.BlockBytes()
+	nb := cols / 32
 	le := binary.LittleEndian
 	if k.typ == F16 {
 		for g := range p.groups {
@@ -112,7 +197,7 @@ func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
 				}
 			}
 		}
-		return p
+		return
 	}
 	for g := range p.groups {
 		dst := p.buf[g*p.stride : (g+1)*p.stride]
@@ -130,7 +215,6 @@ func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
 			}
 		}
 	}
-	return p
 }
 
 // MulRowsPacked is [Kernel.MulRows] with p, the packed copy of w from
@@ -164,6 +248,12 @@ func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []flo
 	}
 	nb := a.cols / 32
 	cols := a.cols
+	if n == 1 && k.pgemv != nil {
+		// Decoding: one call streams every group.
+		k.pgemv(&p.buf[g0*p.stride], p.stride, p.scBytes, nb, &a.pk[0], &y[g0*packRows], g1-g0)
+		runtime.KeepAlive(p)
+		return
+	}
 	// Groups are taken in chunks of about 256 KiB (at least two groups,
 	// which the two-group tiles take together), which stay in the L2
 	// cache while every tile of activation rows passes over them.
@@ -193,4 +283,5 @@ func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []flo
 			}
 		}
 	}
+	runtime.KeepAlive(p) // p.mem unmaps p.buf when collected
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // packedTypes are the weight types that may have packed tiles.
@@ -167,5 +168,84 @@ func BenchmarkPacked(b *testing.B) {
 				}
 			}
 		}
+	}
+}
+
+// TestPackedGemvMatchesTileExactly checks the packed matrix-vector kernel
+// of decoding, where this CPU has one, against the one-row packed tile it
+// stands in for, bit for bit (so greedy text does not change with it), for
+// every length class and row ranges that start and end inside a group.
+func TestPackedGemvMatchesTileExactly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	for _, typ := range packedTypes {
+		k, _ := KernelFor(typ)
+		if k.pgemv == nil {
+			continue
+		}
+		tiles := *k
+		tiles.pgemv = nil
+		for _, cols := range colsFor(typ) {
+			for _, rows := range []int{16, 48, 67} {
+				enc, err := Quantize(typ, testData(rng, rows*cols))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := k.Pack(enc, rows, cols)
+				var a Acts
+				k.QuantizeActs(&a, testData(rng, cols), 1, cols)
+				for _, rr := range [][2]int{{0, rows}, {3, rows - 2}, {16, rows}, {0, 16}, {5, 12}} {
+					lo, hi := rr[0], rr[1]
+					got := make([]float32, rows)
+					want := make([]float32, rows)
+					k.MulRowsPacked(enc, p, lo, hi, &a, got, rows)
+					tiles.MulRowsPacked(enc, p, lo, hi, &a, want, rows)
+					for r := range rows {
+						if math.Float32bits(got[r]) != math.Float32bits(want[r]) {
+							t.Fatalf("%v %dx%d rows [%d,%d): y[%d] = %g, packed tile %g", typ, rows, cols, lo, hi, r, got[r], want[r])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPackAllMatchesPack checks that packing several matrices into one
+// allocation gives each the bytes Pack gives it alone, nil where Pack
+// gives nil, and a total that holds them all.
+func TestPackAllMatchesPack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(39, 40))
+	var jobs []PackJob
+	for _, typ := range packedTypes {
+		k, _ := KernelFor(typ)
+		for _, sh := range [][2]int{{35, 96}, {8, 64}, {16, 896}, {67, 32 * 7}} {
+			rows, cols := sh[0], sh[1]
+			enc, err := Quantize(typ, testData(rng, rows*cols))
+			if err != nil {
+				t.Fatal(err)
+			}
+			jobs = append(jobs, PackJob{K: k, W: enc, Rows: rows, Cols: cols})
+		}
+	}
+	got, total := PackAll(jobs)
+	var sum int64
+	for i, j := range jobs {
+		want := j.K.Pack(j.W, j.Rows, j.Cols)
+		if (want == nil) != (got[i] == nil) {
+			t.Fatalf("job %d (%v %dx%d): PackAll nil=%v, Pack nil=%v", i, j.K.Type(), j.Rows, j.Cols, got[i] == nil, want == nil)
+		}
+		if want == nil {
+			continue
+		}
+		if string(got[i].buf) != string(want.buf) {
+			t.Fatalf("job %d (%v %dx%d): PackAll's bytes differ from Pack's", i, j.K.Type(), j.Rows, j.Cols)
+		}
+		if uintptr(unsafe.Pointer(&got[i].buf[0]))%64 != 0 {
+			t.Fatalf("job %d: packed copy not 64-byte aligned", i)
+		}
+		sum += got[i].Bytes()
+	}
+	if sum == 0 && total != 0 || sum > total {
+		t.Fatalf("PackAll holds %d bytes for copies of %d", total, sum)
 	}
 }

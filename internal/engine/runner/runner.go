@@ -270,8 +270,10 @@ type Memory struct {
 	// Weights is the tensor data, mapped from the file (shared with the
 	// page cache; resident once read).
 	Weights int64
-	// Packed is the heap copy of weights repacked at load for the CPU's
-	// kernels (Q4_0 and F16 on AVX-512); zero when nothing was repacked.
+	// Packed is the copy of weights repacked at load for the CPU's
+	// kernels (Q4_0 and F16 on AVX-512; anonymous memory advised for huge
+	// pages on Linux, see package hugepage); zero when nothing was
+	// repacked.
 	Packed int64
 	// KVCacheType is the KV cache element type ("F32", "F16", "Q8_0").
 	KVCacheType string

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package hugepage
+
+func mapHuge(int) ([]byte, func(), bool) { return nil, nil, false }
