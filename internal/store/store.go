@@ -262,6 +262,22 @@ type UpdateUserParams struct {
 	Disabled *bool
 }
 
+// Apply sets u's fields that p changes (its non-nil ones).
+func (p UpdateUserParams) Apply(u *User) {
+	if p.Name != nil {
+		u.Name = *p.Name
+	}
+	if p.Email != nil {
+		u.Email = *p.Email
+	}
+	if p.Role != nil {
+		u.Role = *p.Role
+	}
+	if p.Disabled != nil {
+		u.Disabled = *p.Disabled
+	}
+}
+
 // UpdateKeyParams changes a key; nil fields are left alone.
 type UpdateKeyParams struct {
 	ID     string

@@ -115,18 +115,10 @@ func (s *Store) UpdateUser(ctx context.Context, p store.UpdateUserParams) (store
 		if u.ID != p.ID {
 			continue
 		}
-		if p.Name != nil {
-			u.Name = *p.Name
-		}
-		if p.Email != nil {
-			u.Email = *p.Email
-		}
-		if p.Role != nil {
-			u.Role = *p.Role
-		}
+		was := u.Disabled
+		p.Apply(u)
 		now := s.now()
-		if p.Disabled != nil && *p.Disabled != u.Disabled {
-			u.Disabled = *p.Disabled
+		if u.Disabled != was {
 			for j := range s.keys {
 				if s.keys[j].UserID == u.ID {
 					s.keys[j].UserDisabled = u.Disabled

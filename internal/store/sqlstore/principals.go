@@ -96,18 +96,7 @@ func (s *Store) UpdateUser(ctx context.Context, p store.UpdateUserParams) (store
 			return err
 		}
 		u = old
-		if p.Name != nil {
-			u.Name = *p.Name
-		}
-		if p.Email != nil {
-			u.Email = *p.Email
-		}
-		if p.Role != nil {
-			u.Role = *p.Role
-		}
-		if p.Disabled != nil {
-			u.Disabled = *p.Disabled
-		}
+		p.Apply(&u)
 		if u.UpdatedAt, err = s.d.Now(ctx, tx); err != nil {
 			return err
 		}
