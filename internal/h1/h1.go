@@ -456,18 +456,21 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 	return true
 }
 
-// runHandler calls the handler, recovering a panic as net/http does: the connection is closed
-// (a response already begun cannot be taken back) and the panic logged unless it is
-// http.ErrAbortHandler.
+// runHandler calls the handler, recovering a panic: the connection is closed (a response
+// already begun cannot be taken back). A panic with http.ErrAbortHandler is how a handler
+// says its answer must not look complete (an upstream broke off mid-answer): nothing more
+// is written, so the client sees the connection cut, as with net/http. Any other panic is
+// logged and, when nothing was sent yet, answered with a plain 500.
 func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			ok = false
-			if v != http.ErrAbortHandler {
-				buf := make([]byte, 16<<10)
-				buf = buf[:runtime.Stack(buf, false)]
-				c.srv.logger().Error("handler panic", "remote", c.remote, "panic", v, "stack", string(buf))
+			if v == http.ErrAbortHandler {
+				return
 			}
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.logger().Error("handler panic", "remote", c.remote, "panic", v, "stack", string(buf))
 			if !w.sentHead && w.err == nil {
 				c.refuse(http.StatusInternalServerError, "internal error")
 			}

@@ -411,6 +411,10 @@ func TestResponseFraming(t *testing.T) {
 			w.Write([]byte(strings.Repeat("b", 40<<10)))
 		case "/panic":
 			panic("boom")
+		case "/abort":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"partial":`)
+			panic(http.ErrAbortHandler)
 		case "/close":
 			w.Header().Set("Connection", "close")
 			io.WriteString(w, "bye")
@@ -456,6 +460,13 @@ func TestResponseFraming(t *testing.T) {
 	}
 	if _, err := brp.ReadByte(); err == nil {
 		t.Error("connection open after a panic")
+	}
+	// http.ErrAbortHandler after part of an answer: nothing is sent, the connection is cut,
+	// so the client cannot take the answer for a complete one.
+	ca, bra := dial(t, addr)
+	io.WriteString(ca, "GET /abort HTTP/1.1\r\nHost: h\r\n\r\n")
+	if b, err := io.ReadAll(bra); len(b) != 0 || err != nil {
+		t.Errorf("aborted handler: %d bytes sent (%q), err %v; want the connection closed with nothing", len(b), b, err)
 	}
 }
 
