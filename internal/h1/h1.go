@@ -260,6 +260,7 @@ type conn struct {
 	stash  []byte // bytes a watch read past the request (a pipelined request), read first
 	head   head   // the current request's head
 	watch  watch  // the current request's watch, re-armed for each
+	linger bool   // closing with part of a request body unread (see closeLingering)
 
 	mu    sync.Mutex
 	phase connPhase
@@ -291,7 +292,11 @@ func (c *conn) serve() {
 	endState := http.StateClosed
 	defer func() {
 		if endState == http.StateClosed {
-			_ = c.rwc.Close()
+			if c.linger {
+				c.closeLingering()
+			} else {
+				_ = c.rwc.Close()
+			}
 		}
 		s.forget(c, endState)
 	}()
@@ -442,6 +447,7 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 	s.putBuf(c.out)
 	w.buf, c.out = nil, nil
 	if !ok || w.close || w.err != nil {
+		c.linger = b != nil && !b.eof && w.err == nil
 		return false
 	}
 	if b != nil {
@@ -450,10 +456,27 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 			drain = 256 << 10
 		}
 		if !b.drain(drain) {
+			c.linger = true
 			return false
 		}
 	}
 	return true
+}
+
+// lingerDelay is how long a connection closed with part of a request body unread waits after
+// its answer and its half-close before the full close.
+const lingerDelay = 500 * time.Millisecond
+
+// closeLingering closes a connection whose client may still be sending a body the server
+// will not read (an answer given early, such as 413): closing at once with unread bytes makes
+// the kernel reset the connection, and a reset that reaches the client before it has read the
+// answer destroys the answer. So the server half-closes, the client reads the answer and the
+// end of it, and the connection is closed a moment later, as net/http does.
+func (c *conn) closeLingering() {
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		time.Sleep(lingerDelay)
+	}
+	_ = c.rwc.Close()
 }
 
 // runHandler calls the handler, recovering a panic: the connection is closed (a response

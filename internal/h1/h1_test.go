@@ -516,3 +516,22 @@ func TestPipelinedBehindLongRequest(t *testing.T) {
 		t.Fatalf("pipelined: %q", b)
 	}
 }
+
+// An answer given before the body is read (a 413) reaches a client that is still sending the
+// body: the server half-closes and waits before closing, so the client's unread answer is not
+// destroyed by a reset.
+func TestEarlyAnswerSurvivesUnreadBody(t *testing.T) {
+	addr := start(t, &h1.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	}), MaxDrainBytes: 1 << 10, Log: discard()})
+	for range 5 {
+		resp, err := http.Post("http://"+addr+"/", "application/octet-stream", strings.NewReader(strings.Repeat("x", 4<<20)))
+		if err != nil {
+			t.Fatalf("the early answer was lost: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
