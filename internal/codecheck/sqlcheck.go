@@ -61,7 +61,15 @@ func after(a, b Diagnostic) bool {
 
 var mysqlPos = regexp.MustCompile(`line (\d+) column (\d+)`)
 
-func mysqlDiagnostics(src string) []Diagnostic {
+func mysqlDiagnostics(src string) (diags []Diagnostic) {
+	// TiDB's parser panics on some input (its stand-in decimal type refuses a numeric literal
+	// of more digits than it holds); that is the parser's limit, reported as an error of the
+	// block rather than a crash of the request checking it.
+	defer func() {
+		if v := recover(); v != nil {
+			diags = []Diagnostic{{Severity: SeverityError, Message: "mysql: the parser could not read this block (a numeric literal with more digits than it holds?)"}}
+		}
+	}()
 	p := tidb.New()
 	_, warns, err := p.ParseSQL(src)
 	var out []Diagnostic
