@@ -19,18 +19,10 @@
 // application after the first screen (<meta name="autoglm-app">), when the application took
 // the page over (the mark autoglm:app). Medians are printed. CHROMIUM names the browser
 // (default /usr/bin/chromium).
-import pw from 'playwright-core';
+import { args, launch, median, ready, warmUp } from './report.mjs';
 
-const { chromium } = pw;
-const n = Number(process.argv[2]);
-const urls = process.argv.slice(3);
-if (!(n > 0) || urls.length === 0) {
-  console.error('usage: node load.mjs N URL [URL...]');
-  process.exit(2);
-}
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const ready = (p) => p.waitForFunction(() => performance.getEntriesByName('autoglm:ready').length > 0);
+const { n, urls } = args('load.mjs');
+const browser = await launch();
 const mark = (p) => p.evaluate(() => performance.getEntriesByName('autoglm:ready')[0].startTime);
 
 // cpu returns the renderer main thread's CPU time (ms) up to the mark, from a trace.
@@ -58,13 +50,7 @@ const another = (u) => {
 };
 
 const out = new Map(urls.map((u) => [u, { cold: [], cpu: [], app: [], other: [], up: [], warm: [] }]));
-{ // the browser itself warmed up, for none of the URLs to pay for it
-  const c = await browser.newContext();
-  const p = await c.newPage();
-  await p.goto(urls[0]);
-  await ready(p);
-  await c.close();
-}
+await warmUp(browser, urls[0]);
 for (let i = 0; i < n; i++) {
   for (const u of urls) {
     const o = out.get(u);

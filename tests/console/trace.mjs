@@ -8,18 +8,10 @@
 // each kind of work before the mark (self time: a task's time not spent in a nested event),
 // and the network waterfall of the last run (start and end of each request, from the
 // navigation's start). CHROMIUM names the browser (default /usr/bin/chromium).
-import pw from 'playwright-core';
+import { args, launch, median, ready, warmUp } from './report.mjs';
 
-const { chromium } = pw;
-const n = Number(process.argv[2]);
-const urls = process.argv.slice(3);
-if (!(n > 0) || urls.length === 0) {
-  console.error('usage: node trace.mjs N URL [URL...]');
-  process.exit(2);
-}
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const ready = (p) => p.waitForFunction(() => performance.getEntriesByName('autoglm:ready').length > 0);
+const { n, urls } = args('trace.mjs');
+const browser = await launch();
 
 // selfTimes returns the main thread's self CPU time (ms) by event name before the mark.
 function selfTimes(trace) {
@@ -43,13 +35,7 @@ function selfTimes(trace) {
 }
 
 const out = new Map(urls.map((u) => [u, { runs: [], net: null, ready: [] }]));
-{
-  const c = await browser.newContext();
-  const p = await c.newPage();
-  await p.goto(urls[0]);
-  await ready(p);
-  await c.close();
-}
+await warmUp(browser, urls[0]);
 for (let i = 0; i < n; i++) {
   for (const u of urls) {
     const o = out.get(u);
