@@ -6,6 +6,7 @@ package openai
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -29,7 +30,11 @@ type Client struct {
 	base    string   // API root without a trailing slash
 	auth    []string // {"Bearer <key>"}, or nil without a key
 	headers http.Header
-	hc      *http.Client
+	// rt sends each request as it is: no http.Client in between. A client's redirect
+	// bookkeeping copies every request's headers to replay them on a redirect, and an
+	// upstream's redirect is not followed anyway (Do): a proxy passes on what the address
+	// it was given answers, as nginx's proxy_pass does.
+	rt http.RoundTripper
 }
 
 // Header values every request carries, shared by all requests and never written to.
@@ -44,7 +49,9 @@ var _ backend.Closer = (*Client)(nil)
 
 // Close closes the client's idle upstream connections.
 func (c *Client) Close() error {
-	c.hc.CloseIdleConnections()
+	if ci, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -83,25 +90,25 @@ func newTransport(connect time.Duration) *Transport {
 	}
 }
 
-// New returns a client for the upstream in cfg. A nil hc gets a client on NewTransport, with
-// cfg.Timeouts.Connect (when set) bounding the dial and TLS handshake; the client has no
-// overall timeout because streams may run for minutes; requests are bounded by their
-// contexts.
-func New(cfg config.Backend, hc *http.Client) (*Client, error) {
+// New returns a client for the upstream in cfg that sends its requests with rt. A nil rt is
+// NewTransport's, with cfg.Timeouts.Connect (when set) bounding the dial and TLS handshake;
+// there is no overall timeout because streams may run for minutes; requests are bounded by
+// their contexts.
+func New(cfg config.Backend, rt http.RoundTripper) (*Client, error) {
 	if cfg.BaseURL == "" {
 		return nil, fmt.Errorf("backend %s: base_url is required", cfg.Name)
 	}
-	if hc == nil {
+	if rt == nil {
 		connect := cfg.Timeouts.Connect.D()
 		if connect <= 0 {
 			connect = 10 * time.Second
 		}
-		hc = &http.Client{Transport: newTransport(connect)}
+		rt = newTransport(connect)
 	}
 	c := &Client{
 		base:    strings.TrimRight(cfg.BaseURL, "/"),
 		headers: make(http.Header, len(cfg.Headers)),
-		hc:      hc,
+		rt:      rt,
 	}
 	if cfg.APIKey != "" {
 		c.auth = []string{"Bearer " + cfg.APIKey}
@@ -144,11 +151,28 @@ func (c *Client) Do(ctx context.Context, req *backend.Request) (*backend.Respons
 		h["Authorization"] = c.auth
 	}
 	telemetry.InjectUpstream(ctx, h)
-	resp, err := c.hc.Do(hr)
+	resp, err := c.send(hr)
 	if err != nil {
 		return nil, err
 	}
 	return &backend.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+}
+
+// ErrRedirect is what Do and Probe return for an upstream that answers with a redirect. It
+// is not followed: base_url must name the API itself.
+var ErrRedirect = errors.New("the upstream answered with a redirect; base_url must be the final address of its API")
+
+// send sends hr with the client's round tripper and refuses a redirect (3xx other than 304).
+func (c *Client) send(hr *http.Request) (*http.Response, error) {
+	resp, err := c.rt.RoundTrip(hr)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusNotModified {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("%w (status %d to %q)", ErrRedirect, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return resp, nil
 }
 
 // ClientHeaderRefused reports whether a header that came from a client must never be sent
@@ -181,7 +205,7 @@ func (c *Client) Probe(ctx context.Context) error {
 	if c.auth != nil {
 		hr.Header["Authorization"] = c.auth
 	}
-	resp, err := c.hc.Do(hr)
+	resp, err := c.send(hr)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,12 @@ package openai_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/open-autoglm/autoglm/internal/backend"
@@ -91,5 +94,36 @@ func BenchmarkClientDo(b *testing.B) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
+	}
+}
+
+// TestRedirectIsAnError: an upstream that answers with a redirect is not followed (the
+// request, with the backend's key, is not sent to wherever it points) and is a clear error,
+// both for requests and for the health probe.
+func TestRedirectIsAnError(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer other.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer up.Close()
+	c, err := openai.New(config.Backend{Name: "b", BaseURL: up.URL + "/v1", APIKey: "sk-backend"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Do(context.Background(), &backend.Request{Op: backend.OpChat, Body: []byte(`{}`)})
+	if !errors.Is(err, openai.ErrRedirect) || !strings.Contains(err.Error(), "307") {
+		t.Fatalf("Do: %v, want ErrRedirect with its status", err)
+	}
+	if err := c.Probe(context.Background()); !errors.Is(err, openai.ErrRedirect) {
+		t.Fatalf("Probe: %v, want ErrRedirect", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the redirect was followed %d times", n)
 	}
 }
