@@ -477,7 +477,7 @@ func testUsageTotals(t *testing.T, newDB NewDB) {
 		usageAt(next.AddDate(0, 1, 0), "k1", "u1", "m1", 5, 5),                            // May 1
 		usageAt(next.AddDate(0, 1, 0).Add(-time.Microsecond), "k1", "u1", "m1", 6, 6),     // April 30, last µs
 	}
-	if err := s.Append(ctx, recs, nil); err != nil {
+	if err := s.Append(ctx, "", recs, nil); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -554,11 +554,11 @@ func testListUsage(t *testing.T, newDB NewDB) {
 	}
 	// Written in three transactions, as a Batcher would.
 	for _, chunk := range [][]store.UsageRecord{want[:10], want[10:11], want[11:]} {
-		if err := s.Append(ctx, chunk, nil); err != nil {
+		if err := s.Append(ctx, "", chunk, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Append(ctx, nil, nil); err != nil {
+	if err := s.Append(ctx, "", nil, nil); err != nil {
 		t.Fatalf("empty append: %v", err)
 	}
 	slices.Reverse(want)
@@ -597,7 +597,7 @@ func testListUsage(t *testing.T, newDB NewDB) {
 	wantErr(t, "bad cursor", err, store.ErrInvalid)
 
 	// A record without a time gets the time it was written.
-	if err := s.Append(ctx, []store.UsageRecord{{KeyID: "now", Model: "m"}}, nil); err != nil {
+	if err := s.Append(ctx, "", []store.UsageRecord{{KeyID: "now", Model: "m"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	p = try(s.ListUsage(ctx, store.UsageQuery{UsageFilter: store.UsageFilter{KeyID: "now"}})).must(t)
@@ -625,7 +625,7 @@ func testAudit(t *testing.T, newDB NewDB) {
 	recs[0].Details = nil                           // none: stored as {}
 	recs[1].Details = json.RawMessage(`not json {`) // kept as a JSON string
 	// Audit records can share a transaction with usage records.
-	if err := s.Append(ctx, []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 1)}, recs); err != nil {
+	if err := s.Append(ctx, "", []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 1)}, recs); err != nil {
 		t.Fatal(err)
 	}
 	all := listAudit(t, s, store.AuditQuery{ListParams: store.ListParams{Limit: 7}})
@@ -716,7 +716,7 @@ func testRetention(t *testing.T, newDB NewDB) {
 		usage = append(usage, usageAt(at, "k", "u", "m", 1, 1))
 		audit = append(audit, store.AuditRecord{Time: at, Actor: "a", Action: "x", Result: "ok"})
 	}
-	if err := s.Append(ctx, usage, audit); err != nil {
+	if err := s.Append(ctx, "", usage, audit); err != nil {
 		t.Fatal(err)
 	}
 	cut := day.Add(24 * time.Hour)
@@ -776,7 +776,7 @@ func testConcurrentWriters(t *testing.T, newDB NewDB) {
 				id := fmt.Sprintf("w%d-k%d", w, r)
 				_, err := s.CreateKey(ctx, newKey(id, u.ID))
 				fail(err)
-				fail(s.Append(ctx, []store.UsageRecord{usageAt(day, id, u.ID, "m", 1, 2), usageAt(day, id, u.ID, "m", 3, 4)},
+				fail(s.Append(ctx, "", []store.UsageRecord{usageAt(day, id, u.ID, "m", 1, 2), usageAt(day, id, u.ID, "m", 3, 4)},
 					[]store.AuditRecord{{Time: day, Actor: u.ID, Action: "key.create", Target: id, Result: "ok"}}))
 				switch r % 4 {
 				case 0:
@@ -825,7 +825,7 @@ func testLargeAppend(t *testing.T, newDB NewDB) {
 		audit[i] = store.AuditRecord{Time: day.Add(time.Duration(i) * time.Second), Actor: "a", Action: "x",
 			Target: fmt.Sprint(i), Result: "ok", Details: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}
 	}
-	if err := s.Append(ctx, usage, audit); err != nil {
+	if err := s.Append(ctx, "", usage, audit); err != nil {
 		t.Fatal(err)
 	}
 	var got []store.UsageRecord
@@ -882,7 +882,7 @@ func testConcurrentAppends(t *testing.T, newDB NewDB) {
 					recs[i] = usageAt(day.Add(time.Duration(n%3)*24*time.Hour+time.Duration(i)*time.Minute),
 						fmt.Sprintf("k%d", n), "u", "m", 1, int64(n))
 				}
-				if err := s.Append(ctx, recs, nil); err != nil {
+				if err := s.Append(ctx, "", recs, nil); err != nil {
 					t.Error(err)
 					return
 				}
@@ -997,7 +997,7 @@ func testCanceled(t *testing.T, newDB NewDB) {
 	if _, err := s.CreateUser(ctx, store.User{Name: "x", Role: "user"}); err == nil {
 		t.Error("CreateUser with a canceled context succeeded")
 	}
-	if err := s.Append(ctx, []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 1)}, nil); err == nil {
+	if err := s.Append(ctx, "", []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 1)}, nil); err == nil {
 		t.Error("Append with a canceled context succeeded")
 	}
 	// A canceled call leaves the store usable.
