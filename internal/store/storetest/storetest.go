@@ -48,6 +48,8 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Retention", testRetention},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"BatchIDs", testBatchIDs},
+		{"ConcurrentRetries", testConcurrentRetries},
 		{"LargeAppend", testLargeAppend},
 		{"Reopen", testReopen},
 		{"RacingOpens", testRacingOpens},
@@ -900,6 +902,94 @@ func testConcurrentAppends(t *testing.T, newDB NewDB) {
 		got, raw := try(replicas[1].UsageTotals(ctx, f)).must(t), rawTotals(t, replicas[0], f)
 		if got != raw {
 			t.Errorf("totals for %+v: %+v, but the records sum to %+v", f, got, raw)
+		}
+	}
+}
+
+// BatchPruner is what the suite needs to make a store forget batch ids without waiting for
+// store.BatchMemory: the SQL stores' PruneBatches.
+type BatchPruner interface {
+	PruneBatches(ctx context.Context, before time.Time) (int64, error)
+}
+
+// testBatchIDs: Append applies a batch id once. Its second Append writes neither records nor
+// rollup and returns nil; another id, or none, writes again; a pruned id is forgotten.
+func testBatchIDs(t *testing.T, newDB NewDB) {
+	ctx := ctxT(t)
+	s := newDB(t)(t)
+	usage := []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 2), usageAt(day.Add(time.Hour), "k", "u", "m", 3, 4)}
+	audit := []store.AuditRecord{{Time: day, Actor: "a", Action: "batch", Result: "ok"}}
+	appendBatch := func(id string) {
+		t.Helper()
+		if err := s.Append(ctx, id, usage, audit); err != nil {
+			t.Fatalf("Append(%q): %v", id, err)
+		}
+	}
+	check := func(when string, times int64) {
+		t.Helper()
+		want := store.UsageTotals{Requests: 2 * times, PromptTokens: 4 * times, CompletionTokens: 6 * times}
+		// The first filter reads the daily rollup, the second (naming a model) the records.
+		for _, f := range []store.UsageFilter{{KeyID: "k"}, {KeyID: "k", Model: "m"}} {
+			if got := try(s.UsageTotals(ctx, f)).must(t); got != want {
+				t.Errorf("%s: totals for %+v = %+v, want %+v", when, f, got, want)
+			}
+		}
+		if got := try(s.ListAudit(ctx, store.AuditQuery{Action: "batch"})).must(t); int64(len(got.Items)) != times {
+			t.Errorf("%s: %d audit records, want %d", when, len(got.Items), times)
+		}
+	}
+
+	first := store.NewBatchID()
+	appendBatch(first)
+	appendBatch(first)
+	check("one batch appended twice", 1)
+	second := store.NewBatchID()
+	appendBatch(second)
+	check("another batch", 2)
+	appendBatch("")
+	appendBatch("")
+	check("two batches without an id", 4)
+
+	pr, ok := s.(BatchPruner)
+	if !ok {
+		t.Fatalf("%T cannot prune batch ids (no PruneBatches)", s)
+	}
+	if n := try(pr.PruneBatches(ctx, time.Now().Add(-store.BatchMemory))).must(t); n != 0 {
+		t.Errorf("pruning ids older than %v removed %d just written", store.BatchMemory, n)
+	}
+	appendBatch(first)
+	check("the first batch again, within BatchMemory", 4)
+	if n := try(pr.PruneBatches(ctx, time.Now().Add(time.Minute))).must(t); n != 2 {
+		t.Errorf("pruning every id removed %d, want 2", n)
+	}
+	appendBatch(first)
+	check("the first batch again, after its id was pruned", 5)
+}
+
+// testConcurrentRetries: attempts at one batch that overlap, from two replicas, apply it
+// once and all return nil (on PostgreSQL the later ones wait for the first's row lock).
+func testConcurrentRetries(t *testing.T, newDB NewDB) {
+	ctx := ctxT(t)
+	open := newDB(t)
+	replicas := []store.Store{open(t), open(t)}
+	const batches, attempts = 5, 6
+	var wg sync.WaitGroup
+	for b := range batches {
+		id := store.NewBatchID()
+		recs := []store.UsageRecord{usageAt(day, "k", "u", "m", 1, int64(b)), usageAt(day.Add(time.Minute), "k", "u", "m", 1, 1)}
+		for a := range attempts {
+			wg.Go(func() {
+				if err := replicas[a%2].Append(ctx, id, recs, nil); err != nil {
+					t.Errorf("batch %d attempt %d: %v", b, a, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	want := store.UsageTotals{Requests: 2 * batches, PromptTokens: 2 * batches, CompletionTokens: batches + batches*(batches-1)/2}
+	for _, f := range []store.UsageFilter{{KeyID: "k"}, {KeyID: "k", Model: "m"}} {
+		if got := try(replicas[1].UsageTotals(ctx, f)).must(t); got != want {
+			t.Errorf("totals for %+v = %+v, want %+v (each batch once)", f, got, want)
 		}
 	}
 }
