@@ -54,6 +54,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Reopen", testReopen},
 		{"RacingOpens", testRacingOpens},
 		{"Batcher", testBatcher},
+		{"BatcherLostCommit", testBatcherLostCommit},
 		{"Canceled", testCanceled},
 	}
 	for _, tc := range tests {
@@ -1077,6 +1078,60 @@ func testBatcher(t *testing.T, newDB NewDB) {
 	st := b.Stats()
 	if st.Dropped != 0 || st.Failed != 0 || st.Written != workers*each+workers*each/50+1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// lostCommit is a store whose first attempt at each batch commits but reports failure, as
+// when an attempt's deadline expires while its COMMIT goes through.
+type lostCommit struct {
+	store.Store
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (l *lostCommit) Append(ctx context.Context, batch string, usage []store.UsageRecord, audit []store.AuditRecord) error {
+	if err := l.Store.Append(ctx, batch, usage, audit); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[batch] {
+		return nil
+	}
+	l.seen[batch] = true
+	return fmt.Errorf("commit: %w", context.DeadlineExceeded)
+}
+
+// testBatcherLostCommit: a batch whose first attempt committed although the Batcher saw it
+// fail is in the store once, not once per attempt; the records and the rollup agree.
+func testBatcherLostCommit(t *testing.T, newDB NewDB) {
+	ctx := ctxT(t)
+	s := newDB(t)(t)
+	l := &lostCommit{Store: s, seen: make(map[string]bool)}
+	b := store.NewBatcher(l, store.BatcherOptions{Size: 10, Interval: time.Hour, Queue: 1000})
+	for i := range 95 {
+		b.Usage(usageAt(day.Add(time.Duration(i)*time.Second), "lost", "u", "m", 1, 2))
+		if i%10 == 0 {
+			b.Audit(store.AuditRecord{Actor: "a", Action: "lost", Result: "ok"})
+		}
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.Written != 95+10 || st.Failed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	want := store.UsageTotals{Requests: 95, PromptTokens: 95, CompletionTokens: 190}
+	for _, f := range []store.UsageFilter{{KeyID: "lost"}, {KeyID: "lost", Model: "m"}} {
+		if got := try(s.UsageTotals(ctx, f)).must(t); got != want {
+			t.Errorf("totals for %+v = %+v, want %+v", f, got, want)
+		}
+	}
+	if n := len(listAudit(t, s, store.AuditQuery{Action: "lost"})); n != 10 {
+		t.Errorf("%d audit records, want 10", n)
+	}
+	if l.seen[""] {
+		t.Error("the Batcher wrote a batch without an id")
 	}
 }
 
