@@ -45,8 +45,8 @@ type Store struct {
 	d  sqldb.Dialect
 	// selectKey reads keyCols: built once, as its list column is read per dialect.
 	selectKey string
-	// prepared holds the multi-row INSERTs of Append, prepared once on the writer (see
-	// prepareInserts).
+	// prepared holds the statements of Append (its multi-row INSERTs, its batch claim),
+	// prepared once on the writer (see prepareOnce).
 	prepared sync.Map // statement text → *sql.Stmt
 	// now is the clock of Append (record times it fills in, batch ids' times).
 	now func() time.Time
