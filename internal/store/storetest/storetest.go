@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every store driver passes: each method of
 // store.Store, pagination edges, key changes seen through KeysChangedSince, quota totals
-// across day boundaries, audit filters and retention, many concurrent writers, migrations
+// across day boundaries, audit filters and retention, many concurrent writers, batch ids
+// applied once however often (and however concurrently) a batch is retried, migrations
 // applied twice and Opens racing on a fresh database. It also holds the shared benchmarks.
 //
 // A driver's test calls Run with a NewDB for its database:
@@ -907,9 +908,9 @@ func testConcurrentAppends(t *testing.T, newDB NewDB) {
 	}
 }
 
-// BatchPruner is what the suite needs to make a store forget batch ids without waiting for
+// batchPruner is what the suite needs to make a store forget batch ids without waiting for
 // store.BatchMemory: the SQL stores' PruneBatches.
-type BatchPruner interface {
+type batchPruner interface {
 	PruneBatches(ctx context.Context, before time.Time) (int64, error)
 }
 
@@ -951,7 +952,7 @@ func testBatchIDs(t *testing.T, newDB NewDB) {
 	appendBatch("")
 	check("two batches without an id", 4)
 
-	pr, ok := s.(BatchPruner)
+	pr, ok := s.(batchPruner)
 	if !ok {
 		t.Fatalf("%T cannot prune batch ids (no PruneBatches)", s)
 	}
