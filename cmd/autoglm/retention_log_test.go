@@ -44,7 +44,7 @@ models:
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-cfg.Store.UsageRetention.D() - 24*time.Hour)
-	if err := st.Append(ctx, []store.UsageRecord{{Time: old, Model: "m", PromptTokens: 3, Status: 200}}, nil); err != nil {
+	if err := st.Append(ctx, "", []store.UsageRecord{{Time: old, Model: "m", PromptTokens: 3, Status: 200}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {

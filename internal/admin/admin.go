@@ -36,8 +36,9 @@ type Store interface {
 	store.Keys
 	store.Usage
 	store.Audit
-	// Append writes audit (and usage) records; see store.Store.
-	Append(ctx context.Context, usage []store.UsageRecord, audit []store.AuditRecord) error
+	// Append writes audit (and usage) records; see store.Store. The API writes each audit
+	// record once, without retrying, so it names no batch.
+	Append(ctx context.Context, batch string, usage []store.UsageRecord, audit []store.AuditRecord) error
 }
 
 // Options configure the API.
@@ -205,7 +206,7 @@ func (a *API) recordFor(r *http.Request, p *auth.Principal, action, target, resu
 	// cut the record short.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
-	if werr := a.st.Append(ctx, nil, []store.AuditRecord{rec}); werr != nil {
+	if werr := a.st.Append(ctx, "", nil, []store.AuditRecord{rec}); werr != nil {
 		a.log.Error("audit: record not written", "action", action, "actor", rec.Actor, "target", target, "result", result, "err", werr)
 	}
 }

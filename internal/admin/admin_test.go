@@ -281,7 +281,7 @@ func TestAuditAndUsageQueries(t *testing.T) {
 	var k admin.CreatedKey
 	e.call(t, adminKey, "POST", "/v1/admin/keys", admin.CreateKeyRequest{}, &k)
 	now := time.Now()
-	e.st.Append(context.Background(), []store.UsageRecord{
+	e.st.Append(context.Background(), "", []store.UsageRecord{
 		{Time: now, KeyID: k.ID, Model: "m", PromptTokens: 10, CompletionTokens: 5, Status: 200},
 		{Time: now, KeyID: k.ID, Model: "m", PromptTokens: 1, CompletionTokens: 2, Status: 200},
 		{Time: now, KeyID: "other", Model: "m", PromptTokens: 100, Status: 200},

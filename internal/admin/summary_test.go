@@ -34,7 +34,7 @@ func TestUsageSummary(t *testing.T) {
 		rec(200, bob, "glm", 200, 200*time.Millisecond, 10), // outside the window
 		rec(-5, bob, "glm", 200, 200*time.Millisecond, 10),  // before it
 	}
-	if err := e.st.Append(context.Background(), recs, nil); err != nil {
+	if err := e.st.Append(context.Background(), "", recs, nil); err != nil {
 		t.Fatal(err)
 	}
 	window := url.Values{"from": {t0.Format(time.RFC3339)}, "to": {t0.Add(2 * time.Hour).Format(time.RFC3339)}, "step": {"1h"}}

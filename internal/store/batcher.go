@@ -11,9 +11,10 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 )
 
-// Appender writes records in one transaction; Store implements it.
+// Appender writes records in one transaction, applying a batch id at most once (see
+// Store.Append); Store implements it.
 type Appender interface {
-	Append(ctx context.Context, usage []UsageRecord, audit []AuditRecord) error
+	Append(ctx context.Context, batch string, usage []UsageRecord, audit []AuditRecord) error
 }
 
 // BatcherOptions tunes a Batcher; zero fields take the defaults of the store.batch settings.
@@ -26,7 +27,10 @@ type BatcherOptions struct {
 	// and writes it in batches, so at most 2×Queue records are held in all.
 	Queue int
 	// Attempts is how many times a batch is tried before it is given up. Default 5, with
-	// backoff from 100 ms doubling up to 2 s between tries.
+	// backoff from 100 ms doubling up to 2 s between tries. Whatever Attempts says, no
+	// attempt starts whose WriteTimeout would end more than 30 minutes (half of
+	// BatchMemory) after the batch's first attempt began; the defaults end within
+	// 5×30 s + 4×2 s, under 3 minutes.
 	Attempts int
 	// WriteTimeout bounds one attempt. Default 30 s.
 	WriteTimeout time.Duration
@@ -291,14 +295,25 @@ func (b *Batcher) writeQueued(usage []UsageRecord, audit []AuditRecord) ([]Usage
 	return usage[:0], audit[:0]
 }
 
-// write writes one batch, retrying with backoff, and counts the outcome.
+// retryFor bounds how long after a batch's first attempt its last attempt may end. A retry
+// is safe because every attempt carries the batch's id and the store applies an id once;
+// the store remembers ids for BatchMemory, so retries must end well within that, with room
+// to spare for clocks of replicas that disagree (one replica's clock stamps an id, another's
+// may prune it).
+const retryFor = BatchMemory / 2
+
+// write writes one batch, retrying with backoff, and counts the outcome. Every attempt
+// passes the same batch id: an attempt whose deadline expired while the database committed
+// it looks failed here, and the retry then writes nothing (Store.Append).
 func (b *Batcher) write(usage []UsageRecord, audit []AuditRecord) {
 	n := int64(len(usage) + len(audit))
+	id := NewBatchID()
+	last := time.Now().Add(retryFor) // no attempt's deadline later than this
 	backoff := 100 * time.Millisecond
 	var err error
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(b.ctx, b.opt.WriteTimeout)
-		err = b.app.Append(ctx, usage, audit)
+		err = b.app.Append(ctx, id, usage, audit)
 		cancel()
 		if err == nil {
 			b.written.Add(n)
@@ -310,6 +325,9 @@ func (b *Batcher) write(usage []UsageRecord, audit []AuditRecord) {
 		select {
 		case <-time.After(backoff):
 		case <-b.ctx.Done():
+		}
+		if b.ctx.Err() != nil || time.Now().Add(b.opt.WriteTimeout).After(last) {
+			break
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,19 +14,24 @@ import (
 )
 
 // fakeAppender records batches; block, if set, makes Append wait for it (or the context),
-// and fail makes Append fail.
+// fail makes Append fail, and failNext makes that many calls fail.
 type fakeAppender struct {
-	mu      sync.Mutex
-	batches [][2]int // sizes: usage, audit
-	usage   []UsageRecord
-	audit   []AuditRecord
-	calls   atomic.Int64
-	block   chan struct{}
-	fail    atomic.Bool
+	mu       sync.Mutex
+	batches  [][2]int // sizes: usage, audit
+	usage    []UsageRecord
+	audit    []AuditRecord
+	ids      []string // the batch id of every call, in order
+	calls    atomic.Int64
+	block    chan struct{}
+	fail     atomic.Bool
+	failNext atomic.Int64
 }
 
-func (f *fakeAppender) Append(ctx context.Context, usage []UsageRecord, audit []AuditRecord) error {
+func (f *fakeAppender) Append(ctx context.Context, batch string, usage []UsageRecord, audit []AuditRecord) error {
 	f.calls.Add(1)
+	f.mu.Lock()
+	f.ids = append(f.ids, batch)
+	f.mu.Unlock()
 	if f.block != nil {
 		select {
 		case <-f.block:
@@ -32,7 +39,7 @@ func (f *fakeAppender) Append(ctx context.Context, usage []UsageRecord, audit []
 			return ctx.Err()
 		}
 	}
-	if f.fail.Load() {
+	if f.fail.Load() || f.failNext.Add(-1) >= 0 {
 		return errors.New("store down")
 	}
 	f.mu.Lock()
@@ -207,6 +214,65 @@ func TestBatcherRetries(t *testing.T) {
 	}
 }
 
+// TestBatcherRetrySameID: every attempt at a batch carries the same batch id, so that the
+// store applies it once however many attempts reach it; another batch has another id.
+func TestBatcherRetrySameID(t *testing.T) {
+	f := &fakeAppender{}
+	f.failNext.Store(2)
+	b := NewBatcher(f, BatcherOptions{Size: 5, Interval: time.Hour, Attempts: 100})
+	defer b.Close(context.Background())
+	b.Usage(UsageRecord{Model: "m"})
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.Usage(UsageRecord{Model: "m"})
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	ids := slices.Clone(f.ids)
+	f.mu.Unlock()
+	if len(ids) != 4 {
+		t.Fatalf("%d calls (%q), want 3 attempts at the first batch and 1 at the second", len(ids), ids)
+	}
+	first, second := ids[:len(ids)-1], ids[len(ids)-1]
+	for i, id := range first {
+		if !strings.HasPrefix(id, "bat_") || len(id) != len("bat_")+26 || id != first[0] {
+			t.Errorf("attempt %d at the first batch has id %q, want %q on every attempt", i+1, id, first[0])
+		}
+	}
+	if second == first[0] || !strings.HasPrefix(second, "bat_") {
+		t.Errorf("the second batch has id %q, the first %q: want a new id", second, first[0])
+	}
+	if st := b.Stats(); st.Written != 2 || st.Failed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestBatcherRetryBound: no attempt starts whose deadline falls more than retryFor after
+// the batch's first attempt, whatever Attempts says, so that every retry still finds the
+// batch id the store remembers for BatchMemory.
+func TestBatcherRetryBound(t *testing.T) {
+	if retryFor > BatchMemory/2 {
+		t.Fatalf("retries may go on for %v, too close to the %v the store remembers batch ids", retryFor, BatchMemory)
+	}
+	f := &fakeAppender{}
+	f.fail.Store(true)
+	var logs bytes.Buffer
+	// A second attempt would start after the 100 ms backoff and could run until retryFor
+	// plus that: refused.
+	b := NewBatcher(f, BatcherOptions{Size: 5, Interval: time.Hour, Attempts: 3, WriteTimeout: retryFor,
+		Logger: quietLogger(&logs)})
+	defer b.Close(context.Background())
+	b.Usage(UsageRecord{Model: "m"})
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); f.calls.Load() != 1 || st.Failed != 1 {
+		t.Errorf("%d attempts, stats %+v; want one attempt, then the batch given up", f.calls.Load(), st)
+	}
+}
+
 func TestBatcherConcurrent(t *testing.T) {
 	f := &fakeAppender{}
 	b := NewBatcher(f, BatcherOptions{Size: 64, Interval: time.Millisecond})
@@ -254,4 +320,4 @@ func BenchmarkBatcherUsage(b *testing.B) {
 
 type discard struct{}
 
-func (discard) Append(context.Context, []UsageRecord, []AuditRecord) error { return nil }
+func (discard) Append(context.Context, string, []UsageRecord, []AuditRecord) error { return nil }

@@ -65,6 +65,13 @@ func NewID(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b[:])
 }
 
+// NewBatchID returns a new id for Append's batch argument: "bat_" and 26 characters of
+// crypto/rand.Text, 130 random bits. NewID's 48 random bits per second are enough where a
+// collision is a refused insert (ErrConflict); two batches given the same id would instead
+// drop the second one's records without a word, so batch ids are all random and long
+// enough never to meet.
+func NewBatchID() string { return "bat_" + rand.Text() }
+
 // Micro rounds t down to the microsecond and puts it in UTC: the precision and zone both
 // drivers store, so a value written comes back equal. The zero time stays zero.
 func Micro(t time.Time) time.Time {

@@ -29,7 +29,10 @@
 // Usage and audit records of model requests are not written by the request itself: it hands
 // them to a Batcher, which queues them in memory (bounded) and writes them in batches, one
 // transaction per batch. A slow or unavailable database therefore never slows or fails a
-// request; when the queue is full, records are dropped and counted (see Batcher).
+// request; when the queue is full, records are dropped and counted (see Batcher). A failed
+// batch is retried under the same batch id, which the store claims in the records'
+// transaction, so a batch whose commit went through while its attempt timed out is not
+// counted twice (Store.Append, BatchMemory).
 //
 // # Quotas
 //

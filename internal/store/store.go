@@ -34,7 +34,15 @@ type Store interface {
 	Audit
 	// Append writes usage and audit records in one transaction: all of them or none. The
 	// request path does not call it directly but queues records in a Batcher.
-	Append(ctx context.Context, usage []UsageRecord, audit []AuditRecord) error
+	//
+	// batch names the batch so that retrying it is safe: an attempt can fail on the caller's
+	// side (its deadline expires) after the database committed it, and the retry must not
+	// count the records again. The store remembers every batch id it applied for at least
+	// BatchMemory, and an Append of an id it remembers writes nothing and returns nil. A
+	// retry that overlaps an attempt still running waits for it and then does the same if
+	// it committed. An empty batch is written without the check: for a write that is never
+	// retried. Batch ids come from NewBatchID.
+	Append(ctx context.Context, batch string, usage []UsageRecord, audit []AuditRecord) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the connections. The store must not be used afterwards.
@@ -87,6 +95,12 @@ type Keys interface {
 	// makes a revocation visible on every replica within about that long.
 	KeysChangedSince(ctx context.Context, since time.Time) (keys []Key, next time.Time, err error)
 }
+
+// BatchMemory is how long a store remembers the id of a batch Append applied; older ids are
+// pruned. A writer that retries a batch must stop retrying well within it (the Batcher gives
+// a batch up after half of it), so that a retry still finds the id and a clock skew between
+// replicas cannot make the difference.
+const BatchMemory = time.Hour
 
 // ChangeOverlap is how far KeysChangedSince's next trails the database clock. It bounds how
 // long a key write may take between getting its timestamp and committing and still be seen

@@ -27,6 +27,9 @@ type Store struct {
 	usage []store.UsageRecord
 	audit []store.AuditRecord
 	seq   int64
+	// batches are the batch ids Append applied; kept for the store's life, which in a test
+	// is shorter than store.BatchMemory.
+	batches map[string]bool
 	// FailAppend makes Append fail, to test what happens when audit records cannot be written.
 	FailAppend atomic.Bool
 }
@@ -318,13 +321,22 @@ func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, erro
 	return int64(n - len(s.audit)), nil
 }
 
-// Append implements store.Store's Append.
-func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []store.AuditRecord) error {
+// Append implements store.Store's Append, applying each batch id once.
+func (s *Store) Append(ctx context.Context, batch string, usage []store.UsageRecord, audit []store.AuditRecord) error {
 	if s.FailAppend.Load() {
 		return errors.New("admintest: append failing")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if batch != "" {
+		if s.batches[batch] {
+			return nil
+		}
+		if s.batches == nil {
+			s.batches = make(map[string]bool)
+		}
+		s.batches[batch] = true
+	}
 	for _, u := range usage {
 		s.seq++
 		u.ID = s.seq

@@ -123,7 +123,7 @@ func TestOpenFromConfig(t *testing.T) {
 func TestAuditAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	s := newDB(t)(t).(*postgres.Store)
-	if err := s.Append(ctx, nil, []store.AuditRecord{{Time: time.Now(), Actor: "a", Action: "x", Result: "ok"}}); err != nil {
+	if err := s.Append(ctx, "", nil, []store.AuditRecord{{Time: time.Now(), Actor: "a", Action: "x", Result: "ok"}}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.Pool().Exec(ctx, "UPDATE audit_records SET result = 'forged'")
@@ -167,11 +167,11 @@ func TestRollupBackfill(t *testing.T) {
 		recs = append(recs, store.UsageRecord{Time: day.Add(time.Duration(i) * time.Hour), KeyID: fmt.Sprintf("k%d", i%2),
 			UserID: "u", Model: "m", PromptTokens: int64(i), CompletionTokens: 1})
 	}
-	if err := s.Append(ctx, recs, nil); err != nil {
+	if err := s.Append(ctx, "", recs, nil); err != nil {
 		t.Fatal(err)
 	}
-	// Back to schema version 1, as a database from before the rollup.
-	if _, err := s.Pool().Exec(ctx, "DROP TABLE usage_daily; DELETE FROM schema_migrations WHERE version = 2"); err != nil {
+	// Back to schema version 1, as a database from before the rollup (and the batch ids).
+	if _, err := s.Pool().Exec(ctx, "DROP TABLE usage_daily; DROP TABLE record_batches; DELETE FROM schema_migrations WHERE version >= 2"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -96,6 +96,15 @@ INSERT INTO usage_daily (key_id, user_id, day, requests, prompt_tokens, completi
 	SELECT key_id, user_id, time - time % 86400000000, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)
 	FROM usage_records GROUP BY 1, 2, 3;
 `,
+	// 3: the ids of the batches Append applied, so that a retried batch is applied once
+	// (store.BatchMemory); pruned by time.
+	`
+CREATE TABLE record_batches (
+	id   TEXT PRIMARY KEY,
+	time INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX record_batches_time ON record_batches (time);
+`,
 }
 
 // migrate applies the pending migrations in one IMMEDIATE transaction on the writer, so a

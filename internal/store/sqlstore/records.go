@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -31,7 +32,18 @@ const (
 	stmtDeleteUsage = `DELETE FROM usage_records WHERE id IN (SELECT id FROM usage_records WHERE time < ? LIMIT ?)
 		RETURNING time, key_id, user_id, prompt_tokens, completion_tokens`
 	stmtDeleteAudit = `DELETE FROM audit_records WHERE id IN (SELECT id FROM audit_records WHERE time < ? LIMIT ?)`
+	// stmtClaimBatch remembers a batch id in Append's transaction; no row inserted means
+	// the batch was applied before.
+	stmtClaimBatch = `INSERT INTO record_batches (id, time) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`
+	// stmtPruneBatches forgets the batch ids older than store.BatchMemory.
+	stmtPruneBatches = `DELETE FROM record_batches WHERE time < ?`
 )
+
+// pruneEvery is how often Append prunes the batch ids, at most, per Store.
+const pruneEvery = time.Minute
+
+// errApplied ends Append's transaction, rolled back, when its batch id was applied before.
+var errApplied = errors.New("batch applied before")
 
 // Column counts of the multi-row inserts.
 const (
@@ -48,11 +60,20 @@ const deleteChunk = 5000
 
 // Append implements store.Store: one transaction; records go in with multi-row INSERTs,
 // and the rollup rows they add to are updated with them.
-func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []store.AuditRecord) error {
+//
+// A named batch first claims its id (stmtClaimBatch) in the same transaction, so the id is
+// stored if and only if the records are. When the id is there already the batch was applied
+// before, by an attempt whose caller saw an error (its deadline expired during COMMIT), and
+// Append rolls back and returns nil. On PostgreSQL a retry that overlaps a first attempt
+// still running waits on the uncommitted row's lock (the unique index), then sees the
+// conflict if the first attempt committed, or claims the id if it rolled back: the two
+// attempts are serialised by the claim, before either touches the records. On SQLite the
+// one writer connection serialises them anyway.
+func (s *Store) Append(ctx context.Context, batch string, usage []store.UsageRecord, audit []store.AuditRecord) error {
 	if len(usage) == 0 && len(audit) == 0 {
 		return nil
 	}
-	at := time.Now()
+	at := s.now()
 	days := store.Daily(usage, at)
 	for _, p := range []struct {
 		head, tail  string
@@ -63,7 +84,24 @@ func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []s
 			return s.d.Err("append", err)
 		}
 	}
-	return s.d.Err("append", s.db.InTx(ctx, func(tx *sql.Tx) error {
+	claim := s.q(stmtClaimBatch)
+	if batch != "" {
+		if err := s.prepareOnce(ctx, claim); err != nil {
+			return s.d.Err("append", err)
+		}
+	}
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if batch != "" {
+			res, err := s.exec(ctx, tx, claim, batch, s.d.Time(at))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				return errApplied
+			}
+		}
 		if err := s.insertUsage(ctx, tx, usage, at); err != nil {
 			return err
 		}
@@ -71,7 +109,46 @@ func (s *Store) Append(ctx context.Context, usage []store.UsageRecord, audit []s
 			return err
 		}
 		return s.addDaily(ctx, tx, days, 1)
-	}))
+	})
+	switch {
+	case errors.Is(err, errApplied):
+		return nil
+	case err != nil:
+		return s.d.Err("append", err)
+	}
+	if batch != "" {
+		s.pruneBatchesEvery(ctx, at)
+	}
+	return nil
+}
+
+// pruneBatchesEvery deletes the batch ids older than store.BatchMemory, if this Store last
+// did so pruneEvery ago or more: each replica prunes once a minute, and the table holds
+// about an hour of batches. It runs after Append's commit as a statement of its own,
+// rather than in the retention path (which runs hourly, and not at all when no retention
+// is configured) or in Append's transaction (where a lock wait between two replicas'
+// prunes, or a deadlock, would delay or fail the batch). A failed prune does not fail the
+// Append, whose records are in; the next Append tries again.
+func (s *Store) pruneBatchesEvery(ctx context.Context, at time.Time) {
+	prev := s.lastPrune.Load()
+	now := at.UnixNano()
+	if now-prev < int64(pruneEvery) || !s.lastPrune.CompareAndSwap(prev, now) {
+		return
+	}
+	if _, err := s.PruneBatches(ctx, at.Add(-store.BatchMemory)); err != nil {
+		s.lastPrune.CompareAndSwap(now, prev)
+	}
+}
+
+// PruneBatches deletes the batch ids Append remembered before t and returns how many.
+// Append calls it itself, at most once a minute, with store.BatchMemory ago.
+func (s *Store) PruneBatches(ctx context.Context, t time.Time) (int64, error) {
+	res, err := s.db.W.ExecContext(ctx, s.q(stmtPruneBatches), s.d.Time(t))
+	if err != nil {
+		return 0, s.d.Err("prune batches", err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.d.Err("prune batches", err)
 }
 
 // insertUsage inserts usage records; a record without a time gets at.
@@ -121,7 +198,7 @@ const maxRowsPerInsert = 128
 // appended by row. The rows go in statements of maxRowsPerInsert rows, then one statement
 // of each power of two in the rest, so that at most eight texts per table exist however the
 // batches vary (PostgreSQL's statement cache keeps one per text). A text that prepareInserts
-// prepared runs as that statement, not parsed again.
+// prepared runs as that statement, not parsed again (exec).
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head, tail string, ncols, n int, row func(i int, args []any) []any) error {
 	args := make([]any, 0, ncols*min(n, maxRowsPerInsert))
 	for i := 0; i < n; {
@@ -130,19 +207,20 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head, tail string, n
 		for j := i; j < i+k; j++ {
 			args = row(j, args)
 		}
-		text := s.q(insertText(head, tail, ncols, k))
-		var err error
-		if st, ok := s.prepared.Load(text); ok {
-			_, err = tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, text, args...)
-		}
-		if err != nil {
+		if _, err := s.exec(ctx, tx, s.q(insertText(head, tail, ncols, k)), args...); err != nil {
 			return err
 		}
 		i += k
 	}
 	return nil
+}
+
+// exec runs text in tx: as the statement prepareOnce prepared, if it did, else parsed.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, text string, args ...any) (sql.Result, error) {
+	if st, ok := s.prepared.Load(text); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, text, args...)
 }
 
 // chunkRows is how many of n rows left the next statement of insertRows inserts.
@@ -155,26 +233,35 @@ func chunkRows(n int) int {
 }
 
 // prepareInserts prepares, before Append's transaction, the statements insertRows will run
-// for n rows, unless prepared already, where the dialect wants them prepared
-// (Dialect.PrepareOnce). It runs outside the transaction because on SQLite the transaction
-// holds the writer's one connection.
+// for n rows (prepareOnce).
 func (s *Store) prepareInserts(ctx context.Context, head, tail string, ncols, n int) error {
+	for i := 0; i < n; {
+		k := chunkRows(n - i)
+		if err := s.prepareOnce(ctx, s.q(insertText(head, tail, ncols, k))); err != nil {
+			return err
+		}
+		i += k
+	}
+	return nil
+}
+
+// prepareOnce prepares text on the writer, unless prepared already, where the dialect wants
+// statements run often prepared (Dialect.PrepareOnce); exec then runs it so. It runs
+// outside the transaction because on SQLite the transaction holds the writer's one
+// connection.
+func (s *Store) prepareOnce(ctx context.Context, text string) error {
 	if !s.d.PrepareOnce() {
 		return nil
 	}
-	for i := 0; i < n; {
-		k := chunkRows(n - i)
-		text := s.q(insertText(head, tail, ncols, k))
-		if _, ok := s.prepared.Load(text); !ok {
-			st, err := s.db.W.PrepareContext(ctx, text)
-			if err != nil {
-				return err
-			}
-			if _, loaded := s.prepared.LoadOrStore(text, st); loaded {
-				_ = st.Close()
-			}
-		}
-		i += k
+	if _, ok := s.prepared.Load(text); ok {
+		return nil
+	}
+	st, err := s.db.W.PrepareContext(ctx, text)
+	if err != nil {
+		return err
+	}
+	if _, loaded := s.prepared.LoadOrStore(text, st); loaded {
+		_ = st.Close()
 	}
 	return nil
 }

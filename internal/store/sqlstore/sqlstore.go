@@ -31,6 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/store/sqldb"
@@ -43,14 +45,18 @@ type Store struct {
 	d  sqldb.Dialect
 	// selectKey reads keyCols: built once, as its list column is read per dialect.
 	selectKey string
-	// prepared holds the multi-row INSERTs of Append, prepared once on the writer (see
-	// prepareInserts).
+	// prepared holds the statements of Append (its multi-row INSERTs, its batch claim),
+	// prepared once on the writer (see prepareOnce).
 	prepared sync.Map // statement text → *sql.Stmt
+	// now is the clock of Append (record times it fills in, batch ids' times).
+	now func() time.Time
+	// lastPrune is when Append last pruned the batch ids, in Unix nanoseconds.
+	lastPrune atomic.Int64
 }
 
 // New returns the store over db, whose tables the driver's migrations have created.
 func New(db sqldb.DB) *Store {
-	return &Store{db: db, d: db.Dialect, selectKey: `SELECT ` + keyCols(db.Dialect) + keyFrom}
+	return &Store{db: db, d: db.Dialect, selectKey: `SELECT ` + keyCols(db.Dialect) + keyFrom, now: time.Now}
 }
 
 // Ping checks that the database answers, on the writer and on the readers.
@@ -86,6 +92,6 @@ var _ interface {
 	store.Keys
 	store.Usage
 	store.Audit
-	Append(context.Context, []store.UsageRecord, []store.AuditRecord) error
+	Append(context.Context, string, []store.UsageRecord, []store.AuditRecord) error
 	Ping(context.Context) error
 } = (*Store)(nil)

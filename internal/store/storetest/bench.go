@@ -39,7 +39,7 @@ func Bench(b *testing.B, newDB NewDB) {
 				for i := range recs {
 					recs[i].Time = day.Add(time.Duration(n*size+i) * time.Millisecond)
 				}
-				if err := s.Append(ctx, recs, nil); err != nil {
+				if err := s.Append(ctx, store.NewBatchID(), recs, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -75,7 +75,7 @@ func Bench(b *testing.B, newDB NewDB) {
 			recs = append(recs, rec(i*3)) // spread over ~2.5 minutes of one day
 		}
 		for i := 0; i < len(recs); i += 5000 {
-			if err := s.Append(ctx, recs[i:i+5000], nil); err != nil {
+			if err := s.Append(ctx, store.NewBatchID(), recs[i:i+5000], nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -12,7 +12,9 @@ import (
 // BatcherStall checks a Batcher against a real store that stops writing: stall blocks every
 // write to the usage records (a lock held elsewhere) until release is called. While stalled,
 // handing over records stays instant, the queue's bound holds and the overflow is counted;
-// once released, everything queued is written.
+// once released, everything queued is written, once: an attempt whose deadline expires just
+// as the release lets its COMMIT through looks failed to the Batcher, and its retry, under
+// the same batch id, must not write the records again.
 func BatcherStall(t *testing.T, s store.Store, stall func(t *testing.T) (release func())) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every store driver passes: each method of
 // store.Store, pagination edges, key changes seen through KeysChangedSince, quota totals
-// across day boundaries, audit filters and retention, many concurrent writers, migrations
+// across day boundaries, audit filters and retention, many concurrent writers, batch ids
+// applied once however often (and however concurrently) a batch is retried, migrations
 // applied twice and Opens racing on a fresh database. It also holds the shared benchmarks.
 //
 // A driver's test calls Run with a NewDB for its database:
@@ -48,10 +49,13 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Retention", testRetention},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"BatchIDs", testBatchIDs},
+		{"ConcurrentRetries", testConcurrentRetries},
 		{"LargeAppend", testLargeAppend},
 		{"Reopen", testReopen},
 		{"RacingOpens", testRacingOpens},
 		{"Batcher", testBatcher},
+		{"BatcherLostCommit", testBatcherLostCommit},
 		{"Canceled", testCanceled},
 	}
 	for _, tc := range tests {
@@ -477,7 +481,7 @@ func testUsageTotals(t *testing.T, newDB NewDB) {
 		usageAt(next.AddDate(0, 1, 0), "k1", "u1", "m1", 5, 5),                            // May 1
 		usageAt(next.AddDate(0, 1, 0).Add(-time.Microsecond), "k1", "u1", "m1", 6, 6),     // April 30, last µs
 	}
-	if err := s.Append(ctx, recs, nil); err != nil {
+	if err := s.Append(ctx, "", recs, nil); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -554,11 +558,11 @@ func testListUsage(t *testing.T, newDB NewDB) {
 	}
 	// Written in three transactions, as a Batcher would.
 	for _, chunk := range [][]store.UsageRecord{want[:10], want[10:11], want[11:]} {
-		if err := s.Append(ctx, chunk, nil); err != nil {
+		if err := s.Append(ctx, "", chunk, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Append(ctx, nil, nil); err != nil {
+	if err := s.Append(ctx, "", nil, nil); err != nil {
 		t.Fatalf("empty append: %v", err)
 	}
 	slices.Reverse(want)
@@ -597,7 +601,7 @@ func testListUsage(t *testing.T, newDB NewDB) {
 	wantErr(t, "bad cursor", err, store.ErrInvalid)
 
 	// A record without a time gets the time it was written.
-	if err := s.Append(ctx, []store.UsageRecord{{KeyID: "now", Model: "m"}}, nil); err != nil {
+	if err := s.Append(ctx, "", []store.UsageRecord{{KeyID: "now", Model: "m"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	p = try(s.ListUsage(ctx, store.UsageQuery{UsageFilter: store.UsageFilter{KeyID: "now"}})).must(t)
@@ -625,7 +629,7 @@ func testAudit(t *testing.T, newDB NewDB) {
 	recs[0].Details = nil                           // none: stored as {}
 	recs[1].Details = json.RawMessage(`not json {`) // kept as a JSON string
 	// Audit records can share a transaction with usage records.
-	if err := s.Append(ctx, []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 1)}, recs); err != nil {
+	if err := s.Append(ctx, "", []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 1)}, recs); err != nil {
 		t.Fatal(err)
 	}
 	all := listAudit(t, s, store.AuditQuery{ListParams: store.ListParams{Limit: 7}})
@@ -716,7 +720,7 @@ func testRetention(t *testing.T, newDB NewDB) {
 		usage = append(usage, usageAt(at, "k", "u", "m", 1, 1))
 		audit = append(audit, store.AuditRecord{Time: at, Actor: "a", Action: "x", Result: "ok"})
 	}
-	if err := s.Append(ctx, usage, audit); err != nil {
+	if err := s.Append(ctx, "", usage, audit); err != nil {
 		t.Fatal(err)
 	}
 	cut := day.Add(24 * time.Hour)
@@ -776,7 +780,7 @@ func testConcurrentWriters(t *testing.T, newDB NewDB) {
 				id := fmt.Sprintf("w%d-k%d", w, r)
 				_, err := s.CreateKey(ctx, newKey(id, u.ID))
 				fail(err)
-				fail(s.Append(ctx, []store.UsageRecord{usageAt(day, id, u.ID, "m", 1, 2), usageAt(day, id, u.ID, "m", 3, 4)},
+				fail(s.Append(ctx, "", []store.UsageRecord{usageAt(day, id, u.ID, "m", 1, 2), usageAt(day, id, u.ID, "m", 3, 4)},
 					[]store.AuditRecord{{Time: day, Actor: u.ID, Action: "key.create", Target: id, Result: "ok"}}))
 				switch r % 4 {
 				case 0:
@@ -825,7 +829,7 @@ func testLargeAppend(t *testing.T, newDB NewDB) {
 		audit[i] = store.AuditRecord{Time: day.Add(time.Duration(i) * time.Second), Actor: "a", Action: "x",
 			Target: fmt.Sprint(i), Result: "ok", Details: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}
 	}
-	if err := s.Append(ctx, usage, audit); err != nil {
+	if err := s.Append(ctx, "", usage, audit); err != nil {
 		t.Fatal(err)
 	}
 	var got []store.UsageRecord
@@ -882,7 +886,7 @@ func testConcurrentAppends(t *testing.T, newDB NewDB) {
 					recs[i] = usageAt(day.Add(time.Duration(n%3)*24*time.Hour+time.Duration(i)*time.Minute),
 						fmt.Sprintf("k%d", n), "u", "m", 1, int64(n))
 				}
-				if err := s.Append(ctx, recs, nil); err != nil {
+				if err := s.Append(ctx, "", recs, nil); err != nil {
 					t.Error(err)
 					return
 				}
@@ -900,6 +904,94 @@ func testConcurrentAppends(t *testing.T, newDB NewDB) {
 		got, raw := try(replicas[1].UsageTotals(ctx, f)).must(t), rawTotals(t, replicas[0], f)
 		if got != raw {
 			t.Errorf("totals for %+v: %+v, but the records sum to %+v", f, got, raw)
+		}
+	}
+}
+
+// batchPruner is what the suite needs to make a store forget batch ids without waiting for
+// store.BatchMemory: the SQL stores' PruneBatches.
+type batchPruner interface {
+	PruneBatches(ctx context.Context, before time.Time) (int64, error)
+}
+
+// testBatchIDs: Append applies a batch id once. Its second Append writes neither records nor
+// rollup and returns nil; another id, or none, writes again; a pruned id is forgotten.
+func testBatchIDs(t *testing.T, newDB NewDB) {
+	ctx := ctxT(t)
+	s := newDB(t)(t)
+	usage := []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 2), usageAt(day.Add(time.Hour), "k", "u", "m", 3, 4)}
+	audit := []store.AuditRecord{{Time: day, Actor: "a", Action: "batch", Result: "ok"}}
+	appendBatch := func(id string) {
+		t.Helper()
+		if err := s.Append(ctx, id, usage, audit); err != nil {
+			t.Fatalf("Append(%q): %v", id, err)
+		}
+	}
+	check := func(when string, times int64) {
+		t.Helper()
+		want := store.UsageTotals{Requests: 2 * times, PromptTokens: 4 * times, CompletionTokens: 6 * times}
+		// The first filter reads the daily rollup, the second (naming a model) the records.
+		for _, f := range []store.UsageFilter{{KeyID: "k"}, {KeyID: "k", Model: "m"}} {
+			if got := try(s.UsageTotals(ctx, f)).must(t); got != want {
+				t.Errorf("%s: totals for %+v = %+v, want %+v", when, f, got, want)
+			}
+		}
+		if got := try(s.ListAudit(ctx, store.AuditQuery{Action: "batch"})).must(t); int64(len(got.Items)) != times {
+			t.Errorf("%s: %d audit records, want %d", when, len(got.Items), times)
+		}
+	}
+
+	first := store.NewBatchID()
+	appendBatch(first)
+	appendBatch(first)
+	check("one batch appended twice", 1)
+	second := store.NewBatchID()
+	appendBatch(second)
+	check("another batch", 2)
+	appendBatch("")
+	appendBatch("")
+	check("two batches without an id", 4)
+
+	pr, ok := s.(batchPruner)
+	if !ok {
+		t.Fatalf("%T cannot prune batch ids (no PruneBatches)", s)
+	}
+	if n := try(pr.PruneBatches(ctx, time.Now().Add(-store.BatchMemory))).must(t); n != 0 {
+		t.Errorf("pruning ids older than %v removed %d just written", store.BatchMemory, n)
+	}
+	appendBatch(first)
+	check("the first batch again, within BatchMemory", 4)
+	if n := try(pr.PruneBatches(ctx, time.Now().Add(time.Minute))).must(t); n != 2 {
+		t.Errorf("pruning every id removed %d, want 2", n)
+	}
+	appendBatch(first)
+	check("the first batch again, after its id was pruned", 5)
+}
+
+// testConcurrentRetries: attempts at one batch that overlap, from two replicas, apply it
+// once and all return nil (on PostgreSQL the later ones wait for the first's row lock).
+func testConcurrentRetries(t *testing.T, newDB NewDB) {
+	ctx := ctxT(t)
+	open := newDB(t)
+	replicas := []store.Store{open(t), open(t)}
+	const batches, attempts = 5, 6
+	var wg sync.WaitGroup
+	for b := range batches {
+		id := store.NewBatchID()
+		recs := []store.UsageRecord{usageAt(day, "k", "u", "m", 1, int64(b)), usageAt(day.Add(time.Minute), "k", "u", "m", 1, 1)}
+		for a := range attempts {
+			wg.Go(func() {
+				if err := replicas[a%2].Append(ctx, id, recs, nil); err != nil {
+					t.Errorf("batch %d attempt %d: %v", b, a, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	want := store.UsageTotals{Requests: 2 * batches, PromptTokens: 2 * batches, CompletionTokens: batches + batches*(batches-1)/2}
+	for _, f := range []store.UsageFilter{{KeyID: "k"}, {KeyID: "k", Model: "m"}} {
+		if got := try(replicas[1].UsageTotals(ctx, f)).must(t); got != want {
+			t.Errorf("totals for %+v = %+v, want %+v (each batch once)", f, got, want)
 		}
 	}
 }
@@ -990,6 +1082,60 @@ func testBatcher(t *testing.T, newDB NewDB) {
 	}
 }
 
+// lostCommit is a store whose first attempt at each batch commits but reports failure, as
+// when an attempt's deadline expires while its COMMIT goes through.
+type lostCommit struct {
+	store.Store
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (l *lostCommit) Append(ctx context.Context, batch string, usage []store.UsageRecord, audit []store.AuditRecord) error {
+	if err := l.Store.Append(ctx, batch, usage, audit); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[batch] {
+		return nil
+	}
+	l.seen[batch] = true
+	return fmt.Errorf("commit: %w", context.DeadlineExceeded)
+}
+
+// testBatcherLostCommit: a batch whose first attempt committed although the Batcher saw it
+// fail is in the store once, not once per attempt; the records and the rollup agree.
+func testBatcherLostCommit(t *testing.T, newDB NewDB) {
+	ctx := ctxT(t)
+	s := newDB(t)(t)
+	l := &lostCommit{Store: s, seen: make(map[string]bool)}
+	b := store.NewBatcher(l, store.BatcherOptions{Size: 10, Interval: time.Hour, Queue: 1000})
+	for i := range 95 {
+		b.Usage(usageAt(day.Add(time.Duration(i)*time.Second), "lost", "u", "m", 1, 2))
+		if i%10 == 0 {
+			b.Audit(store.AuditRecord{Actor: "a", Action: "lost", Result: "ok"})
+		}
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.Written != 95+10 || st.Failed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	want := store.UsageTotals{Requests: 95, PromptTokens: 95, CompletionTokens: 190}
+	for _, f := range []store.UsageFilter{{KeyID: "lost"}, {KeyID: "lost", Model: "m"}} {
+		if got := try(s.UsageTotals(ctx, f)).must(t); got != want {
+			t.Errorf("totals for %+v = %+v, want %+v", f, got, want)
+		}
+	}
+	if n := len(listAudit(t, s, store.AuditQuery{Action: "lost"})); n != 10 {
+		t.Errorf("%d audit records, want 10", n)
+	}
+	if l.seen[""] {
+		t.Error("the Batcher wrote a batch without an id")
+	}
+}
+
 func testCanceled(t *testing.T, newDB NewDB) {
 	s := newDB(t)(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -997,7 +1143,7 @@ func testCanceled(t *testing.T, newDB NewDB) {
 	if _, err := s.CreateUser(ctx, store.User{Name: "x", Role: "user"}); err == nil {
 		t.Error("CreateUser with a canceled context succeeded")
 	}
-	if err := s.Append(ctx, []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 1)}, nil); err == nil {
+	if err := s.Append(ctx, "", []store.UsageRecord{usageAt(day, "k", "u", "m", 1, 1)}, nil); err == nil {
 		t.Error("Append with a canceled context succeeded")
 	}
 	// A canceled call leaves the store usable.
