@@ -21,7 +21,7 @@
 // (default /usr/bin/chromium).
 import { args, launch, median, ready, warmUp } from './report.mjs';
 
-const { n, urls } = args('load.mjs');
+const { n, urls, stopFloor } = await args('load.mjs');
 const browser = await launch();
 const mark = (p) => p.evaluate(() => performance.getEntriesByName('autoglm:ready')[0].startTime);
 
@@ -84,6 +84,7 @@ for (let i = 0; i < n; i++) {
   }
 }
 await browser.close();
+await stopFloor();
 const fmt = (xs) => `${median(xs).toFixed(0)} ms (${xs.map((x) => x.toFixed(0)).join(', ')})`;
 for (const [u, o] of out) {
   console.log(`${u}\n  first visit, new context:          ${fmt(o.cold)}\n  renderer main-thread CPU to it:    ${fmt(o.cpu)}` +
