@@ -11,7 +11,12 @@
 // authentication on) and the anonymous answer of GET /v1/me; a small classic script in the
 // head sets the theme before the first frame, the styles are inline too, and a classic script
 // after the form makes it usable and imports the application's entry after the first frame;
-// each page is a file of its own, imported when first opened (see web/build).
+// each page is a file of its own, imported when first opened (see web/build). The head holds
+// rendering (<link rel="expect" href="#end" blocking="render">) until the element after that
+// last script has been parsed, so that the first frame drawn is the usable form: without it,
+// Chromium's parser yields once the body has begun (its time budget is spent on the head) and
+// draws a frame of the form with its button still disabled, and the first screen waits for
+// the frame after.
 //
 // Every console response carries a strict Content-Security-Policy (default-src 'self'; the
 // page's inline head script and styles allowed by their hashes only, no 'unsafe-inline'). The console signs in with an API key or a JWT kept in the
