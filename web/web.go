@@ -228,8 +228,9 @@ func (c *Console) securityHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	// Kept although it costs the first navigation of a fresh tab a renderer process start
-	// in Chromium ('same-origin-allow-popups' alike; a visit from another site's tab changes
-	// process anyway; docs/BENCHMARKS.md): without it, a page of another
+	// in Chromium ('same-origin-allow-popups' and 'noopener-allow-popups' alike; a visit from
+	// another site's tab changes process anyway and pays nothing for it; docs/BENCHMARKS.md):
+	// without it, a page of another
 	// site that opened the console (a link with target=_blank, window.open) keeps a handle
 	// on the window that holds the credential (it can navigate it away, message it, and
 	// observe its frames and history).
