@@ -11,7 +11,12 @@
 // authentication on) and the anonymous answer of GET /v1/me; a small classic script in the
 // head sets the theme before the first frame, the styles are inline too, and a classic script
 // after the form makes it usable and imports the application's entry after the first frame;
-// each page is a file of its own, imported when first opened (see web/build).
+// each page is a file of its own, imported when first opened (see web/build). The head holds
+// rendering (<link rel="expect" href="#end" blocking="render">) until the element after that
+// last script has been parsed, so that the first frame drawn is the usable form: without it,
+// Chromium's parser yields once the body has begun (its time budget is spent on the head) and
+// draws a frame of the form with its button still disabled, and the first screen waits for
+// the frame after.
 //
 // Every console response carries a strict Content-Security-Policy (default-src 'self'; the
 // page's inline head script and styles allowed by their hashes only, no 'unsafe-inline'). The console signs in with an API key or a JWT kept in the
@@ -223,8 +228,9 @@ func (c *Console) securityHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	// Kept although it costs the first navigation of a fresh tab a renderer process start
-	// in Chromium ('same-origin-allow-popups' alike; a visit from another site's tab changes
-	// process anyway; docs/BENCHMARKS.md): without it, a page of another
+	// in Chromium ('same-origin-allow-popups' and 'noopener-allow-popups' alike; a visit from
+	// another site's tab changes process anyway and pays nothing for it; docs/BENCHMARKS.md):
+	// without it, a page of another
 	// site that opened the console (a link with target=_blank, window.open) keeps a handle
 	// on the window that holds the credential (it can navigate it away, message it, and
 	// observe its frames and history).

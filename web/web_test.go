@@ -189,6 +189,15 @@ func TestPageAndAssets(t *testing.T) {
 		if i := bytes.Index(index, []byte("</div>\n<script>")); i < 0 || bytes.LastIndex(index, []byte("<script>")) < i {
 			t.Errorf("the page's last script is not after the application's element (and its form):\n%s", index)
 		}
+		// No frame before the first screen is whole: the head holds rendering until the
+		// element #end, which follows the last script, has been parsed.
+		head, body, _ := bytes.Cut(index, []byte("</head>"))
+		if !bytes.Contains(head, []byte(`<link rel="expect" href="#end" blocking="render">`)) {
+			t.Errorf("the page's head does not hold rendering until #end:\n%s", index)
+		}
+		if end := bytes.Index(body, []byte(`id="end"`)); end < 0 || end < bytes.LastIndex(body, []byte("</script>")) {
+			t.Errorf("the page has no element #end after its last script:\n%s", index)
+		}
 		// With authentication on, the first screen, the sign-in form, is in the page itself,
 		// its button disabled until the script that handles it has run; with it off there
 		// is no form.

@@ -7,8 +7,13 @@
 // first visit in a new context whose tab showed a page of another site before (the same
 // server's /readyz under the other of the names localhost and 127.0.0.1: what a user who
 // comes from another site's tab meets); a first visit in a new context that opened the
-// server's /readyz before (empty cache, the renderer for the site running); and a reload
-// (cache warm).
+// server's /readyz before (empty cache, the renderer for the site running); a reload (cache
+// warm); and two visits in a browser that has been running a while, as a user's has: a
+// context whose tab has shown a page of another site and then sat idle for a second (time
+// for Chromium to start the spare renderer process it keeps for the next navigation), in
+// which a new tab opens the URL ("new tab, browser running"), or that tab itself navigates
+// to it ("from another site's tab, browser running"); the cache is empty for the URL's site
+// in both.
 //
 // Each reports the time from the start of navigation (the navigation's performance timeline
 // origin) to the first usable screen: the performance mark autoglm:ready, set in the
@@ -21,7 +26,7 @@
 // (default /usr/bin/chromium).
 import { args, launch, median, ready, warmUp } from './report.mjs';
 
-const { n, urls } = args('load.mjs');
+const { n, urls, stopFloor } = await args('load.mjs');
 const browser = await launch();
 const mark = (p) => p.evaluate(() => performance.getEntriesByName('autoglm:ready')[0].startTime);
 
@@ -49,7 +54,18 @@ const another = (u) => {
   return a.href;
 };
 
-const out = new Map(urls.map((u) => [u, { cold: [], cpu: [], app: [], other: [], up: [], warm: [] }]));
+// running returns a context whose tab shows a page of another site and has been idle for a
+// second since, and that tab.
+const idle = () => new Promise((resolve) => setTimeout(resolve, 1000));
+const running = async (u) => {
+  const c = await browser.newContext();
+  const p = await c.newPage();
+  await p.goto(another(u));
+  await idle();
+  return { c, p };
+};
+
+const out = new Map(urls.map((u) => [u, { cold: [], cpu: [], app: [], other: [], up: [], warm: [], tab: [], nav: [] }]));
 await warmUp(browser, urls[0]);
 for (let i = 0; i < n; i++) {
   for (const u of urls) {
@@ -81,13 +97,26 @@ for (let i = 0; i < n; i++) {
     await ready(p);
     o.other.push(await mark(p));
     await c.close();
+    ({ c } = await running(u));
+    p = await c.newPage();
+    await p.goto(u);
+    await ready(p);
+    o.tab.push(await mark(p));
+    await c.close();
+    ({ c, p } = await running(u));
+    await p.goto(u);
+    await ready(p);
+    o.nav.push(await mark(p));
+    await c.close();
   }
 }
 await browser.close();
+await stopFloor();
 const fmt = (xs) => `${median(xs).toFixed(0)} ms (${xs.map((x) => x.toFixed(0)).join(', ')})`;
 for (const [u, o] of out) {
   console.log(`${u}\n  first visit, new context:          ${fmt(o.cold)}\n  renderer main-thread CPU to it:    ${fmt(o.cpu)}` +
     (o.app.length ? `\n  application in (same visits):      ${fmt(o.app)}` : '') +
     `\n  first visit from another site:     ${fmt(o.other)}` +
-    `\n  first visit, renderer already up:  ${fmt(o.up)}\n  reload, cache warm:                ${fmt(o.warm)}`);
+    `\n  first visit, renderer already up:  ${fmt(o.up)}\n  reload, cache warm:                ${fmt(o.warm)}` +
+    `\n  new tab, browser running:          ${fmt(o.tab)}\n  from another site's tab, running:  ${fmt(o.nav)}`);
 }

@@ -10,7 +10,7 @@
 // navigation's start). CHROMIUM names the browser (default /usr/bin/chromium).
 import { args, launch, median, ready, warmUp } from './report.mjs';
 
-const { n, urls } = args('trace.mjs');
+const { n, urls, stopFloor } = await args('trace.mjs');
 const browser = await launch();
 
 // selfTimes returns the main thread's self CPU time (ms) by event name before the mark.
@@ -57,6 +57,7 @@ for (let i = 0; i < n; i++) {
   }
 }
 await browser.close();
+await stopFloor();
 for (const [u, o] of out) {
   const names = new Set(o.runs.flatMap((r) => Object.keys(r)));
   const rows = [...names].map((k) => [k, median(o.runs.map((r) => r[k] || 0))]).filter(([, v]) => v >= 0.5).sort((a, b) => b[1] - a[1]);
