@@ -34,6 +34,9 @@ type Kernel struct {
 	// (decoding), when the CPU has it; each row gets exactly what
 	// ptiles[1] gives.
 	pgemv packedGemv
+	// pgemvF is pgemv of the float types; each row gets exactly what
+	// ptilesF[1] (and ptilesF2[1]) give.
+	pgemvF packedGemvF
 	// gemv multiplies a run of consecutive weight rows by one activation
 	// row in one call (decoding), when the CPU has it; it gives each row
 	// exactly what the R=1, T=1 tile gives.

@@ -95,6 +95,7 @@ func installAVX512(k *Kernel) {
 		fl = &tilesF16AVX512
 		k.ptilesF = tilesF16Packed
 		k.ptilesF2 = tilesF16Packed2
+		k.pgemvF = gemvF16P16
 	case F32:
 		fl = &tilesF32AVX512
 	default:

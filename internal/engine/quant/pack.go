@@ -47,6 +47,11 @@ type packedTile func(sc, qs *byte, nb int, x *byte, y *float32, ys int)
 // activation group x.
 type packedGemv func(w *byte, stride, scBytes, nb int, x *byte, y *float32, groups int)
 
+// packedGemvF computes y[16g + r] for the rows r of groups consecutive
+// packed F16 groups (the first at w, stride bytes apart, n columns) and
+// one float32 activation row x.
+type packedGemvF func(w *byte, stride, n int, x *float32, y *float32, groups int)
+
 // packedTileF computes y[t*ys/4 + r] for the 16 rows of one packed F16
 // group w (n columns) and T float32 activation rows from x, xs bytes
 // apart.
@@ -248,6 +253,12 @@ func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []flo
 	}
 	nb := a.cols / 32
 	cols := a.cols
+	if n == 1 && float && k.pgemvF != nil {
+		// Decoding: one call streams every group.
+		k.pgemvF(&p.buf[g0*p.stride], p.stride, cols, &a.f[0], &y[g0*packRows], g1-g0)
+		runtime.KeepAlive(p)
+		return
+	}
 	if n == 1 && k.pgemv != nil {
 		// Decoding: one call streams every group.
 		k.pgemv(&p.buf[g0*p.stride], p.stride, p.scBytes, nb, &a.pk[0], &y[g0*packRows], g1-g0)

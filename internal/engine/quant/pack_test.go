@@ -171,19 +171,20 @@ func BenchmarkPacked(b *testing.B) {
 	}
 }
 
-// TestPackedGemvMatchesTileExactly checks the packed matrix-vector kernel
-// of decoding, where this CPU has one, against the one-row packed tile it
-// stands in for, bit for bit (so greedy text does not change with it), for
+// TestPackedGemvMatchesTileExactly checks the packed matrix-vector kernels
+// of decoding (Q4_0, F16), where this CPU has them, against the one-row
+// packed tiles they stand in for, bit for bit (so greedy text does not change with it), for
 // every length class and row ranges that start and end inside a group.
 func TestPackedGemvMatchesTileExactly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(37, 38))
 	for _, typ := range packedTypes {
 		k, _ := KernelFor(typ)
-		if k.pgemv == nil {
+		if k.pgemv == nil && k.pgemvF == nil {
 			continue
 		}
 		tiles := *k
 		tiles.pgemv = nil
+		tiles.pgemvF = nil
 		for _, cols := range colsFor(typ) {
 			for _, rows := range []int{16, 48, 67} {
 				enc, err := Quantize(typ, testData(rng, rows*cols))
