@@ -81,6 +81,7 @@ func installAVX512(k *Kernel) {
 	switch k.typ {
 	case Q8_0:
 		q8 = &tilesQ8_0VNNI
+		k.copies = true
 	case Q4_0:
 		q8 = &tilesQ4_0VNNI
 		k.ptiles = tilesQ4_0Packed

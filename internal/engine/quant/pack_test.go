@@ -8,8 +8,9 @@ import (
 	"unsafe"
 )
 
-// packedTypes are the weight types that may have packed tiles.
-var packedTypes = []Type{Q4_0, F16}
+// packedTypes are the weight types that may have packed tiles (Q8_0: a
+// whole copy in huge pages).
+var packedTypes = []Type{Q4_0, F16, Q8_0}
 
 // TestMulRowsPackedMatchesReference checks the packed tiles, where this CPU
 // has them, against a float64 product of the dequantised weights and
