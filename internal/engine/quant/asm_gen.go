@@ -242,6 +242,10 @@ func q8Tile(ty q8Type, R, T int) string {
 // Q4_K_M files, tokens per CPU second, alternated twice, loaded machine):
 // no gain (Q8_0 25.7 and 22.7 against 27.6 and 23.8; Q4_K_M 32.0 and 28.8
 // against 31.1 and 30.6), unlike the packed Q4_0 kernel (packedGemvPrefetch).
+// Measured again for Q8_0 at 8 KiB (three alternated rounds, load 9-17):
+// 22.4 against 20.9 tokens per CPU second reading the file mapping, 31.5
+// against 33.9 reading a copy in huge pages: the huge pages are what
+// counted (pack.go), the prefetch nothing.
 const gemvPrefetch = 0
 
 // q8Gemv is the 1×1 tile of q8Tile run over rows consecutive weight rows
