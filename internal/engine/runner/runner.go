@@ -172,13 +172,16 @@ func newRunner(f *gguf.File, opt Options, beforeStep func([]*model.Seq)) (*Runne
 	if err != nil {
 		return nil, err
 	}
+	// The pages are read before the model loads, not after: the load
+	// copies some tensors and gives their mapped pages back, which a
+	// read afterwards would make resident again.
+	if opt.Progress != nil {
+		prefault(f, opt.Progress)
+	}
 	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads, KVType: opt.KVCacheType,
 		FaultHook: opt.FaultHook})
 	if err != nil {
 		return nil, err
-	}
-	if opt.Progress != nil {
-		prefault(f, opt.Progress)
 	}
 	cfg := m.Config()
 	name, _ := f.String("general.name")
