@@ -104,9 +104,10 @@ type MemoryReporter interface {
 
 // Memory is what an in-process model holds, in bytes.
 type Memory struct {
-	// WeightsMapped is the tensor data mapped from the model file.
+	// WeightsMapped is the tensor data read in place from the mapped model file; tensors copied at
+	// load (WeightsPacked) are released from the mapping and not counted, so the two add up.
 	WeightsMapped int64 `json:"weights_mapped_bytes"`
-	// WeightsPacked is the copy of weights repacked at load for the CPU's kernels (not file-backed).
+	// WeightsPacked is the copy of weights made at load for the CPU's kernels (not file-backed).
 	WeightsPacked int64 `json:"weights_packed_bytes"`
 	// KVCacheType is the KV cache element type (F32, F16, Q8_0).
 	KVCacheType string `json:"kv_cache_type"`

@@ -5,6 +5,8 @@ package gguf
 import (
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // mapFile maps the whole file read-only and shared, so the page cache backs
@@ -21,4 +23,16 @@ func mapFile(fd *os.File, size int64) ([]byte, func() error, error) {
 		return nil, nil, err
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
+}
+
+// releasePages advises MADV_DONTNEED for the whole pages of data[off :
+// off+n]. Advice is best effort: a refusal leaves the pages resident.
+func releasePages(data []byte, off, n int) {
+	page := os.Getpagesize()
+	start := (off + page - 1) / page * page
+	end := (off + n) / page * page
+	if end <= start {
+		return
+	}
+	_ = unix.Madvise(data[start:end], unix.MADV_DONTNEED)
 }

@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"os"
 	"slices"
+	"unsafe"
 
 	"github.com/open-autoglm/autoglm/internal/engine/quant"
 )
@@ -114,6 +115,25 @@ func Open(path string) (*File, error) {
 // is read by TensorData on demand, so r must stay usable while the File is.
 func Read(r io.ReaderAt, size int64) (*File, error) {
 	return parse(r, size)
+}
+
+// Release tells the system that the process no longer needs b, tensor data
+// from TensorData that the caller has copied elsewhere, in memory: where
+// the file is mapped, the whole pages inside b leave the process's
+// resident memory (MADV_DONTNEED; the page cache keeps them while the
+// system has room), so a copy does not hold the weights twice. b stays
+// valid: a later read brings its pages back from the file. Elsewhere, or
+// for bytes outside the mapping, it does nothing.
+func (f *File) Release(b []byte) {
+	if f.release == nil || len(b) == 0 || len(f.data) == 0 {
+		return
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(f.data)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if p < lo || p+uintptr(len(b)) > lo+uintptr(len(f.data)) {
+		return
+	}
+	releasePages(f.data, int(p-lo), len(b))
 }
 
 // Close releases the memory mapping, if any. Slices returned by TensorData

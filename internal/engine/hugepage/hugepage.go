@@ -11,7 +11,10 @@
 // the mapping fails, it is ordinary Go memory.
 package hugepage
 
-import "runtime"
+import (
+	"runtime"
+	"strings"
+)
 
 // Size is the huge page size the buffers are aligned to.
 const Size = 2 << 20
@@ -65,3 +68,21 @@ func (b *Buffer) Reserved() int64 {
 // for huge pages (whether the kernel granted them is up to the system:
 // AnonHugePages in /proc/meminfo counts them).
 func (b *Buffer) Mapped() bool { return b != nil && b.huge }
+
+// Available reports whether buffers from [Alloc] of Size and more can get
+// huge pages here: on Linux with transparent huge pages in "always" or
+// "madvise" mode. Callers that copy memory only to place it in huge pages
+// skip the copy where this is false.
+func Available() bool { return available() }
+
+// thpEnabled parses /sys/kernel/mm/transparent_hugepage/enabled, whose
+// selected mode is the bracketed word ("always [madvise] never").
+func thpEnabled(s string) bool {
+	i := strings.IndexByte(s, '[')
+	j := strings.IndexByte(s, ']')
+	if i < 0 || j < i {
+		return false
+	}
+	mode := s[i+1 : j]
+	return mode == "always" || mode == "madvise"
+}

@@ -95,3 +95,24 @@ func thpSetting() string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+func TestTHPModeParsing(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{"always [madvise] never\n", true},
+		{"[always] madvise never\n", true},
+		{"always madvise [never]\n", false},
+		{"", false},
+		{"madvise", false},
+		{"]never[", false},
+	} {
+		if got := thpEnabled(c.in); got != c.want {
+			t.Errorf("thpEnabled(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+	if runtime.GOOS != "linux" && Available() {
+		t.Error("Available() is true off Linux, where Alloc never maps huge pages")
+	}
+}

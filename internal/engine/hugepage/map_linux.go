@@ -3,6 +3,7 @@
 package hugepage
 
 import (
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -36,4 +37,12 @@ func mapHuge(n int) (b []byte, release func(), ok bool) {
 	// mapping is still good memory, in 4 KiB pages.
 	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
 	return b, func() { _ = unix.MunmapPtr(p, size) }, true
+}
+
+// available reads the transparent huge page mode: "always" and "madvise"
+// (the advice mapHuge gives) back whole 2 MiB stretches with huge pages,
+// "never" (or a kernel without the file) does not.
+func available() bool {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err == nil && thpEnabled(string(b))
 }

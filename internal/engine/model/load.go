@@ -57,6 +57,9 @@ type Model struct {
 
 	scratch atomic.Int64 // bytes of buf, readable without mu
 	packed  int64        // bytes of weights repacked at load
+	// released is the bytes of mapped tensor data copied at load whose
+	// pages the model gave back (gguf.File.Release).
+	released int64
 }
 
 // ScratchBytes returns the memory of the activation buffers of a forward
@@ -64,9 +67,17 @@ type Model struct {
 func (m *Model) ScratchBytes() int64 { return m.scratch.Load() }
 
 // PackedBytes returns the memory of the weights copied at load into the
-// layout of the CPU's packed kernels (Q4_0 and F16 with AVX-512 VNNI),
-// on top of the mapped file; 0 where none are.
+// layout of the CPU's packed kernels (Q4_0 and F16 with AVX-512 VNNI), or
+// whole into huge pages (Q8_0 with AVX-512 VNNI, where the system gives
+// huge pages); 0 where none are.
 func (m *Model) PackedBytes() int64 { return m.packed }
+
+// ReleasedBytes returns the bytes of the mapped file's tensor data that the
+// model copied at load (PackedBytes) and gave back to the system: it reads
+// the copies instead (the mapped bytes only for a token embedding's rows
+// and rows past a matrix's last packed group), so they are not resident
+// twice.
+func (m *Model) ReleasedBytes() int64 { return m.released }
 
 type layer struct {
 	attnNorm         []float32
@@ -163,6 +174,7 @@ func Load(f *gguf.File, opt Options) (*Model, error) {
 	m.cfg.WeightType = l.dominantType()
 	l.pack()
 	m.packed = l.packed
+	m.released = l.released
 
 	m.invFreq = make([]float64, cfg.RopeDim/2)
 	for i := range m.invFreq {
@@ -205,6 +217,8 @@ type loader struct {
 	weights []*weight
 	// packed counts the bytes of weights repacked at load.
 	packed int64
+	// released counts the mapped bytes of the weights packed, given back.
+	released int64
 }
 
 // pack makes the packed copies of every matrix whose type has packed
@@ -218,6 +232,10 @@ func (l *loader) pack() {
 	packed, n := quant.PackAll(jobs)
 	for i, w := range l.weights {
 		w.packed = packed[i]
+		if w.packed != nil {
+			l.f.Release(w.data)
+			l.released += int64(len(w.data))
+		}
 	}
 	l.packed = n
 }

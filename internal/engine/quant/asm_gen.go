@@ -242,6 +242,10 @@ func q8Tile(ty q8Type, R, T int) string {
 // Q4_K_M files, tokens per CPU second, alternated twice, loaded machine):
 // no gain (Q8_0 25.7 and 22.7 against 27.6 and 23.8; Q4_K_M 32.0 and 28.8
 // against 31.1 and 30.6), unlike the packed Q4_0 kernel (packedGemvPrefetch).
+// Measured again for Q8_0 at 8 KiB (three alternated rounds, load 9-17):
+// 22.4 against 20.9 tokens per CPU second reading the file mapping, 31.5
+// against 33.9 reading a copy in huge pages: the huge pages are what
+// counted (pack.go), the prefetch nothing.
 const gemvPrefetch = 0
 
 // q8Gemv is the 1×1 tile of q8Tile run over rows consecutive weight rows
@@ -749,6 +753,81 @@ func f16PackedTile2(T int) string {
 			p("ADDQ BX, AX")
 		}
 	}
+	p("VZEROUPPER")
+	p("RET")
+	return name
+}
+
+// f16PackedGemv multiplies whole packed groups of 16 F16 rows (pack.go) by
+// one float32 activation row, as decoding does: the body of tileF16P16x1
+// (four accumulators over alternate columns, added in the same order)
+// run over groups consecutive groups in one call, so each row's result is
+// bit for bit the tile's. The groups are one sequential stream; every
+// step of four columns (two cache lines) asks for the two lines dist
+// bytes ahead (PREFETCHT0), as q4PackedGemv does, instead of the two-group
+// tile's two interleaved streams the hardware prefetchers alone follow.
+//
+//	AX   the weights read        SI   the activation element
+//	R8   the group's first byte  R9   the group stride
+//	R12  the activation row      BX   y (16 floats per group)
+//	CX   columns per row         DX   groups left
+//	Z0-Z3 four columns           Z16-Z19 accumulators
+func f16PackedGemv(name string, dist int) string {
+	fmt.Fprintf(&s, "\n// func %s(w *byte, stride, n int, x *float32, y *float32, groups int)\n", name)
+	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	p("MOVQ w+0(FP), R8")
+	p("MOVQ stride+8(FP), R9")
+	p("MOVQ n+16(FP), CX")
+	p("MOVQ x+24(FP), R12")
+	p("MOVQ y+32(FP), BX")
+	p("MOVQ groups+40(FP), DX")
+	p("TESTQ DX, DX")
+	p("JZ %s_done", name)
+	label(name + "_group")
+	p("MOVQ R8, AX")
+	p("MOVQ R12, SI")
+	for a := 16; a < 20; a++ {
+		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+	}
+	p("MOVQ CX, R10")
+	p("SHRQ $2, R10")
+	p("JZ %s_tail", name)
+	label(name + "_loop")
+	if dist > 0 {
+		p("PREFETCHT0 %d(AX)", dist)
+		p("PREFETCHT0 %d(AX)", dist+64)
+	}
+	for u := range 4 {
+		p("VCVTPH2PS %d(AX), Z%d", 32*u, u)
+	}
+	for u := range 4 {
+		p("VFMADD231PS.BCST %d(SI), Z%d, Z%d", 4*u, u, 16+u)
+	}
+	p("ADDQ $128, AX")
+	p("ADDQ $16, SI")
+	p("DECQ R10")
+	p("JNZ %s_loop", name)
+	label(name + "_tail")
+	p("MOVQ CX, R10")
+	p("ANDQ $3, R10")
+	p("JZ %s_store", name)
+	label(name + "_one")
+	p("VCVTPH2PS (AX), Z0")
+	p("VFMADD231PS.BCST (SI), Z0, Z16")
+	p("ADDQ $32, AX")
+	p("ADDQ $4, SI")
+	p("DECQ R10")
+	p("JNZ %s_one", name)
+	label(name + "_store")
+	for u := 1; u < 4; u++ {
+		p("VADDPS Z%d, Z16, Z16", 16+u)
+	}
+	p("VMOVUPS Z16, (BX)")
+	p("ADDQ $64, BX")
+	p("ADDQ R9, R8")
+	p("DECQ DX")
+	p("JNZ %s_group", name)
+	label(name + "_done")
 	p("VZEROUPPER")
 	p("RET")
 	return name
@@ -1558,11 +1637,14 @@ func le64(b []byte) uint64 {
 	return v
 }
 
-// packedGemvPrefetch is how far ahead of the quants being read the packed
-// Q4_0 matrix-vector kernel asks for cache lines, in bytes. Measured on
-// 96 MiB of packed Q4_0 (BenchmarkGemv, AVX-512 VNNI, loaded machine): no
-// prefetch 10-13 GB per CPU second, 1 KiB 13-16, 4 KiB 13-17, 8 KiB
-// 14-16, 16 KiB 14-15.
+// packedGemvPrefetch is how far ahead of the weights being read the packed
+// Q4_0 and F16 matrix-vector kernels ask for cache lines, in bytes.
+// Measured on 96 MiB of packed Q4_0 (BenchmarkGemv, AVX-512 VNNI, loaded
+// machine): no prefetch 10-13 GB per CPU second, 1 KiB 13-16, 4 KiB
+// 13-17, 8 KiB 14-16, 16 KiB 14-15. On 96 MiB of packed F16 (six
+// alternated rounds, load 8-10, medians): the two-group tile 15.7, no
+// prefetch 18.5, 1 KiB 16.9, 2 KiB 19.7, 4 KiB 22.3, 8 KiB 26.0, 16 KiB
+// 23.2.
 const packedGemvPrefetch = 8192
 
 func main() {
@@ -1661,6 +1743,8 @@ func main() {
 	for T := 1; T <= 8; T++ {
 		fmt.Fprintf(&decl, "//go:noescape\nfunc tileF16P32x%d(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)\n\n", T)
 	}
+	f16PackedGemv("gemvF16P16", packedGemvPrefetch)
+	decl.WriteString("//go:noescape\nfunc gemvF16P16(w *byte, stride, n int, x *float32, y *float32, groups int)\n\n")
 	vecF32()
 	for _, ty := range q8Types {
 		for R := 1; R <= 4; R++ {

@@ -34,6 +34,14 @@ type Kernel struct {
 	// (decoding), when the CPU has it; each row gets exactly what
 	// ptiles[1] gives.
 	pgemv packedGemv
+	// pgemvF is pgemv of the float types; each row gets exactly what
+	// ptilesF[1] (and ptilesF2[1]) give.
+	pgemvF packedGemvF
+	// copies marks the types whose matrices Pack copies whole, in their
+	// own layout, into huge-page memory (Packed.whole) when the system
+	// gives huge pages: decoding then reads them without the 4 KiB pages
+	// of the file mapping.
+	copies bool
 	// gemv multiplies a run of consecutive weight rows by one activation
 	// row in one call (decoding), when the CPU has it; it gives each row
 	// exactly what the R=1, T=1 tile gives.

@@ -81,6 +81,7 @@ func installAVX512(k *Kernel) {
 	switch k.typ {
 	case Q8_0:
 		q8 = &tilesQ8_0VNNI
+		k.copies = true
 	case Q4_0:
 		q8 = &tilesQ4_0VNNI
 		k.ptiles = tilesQ4_0Packed
@@ -95,6 +96,7 @@ func installAVX512(k *Kernel) {
 		fl = &tilesF16AVX512
 		k.ptilesF = tilesF16Packed
 		k.ptilesF2 = tilesF16Packed2
+		k.pgemvF = gemvF16P16
 	case F32:
 		fl = &tilesF32AVX512
 	default:

@@ -24387,6 +24387,65 @@ tileF16P32x8_store:
 	VZEROUPPER
 	RET
 
+// func gemvF16P16(w *byte, stride, n int, x *float32, y *float32, groups int)
+TEXT ·gemvF16P16(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), R8
+	MOVQ stride+8(FP), R9
+	MOVQ n+16(FP), CX
+	MOVQ x+24(FP), R12
+	MOVQ y+32(FP), BX
+	MOVQ groups+40(FP), DX
+	TESTQ DX, DX
+	JZ gemvF16P16_done
+gemvF16P16_group:
+	MOVQ R8, AX
+	MOVQ R12, SI
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	MOVQ CX, R10
+	SHRQ $2, R10
+	JZ gemvF16P16_tail
+gemvF16P16_loop:
+	PREFETCHT0 8192(AX)
+	PREFETCHT0 8256(AX)
+	VCVTPH2PS 0(AX), Z0
+	VCVTPH2PS 32(AX), Z1
+	VCVTPH2PS 64(AX), Z2
+	VCVTPH2PS 96(AX), Z3
+	VFMADD231PS.BCST 0(SI), Z0, Z16
+	VFMADD231PS.BCST 4(SI), Z1, Z17
+	VFMADD231PS.BCST 8(SI), Z2, Z18
+	VFMADD231PS.BCST 12(SI), Z3, Z19
+	ADDQ $128, AX
+	ADDQ $16, SI
+	DECQ R10
+	JNZ gemvF16P16_loop
+gemvF16P16_tail:
+	MOVQ CX, R10
+	ANDQ $3, R10
+	JZ gemvF16P16_store
+gemvF16P16_one:
+	VCVTPH2PS (AX), Z0
+	VFMADD231PS.BCST (SI), Z0, Z16
+	ADDQ $32, AX
+	ADDQ $4, SI
+	DECQ R10
+	JNZ gemvF16P16_one
+gemvF16P16_store:
+	VADDPS Z17, Z16, Z16
+	VADDPS Z18, Z16, Z16
+	VADDPS Z19, Z16, Z16
+	VMOVUPS Z16, (BX)
+	ADDQ $64, BX
+	ADDQ R9, R8
+	DECQ DX
+	JNZ gemvF16P16_group
+gemvF16P16_done:
+	VZEROUPPER
+	RET
+
 // func quantQ8RowAVX512(x *float32, qs *int8, dv *float32, cv *int32, sv *float32, nb int, c int32)
 //
 // Quantises nb blocks of 32 floats exactly as quantBlockQ8 does (the same

@@ -166,6 +166,9 @@ func tileF16P32x7(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int
 func tileF16P32x8(w *byte, ws int, x *float32, xs int, n int, y *float32, ys int)
 
 //go:noescape
+func gemvF16P16(w *byte, stride, n int, x *float32, y *float32, groups int)
+
+//go:noescape
 func tileQ8_0VNNI1x1(w *byte, ws int, x *int8, xs int, dv *float32, cv *int32, vs int, nb2 int, y *float32, ys int)
 
 //go:noescape

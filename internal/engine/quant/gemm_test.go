@@ -559,7 +559,8 @@ func BenchmarkGemv(b *testing.B) {
 	}{{Q8_0, 96 << 20, "mem"}, {Q8_0, 96 << 20, "huge"}, {Q8_0, 512 << 10, "l2"},
 		{Q4_0, 96 << 20, "mem"}, {Q4_0, 96 << 20, "huge"}, {Q4_0, 512 << 10, "l2"},
 		{Q5_0, 96 << 20, "mem"}, {Q5_0, 512 << 10, "l2"},
-		{Q4_K, 96 << 20, "mem"}, {Q4_K, 512 << 10, "l2"}, {Q6_K, 96 << 20, "mem"}, {Q6_K, 512 << 10, "l2"}} {
+		{Q4_K, 96 << 20, "mem"}, {Q4_K, 512 << 10, "l2"}, {Q6_K, 96 << 20, "mem"}, {Q6_K, 512 << 10, "l2"},
+		{F16, 96 << 20, "mem"}, {F16, 512 << 10, "l2"}} {
 		typ := c.typ
 		cols := 896
 		if typ.BlockSize() == qkK {
@@ -572,6 +573,9 @@ func BenchmarkGemv(b *testing.B) {
 		k, _ := KernelFor(typ)
 		tiles := *k
 		tiles.gemv = nil
+		ptiles := *k
+		ptiles.pgemv = nil
+		ptiles.pgemvF = nil
 		y := make([]float32, rows)
 		var p *Packed
 		var hold *hugepage.Buffer
@@ -606,7 +610,7 @@ func BenchmarkGemv(b *testing.B) {
 			name   string
 			k      *Kernel
 			packed bool
-		}{{"gemv", k, false}, {"tiles", &tiles, false}, {"packed", k, true}} {
+		}{{"gemv", k, false}, {"tiles", &tiles, false}, {"packed", k, true}, {"packedtile", &ptiles, true}} {
 			b.Run(fmt.Sprintf("%v/%s/%s", typ, c.name, kern.name), func(b *testing.B) {
 				setup()
 				if kern.packed && p == nil {

@@ -31,6 +31,13 @@ import (
 //
 // Rows past the last full group stay in the original bytes and use the
 // ordinary tiles.
+//
+// Q8_0 (on the AVX-512 VNNI tier) has no packed tiles: its matrix-vector
+// kernel already reads one sequential stream. Its copy is the matrix's own
+// bytes, whole, moved from the file mapping's 4 KiB pages into memory
+// advised for 2 MiB pages, which is what decoding measured faster with
+// (docs/BENCHMARKS.md); it is made only where the system gives huge pages
+// (hugepage.Available), and every product of the matrix reads it.
 
 // packRows is the number of weight rows a packed tile multiplies at once:
 // one per 32-bit lane of a 512-bit register.
@@ -46,6 +53,11 @@ type packedTile func(sc, qs *byte, nb int, x *byte, y *float32, ys int)
 // scales and nb blocks per row) and the one activation row of the packed
 // activation group x.
 type packedGemv func(w *byte, stride, scBytes, nb int, x *byte, y *float32, groups int)
+
+// packedGemvF computes y[16g + r] for the rows r of groups consecutive
+// packed F16 groups (the first at w, stride bytes apart, n columns) and
+// one float32 activation row x.
+type packedGemvF func(w *byte, stride, n int, x *float32, y *float32, groups int)
 
 // packedTileF computes y[t*ys/4 + r] for the 16 rows of one packed F16
 // group w (n columns) and T float32 activation rows from x, xs bytes
@@ -64,6 +76,7 @@ type Packed struct {
 	scBytes    int // bytes of a group's scale region
 	stride     int // bytes of a group
 	buf        []byte
+	whole      bool             // buf is the matrix in its own layout (Kernel.copies)
 	mem        *hugepage.Buffer // holds buf (shared by PackAll's copies)
 	size64     int64            // Bytes: mem's size, or this copy's share of it
 }
@@ -84,13 +97,20 @@ func (p *Packed) HugePages() bool { return p != nil && p.mem.Mapped() }
 // packs reports whether k has packed tiles on this CPU.
 func (k *Kernel) packs() bool { return k.ptiles[1] != nil || k.ptilesF[1] != nil }
 
+// Whole reports whether p is a copy of the matrix in its own layout (a
+// type whose copy only moves it into huge pages), which the model reads
+// in place of the mapped bytes for every use.
+func (p *Packed) Whole() bool { return p != nil && p.whole }
+
 // packsActs reports whether k's packed tiles read the interleaved copy of
 // the activations (Acts.pk).
 func (k *Kernel) packsActs() bool { return k.ptiles[1] != nil }
 
 // Pack returns w (rows × cols of k's type) rearranged for the packed tiles,
 // or nil when this CPU or build has none for the type or the matrix has
-// fewer than one group of rows. The result is a copy; w is still read for
+// fewer than one group of rows. For a type that is copied whole (Q8_0 on
+// the AVX-512 VNNI tier) it returns the copy where huge pages are
+// available, else nil. The result is a copy; w is still read for
 // the rows past the last group. [PackAll] packs several matrices into one
 // allocation.
 func (k *Kernel) Pack(w []byte, rows, cols int) *Packed {
@@ -147,12 +167,19 @@ func PackAll(jobs []PackJob) ([]*Packed, int64) {
 // nil when Pack gives nil.
 func (k *Kernel) packLayout(w []byte, rows, cols int) *Packed {
 	bs := k.typ.BlockSize()
-	if !k.packs() || rows < packRows || cols%bs != 0 || cols == 0 {
+	if !k.packs() && !k.copies || rows < packRows || cols%bs != 0 || cols == 0 {
 		return nil
 	}
 	rb := cols / bs * k.typ.BlockBytes()
 	if len(w) < rows*rb {
 		panic(fmt.Sprintf("quant: Pack %v: %d rows of %d with len(w)=%d", k.typ, rows, cols, len(w)))
+	}
+	if k.copies {
+		if !hugepage.Available() {
+			return nil
+		}
+		// One "group" of every row: size() is the matrix.
+		return &Packed{typ: k.typ, rows: rows, cols: cols, whole: true, stride: rows * rb, groups: 1}
 	}
 	nb := cols / 32
 	p := &Packed{typ: k.typ, rows: rows, cols: cols, groups: rows / packRows}
@@ -186,6 +213,10 @@ func (k *Kernel) fill(p *Packed, w []byte) {
 	rb := cols / k.typ.BlockSize() * k.typ.BlockBytes()
 	nb := cols / 32
 	le := binary.LittleEndian
+	if p.whole {
+		copy(p.buf, w[:p.rows*rb])
+		return
+	}
 	if k.typ == F16 {
 		for g := range p.groups {
 			dst := p.buf[g*p.stride : (g+1)*p.stride]
@@ -221,6 +252,14 @@ func (k *Kernel) fill(p *Packed, w []byte) {
 // k.Pack (nil to use w alone): whole groups of rows go through the packed
 // tiles, any rows before or after them through the ordinary ones.
 func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []float32, ldy int) {
+	if p.Whole() {
+		if p.typ != k.typ || p.cols != a.cols {
+			panic(fmt.Sprintf("quant: MulRowsPacked %v × %d columns with a copy of %v × %d", k.typ, a.cols, p.typ, p.cols))
+		}
+		k.MulRows(p.buf, lo, hi, a, y, ldy)
+		runtime.KeepAlive(p)
+		return
+	}
 	if p == nil || !k.packs() {
 		k.MulRows(w, lo, hi, a, y, ldy)
 		return
@@ -248,6 +287,12 @@ func (k *Kernel) MulRowsPacked(w []byte, p *Packed, lo, hi int, a *Acts, y []flo
 	}
 	nb := a.cols / 32
 	cols := a.cols
+	if n == 1 && float && k.pgemvF != nil {
+		// Decoding: one call streams every group.
+		k.pgemvF(&p.buf[g0*p.stride], p.stride, cols, &a.f[0], &y[g0*packRows], g1-g0)
+		runtime.KeepAlive(p)
+		return
+	}
 	if n == 1 && k.pgemv != nil {
 		// Decoding: one call streams every group.
 		k.pgemv(&p.buf[g0*p.stride], p.stride, p.scBytes, nb, &a.pk[0], &y[g0*packRows], g1-g0)

@@ -8,8 +8,9 @@ import (
 	"unsafe"
 )
 
-// packedTypes are the weight types that may have packed tiles.
-var packedTypes = []Type{Q4_0, F16}
+// packedTypes are the weight types that may have packed tiles (Q8_0: a
+// whole copy in huge pages).
+var packedTypes = []Type{Q4_0, F16, Q8_0}
 
 // TestMulRowsPackedMatchesReference checks the packed tiles, where this CPU
 // has them, against a float64 product of the dequantised weights and
@@ -171,19 +172,20 @@ func BenchmarkPacked(b *testing.B) {
 	}
 }
 
-// TestPackedGemvMatchesTileExactly checks the packed matrix-vector kernel
-// of decoding, where this CPU has one, against the one-row packed tile it
-// stands in for, bit for bit (so greedy text does not change with it), for
+// TestPackedGemvMatchesTileExactly checks the packed matrix-vector kernels
+// of decoding (Q4_0, F16), where this CPU has them, against the one-row
+// packed tiles they stand in for, bit for bit (so greedy text does not change with it), for
 // every length class and row ranges that start and end inside a group.
 func TestPackedGemvMatchesTileExactly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(37, 38))
 	for _, typ := range packedTypes {
 		k, _ := KernelFor(typ)
-		if k.pgemv == nil {
+		if k.pgemv == nil && k.pgemvF == nil {
 			continue
 		}
 		tiles := *k
 		tiles.pgemv = nil
+		tiles.pgemvF = nil
 		for _, cols := range colsFor(typ) {
 			for _, rows := range []int{16, 48, 67} {
 				enc, err := Quantize(typ, testData(rng, rows*cols))

@@ -172,13 +172,16 @@ func newRunner(f *gguf.File, opt Options, beforeStep func([]*model.Seq)) (*Runne
 	if err != nil {
 		return nil, err
 	}
+	// The pages are read before the model loads, not after: the load
+	// copies some tensors and gives their mapped pages back, which a
+	// read afterwards would make resident again.
+	if opt.Progress != nil {
+		prefault(f, opt.Progress)
+	}
 	m, err := model.Load(f, model.Options{ContextLength: opt.ContextLength, Threads: opt.Threads, KVType: opt.KVCacheType,
 		FaultHook: opt.FaultHook})
 	if err != nil {
 		return nil, err
-	}
-	if opt.Progress != nil {
-		prefault(f, opt.Progress)
 	}
 	cfg := m.Config()
 	name, _ := f.String("general.name")
@@ -267,13 +270,15 @@ func (r *Runner) Template() chat.Template { return r.tmpl }
 
 // Memory is what a loaded model holds, in bytes.
 type Memory struct {
-	// Weights is the tensor data, mapped from the file (shared with the
-	// page cache; resident once read).
+	// Weights is the tensor data read in place from the mapped file
+	// (shared with the page cache; resident once read). Tensors copied
+	// at load (Packed) are not counted: their pages are given back to
+	// the system after the copy, so no weight is resident twice.
 	Weights int64
-	// Packed is the copy of weights repacked at load for the CPU's
-	// kernels (Q4_0 and F16 on AVX-512; anonymous memory advised for huge
-	// pages on Linux, see package hugepage); zero when nothing was
-	// repacked.
+	// Packed is the copy of weights made at load for the CPU's kernels
+	// (Q4_0 and F16 repacked, Q8_0 copied whole, on AVX-512 VNNI;
+	// anonymous memory advised for huge pages on Linux, see package
+	// hugepage); zero when nothing was copied.
 	Packed int64
 	// KVCacheType is the KV cache element type ("F32", "F16", "Q8_0").
 	KVCacheType string
@@ -288,7 +293,7 @@ type Memory struct {
 // Memory returns the model's memory now.
 func (r *Runner) Memory() Memory {
 	m := Memory{
-		Weights:     r.weights,
+		Weights:     r.weights - r.m.ReleasedBytes(),
 		Packed:      r.m.PackedBytes(),
 		KVCacheType: r.info.KVCacheType,
 		KVCacheMax:  int64(r.opt.Parallel) * int64(r.cfg.ContextLength) * r.info.KVBytesPerToken,
