@@ -29,6 +29,7 @@ type ToolStream struct {
 	calls   int
 	started bool // the current call has been announced
 	sc      callScanner
+	pending []ToolDelta // the calls the prefix began, given with the first deltas
 }
 
 const (
@@ -40,7 +41,10 @@ const (
 )
 
 // NewToolStream starts parsing an answer whose prompt ended with prefix (ToolCallPrefix),
-// as if the model had written it; names are the defined functions.
+// as if the model had written it; names are the defined functions. A call the prefix already
+// begins (GLM-4's forced call names its function there) is announced with the first deltas
+// Write or Close returns: the client never saw the prefix. Text of the prefix is not passed
+// on as content; it is the template's, not the model's.
 func (t Template) NewToolStream(prefix string, names []string) *ToolStream {
 	s := &ToolStream{family: t.Family, names: names}
 	switch t.Family {
@@ -49,8 +53,19 @@ func (t Template) NewToolStream(prefix string, names []string) *ToolStream {
 	case Llama31:
 		s.mode = streamLlamaStart
 	}
-	s.Write(prefix)
+	for _, d := range s.Write(prefix) {
+		if d.Name != "" || d.Args != "" {
+			s.pending = append(s.pending, d)
+		}
+	}
 	return s
+}
+
+// flush returns the deltas the prefix left pending, once.
+func (s *ToolStream) flush() []ToolDelta {
+	out := s.pending
+	s.pending = nil
+	return out
 }
 
 // Calls is how many calls have started.
@@ -63,7 +78,7 @@ const (
 
 // Write feeds more output and returns the deltas it completes.
 func (s *ToolStream) Write(text string) []ToolDelta {
-	var out []ToolDelta
+	out := s.flush()
 	for text != "" {
 		switch s.mode {
 		case streamText:
@@ -169,7 +184,7 @@ const streamDone = 99
 
 // Close ends the output and returns what was held back.
 func (s *ToolStream) Close() []ToolDelta {
-	var out []ToolDelta
+	out := s.flush()
 	switch s.mode {
 	case streamText, streamGLMName:
 		if s.calls == 0 {

@@ -132,3 +132,20 @@ func FuzzToolStream(f *testing.F) {
 		}
 	})
 }
+
+// TestToolStreamForcedGLMCall: with a named tool_choice, GLM-4's prompt ends with the
+// function's name (ToolCallPrefix), and the model writes only the arguments. The stream
+// still announces the call by name before its arguments, however the answer is cut.
+func TestToolStreamForcedGLMCall(t *testing.T) {
+	tmpl := Template{Family: GLM4}
+	prefix := tmpl.ToolCallPrefix("get_weather")
+	for _, step := range []int{0, 1, 4} {
+		c, all := runStream(tmpl, prefix, `{"city": "Oslo"}`, []string{"get_weather", "noop"}, step)
+		if len(c.Calls) != 1 || c.Calls[0].Name != "get_weather" || c.Calls[0].Arguments != `{"city":"Oslo"}` || c.Content != "" {
+			t.Fatalf("step %d: %+v", step, c)
+		}
+		if len(all) == 0 || len(all[0]) == 0 || all[0][0].Name != "get_weather" {
+			t.Fatalf("step %d: the first delta does not name the call: %+v", step, all)
+		}
+	}
+}
