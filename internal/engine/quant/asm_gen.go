@@ -297,13 +297,7 @@ func q8Gemv(ty q8Type) string {
 	p("ADDQ $64, CX")
 	p("DECQ R10")
 	p("JNZ %s_loop", name)
-	label(name + "_reduce")
-	gemvReduce()
-	p("DECQ R8")
-	p("JNZ %s_row", name)
-	label(name + "_done")
-	p("VZEROUPPER")
-	p("RET")
+	gemvEnd(name)
 	return name
 }
 
@@ -559,14 +553,7 @@ func q4PackedGemv(name string, dist int) string {
 	p("DECQ CX")
 	p("JNZ %s_loop", name)
 	label(name + "_store")
-	p("VMOVUPS Z24, (BX)")
-	p("ADDQ $64, BX")
-	p("ADDQ R9, R8")
-	p("DECQ DX")
-	p("JNZ %s_group", name)
-	label(name + "_done")
-	p("VZEROUPPER")
-	p("RET")
+	packedGemvEnd(name, "Z24")
 	return name
 }
 
@@ -822,14 +809,7 @@ func f16PackedGemv(name string, dist int) string {
 	for u := 1; u < 4; u++ {
 		p("VADDPS Z%d, Z16, Z16", 16+u)
 	}
-	p("VMOVUPS Z16, (BX)")
-	p("ADDQ $64, BX")
-	p("ADDQ R9, R8")
-	p("DECQ DX")
-	p("JNZ %s_group", name)
-	label(name + "_done")
-	p("VZEROUPPER")
-	p("RET")
+	packedGemvEnd(name, "Z16")
 	return name
 }
 
@@ -1376,13 +1356,7 @@ func kGemv(ty kType) string {
 	p("ADDQ $64, CX")
 	p("DECQ R10")
 	p("JNZ %s_loop", name)
-	label(name + "_reduce")
-	gemvReduce()
-	p("DECQ R8")
-	p("JNZ %s_row", name)
-	label(name + "_done")
-	p("VZEROUPPER")
-	p("RET")
+	gemvEnd(name)
 	return name
 }
 
@@ -1794,4 +1768,30 @@ func main() {
 		log.Fatal(err)
 	}
 	genAVX2Tiles() // asm_gen_avx2.go
+}
+
+// packedGemvEnd ends a packed one-row kernel's group loop: the group's 16 sums in acc are
+// stored, the output and weight pointers step to the next group, and the function returns
+// after the last.
+func packedGemvEnd(name, acc string) {
+	p("VMOVUPS %s, (BX)", acc)
+	p("ADDQ $64, BX")
+	p("ADDQ R9, R8")
+	p("DECQ DX")
+	p("JNZ %s_group", name)
+	label(name + "_done")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// gemvEnd ends a row-major matrix-vector kernel's row: the row's sum is reduced and stored,
+// and the function returns after the last row.
+func gemvEnd(name string) {
+	label(name + "_reduce")
+	gemvReduce()
+	p("DECQ R8")
+	p("JNZ %s_row", name)
+	label(name + "_done")
+	p("VZEROUPPER")
+	p("RET")
 }
