@@ -297,6 +297,11 @@ func testVocab(r *rand.Rand, n int) []string {
 	for b := 0x20; b < 0x7f; b++ {
 		add(string(rune(b)))
 	}
+	// Byte tokens above ASCII, as byte-level BPE vocabularies have: a literal with
+	// "é" in it is spelled \xc3 then \xa9.
+	for b := 0x80; b <= 0xff; b++ {
+		add(string([]byte{byte(b)}))
+	}
 	for _, s := range []string{"\n", "\t", "\":", "\": ", " \"", "\",", "\", \"", "{\"", "\"}", "},", "[\"", "\"]", "true", "false", "null",
 		"name", "age", "kind", "person", "tags", "score", "nick", "address", "city", "ok", "\\n", "\\u00", "12", "0.", "e-", "  ", "\n  ", "c d", "\"c d\""} {
 		add(s)
@@ -510,4 +515,41 @@ func FuzzAcceptBytes(f *testing.F) {
 			t.Fatalf("accepted %q, which does not validate: %v", text, err)
 		}
 	})
+}
+
+// TestDeadEndEnds: when the vocabulary cannot spell the rest of a literal (no token holds
+// the byte "é" starts with), the mask leaves the end token alone rather than nothing, and
+// the state reports the output incomplete.
+func TestDeadEndEnds(t *testing.T) {
+	pieces := []string{"\"", "a", "b", ""}
+	eos := int32(3)
+	g, err := Compile([]byte(`{"enum":["é","ab"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConstraint(g, NewVocab(pieces, []int32{eos}))
+	st := c.Start()
+	st.Accept(0) // `"`: "é" and "ab" both still possible
+	st.Accept(1) // `"a`
+	logits := []float32{1, 1, 1, 1}
+	st.Mask(logits)
+	if !math.IsInf(float64(logits[0]), -1) || !math.IsInf(float64(logits[1]), -1) || math.IsInf(float64(logits[2]), -1) {
+		t.Fatalf("after \"a the mask is %v; want only b", logits)
+	}
+
+	st = c.Start()
+	st.Accept(0)
+	if !st.AcceptBytes("\xc3") {
+		t.Fatal("the grammar refused the first byte of é")
+	}
+	logits = []float32{1, 1, 1, 1}
+	st.Mask(logits)
+	for id, l := range logits {
+		if (id == int(eos)) == math.IsInf(float64(l), -1) {
+			t.Fatalf("in a dead end the mask is %v; want the end token only", logits)
+		}
+	}
+	if st.Done() {
+		t.Fatal("a literal cut short reports Done")
+	}
 }

@@ -151,6 +151,15 @@ func (m *masker) allowed(st []frame) []uint64 {
 	} else if len(st) > 1 { // the root is not complete: search the trie
 		m.walk(st, bits)
 	}
+	if deadEnd(bits) {
+		// The vocabulary cannot spell any continuation (a literal needs a byte that no
+		// token holds, as in a vocabulary without byte tokens): the generation may only
+		// end, cut short, rather than sample a token outside the grammar. Done reports
+		// false for it.
+		for _, id := range m.v.eog {
+			bits[id>>6] |= 1 << (id & 63)
+		}
+	}
 	m.mu.Lock()
 	if len(m.cache) >= maxCached {
 		clear(m.cache)
@@ -158,6 +167,15 @@ func (m *masker) allowed(st []frame) []uint64 {
 	m.cache[k] = bits
 	m.mu.Unlock()
 	return bits
+}
+
+func deadEnd(bits []uint64) bool {
+	for _, w := range bits {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // walk marks in bits the tokens the trie search finds allowed from st.
