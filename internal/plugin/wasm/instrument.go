@@ -19,10 +19,11 @@ const stopExport = "autoglm.stop"
 // every loop iteration; Go's compiler for wasm makes every branch a loop iteration, so a Go
 // module ran 10 to 25 times slower with it. The check here is a load and a branch.
 //
-// Only the sections it changes are decoded: the imports (to count imported globals), the
-// globals and exports (entries added: the flag and a counter) and the code (every instruction, to find the loops).
-// An instruction it does not know is an error: the module is refused rather than run
-// unchecked.
+// Every section is read to its end, the way wazero reads it: the imports (to count imported
+// globals), the globals and exports (entries added: the flag and a counter), the code (every
+// instruction, to find the loops) and the others for their lengths, each checked against the
+// bytes it counts before wazero, which allocates by them, sees the module. An instruction or
+// a type it does not know is an error: the module is refused rather than run unchecked.
 func instrument(code []byte) ([]byte, error) {
 	if len(code) < 8 || string(code[:4]) != "\x00asm" || code[4] != 1 || code[5] != 0 || code[6] != 0 || code[7] != 0 {
 		return nil, errors.New("not a WebAssembly module (version 1)")
