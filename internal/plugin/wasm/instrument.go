@@ -3,6 +3,7 @@ package wasm
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // stopExport is the name under which an instrumented module exports its stop flag.
@@ -113,6 +114,8 @@ func instrument(code []byte) ([]byte, error) {
 			n := e.count()
 			emit(7, append(append(appendU32(nil, n+1), s.body[e.i:]...), newExport...))
 			addedExport = true
+		case 4:
+			emit(4, m.boundTables(s.body))
 		case 10:
 			body, err := instrumentCode(s.body, check, stop)
 			if err != nil {
@@ -271,10 +274,47 @@ func (m *moduleShape) table(r *reader) {
 		r.fail(fmt.Errorf("table of type %#x", t))
 		return
 	}
-	m.tableElems += uint64(r.limits())
+	min, max, hasMax := r.limits()
+	m.tableElems += uint64(min)
+	if r.err == nil && hasMax && max < min {
+		r.fail(errors.New("a table's maximum is below its minimum"))
+	}
 	if r.err == nil && m.tableElems > maxTableElems {
 		r.fail(fmt.Errorf("tables of more than %d elements in all", maxTableElems))
 	}
+}
+
+// boundTables rewrites the table section (read by check) so that every table has a maximum
+// and the maximums add up to at most maxTableElems: wazero grows a table without a maximum
+// to whatever table.grow asks, up to 2^32-1 elements of 8 bytes, outside memory_pages. The
+// elements left once every table has its minimum go to the tables in order, each up to the
+// maximum it declared; a table.grow beyond its table's maximum fails (returns -1), as the
+// format lets any grow fail. Go's compiler declares one table, without a maximum.
+func (m *moduleShape) boundTables(body []byte) []byte {
+	left := maxTableElems - m.tableElems
+	r := &reader{b: body}
+	n := r.count()
+	out := appendU32(nil, n)
+	for ; n > 0; n-- {
+		t := r.byte()
+		min, max, hasMax := r.limits()
+		room := uint64(math.MaxUint32) - uint64(min)
+		if hasMax {
+			room = uint64(max - min)
+		}
+		room = min64(room, left)
+		left -= room
+		out = appendU32(append(out, t, 0x01), min)
+		out = appendU32(out, min+uint32(room))
+	}
+	return out
+}
+
+func min64(a, b uint64) uint64 {
+	if a < b {
+		return a
+	}
+	return b
 }
 
 // checkNames reads the name section's subsections, each to its end: the runtime decodes the
@@ -583,17 +623,18 @@ func (r *reader) mutability() {
 	}
 }
 
-// limits reads the limits of a memory or a table and returns the minimum.
-func (r *reader) limits() uint32 {
+// limits reads the limits of a memory or a table. Shared ones (flags 2 and 3) are read, and
+// refused by wazero: no threads.
+func (r *reader) limits() (min, max uint32, hasMax bool) {
 	flags := r.byte()
 	if r.err == nil && flags > 3 {
 		r.fail(fmt.Errorf("limits of flags %#x", flags))
 	}
-	min := r.u32()
-	if flags&0x01 != 0 {
-		r.u32()
+	min = r.u32()
+	if hasMax = flags&0x01 != 0; hasMax {
+		max = r.u32()
 	}
-	return min
+	return min, max, hasMax
 }
 
 // constExpr reads a constant expression, up to its end instruction.

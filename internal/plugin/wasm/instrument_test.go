@@ -250,6 +250,44 @@ func TestInstrumentRefusesSizesBeyondTheModule(t *testing.T) {
 	}
 }
 
+// wazero grows a table without a maximum as far as table.grow asks (2^32-1 elements of 8
+// bytes: the process dies out of memory), outside memory_pages: every table gets a maximum,
+// and all of them together at most maxTableElems elements.
+func TestInstrumentBoundsTableGrowth(t *testing.T) {
+	code := wasmModule(sec(1, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f), // (i32) -> i32
+		spinFunc,
+		sec(4, 0x01, 0x70, 0x00, 0x01), // a funcref table of 1 element, no maximum (as Go declares it)
+		sec(7, 0x01, 0x04, 'g', 'r', 'o', 'w', 0x00, 0x00),
+		codeOf(0xd0, 0x70, 0x20, 0x00, 0xfc, 0x0f, 0x00, 0x0b)) // table.grow 0 (ref.null func) (local.get 0)
+	out, err := instrument(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	m, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatalf("the instrumented module does not load: %v", err)
+	}
+	grow := func(n uint32) int32 {
+		res, err := m.ExportedFunction("grow").Call(ctx, uint64(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int32(res[0])
+	}
+	if old := grow(maxTableElems); old != -1 {
+		t.Fatalf("a table grown past %d elements: grow returned %d, want -1", maxTableElems, old)
+	}
+	if old := grow(maxTableElems - 1); old != 1 {
+		t.Fatalf("a table grown to %d elements: grow returned %d, want 1", maxTableElems, old)
+	}
+	if old := grow(1); old != -1 {
+		t.Fatalf("a table grown past %d elements: grow returned %d, want -1", maxTableElems, old)
+	}
+}
+
 // FuzzInstrument: any bytes are refused or instrumented without a panic, and what
 // instrument accepts and wazero compiles still exports the stop flag.
 func FuzzInstrument(f *testing.F) {
