@@ -302,3 +302,61 @@ const chatBody = `{"model":"mock","max_tokens":8,"messages":[{"role":"user","con
 
 // jsonOK decodes b into v and reports whether it worked.
 func jsonOK(b []byte, v any) bool { return json.Unmarshal(b, v) == nil }
+
+// sockets counts the process's open sockets, from /proc.
+func (p *proc) sockets(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, target := range p.fdTargets(t) {
+		if strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// descriptors lists the process's open descriptors with their TCP endpoints and states, for
+// a failure's message.
+func (p *proc) descriptors(t *testing.T) string {
+	t.Helper()
+	tcp := map[string]string{} // socket inode: "local -> remote state"
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			c := strings.Fields(line)
+			if len(c) > 9 {
+				tcp[c[9]] = c[1] + " -> " + c[2] + " state " + c[3]
+			}
+		}
+	}
+	var out strings.Builder
+	for fd, target := range p.fdTargets(t) {
+		fmt.Fprintf(&out, "%s %s", fd, target)
+		if inode, ok := strings.CutPrefix(target, "socket:["); ok {
+			if s, ok := tcp[strings.TrimSuffix(inode, "]")]; ok {
+				fmt.Fprintf(&out, " %s", s)
+			}
+		}
+		out.WriteByte('\n')
+	}
+	return out.String()
+}
+
+func (p *proc) fdTargets(t *testing.T) map[string]string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("descriptors of %s: %v", p.name, err)
+	}
+	out := make(map[string]string, len(ents))
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil {
+			out[e.Name()] = target
+		}
+	}
+	return out
+}
