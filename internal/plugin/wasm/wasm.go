@@ -129,7 +129,10 @@ func (p *Plugin) Provision(ctx context.Context, s plugin.Section, env plugin.Env
 		// Reserve the whole capped memory up front: growing it page by page copies it each
 		// time, which made a Go module's hook calls three times slower (BenchmarkWasmHook).
 		// The reservation is address space; pages cost memory when the module touches them.
-		WithMemoryCapacityFromMax(true))
+		WithMemoryCapacityFromMax(true).
+		// DWARF sections are not parsed: no module's debug data is read by the host, whose
+		// checks (instrument) do not cover it. Traps still name functions (the name section).
+		WithDebugInfoEnabled(false))
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return err
 	}
