@@ -29,19 +29,9 @@ var loopModule = []byte{
 }
 
 func TestInstrumentStopsALoop(t *testing.T) {
-	code, err := instrument(loopModule)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	m, err := rt.Instantiate(ctx, code)
-	if err != nil {
-		t.Fatalf("the instrumented module does not load: %v", err)
-	}
+	m := load(t, loopModule)
 	spin := m.ExportedFunction("spin")
-	if _, err := spin.Call(ctx, 1000); err != nil {
+	if _, err := spin.Call(t.Context(), 1000); err != nil {
 		t.Fatalf("a call that ends by itself failed: %v", err)
 	}
 	stop, ok := m.ExportedGlobal(stopExport).(api.MutableGlobal)
@@ -53,7 +43,7 @@ func TestInstrumentStopsALoop(t *testing.T) {
 	// set while it runs, stops it at a loop check.
 	done := make(chan error, 1)
 	go func() {
-		_, err := spin.Call(ctx, 0)
+		_, err := spin.Call(context.Background(), 0)
 		done <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -127,21 +117,28 @@ func TestInstrumentStopFlagIsTheGlobalItAdded(t *testing.T) {
 		sec(6, 0x01, 0x7f, 0x00, 0x41, 0x2a, 0x0b), // (global i32 (i32.const 42))
 		sec(7, 0x02, 0x04, 's', 'p', 'i', 'n', 0x00, 0x00, 0x01, 'g', 0x03, 0x00),
 		codeOf(0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)) // loop br 0 end
+	m := load(t, code)
+	if g := m.ExportedGlobal("g"); g == nil || g.Get() != 42 {
+		t.Fatalf("the module's own global export: %v", g)
+	}
+	stopsWhenFlagged(t, m)
+}
+
+// load instruments code and instantiates it in a runtime closed when the test ends.
+func load(t *testing.T, code []byte) api.Module {
+	t.Helper()
 	out, err := instrument(code)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
+	t.Cleanup(func() { _ = rt.Close(ctx) })
 	m, err := rt.Instantiate(ctx, out)
 	if err != nil {
 		t.Fatalf("the instrumented module does not load: %v", err)
 	}
-	if g := m.ExportedGlobal("g"); g == nil || g.Get() != 42 {
-		t.Fatalf("the module's own global export: %v", g)
-	}
-	stopsWhenFlagged(t, m)
+	return m
 }
 
 // stopsWhenFlagged calls m's "spin", which loops forever, sets the stop flag and waits for
@@ -189,17 +186,7 @@ func TestInstrumentReadsInstructionsAsTheRuntimeDoes(t *testing.T) {
 	instrs := []byte{0x41, 0x00, 0x04, 0x40, 0xfd, 0x0c} // i32.const 0, if, v128.const
 	instrs = append(instrs, make([]byte, 16)...)
 	instrs = append(instrs, 0xfd, 0x80, 0x00, 0x0b, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)
-	out, err := instrument(wasmModule(spinType, spinFunc, spinExport, codeOf(instrs...)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	m, err := rt.Instantiate(ctx, out)
-	if err != nil {
-		t.Fatalf("the instrumented module does not load: %v", err)
-	}
+	m := load(t, wasmModule(spinType, spinFunc, spinExport, codeOf(instrs...)))
 	stopsWhenFlagged(t, m)
 }
 
@@ -232,20 +219,10 @@ func TestInstrumentRefusesSizesBeyondTheModule(t *testing.T) {
 	}
 
 	// At the limits, a module is instrumented and runs.
-	out, err := instrument(wasmModule(spinType, spinFunc,
+	m := load(t, wasmModule(spinType, spinFunc,
 		sec(4, slices.Concat([]byte{0x01, 0x70, 0x00}, appendU32(nil, maxTableElems))...),
 		spinExport, locals(maxLocals)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	m, err := rt.Instantiate(ctx, out)
-	if err != nil {
-		t.Fatalf("the instrumented module does not load: %v", err)
-	}
-	if _, err := m.ExportedFunction("spin").Call(ctx); err != nil {
+	if _, err := m.ExportedFunction("spin").Call(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -259,19 +236,9 @@ func TestInstrumentBoundsTableGrowth(t *testing.T) {
 		sec(4, 0x01, 0x70, 0x00, 0x01), // a funcref table of 1 element, no maximum (as Go declares it)
 		sec(7, 0x01, 0x04, 'g', 'r', 'o', 'w', 0x00, 0x00),
 		codeOf(0xd0, 0x70, 0x20, 0x00, 0xfc, 0x0f, 0x00, 0x0b)) // table.grow 0 (ref.null func) (local.get 0)
-	out, err := instrument(code)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	m, err := rt.Instantiate(ctx, out)
-	if err != nil {
-		t.Fatalf("the instrumented module does not load: %v", err)
-	}
+	m := load(t, code)
 	grow := func(n uint32) int32 {
-		res, err := m.ExportedFunction("grow").Call(ctx, uint64(n))
+		res, err := m.ExportedFunction("grow").Call(t.Context(), uint64(n))
 		if err != nil {
 			t.Fatal(err)
 		}
