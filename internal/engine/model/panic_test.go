@@ -22,10 +22,19 @@ func TestForwardPanic(t *testing.T) {
 		name string
 		hook func(started chan struct{}) func(worker int)
 	}{
-		{"caller", func(chan struct{}) func(int) {
+		{"caller", func(started chan struct{}) func(int) {
+			var once sync.Once
 			return func(worker int) {
 				if worker == 0 {
+					once.Do(func() { close(started) })
 					panic("injected")
+				}
+				// Hold the workers' chunks until the caller has taken one: on a
+				// busy machine the workers could otherwise take them all, and the
+				// panic would never happen.
+				select {
+				case <-started:
+				case <-time.After(10 * time.Second):
 				}
 			}
 		}},
@@ -61,12 +70,10 @@ func TestForwardPanic(t *testing.T) {
 			if c.Len() != 3 {
 				t.Errorf("cache length %d after the failed step, want 3", c.Len())
 			}
-			if tc.name == "worker" {
-				select {
-				case <-started:
-				default:
-					t.Error("no worker ran a chunk")
-				}
+			select {
+			case <-started:
+			default:
+				t.Errorf("the %s never ran a chunk", tc.name)
 			}
 			m.faultHook = nil
 			got := runSteps(t, m, longTokens(14), 12)
