@@ -12,7 +12,11 @@ type detector struct {
 	re    *regexp.Regexp
 	valid func(string) bool // nil: every match counts
 	// whole rejects a match that is a piece of a longer run of digit groups (the tail of a
-	// card number that failed its check is not a phone number).
+	// card number that failed its check is not a phone number; the last groups of a long
+	// number are not a card). It also keeps a match from depending on where the search
+	// began: a card check that fails on the first groups of a run would otherwise let a
+	// match start at the next group, and a stream, which no longer holds the run's start,
+	// finds one that the whole text does not.
 	whole bool
 	repl  string
 	// hint, when set, is a cheap test that s may hold a match; the expression runs only then.
@@ -40,7 +44,7 @@ func digitsAtLeast(n int) func(string) bool {
 // phone number).
 var builtin = []detector{
 	{name: "email", re: regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`), repl: "[EMAIL]", hint: hasAt},
-	{name: "card", re: regexp.MustCompile(`\b\d(?:[ \-]?\d){12,18}\b`), valid: luhn, repl: "[CARD]", hint: digitsAtLeast(13)},
+	{name: "card", re: regexp.MustCompile(`\b\d(?:[ \-]?\d){12,18}\b`), valid: luhn, whole: true, repl: "[CARD]", hint: digitsAtLeast(13)},
 	{name: "ssn", re: regexp.MustCompile(`\b\d{3}-\d{2}-\d{4}\b`), valid: validSSN, repl: "[SSN]", hint: digitsAtLeast(9)},
 	{name: "cn_id", re: regexp.MustCompile(`\b\d{17}[\dXx]\b`), valid: validCNID, repl: "[ID]", hint: digitsAtLeast(17)},
 	{name: "phone", re: regexp.MustCompile(`(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?\d{3,4}[ .\-]?\d{3,4}|\b\d{2,4}[ .\-]?\d{3,4}[ .\-]?\d{3,4})\b`), valid: phoneDigits, whole: true, repl: "[PHONE]", hint: digitsAtLeast(7)},

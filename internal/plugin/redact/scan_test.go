@@ -23,6 +23,10 @@ func TestRedactDetectors(t *testing.T) {
 		{"write to a.b-c+tag@mail.example.org today", "write to [EMAIL] today"},
 		{"card 4012-8888-8888-1881 ok", "card [CARD] ok"},
 		{"card 4012888888881882 fails Luhn", "card 4012888888881882 fails Luhn"},
+		// The last group of a longer number passes Luhn (13 zeros) but is not a card: the
+		// check fails on the first groups, and the search must not then start again inside
+		// the number (a stream that no longer holds its start would answer differently).
+		{"ref 1 0000000000000 0000000000000 ok", "ref 1 0000000000000 0000000000000 ok"},
 		{"ssn 078-05-1120", "ssn [SSN]"},
 		{"ssn 000-12-3456 and 666-12-3456 and 900-12-3456 are never issued", "ssn 000-12-3456 and 666-12-3456 and 900-12-3456 are never issued"},
 		{"id 11010519491231002X", "id [ID]"},
