@@ -40,19 +40,22 @@ var s bytes.Buffer
 func p(format string, args ...any) { fmt.Fprintf(&s, "\t"+format+"\n", args...) }
 func label(l string)               { fmt.Fprintf(&s, "%s:\n", l) }
 
-// rowAddr is weight row r at displacement d: AX + r*ws with R8 = ws and
-// R9 = 3*ws.
+// rowAddr is weight row r at displacement d: AX + r*ws with rowWS = ws and
+// rowWS3 = 3*ws (R8 and R9 in the tiles; the matrix-vector kernels name
+// other registers while they generate their row groups).
 func rowAddr(r, d int) string {
 	switch r {
 	case 0:
 		return fmt.Sprintf("%d(AX)", d)
 	case 1:
-		return fmt.Sprintf("%d(AX)(R8*1)", d)
+		return fmt.Sprintf("%d(AX)(%s*1)", d, rowWS)
 	case 2:
-		return fmt.Sprintf("%d(AX)(R8*2)", d)
+		return fmt.Sprintf("%d(AX)(%s*2)", d, rowWS)
 	}
-	return fmt.Sprintf("%d(AX)(R9*1)", d)
+	return fmt.Sprintf("%d(AX)(%s*1)", d, rowWS3)
 }
+
+var rowWS, rowWS3 = "R8", "R9"
 
 // tokAddr is activation row t from base with stride s1 and 3*stride s3.
 func tokAddr(base, s1, s3 string, t int) string {
@@ -237,24 +240,49 @@ func q8Tile(ty q8Type, R, T int) string {
 }
 
 // gemvPrefetch is how far ahead of the weight row being read the matrix-
-// vector kernels ask for the cache line, in bytes (0: no prefetch). 4096
-// was measured against 0 end to end (one-thread tg32 of the Q8_0 and
-// Q4_K_M files, tokens per CPU second, alternated twice, loaded machine):
-// no gain (Q8_0 25.7 and 22.7 against 27.6 and 23.8; Q4_K_M 32.0 and 28.8
-// against 31.1 and 30.6), unlike the packed Q4_0 kernel (packedGemvPrefetch).
-// Measured again for Q8_0 at 8 KiB (three alternated rounds, load 9-17):
-// 22.4 against 20.9 tokens per CPU second reading the file mapping, 31.5
-// against 33.9 reading a copy in huge pages: the huge pages are what
-// counted (pack.go), the prefetch nothing.
-const gemvPrefetch = 0
+// vector kernels of Q8_0 and Q6_K ask for the cache lines, in bytes: every
+// line of a step's weights, dist bytes on (rows lie end to end, so past a
+// row's end the lines ahead are the next rows'). Those two kernels run at
+// 40-60 GB per CPU second from L2, about twice one core's memory read
+// bandwidth, so decoding waits on memory, and the hardware prefetchers stop
+// at every 4 KiB boundary even inside a 2 MiB page. One-thread tg32 of the
+// Q8_0 file (tokens per CPU second, loaded machine, three alternated
+// rounds; the matrices copied into huge pages): no prefetch 28.3, 29.3,
+// 31.2; 4 KiB 29.5, 30.1, 32.7; 8 KiB 33.1, 33.8, 34.9; 16 KiB 34.3, 34.9,
+// 35.8. Earlier measurements, before the copies, on the file mapping's 4
+// KiB pages, had shown no gain. The Q5_0 and Q4_K kernels reach only 16-28
+// GB per CPU second from L2: they are bound by their instructions, and the
+// prefetches cost them 5-10% there, so they have none (nor the Q4_0 one,
+// which reads only the rows outside the packed groups).
+const gemvPrefetch = 8192
 
-// q8Gemv is the 1×1 tile of q8Tile run over rows consecutive weight rows
-// in one call, for one activation row (decoding): the same instructions in
-// the same order per row, so each y[r] is bit for bit the 1×1 tile's, less
-// a Go call, a bounds check and a register setup per row. The rows must
-// hold an even number of blocks (w advances from one row to the next).
-func q8Gemv(ty q8Type) string {
-	name := fmt.Sprintf("gemv%sVNNI", ty.name)
+func gemvPrefetchFor(typ string) int {
+	if typ == "Q8_0" || typ == "Q6_K" {
+		return gemvPrefetch
+	}
+	return 0
+}
+
+// gemvRowsQ8 and gemvRowsK are how many rows the matrix-vector kernels
+// take at a time. More rows, each with its own accumulator, run 10-25%
+// faster from L2 (Q8_0: 53-63 GB per CPU second for two or four rows
+// against 46-51 for one), but from memory two or four interleaved rows
+// streamed at 8-9 GB/s without prefetch and 13-23 with it, against 17-28
+// for one row (96 MiB in huge pages, loaded machine): the hardware
+// prefetchers follow one sequential stream, not several rows' strided
+// pieces of it.
+const gemvRowsQ8, gemvRowsK = 1, 1
+
+// q8Gemv is the R×1 tile of q8Tile run over rows consecutive weight rows
+// in one call, for one activation row (decoding): R rows at a time, each
+// with its own accumulator, the rows left over one at a time. Each row
+// gets the same instructions in the same order as in the 1×1 tile, so each
+// y[r] is bit for bit the tile's, less a Go call, a bounds check and a
+// register setup per row; the R rows' independent sums keep more loads
+// and multiplies in flight than one. With dist > 0 each row asks for the
+// cache lines dist bytes ahead of the ones it reads. The rows must hold an
+// even number of blocks (w advances from one row to the next).
+func q8Gemv(name string, ty q8Type, R, dist int) string {
 	fmt.Fprintf(&s, "\n// func %s(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	p("MOVQ w+0(FP), AX")
@@ -265,53 +293,128 @@ func q8Gemv(ty q8Type) string {
 	p("MOVQ y+40(FP), BX")
 	p("MOVQ rows+48(FP), R8")
 	ty.setup()
+	step := func(R int) {
+		gemvPrefetchRows(R, dist, 2*ty.bytes)
+		for r := range R {
+			ty.load(r)
+			p("VPBROADCASTW %s, X8", rowAddr(r, 0))
+			p("VPBROADCASTW %s, X9", rowAddr(r, ty.bytes))
+			p("VINSERTI128 $1, X9, Y8, Y8")
+			p("VCVTPH2PS Y8, Z%d", 4+r)
+		}
+		p("VMOVDQU32 (CX), Z12")
+		p("VMOVUPS (DI), Z13")
+		xs := "(SI)"
+		if R > 1 {
+			p("VMOVDQU64 (SI), Z11")
+			xs = "Z11"
+		}
+		for r := range R {
+			a, b := 8, 9
+			if r%2 == 1 {
+				a, b = 10, 9
+			}
+			p("VMOVDQA32 Z12, Z%d", a)
+			p("VPDPBUSD %s, Z%d, Z%d", xs, r, a)
+			p("VCVTDQ2PS Z%d, Z%d", a, a)
+			p("VMULPS Z13, Z%d, Z%d", 4+r, b)
+			p("VFMADD231PS Z%d, Z%d, Z%d", b, a, acc(r, 0, 1))
+		}
+		p("ADDQ $%d, AX", 2*ty.bytes)
+		p("ADDQ $64, SI")
+		p("ADDQ $64, DI")
+		p("ADDQ $64, CX")
+	}
+	p("IMUL3Q $%d, R9, R14", 2*ty.bytes)
+	gemvRows(name, R, step, "R11", "R12")
+	return name
+}
+
+// gemvPrefetchRows asks for the cache lines dist bytes ahead of each of R
+// rows' next stepBytes bytes (nothing for dist = 0). Rows lie end to end,
+// so a row's lines ahead are the next rows' once it nears its end.
+func gemvPrefetchRows(R, dist, stepBytes int) {
+	if dist == 0 {
+		return
+	}
+	for r := range R {
+		for d := 0; d < stepBytes; d += 64 {
+			p("PREFETCHT0 %s", rowAddr(r, dist+d))
+		}
+	}
+}
+
+// gemvRows writes the loops of a row-major matrix-vector kernel: groups of
+// R rows (step(R) is one loop step of R rows, accumulating row r in
+// acc(r, 0, 1) and advancing AX, SI, DI and CX), then the rows left over
+// one at a time (step(1)). On entry AX is the first row, DX, di and cx the
+// activation pointers SI, DI and CX start from at each row, R9 the steps
+// per row, R14 the bytes per row, BX y and R8 the row count; R13 is free.
+func gemvRows(name string, R int, step func(R int), di, cx string) {
+	p("LEAQ (R14)(R14*2), R13")
+	start := func() {
+		p("MOVQ DX, SI")
+		p("MOVQ %s, DI", di)
+		p("MOVQ %s, CX", cx)
+		p("MOVQ R9, R10")
+	}
+	rowWS, rowWS3 = "R14", "R13"
+	defer func() { rowWS, rowWS3 = "R8", "R9" }()
+	if R > 1 {
+		p("CMPQ R8, $%d", R)
+		p("JLT %s_rest", name)
+		label(name + "_group")
+		start()
+		zeroAcc(R, 1)
+		label(name + "_gloop")
+		step(R)
+		p("DECQ R10")
+		p("JNZ %s_gloop", name)
+		for r := range R {
+			gemvReduceTo(r)
+		}
+		p("ADDQ $%d, BX", 4*R)
+		switch R {
+		case 2:
+			p("ADDQ R14, AX")
+		case 3:
+			p("LEAQ (AX)(R14*2), AX")
+		case 4:
+			p("ADDQ R13, AX")
+		}
+		p("SUBQ $%d, R8", R)
+		p("CMPQ R8, $%d", R)
+		p("JGE %s_group", name)
+		label(name + "_rest")
+	}
 	p("TESTQ R8, R8")
 	p("JZ %s_done", name)
 	label(name + "_row")
-	p("MOVQ DX, SI")
-	p("MOVQ R11, DI")
-	p("MOVQ R12, CX")
-	p("MOVQ R9, R10")
+	start()
 	zeroAcc(1, 1)
-	p("TESTQ R10, R10")
-	p("JZ %s_reduce", name)
 	label(name + "_loop")
-	if gemvPrefetch > 0 {
-		p("PREFETCHT0 %d(AX)", gemvPrefetch)
-	}
-	ty.load(0)
-	p("VPBROADCASTW %s, X8", rowAddr(0, 0))
-	p("VPBROADCASTW %s, X9", rowAddr(0, ty.bytes))
-	p("VINSERTI128 $1, X9, Y8, Y8")
-	p("VCVTPH2PS Y8, Z4")
-	p("VMOVDQU32 (CX), Z12")
-	p("VMOVUPS (DI), Z13")
-	p("VMOVDQA32 Z12, Z8")
-	p("VPDPBUSD (SI), Z0, Z8")
-	p("VCVTDQ2PS Z8, Z8")
-	p("VMULPS Z13, Z4, Z9")
-	p("VFMADD231PS Z9, Z8, Z%d", acc(0, 0, 1))
-	p("ADDQ $%d, AX", 2*ty.bytes)
-	p("ADDQ $64, SI")
-	p("ADDQ $64, DI")
-	p("ADDQ $64, CX")
+	step(1)
 	p("DECQ R10")
 	p("JNZ %s_loop", name)
 	gemvEnd(name)
-	return name
 }
 
 // gemvReduce is reduce(1, 1) storing to (BX) and advancing BX.
 func gemvReduce() {
-	a := acc(0, 0, 1)
+	gemvReduceTo(0)
+	p("ADDQ $4, BX")
+}
+
+// gemvReduceTo is reduce's sum of acc(r, 0, 1), stored at 4r(BX).
+func gemvReduceTo(r int) {
+	a := acc(r, 0, 1)
 	p("VEXTRACTF64X4 $1, Z%d, Y8", a)
 	p("VADDPS Y8, Y%d, Y8", a)
 	p("VEXTRACTF128 $1, Y8, X9")
 	p("VADDPS X9, X8, X8")
 	p("VHADDPS X8, X8, X8")
 	p("VHADDPS X8, X8, X8")
-	p("VMOVSS X8, (BX)")
-	p("ADDQ $4, BX")
+	p("VMOVSS X8, %d(BX)", 4*r)
 }
 
 // floatTile multiplies F16 or F32 rows by float32 activations, 16 elements
@@ -1311,10 +1414,9 @@ func kTile(ty kType, R, T int) string {
 	return name
 }
 
-// kGemv is the 1×1 tile of kTile run over rows consecutive weight rows in
+// kGemv is the R×1 tile of kTile run over rows consecutive weight rows in
 // one call, for one activation row, bit for bit as q8Gemv is to q8Tile.
-func kGemv(ty kType) string {
-	name := fmt.Sprintf("gemv%sVNNI", ty.name)
+func kGemv(name string, ty kType, R, dist int) string {
 	fmt.Fprintf(&s, "\n// func %s(w *byte, x *int8, dv *float32, bs *int32, nsb int, y *float32, rows int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	p("MOVQ w+0(FP), AX")
@@ -1327,36 +1429,26 @@ func kGemv(ty kType) string {
 	for c := range 4 {
 		p("VMOVDQU64 %s+%d(SB), Z%d", ty.idx, 64*c, 12+c)
 	}
-	p("TESTQ R8, R8")
-	p("JZ %s_done", name)
-	label(name + "_row")
-	p("MOVQ DX, SI")
-	p("MOVQ R11, CX")
-	p("MOVQ R12, DI")
-	p("MOVQ R9, R10")
-	zeroAcc(1, 1)
-	p("TESTQ R10, R10")
-	p("JZ %s_reduce", name)
-	label(name + "_loop")
-	if gemvPrefetch > 0 {
-		p("PREFETCHT0 %d(AX)", gemvPrefetch)
+	step := func(R int) {
+		gemvPrefetchRows(R, dist, ty.bytes)
+		for r := range R {
+			ty.row(r)
+			p("VPXORD Z0, Z0, Z0")
+			for c := range 4 {
+				ty.chunk(r, c)
+				p("VPMADDUBSW %s, %s, Z11", kx(0, 64*c), ty.w)
+				p("VPMADDWD %s, Z11, Z11", ty.sc)
+				p("VPADDD Z11, Z0, Z0")
+			}
+			ty.epi(0, acc(r, 0, 1))
+		}
+		p("ADDQ $%d, AX", ty.bytes)
+		p("ADDQ $256, SI")
+		p("ADDQ $64, DI")
+		p("ADDQ $64, CX")
 	}
-	ty.row(0)
-	p("VPXORD Z0, Z0, Z0")
-	for c := range 4 {
-		ty.chunk(0, c)
-		p("VPMADDUBSW %s, %s, Z11", kx(0, 64*c), ty.w)
-		p("VPMADDWD %s, Z11, Z11", ty.sc)
-		p("VPADDD Z11, Z0, Z0")
-	}
-	ty.epi(0, acc(0, 0, 1))
-	p("ADDQ $%d, AX", ty.bytes)
-	p("ADDQ $256, SI")
-	p("ADDQ $64, DI")
-	p("ADDQ $64, CX")
-	p("DECQ R10")
-	p("JNZ %s_loop", name)
-	gemvEnd(name)
+	p("IMUL3Q $%d, R9, R14", ty.bytes)
+	gemvRows(name, R, step, "R12", "R11")
 	return name
 }
 
@@ -1660,10 +1752,10 @@ func main() {
 	}
 	kConsts()
 	for _, ty := range q8Types {
-		q8Gemv(ty)
+		q8Gemv("gemv"+ty.name+"VNNI", ty, gemvRowsQ8, gemvPrefetchFor(ty.name))
 	}
 	for _, ty := range kTypes {
-		kGemv(ty)
+		kGemv("gemv"+ty.name+"VNNI", ty, gemvRowsK, gemvPrefetchFor(ty.name))
 	}
 	for _, ty := range q8Types {
 		fmt.Fprintf(&decl, "//go:noescape\nfunc gemv%sVNNI(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)\n\n", ty.name)
