@@ -41,8 +41,8 @@ func p(format string, args ...any) { fmt.Fprintf(&s, "\t"+format+"\n", args...) 
 func label(l string)               { fmt.Fprintf(&s, "%s:\n", l) }
 
 // rowAddr is weight row r at displacement d: AX + r*ws with rowWS = ws and
-// rowWS3 = 3*ws (R8 and R9 in the tiles; the matrix-vector kernels name
-// other registers while they generate their row groups).
+// rowWS3 = 3*ws (R8 and R9 in the tiles; the matrix-vector kernels'
+// second row is R14 bytes on).
 func rowAddr(r, d int) string {
 	switch r {
 	case 0:
@@ -239,50 +239,48 @@ func q8Tile(ty q8Type, R, T int) string {
 	return name
 }
 
-// gemvPrefetch is how far ahead of the weight row being read the matrix-
+// gemvPrefetch is how far ahead of the weight rows being read the matrix-
 // vector kernels of Q8_0 and Q6_K ask for the cache lines, in bytes: every
-// line of a step's weights, dist bytes on (rows lie end to end, so past a
-// row's end the lines ahead are the next rows'). Those two kernels run at
-// 40-60 GB per CPU second from L2, about twice one core's memory read
-// bandwidth, so decoding waits on memory, and the hardware prefetchers stop
-// at every 4 KiB boundary even inside a 2 MiB page. One-thread tg32 of the
-// Q8_0 file (tokens per CPU second, loaded machine, three alternated
-// rounds; the matrices copied into huge pages): no prefetch 28.3, 29.3,
+// line of a step's weights, gemvPrefetch bytes on (rows lie end to end, so
+// past a row's end the lines ahead are the next rows'). Those two kernels
+// also read their rows as two streams (gemvRows). They run at 40-60 GB per
+// CPU second from L2, about twice one core's memory read bandwidth, so
+// decoding waits on memory, and the hardware prefetchers stop at every 4
+// KiB boundary even inside a 2 MiB page. One-thread tg32 of the Q8_0 file
+// (tokens per CPU second, loaded machine, three alternated rounds; the
+// matrices copied into huge pages, one stream): no prefetch 28.3, 29.3,
 // 31.2; 4 KiB 29.5, 30.1, 32.7; 8 KiB 33.1, 33.8, 34.9; 16 KiB 34.3, 34.9,
 // 35.8. Earlier measurements, before the copies, on the file mapping's 4
 // KiB pages, had shown no gain. The Q5_0 and Q4_K kernels reach only 16-28
 // GB per CPU second from L2: they are bound by their instructions, and the
-// prefetches cost them 5-10% there, so they have none (nor the Q4_0 one,
-// which reads only the rows outside the packed groups).
+// prefetches cost them 5-10% there, so they have neither (nor the Q4_0
+// one, which reads only the rows outside the packed groups).
 const gemvPrefetch = 8192
 
-func gemvPrefetchFor(typ string) int {
-	if typ == "Q8_0" || typ == "Q6_K" {
-		return gemvPrefetch
-	}
-	return 0
-}
+// gemvStreams reports whether the matrix-vector kernel of typ reads two
+// streams of rows with gemvPrefetch (gemvRows).
+//
+// Two rows at a time, each with its own accumulator, run 10-25% faster
+// from L2 (Q8_0: 53-63 GB per CPU second against 46-51 for one), but two or
+// four consecutive rows at a time streamed from memory at 8-9 GB/s without
+// prefetch and 13-23 with it, against 17-28 for one row (96 MiB in huge
+// pages, loaded machine): the hardware prefetchers follow a sequential
+// stream, not several rows' pieces of it. Two rows from the two halves of
+// the range are two sequential streams: one-thread tg32 of the Q8_0 file
+// with them and the prefetch against one stream with the prefetch,
+// alternated, 8 rounds: 34.3-36.0 against 28.3-31.8 tokens per CPU second,
+// ahead in every round (loaded machine).
+func gemvStreams(typ string) bool { return typ == "Q8_0" || typ == "Q6_K" }
 
-// gemvRowsQ8 and gemvRowsK are how many rows the matrix-vector kernels
-// take at a time. More rows, each with its own accumulator, run 10-25%
-// faster from L2 (Q8_0: 53-63 GB per CPU second for two or four rows
-// against 46-51 for one), but from memory two or four interleaved rows
-// streamed at 8-9 GB/s without prefetch and 13-23 with it, against 17-28
-// for one row (96 MiB in huge pages, loaded machine): the hardware
-// prefetchers follow one sequential stream, not several rows' strided
-// pieces of it.
-const gemvRowsQ8, gemvRowsK = 1, 1
-
-// q8Gemv is the R×1 tile of q8Tile run over rows consecutive weight rows
-// in one call, for one activation row (decoding): R rows at a time, each
-// with its own accumulator, the rows left over one at a time. Each row
-// gets the same instructions in the same order as in the 1×1 tile, so each
-// y[r] is bit for bit the tile's, less a Go call, a bounds check and a
-// register setup per row; the R rows' independent sums keep more loads
-// and multiplies in flight than one. With dist > 0 each row asks for the
-// cache lines dist bytes ahead of the ones it reads. The rows must hold an
+// q8Gemv is the 1×1 tile of q8Tile run over rows consecutive weight rows
+// in one call, for one activation row (decoding); with streams, two rows
+// at a time (gemvRows), each with its own accumulator. Each row gets the
+// same instructions in the same order as in the 1×1 tile, so each y[r] is
+// bit for bit the tile's, less a Go call, a bounds check and a register
+// setup per row. With streams each row asks for the cache lines
+// gemvPrefetch bytes ahead of the ones it reads. The rows must hold an
 // even number of blocks (w advances from one row to the next).
-func q8Gemv(name string, ty q8Type, R, dist int) string {
+func q8Gemv(name string, ty q8Type, streams bool) string {
 	fmt.Fprintf(&s, "\n// func %s(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	p("MOVQ w+0(FP), AX")
@@ -294,7 +292,9 @@ func q8Gemv(name string, ty q8Type, R, dist int) string {
 	p("MOVQ rows+48(FP), R8")
 	ty.setup()
 	step := func(R int) {
-		gemvPrefetchRows(R, dist, 2*ty.bytes)
+		if streams {
+			gemvPrefetchRows(R, 2*ty.bytes)
+		}
 		for r := range R {
 			ty.load(r)
 			p("VPBROADCASTW %s, X8", rowAddr(r, 0))
@@ -325,66 +325,66 @@ func q8Gemv(name string, ty q8Type, R, dist int) string {
 		p("ADDQ $64, DI")
 		p("ADDQ $64, CX")
 	}
-	p("IMUL3Q $%d, R9, R14", 2*ty.bytes)
-	gemvRows(name, R, step, "R11", "R12")
+	if streams {
+		p("IMUL3Q $%d, R9, R14", 2*ty.bytes)
+	}
+	gemvRows(name, streams, step, "R11", "R12")
 	return name
 }
 
-// gemvPrefetchRows asks for the cache lines dist bytes ahead of each of R
-// rows' next stepBytes bytes (nothing for dist = 0). Rows lie end to end,
-// so a row's lines ahead are the next rows' once it nears its end.
-func gemvPrefetchRows(R, dist, stepBytes int) {
-	if dist == 0 {
-		return
-	}
+// gemvPrefetchRows asks for the cache lines gemvPrefetch bytes ahead of
+// each of R rows' next stepBytes bytes.
+func gemvPrefetchRows(R, stepBytes int) {
 	for r := range R {
 		for d := 0; d < stepBytes; d += 64 {
-			p("PREFETCHT0 %s", rowAddr(r, dist+d))
+			p("PREFETCHT0 %s", rowAddr(r, gemvPrefetch+d))
 		}
 	}
 }
 
-// gemvRows writes the loops of a row-major matrix-vector kernel: groups of
-// R rows (step(R) is one loop step of R rows, accumulating row r in
-// acc(r, 0, 1) and advancing AX, SI, DI and CX), then the rows left over
-// one at a time (step(1)). On entry AX is the first row, DX, di and cx the
-// activation pointers SI, DI and CX start from at each row, R9 the steps
-// per row, R14 the bytes per row, BX y and R8 the row count; R13 is free.
-func gemvRows(name string, R int, step func(R int), di, cx string) {
-	p("LEAQ (R14)(R14*2), R13")
+// gemvRows writes the loops of a row-major matrix-vector kernel. step(R)
+// is one loop step of R rows (1 or 2), accumulating row r in acc(r, 0, 1)
+// and advancing AX, SI, DI and CX; the second row is R14 bytes past the
+// first. With split, the rows are taken as two streams, rows [0, n) and
+// [n, 2n) for n = rows/2, a row of each at a time, then the row left over
+// (odd counts); without, one row at a time. On entry AX is the first row,
+// DX, di and cx the activation pointers SI, DI and CX start from at each
+// row, R9 the steps per row, R14 the bytes per row, BX y and R8 the row
+// count; R13 is free.
+func gemvRows(name string, split bool, step func(R int), di, cx string) {
 	start := func() {
 		p("MOVQ DX, SI")
 		p("MOVQ %s, DI", di)
 		p("MOVQ %s, CX", cx)
 		p("MOVQ R9, R10")
 	}
-	rowWS, rowWS3 = "R14", "R13"
-	defer func() { rowWS, rowWS3 = "R8", "R9" }()
-	if R > 1 {
-		p("CMPQ R8, $%d", R)
+	rowWS = "R14"
+	defer func() { rowWS = "R8" }()
+	if split {
+		p("CMPQ R8, $2")
 		p("JLT %s_rest", name)
-		label(name + "_group")
+		p("MOVQ R8, R13")
+		p("SHRQ $1, R13")
+		p("IMULQ R13, R14") // the second stream's distance, n rows
+		p("MOVQ R13, R8")   // pairs left
+		p("SHLQ $2, R13")   // its distance in y
+		label(name + "_pair")
 		start()
-		zeroAcc(R, 1)
-		label(name + "_gloop")
-		step(R)
+		zeroAcc(2, 1)
+		label(name + "_ploop")
+		step(2)
 		p("DECQ R10")
-		p("JNZ %s_gloop", name)
-		for r := range R {
-			gemvReduceTo(r)
-		}
-		p("ADDQ $%d, BX", 4*R)
-		switch R {
-		case 2:
-			p("ADDQ R14, AX")
-		case 3:
-			p("LEAQ (AX)(R14*2), AX")
-		case 4:
-			p("ADDQ R13, AX")
-		}
-		p("SUBQ $%d, R8", R)
-		p("CMPQ R8, $%d", R)
-		p("JGE %s_group", name)
+		p("JNZ %s_ploop", name)
+		gemvReduceTo(0, "(BX)")
+		gemvReduceTo(1, "(BX)(R13*1)")
+		p("ADDQ $4, BX")
+		p("DECQ R8")
+		p("JNZ %s_pair", name)
+		// AX and BX are at the second stream's first row: past it.
+		p("ADDQ R14, AX")
+		p("ADDQ R13, BX")
+		p("MOVQ rows+48(FP), R8")
+		p("ANDQ $1, R8")
 		label(name + "_rest")
 	}
 	p("TESTQ R8, R8")
@@ -401,12 +401,12 @@ func gemvRows(name string, R int, step func(R int), di, cx string) {
 
 // gemvReduce is reduce(1, 1) storing to (BX) and advancing BX.
 func gemvReduce() {
-	gemvReduceTo(0)
+	gemvReduceTo(0, "(BX)")
 	p("ADDQ $4, BX")
 }
 
-// gemvReduceTo is reduce's sum of acc(r, 0, 1), stored at 4r(BX).
-func gemvReduceTo(r int) {
+// gemvReduceTo is reduce's sum of acc(r, 0, 1), stored at addr.
+func gemvReduceTo(r int, addr string) {
 	a := acc(r, 0, 1)
 	p("VEXTRACTF64X4 $1, Z%d, Y8", a)
 	p("VADDPS Y8, Y%d, Y8", a)
@@ -414,7 +414,7 @@ func gemvReduceTo(r int) {
 	p("VADDPS X9, X8, X8")
 	p("VHADDPS X8, X8, X8")
 	p("VHADDPS X8, X8, X8")
-	p("VMOVSS X8, %d(BX)", 4*r)
+	p("VMOVSS X8, %s", addr)
 }
 
 // floatTile multiplies F16 or F32 rows by float32 activations, 16 elements
@@ -1416,7 +1416,7 @@ func kTile(ty kType, R, T int) string {
 
 // kGemv is the R×1 tile of kTile run over rows consecutive weight rows in
 // one call, for one activation row, bit for bit as q8Gemv is to q8Tile.
-func kGemv(name string, ty kType, R, dist int) string {
+func kGemv(name string, ty kType, streams bool) string {
 	fmt.Fprintf(&s, "\n// func %s(w *byte, x *int8, dv *float32, bs *int32, nsb int, y *float32, rows int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	p("MOVQ w+0(FP), AX")
@@ -1430,7 +1430,9 @@ func kGemv(name string, ty kType, R, dist int) string {
 		p("VMOVDQU64 %s+%d(SB), Z%d", ty.idx, 64*c, 12+c)
 	}
 	step := func(R int) {
-		gemvPrefetchRows(R, dist, ty.bytes)
+		if streams {
+			gemvPrefetchRows(R, ty.bytes)
+		}
 		for r := range R {
 			ty.row(r)
 			p("VPXORD Z0, Z0, Z0")
@@ -1447,8 +1449,10 @@ func kGemv(name string, ty kType, R, dist int) string {
 		p("ADDQ $64, DI")
 		p("ADDQ $64, CX")
 	}
-	p("IMUL3Q $%d, R9, R14", ty.bytes)
-	gemvRows(name, R, step, "R12", "R11")
+	if streams {
+		p("IMUL3Q $%d, R9, R14", ty.bytes)
+	}
+	gemvRows(name, streams, step, "R12", "R11")
 	return name
 }
 
@@ -1752,10 +1756,10 @@ func main() {
 	}
 	kConsts()
 	for _, ty := range q8Types {
-		q8Gemv("gemv"+ty.name+"VNNI", ty, gemvRowsQ8, gemvPrefetchFor(ty.name))
+		q8Gemv("gemv"+ty.name+"VNNI", ty, gemvStreams(ty.name))
 	}
 	for _, ty := range kTypes {
-		kGemv("gemv"+ty.name+"VNNI", ty, gemvRowsK, gemvPrefetchFor(ty.name))
+		kGemv("gemv"+ty.name+"VNNI", ty, gemvStreams(ty.name))
 	}
 	for _, ty := range q8Types {
 		fmt.Fprintf(&decl, "//go:noescape\nfunc gemv%sVNNI(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)\n\n", ty.name)
