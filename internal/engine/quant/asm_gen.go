@@ -243,7 +243,7 @@ func q8Tile(ty q8Type, R, T int) string {
 // vector kernels of Q8_0 and Q6_K ask for the cache lines, in bytes: every
 // line of a step's weights, gemvPrefetch bytes on (rows lie end to end, so
 // past a row's end the lines ahead are the next rows'). Those two kernels
-// also read their rows as two streams (gemvRows). They run at 40-60 GB per
+// also read their rows as four streams (gemvRows). They run at 40-60 GB per
 // CPU second from L2, about twice one core's memory read bandwidth, so
 // decoding waits on memory, and the hardware prefetchers stop at every 4
 // KiB boundary even inside a 2 MiB page. One-thread tg32 of the Q8_0 file
@@ -257,7 +257,7 @@ func q8Tile(ty q8Type, R, T int) string {
 // one, which reads only the rows outside the packed groups).
 const gemvPrefetch = 8192
 
-// gemvStreams reports whether the matrix-vector kernel of typ reads two
+// gemvStreams reports whether the matrix-vector kernel of typ reads four
 // streams of rows with gemvPrefetch (gemvRows).
 //
 // Two rows at a time, each with its own accumulator, run 10-25% faster
@@ -269,11 +269,14 @@ const gemvPrefetch = 8192
 // the range are two sequential streams: one-thread tg32 of the Q8_0 file
 // with them and the prefetch against one stream with the prefetch,
 // alternated, 8 rounds: 34.3-36.0 against 28.3-31.8 tokens per CPU second,
-// ahead in every round (loaded machine).
+// ahead in every round (loaded machine). Four streams (the quarters)
+// against one, alternated on a quiet machine: Q8_0 file 43.5-52.9 against
+// 35.4-44.9 tokens per CPU second in 7 rounds, Q6_K file 42.4-47.1 against
+// 39.7-43.8 in 3, ahead in every round.
 func gemvStreams(typ string) bool { return typ == "Q8_0" || typ == "Q6_K" }
 
 // q8Gemv is the 1×1 tile of q8Tile run over rows consecutive weight rows
-// in one call, for one activation row (decoding); with streams, two rows
+// in one call, for one activation row (decoding); with streams, four rows
 // at a time (gemvRows), each with its own accumulator. Each row gets the
 // same instructions in the same order as in the 1×1 tile, so each y[r] is
 // bit for bit the tile's, less a Go call, a bounds check and a register
@@ -343,14 +346,14 @@ func gemvPrefetchRows(R, stepBytes int) {
 }
 
 // gemvRows writes the loops of a row-major matrix-vector kernel. step(R)
-// is one loop step of R rows (1 or 2), accumulating row r in acc(r, 0, 1)
-// and advancing AX, SI, DI and CX; the second row is R14 bytes past the
-// first. With split, the rows are taken as two streams, rows [0, n) and
-// [n, 2n) for n = rows/2, a row of each at a time, then the row left over
-// (odd counts); without, one row at a time. On entry AX is the first row,
-// DX, di and cx the activation pointers SI, DI and CX start from at each
-// row, R9 the steps per row, R14 the bytes per row, BX y and R8 the row
-// count; R13 is free.
+// is one loop step of R rows (1 or 4), accumulating row r in acc(r, 0, 1)
+// and advancing AX, SI, DI and CX; row r is rowAddr(r, ·), r times R14
+// bytes past the first. With split, the rows are taken as four streams,
+// the quarters [kn, (k+1)n) for n = rows/4, a row of each at a time, then
+// the rows left over (rows mod 4) one at a time; without, one row at a
+// time. On entry AX is the first row, DX, di and cx the activation
+// pointers SI, DI and CX start from at each row, R9 the steps per row, R14
+// the bytes per row, BX y and R8 the row count; R13 is free.
 func gemvRows(name string, split bool, step func(R int), di, cx string) {
 	start := func() {
 		p("MOVQ DX, SI")
@@ -358,33 +361,40 @@ func gemvRows(name string, split bool, step func(R int), di, cx string) {
 		p("MOVQ %s, CX", cx)
 		p("MOVQ R9, R10")
 	}
-	rowWS = "R14"
-	defer func() { rowWS = "R8" }()
+	rowWS, rowWS3 = "R14", "R13"
+	defer func() { rowWS, rowWS3 = "R8", "R9" }()
 	if split {
-		p("CMPQ R8, $2")
+		p("CMPQ R8, $4")
 		p("JLT %s_rest", name)
 		p("MOVQ R8, R13")
-		p("SHRQ $1, R13")
-		p("IMULQ R13, R14") // the second stream's distance, n rows
-		p("MOVQ R13, R8")   // pairs left
-		p("SHLQ $2, R13")   // its distance in y
-		label(name + "_pair")
+		p("SHRQ $2, R13")
+		p("IMULQ R13, R14") // the distance between streams, n rows
+		p("MOVQ R13, R8")   // rows left in each stream
+		p("LEAQ (R14)(R14*2), R13")
+		label(name + "_four")
 		start()
-		zeroAcc(2, 1)
-		label(name + "_ploop")
-		step(2)
+		zeroAcc(4, 1)
+		label(name + "_floop")
+		step(4)
 		p("DECQ R10")
-		p("JNZ %s_ploop", name)
+		p("JNZ %s_floop", name)
+		p("MOVQ rows+48(FP), R10") // the streams' distance in y
+		p("SHRQ $2, R10")
+		p("SHLQ $2, R10")
 		gemvReduceTo(0, "(BX)")
-		gemvReduceTo(1, "(BX)(R13*1)")
+		gemvReduceTo(1, "(BX)(R10*1)")
+		gemvReduceTo(2, "(BX)(R10*2)")
+		p("LEAQ (R10)(R10*2), R10")
+		gemvReduceTo(3, "(BX)(R10*1)")
 		p("ADDQ $4, BX")
 		p("DECQ R8")
-		p("JNZ %s_pair", name)
-		// AX and BX are at the second stream's first row: past it.
-		p("ADDQ R14, AX")
-		p("ADDQ R13, BX")
+		p("JNZ %s_four", name)
+		// AX and BX are at the second stream's first row: past the
+		// fourth's last.
+		p("ADDQ R13, AX")
+		p("ADDQ R10, BX")
 		p("MOVQ rows+48(FP), R8")
-		p("ANDQ $1, R8")
+		p("ANDQ $3, R8")
 		label(name + "_rest")
 	}
 	p("TESTQ R8, R8")
