@@ -520,7 +520,7 @@ func TestGemvMatchesTileExactly(t *testing.T) {
 			rb := len(enc) / rows
 			var a Acts
 			k.QuantizeActs(&a, testData(rng, c), 1, c)
-			for _, rr := range [][2]int{{0, rows}, {5, 6}, {3, 30}, {2, 36}, {4, 7}} {
+			for _, rr := range [][2]int{{0, rows}, {5, 6}, {3, 30}, {2, 36}, {1, rows}, {4, 7}} {
 				lo, hi := rr[0], rr[1]
 				got := make([]float32, rows)
 				want := make([]float32, rows)
