@@ -872,6 +872,87 @@ func f16PackedTile2(T int) string {
 //	R12  the activation row      BX   y (16 floats per group)
 //	CX   columns per row         DX   groups left
 //	Z0-Z3 four columns           Z16-Z19 accumulators
+// f16PackedGemv4 is f16PackedGemv's group loop over four streams of
+// groups, the quarters of the range, a group of each at a time (Z0-Z15 the
+// four groups' weights, Z16-Z31 their accumulators, each group's four
+// summed in the one-group loop's order, so each result is bit for bit
+// that loop's); it leaves R8, BX and DX at the groups left over (groups
+// mod 4). Four sequential streams keep more cache lines in flight than
+// one (gemvStreams).
+func f16PackedGemv4(name string, dist int) {
+	off := []string{"", "(R14*1)", "(R14*2)", "(R11*1)"}
+	p("CMPQ DX, $4")
+	p("JLT %s_rest", name)
+	p("SHRQ $2, DX") // groups in each stream
+	p("MOVQ R9, R14")
+	p("IMULQ DX, R14") // the distance between streams
+	p("LEAQ (R14)(R14*2), R11")
+	p("MOVQ DX, DI")
+	p("SHLQ $6, DI") // the distance in y
+	label(name + "_four")
+	p("MOVQ R8, AX")
+	p("MOVQ R12, SI")
+	for a := 16; a < 32; a++ {
+		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+	}
+	p("MOVQ CX, R10")
+	p("SHRQ $2, R10")
+	p("JZ %s_ftail", name)
+	label(name + "_floop")
+	for g := range 4 {
+		p("PREFETCHT0 %d(AX)%s", dist, off[g])
+		p("PREFETCHT0 %d(AX)%s", dist+64, off[g])
+	}
+	for g := range 4 {
+		for u := range 4 {
+			p("VCVTPH2PS %d(AX)%s, Z%d", 32*u, off[g], 4*g+u)
+		}
+	}
+	for g := range 4 {
+		for u := range 4 {
+			p("VFMADD231PS.BCST %d(SI), Z%d, Z%d", 4*u, 4*g+u, 16+4*g+u)
+		}
+	}
+	p("ADDQ $128, AX")
+	p("ADDQ $16, SI")
+	p("DECQ R10")
+	p("JNZ %s_floop", name)
+	label(name + "_ftail")
+	p("MOVQ CX, R10")
+	p("ANDQ $3, R10")
+	p("JZ %s_fstore", name)
+	label(name + "_fone")
+	for g := range 4 {
+		p("VCVTPH2PS (AX)%s, Z%d", off[g], 4*g)
+		p("VFMADD231PS.BCST (SI), Z%d, Z%d", 4*g, 16+4*g)
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $4, SI")
+	p("DECQ R10")
+	p("JNZ %s_fone", name)
+	label(name + "_fstore")
+	p("LEAQ (DI)(DI*2), R10")
+	ys := []string{"(BX)", "(BX)(DI*1)", "(BX)(DI*2)", "(BX)(R10*1)"}
+	for g := range 4 {
+		a := 16 + 4*g
+		for u := 1; u < 4; u++ {
+			p("VADDPS Z%d, Z%d, Z%d", a+u, a, a)
+		}
+		p("VMOVUPS Z%d, %s", a, ys[g])
+	}
+	p("ADDQ $64, BX")
+	p("ADDQ R9, R8")
+	p("DECQ DX")
+	p("JNZ %s_four", name)
+	// R8 and BX are at the second stream's first group: past the fourth's
+	// last.
+	p("ADDQ R11, R8")
+	p("ADDQ R10, BX")
+	p("MOVQ groups+40(FP), DX")
+	p("ANDQ $3, DX")
+	label(name + "_rest")
+}
+
 func f16PackedGemv(name string, dist int) string {
 	fmt.Fprintf(&s, "\n// func %s(w *byte, stride, n int, x *float32, y *float32, groups int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
@@ -881,6 +962,7 @@ func f16PackedGemv(name string, dist int) string {
 	p("MOVQ x+24(FP), R12")
 	p("MOVQ y+32(FP), BX")
 	p("MOVQ groups+40(FP), DX")
+	f16PackedGemv4(name, dist)
 	p("TESTQ DX, DX")
 	p("JZ %s_done", name)
 	label(name + "_group")

@@ -187,7 +187,7 @@ func TestPackedGemvMatchesTileExactly(t *testing.T) {
 		tiles.pgemv = nil
 		tiles.pgemvF = nil
 		for _, cols := range colsFor(typ) {
-			for _, rows := range []int{16, 48, 67} {
+			for _, rows := range []int{16, 48, 67, 149} {
 				enc, err := Quantize(typ, testData(rng, rows*cols))
 				if err != nil {
 					t.Fatal(err)
