@@ -858,20 +858,6 @@ func f16PackedTile2(T int) string {
 	return name
 }
 
-// f16PackedGemv multiplies whole packed groups of 16 F16 rows (pack.go) by
-// one float32 activation row, as decoding does: the body of tileF16P16x1
-// (four accumulators over alternate columns, added in the same order)
-// run over groups consecutive groups in one call, so each row's result is
-// bit for bit the tile's. The groups are one sequential stream; every
-// step of four columns (two cache lines) asks for the two lines dist
-// bytes ahead (PREFETCHT0), as q4PackedGemv does, instead of the two-group
-// tile's two interleaved streams the hardware prefetchers alone follow.
-//
-//	AX   the weights read        SI   the activation element
-//	R8   the group's first byte  R9   the group stride
-//	R12  the activation row      BX   y (16 floats per group)
-//	CX   columns per row         DX   groups left
-//	Z0-Z3 four columns           Z16-Z19 accumulators
 // f16PackedGemv4 is f16PackedGemv's group loop over four streams of
 // groups, the quarters of the range, a group of each at a time (Z0-Z15 the
 // four groups' weights, Z16-Z31 their accumulators, each group's four
@@ -953,6 +939,21 @@ func f16PackedGemv4(name string, dist int) {
 	label(name + "_rest")
 }
 
+// f16PackedGemv multiplies whole packed groups of 16 F16 rows (pack.go) by
+// one float32 activation row, as decoding does: the body of tileF16P16x1
+// (four accumulators over alternate columns, added in the same order)
+// run over groups consecutive groups in one call, so each row's result is
+// bit for bit the tile's. The groups are read as four sequential streams
+// (f16PackedGemv4), then the groups left over as one; every step of four
+// columns (two cache lines per stream) asks for the lines dist bytes ahead
+// (PREFETCHT0), as q4PackedGemv does, instead of the two-group tile's two
+// interleaved streams the hardware prefetchers alone follow.
+//
+//	AX   the weights read        SI   the activation element
+//	R8   the group's first byte  R9   the group stride
+//	R12  the activation row      BX   y (16 floats per group)
+//	CX   columns per row         DX   groups left
+//	Z0-Z3 four columns           Z16-Z19 accumulators
 func f16PackedGemv(name string, dist int) string {
 	fmt.Fprintf(&s, "\n// func %s(w *byte, stride, n int, x *float32, y *float32, groups int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
