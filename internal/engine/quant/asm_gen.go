@@ -604,6 +604,80 @@ func q4PackedTile(T int) string {
 	return name
 }
 
+// q4PackedGemv4 is q4PackedGemv's group loop over four streams of groups,
+// the quarters of the range, a group of each at a time (group g's scales
+// in Z8+g, its integer sums in Z12+g and Z16+g, its accumulator Z24+g; the
+// same instructions per group in the same order, so each result is bit
+// for bit the one-group loop's); it leaves R8, BX and DX at the groups
+// left over (groups mod 4), as f16PackedGemv4 does.
+func q4PackedGemv4(name string, dist int) {
+	off := []string{"", "(R14*1)", "(R14*2)", "(R13*1)"}
+	p("CMPQ DX, $4")
+	p("JLT %s_rest", name)
+	p("SHRQ $2, DX") // groups in each stream
+	p("MOVQ R9, R14")
+	p("IMULQ DX, R14") // the distance between streams
+	p("LEAQ (R14)(R14*2), R13")
+	label(name + "_four")
+	p("MOVQ R8, AX")
+	p("LEAQ (R8)(R10*1), SI")
+	p("MOVQ R11, CX")
+	p("MOVQ R12, DI")
+	for g := range 4 {
+		p("VPXORD Z%d, Z%d, Z%d", 24+g, 24+g, 24+g)
+	}
+	p("TESTQ CX, CX")
+	p("JZ %s_fstore", name)
+	label(name + "_floop")
+	for g := range 4 {
+		for j := range 4 {
+			p("PREFETCHT0 %d(SI)%s", dist+64*j, off[g])
+		}
+	}
+	for g := range 4 {
+		p("VCVTPH2PS (AX)%s, Z%d", off[g], 8+g)
+		p("VPBROADCASTD %d(DI), Z%d", 8*36, 12+g)
+		p("VPXORD Z%d, Z%d, Z%d", 16+g, 16+g, 16+g)
+		for j := range 4 {
+			p("VMOVDQU64 %d(SI)%s, Z0", 64*j, off[g])
+			p("VPSRLW $4, Z0, Z2")
+			p("VPANDD Z4, Z0, Z1")
+			p("VPANDD Z4, Z2, Z2")
+			p("VPDPBUSD.BCST %d(DI), Z1, Z%d", 4*j, 12+g)
+			p("VPDPBUSD.BCST %d(DI), Z2, Z%d", 16+4*j, 16+g)
+		}
+		p("VPADDD Z%d, Z%d, Z%d", 16+g, 12+g, 12+g)
+		p("VCVTDQ2PS Z%d, Z%d", 12+g, 12+g)
+		p("VMULPS.BCST %d(DI), Z%d, Z5", 8*32, 8+g)
+		p("VFMADD231PS Z5, Z%d, Z%d", 12+g, 24+g)
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $256, SI")
+	p("ADDQ $%d, DI", 8*40)
+	p("DECQ CX")
+	p("JNZ %s_floop", name)
+	label(name + "_fstore")
+	p("MOVQ groups+48(FP), CX") // the distance in y
+	p("SHRQ $2, CX")
+	p("SHLQ $6, CX")
+	p("VMOVUPS Z24, (BX)")
+	p("VMOVUPS Z25, (BX)(CX*1)")
+	p("VMOVUPS Z26, (BX)(CX*2)")
+	p("LEAQ (CX)(CX*2), CX")
+	p("VMOVUPS Z27, (BX)(CX*1)")
+	p("ADDQ $64, BX")
+	p("ADDQ R9, R8")
+	p("DECQ DX")
+	p("JNZ %s_four", name)
+	// R8 and BX are at the second stream's first group: past the fourth's
+	// last.
+	p("ADDQ R13, R8")
+	p("ADDQ CX, BX")
+	p("MOVQ groups+48(FP), DX")
+	p("ANDQ $3, DX")
+	label(name + "_rest")
+}
+
 // q4PackedGemv multiplies whole packed groups of 16 Q4_0 rows (pack.go)
 // by one activation row, as decoding does: the body of tileQ4_0P16x1 run
 // over groups consecutive groups in one call, so each row's result is bit
@@ -629,6 +703,7 @@ func q4PackedGemv(name string, dist int) string {
 	p("MOVQ groups+48(FP), DX")
 	p("MOVL $0x0f0f0f0f, R13")
 	p("VPBROADCASTD R13, Z4")
+	q4PackedGemv4(name, dist)
 	p("TESTQ DX, DX")
 	p("JZ %s_done", name)
 	label(name + "_group")
