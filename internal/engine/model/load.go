@@ -68,8 +68,8 @@ func (m *Model) ScratchBytes() int64 { return m.scratch.Load() }
 
 // PackedBytes returns the memory of the weights copied at load into the
 // layout of the CPU's packed kernels (Q4_0 and F16 with AVX-512 VNNI), or
-// whole into huge pages (Q8_0 with AVX-512 VNNI, where the system gives
-// huge pages); 0 where none are.
+// whole into huge pages (Q8_0, Q5_0, Q4_K and Q6_K with AVX-512 VNNI, where
+// the system gives huge pages); 0 where none are.
 func (m *Model) PackedBytes() int64 { return m.packed }
 
 // ReleasedBytes returns the bytes of the mapped file's tensor data that the

@@ -40,19 +40,22 @@ var s bytes.Buffer
 func p(format string, args ...any) { fmt.Fprintf(&s, "\t"+format+"\n", args...) }
 func label(l string)               { fmt.Fprintf(&s, "%s:\n", l) }
 
-// rowAddr is weight row r at displacement d: AX + r*ws with R8 = ws and
-// R9 = 3*ws.
+// rowAddr is weight row r at displacement d: AX + r*ws with rowWS = ws and
+// rowWS3 = 3*ws (R8 and R9 in the tiles; the matrix-vector kernels'
+// second row is R14 bytes on).
 func rowAddr(r, d int) string {
 	switch r {
 	case 0:
 		return fmt.Sprintf("%d(AX)", d)
 	case 1:
-		return fmt.Sprintf("%d(AX)(R8*1)", d)
+		return fmt.Sprintf("%d(AX)(%s*1)", d, rowWS)
 	case 2:
-		return fmt.Sprintf("%d(AX)(R8*2)", d)
+		return fmt.Sprintf("%d(AX)(%s*2)", d, rowWS)
 	}
-	return fmt.Sprintf("%d(AX)(R9*1)", d)
+	return fmt.Sprintf("%d(AX)(%s*1)", d, rowWS3)
 }
+
+var rowWS, rowWS3 = "R8", "R9"
 
 // tokAddr is activation row t from base with stride s1 and 3*stride s3.
 func tokAddr(base, s1, s3 string, t int) string {
@@ -236,25 +239,51 @@ func q8Tile(ty q8Type, R, T int) string {
 	return name
 }
 
-// gemvPrefetch is how far ahead of the weight row being read the matrix-
-// vector kernels ask for the cache line, in bytes (0: no prefetch). 4096
-// was measured against 0 end to end (one-thread tg32 of the Q8_0 and
-// Q4_K_M files, tokens per CPU second, alternated twice, loaded machine):
-// no gain (Q8_0 25.7 and 22.7 against 27.6 and 23.8; Q4_K_M 32.0 and 28.8
-// against 31.1 and 30.6), unlike the packed Q4_0 kernel (packedGemvPrefetch).
-// Measured again for Q8_0 at 8 KiB (three alternated rounds, load 9-17):
-// 22.4 against 20.9 tokens per CPU second reading the file mapping, 31.5
-// against 33.9 reading a copy in huge pages: the huge pages are what
-// counted (pack.go), the prefetch nothing.
-const gemvPrefetch = 0
+// gemvPrefetch is how far ahead of the weight rows being read the matrix-
+// vector kernels of Q8_0 and Q6_K ask for the cache lines, in bytes: every
+// line of a step's weights, gemvPrefetch bytes on (rows lie end to end, so
+// past a row's end the lines ahead are the next rows'). Those two kernels
+// also read their rows as four streams (gemvRows). They run at 40-60 GB per
+// CPU second from L2, about twice one core's memory read bandwidth, so
+// decoding waits on memory, and the hardware prefetchers stop at every 4
+// KiB boundary even inside a 2 MiB page. One-thread tg32 of the Q8_0 file
+// (tokens per CPU second, loaded machine, three alternated rounds; the
+// matrices copied into huge pages, one stream): no prefetch 28.3, 29.3,
+// 31.2; 4 KiB 29.5, 30.1, 32.7; 8 KiB 33.1, 33.8, 34.9; 16 KiB 34.3, 34.9,
+// 35.8. Earlier measurements, before the copies, on the file mapping's 4
+// KiB pages, had shown no gain. The Q5_0 and Q4_K kernels reach only 16-28
+// GB per CPU second from L2: they are bound by their instructions, and the
+// prefetches cost them 5-10% there, so they have neither (nor the Q4_0
+// one, which reads only the rows outside the packed groups).
+const gemvPrefetch = 8192
+
+// gemvStreams reports whether the matrix-vector kernel of typ reads four
+// streams of rows with gemvPrefetch (gemvRows).
+//
+// Two rows at a time, each with its own accumulator, run 10-25% faster
+// from L2 (Q8_0: 53-63 GB per CPU second against 46-51 for one), but two or
+// four consecutive rows at a time streamed from memory at 8-9 GB/s without
+// prefetch and 13-23 with it, against 17-28 for one row (96 MiB in huge
+// pages, loaded machine): the hardware prefetchers follow a sequential
+// stream, not several rows' pieces of it. Two rows from the two halves of
+// the range are two sequential streams: one-thread tg32 of the Q8_0 file
+// with them and the prefetch against one stream with the prefetch,
+// alternated, 8 rounds: 34.3-36.0 against 28.3-31.8 tokens per CPU second,
+// ahead in every round (loaded machine). Four streams (the quarters)
+// against one, alternated on a quiet machine: Q8_0 file 43.5-52.9 against
+// 35.4-44.9 tokens per CPU second in 7 rounds, Q6_K file 42.4-47.1 against
+// 39.7-43.8 in 3, ahead in every round.
+func gemvStreams(typ string) bool { return typ == "Q8_0" || typ == "Q6_K" }
 
 // q8Gemv is the 1×1 tile of q8Tile run over rows consecutive weight rows
-// in one call, for one activation row (decoding): the same instructions in
-// the same order per row, so each y[r] is bit for bit the 1×1 tile's, less
-// a Go call, a bounds check and a register setup per row. The rows must
-// hold an even number of blocks (w advances from one row to the next).
-func q8Gemv(ty q8Type) string {
-	name := fmt.Sprintf("gemv%sVNNI", ty.name)
+// in one call, for one activation row (decoding); with streams, four rows
+// at a time (gemvRows), each with its own accumulator. Each row gets the
+// same instructions in the same order as in the 1×1 tile, so each y[r] is
+// bit for bit the tile's, less a Go call, a bounds check and a register
+// setup per row. With streams each row asks for the cache lines
+// gemvPrefetch bytes ahead of the ones it reads. The rows must hold an
+// even number of blocks (w advances from one row to the next).
+func q8Gemv(name string, ty q8Type, streams bool) string {
 	fmt.Fprintf(&s, "\n// func %s(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	p("MOVQ w+0(FP), AX")
@@ -265,53 +294,137 @@ func q8Gemv(ty q8Type) string {
 	p("MOVQ y+40(FP), BX")
 	p("MOVQ rows+48(FP), R8")
 	ty.setup()
+	step := func(R int) {
+		if streams {
+			gemvPrefetchRows(R, 2*ty.bytes)
+		}
+		for r := range R {
+			ty.load(r)
+			p("VPBROADCASTW %s, X8", rowAddr(r, 0))
+			p("VPBROADCASTW %s, X9", rowAddr(r, ty.bytes))
+			p("VINSERTI128 $1, X9, Y8, Y8")
+			p("VCVTPH2PS Y8, Z%d", 4+r)
+		}
+		p("VMOVDQU32 (CX), Z12")
+		p("VMOVUPS (DI), Z13")
+		xs := "(SI)"
+		if R > 1 {
+			p("VMOVDQU64 (SI), Z11")
+			xs = "Z11"
+		}
+		for r := range R {
+			a, b := 8, 9
+			if r%2 == 1 {
+				a, b = 10, 9
+			}
+			p("VMOVDQA32 Z12, Z%d", a)
+			p("VPDPBUSD %s, Z%d, Z%d", xs, r, a)
+			p("VCVTDQ2PS Z%d, Z%d", a, a)
+			p("VMULPS Z13, Z%d, Z%d", 4+r, b)
+			p("VFMADD231PS Z%d, Z%d, Z%d", b, a, acc(r, 0, 1))
+		}
+		p("ADDQ $%d, AX", 2*ty.bytes)
+		p("ADDQ $64, SI")
+		p("ADDQ $64, DI")
+		p("ADDQ $64, CX")
+	}
+	if streams {
+		p("IMUL3Q $%d, R9, R14", 2*ty.bytes)
+	}
+	gemvRows(name, streams, step, "R11", "R12")
+	return name
+}
+
+// gemvPrefetchRows asks for the cache lines gemvPrefetch bytes ahead of
+// each of R rows' next stepBytes bytes.
+func gemvPrefetchRows(R, stepBytes int) {
+	for r := range R {
+		for d := 0; d < stepBytes; d += 64 {
+			p("PREFETCHT0 %s", rowAddr(r, gemvPrefetch+d))
+		}
+	}
+}
+
+// gemvRows writes the loops of a row-major matrix-vector kernel. step(R)
+// is one loop step of R rows (1 or 4), accumulating row r in acc(r, 0, 1)
+// and advancing AX, SI, DI and CX; row r is rowAddr(r, ·), r times R14
+// bytes past the first. With split, the rows are taken as four streams,
+// the quarters [kn, (k+1)n) for n = rows/4, a row of each at a time, then
+// the rows left over (rows mod 4) one at a time; without, one row at a
+// time. On entry AX is the first row, DX, di and cx the activation
+// pointers SI, DI and CX start from at each row, R9 the steps per row, R14
+// the bytes per row, BX y and R8 the row count; R13 is free.
+func gemvRows(name string, split bool, step func(R int), di, cx string) {
+	start := func() {
+		p("MOVQ DX, SI")
+		p("MOVQ %s, DI", di)
+		p("MOVQ %s, CX", cx)
+		p("MOVQ R9, R10")
+	}
+	rowWS, rowWS3 = "R14", "R13"
+	defer func() { rowWS, rowWS3 = "R8", "R9" }()
+	if split {
+		p("CMPQ R8, $4")
+		p("JLT %s_rest", name)
+		p("MOVQ R8, R13")
+		p("SHRQ $2, R13")
+		p("IMULQ R13, R14") // the distance between streams, n rows
+		p("MOVQ R13, R8")   // rows left in each stream
+		p("LEAQ (R14)(R14*2), R13")
+		label(name + "_four")
+		start()
+		zeroAcc(4, 1)
+		label(name + "_floop")
+		step(4)
+		p("DECQ R10")
+		p("JNZ %s_floop", name)
+		p("MOVQ rows+48(FP), R10") // the streams' distance in y
+		p("SHRQ $2, R10")
+		p("SHLQ $2, R10")
+		gemvReduceTo(0, "(BX)")
+		gemvReduceTo(1, "(BX)(R10*1)")
+		gemvReduceTo(2, "(BX)(R10*2)")
+		p("LEAQ (R10)(R10*2), R10")
+		gemvReduceTo(3, "(BX)(R10*1)")
+		p("ADDQ $4, BX")
+		p("DECQ R8")
+		p("JNZ %s_four", name)
+		// AX and BX are at the second stream's first row: past the
+		// fourth's last.
+		p("ADDQ R13, AX")
+		p("ADDQ R10, BX")
+		p("MOVQ rows+48(FP), R8")
+		p("ANDQ $3, R8")
+		label(name + "_rest")
+	}
 	p("TESTQ R8, R8")
 	p("JZ %s_done", name)
 	label(name + "_row")
-	p("MOVQ DX, SI")
-	p("MOVQ R11, DI")
-	p("MOVQ R12, CX")
-	p("MOVQ R9, R10")
+	start()
 	zeroAcc(1, 1)
-	p("TESTQ R10, R10")
-	p("JZ %s_reduce", name)
 	label(name + "_loop")
-	if gemvPrefetch > 0 {
-		p("PREFETCHT0 %d(AX)", gemvPrefetch)
-	}
-	ty.load(0)
-	p("VPBROADCASTW %s, X8", rowAddr(0, 0))
-	p("VPBROADCASTW %s, X9", rowAddr(0, ty.bytes))
-	p("VINSERTI128 $1, X9, Y8, Y8")
-	p("VCVTPH2PS Y8, Z4")
-	p("VMOVDQU32 (CX), Z12")
-	p("VMOVUPS (DI), Z13")
-	p("VMOVDQA32 Z12, Z8")
-	p("VPDPBUSD (SI), Z0, Z8")
-	p("VCVTDQ2PS Z8, Z8")
-	p("VMULPS Z13, Z4, Z9")
-	p("VFMADD231PS Z9, Z8, Z%d", acc(0, 0, 1))
-	p("ADDQ $%d, AX", 2*ty.bytes)
-	p("ADDQ $64, SI")
-	p("ADDQ $64, DI")
-	p("ADDQ $64, CX")
+	step(1)
 	p("DECQ R10")
 	p("JNZ %s_loop", name)
 	gemvEnd(name)
-	return name
 }
 
 // gemvReduce is reduce(1, 1) storing to (BX) and advancing BX.
 func gemvReduce() {
-	a := acc(0, 0, 1)
+	gemvReduceTo(0, "(BX)")
+	p("ADDQ $4, BX")
+}
+
+// gemvReduceTo is reduce's sum of acc(r, 0, 1), stored at addr.
+func gemvReduceTo(r int, addr string) {
+	a := acc(r, 0, 1)
 	p("VEXTRACTF64X4 $1, Z%d, Y8", a)
 	p("VADDPS Y8, Y%d, Y8", a)
 	p("VEXTRACTF128 $1, Y8, X9")
 	p("VADDPS X9, X8, X8")
 	p("VHADDPS X8, X8, X8")
 	p("VHADDPS X8, X8, X8")
-	p("VMOVSS X8, (BX)")
-	p("ADDQ $4, BX")
+	p("VMOVSS X8, %s", addr)
 }
 
 // floatTile multiplies F16 or F32 rows by float32 activations, 16 elements
@@ -491,6 +604,80 @@ func q4PackedTile(T int) string {
 	return name
 }
 
+// q4PackedGemv4 is q4PackedGemv's group loop over four streams of groups,
+// the quarters of the range, a group of each at a time (group g's scales
+// in Z8+g, its integer sums in Z12+g and Z16+g, its accumulator Z24+g; the
+// same instructions per group in the same order, so each result is bit
+// for bit the one-group loop's); it leaves R8, BX and DX at the groups
+// left over (groups mod 4), as f16PackedGemv4 does.
+func q4PackedGemv4(name string, dist int) {
+	off := []string{"", "(R14*1)", "(R14*2)", "(R13*1)"}
+	p("CMPQ DX, $4")
+	p("JLT %s_rest", name)
+	p("SHRQ $2, DX") // groups in each stream
+	p("MOVQ R9, R14")
+	p("IMULQ DX, R14") // the distance between streams
+	p("LEAQ (R14)(R14*2), R13")
+	label(name + "_four")
+	p("MOVQ R8, AX")
+	p("LEAQ (R8)(R10*1), SI")
+	p("MOVQ R11, CX")
+	p("MOVQ R12, DI")
+	for g := range 4 {
+		p("VPXORD Z%d, Z%d, Z%d", 24+g, 24+g, 24+g)
+	}
+	p("TESTQ CX, CX")
+	p("JZ %s_fstore", name)
+	label(name + "_floop")
+	for g := range 4 {
+		for j := range 4 {
+			p("PREFETCHT0 %d(SI)%s", dist+64*j, off[g])
+		}
+	}
+	for g := range 4 {
+		p("VCVTPH2PS (AX)%s, Z%d", off[g], 8+g)
+		p("VPBROADCASTD %d(DI), Z%d", 8*36, 12+g)
+		p("VPXORD Z%d, Z%d, Z%d", 16+g, 16+g, 16+g)
+		for j := range 4 {
+			p("VMOVDQU64 %d(SI)%s, Z0", 64*j, off[g])
+			p("VPSRLW $4, Z0, Z2")
+			p("VPANDD Z4, Z0, Z1")
+			p("VPANDD Z4, Z2, Z2")
+			p("VPDPBUSD.BCST %d(DI), Z1, Z%d", 4*j, 12+g)
+			p("VPDPBUSD.BCST %d(DI), Z2, Z%d", 16+4*j, 16+g)
+		}
+		p("VPADDD Z%d, Z%d, Z%d", 16+g, 12+g, 12+g)
+		p("VCVTDQ2PS Z%d, Z%d", 12+g, 12+g)
+		p("VMULPS.BCST %d(DI), Z%d, Z5", 8*32, 8+g)
+		p("VFMADD231PS Z5, Z%d, Z%d", 12+g, 24+g)
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $256, SI")
+	p("ADDQ $%d, DI", 8*40)
+	p("DECQ CX")
+	p("JNZ %s_floop", name)
+	label(name + "_fstore")
+	p("MOVQ groups+48(FP), CX") // the distance in y
+	p("SHRQ $2, CX")
+	p("SHLQ $6, CX")
+	p("VMOVUPS Z24, (BX)")
+	p("VMOVUPS Z25, (BX)(CX*1)")
+	p("VMOVUPS Z26, (BX)(CX*2)")
+	p("LEAQ (CX)(CX*2), CX")
+	p("VMOVUPS Z27, (BX)(CX*1)")
+	p("ADDQ $64, BX")
+	p("ADDQ R9, R8")
+	p("DECQ DX")
+	p("JNZ %s_four", name)
+	// R8 and BX are at the second stream's first group: past the fourth's
+	// last.
+	p("ADDQ R13, R8")
+	p("ADDQ CX, BX")
+	p("MOVQ groups+48(FP), DX")
+	p("ANDQ $3, DX")
+	label(name + "_rest")
+}
+
 // q4PackedGemv multiplies whole packed groups of 16 Q4_0 rows (pack.go)
 // by one activation row, as decoding does: the body of tileQ4_0P16x1 run
 // over groups consecutive groups in one call, so each row's result is bit
@@ -516,6 +703,7 @@ func q4PackedGemv(name string, dist int) string {
 	p("MOVQ groups+48(FP), DX")
 	p("MOVL $0x0f0f0f0f, R13")
 	p("VPBROADCASTD R13, Z4")
+	q4PackedGemv4(name, dist)
 	p("TESTQ DX, DX")
 	p("JZ %s_done", name)
 	label(name + "_group")
@@ -745,14 +933,96 @@ func f16PackedTile2(T int) string {
 	return name
 }
 
+// f16PackedGemv4 is f16PackedGemv's group loop over four streams of
+// groups, the quarters of the range, a group of each at a time (Z0-Z15 the
+// four groups' weights, Z16-Z31 their accumulators, each group's four
+// summed in the one-group loop's order, so each result is bit for bit
+// that loop's); it leaves R8, BX and DX at the groups left over (groups
+// mod 4). Four sequential streams keep more cache lines in flight than
+// one (gemvStreams).
+func f16PackedGemv4(name string, dist int) {
+	off := []string{"", "(R14*1)", "(R14*2)", "(R11*1)"}
+	p("CMPQ DX, $4")
+	p("JLT %s_rest", name)
+	p("SHRQ $2, DX") // groups in each stream
+	p("MOVQ R9, R14")
+	p("IMULQ DX, R14") // the distance between streams
+	p("LEAQ (R14)(R14*2), R11")
+	p("MOVQ DX, DI")
+	p("SHLQ $6, DI") // the distance in y
+	label(name + "_four")
+	p("MOVQ R8, AX")
+	p("MOVQ R12, SI")
+	for a := 16; a < 32; a++ {
+		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+	}
+	p("MOVQ CX, R10")
+	p("SHRQ $2, R10")
+	p("JZ %s_ftail", name)
+	label(name + "_floop")
+	for g := range 4 {
+		p("PREFETCHT0 %d(AX)%s", dist, off[g])
+		p("PREFETCHT0 %d(AX)%s", dist+64, off[g])
+	}
+	for g := range 4 {
+		for u := range 4 {
+			p("VCVTPH2PS %d(AX)%s, Z%d", 32*u, off[g], 4*g+u)
+		}
+	}
+	for g := range 4 {
+		for u := range 4 {
+			p("VFMADD231PS.BCST %d(SI), Z%d, Z%d", 4*u, 4*g+u, 16+4*g+u)
+		}
+	}
+	p("ADDQ $128, AX")
+	p("ADDQ $16, SI")
+	p("DECQ R10")
+	p("JNZ %s_floop", name)
+	label(name + "_ftail")
+	p("MOVQ CX, R10")
+	p("ANDQ $3, R10")
+	p("JZ %s_fstore", name)
+	label(name + "_fone")
+	for g := range 4 {
+		p("VCVTPH2PS (AX)%s, Z%d", off[g], 4*g)
+		p("VFMADD231PS.BCST (SI), Z%d, Z%d", 4*g, 16+4*g)
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $4, SI")
+	p("DECQ R10")
+	p("JNZ %s_fone", name)
+	label(name + "_fstore")
+	p("LEAQ (DI)(DI*2), R10")
+	ys := []string{"(BX)", "(BX)(DI*1)", "(BX)(DI*2)", "(BX)(R10*1)"}
+	for g := range 4 {
+		a := 16 + 4*g
+		for u := 1; u < 4; u++ {
+			p("VADDPS Z%d, Z%d, Z%d", a+u, a, a)
+		}
+		p("VMOVUPS Z%d, %s", a, ys[g])
+	}
+	p("ADDQ $64, BX")
+	p("ADDQ R9, R8")
+	p("DECQ DX")
+	p("JNZ %s_four", name)
+	// R8 and BX are at the second stream's first group: past the fourth's
+	// last.
+	p("ADDQ R11, R8")
+	p("ADDQ R10, BX")
+	p("MOVQ groups+40(FP), DX")
+	p("ANDQ $3, DX")
+	label(name + "_rest")
+}
+
 // f16PackedGemv multiplies whole packed groups of 16 F16 rows (pack.go) by
 // one float32 activation row, as decoding does: the body of tileF16P16x1
 // (four accumulators over alternate columns, added in the same order)
 // run over groups consecutive groups in one call, so each row's result is
-// bit for bit the tile's. The groups are one sequential stream; every
-// step of four columns (two cache lines) asks for the two lines dist
-// bytes ahead (PREFETCHT0), as q4PackedGemv does, instead of the two-group
-// tile's two interleaved streams the hardware prefetchers alone follow.
+// bit for bit the tile's. The groups are read as four sequential streams
+// (f16PackedGemv4), then the groups left over as one; every step of four
+// columns (two cache lines per stream) asks for the lines dist bytes ahead
+// (PREFETCHT0), as q4PackedGemv does, instead of the two-group tile's two
+// interleaved streams the hardware prefetchers alone follow.
 //
 //	AX   the weights read        SI   the activation element
 //	R8   the group's first byte  R9   the group stride
@@ -768,6 +1038,7 @@ func f16PackedGemv(name string, dist int) string {
 	p("MOVQ x+24(FP), R12")
 	p("MOVQ y+32(FP), BX")
 	p("MOVQ groups+40(FP), DX")
+	f16PackedGemv4(name, dist)
 	p("TESTQ DX, DX")
 	p("JZ %s_done", name)
 	label(name + "_group")
@@ -1311,10 +1582,9 @@ func kTile(ty kType, R, T int) string {
 	return name
 }
 
-// kGemv is the 1×1 tile of kTile run over rows consecutive weight rows in
+// kGemv is the R×1 tile of kTile run over rows consecutive weight rows in
 // one call, for one activation row, bit for bit as q8Gemv is to q8Tile.
-func kGemv(ty kType) string {
-	name := fmt.Sprintf("gemv%sVNNI", ty.name)
+func kGemv(name string, ty kType, streams bool) string {
 	fmt.Fprintf(&s, "\n// func %s(w *byte, x *int8, dv *float32, bs *int32, nsb int, y *float32, rows int)\n", name)
 	fmt.Fprintf(&s, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	p("MOVQ w+0(FP), AX")
@@ -1327,36 +1597,30 @@ func kGemv(ty kType) string {
 	for c := range 4 {
 		p("VMOVDQU64 %s+%d(SB), Z%d", ty.idx, 64*c, 12+c)
 	}
-	p("TESTQ R8, R8")
-	p("JZ %s_done", name)
-	label(name + "_row")
-	p("MOVQ DX, SI")
-	p("MOVQ R11, CX")
-	p("MOVQ R12, DI")
-	p("MOVQ R9, R10")
-	zeroAcc(1, 1)
-	p("TESTQ R10, R10")
-	p("JZ %s_reduce", name)
-	label(name + "_loop")
-	if gemvPrefetch > 0 {
-		p("PREFETCHT0 %d(AX)", gemvPrefetch)
+	step := func(R int) {
+		if streams {
+			gemvPrefetchRows(R, ty.bytes)
+		}
+		for r := range R {
+			ty.row(r)
+			p("VPXORD Z0, Z0, Z0")
+			for c := range 4 {
+				ty.chunk(r, c)
+				p("VPMADDUBSW %s, %s, Z11", kx(0, 64*c), ty.w)
+				p("VPMADDWD %s, Z11, Z11", ty.sc)
+				p("VPADDD Z11, Z0, Z0")
+			}
+			ty.epi(0, acc(r, 0, 1))
+		}
+		p("ADDQ $%d, AX", ty.bytes)
+		p("ADDQ $256, SI")
+		p("ADDQ $64, DI")
+		p("ADDQ $64, CX")
 	}
-	ty.row(0)
-	p("VPXORD Z0, Z0, Z0")
-	for c := range 4 {
-		ty.chunk(0, c)
-		p("VPMADDUBSW %s, %s, Z11", kx(0, 64*c), ty.w)
-		p("VPMADDWD %s, Z11, Z11", ty.sc)
-		p("VPADDD Z11, Z0, Z0")
+	if streams {
+		p("IMUL3Q $%d, R9, R14", ty.bytes)
 	}
-	ty.epi(0, acc(0, 0, 1))
-	p("ADDQ $%d, AX", ty.bytes)
-	p("ADDQ $256, SI")
-	p("ADDQ $64, DI")
-	p("ADDQ $64, CX")
-	p("DECQ R10")
-	p("JNZ %s_loop", name)
-	gemvEnd(name)
+	gemvRows(name, streams, step, "R12", "R11")
 	return name
 }
 
@@ -1660,10 +1924,10 @@ func main() {
 	}
 	kConsts()
 	for _, ty := range q8Types {
-		q8Gemv(ty)
+		q8Gemv("gemv"+ty.name+"VNNI", ty, gemvStreams(ty.name))
 	}
 	for _, ty := range kTypes {
-		kGemv(ty)
+		kGemv("gemv"+ty.name+"VNNI", ty, gemvStreams(ty.name))
 	}
 	for _, ty := range q8Types {
 		fmt.Fprintf(&decl, "//go:noescape\nfunc gemv%sVNNI(w *byte, x *int8, dv *float32, cv *int32, nb2 int, y *float32, rows int)\n\n", ty.name)

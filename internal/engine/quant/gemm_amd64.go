@@ -88,10 +88,13 @@ func installAVX512(k *Kernel) {
 		k.pgemv = gemvQ4_0P16
 	case Q5_0:
 		q8 = &tilesQ5_0VNNI
+		k.copies = true
 	case Q4_K:
 		kq = &tilesQ4_KVNNI
+		k.copies = true
 	case Q6_K:
 		kq = &tilesQ6_KVNNI
+		k.copies = true
 	case F16:
 		fl = &tilesF16AVX512
 		k.ptilesF = tilesF16Packed

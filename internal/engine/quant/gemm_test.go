@@ -520,7 +520,7 @@ func TestGemvMatchesTileExactly(t *testing.T) {
 			rb := len(enc) / rows
 			var a Acts
 			k.QuantizeActs(&a, testData(rng, c), 1, c)
-			for _, rr := range [][2]int{{0, rows}, {5, 6}, {3, 30}} {
+			for _, rr := range [][2]int{{0, rows}, {5, 6}, {3, 30}, {2, 36}, {1, rows}, {4, 7}} {
 				lo, hi := rr[0], rr[1]
 				got := make([]float32, rows)
 				want := make([]float32, rows)
@@ -558,8 +558,9 @@ func BenchmarkGemv(b *testing.B) {
 		name string
 	}{{Q8_0, 96 << 20, "mem"}, {Q8_0, 96 << 20, "huge"}, {Q8_0, 512 << 10, "l2"},
 		{Q4_0, 96 << 20, "mem"}, {Q4_0, 96 << 20, "huge"}, {Q4_0, 512 << 10, "l2"},
-		{Q5_0, 96 << 20, "mem"}, {Q5_0, 512 << 10, "l2"},
-		{Q4_K, 96 << 20, "mem"}, {Q4_K, 512 << 10, "l2"}, {Q6_K, 96 << 20, "mem"}, {Q6_K, 512 << 10, "l2"},
+		{Q5_0, 96 << 20, "mem"}, {Q5_0, 96 << 20, "huge"}, {Q5_0, 512 << 10, "l2"},
+		{Q4_K, 96 << 20, "mem"}, {Q4_K, 96 << 20, "huge"}, {Q4_K, 512 << 10, "l2"},
+		{Q6_K, 96 << 20, "mem"}, {Q6_K, 96 << 20, "huge"}, {Q6_K, 512 << 10, "l2"},
 		{F16, 96 << 20, "mem"}, {F16, 512 << 10, "l2"}} {
 		typ := c.typ
 		cols := 896

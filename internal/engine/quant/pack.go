@@ -32,9 +32,9 @@ import (
 // Rows past the last full group stay in the original bytes and use the
 // ordinary tiles.
 //
-// Q8_0 (on the AVX-512 VNNI tier) has no packed tiles: its matrix-vector
-// kernel already reads one sequential stream. Its copy is the matrix's own
-// bytes, whole, moved from the file mapping's 4 KiB pages into memory
+// Q8_0, Q5_0, Q4_K and Q6_K (on the AVX-512 VNNI tier) have no packed
+// tiles: their matrix-vector kernels already read one sequential stream.
+// Their copy is the matrix's own bytes, whole, moved from the file mapping's 4 KiB pages into memory
 // advised for 2 MiB pages, which is what decoding measured faster with
 // (docs/BENCHMARKS.md); it is made only where the system gives huge pages
 // (hugepage.Available), and every product of the matrix reads it.
@@ -108,8 +108,8 @@ func (k *Kernel) packsActs() bool { return k.ptiles[1] != nil }
 
 // Pack returns w (rows × cols of k's type) rearranged for the packed tiles,
 // or nil when this CPU or build has none for the type or the matrix has
-// fewer than one group of rows. For a type that is copied whole (Q8_0 on
-// the AVX-512 VNNI tier) it returns the copy where huge pages are
+// fewer than one group of rows. For a type that is copied whole (Q8_0,
+// Q5_0, Q4_K, Q6_K on the AVX-512 VNNI tier) it returns the copy where huge pages are
 // available, else nil. The result is a copy; w is still read for
 // the rows past the last group. [PackAll] packs several matrices into one
 // allocation.

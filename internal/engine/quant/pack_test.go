@@ -8,9 +8,9 @@ import (
 	"unsafe"
 )
 
-// packedTypes are the weight types that may have packed tiles (Q8_0: a
-// whole copy in huge pages).
-var packedTypes = []Type{Q4_0, F16, Q8_0}
+// packedTypes are the weight types that may have packed tiles (Q8_0, Q5_0,
+// Q4_K, Q6_K: a whole copy in huge pages).
+var packedTypes = []Type{Q4_0, F16, Q8_0, Q5_0, Q4_K, Q6_K}
 
 // TestMulRowsPackedMatchesReference checks the packed tiles, where this CPU
 // has them, against a float64 product of the dequantised weights and
@@ -187,7 +187,7 @@ func TestPackedGemvMatchesTileExactly(t *testing.T) {
 		tiles.pgemv = nil
 		tiles.pgemvF = nil
 		for _, cols := range colsFor(typ) {
-			for _, rows := range []int{16, 48, 67} {
+			for _, rows := range []int{16, 48, 67, 149} {
 				enc, err := Quantize(typ, testData(rng, rows*cols))
 				if err != nil {
 					t.Fatal(err)
@@ -222,6 +222,9 @@ func TestPackAllMatchesPack(t *testing.T) {
 		k, _ := KernelFor(typ)
 		for _, sh := range [][2]int{{35, 96}, {8, 64}, {16, 896}, {67, 32 * 7}} {
 			rows, cols := sh[0], sh[1]
+			if typ.BlockSize() == qkK {
+				cols = colsFor(typ)[rows%3]
+			}
 			enc, err := Quantize(typ, testData(rng, rows*cols))
 			if err != nil {
 				t.Fatal(err)

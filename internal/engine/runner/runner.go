@@ -276,7 +276,7 @@ type Memory struct {
 	// the system after the copy, so no weight is resident twice.
 	Weights int64
 	// Packed is the copy of weights made at load for the CPU's kernels
-	// (Q4_0 and F16 repacked, Q8_0 copied whole, on AVX-512 VNNI;
+	// (Q4_0 and F16 repacked, Q8_0, Q5_0, Q4_K and Q6_K copied whole, on AVX-512 VNNI;
 	// anonymous memory advised for huge pages on Linux, see package
 	// hugepage); zero when nothing was copied.
 	Packed int64
