@@ -944,44 +944,7 @@ func f16PackedGemv4(name string, dist int) {
 	label(name + "_four")
 	p("MOVQ R8, AX")
 	p("MOVQ R12, SI")
-	for a := 16; a < 32; a++ {
-		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
-	}
-	p("MOVQ CX, R10")
-	p("SHRQ $2, R10")
-	p("JZ %s_ftail", name)
-	label(name + "_floop")
-	for g := range 4 {
-		p("PREFETCHT0 %d(AX)%s", dist, off[g])
-		p("PREFETCHT0 %d(AX)%s", dist+64, off[g])
-	}
-	for g := range 4 {
-		for u := range 4 {
-			p("VCVTPH2PS %d(AX)%s, Z%d", 32*u, off[g], 4*g+u)
-		}
-	}
-	for g := range 4 {
-		for u := range 4 {
-			p("VFMADD231PS.BCST %d(SI), Z%d, Z%d", 4*u, 4*g+u, 16+4*g+u)
-		}
-	}
-	p("ADDQ $128, AX")
-	p("ADDQ $16, SI")
-	p("DECQ R10")
-	p("JNZ %s_floop", name)
-	label(name + "_ftail")
-	p("MOVQ CX, R10")
-	p("ANDQ $3, R10")
-	p("JZ %s_fstore", name)
-	label(name + "_fone")
-	for g := range 4 {
-		p("VCVTPH2PS (AX)%s, Z%d", off[g], 4*g)
-		p("VFMADD231PS.BCST (SI), Z%d, Z%d", 4*g, 16+4*g)
-	}
-	p("ADDQ $32, AX")
-	p("ADDQ $4, SI")
-	p("DECQ R10")
-	p("JNZ %s_fone", name)
+	f16GroupSums(name, "f", off, dist)
 	label(name + "_fstore")
 	p("LEAQ (DI)(DI*2), R10")
 	ys := []string{"(BX)", "(BX)(DI*1)", "(BX)(DI*2)", "(BX)(R10*1)"}
@@ -1003,6 +966,55 @@ func f16PackedGemv4(name string, dist int) {
 	p("MOVQ groups+40(FP), DX")
 	p("ANDQ $3, DX")
 	label(name + "_rest")
+}
+
+// f16GroupSums emits the column loop of the packed F16 matrix-vector kernels for one group
+// from each of len(off) streams (AX plus off[g]): the accumulators Z16.. zeroed, steps of four
+// columns (two cache lines a stream, prefetched dist bytes ahead when dist > 0), then the
+// columns left over one at a time, up to label name+"_"+pfx+"store", with each group's four
+// accumulators Z16+4g.. still apart.
+func f16GroupSums(name, pfx string, off []string, dist int) {
+	G := len(off)
+	for a := 16; a < 16+4*G; a++ {
+		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
+	}
+	p("MOVQ CX, R10")
+	p("SHRQ $2, R10")
+	p("JZ %s_%stail", name, pfx)
+	label(name + "_" + pfx + "loop")
+	if dist > 0 {
+		for g := range G {
+			p("PREFETCHT0 %d(AX)%s", dist, off[g])
+			p("PREFETCHT0 %d(AX)%s", dist+64, off[g])
+		}
+	}
+	for g := range G {
+		for u := range 4 {
+			p("VCVTPH2PS %d(AX)%s, Z%d", 32*u, off[g], 4*g+u)
+		}
+	}
+	for g := range G {
+		for u := range 4 {
+			p("VFMADD231PS.BCST %d(SI), Z%d, Z%d", 4*u, 4*g+u, 16+4*g+u)
+		}
+	}
+	p("ADDQ $128, AX")
+	p("ADDQ $16, SI")
+	p("DECQ R10")
+	p("JNZ %s_%sloop", name, pfx)
+	label(name + "_" + pfx + "tail")
+	p("MOVQ CX, R10")
+	p("ANDQ $3, R10")
+	p("JZ %s_%sstore", name, pfx)
+	label(name + "_" + pfx + "one")
+	for g := range G {
+		p("VCVTPH2PS (AX)%s, Z%d", off[g], 4*g)
+		p("VFMADD231PS.BCST (SI), Z%d, Z%d", 4*g, 16+4*g)
+	}
+	p("ADDQ $32, AX")
+	p("ADDQ $4, SI")
+	p("DECQ R10")
+	p("JNZ %s_%sone", name, pfx)
 }
 
 // f16PackedGemv multiplies whole packed groups of 16 F16 rows (pack.go) by
@@ -1035,38 +1047,7 @@ func f16PackedGemv(name string, dist int) string {
 	label(name + "_group")
 	p("MOVQ R8, AX")
 	p("MOVQ R12, SI")
-	for a := 16; a < 20; a++ {
-		p("VPXORD Z%d, Z%d, Z%d", a, a, a)
-	}
-	p("MOVQ CX, R10")
-	p("SHRQ $2, R10")
-	p("JZ %s_tail", name)
-	label(name + "_loop")
-	if dist > 0 {
-		p("PREFETCHT0 %d(AX)", dist)
-		p("PREFETCHT0 %d(AX)", dist+64)
-	}
-	for u := range 4 {
-		p("VCVTPH2PS %d(AX), Z%d", 32*u, u)
-	}
-	for u := range 4 {
-		p("VFMADD231PS.BCST %d(SI), Z%d, Z%d", 4*u, u, 16+u)
-	}
-	p("ADDQ $128, AX")
-	p("ADDQ $16, SI")
-	p("DECQ R10")
-	p("JNZ %s_loop", name)
-	label(name + "_tail")
-	p("MOVQ CX, R10")
-	p("ANDQ $3, R10")
-	p("JZ %s_store", name)
-	label(name + "_one")
-	p("VCVTPH2PS (AX), Z0")
-	p("VFMADD231PS.BCST (SI), Z0, Z16")
-	p("ADDQ $32, AX")
-	p("ADDQ $4, SI")
-	p("DECQ R10")
-	p("JNZ %s_one", name)
+	f16GroupSums(name, "", []string{""}, dist)
 	label(name + "_store")
 	for u := 1; u < 4; u++ {
 		p("VADDPS Z%d, Z16, Z16", 16+u)
