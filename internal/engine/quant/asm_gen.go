@@ -595,6 +595,20 @@ func q4PackedTile(T int) string {
 	return name
 }
 
+// fourStreams emits the start of a packed kernel's four-stream loop: with fewer than four
+// groups (DX) it jumps to name+"_rest"; else DX becomes the groups in each stream, R14 the
+// distance between streams (DX times the group stride R9) and far three times it. It returns
+// the four streams' offsets from AX.
+func fourStreams(name, far string) []string {
+	p("CMPQ DX, $4")
+	p("JLT %s_rest", name)
+	p("SHRQ $2, DX") // groups in each stream
+	p("MOVQ R9, R14")
+	p("IMULQ DX, R14") // the distance between streams
+	p("LEAQ (R14)(R14*2), %s", far)
+	return []string{"", "(R14*1)", "(R14*2)", "(" + far + "*1)"}
+}
+
 // q4PackedGemv4 is q4PackedGemv's group loop over four streams of groups,
 // the quarters of the range, a group of each at a time (group g's scales
 // in Z8+g, its integer sums in Z12+g and Z16+g, its accumulator Z24+g; the
@@ -602,13 +616,7 @@ func q4PackedTile(T int) string {
 // for bit the one-group loop's); it leaves R8, BX and DX at the groups
 // left over (groups mod 4), as f16PackedGemv4 does.
 func q4PackedGemv4(name string, dist int) {
-	off := []string{"", "(R14*1)", "(R14*2)", "(R13*1)"}
-	p("CMPQ DX, $4")
-	p("JLT %s_rest", name)
-	p("SHRQ $2, DX") // groups in each stream
-	p("MOVQ R9, R14")
-	p("IMULQ DX, R14") // the distance between streams
-	p("LEAQ (R14)(R14*2), R13")
+	off := fourStreams(name, "R13")
 	label(name + "_four")
 	p("MOVQ R8, AX")
 	p("LEAQ (R8)(R10*1), SI")
@@ -932,13 +940,7 @@ func f16PackedTile2(T int) string {
 // mod 4). Four sequential streams keep more cache lines in flight than
 // one (gemvStreams).
 func f16PackedGemv4(name string, dist int) {
-	off := []string{"", "(R14*1)", "(R14*2)", "(R11*1)"}
-	p("CMPQ DX, $4")
-	p("JLT %s_rest", name)
-	p("SHRQ $2, DX") // groups in each stream
-	p("MOVQ R9, R14")
-	p("IMULQ DX, R14") // the distance between streams
-	p("LEAQ (R14)(R14*2), R11")
+	off := fourStreams(name, "R11")
 	p("MOVQ DX, DI")
 	p("SHLQ $6, DI") // the distance in y
 	label(name + "_four")
