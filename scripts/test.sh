@@ -48,6 +48,11 @@ step "go test -race"
 # would only slow down.
 go test -race -count=1 -timeout 20m $(go list ./... | grep -v -e /tests/scaleout -e /tests/faults)
 
+step "raw socket I/O, without the race detector"
+# Under -race internal/sockio reads and writes through package syscall (so that the detector
+# sees socket I/O order goroutines); the raw system calls the server runs with are tested here.
+go test -count=1 ./internal/sockio/ ./internal/h1/ ./internal/backend/openai/
+
 step "Wasm plugins, without the race detector"
 # Compiling a Wasm module with wazero under the race detector takes minutes on two cores, so
 # the tests that do (a looping module stopped, one out of memory, a rewrite) run here.

@@ -39,6 +39,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/sockio"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -128,7 +130,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := s.newConn(rwc)
+		// Reads and writes as raw system calls: see internal/sockio.
+		c := s.newConn(sockio.Wrap(rwc))
 		if c == nil {
 			continue
 		}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/sockio"
 )
 
 // Transport is the upstream client's http.RoundTripper. A request to a plain-HTTP upstream
@@ -157,6 +159,7 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc = sockio.Wrap(nc) // reads and writes as raw system calls: see internal/sockio
 	c := &conn{nc: nc, lr: limitedReader{nc: nc}}
 	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
