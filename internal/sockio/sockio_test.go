@@ -270,3 +270,20 @@ func BenchmarkPingPong(b *testing.B) {
 		})
 	}
 }
+
+// Writing to a connection the peer has closed fails with EPIPE or ECONNRESET; the process,
+// which the kernel signals with SIGPIPE, carries on.
+func TestWriteAfterPeerClosed(t *testing.T) {
+	c, s := pair(t)
+	s.Close()
+	var err error
+	for range 100 {
+		if _, err = c.Write([]byte("after the close")); err != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("write after the peer closed: %v", err)
+	}
+}
