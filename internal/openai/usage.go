@@ -47,18 +47,10 @@ func (u *usageJSON) usage() Usage {
 
 var usageKey = []byte(`"usage"`)
 
-// usageFromDocument finds the top-level usage object of a JSON answer. It decodes only from
-// the last "usage" key on, which is where OpenAI-compatible servers put it.
+// usageFromDocument finds the top-level usage object of a JSON answer. It reads only from the
+// last "usage" key on, which is where OpenAI-compatible servers put it.
 func usageFromDocument(doc []byte) (Usage, bool) {
-	i := bytes.LastIndex(doc, usageKey)
-	if i < 0 {
-		return Usage{}, false
-	}
-	rest := bytes.TrimLeft(doc[i+len(usageKey):], " \t\r\n")
-	if len(rest) == 0 || rest[0] != ':' {
-		return Usage{}, false
-	}
-	obj := leadingObject(bytes.TrimLeft(rest[1:], " \t\r\n"))
+	obj := leadingObject(usageValue(doc))
 	if obj == nil {
 		return Usage{}, false
 	}
@@ -67,6 +59,19 @@ func usageFromDocument(doc []byte) (Usage, bool) {
 		return Usage{}, false
 	}
 	return u.usage(), true
+}
+
+// usageValue returns what follows the last "usage" key and its colon, or nil.
+func usageValue(doc []byte) []byte {
+	i := bytes.LastIndex(doc, usageKey)
+	if i < 0 {
+		return nil
+	}
+	rest := bytes.TrimLeft(doc[i+len(usageKey):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil
+	}
+	return bytes.TrimLeft(rest[1:], " \t\r\n")
 }
 
 // leadingObject returns the JSON object at the start of b, through the brace that closes it,

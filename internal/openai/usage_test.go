@@ -8,18 +8,14 @@ import (
 
 // usageByDecoder is how usageFromDocument read the usage object before it cut the object out
 // first: a json.Decoder from the last "usage" key on. It is the reference the fuzz target
-// holds the current code to.
+// holds the current code to (usageValue, which finds the key, is shared).
 func usageByDecoder(doc []byte) (Usage, bool) {
-	i := bytes.LastIndex(doc, usageKey)
-	if i < 0 {
-		return Usage{}, false
-	}
-	rest := bytes.TrimLeft(doc[i+len(usageKey):], " \t\r\n")
-	if len(rest) == 0 || rest[0] != ':' {
+	v := usageValue(doc)
+	if v == nil {
 		return Usage{}, false
 	}
 	var u *usageJSON
-	if err := json.NewDecoder(bytes.NewReader(rest[1:])).Decode(&u); err != nil || u == nil {
+	if err := json.NewDecoder(bytes.NewReader(v)).Decode(&u); err != nil || u == nil {
 		return Usage{}, false
 	}
 	return u.usage(), true

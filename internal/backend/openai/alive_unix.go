@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build unix
 
 package openai
 
@@ -21,15 +21,14 @@ func alive(nc net.Conn) bool {
 	}
 	ok = true
 	err = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
 		for {
-			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if err == syscall.EINTR {
+			e := peek(fd)
+			if e == syscall.EINTR {
 				continue
 			}
 			// Nothing to read is the one good answer; anything else is a close (n == 0),
 			// unasked-for bytes (n > 0) or an error.
-			ok = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+			ok = e == syscall.EAGAIN || e == syscall.EWOULDBLOCK
 			return true
 		}
 	})
