@@ -80,13 +80,16 @@ type Console struct {
 	reg   *router.Registry
 	files fs.FS
 	index []byte
-	etag  string
-	// indexGz is the page gzipped, with its own ETag (another representation): 13 KB become
+	// indexGz is the page gzipped (another representation, with its own ETag): 13 KB become
 	// about 4 KB, well inside the first round trip of a new connection.
 	indexGz []byte
-	etagGz  string
-	csp     string
-	loaded  time.Time
+	// etags[gzipped][coop] is the page's ETag for each representation: plain or gzipped, with
+	// or without Cross-Origin-Opener-Policy. A copy cached without the header is revalidated
+	// by a navigation that gets it into a full answer, never a 304 that would leave the
+	// copy's headers in force (and the other way round).
+	etags  [2][2]string
+	csp    string
+	loaded time.Time
 }
 
 // New returns the console over the embedded build.
@@ -152,7 +155,9 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(index)
-	c.index, c.etag = index, `"`+hex.EncodeToString(sum[:8])+`"`
+	c.index = index
+	tag := hex.EncodeToString(sum[:8])
+	c.etags = [2][2]string{{`"` + tag + `-u"`, `"` + tag + `"`}, {`"` + tag + `-gzip-u"`, `"` + tag + `-gzip"`}}
 	var gz bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	if err != nil {
@@ -164,7 +169,7 @@ func newConsole(opts Options, fsys fs.FS) (*Console, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	c.indexGz, c.etagGz = gz.Bytes(), `"`+hex.EncodeToString(sum[:8])+`-gzip"`
+	c.indexGz = gz.Bytes()
 	return c, nil
 }
 
@@ -222,33 +227,76 @@ func (c *Console) Routes() []httpapi.Route {
 	}
 }
 
-func (c *Console) securityHeaders(h http.Header) {
+// securityHeaders sets the headers every console answer carries. coop is whether it carries
+// Cross-Origin-Opener-Policy: same-origin; every answer does except the page's, for a
+// navigation the user started (see severOpener).
+func (c *Console) securityHeaders(h http.Header, coop bool) {
 	h.Set("Content-Security-Policy", c.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
-	// Kept although it costs the first navigation of a fresh tab a renderer process start
-	// in Chromium ('same-origin-allow-popups' and 'noopener-allow-popups' alike; a visit from
-	// another site's tab changes process anyway and pays nothing for it; docs/BENCHMARKS.md):
-	// without it, a page of another
-	// site that opened the console (a link with target=_blank, window.open) keeps a handle
-	// on the window that holds the credential (it can navigate it away, message it, and
-	// observe its frames and history).
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if coop {
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	} else {
+		// The server's chain sets it on every browser navigation.
+		h.Del("Cross-Origin-Opener-Policy")
+	}
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+}
+
+// severOpener reports whether the page's answer to r carries Cross-Origin-Opener-Policy:
+// same-origin, which cuts the handle a page of another site holds on the console's window
+// when it opened it (a link with target=_blank and an opener, window.open): with that handle
+// it could navigate the window that holds the credential to a look-alike sign-in page,
+// message it, and count its frames. frame-ancestors 'none' and X-Frame-Options cover framing,
+// not openers.
+//
+// The header has a price in Chromium: a navigation to a page that carries it in a tab whose
+// document does not (a new tab's blank page) goes to a new browsing context group, so the page
+// is moved into another renderer process once its answer has arrived, in series with it
+// (about 100 ms of a first visit's 200-270 ms on a quiet machine; docs/BENCHMARKS.md).
+//
+// So it is left out for exactly one kind of request: a navigation the user started in the
+// browser itself (the address bar, a bookmark, a new tab, a reload), which the browser marks
+// Sec-Fetch-Site: none (and Sec-Fetch-Mode: navigate). No page can start such a navigation.
+// In a window that another site opened (the user typing the console's address into a popup),
+// browsers sever the opener on a manual navigation to another origin with or without the
+// header (Chromium as tests/console/opener.mjs shows: no message arrives, no navigation, no
+// frames counted, the console's window.opener is null; Safari since 2023, WebKit's "Sever
+// window opener on manual navigation", saying other browsers already did). They keep it on a
+// manual navigation within one origin, so the handle would survive where the window's
+// previous page was of the console's origin and without the header (opener.mjs shows that
+// too): the server's chain sends the header on every page a browser navigates to
+// (Sec-Fetch-Dest: document, any route), so such a page is not served. A page of the same
+// origin served by something else (another application behind the same host and port)
+// would reopen that gap; the README (the console) says so.
+//
+// Every other request keeps the header: one from another site (a link, window.open), one
+// with Sec-Fetch-Site or Sec-Fetch-Mode missing or unknown (a browser that does not send
+// them), and one from the console's own origin (same-origin): a page of the origin without
+// the header, in a window another site opened, could navigate to the console and the opener
+// would keep its handle (opener.mjs), and the console itself makes no such navigation (its
+// pages change the fragment only), so leaving the header out there would buy nothing.
+func severOpener(r *http.Request) bool {
+	site, mode := r.Header.Values("Sec-Fetch-Site"), r.Header.Values("Sec-Fetch-Mode")
+	return len(site) != 1 || site[0] != "none" || len(mode) != 1 || mode[0] != "navigate"
 }
 
 // serveIndex answers the application's page. It is revalidated on every load (its asset
 // names change with their content, so the assets themselves are cached for good).
 func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
-	c.securityHeaders(h)
+	coop := severOpener(r)
+	c.securityHeaders(h, coop)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	h.Add("Vary", "Accept-Encoding")
-	body, etag := c.index, c.etag
-	if acceptsGzip(r) {
-		body, etag = c.indexGz, c.etagGz
+	// The answer's headers depend on these request headers: a copy kept for one kind of
+	// navigation must not stand for another.
+	h.Add("Vary", "Accept-Encoding, Sec-Fetch-Site, Sec-Fetch-Mode")
+	gz := acceptsGzip(r)
+	body, etag := c.index, c.etags[b2i(gz)][b2i(coop)]
+	if gz {
+		body = c.indexGz
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("ETag", etag)
@@ -272,7 +320,7 @@ func (c *Console) serveUI(w http.ResponseWriter, r *http.Request) error {
 		return apierr.New(apierr.CodeAssetNotFound, "no such console file")
 	}
 	h := w.Header()
-	c.securityHeaders(h)
+	c.securityHeaders(h, true)
 	ctype := mime.TypeByExtension(path.Ext(name))
 	if ctype == "" {
 		ctype = "application/octet-stream"
@@ -289,6 +337,13 @@ func (c *Console) serveUI(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.ServeContent(w, r, "", c.loaded, bytes.NewReader(b))
 	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func acceptsGzip(r *http.Request) bool {

@@ -340,3 +340,102 @@ func TestEngine(t *testing.T) {
 		t.Errorf("a user read the engine: %d", code)
 	}
 }
+
+// TestOpenerPolicy: the page leaves out Cross-Origin-Opener-Policy only for a navigation the
+// user started in the browser (Sec-Fetch-Site: none); every other way of arriving keeps it, a
+// cached copy is never reused or revalidated across the two, and the assets always carry it.
+func TestOpenerPolicy(t *testing.T) {
+	base, _ := newServer(t, true)
+	nav := func(site string) []string {
+		h := []string{"Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}
+		if site != "" {
+			h = append(h, "Sec-Fetch-Site", site)
+		}
+		return h
+	}
+	cases := []struct {
+		name string
+		hdr  []string
+		coop bool
+	}{
+		{"typed address, bookmark, reload", nav("none"), false},
+		{"from the console's own origin", nav("same-origin"), true},
+		{"from another site", nav("cross-site"), true},
+		{"from the same site, another origin", nav("same-site"), true},
+		{"no Sec-Fetch-Site", nav(""), true},
+		{"an unknown Sec-Fetch-Site", nav("None"), true},
+		{"none, not a navigation", []string{"Sec-Fetch-Site", "none", "Sec-Fetch-Mode", "no-cors"}, true},
+		{"none, no Sec-Fetch-Mode", []string{"Sec-Fetch-Site", "none"}, true},
+		{"no Sec-Fetch headers at all", nil, true},
+	}
+	for _, path := range []string{"/", "/ui/", "/ui/keys"} {
+		for _, gz := range []string{"identity", "gzip"} {
+			etags := map[bool]string{}
+			for _, tc := range cases {
+				hdr := append([]string{"Accept-Encoding", gz}, tc.hdr...)
+				resp, _ := get(t, base+path, hdr...)
+				coop := resp.Header.Get("Cross-Origin-Opener-Policy")
+				if resp.StatusCode != 200 || (coop == "same-origin") != tc.coop || (coop != "" && coop != "same-origin") {
+					t.Errorf("GET %s (%s, %s): %d, Cross-Origin-Opener-Policy %q, want it: %v", path, gz, tc.name, resp.StatusCode, coop, tc.coop)
+				}
+				vary := strings.Join(resp.Header.Values("Vary"), ", ")
+				if !strings.Contains(vary, "Sec-Fetch-Site") || !strings.Contains(vary, "Sec-Fetch-Mode") || !strings.Contains(vary, "Accept-Encoding") {
+					t.Errorf("GET %s (%s, %s): Vary %q", path, gz, tc.name, vary)
+				}
+				if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Cross-Origin-Resource-Policy") != "same-origin" {
+					t.Errorf("GET %s (%s, %s): the other security headers are missing: %v", path, gz, tc.name, resp.Header)
+				}
+				etag := resp.Header.Get("ETag")
+				if prev, ok := etags[tc.coop]; ok && prev != etag {
+					t.Errorf("GET %s (%s): two ETags %q and %q for one representation", path, gz, prev, etag)
+				}
+				etags[tc.coop] = etag
+				// A revalidation of the same kind: a 304 with the same headers.
+				r2, _ := get(t, base+path, append(hdr, "If-None-Match", etag)...)
+				if r2.StatusCode != http.StatusNotModified || r2.Header.Get("Cross-Origin-Opener-Policy") != coop ||
+					strings.Join(r2.Header.Values("Vary"), ", ") != vary || r2.Header.Get("ETag") != etag || r2.Header.Get("Content-Security-Policy") == "" {
+					t.Errorf("GET %s (%s, %s) revalidated: %d, headers %v; the 200's COOP %q, Vary %q", path, gz, tc.name, r2.StatusCode, r2.Header, coop, vary)
+				}
+			}
+			if etags[true] == etags[false] {
+				t.Errorf("GET %s (%s): the page with and without COOP share the ETag %q", path, gz, etags[true])
+			}
+			// A copy cached from a typed visit, revalidated by a navigation from another site:
+			// a full answer with the header, not a 304 that would keep the copy's headers;
+			// and the other way round.
+			for _, from := range []bool{false, true} {
+				hdr := append([]string{"Accept-Encoding", gz, "If-None-Match", etags[from]}, nav(map[bool]string{false: "cross-site", true: "none"}[from])...)
+				resp, b := get(t, base+path, hdr...)
+				if resp.StatusCode != 200 || len(b) == 0 || (resp.Header.Get("Cross-Origin-Opener-Policy") == "same-origin") == from {
+					t.Errorf("GET %s (%s) with the ETag of the copy with COOP %v, from the other kind of navigation: %d, COOP %q",
+						path, gz, from, resp.StatusCode, resp.Header.Get("Cross-Origin-Opener-Policy"))
+				}
+			}
+		}
+	}
+	// Every other answer a browser navigates to carries the header too (the server's chain
+	// sets it), so that no page of the origin without it can sit in a window another site
+	// opened when the user navigates that window to the console; API calls do not get it.
+	for _, path := range []string{"/readyz", "/v1/me", "/nope"} {
+		for _, dest := range []string{"document", "empty", ""} {
+			hdr := []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate"}
+			if dest != "" {
+				hdr = append(hdr, "Sec-Fetch-Dest", dest)
+			}
+			resp, _ := get(t, base+path, hdr...)
+			if got := resp.Header.Get("Cross-Origin-Opener-Policy"); (got == "same-origin") != (dest == "document") || (got != "" && got != "same-origin") {
+				t.Errorf("GET %s (Sec-Fetch-Dest %q): Cross-Origin-Opener-Policy %q", path, dest, got)
+			}
+		}
+	}
+	// The assets carry the header whatever the request (it means nothing on them, and costs
+	// nothing).
+	_, index := get(t, base+"/ui/")
+	app := regexp.MustCompile(`<meta name="autoglm-app" content="(/ui/assets/app-[^"]+)">`).FindSubmatch(index)
+	if app == nil {
+		t.Fatal("the page names no application module")
+	}
+	if resp, _ := get(t, base+string(app[1]), nav("none")...); resp.StatusCode != 200 || resp.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" {
+		t.Errorf("GET %s (Sec-Fetch-Site none): %d, COOP %q", app[1], resp.StatusCode, resp.Header.Get("Cross-Origin-Opener-Policy"))
+	}
+}

@@ -38,7 +38,9 @@ func (s *Server) chain(h http.Handler, admit bool) http.Handler {
 
 // traceID accepts a well-formed X-Trace-Id (or W3C traceparent) or makes one, puts it in the
 // context and echoes it in the response header, and again as X-Request-Id, the header OpenAI's
-// and Anthropic's SDKs read as the request id (so a client's request id is the trace id).
+// and Anthropic's SDKs read as the request id (so a client's request id is the trace id). A
+// browser's navigation (Sec-Fetch-Dest: document) also gets Cross-Origin-Opener-Policy:
+// same-origin, whatever the route.
 func (s *Server) traceID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := telemetry.TraceIDFromRequest(r)
@@ -48,6 +50,15 @@ func (s *Server) traceID(next http.Handler) http.Handler {
 		h := w.Header()
 		h[traceHeaderKey] = v
 		h[requestIDHeaderKey] = v
+		if r.Header.Get("Sec-Fetch-Dest") == "document" {
+			// A browser shows this answer as a page: it goes in a browsing context group of
+			// its own, so that a page of another site that opened a window on this server
+			// keeps no handle on it. The console's page relies on it: it leaves the header
+			// out for a navigation the user starts (web.severOpener), which keeps an
+			// opener's handle only when the window's previous page was of the same origin
+			// and without the header.
+			h[coopHeaderKey] = coopSameOrigin
+		}
 		ctx := telemetry.WithTraceID(r.Context(), id)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -60,6 +71,8 @@ const RequestIDHeader = "X-Request-Id"
 var (
 	traceHeaderKey     = textproto.CanonicalMIMEHeaderKey(httpapi.TraceHeader)
 	requestIDHeaderKey = textproto.CanonicalMIMEHeaderKey(RequestIDHeader)
+	coopHeaderKey      = textproto.CanonicalMIMEHeaderKey("Cross-Origin-Opener-Policy")
+	coopSameOrigin     = []string{"same-origin"}
 )
 
 func traceIDOf(ctx context.Context) string { return telemetry.TraceID(ctx) }

@@ -7,7 +7,7 @@
 //
 // The chain, outermost first (written once, in Server.chain and Server.stages):
 //
-//	trace id → access log → server span (tracing on) → panic recovery → admission (requests
+//	trace id (and, for a browser's navigation, Cross-Origin-Opener-Policy) → access log → server span (tracing on) → panic recovery → admission (requests
 //	from the listener: bounded in flight and queued, refused early past that) → compression
 //	(zstd/gzip, never SSE) → body limit → authentication
 //	→ route: method check → authorization (Route.Permission, then the model allow-list)

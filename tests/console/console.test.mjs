@@ -160,6 +160,66 @@ test('a sign-in sent before the application has arrived is held, then completed'
   await c.close();
 });
 
+test('a page of another site that opens the console gets no usable handle on it', async () => {
+  // The same server under the other name is another site to the browser (localhost against
+  // 127.0.0.1). Two ways the console can come into a window that such a page opened:
+  // window.open of the console (Sec-Fetch-Site cross-site: the page carries
+  // Cross-Origin-Opener-Policy: same-origin), and a window of the other site's own that the
+  // user then navigates to the console's address (page.goto: Sec-Fetch-Site none, the page
+  // without the header; the browser puts such a navigation into a new browsing context group
+  // by itself). In both, the console has no opener and the opener cannot message, navigate or
+  // find the console's window.
+  const other = new URL(base);
+  other.hostname = other.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+  const elsewhere = new URL('/readyz', other).href;
+  for (const way of ['window.open', 'typed into the opened window']) {
+    const c = await browser.newContext();
+    const opener = await c.newPage();
+    await opener.goto(elsewhere);
+    const first = way === 'window.open' ? base + '/ui/' : elsewhere + '?popup';
+    const opened = c.waitForEvent('page');
+    const answered = c.waitForEvent('response', (r) => r.url() === first);
+    await opener.evaluate((u) => { window.w = window.open(u, 'console'); }, first);
+    const popup = await opened;
+    let coop = (await answered).headers()['cross-origin-opener-policy'];
+    if (way !== 'window.open') coop = (await popup.goto(base + '/ui/')).headers()['cross-origin-opener-policy'];
+    assert.equal(coop, way === 'window.open' ? 'same-origin' : undefined, way);
+    await popup.waitForFunction(() => performance.getEntriesByName('autoglm:ready').length > 0);
+    await popup.evaluate(() => { window.got = []; addEventListener('message', (e) => window.got.push(e.data)); });
+    assert.equal(await popup.evaluate(() => window.opener), null, `${way}: the console sees no opener`);
+    await opener.evaluate((away) => {
+      try { window.w.postMessage('from-opener', '*'); } catch { /* a severed handle may throw */ }
+      try { window.w.location = away; } catch { /* likewise */ }
+    }, elsewhere + '?away');
+    await popup.waitForTimeout(500);
+    assert.deepEqual(await popup.evaluate(() => window.got), [], `${way}: a message from the opener arrived`);
+    assert.equal(popup.url(), base + '/ui/', `${way}: the opener navigated the console away`);
+    assert.equal(await opener.evaluate(() => window.w.length), 0, way);
+    if (way === 'window.open') assert.equal(await opener.evaluate(() => window.w.closed), true, way);
+    await c.close();
+  }
+  // A console reached by its address in a fresh tab comes without the header, and so stays in
+  // the tab's browsing context group: no process is started for it after its answer (a
+  // browsing context group switch would clear the name given to the tab's blank page); one
+  // opened from another site does switch.
+  for (const [from, switched] of [[null, false], [elsewhere, true]]) {
+    const c = await browser.newContext();
+    const p = await c.newPage();
+    if (from) {
+      await p.goto(from);
+      // A link on that page (the browser would put a typed address in a new group anyway).
+      await p.evaluate((u) => { window.name = 'kept'; location.href = u; }, base + '/ui/');
+      await p.waitForURL(base + '/ui/');
+    } else {
+      await p.evaluate(() => { window.name = 'kept'; });
+      await p.goto(base + '/ui/');
+    }
+    await p.waitForFunction(() => performance.getEntriesByName('autoglm:ready').length > 0);
+    assert.equal(await p.evaluate(() => window.name), switched ? '' : 'kept', from ? 'a link from another site' : 'a typed address');
+    await c.close();
+  }
+});
+
 test('an admin signs in with the key; it stays out of the address', async () => {
   await page.goto(base + '/');
   await page.fill('input[name=token]', 'agk-not-a-real-key-000000000000000000000000000');
