@@ -340,7 +340,17 @@ func generate(t testing.TB, c *Constraint, pieces []string, eos int32, r *rand.R
 			t.Fatalf("the mask left no token after %q", out.String())
 		}
 		if int32(best) == eos {
-			return out.String(), true
+			if st.Done() {
+				return out.String(), true
+			}
+			// The end of an unfinished output is allowed only in a dead end: the
+			// vocabulary cannot spell any continuation, and the mask left nothing else.
+			for i, v := range logits {
+				if i != int(eos) && !math.IsInf(float64(v), -1) {
+					t.Fatalf("the mask allowed the end after the unfinished %q beside token %q", out.String(), pieces[i])
+				}
+			}
+			return out.String(), false
 		}
 		st.Accept(int32(best))
 		out.WriteString(pieces[best])
@@ -551,5 +561,23 @@ func TestDeadEndEnds(t *testing.T) {
 	}
 	if st.Done() {
 		t.Fatal("a literal cut short reports Done")
+	}
+}
+
+// TestDELLiteral: JSON leaves DEL unescaped, and a vocabulary of printable characters has no
+// token for it; the literal is written \u007f, so such a vocabulary spells it to the end
+// (found by CI's fuzz stage with {"enum":["\x7f"]}).
+func TestDELLiteral(t *testing.T) {
+	g, err := Compile([]byte("{\"enum\":[\"a\x7f\"]}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces []string
+	for b := 0x20; b < 0x7f; b++ {
+		pieces = append(pieces, string(rune(b)))
+	}
+	st := NewConstraint(g, NewVocab(pieces, nil)).Start()
+	if !st.AcceptBytes(`"a\u007f"`) || !st.Done() {
+		t.Fatal(`"a\u007f" is not a finished output`)
 	}
 }

@@ -132,7 +132,9 @@ func encodeLit(v any) (string, error) {
 	if err := enc.Encode(v); err != nil {
 		return "", err
 	}
-	return strings.TrimSuffix(buf.String(), "\n"), nil
+	// DEL is the one byte JSON leaves unescaped that a vocabulary of printable characters
+	// lacks; written \u007f, a literal holding it can be spelled by any such vocabulary.
+	return strings.ReplaceAll(strings.TrimSuffix(buf.String(), "\n"), "\x7f", `\u007f`), nil
 }
 
 func (g *Grammar) compileObject(s map[string]any, path string, depth int) (int32, error) {
