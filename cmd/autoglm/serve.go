@@ -29,6 +29,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
+	"github.com/open-autoglm/autoglm/internal/hugetext"
 	"github.com/open-autoglm/autoglm/internal/lifecycle"
 	"github.com/open-autoglm/autoglm/internal/metrics"
 	"github.com/open-autoglm/autoglm/internal/modelstore"
@@ -115,6 +116,20 @@ func tuneGC(log interface{ Info(string, ...any) }) {
 	log.Info("garbage collector", "gogc", gogc, "memory_limit", limit)
 }
 
+// placeCode moves the server's machine code onto huge pages when server.code_pages asks for
+// it (the default) and the kernel allows it; either way the log says where the code runs from.
+func placeCode(pages string, log *slog.Logger) {
+	if pages == config.CodePagesNormal {
+		return
+	}
+	n, err := hugetext.Remap()
+	if err != nil {
+		log.Info("machine code stays on normal pages", "reason", err.Error())
+		return
+	}
+	log.Info("machine code moved onto huge pages", "mib", n>>20)
+}
+
 // profileContention turns on the mutex and block profiles server.profile_mutex_fraction and
 // server.profile_block_rate ask for (both off by default: sampling costs a little on every
 // contended lock and blocking operation).
@@ -139,6 +154,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	// memory) log through the default logger: make it this one.
 	slog.SetDefault(log)
 	tuneGC(log)
+	placeCode(cfg.Server.CodePages, log)
 	profileContention(cfg.Server, log)
 	if err := prepareDataDir(dataDir, log); err != nil {
 		return err

@@ -85,6 +85,7 @@ func TestFullConfig(t *testing.T) {
 			ProfileBlockRate:     Duration(10 * time.Microsecond),
 			Admission:            Admission{MaxInFlight: 512, Queue: &queue, MaxWait: Duration(50 * time.Millisecond)},
 			HTTP1:                HTTP1Net,
+			CodePages:            CodePagesNormal,
 		},
 		Log: Log{Level: "debug"},
 		Models: []Model{

@@ -53,6 +53,9 @@ func (c *Config) Validate() error {
 		bad("server.admission.max_wait", "must not be negative")
 	}
 	validateTLS(s.TLS, bad)
+	if s.CodePages != "" && s.CodePages != CodePagesHuge && s.CodePages != CodePagesNormal {
+		bad("server.code_pages", "must be huge or normal, got %q", s.CodePages)
+	}
 	if s.HTTP1 != "" && s.HTTP1 != HTTP1Lean && s.HTTP1 != HTTP1Net {
 		bad("server.http1", "must be lean or net, got %q", s.HTTP1)
 	}
