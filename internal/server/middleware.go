@@ -243,7 +243,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	def := s.cfg.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		max := def
-		if n, ok := s.bodyLimits[r.Method+" "+r.URL.Path]; ok {
+		if n, ok := s.bodyLimits[routeKey{r.Method, r.URL.Path}]; ok {
 			max = n
 		}
 		if r.ContentLength > max {

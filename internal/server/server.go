@@ -67,14 +67,17 @@ type Server struct {
 	// shedLog summarises overload refusals in the log (admit.go).
 	shedLog shedLog
 
-	// bodyLimits are the routes' own body limits (Route.MaxBody), by "METHOD /path".
-	bodyLimits map[string]int64
+	// bodyLimits are the routes' own body limits (Route.MaxBody), by method and path.
+	bodyLimits map[routeKey]int64
 
 	// deprecations are server.deprecations by route; unknownDeprecations those that name
 	// no route (reported once the routes are known).
 	deprecations        map[string]config.Deprecation
 	unknownDeprecations map[string]bool
 }
+
+// routeKey names a route by method and path, without building a string per request.
+type routeKey struct{ method, path string }
 
 // Options are the optional parts of a server.
 type Options struct {
@@ -134,9 +137,9 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	for _, rt := range routes {
 		if rt.MaxBody != 0 {
 			if s.bodyLimits == nil {
-				s.bodyLimits = map[string]int64{}
+				s.bodyLimits = map[routeKey]int64{}
 			}
-			s.bodyLimits[rt.Key()] = rt.MaxBody
+			s.bodyLimits[routeKey{rt.Method, rt.Pattern}] = rt.MaxBody
 		}
 		if _, ok := byPattern[rt.Pattern]; !ok {
 			order = append(order, rt.Pattern)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -289,11 +290,7 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		w.WriteString(strconv.FormatInt(req.ContentLength, 10))
 		w.WriteString("\r\n")
 	}
-	// Header.Write drops headers with invalid names and turns line breaks in values into
-	// spaces, as net/http does.
-	if err := req.Header.Write(w); err != nil {
-		return err
-	}
+	writeHeader(w, req.Header)
 	w.WriteString("\r\n")
 	if req.Body != nil && req.Body != http.NoBody {
 		n, err := io.Copy(w, req.Body)
@@ -305,6 +302,49 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		}
 	}
 	return w.Flush()
+}
+
+// writeHeader writes h as http.Header.Write does — a field with an invalid name is dropped,
+// line breaks in a value become spaces and the value is trimmed, so that no value can start a
+// field of its own — but in the map's order: Header.Write sorts the names first, work the
+// upstream has no use for.
+func writeHeader(w *bufio.Writer, h http.Header) {
+	for k, vs := range h {
+		if !validFieldName(k) {
+			continue
+		}
+		for _, v := range vs {
+			w.WriteString(k)
+			w.WriteString(": ")
+			v = strings.Trim(v, " \t\r\n")
+			for i := 0; i < len(v); i++ {
+				c := v[i]
+				if c == '\r' || c == '\n' {
+					c = ' '
+				}
+				w.WriteByte(c)
+			}
+			w.WriteString("\r\n")
+		}
+	}
+}
+
+// validFieldName reports whether k is a header field name: one or more token characters
+// (RFC 9110, section 5.1).
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // body is an answer read on the direct path. Its end hands the connection back to the pool;

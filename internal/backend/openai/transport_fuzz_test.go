@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -57,5 +58,39 @@ func FuzzDirectPathAnswer(f *testing.F) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		_ = resp.Body.Close()
 		tr.CloseIdleConnections()
+	})
+}
+
+// FuzzWriteHeader holds writeHeader to http.Header.Write: the same lines (in another order),
+// for any field name and value a client could send, so a value can never start a field of its
+// own.
+func FuzzWriteHeader(f *testing.F) {
+	f.Add("X-Custom", "plain")
+	f.Add("X-Inject", "a\r\nEvil: yes")
+	f.Add("Bad Name", "v")
+	f.Add("X-Space", " \t padded \r\n")
+	f.Add("", "empty name")
+	f.Add("X-Utf8", "h\u00e9\x00\x7f")
+	f.Fuzz(func(t *testing.T, name, value string) {
+		h := http.Header{"User-Agent": {"ua"}, "Accept": {"application/json", "text/plain"}}
+		h[name] = append(h[name], value)
+		var want strings.Builder
+		if err := h.Write(&want); err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		w := bufio.NewWriter(&got)
+		writeHeader(w, h)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		lines := func(s string) []string {
+			l := strings.SplitAfter(s, "\r\n")
+			slices.Sort(l)
+			return l
+		}
+		if g, w := lines(got.String()), lines(want.String()); !slices.Equal(g, w) {
+			t.Fatalf("writeHeader wrote\n%q\nHeader.Write\n%q", g, w)
+		}
 	})
 }
