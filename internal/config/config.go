@@ -86,7 +86,7 @@ type Server struct {
 	HTTP1 string `yaml:"http1"`
 	// CodePages says where `autoglm serve` keeps its machine code: "huge" (2 MiB transparent
 	// huge pages, where the kernel offers them: fewer instruction-TLB misses on the request
-	// path, at the cost of about 26 MiB of resident private memory and of perf's symbols for
+	// path, at the cost of up to 26 MiB more resident memory and of perf's symbols for
 	// the moved code) or "normal" (the executable's own 4 KiB file pages). Default "huge".
 	// See internal/hugetext.
 	CodePages string `yaml:"code_pages"`
