@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/sockio"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Transport is the upstream client's http.RoundTripper. A request to a plain-HTTP upstream
@@ -304,47 +306,29 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 	return w.Flush()
 }
 
+// lineBreaks turns the line breaks in a header value into spaces.
+var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
+
 // writeHeader writes h as http.Header.Write does — a field with an invalid name is dropped,
 // line breaks in a value become spaces and the value is trimmed, so that no value can start a
 // field of its own — but in the map's order: Header.Write sorts the names first, work the
 // upstream has no use for.
 func writeHeader(w *bufio.Writer, h http.Header) {
 	for k, vs := range h {
-		if !validFieldName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		for _, v := range vs {
 			w.WriteString(k)
 			w.WriteString(": ")
 			v = strings.Trim(v, " \t\r\n")
-			for i := 0; i < len(v); i++ {
-				c := v[i]
-				if c == '\r' || c == '\n' {
-					c = ' '
-				}
-				w.WriteByte(c)
+			if strings.ContainsAny(v, "\r\n") {
+				v = lineBreaks.Replace(v)
 			}
+			w.WriteString(v)
 			w.WriteString("\r\n")
 		}
 	}
-}
-
-// validFieldName reports whether k is a header field name: one or more token characters
-// (RFC 9110, section 5.1).
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // body is an answer read on the direct path. Its end hands the connection back to the pool;
