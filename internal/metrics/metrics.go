@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,9 @@ type Metrics struct {
 	genDur    *prometheus.HistogramVec // gen_ai.server.request.duration
 	genTTFT   *prometheus.HistogramVec // gen_ai.server.time_to_first_token
 	genPerTok *prometheus.HistogramVec // gen_ai.server.time_per_output_token
+
+	httpSeries  sync.Map // httpKey → *httpSeries
+	modelSeries sync.Map // modelKey → *modelSeries
 }
 
 // genAILabels are the conventions' attributes every gen_ai_* series carries.
@@ -122,34 +126,98 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 // ObserveHTTP records one finished HTTP request. route must come from a fixed set (the route
 // table's patterns), never from the raw path, so the label set stays bounded.
 func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration) {
-	m.http.WithLabelValues(route, method, statusClass(status)).Inc()
-	m.httpDur.WithLabelValues(route).Observe(d.Seconds())
+	k := httpKey{route: route, method: method, class: statusClass(status)}
+	sv, ok := m.httpSeries.Load(k)
+	if !ok {
+		sv, _ = m.httpSeries.LoadOrStore(k, &httpSeries{
+			requests: m.http.WithLabelValues(route, method, k.class),
+			dur:      m.httpDur.WithLabelValues(route),
+		})
+	}
+	s := sv.(*httpSeries)
+	s.requests.Inc()
+	s.dur.Observe(d.Seconds())
+}
+
+// The per-request figures are recorded through series resolved once per set of label
+// values and kept: a vector's WithLabelValues hashes every label and looks the child up under
+// a lock, ~0.5 µs each warm and several on a core that idled between requests, and a model
+// call records up to ten of them. Label values come from configuration (routes, models,
+// backends) and from small fixed sets (status, cache state, operation), so the kept series
+// are as many as the registry holds anyway; no series is ever deleted.
+
+type httpKey struct{ route, method, class string }
+
+type httpSeries struct {
+	requests prometheus.Counter
+	dur      prometheus.Observer
+}
+
+type modelKey struct {
+	model, backend, cache string
+	status                int
+	op                    backend.Op
+	stream, estimated     bool
+}
+
+// modelSeries are one label set's series. Each is made on first use, as WithLabelValues
+// would make it, so that a series never observed does not appear in the exposition.
+type modelSeries struct {
+	mu                           sync.Mutex
+	requests, prompt, completion prometheus.Counter
+	dur, ttft, gap               prometheus.Observer
+	genDur, genIn, genOut        prometheus.Observer
+	genTTFT, genPerTok           prometheus.Observer
 }
 
 // ObserveModel records one finished model call (an OpenAI-compatible request or a task run),
 // as the usage Recorder hands it over.
 func (m *Metrics) ObserveModel(_ context.Context, o usage.Outcome) {
-	m.models.WithLabelValues(o.Model, o.Backend, strconv.Itoa(o.Status), o.Cache).Inc()
-	est := strconv.FormatBool(o.Usage.Estimated)
+	k := modelKey{model: o.Model, backend: o.Backend, cache: o.Cache, status: o.Status, op: o.Op,
+		stream: o.Stream, estimated: o.Usage.Estimated}
+	sv, ok := m.modelSeries.Load(k)
+	if !ok {
+		sv, _ = m.modelSeries.LoadOrStore(k, &modelSeries{})
+	}
+	s := sv.(*modelSeries)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.requests == nil {
+		s.requests = m.models.WithLabelValues(o.Model, o.Backend, strconv.Itoa(o.Status), o.Cache)
+		s.dur = m.modelDur.WithLabelValues(o.Model, strconv.FormatBool(o.Stream))
+	}
+	s.requests.Inc()
 	if o.Usage.PromptTokens > 0 {
-		m.tokens.WithLabelValues(o.Model, "prompt", est).Add(float64(o.Usage.PromptTokens))
+		if s.prompt == nil {
+			s.prompt = m.tokens.WithLabelValues(o.Model, "prompt", strconv.FormatBool(o.Usage.Estimated))
+		}
+		s.prompt.Add(float64(o.Usage.PromptTokens))
 	}
 	if o.Usage.CompletionTokens > 0 {
-		m.tokens.WithLabelValues(o.Model, "completion", est).Add(float64(o.Usage.CompletionTokens))
+		if s.completion == nil {
+			s.completion = m.tokens.WithLabelValues(o.Model, "completion", strconv.FormatBool(o.Usage.Estimated))
+		}
+		s.completion.Add(float64(o.Usage.CompletionTokens))
 	}
-	m.modelDur.WithLabelValues(o.Model, strconv.FormatBool(o.Stream)).Observe(o.Latency.Seconds())
+	s.dur.Observe(o.Latency.Seconds())
 	if o.TTFT > 0 {
-		m.ttft.WithLabelValues(o.Model, o.Backend).Observe(o.TTFT.Seconds())
+		if s.ttft == nil {
+			s.ttft = m.ttft.WithLabelValues(o.Model, o.Backend)
+		}
+		s.ttft.Observe(o.TTFT.Seconds())
 	}
 	if o.TextEvents > 1 {
-		m.tokenGap.WithLabelValues(o.Model, o.Backend).Observe(o.TokenGap.Seconds())
+		if s.gap == nil {
+			s.gap = m.tokenGap.WithLabelValues(o.Model, o.Backend)
+		}
+		s.gap.Observe(o.TokenGap.Seconds())
 	}
-	m.observeGenAI(o)
+	m.observeGenAI(s, o)
 }
 
 // observeGenAI records the call under the GenAI conventions' metrics. A cache hit is not a
 // model call and is left out.
-func (m *Metrics) observeGenAI(o usage.Outcome) {
+func (m *Metrics) observeGenAI(s *modelSeries, o usage.Outcome) {
 	if o.Cache == "hit" {
 		return
 	}
@@ -161,21 +229,36 @@ func (m *Metrics) observeGenAI(o usage.Outcome) {
 	if o.Status >= 400 {
 		errType = strconv.Itoa(o.Status)
 	}
-	m.genDur.WithLabelValues(op, o.Model, provider, errType).Observe(o.Latency.Seconds())
+	if s.genDur == nil {
+		s.genDur = m.genDur.WithLabelValues(op, o.Model, provider, errType)
+	}
+	s.genDur.Observe(o.Latency.Seconds())
 	if errType != "" {
 		return
 	}
 	if o.Usage.PromptTokens > 0 {
-		m.genTokens.WithLabelValues(op, o.Model, provider, "input").Observe(float64(o.Usage.PromptTokens))
+		if s.genIn == nil {
+			s.genIn = m.genTokens.WithLabelValues(op, o.Model, provider, "input")
+		}
+		s.genIn.Observe(float64(o.Usage.PromptTokens))
 	}
 	if o.Usage.CompletionTokens > 0 {
-		m.genTokens.WithLabelValues(op, o.Model, provider, "output").Observe(float64(o.Usage.CompletionTokens))
+		if s.genOut == nil {
+			s.genOut = m.genTokens.WithLabelValues(op, o.Model, provider, "output")
+		}
+		s.genOut.Observe(float64(o.Usage.CompletionTokens))
 	}
 	if o.TTFT > 0 {
-		m.genTTFT.WithLabelValues(op, o.Model, provider).Observe(o.TTFT.Seconds())
+		if s.genTTFT == nil {
+			s.genTTFT = m.genTTFT.WithLabelValues(op, o.Model, provider)
+		}
+		s.genTTFT.Observe(o.TTFT.Seconds())
 	}
 	if o.TextEvents > 1 {
-		m.genPerTok.WithLabelValues(op, o.Model, provider).Observe(o.TokenGap.Seconds())
+		if s.genPerTok == nil {
+			s.genPerTok = m.genPerTok.WithLabelValues(op, o.Model, provider)
+		}
+		s.genPerTok.Observe(o.TokenGap.Seconds())
 	}
 }
 

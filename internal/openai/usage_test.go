@@ -96,3 +96,85 @@ func BenchmarkUsageByDecoder(b *testing.B) {
 		}
 	}
 }
+
+// chunkByUnmarshal is how inspectEvent read a streamed chunk before inspectChunk: the
+// reference FuzzInspectChunk holds it to.
+func chunkByUnmarshal(data []byte) (Usage, bool, bool) {
+	var chunk struct {
+		Choices []json.RawMessage `json:"choices"`
+		Usage   *usageJSON        `json:"usage"`
+	}
+	if json.Unmarshal(data, &chunk) != nil || chunk.Usage == nil {
+		return Usage{}, false, false
+	}
+	return chunk.Usage.usage(), len(chunk.Choices) == 0, true
+}
+
+// usageEdges are members whose meaning comes from encoding/json's rules rather than from
+// OpenAI's: name matching, duplicates, nulls, merged details, numbers that are not int64s.
+var usageEdges = []string{
+	`{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}`,
+	`{"choices":[{"delta":{}}],"usage":{"prompt_tokens":5}}`,
+	`{"choices":null,"usage":{"prompt_tokens":5}}`,
+	`{"choices":{},"usage":{"prompt_tokens":5}}`,
+	`{"choices":[1,[2,{"a":"]"}],"x"],"usage":{"prompt_tokens":5}}`,
+	`{"usage":{"prompt_tokens":5},"usage":null}`,
+	`{"usage":{"prompt_tokens":5},"usage":{"completion_tokens":6}}`,
+	`{"usage":{"prompt_tokens_details":{"cached_tokens":3},"prompt_tokens_details":{},"prompt_tokens":9}}`,
+	`{"usage":{"prompt_tokens_details":{"cached_tokens":3},"prompt_tokens_details":null,"prompt_tokens":9}}`,
+	`{"usage":{"prompt_tokens_details":[],"prompt_tokens":9}}`,
+	`{"usage":{"prompt_tokens":null,"completion_tokens":2}}`,
+	`{"usage":{"prompt_tokens":-0,"completion_tokens":2e1}}`,
+	`{"usage":{"prompt_tokens":9223372036854775808}}`,
+	`{"usage":{"prompt_tokens":-9223372036854775808,"completion_tokens":1}}`,
+	`{"usage":{"prompt_tokens":true}}`,
+	"{\"usage\":{\"prompt_to\u212aens\":4,\"completion_tokens\":1}}",
+	"{\"usage\":{\"prompt_tokens\":4,\"completion_token\u017f\":1}}",
+	`{"usage":{"prompt\u005ftokens":4,"completion_tokens":1}}`,
+	`{"usage":{"prompt_tokens\ud800":4,"completion_tokens":1}}`,
+	"{\"usage\":{\"prompt_tokens\xff\":4}}",
+	` {"usage" : { "prompt_tokens" : 1 , "completion_tokens" : 2 } , "choices" : [ ] } `,
+	`[{"usage":{"prompt_tokens":1}}]`,
+	`null`,
+	``,
+}
+
+func TestUsageScanEdges(t *testing.T) {
+	for _, doc := range append(usageEdges, usageDocs...) {
+		got, only, ok := inspectChunk([]byte(doc))
+		want, wantOnly, wantOK := chunkByUnmarshal([]byte(doc))
+		if got != want || only != wantOnly || ok != wantOK {
+			t.Errorf("chunk %q: got %+v %v %v, json.Unmarshal %+v %v %v", doc, got, only, ok, want, wantOnly, wantOK)
+		}
+		du, dok := usageFromDocument([]byte(doc))
+		wu, wok := usageByDecoder([]byte(doc))
+		if du != wu || dok != wok {
+			t.Errorf("document %q: got %+v %v, the decoder %+v %v", doc, du, dok, wu, wok)
+		}
+	}
+	// A few by value, so that the reference itself is pinned.
+	for doc, want := range map[string]Usage{
+		usageEdges[6]:  {PromptTokens: 5, CompletionTokens: 6},
+		usageEdges[7]:  {PromptTokens: 9, CachedTokens: 3},
+		usageEdges[8]:  {PromptTokens: 9},
+		usageEdges[15]: {PromptTokens: 4, CompletionTokens: 1},
+	} {
+		if got, _, ok := inspectChunk([]byte(doc)); !ok || got != want {
+			t.Errorf("chunk %q: got %+v %v, want %+v", doc, got, ok, want)
+		}
+	}
+}
+
+// FuzzInspectChunk: the scan reads a streamed chunk as json.Unmarshal did.
+func FuzzInspectChunk(f *testing.F) {
+	for _, d := range append(usageEdges, usageDocs...) {
+		f.Add([]byte(d))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, only, ok := inspectChunk(data)
+		want, wantOnly, wantOK := chunkByUnmarshal(data)
+		if got != want || only != wantOnly || ok != wantOK {
+			t.Fatalf("%q: got %+v %v %v, json.Unmarshal %+v %v %v", data, got, only, ok, want, wantOnly, wantOK)
+		}
+	})
+}
