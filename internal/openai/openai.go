@@ -636,7 +636,13 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
+	// Each write must go out within StreamWriteTimeout. Moving the deadline is a timer change
+	// (a lock and a heap update), so it moves only once a sixteenth of the timeout has passed
+	// since it last moved, not at every event: a write may then have between 15/16 of the
+	// timeout and all of it.
+	timeout := h.opt.StreamWriteTimeout
+	moved := time.Now()
+	_ = rc.SetWriteDeadline(moved.Add(timeout))
 	// The headers go out with the first event, in one write: the scheduling layer hands over a
 	// stream only once its first bytes have arrived, so flushing the headers alone would cost
 	// the client an extra write and wake-up before its first token.
@@ -648,7 +654,10 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	var pending, out []byte
 	var split sse.Splitter
 	write := func(p []byte) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(h.opt.StreamWriteTimeout))
+		if now := time.Now(); now.Sub(moved) >= timeout/16 {
+			moved = now
+			_ = rc.SetWriteDeadline(now.Add(timeout))
+		}
 		if _, werr := w.Write(p); werr != nil {
 			return false // the client is gone or too slow; the deferred Close ends the upstream request
 		}
