@@ -59,8 +59,9 @@ type Server struct {
 	// upstream to finish generating it. Default 10m. Streams are not bound by it: each chunk
 	// gets StreamWriteTimeout instead.
 	WriteTimeout Duration `yaml:"write_timeout"`
-	// StreamWriteTimeout bounds the write of each chunk of a stream to a slow client.
-	// Default 30s.
+	// StreamWriteTimeout bounds the write of each chunk of a stream to a slow client: a
+	// write gets between 15/16 of it and all of it (the deadline moves once a sixteenth
+	// has passed, not at every chunk). Default 30s.
 	StreamWriteTimeout Duration `yaml:"stream_write_timeout"`
 	// IdleTimeout closes keep-alive connections idle this long. Default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
