@@ -3,7 +3,10 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
+
+	"github.com/open-autoglm/autoglm/internal/jsonscan"
 )
 
 // The usage of every answer is read on the request path, after the answer has gone out and
@@ -30,8 +33,8 @@ func (u *usageJSON) scan(v []byte) bool {
 	if v[0] != '{' {
 		return false
 	}
-	ok := true
-	eachMember(v, func(key, val []byte) bool {
+	return jsonscan.EachMember(v, func(key, val []byte) error {
+		ok := true
 		switch {
 		case nameIs(key, "prompt_tokens"):
 			ok = scanInt(val, &u.PromptTokens)
@@ -46,9 +49,18 @@ func (u *usageJSON) scan(v []byte) bool {
 		case nameIs(key, "input_tokens_details"):
 			ok = scanDetails(val, &u.InputDetails)
 		}
-		return ok
-	})
-	return ok
+		return typeError(ok)
+	}) == nil
+}
+
+// errType stops a scan where json.Unmarshal would report a type error.
+var errType = errors.New("a member of the wrong type")
+
+func typeError(ok bool) error {
+	if ok {
+		return nil
+	}
+	return errType
 }
 
 // scanDetails decodes a details member into *d: null sets it to nil, an object is decoded
@@ -69,14 +81,12 @@ func scanDetails(val []byte, d **struct {
 			CachedTokens int64 `json:"cached_tokens"`
 		}{}
 	}
-	ok := true
-	eachMember(val, func(key, v []byte) bool {
+	return jsonscan.EachMember(val, func(key, v []byte) error {
 		if nameIs(key, "cached_tokens") {
-			ok = scanInt(v, &(*d).CachedTokens)
+			return typeError(scanInt(v, &(*d).CachedTokens))
 		}
-		return ok
-	})
-	return ok
+		return nil
+	}) == nil
 }
 
 // scanInt decodes a valid JSON value into an int64 field: null leaves it, an integer in
@@ -103,13 +113,12 @@ func inspectChunk(data []byte) (u Usage, usageOnly, ok bool) {
 	if !json.Valid(data) {
 		return Usage{}, false, false
 	}
-	data = bytes.TrimLeft(data, " \t\r\n")
-	if data[0] != '{' {
+	if data[jsonscan.SkipSpace(data, 0)] != '{' {
 		return Usage{}, false, false
 	}
 	var uj *usageJSON
-	choices, valid := 0, true
-	eachMember(data, func(key, val []byte) bool {
+	choices := 0
+	err := jsonscan.EachMember(data, func(key, val []byte) error {
 		switch {
 		case nameIs(key, "choices"):
 			switch val[0] {
@@ -117,9 +126,9 @@ func inspectChunk(data []byte) (u Usage, usageOnly, ok bool) {
 				choices = 0
 			case '[':
 				choices = 0
-				eachElement(val, func() { choices++ })
+				return jsonscan.EachElement(val, func([]byte) error { choices++; return nil })
 			default:
-				valid = false
+				return errType
 			}
 		case nameIs(key, "usage"):
 			switch val[0] {
@@ -129,14 +138,14 @@ func inspectChunk(data []byte) (u Usage, usageOnly, ok bool) {
 				if uj == nil {
 					uj = &usageJSON{}
 				}
-				valid = uj.scan(val)
+				return typeError(uj.scan(val))
 			default:
-				valid = false
+				return errType
 			}
 		}
-		return valid
+		return nil
 	})
-	if !valid || uj == nil {
+	if err != nil || uj == nil {
 		return Usage{}, false, false
 	}
 	return uj.usage(), choices == 0, true
@@ -154,97 +163,4 @@ func nameIs(key []byte, name string) bool {
 		return false
 	}
 	return s == name || bytes.EqualFold([]byte(s), []byte(name))
-}
-
-// eachMember calls fn with the raw name (quoted) and raw value of each member of the valid
-// JSON object obj, in order, until fn returns false.
-func eachMember(obj []byte, fn func(key, val []byte) bool) {
-	i := skipSpace(obj, 1)
-	if obj[i] == '}' {
-		return
-	}
-	for {
-		ks := i
-		i = skipString(obj, i)
-		key := obj[ks:i]
-		i = skipSpace(obj, i)
-		i = skipSpace(obj, i+1) // the colon
-		vs := i
-		i = skipValue(obj, i)
-		if !fn(key, obj[vs:i]) {
-			return
-		}
-		i = skipSpace(obj, i)
-		if obj[i] == '}' {
-			return
-		}
-		i = skipSpace(obj, i+1) // the comma
-	}
-}
-
-// eachElement calls fn once for each element of the valid JSON array arr.
-func eachElement(arr []byte, fn func()) {
-	i := skipSpace(arr, 1)
-	if arr[i] == ']' {
-		return
-	}
-	for {
-		i = skipValue(arr, i)
-		fn()
-		i = skipSpace(arr, i)
-		if arr[i] == ']' {
-			return
-		}
-		i = skipSpace(arr, i+1)
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i].
-func skipString(b []byte, i int) int {
-	for i++; ; i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-}
-
-// skipValue returns the index after the valid JSON value starting at b[i].
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			return i
-		}
-		i++
-	}
-	return i
 }

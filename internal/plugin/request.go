@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/open-autoglm/autoglm/internal/jsonscan"
 	"github.com/open-autoglm/autoglm/internal/wire"
 )
 
@@ -212,7 +213,7 @@ func (r *Request) LastUser() *Message {
 // decodeBody fills r's body fields from a request body, which must be valid JSON (the
 // router's bodies are: checked by wire.Peek, or made by json.Marshal).
 func (r *Request) decodeBody(body []byte) error {
-	return eachMember(body, func(k, v []byte) error {
+	return jsonscan.EachMember(body, func(k, v []byte) error {
 		key, err := unquote(k)
 		if err != nil {
 			return err
@@ -220,7 +221,7 @@ func (r *Request) decodeBody(body []byte) error {
 		switch {
 		case key == "model":
 			if len(v) == 0 || v[0] != '"' {
-				return errNotObject // not a request the plugins can read: passed on as it is
+				return jsonscan.ErrNotObject // not a request the plugins can read: passed on as it is
 			}
 			r.Model, err = unquote(v)
 			return err
@@ -228,7 +229,7 @@ func (r *Request) decodeBody(body []byte) error {
 			return nil
 		case key == "messages" && r.Op == "chat":
 			if len(v) == 0 || v[0] != '[' {
-				return errNotArray
+				return jsonscan.ErrNotArray
 			}
 			return r.decodeMessages(v)
 		case key == "prompt" && r.Op == "completion" && len(v) > 0 && v[0] == '"':
@@ -236,7 +237,7 @@ func (r *Request) decodeBody(body []byte) error {
 			r.prompt = true
 			return err
 		case key == "metadata" && len(v) > 0 && v[0] == '{':
-			_ = eachMember(v, func(mk, mv []byte) error {
+			_ = jsonscan.EachMember(v, func(mk, mv []byte) error {
 				if len(mv) == 0 || mv[0] != '"' {
 					return nil
 				}
@@ -261,11 +262,11 @@ func (r *Request) decodeBody(body []byte) error {
 
 func (r *Request) decodeMessages(v []byte) error {
 	n := 0
-	_ = eachElement(v, func([]byte) error { n++; return nil })
+	_ = jsonscan.EachElement(v, func([]byte) error { n++; return nil })
 	r.Messages = make([]Message, 0, n)
-	return eachElement(v, func(raw []byte) error {
+	return jsonscan.EachElement(v, func(raw []byte) error {
 		var msg Message
-		err := eachMember(raw, func(k, v []byte) error {
+		err := jsonscan.EachMember(raw, func(k, v []byte) error {
 			key, err := unquote(k)
 			if err != nil {
 				return err
@@ -273,7 +274,7 @@ func (r *Request) decodeMessages(v []byte) error {
 			switch key {
 			case "role":
 				if len(v) == 0 || v[0] != '"' {
-					return errNotObject
+					return jsonscan.ErrNotObject
 				}
 				msg.Role, err = unquote(v)
 				return err
