@@ -63,12 +63,16 @@ pids+=($gw_pid)
 # The same gateway on net/http's HTTP/1.1 server (server.http1: net), for section 1.
 sed 's/^log:/server: {http1: net}\nlog:/' "$work/config.yaml" >"$work/config-net.yaml"
 "$ab" serve --config "$work/config-net.yaml" --addr "127.0.0.1:$gwnet_port" --data-dir "$work/data-net" 2>/dev/null &
+gwnet_pid=$!
 pids+=($!)
 "$work/benchproxy" -addr "127.0.0.1:$goproxy_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
+goproxy_pid=$!
 pids+=($!)
 "$work/benchproxy" -direct -addr "127.0.0.1:$floor_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
+floor_pid=$!
 pids+=($!)
 "$work/benchproxy" -lean -addr "127.0.0.1:$lean_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
+lean_pid=$!
 pids+=($!)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
@@ -93,6 +97,7 @@ http {
 }
 NGINX
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e stderr -g 'daemon off;' &
+nginx_pid=$!
 pids+=($!)
 ready "http://127.0.0.1:$gw_port/readyz"
 ready "http://127.0.0.1:$gwnet_port/readyz"
@@ -105,6 +110,25 @@ sleep 1
 idle_rss=$(rss_kb "$gw_pid")
 
 run() { "$ab" bench --json --model bench "$@"; }
+# cpu_ns PID...: the CPU time (ns) the processes and their children have used so far, from
+# the kernel's per-thread scheduler statistics (nginx's workers are the master's children).
+cpu_ns() {
+  local t=0 p q f a
+  for p in "$@"; do
+    for q in "$p" $(pgrep -P "$p"); do
+      for f in /proc/"$q"/task/*/schedstat; do
+        read -r a _ <"$f" 2>/dev/null && t=$((t + a))
+      done
+    done
+  done
+  echo "$t"
+}
+# cpu_all: "name=ns ..." for the proxies of section 1 (the mock serves every target's traffic,
+# so it has no figure of its own).
+cpu_all() {
+  echo "nginx=$(cpu_ns "$nginx_pid") go-proxy=$(cpu_ns "$goproxy_pid") go-floor=$(cpu_ns "$floor_pid")" \
+    "lean-floor=$(cpu_ns "$lean_pid") autoglm-net=$(cpu_ns "$gwnet_pid") autoglm=$(cpu_ns "$gw_pid")"
+}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB; $(go version | cut -d' ' -f3-); $(date -u +%F)"
 
 if want 1; then
@@ -114,15 +138,41 @@ targets=(--compare "direct=http://127.0.0.1:$mock_port/v1" --compare "nginx=http
   --compare "go-proxy=http://127.0.0.1:$goproxy_port/v1" --compare "go-floor=http://127.0.0.1:$floor_port/v1"
   --compare "lean-floor=http://127.0.0.1:$lean_port/v1"
   --compare "autoglm-net=http://127.0.0.1:$gwnet_port/v1" --compare "autoglm=http://127.0.0.1:$gw_port/v1")
+# Each proxy's CPU time while idle, over 5 s: the background work (autoglm's batched
+# writes, queue polls and timers) that goes on whether requests come or not.
+idle0=$(cpu_all)
+sleep 5
+idle1=$(cpu_all)
+python3 - "$idle0" "$idle1" <<'PY'
+import sys
+i0 = dict(kv.split("=") for kv in sys.argv[1].split())
+i1 = dict(kv.split("=") for kv in sys.argv[2].split())
+print("\nCPU while idle: " + ", ".join(f"{k} {(int(i1[k]) - int(i0[k])) / 5e6:.1f} ms/s" for k in i0))
+PY
 for mode in "" "--stream"; do
+  cpu0=$(cpu_all)
+  t0=$(date +%s.%N)
   out=$(run "${targets[@]}" --rate "$rate" --from-send --duration "$duration" --rounds 5 --warmup 1s $mode)
-  python3 - "$out" "${mode:-non-stream}" <<'PY'
+  t1=$(date +%s.%N)
+  cpu1=$(cpu_all)
+  python3 - "$out" "${mode:-non-stream}" "$cpu0" "$cpu1" "$rate" "$idle0" "$idle1" "$t0" "$t1" <<'PY'
 import json, sys
 res, mode = json.loads(sys.argv[1]), sys.argv[2].lstrip("-")
+# CPU per request: each proxy's CPU time over the run, less what it spends idle over as long
+# (the run takes turns, so a proxy idles through the others' rounds), over the requests it
+# served, the 5 rounds' 1 s of warm-up included.
+c0, c1, i0, i1 = (dict(kv.split("=") for kv in a.split()) for a in (sys.argv[3], sys.argv[4], sys.argv[6], sys.argv[7]))
+rate, elapsed = float(sys.argv[5]), float(sys.argv[9]) - float(sys.argv[8])
+def cpu(c):
+    k, n = c["name"], c["result"]["requests"] + rate * 5
+    if k not in c0 or n <= 0:
+        return "-"
+    busy = int(c1[k]) - int(c0[k]) - (int(i1[k]) - int(i0[k])) / 5 * elapsed
+    return f"{busy / 1000 / n:.0f} µs"
 base = res[0]["result"]
 stream = "ttft_us" in base
 print(f"\n{mode} (latency from each request's send; added = over direct):\n")
-cols = ["p50", "p90", "p99", "added p50", "added p99"] + (["TTFT p50", "TTFT p99", "added TTFT p50"] if stream else []) + ["errors"]
+cols = ["p50", "p90", "p99", "added p50", "added p99"] + (["TTFT p50", "TTFT p99", "added TTFT p50"] if stream else []) + ["CPU per request", "errors"]
 print("| | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
 for c in res:
     r = c["result"]; l, b = r["latency_us"], base["latency_us"]
@@ -131,6 +181,7 @@ for c in res:
     if stream:
         t, bt = r["ttft_us"], base["ttft_us"]
         row += [f"{t['p50']} µs", f"{t['p99']} µs", f"{t['p50'] - bt['p50']} µs"]
+    row.append(cpu(c))
     row.append(str(r["errors"]))
     print(f"| {c['name']} | " + " | ".join(row) + " |")
 byname = {c["name"]: c["result"]["latency_us"] for c in res}
