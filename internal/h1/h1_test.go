@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -276,6 +277,27 @@ func TestMalformedHeadsRefused(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("%q: status %d, want %d", req, resp.StatusCode, want)
 		}
+	}
+}
+
+// TestSlowHeadOnKeptConnectionTimesOut: a later request on a kept-alive connection whose head
+// arrives in part is cut off after ReadHeaderTimeout, not after the far longer IdleTimeout
+// (a head that arrived whole is read without that deadline).
+func TestSlowHeadOnKeptConnectionTimesOut(t *testing.T) {
+	addr := start(t, &h1.Server{ReadHeaderTimeout: 100 * time.Millisecond, IdleTimeout: time.Minute,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok "+r.URL.Path) })})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, b := readResp(t, br, "GET"); b != "ok /one" {
+		t.Fatalf("first answer %q", b)
+	}
+	io.WriteString(c, "GET /two HTTP/1.1\r\nHost: h\r\n") // and never the empty line
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	begun := time.Now()
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("read an answer to an unfinished head")
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection was still open after %v", time.Since(begun))
 	}
 }
 
