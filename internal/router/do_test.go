@@ -274,6 +274,38 @@ func TestIdleTimeoutAndBrokenStream(t *testing.T) {
 	}
 }
 
+// TestIdleClockOnlyWhileWaiting: the idle gap is measured from the start of each wait for
+// the upstream. Gaps shorter than it never end an answer however long the whole answer
+// takes, and time the caller spends between reads (writing to a slow client) is not counted.
+func TestIdleClockOnlyWhileWaiting(t *testing.T) {
+	fakes := map[string]*fake{"steady": {do: sse(0, 30*time.Millisecond, 12, false)}, "quick": {do: sse(0, 0, 4, false)}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    timeouts: {idle: 80ms}\n    retry: {attempts: 1}\n"+
+		backends("steady")+"  - name: n\n    timeouts: {idle: 80ms}\n    retry: {attempts: 1}\n"+backends("quick"), fakes)
+	if _, _, body, err := call(t, r, "m", chatRequest(true)); err != nil || !strings.Contains(string(body), "[DONE]") {
+		t.Fatalf("12 chunks 30 ms apart under an 80 ms idle gap: err=%v body=%q", err, body)
+	}
+	m, _ := r.Lookup("n")
+	resp, _, err := r.Do(context.Background(), m, chatRequest(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []byte
+	buf := make([]byte, 8)
+	for range 3 {
+		n, err := resp.Body.Read(buf)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		got = append(got, buf[:n]...)
+		time.Sleep(200 * time.Millisecond) // a slow client: longer than the idle gap
+	}
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.Contains(string(got)+string(rest), "[DONE]") {
+		t.Fatalf("a caller slow between reads: err=%v body=%q", err, string(got)+string(rest))
+	}
+}
+
 func TestQueueRefusesWhenFull(t *testing.T) {
 	release := make(chan struct{})
 	hold := func(ctx context.Context, _ *backend.Request) (*backend.Response, error) {
