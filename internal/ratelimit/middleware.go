@@ -145,28 +145,9 @@ type topFields struct {
 // numbers it looks for. Malformed input yields whatever was found before the fault.
 func scanTop(b []byte) topFields {
 	var f topFields
-	i := jsonscan.SkipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return f
-	}
-	i++
-	for {
-		i = jsonscan.SkipSpace(b, i)
-		if i >= len(b) || b[i] != '"' {
-			return f
-		}
-		end := jsonscan.SkipString(b, i)
-		if end < 0 {
-			return f
-		}
-		name := b[i+1 : end-1]
-		i = jsonscan.SkipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return f
-		}
-		i = jsonscan.SkipSpace(b, i+1)
+	_ = jsonscan.EachMember(b, func(key, val []byte) error {
 		var dst *int64
-		switch string(name) {
+		switch string(key[1 : len(key)-1]) {
 		case "max_tokens":
 			dst = &f.maxTokens
 		case "max_completion_tokens":
@@ -175,35 +156,26 @@ func scanTop(b []byte) topFields {
 			dst = &f.n
 		}
 		if dst != nil {
-			v, j := parseInt(b, i)
-			*dst = v
-			i = j
+			*dst = parseInt(val)
 		}
-		i = jsonscan.SkipValue(b, i)
-		if i < 0 {
-			return f
-		}
-		i = jsonscan.SkipSpace(b, i)
-		if i >= len(b) || b[i] != ',' {
-			return f
-		}
-		i++
-	}
+		return nil
+	})
+	return f
 }
 
-// parseInt reads a non-negative decimal integer at b[i]; 0 when there is none (negative,
-// fractional or exponent forms count as none). It returns the value and where it stopped.
-func parseInt(b []byte, i int) (int64, int) {
-	var v int64
-	j := i
-	for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-		if v > (1<<62)/10 {
-			return 0, j
+// parseInt reads the non-negative decimal integer v is; 0 when it is not one (negative,
+// fractional or exponent forms count as none).
+func parseInt(v []byte) int64 {
+	var n int64
+	j := 0
+	for ; j < len(v) && v[j] >= '0' && v[j] <= '9'; j++ {
+		if n > (1<<62)/10 {
+			return 0
 		}
-		v = v*10 + int64(b[j]-'0')
+		n = n*10 + int64(v[j]-'0')
 	}
-	if j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
-		return 0, j
+	if j < len(v) && (v[j] == '.' || v[j] == 'e' || v[j] == 'E') {
+		return 0
 	}
-	return v, j
+	return n
 }
