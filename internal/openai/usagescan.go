@@ -34,6 +34,7 @@ func (u *usageJSON) scan(v []byte) bool {
 		return false
 	}
 	return jsonscan.EachMember(v, func(key, val []byte) error {
+		key = memberName(key)
 		ok := true
 		switch {
 		case nameIs(key, "prompt_tokens"):
@@ -82,7 +83,7 @@ func scanDetails(val []byte, d **struct {
 		}{}
 	}
 	return jsonscan.EachMember(val, func(key, v []byte) error {
-		if nameIs(key, "cached_tokens") {
+		if nameIs(memberName(key), "cached_tokens") {
 			return typeError(scanInt(v, &(*d).CachedTokens))
 		}
 		return nil
@@ -119,6 +120,7 @@ func inspectChunk(data []byte) (u Usage, usageOnly, ok bool) {
 	var uj *usageJSON
 	choices := 0
 	err := jsonscan.EachMember(data, func(key, val []byte) error {
+		key = memberName(key)
 		switch {
 		case nameIs(key, "choices"):
 			switch val[0] {
@@ -151,16 +153,23 @@ func inspectChunk(data []byte) (u Usage, usageOnly, ok bool) {
 	return uj.usage(), choices == 0, true
 }
 
-// nameIs reports whether the raw member name key (with its quotes) selects the field name as
-// encoding/json selects it: equal after decoding, or equal under Unicode simple case folding.
-func nameIs(key []byte, name string) bool {
+// memberName is a member's name as encoding/json compares it: the bytes between the quotes,
+// or the decoded name when it holds escapes (nil when it does not decode). It is worked out
+// once per member, and nameIs compares it with each field.
+func memberName(key []byte) []byte {
 	raw := key[1 : len(key)-1]
 	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw) == name || bytes.EqualFold(raw, []byte(name))
+		return raw
 	}
 	var s string
 	if json.Unmarshal(key, &s) != nil {
-		return false
+		return nil
 	}
-	return s == name || bytes.EqualFold([]byte(s), []byte(name))
+	return []byte(s)
+}
+
+// nameIs reports whether name selects the field as encoding/json selects it: equal, or equal
+// under Unicode simple case folding.
+func nameIs(name []byte, field string) bool {
+	return string(name) == field || bytes.EqualFold(name, []byte(field))
 }
