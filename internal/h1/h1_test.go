@@ -557,3 +557,58 @@ func TestEarlyAnswerSurvivesUnreadBody(t *testing.T) {
 		}
 	}
 }
+
+// TestEndOnFlush: after EndOnFlush, the next flush carries the body's last chunk, so the
+// client reads the stream to its end while the handler is still running; a later write fails,
+// and the connection serves the next request. A HEAD answer that flushes sends no body at all.
+func TestEndOnFlush(t *testing.T) {
+	release := make(chan struct{})
+	lateWrite := make(chan error, 1)
+	addr := start(t, &h1.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		if r.URL.Path == "/plain" {
+			io.WriteString(w, "data: one\n\n")
+			w.(http.Flusher).Flush()
+			return
+		}
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		w.(interface{ EndOnFlush() }).EndOnFlush()
+		io.WriteString(w, "data: two\n\n")
+		w.(http.Flusher).Flush()
+		_, err := io.WriteString(w, "data: three\n\n")
+		lateWrite <- err
+		if r.Method != http.MethodHead {
+			<-release
+		}
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /s HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || string(body) != "data: one\n\ndata: two\n\n" {
+		t.Fatalf("the body before the handler returned: %q, %v", body, err)
+	}
+	if err := <-lateWrite; err == nil {
+		t.Error("a write after the body ended succeeded")
+	}
+	close(release)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /plain HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, b := readResp(t, br, "GET"); b != "data: one\n\n" {
+		t.Fatalf("the next request on the connection: %q", b)
+	}
+	io.WriteString(c, "HEAD /s HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp, b := readResp(t, br, "HEAD"); resp.StatusCode != 200 || b != "" {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, b)
+	}
+	<-lateWrite
+	io.WriteString(c, "GET /plain HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, b := readResp(t, br, "GET"); b != "data: one\n\n" {
+		t.Fatalf("the request after HEAD: %q (a HEAD answer sent body bytes)", b)
+	}
+}

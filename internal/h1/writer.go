@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,6 +30,24 @@ type response struct {
 	written     int64
 	buf         []byte // head and body not yet written (the connection's reusable buffer)
 	err         error  // a write to the client failed: the request's context is canceled
+	endOnFlush  bool   // the next flush ends the body (EndOnFlush)
+	ended       bool   // the body's end is on the wire: nothing more may be written
+}
+
+// errBodyEnded is a write after the body was ended by EndOnFlush.
+var errBodyEnded = errors.New("h1: write after the response body ended")
+
+// EndOnFlush makes the next flush also end the body: a chunked body's last chunk goes out in
+// the same write as the data before it, so a client reading to the end of a stream gets it in
+// one wake-up rather than two. Writes after that flush fail. The handler calls it when it
+// knows its last bytes are written (a relayed stream whose upstream has ended); a body that
+// is not chunked needs no ending and is left as it is. A Content-Encoding set by a wrapper
+// that compresses (and has bytes of its own still to write) keeps the end for the handler's
+// return.
+func (w *response) EndOnFlush() {
+	if w.header.Get("Content-Encoding") == "" {
+		w.endOnFlush = true
+	}
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -72,6 +91,9 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	if w.err != nil {
 		return 0, w.err
+	}
+	if w.ended {
+		return 0, errBodyEnded
 	}
 	w.written += int64(len(p))
 	if w.noBody {
@@ -214,6 +236,10 @@ func (w *response) Flush() {
 	if !w.sentHead {
 		w.writeHead(false)
 	}
+	if w.endOnFlush && w.chunked && !w.ended && !w.noBody {
+		w.buf = append(w.buf, "0\r\n\r\n"...)
+		w.ended = true
+	}
 	w.send()
 }
 
@@ -231,7 +257,7 @@ func (w *response) finish() {
 	if !w.sentHead {
 		w.writeHead(true)
 	}
-	if w.chunked {
+	if w.chunked && !w.ended && !w.noBody {
 		w.buf = append(w.buf, "0\r\n\r\n"...)
 	}
 	if w.bodyAllowed && w.contentLen >= 0 && w.written < w.contentLen && !w.noBody {

@@ -24,6 +24,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/reqbody"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -651,7 +652,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	// dropped when only the gateway asked for it); events are written as they complete, byte
 	// for byte. Without it, bytes go through as they arrive.
 	events := h.opt.OnDone != nil && resp.StatusCode == http.StatusOK && x.op != backend.OpEmbedding
-	var pending, out []byte
+	var pending []byte
 	var split sse.Splitter
 	write := func(p []byte) bool {
 		if now := time.Now(); now.Sub(moved) >= timeout/16 {
@@ -680,18 +681,27 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 				if len(pending) > 0 && !write(pending) {
 					return nil
 				}
-				events, pending, out = false, nil, nil
+				events, pending = false, nil
 			}
+			// rest is the start of an event not yet whole, held for the next read.
+			var rest []byte
 			if events {
-				// The splitter searches only the bytes it has not searched yet.
-				pending = append(pending, chunk...)
-				out = out[:0]
+				// Events are inspected where they lie (in buf, or in pending when an earlier
+				// read left part of one) and the ones the client gets are moved together in
+				// place, so an answer passes without being copied. The splitter searches only
+				// the bytes it has not searched yet.
+				data := chunk
+				if len(pending) > 0 {
+					pending = append(pending, chunk...)
+					data = pending
+				}
+				kept, off := 0, 0
 				for {
-					end := split.Cut(pending)
+					end := split.Cut(data[off:])
 					if end < 0 {
 						break
 					}
-					ev := pending[:end]
+					ev := data[off : off+end]
 					u, found, usageOnly, text := inspectEvent(ev)
 					if text {
 						if now.IsZero() {
@@ -703,6 +713,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 						x.lastText = now
 						x.chunks++
 						if !x.haveUsage && len(x.doc)+len(ev) <= textLimit {
+							if x.doc == nil {
+								x.doc = make([]byte, 0, 4<<10)
+							}
 							x.doc = append(x.doc, ev...)
 						}
 					}
@@ -710,19 +723,41 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 						x.usage, x.haveUsage = u, true
 					}
 					if !(found && usageOnly && x.strip) {
-						out = append(out, ev...)
+						if kept != off {
+							copy(data[kept:], ev)
+						}
+						kept += end
 					}
-					pending = pending[end:]
+					off += end
 				}
-				chunk = out
+				chunk, rest = data[:kept], data[off:]
+				if err == io.EOF && len(rest) > 0 {
+					// The stream ended inside an event: what came of it goes out as it is.
+					if kept != off {
+						copy(data[kept:], rest)
+					}
+					chunk, rest = data[:kept+len(rest)], nil
+				}
+			}
+			if err == io.EOF {
+				// The upstream's end came with these bytes: the client's answer ends in the
+				// same write rather than in one of its own after the handler returns.
+				httpapi.EndOnFlush(w)
 			}
 			if len(chunk) > 0 && !write(chunk) {
 				return nil
 			}
+			if events {
+				// After the write: rest may lie in the bytes just written from.
+				pending = append(pending[:0], rest...)
+			}
 		}
 		if err == io.EOF {
-			if len(pending) > 0 && !write(pending) {
-				return nil
+			if len(pending) > 0 {
+				httpapi.EndOnFlush(w)
+				if !write(pending) {
+					return nil
+				}
 			}
 			if capt != nil {
 				capt.complete = true

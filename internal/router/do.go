@@ -521,6 +521,13 @@ func (b *body) Read(p []byte) (int, error) {
 	if len(b.pending) > 0 {
 		n := copy(p, b.pending)
 		b.pending = b.pending[n:]
+		if len(b.pending) == 0 && b.eof {
+			// The answer ended with its first bytes: say so with them, so the caller can
+			// end its own answer in the same write.
+			b.finish(true, -1)
+			b.err = io.EOF
+			return n, io.EOF
+		}
 		return n, nil
 	}
 	if b.err != nil {

@@ -172,7 +172,7 @@ func TestSSEPassthroughGolden(t *testing.T) {
 	defer upstream.Close()
 	g := startGateway(t, oneModel(upstream.URL+"/v1", ""), nil)
 
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name, body string
 		want       [][]byte // what the client must receive, event by event
 	}{
@@ -221,7 +221,8 @@ func TestSSEPassthroughGolden(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("stream differs from the golden file\n got %q\nwant %q", got, want)
 			}
-			o := g.outcomes.last(t, len(g.outcomes.list))
+			// One request per case: the outcome is reported after the answer has ended.
+			o := g.outcomes.last(t, i+1)
 			if o.Usage.PromptTokens != 9 || o.Usage.CompletionTokens != 4 || o.Usage.Estimated || !o.Stream {
 				t.Errorf("accounted usage %+v", o)
 			}

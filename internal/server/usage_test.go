@@ -65,3 +65,38 @@ func TestUsageAccounting(t *testing.T) {
 		t.Errorf("estimated outcome %+v", o)
 	}
 }
+
+// TestStreamInPieces sends a stream whose events arrive cut at every few bytes, the usage
+// chunk the gateway asked for in the middle of them: the client must get every other event
+// byte for byte and in order, and the usage must still be read.
+func TestStreamInPieces(t *testing.T) {
+	events := []string{
+		`data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"one"}}]}` + "\n\n",
+		`data: {"choices":[{"index":0,"delta":{"content":" two"}}]}` + "\r\n\r\n",
+		`data: {"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":3,"total_tokens":14}}` + "\n\n",
+		": a comment line\n\n",
+		`data: {"choices":[{"index":0,"delta":{"content":" three"},"finish_reason":"stop"}]}` + "\n\n",
+		"data: [DONE]\n\n",
+	}
+	whole := strings.Join(events, "")
+	want := strings.Replace(whole, events[2], "", 1)
+	for _, piece := range []int{1, 3, 7, 64, len(whole)} {
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			f := w.(http.Flusher)
+			for i := 0; i < len(whole); i += piece {
+				_, _ = w.Write([]byte(whole[i:min(i+piece, len(whole))]))
+				f.Flush()
+			}
+		}))
+		g := startGateway(t, oneModel(up.URL+"/v1", ""), nil)
+		_, b := post(t, g.URL+"/v1/chat/completions", `{"model":"glm4","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+		if string(b) != want {
+			t.Errorf("pieces of %d bytes: the client got\n%q\nwant\n%q", piece, b, want)
+		}
+		if o := g.outcomes.last(t, 1); o.Usage.PromptTokens != 11 || o.Usage.CompletionTokens != 3 || o.Usage.Estimated || o.TextEvents != 3 {
+			t.Errorf("pieces of %d bytes: outcome %+v", piece, o)
+		}
+		up.Close()
+	}
+}
