@@ -57,6 +57,14 @@ const (
 	defaultMaxHeaderBytes = 1 << 20
 )
 
+// maxHeader is MaxHeaderBytes or its default.
+func (t *Transport) maxHeader() int64 {
+	if t.MaxHeaderBytes > 0 {
+		return t.MaxHeaderBytes
+	}
+	return defaultMaxHeaderBytes
+}
+
 // errHeaderTooLarge ends an answer whose headers pass Transport.MaxHeaderBytes.
 var errHeaderTooLarge = errors.New("upstream response headers too large")
 
@@ -243,14 +251,11 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return fail(err)
 	}
-	maxHeader := t.MaxHeaderBytes
-	if maxHeader <= 0 {
-		maxHeader = defaultMaxHeaderBytes
-	}
-	c.lr.left = maxHeader
+	c.lr.left = t.maxHeader()
 	var resp *http.Response
+	var f framing
 	for {
-		resp, err = http.ReadResponse(c.br, req)
+		resp, f, err = readResponse(c.br, req.Method)
 		if err != nil {
 			return fail(err)
 		}
@@ -263,12 +268,17 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errors.New("upstream switched protocols unasked"))
 	}
-	b := &body{t: t, c: c, addr: addr, rc: resp.Body, stop: stop, keep: !resp.Close}
-	if resp.Body == http.NoBody {
+	resp.Request = req
+	b := &body{t: t, c: c, addr: addr, stop: stop, keep: !resp.Close, left: f.length}
+	if f.none {
+		resp.Body = http.NoBody
 		b.release(true)
-	} else {
-		resp.Body = b
+		return resp, nil
 	}
+	if f.chunked {
+		b.chunks = newChunkedReader(c.br)
+	}
+	resp.Body = b
 	return resp, nil
 }
 
@@ -331,30 +341,68 @@ func writeHeader(w *bufio.Writer, h http.Header) {
 	}
 }
 
-// body is an answer read on the direct path. Its end hands the connection back to the pool;
-// closing it before the end closes the connection instead of reading the rest (a stream the
-// client abandoned may run for minutes).
+// body is an answer read on the direct path, framed as readResponse found. Its end hands the
+// connection back to the pool; closing it before the end closes the connection instead of
+// reading the rest (a stream the client abandoned may run for minutes).
 type body struct {
-	t    *Transport
-	c    *conn
-	addr string
-	rc   io.ReadCloser
-	stop func() bool
-	keep bool
-	done atomic.Bool
+	t      *Transport
+	c      *conn
+	addr   string
+	stop   func() bool
+	keep   bool
+	chunks io.Reader // the chunked body's reader; nil otherwise
+	left   int64     // bytes left of a body of known length; -1: chunked, or to the connection's end
+	err    error     // the error every read returns once the body has ended or failed
+	done   atomic.Bool
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.release(true)
+	if b.err != nil {
+		return 0, b.err
+	}
+	var n int
+	var err error
+	switch {
+	case b.chunks != nil:
+		n, err = b.chunks.Read(p)
+		if err == io.EOF {
+			// The last chunk: the trailer, if any, and the blank line that ends the answer.
+			b.c.lr.left = b.t.maxHeader()
+			if terr := readTrailer(b.c.br); terr != nil {
+				err = terr
+			}
+		}
+	case b.left >= 0:
+		if int64(len(p)) > b.left {
+			p = p[:b.left]
+		}
+		if len(p) == 0 {
+			err = io.EOF
+			break
+		}
+		n, err = b.c.br.Read(p)
+		b.left -= int64(n)
+		switch {
+		case b.left == 0:
+			err = io.EOF // the end comes with the last bytes
+		case err == io.EOF:
+			err = io.ErrUnexpectedEOF
+		}
+	default:
+		n, err = b.c.br.Read(p) // to the connection's end
+	}
+	if err != nil {
+		b.err = err
+		b.release(err == io.EOF)
 	}
 	return n, err
 }
 
+// Close ends the body; before its end, the connection is closed (and a read after that
+// fails on it).
 func (b *body) Close() error {
 	b.release(false)
-	return b.rc.Close()
+	return nil
 }
 
 // release ends the body's hold on its connection: back to the pool when the answer was read
