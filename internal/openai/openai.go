@@ -280,6 +280,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 		err = h.cached(w, r, m, req, x)
 	}
 	h.done(r, m, x, err)
+	x.release()
 	if errors.Is(err, errBrokenAnswer) {
 		panic(http.ErrAbortHandler)
 	}
@@ -304,11 +305,35 @@ type exchange struct {
 	firstText time.Time // when the first and the latest text events arrived
 	lastText  time.Time
 	respBytes int64
-	doc       []byte // a non-streamed answer (up to docLimit), or a stream's text events (up to textLimit) until usage is seen
+	doc       []byte  // a non-streamed answer (up to docLimit), or a stream's text events (up to textLimit) until usage is seen
+	docBuf    *[]byte // the docPool buffer doc lives in, until release
 }
 
 // docLimit bounds how much of a non-streamed answer is kept to find its usage.
 const docLimit = 1 << 20
+
+// docPool holds the buffers exchange.doc is kept in: one for each request in flight, of 4 KiB
+// to start with (a short answer, or a stream's text events until its usage chunk).
+var docPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// keep appends p to x.doc, taking a buffer from docPool for the first bytes.
+func (x *exchange) keep(p []byte) {
+	if x.docBuf == nil {
+		x.docBuf = docPool.Get().(*[]byte)
+		x.doc = (*x.docBuf)[:0]
+	}
+	x.doc = append(x.doc, p...)
+}
+
+// release hands x.doc's buffer back to docPool once the request is accounted; one grown
+// past 64 KiB is left to the collector rather than kept.
+func (x *exchange) release() {
+	if x.docBuf != nil && cap(x.doc) <= 64<<10 {
+		*x.docBuf = x.doc[:0]
+		docPool.Put(x.docBuf)
+	}
+	x.doc, x.docBuf = nil, nil
+}
 
 // done reports the request's outcome to Options.OnDone.
 func (h *Handler) done(r *http.Request, m *router.Model, x *exchange, err error) {
@@ -554,6 +579,13 @@ func forwardHeaders(h http.Header) http.Header {
 // goes out as X-Upstream-Request-Id: the client's X-Request-Id is the gateway's trace id.
 var relayed = []string{"Content-Type", "Openai-Processing-Ms", "Openai-Version"}
 
+// The values of a stream's Cache-Control and X-Accel-Buffering, shared by every stream (each
+// of one element, so that an append elsewhere copies rather than writes into them).
+var (
+	noCache          = []string{"no-cache"}
+	accelBufferingNo = []string{"no"}
+)
+
 // copyPool holds relay buffers. 8 KiB: stream chunks are small, and every open stream holds one.
 var copyPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
@@ -563,13 +595,15 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }
 func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Response, x *exchange, capt *capture) error {
 	defer resp.Body.Close()
 	hdr := w.Header()
+	// The names are canonical and the values are not changed, so each is passed on as the
+	// upstream's one-value slice (capped, so an append elsewhere copies it) rather than copied.
 	for _, k := range relayed {
-		if v := resp.Header.Get(k); v != "" {
-			hdr.Set(k, v)
+		if vs := resp.Header[k]; len(vs) > 0 && vs[0] != "" {
+			hdr[k] = vs[:1:1]
 		}
 	}
-	if v := resp.Header.Get("X-Request-Id"); v != "" {
-		hdr.Set("X-Upstream-Request-Id", v)
+	if vs := resp.Header["X-Request-Id"]; len(vs) > 0 && vs[0] != "" {
+		hdr["X-Upstream-Request-Id"] = vs[:1:1]
 	}
 	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	bp := copyPool.Get().(*[]byte)
@@ -634,8 +668,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 		}
 		return nil
 	}
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
+	hdr["Cache-Control"], hdr["X-Accel-Buffering"] = noCache, accelBufferingNo
 	rc := http.NewResponseController(w)
 	// Each write must go out within StreamWriteTimeout. Moving the deadline is a timer change
 	// (a lock and a heap update), so it moves only once a sixteenth of the timeout has passed
@@ -713,10 +746,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 						x.lastText = now
 						x.chunks++
 						if !x.haveUsage && len(x.doc)+len(ev) <= textLimit {
-							if x.doc == nil {
-								x.doc = make([]byte, 0, 4<<10)
-							}
-							x.doc = append(x.doc, ev...)
+							x.keep(ev)
 						}
 					}
 					if found {
@@ -819,7 +849,7 @@ type docWriter struct{ x *exchange }
 
 func (d docWriter) Write(p []byte) (int, error) {
 	if room := docLimit - len(d.x.doc); room > 0 {
-		d.x.doc = append(d.x.doc, p[:min(len(p), room)]...)
+		d.x.keep(p[:min(len(p), room)])
 	}
 	return len(p), nil
 }
