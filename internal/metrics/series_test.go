@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,4 +84,43 @@ func gather(t *testing.T, m *metrics.Metrics) map[string]*dto.MetricFamily {
 		t.Fatal(err)
 	}
 	return fams
+}
+
+// TestFoldedObservations: observations made from many goroutines, past several batches and
+// during scrapes, are each counted once, and a scrape sees every observation made before it.
+func TestFoldedObservations(t *testing.T) {
+	m := metrics.New(metrics.Sources{})
+	ctx := context.Background()
+	o := usage.Outcome{Model: "m", Backend: "up", Op: backend.OpChat, Status: 200,
+		Usage: usage.Tokens{CompletionTokens: 1}, Latency: time.Millisecond}
+	const workers, each = 8, 700
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				m.ObserveModel(ctx, o)
+				m.ObserveHTTP("/v1/chat/completions", "POST", 200, time.Millisecond)
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 5 { // scrapes while observations are being added
+			m.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
+		}
+	})
+	wg.Wait()
+	fams := gather(t, m)
+	if got := series(t, fams, "autoglm_model_requests_total", nil).GetCounter().GetValue(); got != workers*each {
+		t.Errorf("model requests: %v, want %d", got, workers*each)
+	}
+	if got := series(t, fams, "autoglm_model_tokens_total", map[string]string{"kind": "completion"}).GetCounter().GetValue(); got != workers*each {
+		t.Errorf("completion tokens: %v, want %d", got, workers*each)
+	}
+	if got := series(t, fams, "autoglm_http_request_duration_seconds", nil).GetHistogram().GetSampleCount(); got != workers*each {
+		t.Errorf("HTTP durations: %v, want %d", got, workers*each)
+	}
+	m.ObserveModel(ctx, o)
+	if got := series(t, gather(t, m), "autoglm_model_requests_total", nil).GetCounter().GetValue(); got != workers*each+1 {
+		t.Errorf("after one more: %v, want %d", got, workers*each+1)
+	}
 }
