@@ -769,9 +769,12 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 					chunk, rest = data[:kept+len(rest)], nil
 				}
 			}
-			if err == io.EOF {
+			if err == io.EOF && capt == nil {
 				// The upstream's end came with these bytes: the client's answer ends in the
-				// same write rather than in one of its own after the handler returns.
+				// same write rather than in one of its own after the handler returns. (A
+				// stream being cached ends after it is stored, as a non-streamed answer being
+				// cached is sent once stored: a client that has the whole answer can count on a
+				// hit.)
 				httpapi.EndOnFlush(w)
 			}
 			if len(chunk) > 0 && !write(chunk) {
@@ -784,7 +787,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 		}
 		if err == io.EOF {
 			if len(pending) > 0 {
-				httpapi.EndOnFlush(w)
+				if capt == nil {
+					httpapi.EndOnFlush(w)
+				}
 				if !write(pending) {
 					return nil
 				}
