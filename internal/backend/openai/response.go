@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httputil"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -52,33 +51,9 @@ func readResponse(br *bufio.Reader, method string) (resp *http.Response, f frami
 		if len(fields) == maxResponseFields {
 			return nil, f, errors.New("upstream answer has too many header fields")
 		}
-		line := head[start:]
-		colon := -1
-		for i, c := range line {
-			if c == ':' {
-				colon = i
-				break
-			}
-		}
-		if colon <= 0 {
+		colon, v, e, ok := splitField(head[start:])
+		if !ok {
 			return nil, f, errors.New("malformed upstream header line")
-		}
-		for _, c := range line[:colon] {
-			if !httpguts.IsTokenRune(rune(c)) {
-				return nil, f, errors.New("malformed upstream header name")
-			}
-		}
-		v, e := colon+1, len(line)
-		for v < e && (line[v] == ' ' || line[v] == '\t') {
-			v++
-		}
-		for e > v && (line[e-1] == ' ' || line[e-1] == '\t') {
-			e--
-		}
-		for _, c := range line[v:e] {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				return nil, f, errors.New("malformed upstream header value")
-			}
 		}
 		fields = append(fields, field{start, start + colon, start + v, start + e})
 	}
@@ -215,18 +190,41 @@ const maxResponseFields = 256
 // its read buffer for the trailer's end).
 const maxTrailerBytes = 1 << 10
 
+// splitField checks one header (or trailer) line as net/http's reader does and returns where
+// its name ends (the colon) and where its value, without the blanks around it, starts and ends.
+// A name is a token (so a folded line, starting with a blank, is refused); a value holds no
+// control character but tab.
+func splitField(line []byte) (colon, v, e int, ok bool) {
+	colon = bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return 0, 0, 0, false
+	}
+	for _, c := range line[:colon] {
+		if !httpguts.IsTokenRune(rune(c)) {
+			return 0, 0, 0, false
+		}
+	}
+	v, e = colon+1, len(line)
+	for v < e && (line[v] == ' ' || line[v] == '\t') {
+		v++
+	}
+	for e > v && (line[e-1] == ' ' || line[e-1] == '\t') {
+		e--
+	}
+	for _, c := range line[v:e] {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return 0, 0, 0, false
+		}
+	}
+	return colon, v, e, true
+}
+
 // appendLine appends the next line of br to dst without its line end (LF or CRLF).
 func appendLine(dst []byte, br *bufio.Reader) ([]byte, error) {
 	start := len(dst)
-	for {
-		frag, err := br.ReadSlice('\n')
-		dst = append(dst, frag...)
-		if err == nil {
-			break
-		}
-		if err != bufio.ErrBufferFull {
-			return dst, err
-		}
+	dst, err := appendRawLine(dst, br)
+	if err != nil {
+		return dst, err
 	}
 	dst = dst[:len(dst)-1]
 	if len(dst) > start && dst[len(dst)-1] == '\r' {
@@ -264,19 +262,8 @@ func readTrailer(br *bufio.Reader) error {
 		if len(line) == 0 {
 			return nil
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
+		if _, _, _, ok := splitField(line); !ok {
 			return errors.New("malformed upstream trailer")
-		}
-		for _, c := range line[:colon] {
-			if !httpguts.IsTokenRune(rune(c)) {
-				return errors.New("malformed upstream trailer")
-			}
-		}
-		for _, c := range line[colon+1:] {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				return errors.New("malformed upstream trailer")
-			}
 		}
 	}
 }
@@ -291,9 +278,6 @@ func appendRawLine(dst []byte, br *bufio.Reader) ([]byte, error) {
 		}
 	}
 }
-
-// newChunkedReader reads a chunked body from br.
-func newChunkedReader(br *bufio.Reader) io.Reader { return httputil.NewChunkedReader(br) }
 
 // contentLength parses a Content-Length value as net/http does.
 func contentLength(v string) (int64, error) {

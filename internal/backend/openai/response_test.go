@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httputil"
 	"net/textproto"
 	"slices"
 	"strings"
@@ -22,7 +23,7 @@ func readBoth(answer []byte, method string) (mine *http.Response, mineBody []byt
 		b := &body{t: &Transport{}, c: &conn{br: br}, stop: func() bool { return false }, left: f.length}
 		b.done.Store(true) // no connection to hand back
 		if f.chunked {
-			b.chunks = newChunkedReader(br)
+			b.chunks = httputil.NewChunkedReader(br)
 		}
 		if !f.none {
 			mineBody, mineErr = io.ReadAll(b)
@@ -163,7 +164,7 @@ func BenchmarkReadHead(b *testing.B) {
 			if err != nil || !f.chunked || resp.Header.Get("X-Request-Id") == "" {
 				b.Fatal(err)
 			}
-			if _, err := newChunkedReader(br).Read(buf); err != nil && err != io.EOF {
+			if _, err := httputil.NewChunkedReader(br).Read(buf); err != nil && err != io.EOF {
 				b.Fatal(err)
 			}
 		}

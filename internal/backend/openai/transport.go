@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -276,7 +277,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	if f.chunked {
-		b.chunks = newChunkedReader(c.br)
+		b.chunks = httputil.NewChunkedReader(c.br)
 	}
 	resp.Body = b
 	return resp, nil
