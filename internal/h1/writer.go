@@ -236,11 +236,19 @@ func (w *response) Flush() {
 	if !w.sentHead {
 		w.writeHead(false)
 	}
-	if w.endOnFlush && w.chunked && !w.ended && !w.noBody {
+	if w.endOnFlush {
+		w.endBody()
+	}
+	w.send()
+}
+
+// endBody adds a chunked body's last chunk to what is pending, once; a body that is not
+// chunked, or not sent (HEAD), has none.
+func (w *response) endBody() {
+	if w.chunked && !w.ended && !w.noBody {
 		w.buf = append(w.buf, "0\r\n\r\n"...)
 		w.ended = true
 	}
-	w.send()
 }
 
 // FlushError is Flush reporting a failed write (http.ResponseController uses it).
@@ -257,9 +265,7 @@ func (w *response) finish() {
 	if !w.sentHead {
 		w.writeHead(true)
 	}
-	if w.chunked && !w.ended && !w.noBody {
-		w.buf = append(w.buf, "0\r\n\r\n"...)
-	}
+	w.endBody()
 	if w.bodyAllowed && w.contentLen >= 0 && w.written < w.contentLen && !w.noBody {
 		w.close = true // the declared length was not written: the client must not reuse the connection
 	}

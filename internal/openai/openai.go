@@ -687,7 +687,14 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	events := h.opt.OnDone != nil && resp.StatusCode == http.StatusOK && x.op != backend.OpEmbedding
 	var pending []byte
 	var split sse.Splitter
-	write := func(p []byte) bool {
+	// write sends p at once; last says the upstream has ended, so the client's answer ends in
+	// the same write rather than in one of its own after the handler returns. (A stream being
+	// cached ends after it is stored, as a non-streamed answer being cached is sent once stored:
+	// a client that has the whole answer can count on a hit.)
+	write := func(p []byte, last bool) bool {
+		if last && capt == nil {
+			httpapi.EndOnFlush(w)
+		}
 		if now := time.Now(); now.Sub(moved) >= timeout/16 {
 			moved = now
 			_ = rc.SetWriteDeadline(now.Add(timeout))
@@ -711,7 +718,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 				// through uninspected rather than hold it (usage is then estimated).
 				h.opt.Logger.WarnContext(r.Context(), "upstream sent an oversized stream event; relaying the rest uninspected",
 					"limit_bytes", maxEventBytes)
-				if len(pending) > 0 && !write(pending) {
+				if len(pending) > 0 && !write(pending, false) {
 					return nil
 				}
 				events, pending = false, nil
@@ -769,15 +776,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 					chunk, rest = data[:kept+len(rest)], nil
 				}
 			}
-			if err == io.EOF && capt == nil {
-				// The upstream's end came with these bytes: the client's answer ends in the
-				// same write rather than in one of its own after the handler returns. (A
-				// stream being cached ends after it is stored, as a non-streamed answer being
-				// cached is sent once stored: a client that has the whole answer can count on a
-				// hit.)
-				httpapi.EndOnFlush(w)
-			}
-			if len(chunk) > 0 && !write(chunk) {
+			if len(chunk) > 0 && !write(chunk, err == io.EOF) {
 				return nil
 			}
 			if events {
@@ -786,13 +785,8 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			}
 		}
 		if err == io.EOF {
-			if len(pending) > 0 {
-				if capt == nil {
-					httpapi.EndOnFlush(w)
-				}
-				if !write(pending) {
-					return nil
-				}
+			if len(pending) > 0 && !write(pending, true) {
+				return nil
 			}
 			if capt != nil {
 				capt.complete = true
