@@ -35,7 +35,7 @@ require (
 	go.opentelemetry.io/proto/otlp v1.11.1
 	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.6
-	golang.org/x/net v0.61.0 // http/httpguts: net/http's own header-name check, for the upstream transport
+	golang.org/x/net v0.61.0 // http/httpguts: net/http's own header-name and token checks, for the upstream transport and internal/httphead
 	golang.org/x/sys v0.49.0
 	golang.org/x/tools v0.52.0
 	google.golang.org/grpc v1.84.0

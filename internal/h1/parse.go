@@ -8,6 +8,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+
+	"github.com/open-autoglm/autoglm/internal/httphead"
 )
 
 // parseError is a request the server refuses before calling the handler: status is the
@@ -82,26 +84,14 @@ func readHead(br *bufio.Reader, h *head, raw []byte, maxBytes, maxFields int) ([
 		if fields++; fields > maxFields {
 			return raw, errTooManyHeaders
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return raw, errBadHeader // obsolete line folding
-		}
-		i := bytes.IndexByte(line, ':')
-		if i <= 0 {
+		// A line folded onto the one before (obsolete) starts with a blank: SplitField refuses
+		// it, as a name cannot hold one.
+		colon, v, e, ok := httphead.SplitField(line)
+		if !ok {
 			return raw, errBadHeader
 		}
-		name := line[:i]
-		for _, c := range name {
-			if !isTokenByte(c) {
-				return raw, errBadHeader
-			}
-		}
-		value := bytes.Trim(line[i+1:], " \t")
-		for _, c := range value {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				return raw, errBadHeader
-			}
-		}
-		key := canonicalKey(name)
+		value := line[v:e]
+		key := canonicalKey(line[:colon])
 		switch key {
 		case "Content-Length":
 			if sawLength && !bytes.Equal(lengths, value) {
@@ -127,22 +117,13 @@ func readHead(br *bufio.Reader, h *head, raw []byte, maxBytes, maxFields int) ([
 	if h.host == " " {
 		h.host = ""
 	}
-	keepAlive := false
-	for _, c := range h.header["Connection"] {
-		for _, tok := range splitTokens(c) {
-			switch {
-			case asciiEqualFold(tok, "close"):
-				h.close = true
-			case asciiEqualFold(tok, "keep-alive"):
-				keepAlive = true
-			}
-		}
-	}
-	if h.minor == 0 && !keepAlive {
+	conn := h.header["Connection"]
+	h.close = httphead.HasToken(conn, "close")
+	if h.minor == 0 && !httphead.HasToken(conn, "keep-alive") {
 		h.close = true
 	}
 	if te, ok := h.header["Transfer-Encoding"]; ok {
-		if len(te) != 1 || !asciiEqualFold(te[0], "chunked") || h.minor == 0 {
+		if len(te) != 1 || !httphead.EqualFold(te[0], "chunked") || h.minor == 0 {
 			return raw, errBadEncoding
 		}
 		if sawLength {
@@ -164,24 +145,14 @@ func readHead(br *bufio.Reader, h *head, raw []byte, maxBytes, maxFields int) ([
 // the line without its terminator. It fails once raw would grow past max.
 func readLine(br *bufio.Reader, raw []byte, max int) ([]byte, []byte, error) {
 	start := len(raw)
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(raw)+len(frag) > max {
-			return nil, raw, errHeaderTooLarge
-		}
-		raw = append(raw, frag...)
-		if err == nil {
-			break
-		}
-		if err != bufio.ErrBufferFull {
-			return nil, raw, err
-		}
+	raw, err := httphead.AppendLine(raw, br, max)
+	if err == httphead.ErrTooLong {
+		return nil, raw, errHeaderTooLarge
 	}
-	line := raw[start : len(raw)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	if err != nil {
+		return nil, raw, err
 	}
-	return line, raw, nil
+	return httphead.TrimLineEnd(raw[start:]), raw, nil
 }
 
 func (h *head) parseRequestLine(line []byte) error {
@@ -195,10 +166,8 @@ func (h *head) parseRequestLine(line []byte) error {
 		return errBadRequestLine
 	}
 	method, target, proto := line[:sp1], rest[:sp2], rest[sp2+1:]
-	for _, c := range method {
-		if !isTokenByte(c) {
-			return errBadRequestLine
-		}
+	if !httphead.IsToken(method) {
+		return errBadRequestLine
 	}
 	for _, c := range target {
 		if c <= ' ' || c == 0x7f {
@@ -250,29 +219,21 @@ func internMethod(b []byte) string {
 	return string(b)
 }
 
-// common holds the canonical names of the header fields most requests carry, so that
-// canonicalKey allocates nothing for them.
-var common = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization",
-		"Cache-Control", "Connection", "Content-Length", "Content-Type", "Cookie", "Expect", "Host",
-		"Idempotency-Key", "Origin", "Referer", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"User-Agent", "X-Api-Key", "X-Forwarded-For", "X-Request-Id", "X-Trace-Id", "Traceparent",
-		"Tracestate", "Openai-Organization", "Openai-Project", "X-Stainless-Lang"} {
-		m[k] = k
-	}
-	return m
-}()
+// requestNames are the canonical names of the header fields most requests carry, so that
+// canonicalKey allocates nothing for them, in whatever case a client writes them.
+var requestNames = httphead.NewNames("Accept", "Accept-Encoding", "Accept-Language",
+	"Authorization", "Cache-Control", "Connection", "Content-Length", "Content-Type", "Cookie",
+	"Expect", "Host", "Idempotency-Key", "Origin", "Referer", "Te", "Trailer", "Transfer-Encoding",
+	"Upgrade", "User-Agent", "X-Api-Key", "X-Forwarded-For", "X-Request-Id", "X-Trace-Id",
+	"Traceparent", "Tracestate", "Openai-Organization", "Openai-Project", "X-Stainless-Lang")
 
+// canonicalKey is the canonical form of the field name name (a token), as
+// textproto.CanonicalMIMEHeaderKey makes it; one of requestNames costs no allocation.
 func canonicalKey(name []byte) string {
-	if k, ok := common[string(name)]; ok {
+	if k, ok := requestNames.Lookup(name); ok {
 		return k
 	}
-	k := textproto.CanonicalMIMEHeaderKey(string(name))
-	if c, ok := common[k]; ok {
-		return c
-	}
-	return k
+	return textproto.CanonicalMIMEHeaderKey(string(name))
 }
 
 // internValue avoids an allocation for the values a benchmark client and most SDKs send
@@ -296,60 +257,4 @@ func internValue(key string, v []byte) string {
 		}
 	}
 	return string(v)
-}
-
-func isTokenByte(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
-
-func splitTokens(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != ',' {
-			i++
-		}
-		tok := s[:i]
-		for len(tok) > 0 && (tok[0] == ' ' || tok[0] == '\t') {
-			tok = tok[1:]
-		}
-		for len(tok) > 0 && (tok[len(tok)-1] == ' ' || tok[len(tok)-1] == '\t') {
-			tok = tok[:len(tok)-1]
-		}
-		if tok != "" {
-			out = append(out, tok)
-		}
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return out
-}
-
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/httphead"
 )
 
 // bufferLimit is how much of a response body the writer holds before it sends the head and
@@ -162,7 +164,7 @@ func (w *response) writeHead(final bool) {
 		w.close = true // an HTTP/1.0 client reads the body to the end of the connection
 	}
 	for _, v := range h["Connection"] {
-		if asciiEqualFold(v, "close") {
+		if httphead.EqualFold(v, "close") {
 			w.close = true // the handler asked for the connection to end after this answer
 		}
 	}

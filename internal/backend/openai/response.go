@@ -2,15 +2,15 @@ package openai
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/textproto"
 	"strconv"
 	"strings"
 
-	"golang.org/x/net/http/httpguts"
+	"github.com/open-autoglm/autoglm/internal/httphead"
 )
 
 // readResponse reads an answer's status line and header from br for the direct path. It gives
@@ -51,7 +51,7 @@ func readResponse(br *bufio.Reader, method string) (resp *http.Response, f frami
 		if len(fields) == maxResponseFields {
 			return nil, f, errors.New("upstream answer has too many header fields")
 		}
-		colon, v, e, ok := splitField(head[start:])
+		colon, v, e, ok := httphead.SplitField(head[start:])
 		if !ok {
 			return nil, f, errors.New("malformed upstream header line")
 		}
@@ -146,13 +146,9 @@ func readResponse(br *bufio.Reader, method string) (resp *http.Response, f frami
 		// As net/http does (fixTrailer): the announcement is dropped, and one naming a field
 		// that frames the message is refused.
 		delete(h, "Trailer")
-		for _, v := range tr {
-			for _, k := range strings.Split(v, ",") {
-				switch textproto.CanonicalMIMEHeaderKey(textproto.TrimString(k)) {
-				case "Transfer-Encoding", "Trailer", "Content-Length":
-					return nil, f, errors.New("upstream answer announces a bad trailer field")
-				}
-			}
+		if httphead.HasToken(tr, "Transfer-Encoding") || httphead.HasToken(tr, "Trailer") ||
+			httphead.HasToken(tr, "Content-Length") {
+			return nil, f, errors.New("upstream answer announces a bad trailer field")
 		}
 	}
 	if f.chunked {
@@ -190,35 +186,6 @@ const maxResponseFields = 256
 // its read buffer for the trailer's end).
 const maxTrailerBytes = 1 << 10
 
-// splitField checks one header (or trailer) line as net/http's reader does and returns where
-// its name ends (the colon) and where its value, without the blanks around it, starts and ends.
-// A name is a token (so a folded line, starting with a blank, is refused); a value holds no
-// control character but tab.
-func splitField(line []byte) (colon, v, e int, ok bool) {
-	colon = bytes.IndexByte(line, ':')
-	if colon <= 0 {
-		return 0, 0, 0, false
-	}
-	for _, c := range line[:colon] {
-		if !httpguts.IsTokenRune(rune(c)) {
-			return 0, 0, 0, false
-		}
-	}
-	v, e = colon+1, len(line)
-	for v < e && (line[v] == ' ' || line[v] == '\t') {
-		v++
-	}
-	for e > v && (line[e-1] == ' ' || line[e-1] == '\t') {
-		e--
-	}
-	for _, c := range line[v:e] {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return 0, 0, 0, false
-		}
-	}
-	return colon, v, e, true
-}
-
 // appendLine appends the next line of br to dst without its line end (LF or CRLF).
 func appendLine(dst []byte, br *bufio.Reader) ([]byte, error) {
 	start := len(dst)
@@ -226,11 +193,7 @@ func appendLine(dst []byte, br *bufio.Reader) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	dst = dst[:len(dst)-1]
-	if len(dst) > start && dst[len(dst)-1] == '\r' {
-		dst = dst[:len(dst)-1]
-	}
-	return dst, nil
+	return dst[:start+len(httphead.TrimLineEnd(dst[start:]))], nil
 }
 
 // headErr is the error of a head that could not be read.
@@ -262,21 +225,16 @@ func readTrailer(br *bufio.Reader) error {
 		if len(line) == 0 {
 			return nil
 		}
-		if _, _, _, ok := splitField(line); !ok {
+		if _, _, _, ok := httphead.SplitField(line); !ok {
 			return errors.New("malformed upstream trailer")
 		}
 	}
 }
 
-// appendRawLine appends the next line of br to dst, line end included.
+// appendRawLine appends the next line of br to dst, line end included. It sets no limit of its
+// own: the connection's reader stops at Transport.MaxHeaderBytes.
 func appendRawLine(dst []byte, br *bufio.Reader) ([]byte, error) {
-	for {
-		frag, err := br.ReadSlice('\n')
-		dst = append(dst, frag...)
-		if err != bufio.ErrBufferFull {
-			return dst, err
-		}
-	}
+	return httphead.AppendLine(dst, br, math.MaxInt)
 }
 
 // contentLength parses a Content-Length value as net/http does.
@@ -293,9 +251,9 @@ func contentLength(v string) (int64, error) {
 // shouldClose); an HTTP/1.1 answer's "Connection: close" is removed, as net/http removes it.
 func closeAfter(minor int, h http.Header) bool {
 	conn := h["Connection"]
-	hasClose := httpguts.HeaderValuesContainsToken(conn, "close")
+	hasClose := httphead.HasToken(conn, "close")
 	if minor == 0 {
-		return hasClose || !httpguts.HeaderValuesContainsToken(conn, "keep-alive")
+		return hasClose || !httphead.HasToken(conn, "keep-alive")
 	}
 	if hasClose {
 		delete(h, "Connection")
@@ -303,8 +261,8 @@ func closeAfter(minor int, h http.Header) bool {
 	return hasClose
 }
 
-// commonKeys are the canonical names of the fields upstreams send most, so that matching one
-// costs no allocation.
+// commonKeys are the canonical names of the fields upstreams send most, so that naming one
+// costs no allocation, in whatever case the upstream writes it.
 var commonKeys = []string{
 	"Content-Type", "Content-Length", "Transfer-Encoding", "Connection", "Date", "Server",
 	"Cache-Control", "X-Request-Id", "Openai-Processing-Ms", "Openai-Version", "Openai-Model",
@@ -315,12 +273,15 @@ var commonKeys = []string{
 	"X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens",
 }
 
-// canonicalKey is the canonical form of a field name (b, and s holding the same bytes).
+// answerNames is the table of commonKeys.
+var answerNames = httphead.NewNames(commonKeys...)
+
+// canonicalKey is the canonical form of a field name (a token; b, and s holding the same
+// bytes). One of commonKeys costs no allocation, and nor does another name already in
+// canonical form, which comes back as s.
 func canonicalKey(b []byte, s string) string {
-	for _, k := range commonKeys {
-		if len(k) == len(b) && strings.EqualFold(k, s) {
-			return k
-		}
+	if k, ok := answerNames.Lookup(b); ok {
+		return k
 	}
 	return textproto.CanonicalMIMEHeaderKey(s)
 }
