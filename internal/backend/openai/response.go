@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
-	"strings"
 
 	"github.com/open-autoglm/autoglm/internal/httphead"
 )
@@ -102,7 +101,7 @@ func readResponse(br *bufio.Reader, method string) (resp *http.Response, f frami
 	if te, ok := h["Transfer-Encoding"]; ok {
 		delete(h, "Transfer-Encoding")
 		if resp.ProtoMinor == 1 {
-			if len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
+			if len(te) != 1 || !httphead.EqualFold(te[0], "chunked") {
 				return nil, f, errors.New("upstream answer has an unsupported Transfer-Encoding")
 			}
 			f.chunked = true

@@ -124,6 +124,7 @@ func TestReadResponseRefusals(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chun\u212aed\r\n\r\n0\r\n\r\n", // a Kelvin sign is no k: only ASCII letters fold
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX: y\r\n", // cut short
 		"HTTP/1.1 200 OK\r\n" + strings.Repeat("X: y\r\n", maxResponseFields+1) + "\r\n",
