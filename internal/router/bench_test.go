@@ -54,8 +54,12 @@ func BenchmarkDo(b *testing.B) {
 		}}
 	}
 	r := newTestRegistry(b, "models:\n  - name: m\n    strategy: latency\n"+backends("a", "b", "c", "d"), fakes)
+	benchDo(b, r, chatRequest(false))
+}
+
+// benchDo sends req to model m of r b.N times, reading each answer to its end.
+func benchDo(b *testing.B, r *Registry, req *Request) {
 	m, _ := r.Lookup("m")
-	req := chatRequest(false)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -64,7 +68,7 @@ func BenchmarkDo(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var buf [16]byte
+		var buf [64]byte
 		for {
 			if _, err := resp.Body.Read(buf[:]); err != nil {
 				break
@@ -81,3 +85,27 @@ type reusableBody struct{}
 
 func (*reusableBody) Read([]byte) (int, error) { return 0, io.EOF }
 func (*reusableBody) Close() error             { return nil }
+
+// BenchmarkDoStream is BenchmarkDo for a streamed answer of 16 events and its end, each its
+// own read, under the default idle timeout: what the answer's body costs per event.
+func BenchmarkDoStream(b *testing.B) {
+	fakes := map[string]*fake{"a": {do: func(context.Context, *backend.Request) (*backend.Response, error) {
+		return &backend.Response{StatusCode: 200, Header: sseHeader, Body: &eventBody{left: 17}}, nil
+	}}}
+	r := newTestRegistry(b, "models:\n  - name: m\n"+backends("a"), fakes)
+	benchDo(b, r, chatRequest(true))
+}
+
+var sseHeader = http.Header{"Content-Type": {"text/event-stream"}}
+
+// eventBody is a stream of left events, one per read.
+type eventBody struct{ left int }
+
+func (e *eventBody) Read(p []byte) (int, error) {
+	if e.left == 0 {
+		return 0, io.EOF
+	}
+	e.left--
+	return copy(p, "data: {\"i\":0}\n\n"), nil
+}
+func (*eventBody) Close() error { return nil }

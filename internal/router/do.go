@@ -505,8 +505,15 @@ type body struct {
 	eof     bool           // rc already returned io.EOF
 	span    oteltrace.Span // the attempt's span, ended with the answer
 
+	// The idle watch: one timer for the whole answer, armed at the first wait for the
+	// upstream. A read only notes when its wait began (waitStart); the timer, when it fires,
+	// ends a wait that has reached the idle gap, or sets itself for when the wait in progress
+	// (or, with none, one starting then) would reach it. A stream of many events so costs one
+	// timer, not a reset and a stop at every read.
 	idle      time.Duration
-	timer     *time.Timer
+	timer     atomic.Pointer[time.Timer]
+	waitStart atomic.Int64 // nanoseconds since start, plus one, when the wait in progress began; 0: none
+	ended     atomic.Bool  // the answer is accounted: the watch stops
 	idleFired atomic.Bool
 
 	actx, client        context.Context // the attempt (with the total timeouts) and the client's own
@@ -524,8 +531,7 @@ func (b *body) Read(p []byte) (int, error) {
 		if len(b.pending) == 0 && b.eof {
 			// The answer ended with its first bytes: say so with them, so the caller can
 			// end its own answer in the same write.
-			b.finish(true, -1)
-			b.err = io.EOF
+			b.end()
 			return n, io.EOF
 		}
 		return n, nil
@@ -534,30 +540,27 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.eof {
-		b.finish(true, -1)
-		b.err = io.EOF
+		b.end()
 		return 0, io.EOF
 	}
 	// The idle clock runs only while waiting for the upstream, not while the caller is busy
 	// writing to a slow client.
 	if b.idle > 0 {
-		if b.timer == nil {
-			b.timer = time.AfterFunc(b.idle, func() { b.idleFired.Store(true); b.cancel() })
-		} else {
-			b.timer.Reset(b.idle)
+		b.waitStart.Store(int64(time.Since(b.start)) + 1)
+		if b.timer.Load() == nil {
+			b.timer.Store(time.AfterFunc(b.idle, b.watchIdle))
 		}
 	}
 	n, err := b.rc.Read(p)
-	if b.timer != nil {
-		b.timer.Stop()
+	if b.idle > 0 {
+		b.waitStart.Store(0)
 	}
 	if err == nil {
 		return n, nil
 	}
 	if err == io.EOF {
-		b.finish(true, -1)
-		b.err = io.EOF
-		return n, err
+		b.end()
+		return n, io.EOF
 	}
 	switch {
 	case b.idleFired.Load():
@@ -576,6 +579,35 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, b.err
 }
 
+// end accounts the answer's end, after which every read reports io.EOF.
+func (b *body) end() {
+	b.finish(true, -1)
+	b.err = io.EOF
+}
+
+// watchIdle runs when the idle watch fires. A wait that has lasted the idle gap is ended:
+// the attempt is canceled, and the read it unblocks reports ErrIdleTimeout. Otherwise the
+// watch is set for when the wait in progress would reach the gap, or, with no wait in
+// progress, a full gap from now, so a wait that begins before then is still caught on time.
+func (b *body) watchIdle() {
+	if b.ended.Load() {
+		return
+	}
+	next := b.idle
+	if s := b.waitStart.Load(); s != 0 {
+		waited := time.Since(b.start) - time.Duration(s-1)
+		if waited >= b.idle {
+			b.idleFired.Store(true)
+			b.cancel()
+			return
+		}
+		next = b.idle - waited
+	}
+	// The answer may end between the check above and this reset: the watch then fires once
+	// more, finds it ended, and stops.
+	b.timer.Load().Reset(next)
+}
+
 // finish accounts the outcome once: ok at the end of the answer; a failure of kind when
 // kind ≥ 0; nothing (the client left) otherwise.
 func (b *body) finish(ok bool, kind ErrorKind) {
@@ -583,8 +615,9 @@ func (b *body) finish(ok bool, kind ErrorKind) {
 		return
 	}
 	b.closed = true
-	if b.timer != nil {
-		b.timer.Stop()
+	b.ended.Store(true)
+	if t := b.timer.Load(); t != nil {
+		t.Stop()
 	}
 	t := b.t
 	defer b.span.End()

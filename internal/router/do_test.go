@@ -306,6 +306,45 @@ func TestIdleClockOnlyWhileWaiting(t *testing.T) {
 	}
 }
 
+// TestIdleWatchAfterAPause: a wait for the upstream that begins after the caller paused
+// longer than the idle gap (so the idle watch, armed at an earlier wait, has fired with no
+// wait in progress) is still ended by the idle timeout.
+func TestIdleWatchAfterAPause(t *testing.T) {
+	twoThenStall := func(ctx context.Context, _ *backend.Request) (*backend.Response, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			fmt.Fprint(pw, "data: {\"i\":0}\n\n")
+			time.Sleep(20 * time.Millisecond)
+			fmt.Fprint(pw, "data: {\"i\":1}\n\n")
+			<-ctx.Done()
+			pw.CloseWithError(ctx.Err())
+		}()
+		return &backend.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil
+	}
+	r := newTestRegistry(t, "models:\n  - name: m\n    timeouts: {idle: 60ms}\n    retry: {attempts: 1}\n"+backends("stall"),
+		map[string]*fake{"stall": {do: twoThenStall}})
+	m, _ := r.Lookup("m")
+	resp, _, err := r.Do(context.Background(), m, chatRequest(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 4096)
+	for i := range 2 { // the first event, held by Do; the second, waited for
+		if n, err := resp.Body.Read(buf); err != nil || !strings.Contains(string(buf[:n]), fmt.Sprintf(`"i":%d`, i)) {
+			t.Fatalf("event %d: %q, %v", i, buf[:n], err)
+		}
+	}
+	time.Sleep(250 * time.Millisecond) // the watch fires about four times with no wait in progress
+	n, err := resp.Body.Read(buf)
+	if !errors.Is(err, ErrIdleTimeout) {
+		t.Fatalf("read %q, err = %v: want the idle timeout", buf[:n], err)
+	}
+	if st := r.Status()[0].Backends[0]; st.Errors["idle_timeout"] != 1 || st.Inflight != 0 {
+		t.Errorf("errors %+v, in flight %d", st.Errors, st.Inflight)
+	}
+}
+
 func TestQueueRefusesWhenFull(t *testing.T) {
 	release := make(chan struct{})
 	hold := func(ctx context.Context, _ *backend.Request) (*backend.Response, error) {
