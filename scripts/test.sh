@@ -63,6 +63,10 @@ step "Helm chart: helm lint --strict and helm template, manifests decoded strict
 # carry them; no helm binary is needed.
 (cd deploy/helm && go vet ./... && go test -count=1 ./...)
 
+step "benchmark baseline builds (scripts/fhproxy)"
+# make bench's fasthttp baseline, in a module of its own so that the server does not carry it.
+(cd scripts/fhproxy && go vet ./...)
+
 step "engine kernels, portable build (-tags purego)"
 # The engine's assembly kernels have portable Go twins, which other CPUs run; test those too.
 go test -tags purego -count=1 ./internal/engine/...
