@@ -7,6 +7,15 @@
 // request. New probes bubblewrap once; when it cannot run, every Run returns ErrUnavailable
 // instead of running anything outside the sandbox. docs/CODECHECK.md says what the sandbox
 // protects against and what it does not.
+//
+// The isolation needs a Unix host: bubblewrap and prlimit, a process group that the wall
+// clock kills as a whole, and, as root, a switch to an unprivileged user (sandbox_unix.go).
+// Elsewhere (Windows) none of these exists and a child process would run with the server's
+// rights, its network and no limits that hold for its children. There is no "unsandboxed"
+// mode to fall back on, and running generated code that way while calling it sandboxed would
+// be a lie, so New refuses there: Available and every Run return ErrUnsupported, which
+// callers already handle as an unavailable sandbox (sandboxed checks off, eval --sandbox
+// fails) because it also matches ErrUnavailable.
 package sandbox
 
 import (
@@ -20,12 +29,31 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
 // ErrUnavailable is returned by Run when bubblewrap cannot run here.
 var ErrUnavailable = errors.New("sandbox: bubblewrap is not available")
+
+// ErrUnsupported is returned by Available and Run on a host that is not Unix (Windows), where
+// nothing can be isolated and New therefore runs nothing, not even the probe. It matches
+// errors.ErrUnsupported and, since the sandbox cannot run there either, ErrUnavailable.
+var ErrUnsupported error = unsupportedError{}
+
+type unsupportedError struct{}
+
+func (unsupportedError) Error() string {
+	return "sandbox: sandboxed execution needs a Unix host (bubblewrap, rlimits, process groups); refusing to run code without isolation"
+}
+
+func (unsupportedError) Unwrap() []error { return []error{errors.ErrUnsupported, ErrUnavailable} }
+
+// killedExit is the exit code reported for a run killed at a limit, as a shell reports a
+// process killed by SIGKILL.
+const killedExit = 128 + 9
+
+// account is a user and group that sandboxed programs run as.
+type account struct{ uid, gid uint32 }
 
 // Limits bound one run.
 type Limits struct {
@@ -78,14 +106,17 @@ type Sandbox struct {
 	prlimit string
 	limits  Limits
 	binds   []string
-	asUser  *syscall.Credential
-	err     error // why the sandbox is unavailable, or nil
+	asUser  *account // nil: the server's own user
+	err     error    // why the sandbox is unavailable, or nil
 }
 
 // New probes bubblewrap by running a trivial program in a sandbox. The returned Sandbox is
 // never nil: when the probe failed, Available reports why and Run refuses.
 func New(ctx context.Context, o Options) *Sandbox {
 	s := &Sandbox{bwrap: o.Bwrap, limits: o.Limits.withDefaults(), binds: o.Binds}
+	if s.err = hostError(); s.err != nil {
+		return s
+	}
 	if s.bwrap == "" {
 		s.bwrap = "bwrap"
 	}
@@ -99,18 +130,14 @@ func New(ctx context.Context, o Options) *Sandbox {
 		s.err = fmt.Errorf("%w: prlimit (util-linux) is needed for the resource limits: %v", ErrUnavailable, err)
 		return s
 	}
-	// The process limit counts per user, and root is exempt from it: as root, sandboxed
-	// programs run as nobody (bubblewrap then uses an unprivileged user namespace).
-	if os.Geteuid() == 0 {
-		s.asUser = &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}
-	}
+	s.asUser = sandboxUser()
 	for _, b := range s.binds {
 		if err := os.MkdirAll(b, 0o755); err != nil {
 			s.err = fmt.Errorf("%w: %v", ErrUnavailable, err)
 			return s
 		}
 		if s.asUser != nil {
-			_ = os.Chown(b, int(s.asUser.Uid), int(s.asUser.Gid))
+			_ = os.Chown(b, int(s.asUser.uid), int(s.asUser.gid))
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -212,7 +239,7 @@ func (s *Sandbox) run(ctx context.Context, sp Spec, useFiles bool) (Result, erro
 		// The sandboxed user must own its work directory.
 		_ = filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
 			if err == nil {
-				_ = os.Lchown(p, int(s.asUser.Uid), int(s.asUser.Gid))
+				_ = os.Lchown(p, int(s.asUser.uid), int(s.asUser.gid))
 			}
 			return nil
 		})
@@ -257,8 +284,9 @@ func (s *Sandbox) run(ctx context.Context, sp Spec, useFiles bool) (Result, erro
 	rctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, s.bwrap, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.asUser}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if err := isolate(cmd, s.asUser); err != nil {
+		return Result{}, err
+	}
 	cmd.WaitDelay = 2 * time.Second
 	out := &limitedOutput{limit: lim.OutputBytes, kill: cancel}
 	cmd.Stdout = out.writer(&out.stdout)
@@ -277,12 +305,12 @@ func (s *Sandbox) run(ctx context.Context, sp Spec, useFiles bool) (Result, erro
 	case errors.As(err, &ee):
 		res.ExitCode = ee.ExitCode()
 		if res.ExitCode < 0 {
-			res.ExitCode = 128 + int(syscall.SIGKILL)
+			res.ExitCode = killedExit
 		}
 	case ctx.Err() != nil:
 		return res, ctx.Err()
 	case res.TimedOut || res.OutputExceeded:
-		res.ExitCode = 128 + int(syscall.SIGKILL)
+		res.ExitCode = killedExit
 	default:
 		return res, fmt.Errorf("sandbox: %w", err)
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -9,12 +10,13 @@ import (
 )
 
 // need returns a working sandbox, skipping the test when bubblewrap cannot run here (and
-// failing it under CI=true, where the test script installs bubblewrap).
+// failing it under CI=true, where the test script installs bubblewrap, unless the host is not
+// Unix, where no sandbox can run at all).
 func need(t *testing.T, o Options) *Sandbox {
 	t.Helper()
 	s := New(context.Background(), o)
 	if err := s.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
+		if os.Getenv("CI") == "true" && !errors.Is(err, ErrUnsupported) {
 			t.Fatalf("the sandbox must run under CI=true: %v", err)
 		}
 		t.Skipf("sandbox unavailable: %v", err)
