@@ -196,6 +196,18 @@ ok50 = (g["p50"] - d["p50"]) <= (n["p50"] - d["p50"]) + 50
 ok99 = g["p99"] <= n["p99"] + 300
 print(f"\nautoglm against the goal: p50 added {g['p50'] - d['p50']} µs vs nginx's {n['p50'] - d['p50']} µs + 50 µs: "
       f"{'met' if ok50 else 'missed'}; p99 {g['p99']} µs vs nginx's {n['p99']} µs + 300 µs: {'met' if ok99 else 'missed'}")
+# Round by round: each round ran every endpoint within the same stretch of time, so the
+# difference of two endpoints' medians in one round leaves out the drift between rounds.
+rounds = {c["name"]: c["rounds"] for c in res}
+def by_round(key, name):
+    diffs = [a[key] - b[key] for a, b in zip(rounds[name], rounds["nginx"])]
+    s = sorted(diffs)
+    return diffs, s[len(s) // 2]
+for key, what in [("p50_us", "p50")] + ([("ttft_p50_us", "time to first token p50")] if stream else []):
+    for name in ("fasthttp", "lean-floor", "autoglm"):
+        diffs, med = by_round(key, name)
+        print(f"{name} minus nginx, {what}, round by round: {', '.join(f'{v:+d}' for v in diffs)} µs (median {med:+d} µs"
+              + (f"; within +50 µs in {sum(v <= 50 for v in diffs)} of {len(diffs)} rounds)" if name == "autoglm" else ")"))
 PY
 done
 fi

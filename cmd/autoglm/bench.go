@@ -170,5 +170,13 @@ func printComparison(w io.Writer, opt bench.Options, res []bench.Compared) {
 		if r.TTFT != nil {
 			fmt.Fprintf(w, "%-10s ttft p50 %-9s p99 %s\n", "", us(r.TTFT.P50), us(r.TTFT.P99))
 		}
+		if len(c.Rounds) > 1 {
+			// Each round's median added over the baseline's in the same round.
+			fmt.Fprintf(w, "%-10s added p50 by round:", "")
+			for i, rd := range c.Rounds {
+				fmt.Fprintf(w, " %s", us(rd.P50-res[0].Rounds[i].P50))
+			}
+			fmt.Fprintln(w)
+		}
 	}
 }

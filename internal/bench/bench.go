@@ -93,6 +93,10 @@ type recorder struct {
 	nerr    int64
 	started atomic.Int64
 	sent    atomic.Int64 // started in the measured period
+
+	// round and roundTTFT, when set, also take the latencies and TTFTs of the round in
+	// progress (Compare).
+	round, roundTTFT *hdrhistogram.Histogram
 }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 600_000_000, 3) }
@@ -228,8 +232,14 @@ func drive(ctx context.Context, opt Options, client *http.Client, rec *recorder,
 		rec.n++
 		_ = rec.lat.RecordValue(max(1, lat.Microseconds()))
 		_ = rec.lag.RecordValue(max(1, sent.Sub(intended).Microseconds()))
+		if rec.round != nil {
+			_ = rec.round.RecordValue(max(1, lat.Microseconds()))
+		}
 		if opt.Stream && streamed {
 			_ = rec.ttft.RecordValue(max(1, ttft.Microseconds()))
+			if rec.roundTTFT != nil {
+				_ = rec.roundTTFT.RecordValue(max(1, ttft.Microseconds()))
+			}
 			for _, d := range itls {
 				_ = rec.itl.RecordValue(max(1, d.Microseconds()))
 			}
@@ -326,13 +336,26 @@ type Target struct {
 type Compared struct {
 	Target
 	Result *Result `json:"result"`
+	// Rounds holds each round's own figures, in the order the rounds ran. Round r of every
+	// target ran within the same stretch of time, so a difference between two targets taken
+	// round by round leaves out the drift between rounds that the merged Result carries.
+	Rounds []Round `json:"rounds"`
+}
+
+// Round is one target's figures over one round of a comparison.
+type Round struct {
+	Requests int64 `json:"requests"` // answered without error
+	P50      int64 `json:"p50_us"`   // 0 when no request was answered
+	TTFTP50  int64 `json:"ttft_p50_us,omitempty"`
 }
 
 // Compare sends the same load (opt, without its URL) to each target in turn, in rounds: round
 // r runs every target for opt.Duration/rounds after its own warm-up, in an order rotated each
 // round, and each target's measurements are merged over the rounds. On a machine whose load
-// drifts, the drift then falls on every target alike instead of on whichever ran last. Each
-// target keeps its own client, so keep-alive connections survive from one round to the next.
+// drifts, the drift then falls on every target alike instead of on whichever ran last; each
+// round's own median is kept as well (Compared.Rounds), for differences taken round by round.
+// Each target keeps its own client, so keep-alive connections survive from one round to the
+// next.
 func Compare(ctx context.Context, opt Options, targets []Target, rounds int) ([]Compared, error) {
 	if len(targets) == 0 {
 		return nil, errors.New("bench: no targets to compare")
@@ -351,6 +374,7 @@ func Compare(ctx context.Context, opt Options, targets []Target, rounds int) ([]
 	clients := make([]*http.Client, len(targets))
 	recs := make([]*recorder, len(targets))
 	measured := make([]elapsed, len(targets))
+	perRound := make([][]Round, len(targets))
 	for i := range targets {
 		if clients[i], err = newClient(first); err != nil {
 			return nil, err
@@ -363,9 +387,24 @@ func Compare(ctx context.Context, opt Options, targets []Target, rounds int) ([]
 			i := (k + r) % len(targets)
 			o := first
 			o.URL, o.Duration = targets[i].URL, slice
-			el := drive(ctx, o, clients[i], recs[i], nil)
+			rec := recs[i]
+			rec.mu.Lock()
+			rec.round, rec.roundTTFT = newHist(), newHist()
+			rec.mu.Unlock()
+			el := drive(ctx, o, clients[i], rec, nil)
 			measured[i].measured += el.measured
 			measured[i].dropped += el.dropped
+			rec.mu.Lock()
+			rd := Round{Requests: rec.round.TotalCount()}
+			if rd.Requests > 0 {
+				rd.P50 = rec.round.ValueAtQuantile(50)
+			}
+			if rec.roundTTFT.TotalCount() > 0 {
+				rd.TTFTP50 = rec.roundTTFT.ValueAtQuantile(50)
+			}
+			rec.round, rec.roundTTFT = nil, nil
+			rec.mu.Unlock()
+			perRound[i] = append(perRound[i], rd)
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -373,7 +412,7 @@ func Compare(ctx context.Context, opt Options, targets []Target, rounds int) ([]
 	}
 	out := make([]Compared, len(targets))
 	for i, t := range targets {
-		out[i] = Compared{Target: t, Result: recs[i].result(first, measured[i])}
+		out[i] = Compared{Target: t, Result: recs[i].result(first, measured[i]), Rounds: perRound[i]}
 	}
 	return out, nil
 }

@@ -115,3 +115,40 @@ func TestCompare(t *testing.T) {
 		t.Error("a comparison without endpoints accepted")
 	}
 }
+
+// TestCompareRounds: each round's median is the endpoint's own, round by round. One mock
+// holds every answer's first token 15 ms, so its medians, and only its, are at least that, and
+// the merged median lies between its rounds' medians.
+func TestCompareRounds(t *testing.T) {
+	fast := mock(t, mockllm.Options{Tokens: 2})
+	slow := mock(t, mockllm.Options{Tokens: 2, TTFT: 15 * time.Millisecond})
+	const rounds = 3
+	res, err := bench.Compare(context.Background(), bench.Options{Model: "m", Rate: 50, FromSend: true, Stream: true,
+		Duration: 600 * time.Millisecond, Warmup: 20 * time.Millisecond},
+		[]bench.Target{{Name: "fast", URL: fast}, {Name: "slow", URL: slow}}, rounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res {
+		if len(c.Rounds) != rounds {
+			t.Fatalf("%s: %d rounds, want %d", c.Name, len(c.Rounds), rounds)
+		}
+		var n int64
+		lo, hi := c.Rounds[0].P50, c.Rounds[0].P50
+		for i, r := range c.Rounds {
+			n += r.Requests
+			lo, hi = min(lo, r.P50), max(hi, r.P50)
+			slowRound := r.P50 >= 15_000 && r.TTFTP50 >= 15_000
+			if r.Requests == 0 || slowRound != (c.Name == "slow") {
+				t.Errorf("%s round %d: %+v", c.Name, i, r)
+			}
+		}
+		if n != c.Result.Requests {
+			t.Errorf("%s: rounds count %d requests, the merged result %d", c.Name, n, c.Result.Requests)
+		}
+		// The merged median lies between the rounds' medians (within the histogram's 0.1 %).
+		if p := c.Result.Latency.P50; p < lo-lo/500 || p > hi+hi/500 {
+			t.Errorf("%s: merged p50 %d outside the rounds' %d..%d", c.Name, p, lo, hi)
+		}
+	}
+}
