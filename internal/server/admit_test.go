@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openai"
-	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 )
 
@@ -29,11 +27,7 @@ func TestAdmissionRefusesExcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := router.New(cfg.Models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := newRegistry(t, cfg)
 	entered, release := make(chan struct{}, 4), make(chan struct{})
 	hold := httpapi.Route{Method: "GET", Pattern: "/v1/test/hold", Shape: apierr.ShapeOpenAI,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -48,15 +42,8 @@ func TestAdmissionRefusesExcess(t *testing.T) {
 		}}
 	lim := admission.New(admission.Config{MaxInFlight: 1, QueueDepth: 0, MaxWait: time.Second})
 	srv := server.NewWith(cfg.Server, reg, slog.New(slog.DiscardHandler), server.Options{Routes: append([]httpapi.Route{hold}, openai.New(reg, openai.Options{}).Routes()...), Admission: lim})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	base := "http://" + ln.Addr().String()
+	addr := serveLoopback(t, srv)
+	base := "http://" + addr
 
 	held := make(chan *http.Response, 1)
 	go func() {

@@ -49,11 +49,7 @@ func startAuthGateway(t *testing.T, mockURL string, customRoles map[string][]str
 	}
 	cfg.Auth.Enabled = true
 	cfg.Auth.Roles = customRoles
-	reg, err := router.New(cfg.Models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := newRegistry(t, cfg)
 	st := admintest.NewStore()
 	a, err := auth.New(auth.Options{Config: cfg.Auth, Keys: admin.KeyFeed(st), AdminKey: testAdminKey})
 	if err != nil {

@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"runtime/metrics"
@@ -17,7 +15,6 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openai"
-	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
@@ -43,23 +40,12 @@ func TestBurstLeavesNothingBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := router.New(cfg.Models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := newRegistry(t, cfg)
 	lim := admission.New(admission.Config{MaxInFlight: 4, QueueDepth: 8, MaxWait: 25 * time.Millisecond})
 	logs := &syncBuffer{}
 	srv, _ := newServer(cfg.Server, reg, telemetry.NewLogger(logs, slog.LevelInfo), server.Options{Admission: lim}, openai.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	url := "http://" + ln.Addr().String() + "/v1/chat/completions"
+	addr := serveLoopback(t, srv)
+	url := "http://" + addr + "/v1/chat/completions"
 	const body = `{"model":"glm-4-flash","messages":[{"role":"user","content":"hi"}]}`
 
 	// Idle: one request served (the upstream connection and lazily built state exist), its

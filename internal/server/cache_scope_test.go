@@ -14,7 +14,6 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openai"
-	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -29,11 +28,7 @@ func startCachedAuthGateway(t *testing.T, mockURL, scope string) (string, func(u
 		t.Fatal(err)
 	}
 	cfg.Auth.Enabled = true
-	reg, err := router.New(cfg.Models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := newRegistry(t, cfg)
 	st := admintest.NewStore()
 	a, err := auth.New(auth.Options{Config: cfg.Auth, Keys: admin.KeyFeed(st), AdminKey: testAdminKey})
 	if err != nil {

@@ -92,11 +92,7 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	reg, err := router.New(cfg.Models)
-	if err != nil {
-		t.Fatalf("registry: %v", err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := newRegistry(t, cfg)
 	logs := &syncBuffer{}
 	// Tests log everything and check every exchange against the API description; a benchmark
 	// measures the gateway as it runs, at the configured log level and with no checker
@@ -149,6 +145,31 @@ func startGateway(t testing.TB, yamlCfg string, vars map[string]string, extra ..
 		}
 	})
 	return g
+}
+
+// newRegistry builds cfg's model registry, closed when the test ends.
+func newRegistry(t testing.TB, cfg *config.Config) *router.Registry {
+	t.Helper()
+	reg, err := router.New(cfg.Models)
+	if err != nil {
+		t.Fatalf("registry: %v", err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+// serveLoopback serves srv on a loopback port until the test ends, and returns its address.
+func serveLoopback(t testing.TB, srv *server.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
 }
 
 // newServer builds a server that serves the OpenAI-compatible routes (over reg, with models)

@@ -12,7 +12,6 @@ import (
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/ratelimit"
-	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
@@ -31,11 +30,7 @@ ratelimit:
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := router.New(cfg.Models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := newRegistry(t, cfg)
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
 	lim, err := ratelimit.New(cfg.RateLimit, ratelimit.Options{Logger: log})
 	if err != nil {

@@ -149,11 +149,7 @@ telemetry:
 	if err != nil || tr == nil {
 		t.Fatalf("StartTracing = %v, %v", tr, err)
 	}
-	reg, err := router.New(cfg.Models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := newRegistry(t, cfg)
 	srv := server.NewWith(cfg.Server, reg, telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error")),
 		server.Options{Tracing: tr.Provider(), Routes: openai.New(reg, openai.Options{}).Routes()})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -351,11 +347,7 @@ func TestTracingLimitSpan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := router.New(cfg.Models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := newRegistry(t, cfg)
 	exp := tracetest.NewInMemoryExporter()
 	tr := telemetry.NewTracing(sdktrace.WithSyncer(exp))
 	limit := func(httpapi.Limit) httpapi.Stage {
