@@ -3,7 +3,6 @@ package grpcapi_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -68,22 +68,7 @@ models:
 			t.Errorf("%s %s: permission %q; want public", rt.Method, rt.Pattern, p)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return "http://" + testenv.ServeLoopback(t, srv.Serve)
 }
 
 // h2cClient speaks gRPC's HTTP/2 without TLS, as grpcurl -plaintext does.

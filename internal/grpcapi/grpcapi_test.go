@@ -3,7 +3,6 @@ package grpcapi_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/store"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -124,25 +124,13 @@ models:
 	}
 	opts.Routes = append(oa.Routes(), grpcapi.Routes(func() http.Handler { return srv.Handler() }, grpcapi.Options{MaxBytes: cfg.Server.MaxBodyBytes, Auth: g.auth})...)
 	srv = server.NewWith(cfg.Server, reg, log, opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	// Registered first, so it runs after the server has stopped.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
 		if t.Failed() && os.Getenv("AUTOGLM_TEST_LOGS") != "" {
 			t.Log(logs.String())
 		}
 	})
-	g.URL = "http://" + ln.Addr().String()
+	g.URL = "http://" + testenv.ServeLoopback(t, srv.Serve)
 	return g
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -214,25 +213,13 @@ func serveConfig(t testing.TB, cfg *config.Config) *gateway {
 	t.Cleanup(m.Close)
 	reg.SetHook(m)
 	srv := server.NewWith(cfg.Server, reg, log, server.Options{Routes: openai.New(reg, openai.Options{Logger: log}).Routes()})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	// Registered first, so it runs after the server has stopped.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
 		if t.Failed() {
 			t.Log(logs.String())
 		}
 	})
-	return &gateway{URL: "http://" + ln.Addr().String(), manager: m, reg: reg, logs: logs}
+	return &gateway{URL: "http://" + testenv.ServeLoopback(t, srv.Serve), manager: m, reg: reg, logs: logs}
 }
 
 // call posts body to path and returns the status and the decoded answer.

@@ -16,6 +16,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/server"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
 // TestAdmissionRefusesExcess fills a server with one slot and no queue: the excess is refused
@@ -42,7 +43,7 @@ func TestAdmissionRefusesExcess(t *testing.T) {
 		}}
 	lim := admission.New(admission.Config{MaxInFlight: 1, QueueDepth: 0, MaxWait: time.Second})
 	srv := server.NewWith(cfg.Server, reg, slog.New(slog.DiscardHandler), server.Options{Routes: append([]httpapi.Route{hold}, openai.New(reg, openai.Options{}).Routes()...), Admission: lim})
-	addr := serveLoopback(t, srv)
+	addr := testenv.ServeLoopback(t, srv.Serve)
 	base := "http://" + addr
 
 	held := make(chan *http.Response, 1)

@@ -14,6 +14,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
 // TestAnswerBeforeAccounting: a client has the whole answer before the gateway's accounting
@@ -38,7 +39,7 @@ func TestAnswerBeforeAccounting(t *testing.T) {
 		}
 	}
 	srv, _ := newServer(cfg.Server, reg, telemetry.NewLogger(io.Discard, slog.LevelWarn), server.Options{}, openai.Options{OnDone: onDone})
-	addr := serveLoopback(t, srv)
+	addr := testenv.ServeLoopback(t, srv.Serve)
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	for _, tc := range []struct {
 		name, body, encoding string

@@ -17,6 +17,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/openai"
 	"github.com/open-autoglm/autoglm/internal/server"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
+	"github.com/open-autoglm/autoglm/internal/testenv"
 )
 
 // heapLive is the live heap as of the last collection, from runtime/metrics.
@@ -44,7 +45,7 @@ func TestBurstLeavesNothingBehind(t *testing.T) {
 	lim := admission.New(admission.Config{MaxInFlight: 4, QueueDepth: 8, MaxWait: 25 * time.Millisecond})
 	logs := &syncBuffer{}
 	srv, _ := newServer(cfg.Server, reg, telemetry.NewLogger(logs, slog.LevelInfo), server.Options{Admission: lim}, openai.Options{})
-	addr := serveLoopback(t, srv)
+	addr := testenv.ServeLoopback(t, srv.Serve)
 	url := "http://" + addr + "/v1/chat/completions"
 	const body = `{"model":"glm-4-flash","messages":[{"role":"user","content":"hi"}]}`
 

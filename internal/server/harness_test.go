@@ -158,20 +158,6 @@ func newRegistry(t testing.TB, cfg *config.Config) *router.Registry {
 	return reg
 }
 
-// serveLoopback serves srv on a loopback port until the test ends, and returns its address.
-func serveLoopback(t testing.TB, srv *server.Server) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
-}
-
 // newServer builds a server that serves the OpenAI-compatible routes (over reg, with models)
 // before opts.Routes, as `autoglm serve` composes them.
 func newServer(cfg config.Server, reg *router.Registry, log *slog.Logger, opts server.Options, models openai.Options) (*server.Server, *openai.Handler) {

@@ -1,4 +1,5 @@
-// Package testenv gives tests the real services that `make test` starts (PostgreSQL, Redis).
+// Package testenv gives tests the real services that `make test` starts (PostgreSQL, Redis),
+// and a server on a loopback port (ServeLoopback).
 //
 // The test script exports their addresses. Under a plain `go test` without them, tests that
 // need a service are skipped; under CI=true a missing service fails the test, so CI can never
