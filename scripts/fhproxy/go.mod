@@ -2,6 +2,9 @@ module github.com/open-autoglm/autoglm/scripts/fhproxy
 
 go 1.26.0
 
+// fasthttp is the baseline itself: make bench compares autoglm with the smallest proxy on
+// fasthttp's server and client. It is this module's only direct dependency and never reaches
+// autoglm's go.mod or binary; the other three come with it.
 require github.com/valyala/fasthttp v1.79.0
 
 require (
