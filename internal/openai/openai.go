@@ -691,9 +691,13 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	// the same write rather than in one of its own after the handler returns. (A stream being
 	// cached ends after it is stored, as a non-streamed answer being cached is sent once stored:
 	// a client that has the whole answer can count on a hit.)
+	ended := false // a write has carried last
 	write := func(p []byte, last bool) bool {
-		if last && capt == nil {
-			httpapi.EndOnFlush(w)
+		if last {
+			ended = true
+			if capt == nil {
+				httpapi.EndOnFlush(w)
+			}
 		}
 		if now := time.Now(); now.Sub(moved) >= timeout/16 {
 			moved = now
@@ -785,7 +789,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			}
 		}
 		if err == io.EOF {
-			if len(pending) > 0 && !write(pending, true) {
+			// The end came on its own (or its bytes were all held back or stripped): end the
+			// client's answer now, with what is pending, not after the accounting that follows.
+			if !ended && (len(pending) > 0 || capt == nil) && !write(pending, true) {
 				return nil
 			}
 			if capt != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +21,21 @@ import (
 // TestAnswerBeforeAccounting: a client has the whole answer before the gateway's accounting
 // of it runs, so usage records and metrics never delay the client. The accounting here waits
 // until the client has read the answer to its end (or 5 s); the client must be the one that
-// ends the wait, non-streamed and streamed, with and without response compression offered.
+// ends the wait, non-streamed and streamed, with and without response compression offered,
+// and for a stream whose end comes from the upstream on its own, after its last event.
 func TestAnswerBeforeAccounting(t *testing.T) {
 	_, mockURL := startMock(t, mockllm.Options{Tokens: 4})
-	cfg, err := config.Parse([]byte(oneModel(mockURL, "")), nil)
+	// An upstream whose stream's end comes on its own, 30 ms after its last event.
+	lateEnd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n"+
+			"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\n"+
+			"data: [DONE]\n\n")
+		w.(http.Flusher).Flush()
+		time.Sleep(30 * time.Millisecond)
+	}))
+	t.Cleanup(lateEnd.Close)
+	cfg, err := config.Parse([]byte(oneModel(mockURL, "  - name: late-end\n    backends:\n      - type: openai\n        base_url: "+lateEnd.URL+"/v1\n")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +60,7 @@ func TestAnswerBeforeAccounting(t *testing.T) {
 		{"non-streamed, gzip offered", `{"model":"glm4","messages":[{"role":"user","content":"hi"}]}`, "gzip"},
 		{"streamed", `{"model":"glm4","stream":true,"messages":[{"role":"user","content":"hi"}]}`, ""},
 		{"streamed, gzip offered", `{"model":"glm4","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "gzip"},
+		{"streamed, its end arriving on its own", `{"model":"late-end","stream":true,"messages":[{"role":"user","content":"hi"}]}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			select { // a token left by an earlier case that failed
