@@ -30,6 +30,16 @@ func compress(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// A request that accepts no coding and sends none gets nothing from the wrapper but
+		// its Vary line: that is written here, and the answer goes out unwrapped (one
+		// writer, its pool and a layer on every write fewer).
+		if _, ok := r.Header["Accept-Encoding"]; !ok {
+			if _, ok := r.Header["Content-Encoding"]; !ok {
+				w.Header().Add("Vary", "Accept-Encoding")
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
 		compressed.ServeHTTP(w, r)
 	})
 }

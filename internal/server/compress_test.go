@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,12 +52,21 @@ func TestCompressionNegotiation(t *testing.T) {
 			return d.DecodeAll(b, nil)
 		}},
 		{"identity", "", func(b []byte) ([]byte, error) { return b, nil }},
+		// No Accept-Encoding at all: the answer skips the compressing writer, and still
+		// says that it varies by Accept-Encoding, so that a cache does not serve it to a
+		// client that asked for gzip.
+		{"", "", func(b []byte) ([]byte, error) { return b, nil }},
 	} {
 		req, _ := http.NewRequest("POST", g.URL+"/v1/chat/completions", strings.NewReader(body))
-		req.Header.Set("Accept-Encoding", tc.accept)
+		if tc.accept != "" {
+			req.Header.Set("Accept-Encoding", tc.accept)
+		}
 		resp, raw := rawDo(t, req)
 		if got := resp.Header.Get("Content-Encoding"); got != tc.want {
 			t.Errorf("Accept-Encoding %s: Content-Encoding %q, want %q", tc.accept, got, tc.want)
+		}
+		if vary := resp.Header.Values("Vary"); !slices.Contains(vary, "Accept-Encoding") {
+			t.Errorf("Accept-Encoding %q: Vary %q, want Accept-Encoding in it", tc.accept, vary)
 		}
 		plain, err := tc.decode(raw)
 		if err != nil || !json.Valid(plain) || !bytes.Contains(plain, []byte(`"chat.completion"`)) {

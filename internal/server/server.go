@@ -51,7 +51,7 @@ type Server struct {
 	reg      *router.Registry
 	log      *slog.Logger
 	opts     Options
-	mux      *http.ServeMux
+	mux      *routeMux
 	handler  http.Handler
 	routes   []httpapi.Route
 	shapes   map[string]apierr.Shape                                                 // route pattern → error shape
@@ -120,7 +120,7 @@ func NewWith(cfg config.Server, reg *router.Registry, log *slog.Logger, opts Opt
 	if opts.Auth != nil && !opts.Auth.Enabled() {
 		opts.Auth = nil
 	}
-	s := &Server{cfg: cfg, reg: reg, log: log, opts: opts, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, reg: reg, log: log, opts: opts, mux: newRouteMux()}
 	env := apierr.ShapeEnvelope
 	routes := []httpapi.Route{
 		{Method: "GET", Pattern: "/healthz", Shape: env, Permission: httpapi.Public, Handler: s.healthz},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/httphead"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -182,18 +183,25 @@ func (c *Client) send(hr *http.Request) (*http.Response, error) {
 // X-Api-Key, X-Goog-Api-Key, Ocp-Apim-Subscription-Key, and every OpenAI-*, Anthropic-*,
 // X-Amz-* and X-Goog-* header. name is compared case-insensitively.
 func ClientHeaderRefused(name string) bool {
-	k := strings.ToLower(name)
-	switch k {
-	case "authorization", "proxy-authorization", "cookie", "api-key", "x-api-key", "ocp-apim-subscription-key":
-		return true
+	for _, r := range refusedNames {
+		if httphead.EqualFold(name, r) {
+			return true
+		}
 	}
-	for _, p := range []string{"openai-", "anthropic-", "x-amz-", "x-goog-"} {
-		if strings.HasPrefix(k, p) {
+	for _, p := range refusedPrefixes {
+		if len(name) >= len(p) && httphead.EqualFold(name[:len(p)], p) {
 			return true
 		}
 	}
 	return false
 }
+
+// refusedNames and refusedPrefixes are ClientHeaderRefused's lists, compared by ASCII case
+// folding, so that a header name costs no lower-cased copy.
+var (
+	refusedNames    = []string{"authorization", "proxy-authorization", "cookie", "api-key", "x-api-key", "ocp-apim-subscription-key"}
+	refusedPrefixes = []string{"openai-", "anthropic-", "x-amz-", "x-goog-"}
+)
 
 // Probe asks the upstream for its model list. Any HTTP answer counts as reachable: a 401
 // means the server is up and the key is wrong, which requests will report on their own.

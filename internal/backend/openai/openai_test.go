@@ -66,6 +66,10 @@ func TestClientHeaderRefused(t *testing.T) {
 			t.Errorf("ClientHeaderRefused(%q) = %v, want %v", name, !refused, refused)
 		}
 	}
+	// It runs for every header of every request: a canonical name costs no lower-cased copy.
+	if n := testing.AllocsPerRun(100, func() { openai.ClientHeaderRefused("User-Agent") }); n != 0 {
+		t.Errorf("ClientHeaderRefused allocates %v times per call, want 0", n)
+	}
 }
 
 // BenchmarkClientDo is one non-streamed request through the backend client (request building,
