@@ -32,7 +32,11 @@ inter-token latency.
 
 --compare NAME=URL (repeated) sends the same load to each endpoint in turn, in --rounds
 rounds with the order rotated each round, and reports each one's latency and what it adds
-over the first: for side-by-side figures on a machine whose load drifts.`,
+over the first: for side-by-side figures on a machine whose load drifts. With --interleave
+(open loop only) the endpoints run together instead, one request to each in turn, in an
+order drawn afresh each cycle, --rate being the total; each endpoint is then also compared
+with each other one cycle by cycle (the median of the differences), which holds steady where
+separate medians swing with the machine.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(compare) > 0 {
@@ -83,6 +87,7 @@ over the first: for side-by-side figures on a machine whose load drifts.`,
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.StringArrayVar(&compare, "compare", nil, "NAME=URL of an endpoint to compare (repeat; the first is the baseline; replaces --url)")
 	f.IntVar(&rounds, "rounds", 4, "with --compare: rounds, each running every endpoint for duration/rounds")
+	f.BoolVar(&opt.Interleave, "interleave", false, "with --compare and --rate: send to the endpoints in turn, request by request, and compare them cycle by cycle")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }
@@ -169,6 +174,17 @@ func printComparison(w io.Writer, opt bench.Options, res []bench.Compared) {
 			us(r.Latency.P50-base.Latency.P50), us(r.Latency.P99-base.Latency.P99), r.Errors)
 		if r.TTFT != nil {
 			fmt.Fprintf(w, "%-10s ttft p50 %-9s p99 %s\n", "", us(r.TTFT.P50), us(r.TTFT.P99))
+		}
+		for _, p := range c.Paired {
+			if p.Against != res[0].Name {
+				continue
+			}
+			// The cycles' median difference against the baseline (--interleave).
+			fmt.Fprintf(w, "%-10s paired added p50 %s over %d cycles", "", us(p.P50), p.Pairs)
+			if r.TTFT != nil {
+				fmt.Fprintf(w, ", ttft %s", us(p.TTFTP50))
+			}
+			fmt.Fprintln(w)
 		}
 		if len(c.Rounds) > 1 {
 			// Each round's median added over the baseline's in the same round.

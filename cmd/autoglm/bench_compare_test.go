@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,5 +42,21 @@ func TestBenchCompareCmd(t *testing.T) {
 	}
 	if len(res) != 2 || len(res[0].Rounds) != 3 || len(res[1].Rounds) != 3 || res[1].Rounds[2].P50 < 20_000 {
 		t.Errorf("--json: %s", out)
+	}
+
+	// Interleaved: the slow mock's 20 ms shows as its paired figure over the baseline, and
+	// only the slow one has that line (the baseline is not paired with itself).
+	out, _ = runEngineCmd(t, benchCmd(), append(args, "--interleave")...)
+	var paired []string
+	for _, line := range strings.Split(out, "\n") {
+		if _, rest, ok := strings.Cut(line, "paired added p50 "); ok {
+			paired = append(paired, rest)
+		}
+	}
+	if len(paired) != 1 {
+		t.Fatalf("paired lines %q in:\n%s", paired, out)
+	}
+	if ms, err := strconv.ParseFloat(strings.TrimSuffix(strings.Fields(paired[0])[0], "ms"), 64); err != nil || ms < 20 || ms > 60 {
+		t.Errorf("paired line %q: want the slow mock's 20 ms added", paired[0])
 	}
 }

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +43,14 @@ type Options struct {
 	// loop: for comparing endpoints without the generator's own timer lag (Result.SendLag),
 	// which can reach a millisecond on a busy machine. Closed loop is the same either way.
 	FromSend bool
+	// Interleave, for Compare in open loop, sends to every target within the same stretch of
+	// time instead of to each in turn: the schedule's sends (Rate in all, so each of N
+	// targets gets Rate/N) go out in cycles of one send to each target, in an order drawn
+	// afresh for each cycle. The targets then share every moment of the machine's drift,
+	// and Compared.Paired gives, for each pair of targets, the median of the cycles'
+	// differences: on a noisy machine a much steadier figure than the difference of two
+	// medians taken apart.
+	Interleave bool
 	// Progress, if set, is called about every 200ms with the elapsed fraction in [0,1].
 	Progress func(done float64, requests int64)
 }
@@ -203,48 +213,7 @@ func drive(ctx context.Context, opt Options, client *http.Client, rec *recorder,
 		})
 	}
 
-	one := func(intended time.Time) {
-		rec.started.Add(1)
-		if !intended.Before(measureFrom) {
-			rec.sent.Add(1)
-		}
-		sent := time.Now()
-		_, ttft, itls, kind := do(runCtx, client, url, opt, body)
-		if intended.Before(measureFrom) || kind == "canceled_at_end" {
-			return
-		}
-		// Latency and TTFT count from when the request should have been sent: in open loop a
-		// sender that fell behind shows up as latency instead of vanishing.
-		from := intended
-		if opt.FromSend {
-			from = sent
-		}
-		lat := time.Since(from)
-		streamed := ttft > 0
-		ttft += sent.Sub(from)
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		if kind != "" {
-			rec.nerr++
-			rec.errs[kind]++
-			return
-		}
-		rec.n++
-		_ = rec.lat.RecordValue(max(1, lat.Microseconds()))
-		_ = rec.lag.RecordValue(max(1, sent.Sub(intended).Microseconds()))
-		if rec.round != nil {
-			_ = rec.round.RecordValue(max(1, lat.Microseconds()))
-		}
-		if opt.Stream && streamed {
-			_ = rec.ttft.RecordValue(max(1, ttft.Microseconds()))
-			if rec.roundTTFT != nil {
-				_ = rec.roundTTFT.RecordValue(max(1, ttft.Microseconds()))
-			}
-			for _, d := range itls {
-				_ = rec.itl.RecordValue(max(1, d.Microseconds()))
-			}
-		}
-	}
+	one := func(intended time.Time) { rec.send(runCtx, client, url, opt, body, intended, measureFrom) }
 
 	var wg sync.WaitGroup
 	var dropped atomic.Int64
@@ -286,6 +255,54 @@ func drive(ctx context.Context, opt Options, client *http.Client, rec *recorder,
 	close(stopProgress)
 	progressDone.Wait()
 	return elapsed{measured: min(time.Since(measureFrom), opt.Duration), dropped: dropped.Load()}
+}
+
+// send sends one request and records it in rec, unless it was due before measureFrom. It
+// returns the latency and TTFT it recorded (TTFT 0 for an answer that was not streamed), and
+// false when it recorded nothing or an error.
+func (rec *recorder) send(ctx context.Context, client *http.Client, url string, opt Options, body []byte, intended, measureFrom time.Time) (time.Duration, time.Duration, bool) {
+	rec.started.Add(1)
+	if !intended.Before(measureFrom) {
+		rec.sent.Add(1)
+	}
+	sent := time.Now()
+	_, ttft, itls, kind := do(ctx, client, url, opt, body)
+	if intended.Before(measureFrom) || kind == "canceled_at_end" {
+		return 0, 0, false
+	}
+	// Latency and TTFT count from when the request should have been sent: in open loop a
+	// sender that fell behind shows up as latency instead of vanishing.
+	from := intended
+	if opt.FromSend {
+		from = sent
+	}
+	lat := time.Since(from)
+	streamed := ttft > 0
+	ttft += sent.Sub(from)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if kind != "" {
+		rec.nerr++
+		rec.errs[kind]++
+		return 0, 0, false
+	}
+	rec.n++
+	_ = rec.lat.RecordValue(max(1, lat.Microseconds()))
+	_ = rec.lag.RecordValue(max(1, sent.Sub(intended).Microseconds()))
+	if rec.round != nil {
+		_ = rec.round.RecordValue(max(1, lat.Microseconds()))
+	}
+	if !opt.Stream || !streamed {
+		return lat, 0, true
+	}
+	_ = rec.ttft.RecordValue(max(1, ttft.Microseconds()))
+	if rec.roundTTFT != nil {
+		_ = rec.roundTTFT.RecordValue(max(1, ttft.Microseconds()))
+	}
+	for _, d := range itls {
+		_ = rec.itl.RecordValue(max(1, d.Microseconds()))
+	}
+	return lat, ttft, true
 }
 
 // schedule is an open loop's arrival times: start + i/rate, for i = 0, 1, 2, ... Send times
@@ -340,6 +357,18 @@ type Compared struct {
 	// target ran within the same stretch of time, so a difference between two targets taken
 	// round by round leaves out the drift between rounds that the merged Result carries.
 	Rounds []Round `json:"rounds"`
+	// Paired, with Options.Interleave, compares this target with each other one, cycle by
+	// cycle.
+	Paired []Pair `json:"paired,omitempty"`
+}
+
+// Pair is one target's latency minus another's, taken within each cycle of an interleaved
+// comparison (Options.Interleave), where both were answered.
+type Pair struct {
+	Against string `json:"against"`
+	Pairs   int64  `json:"pairs"`  // cycles in which both were answered
+	P50     int64  `json:"p50_us"` // median of the differences
+	TTFTP50 int64  `json:"ttft_p50_us,omitempty"`
 }
 
 // Round is one target's figures over one round of a comparison.
@@ -382,6 +411,12 @@ func Compare(ctx context.Context, opt Options, targets []Target, rounds int) ([]
 		defer clients[i].CloseIdleConnections()
 		recs[i] = newRecorder()
 	}
+	if first.Interleave {
+		if first.Rate <= 0 {
+			return nil, errors.New("bench: interleaving needs an open loop (a rate)")
+		}
+		return compareInterleaved(ctx, first, targets, rounds, clients, recs)
+	}
 	for r := range rounds {
 		for k := range targets {
 			i := (k + r) % len(targets)
@@ -415,6 +450,125 @@ func Compare(ctx context.Context, opt Options, targets []Target, rounds int) ([]
 		out[i] = Compared{Target: t, Result: recs[i].result(first, measured[i]), Rounds: perRound[i]}
 	}
 	return out, nil
+}
+
+// compareInterleaved is Compare with Options.Interleave: one open loop whose sends go to the
+// targets cycle by cycle. Round r is the cycles that began in the r-th part of the measured
+// duration.
+func compareInterleaved(ctx context.Context, opt Options, targets []Target, rounds int, clients []*http.Client, recs []*recorder) ([]Compared, error) {
+	n := len(targets)
+	body := requestBody(opt)
+	urls := make([]string, n)
+	for i, t := range targets {
+		urls[i] = strings.TrimRight(t.URL, "/") + "/chat/completions"
+	}
+	start := time.Now()
+	measureFrom := start.Add(opt.Warmup)
+	end := measureFrom.Add(opt.Duration)
+	runCtx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+	slice := opt.Duration / time.Duration(rounds)
+
+	// A cycle's figures, per target, in µs; 0 where the target's request was not answered.
+	type cycle struct {
+		round     int
+		lat, ttft []int64
+	}
+	var (
+		mu      sync.Mutex // guards the cycles' figures
+		cycles  []*cycle
+		cur     *cycle
+		wg      sync.WaitGroup
+		dropped = make([]int64, n)
+		order   = rand.Perm(n)
+		sem     = make(chan struct{}, opt.Concurrency)
+		sched   = newSchedule(start, opt.Rate)
+	)
+	for seq := 0; ; seq++ {
+		next, ok := sched.wait(runCtx, end)
+		if !ok {
+			break
+		}
+		k := seq % n
+		if k == 0 {
+			rand.Shuffle(n, func(a, b int) { order[a], order[b] = order[b], order[a] })
+			cur = nil
+			if !next.Before(measureFrom) {
+				cur = &cycle{round: min(int(next.Sub(measureFrom)/slice), rounds-1), lat: make([]int64, n), ttft: make([]int64, n)}
+				cycles = append(cycles, cur)
+			}
+		}
+		i, c := order[k], cur
+		select {
+		case sem <- struct{}{}:
+		default:
+			dropped[i]++
+			recs[i].mu.Lock()
+			if !next.Before(measureFrom) {
+				recs[i].nerr++
+				recs[i].errs["client_saturated"]++
+			}
+			recs[i].mu.Unlock()
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			lat, ttft, ok := recs[i].send(runCtx, clients[i], urls[i], opt, body, next, measureFrom)
+			if ok && c != nil {
+				mu.Lock()
+				c.lat[i], c.ttft[i] = max(1, lat.Microseconds()), ttft.Microseconds()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	measured := min(time.Since(measureFrom), opt.Duration)
+	out := make([]Compared, n)
+	for i, t := range targets {
+		out[i] = Compared{Target: t, Result: recs[i].result(opt, elapsed{measured: measured, dropped: dropped[i]})}
+		byRound := make([][]int64, rounds)
+		byRoundTTFT := make([][]int64, rounds)
+		for _, c := range cycles {
+			if c.lat[i] > 0 {
+				byRound[c.round] = append(byRound[c.round], c.lat[i])
+			}
+			if c.ttft[i] > 0 {
+				byRoundTTFT[c.round] = append(byRoundTTFT[c.round], c.ttft[i])
+			}
+		}
+		for r := range rounds {
+			out[i].Rounds = append(out[i].Rounds, Round{Requests: int64(len(byRound[r])), P50: median(byRound[r]), TTFTP50: median(byRoundTTFT[r])})
+		}
+		for j, u := range targets {
+			if j == i {
+				continue
+			}
+			var d, dt []int64
+			for _, c := range cycles {
+				if c.lat[i] > 0 && c.lat[j] > 0 {
+					d = append(d, c.lat[i]-c.lat[j])
+				}
+				if c.ttft[i] > 0 && c.ttft[j] > 0 {
+					dt = append(dt, c.ttft[i]-c.ttft[j])
+				}
+			}
+			out[i].Paired = append(out[i].Paired, Pair{Against: u.Name, Pairs: int64(len(d)), P50: median(d), TTFTP50: median(dt)})
+		}
+	}
+	return out, nil
+}
+
+// median is the middle value of v (the upper of the two middle ones for an even count), or 0
+// for none; v is sorted in place.
+func median(v []int64) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 func newClient(opt Options) (*http.Client, error) {

@@ -152,3 +152,66 @@ func TestCompareRounds(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareInterleaved: the targets share one schedule, cycle by cycle, and the paired
+// figures find a slow target's delay.
+func TestCompareInterleaved(t *testing.T) {
+	fast := mock(t, mockllm.Options{Tokens: 2})
+	slow := mock(t, mockllm.Options{Tokens: 2, TTFT: 15 * time.Millisecond})
+	const rounds, rate = 3, 60
+	opt := bench.Options{Model: "m", Rate: rate, FromSend: true, Stream: true, Interleave: true,
+		Duration: time.Second, Warmup: 50 * time.Millisecond}
+	targets := []bench.Target{{Name: "fast", URL: fast}, {Name: "slow", URL: slow}}
+	res, err := bench.Compare(context.Background(), opt, targets, rounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]bench.Compared{}
+	for _, c := range res {
+		byName[c.Name] = c
+		r := c.Result
+		// The rate is the total: each of the two targets gets half the sends.
+		if r.Errors != 0 || r.Requests < rate/2-3 || r.Requests > rate/2+3 {
+			t.Errorf("%s: %d requests, %d errors; want about %d, none failed", c.Name, r.Requests, r.Errors, rate/2)
+		}
+		if len(c.Rounds) != rounds {
+			t.Fatalf("%s: %d rounds, want %d", c.Name, len(c.Rounds), rounds)
+		}
+		// Rounds hold the cycles begun after the warm-up; a cycle that straddles its end is
+		// in the merged figures only.
+		var n int64
+		for i, rd := range c.Rounds {
+			n += rd.Requests
+			if rd.Requests == 0 || (rd.P50 >= 15_000) != (c.Name == "slow") {
+				t.Errorf("%s round %d: %+v", c.Name, i, rd)
+			}
+		}
+		if n > r.Requests || n < r.Requests-1 {
+			t.Errorf("%s: rounds count %d requests, the merged result %d", c.Name, n, r.Requests)
+		}
+		if len(c.Paired) != 1 {
+			t.Fatalf("%s: paired with %+v, want the other target only", c.Name, c.Paired)
+		}
+	}
+	s, f := byName["slow"].Paired[0], byName["fast"].Paired[0]
+	if s.Against != "fast" || f.Against != "slow" {
+		t.Fatalf("paired against %q and %q", s.Against, f.Against)
+	}
+	if s.Pairs < rate/2-4 || s.Pairs != f.Pairs {
+		t.Errorf("pairs %d and %d, want about %d each, the same", s.Pairs, f.Pairs, rate/2)
+	}
+	// The slow mock waits 15 ms before its first token; nothing else differs.
+	for _, v := range []int64{s.P50, s.TTFTP50} {
+		if v < 15_000 || v > 40_000 {
+			t.Errorf("slow minus fast %d µs, want the 15 ms delay: %+v", v, s)
+		}
+	}
+	if f.P50 > -15_000 || f.TTFTP50 > -15_000 {
+		t.Errorf("fast minus slow: %+v, want about -15 ms", f)
+	}
+
+	opt.Rate = 0
+	if _, err := bench.Compare(context.Background(), opt, targets, rounds); err == nil {
+		t.Error("interleaving a closed loop: no error")
+	}
+}
