@@ -58,7 +58,10 @@ type Server struct {
 	// head and body together; WriteTimeout is set as the write deadline before the handler
 	// runs (handlers that stream move it with http.ResponseController); IdleTimeout closes a
 	// keep-alive connection that waits this long for its next request. Zero: no limit
-	// (IdleTimeout falls back to ReadTimeout, as in net/http).
+	// (IdleTimeout falls back to ReadTimeout, as in net/http). A deadline at least twice
+	// WatchAfter away (2 s without a watch) is enforced by the server's sweep, up to a
+	// quarter of WatchAfter late and never early, instead of by a timer of its own per
+	// request (sweep.go); so are the deadlines handlers set that far ahead.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 
 	// MaxHeaderBytes bounds the request line and header together (default 64 KiB);
@@ -94,6 +97,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	connsGone chan struct{} // closed when conns empties during shutdown
 	inShut    atomic.Bool
+	sweeping  bool      // the sweep is running (sweep.go); guarded by mu
 	bufs      sync.Pool // *[]byte write buffers, taken per request
 	date      atomic.Pointer[dateText]
 }
@@ -169,6 +173,7 @@ func (s *Server) newConn(rwc net.Conn) *conn {
 		s.conns = map[*conn]struct{}{}
 	}
 	s.conns[c] = struct{}{}
+	s.startSweep()
 	s.mu.Unlock()
 	if s.ConnState != nil {
 		s.ConnState(rwc, http.StateNew)
@@ -268,6 +273,14 @@ type conn struct {
 
 	mu    sync.Mutex
 	phase connPhase
+
+	// The deadlines the sweep enforces (sweep.go), in Unix nanoseconds, 0 for none; rSet
+	// and wSet say whether the socket holds a read or write deadline set through them;
+	// handed, that the connection was handed off and is no longer this server's.
+	dmu             sync.Mutex
+	readBy, writeBy int64
+	rSet, wSet      bool
+	handed          bool
 }
 
 func (c *conn) closeIfIdle() {
@@ -329,9 +342,9 @@ func (c *conn) serve() {
 			switch {
 			case first && s.ReadHeaderTimeout > 0:
 				// A new connection must start its first request within ReadHeaderTimeout.
-				_ = c.rwc.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
+				c.setReadBy(time.Now().Add(s.ReadHeaderTimeout))
 			case idle > 0:
-				_ = c.rwc.SetReadDeadline(time.Now().Add(idle))
+				c.setReadBy(time.Now().Add(idle))
 			}
 			if _, err := c.br.Peek(1); err != nil {
 				return
@@ -346,12 +359,12 @@ func (c *conn) serve() {
 		headBuffered := headInBuffer(c.br)
 		switch {
 		case s.ReadHeaderTimeout > 0 && !headBuffered:
-			_ = c.rwc.SetReadDeadline(start.Add(s.ReadHeaderTimeout))
+			c.setReadBy(start.Add(s.ReadHeaderTimeout))
 		case s.ReadHeaderTimeout > 0:
 		case s.ReadTimeout > 0:
-			_ = c.rwc.SetReadDeadline(start.Add(s.ReadTimeout))
+			c.setReadBy(start.Add(s.ReadTimeout))
 		case idle > 0:
-			_ = c.rwc.SetReadDeadline(time.Time{})
+			c.setReadBy(time.Time{})
 		}
 		h := &c.head
 		raw, err := readHead(c.br, h, c.raw, maxHead, maxFields)
@@ -379,12 +392,12 @@ func (c *conn) serve() {
 			delete(h.header, "Upgrade")
 		}
 		if s.ReadTimeout > 0 {
-			_ = c.rwc.SetReadDeadline(start.Add(s.ReadTimeout))
+			c.setReadBy(start.Add(s.ReadTimeout))
 		} else if s.ReadHeaderTimeout > 0 {
-			_ = c.rwc.SetReadDeadline(time.Time{})
+			c.setReadBy(time.Time{})
 		}
 		if s.WriteTimeout > 0 {
-			_ = c.rwc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+			c.setWriteBy(time.Now().Add(s.WriteTimeout))
 		}
 		if !c.serveOne(base, h, maxHead) {
 			return
@@ -434,10 +447,7 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 	w := &response{c: c, req: req, header: make(http.Header, 4), contentLen: -1,
 		noBody: h.method == http.MethodHead, close: h.close, buf: s.getBuf()}
 	c.out = s.getBuf()
-	watchAfter := s.WatchAfter
-	if watchAfter == 0 {
-		watchAfter = 100 * time.Millisecond
-	}
+	watchAfter := s.watchAfter()
 	var wt *watch
 	if watchAfter > 0 {
 		wt = &c.watch
@@ -517,7 +527,7 @@ func (c *conn) refuse(status int, msg string) {
 	text := strconv.Itoa(status) + " " + http.StatusText(status)
 	out := "HTTP/1.1 " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
 		strconv.Itoa(len(msg)) + "\r\n\r\n" + msg
-	_ = c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.setWriteBy(time.Now().Add(time.Second))
 	_, _ = c.rwc.Write([]byte(out))
 }
 
@@ -529,7 +539,7 @@ func (c *conn) handOff() {
 		b, _ := c.br.Peek(n)
 		pre = append(pre, b...)
 	}
-	_ = c.rwc.SetDeadline(time.Time{})
+	c.release()
 	c.srv.Fallback(&replayConn{Conn: c.rwc, pre: pre})
 }
 
@@ -564,49 +574,51 @@ func (r stashReader) Read(p []byte) (int, error) {
 // watch notices a client leaving while a handler runs long: once the handler has run for
 // WatchAfter with the request body read to its end, a goroutine reads the connection; EOF
 // or an error cancels the request's context, and bytes (the next, pipelined request) are kept
-// for the connection's reader. stop ends the read before the connection reads again.
+// for the connection's reader. The sweep (sweep.go) starts it when it is due; stop ends the
+// read before the connection reads again.
 type watch struct {
 	c     *conn
 	b     *body
 	after time.Duration
-	timer *time.Timer
 
 	mu    sync.Mutex
+	at    int64         // when the sweep starts the read (Unix nanoseconds); 0: not armed
 	state int           // 0 armed, 1 reading, 2 stopped
 	done  chan struct{} // closed when the read returns
 	gone  bool          // the client closed or reset the connection
 }
 
-// arm starts the watch's timer for a new request; a run left over from an earlier request
-// finds the new state and acts on it (at worst watching sooner than after).
+// arm sets the watch for a new request.
 func (w *watch) arm(c *conn, b *body, after time.Duration) {
+	at := time.Now().Add(after).UnixNano()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.c, w.b, w.after, w.state, w.gone = c, b, after, 0, false
-	if w.timer == nil {
-		w.timer = time.AfterFunc(after, w.run)
-	} else {
-		w.timer.Reset(after)
-	}
+	w.c, w.b, w.after, w.state, w.gone, w.at = c, b, after, 0, false, at
+	w.mu.Unlock()
 }
 
-func (w *watch) run() {
+// due starts the watch's read if it is armed and its time has come (the sweep calls it).
+func (w *watch) due(now int64) {
 	w.mu.Lock()
-	if w.state != 0 {
+	if w.state != 0 || w.at == 0 || now < w.at {
 		w.mu.Unlock()
 		return
 	}
 	if w.b != nil && !w.b.read.Load() {
 		// The handler is still reading the body: the connection is its; look again later.
-		w.timer.Reset(w.after)
+		w.at = now + int64(w.after)
 		w.mu.Unlock()
 		return
 	}
+	w.at = 0
 	w.state, w.done = 1, make(chan struct{})
 	// The watch outlives ReadTimeout, which bounds the request, not the handler. Under the
 	// lock, so that stop's deadline comes after this one.
-	_ = w.c.rwc.SetReadDeadline(time.Time{})
+	w.c.setReadBy(time.Time{})
 	w.mu.Unlock()
+	go w.read()
+}
+
+func (w *watch) read() {
 	defer close(w.done)
 	buf := make([]byte, 512)
 	n, err := w.c.rwc.Read(buf)
@@ -624,19 +636,18 @@ func (w *watch) run() {
 
 // stop ends the watch and reports whether the client left.
 func (w *watch) stop() bool {
-	w.timer.Stop()
 	w.mu.Lock()
 	prev := w.state
-	w.state = 2
+	w.state, w.at = 2, 0
 	if prev == 1 {
-		_ = w.c.rwc.SetReadDeadline(time.Unix(1, 0))
+		w.c.setReadBy(aLongTimeAgo)
 	}
 	w.mu.Unlock()
 	if prev != 1 {
 		return false
 	}
 	<-w.done
-	_ = w.c.rwc.SetReadDeadline(time.Time{})
+	w.c.setReadBy(time.Time{})
 	return w.gone
 }
 
