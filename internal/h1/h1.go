@@ -59,9 +59,10 @@ type Server struct {
 	// runs (handlers that stream move it with http.ResponseController); IdleTimeout closes a
 	// keep-alive connection that waits this long for its next request. Zero: no limit
 	// (IdleTimeout falls back to ReadTimeout, as in net/http). A deadline at least twice
-	// WatchAfter away (2 s without a watch) is enforced by the server's sweep, up to a
-	// quarter of WatchAfter late and never early, instead of by a timer of its own per
-	// request (sweep.go); so are the deadlines handlers set that far ahead.
+	// WatchAfter away (2 s without a watch) is enforced by the server's sweep instead of by
+	// a timer of its own per request (sweep.go), never early and up to a quarter of
+	// WatchAfter late (up to a second when no request has come for a second); so are the
+	// deadlines handlers set that far ahead.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 
 	// MaxHeaderBytes bounds the request line and header together (default 64 KiB);
@@ -97,8 +98,11 @@ type Server struct {
 	conns     map[*conn]struct{}
 	connsGone chan struct{} // closed when conns empties during shutdown
 	inShut    atomic.Bool
-	sweeping  bool      // the sweep is running (sweep.go); guarded by mu
-	bufs      sync.Pool // *[]byte write buffers, taken per request
+	sweeping  bool          // the sweep is running (sweep.go); guarded by mu
+	sweepBusy atomic.Bool   // a request began since the sweep last looked
+	sweepIdle atomic.Bool   // the sweep rests (ticks once a second)
+	sweepWake chan struct{} // wakes a resting sweep; capacity 1
+	bufs      sync.Pool     // *[]byte write buffers, taken per request
 	date      atomic.Pointer[dateText]
 }
 
@@ -171,6 +175,7 @@ func (s *Server) newConn(rwc net.Conn) *conn {
 	}
 	if s.conns == nil {
 		s.conns = map[*conn]struct{}{}
+		s.sweepWake = make(chan struct{}, 1)
 	}
 	s.conns[c] = struct{}{}
 	s.startSweep()
@@ -184,6 +189,13 @@ func (s *Server) newConn(rwc net.Conn) *conn {
 func (s *Server) forget(c *conn, state http.ConnState) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if len(s.conns) == 0 {
+		// A resting sweep finds the server without connections at once, and ends.
+		select {
+		case s.sweepWake <- struct{}{}:
+		default:
+		}
+	}
 	if len(s.conns) == 0 && s.connsGone != nil {
 		close(s.connsGone)
 		s.connsGone = nil
@@ -353,6 +365,7 @@ func (c *conn) serve() {
 		if !c.setPhase(phaseActive) {
 			return
 		}
+		s.noteRequest()
 		start := time.Now()
 		// A head already whole in the buffer is parsed without reading the socket, so the
 		// deadline that bounds reading it is not set: one timer change fewer per request.

@@ -16,7 +16,8 @@ import (
 //
 // So each server runs one sweep while it has connections: every tick (a quarter of
 // WatchAfter, at most 250 ms, at least 1 ms) it looks at each connection's coarse deadlines
-// and its watch. A deadline at least eight ticks away is only noted on the connection (a
+// and its watch; after a second without a request it rests at one tick a second until the
+// next request wakes it. A deadline at least eight ticks away is only noted on the connection (a
 // store under an uncontended lock) and enforced by the sweep, which sets the socket's
 // deadline in the past once it is due, at most one tick late and never early. A nearer one
 // (and any the sweep cannot time well enough) goes to the socket as before.
@@ -48,17 +49,44 @@ func (s *Server) coarse(t time.Time) bool { return time.Until(t) >= 8*s.tick() }
 func (s *Server) startSweep() {
 	if !s.sweeping {
 		s.sweeping = true
+		s.sweepIdle.Store(false)
 		go s.sweep()
 	}
 }
 
+// restAfter is how long the sweep goes without a request before it slows to one tick a
+// second; the next request wakes it (noteRequest).
+const restAfter = time.Second
+
+// noteRequest tells the sweep a request has begun: it keeps the sweep at its full rate, and
+// wakes a resting one so that the request's watch and deadlines are timed at that rate.
+func (s *Server) noteRequest() {
+	s.sweepBusy.Store(true)
+	if s.sweepIdle.Load() {
+		select {
+		case s.sweepWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // sweep enforces the coarse deadlines and starts the watches that are due, until the server
-// has no connection left (newConn starts it again).
+// has no connection left (newConn starts it again). After restAfter without a request it
+// rests, ticking once a second (enough for deadlines of seconds), until a request wakes it.
+// The request sets sweepBusy before it looks at sweepIdle, and the sweep sets sweepIdle
+// before it looks at sweepBusy again: with both atomic, a request either finds the sweep
+// resting and wakes it, or is seen by it and keeps it at full rate.
 func (s *Server) sweep() {
-	t := time.NewTicker(s.tick())
+	tick := s.tick()
+	t := time.NewTimer(tick)
 	defer t.Stop()
 	var cs []*conn
-	for range t.C {
+	quiet := time.Duration(0) // time since the last request was noted
+	for {
+		select {
+		case <-t.C:
+		case <-s.sweepWake:
+		}
 		s.mu.Lock()
 		if len(s.conns) == 0 {
 			s.sweeping = false
@@ -75,6 +103,25 @@ func (s *Server) sweep() {
 			c.expire(now)
 		}
 		clear(cs)
+		next := tick
+		switch {
+		case s.sweepBusy.Swap(false):
+			quiet = 0
+			s.sweepIdle.Store(false)
+		case s.sweepIdle.Load():
+			next = time.Second
+		default:
+			quiet += tick
+			if quiet >= restAfter {
+				s.sweepIdle.Store(true)
+				if s.sweepBusy.Load() {
+					s.sweepIdle.Store(false) // a request came in meanwhile
+				} else {
+					next = time.Second
+				}
+			}
+		}
+		t.Reset(next)
 	}
 }
 

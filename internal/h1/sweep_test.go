@@ -212,3 +212,50 @@ func TestSweepStopsWithTheLastConnection(t *testing.T) {
 		eventually(false)
 	}
 }
+
+// After a second without requests the sweep rests; the next request wakes it, so that its
+// watch still starts after WatchAfter, not at the resting sweep's next tick.
+func TestSweepRestsAndWakes(t *testing.T) {
+	canceled := make(chan time.Time, 1)
+	s := &Server{WatchAfter: 40 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			<-r.Context().Done()
+			canceled <- time.Now()
+		}
+	})}
+	addr := serveTest(t, s, listen(t))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !s.sweepIdle.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweep did not rest after a second without requests")
+		}
+	}
+	_, _ = io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(20 * time.Millisecond)
+	if s.sweepIdle.Load() {
+		t.Error("the request did not wake the resting sweep")
+	}
+	time.Sleep(80 * time.Millisecond) // past WatchAfter: the watch reads the connection by now
+	left := time.Now()
+	c.Close()
+	select {
+	case at := <-canceled:
+		// A resting sweep would start the watch only at its next tick, up to a second on.
+		if d := at.Sub(left); d > 500*time.Millisecond {
+			t.Errorf("the request was canceled %v after the client left", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request was not canceled after the client left")
+	}
+	if s.sweepIdle.Load() {
+		t.Error("the sweep still rests while a request runs")
+	}
+}
