@@ -286,13 +286,11 @@ type conn struct {
 	mu    sync.Mutex
 	phase connPhase
 
-	// The deadlines the sweep enforces (sweep.go), in Unix nanoseconds, 0 for none; rSet
-	// and wSet say whether the socket holds a read or write deadline set through them;
-	// handed, that the connection was handed off and is no longer this server's.
-	dmu             sync.Mutex
-	readBy, writeBy int64
-	rSet, wSet      bool
-	handed          bool
+	// The read and write deadlines (sweep.go), and handed: the connection was handed off
+	// and is no longer this server's.
+	dmu    sync.Mutex
+	rd, wd deadline
+	handed bool
 }
 
 func (c *conn) closeIfIdle() {
