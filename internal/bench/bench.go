@@ -229,12 +229,7 @@ func drive(ctx context.Context, opt Options, client *http.Client, rec *recorder,
 			case sem <- struct{}{}:
 			default:
 				dropped.Add(1)
-				rec.mu.Lock()
-				if !next.Before(measureFrom) {
-					rec.nerr++
-					rec.errs["client_saturated"]++
-				}
-				rec.mu.Unlock()
+				rec.saturated(next, measureFrom)
 				continue
 			}
 			wg.Go(func() {
@@ -303,6 +298,18 @@ func (rec *recorder) send(ctx context.Context, client *http.Client, url string, 
 		_ = rec.itl.RecordValue(max(1, d.Microseconds()))
 	}
 	return lat, ttft, true
+}
+
+// saturated records a send the open loop skipped because Concurrency requests were in
+// flight: an error of the run, when it was due in the measured period.
+func (rec *recorder) saturated(intended, measureFrom time.Time) {
+	if intended.Before(measureFrom) {
+		return
+	}
+	rec.mu.Lock()
+	rec.nerr++
+	rec.errs["client_saturated"]++
+	rec.mu.Unlock()
 }
 
 // schedule is an open loop's arrival times: start + i/rate, for i = 0, 1, 2, ... Send times
@@ -503,12 +510,7 @@ func compareInterleaved(ctx context.Context, opt Options, targets []Target, roun
 		case sem <- struct{}{}:
 		default:
 			dropped[i]++
-			recs[i].mu.Lock()
-			if !next.Before(measureFrom) {
-				recs[i].nerr++
-				recs[i].errs["client_saturated"]++
-			}
-			recs[i].mu.Unlock()
+			recs[i].saturated(next, measureFrom)
 			continue
 		}
 		wg.Go(func() {
