@@ -557,22 +557,38 @@ func readError(err error) error {
 	return &apierr.Error{Kind: apierr.Invalid, Code: apierr.CodeBadBody, Message: "could not read the request body", Err: err}
 }
 
-// forwardHeaders picks the client headers an upstream may see: User-Agent and the trace id.
-// No credential or billing header is forwarded (Authorization, OpenAI-Organization,
-// OpenAI-Project, ...): the backend's own key, organization and project apply, so a client
-// cannot choose which upstream account pays (see backend/openai.ClientHeaderRefused).
+// forwardHeaders picks the client headers an upstream may see: User-Agent, and the caller's
+// W3C trace context (a well-formed traceparent, with its tracestate), passed on unchanged so
+// that an upstream's traces continue the caller's with the caller's sampling decision. With
+// tracing on, the attempt's own traceparent replaces it (telemetry.InjectUpstream, which also
+// sets X-Trace-Id to the request's trace id: a client's X-Trace-Id reaches the upstream only
+// when it was accepted as the trace id). No credential or billing header is forwarded
+// (Authorization, OpenAI-Organization, OpenAI-Project, ...): the backend's own key,
+// organization and project apply, so a client cannot choose which upstream account pays (see
+// backend/openai.ClientHeaderRefused).
 func forwardHeaders(h http.Header) http.Header {
 	var out http.Header
-	for _, k := range []string{"User-Agent", telemetry.TraceHeader} {
-		if v := h.Get(k); v != "" {
-			if out == nil {
-				out = make(http.Header, 2)
-			}
-			out.Set(k, v)
+	add := func(k, v string) {
+		if out == nil {
+			out = make(http.Header, 3)
+		}
+		out[k] = []string{v}
+	}
+	if v := h.Get("User-Agent"); v != "" {
+		add("User-Agent", v)
+	}
+	if tp := h.Get("Traceparent"); telemetry.ValidTraceparent(tp) {
+		add("Traceparent", tp)
+		if ts := h.Get("Tracestate"); ts != "" && len(ts) <= maxTracestate {
+			add("Tracestate", ts)
 		}
 	}
 	return out
 }
+
+// maxTracestate is the longest tracestate passed on: W3C Trace Context allows a vendor to
+// drop one longer than 512 characters.
+const maxTracestate = 512
 
 // relayed are the upstream response headers a client sees; the rest (hop-by-hop, cookies,
 // the upstream's own rate-limit and server headers) stay behind. The upstream's X-Request-Id

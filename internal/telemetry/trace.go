@@ -88,28 +88,26 @@ func TraceID(ctx context.Context) string {
 
 // InjectUpstream writes the trace context of ctx into the headers of a request to an upstream:
 // with tracing on, a W3C traceparent naming the current span (the upstream attempt) and any
-// baggage; with it off, a traceparent carrying the request's trace id when that is a W3C one,
-// so an upstream's own traces still join the caller's (not sampled: this gateway records
-// nothing). X-Trace-Id carries the request's trace id either way.
+// baggage. X-Trace-Id carries the request's trace id either way. With tracing off it writes no
+// traceparent: a caller's own traceparent is passed on unchanged by the route that forwards
+// the caller's headers, and none is made up. A made-up one would have to be flagged not
+// sampled, and an upstream whose tracer follows its parent's decision (OpenTelemetry's
+// default) then records nothing, where without one it starts a trace of its own.
 func InjectUpstream(ctx context.Context, h http.Header) {
-	id := TraceID(ctx)
-	if id != "" && h.Get(TraceHeader) == "" {
+	if id := TraceID(ctx); id != "" && h.Get(TraceHeader) == "" {
 		h.Set(TraceHeader, id)
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		propagator.Inject(ctx, propagation.HeaderCarrier(h))
-		return
 	}
-	if len(id) != 32 || !isLowerHex(id) || id == "00000000000000000000000000000000" {
-		return
-	}
-	var b [55]byte
-	copy(b[:], "00-")
-	copy(b[3:], id)
-	b[35] = '-'
-	var sid [8]byte
-	binary.BigEndian.PutUint64(sid[:], mrand.Uint64()|1) // never the invalid all-zero parent id
-	hex.Encode(b[36:52], sid[:])
-	copy(b[52:], "-00")
-	h["Traceparent"] = []string{string(b[:])}
+}
+
+// ValidTraceparent reports whether v is a well-formed W3C traceparent of version 00 with a
+// valid trace id and parent id: the only kind passed on to an upstream.
+func ValidTraceparent(v string) bool {
+	// version "-" trace-id(32 hex) "-" parent-id(16 hex) "-" flags(2 hex)
+	return len(v) == 55 && v[:3] == "00-" && v[35] == '-' && v[52] == '-' &&
+		isLowerHex(v[3:35]) && v[3:35] != "00000000000000000000000000000000" &&
+		isLowerHex(v[36:52]) && v[36:52] != "0000000000000000" &&
+		v[53] == '0' && v[54] >= '0' && v[54] <= '3' // sampled, random (W3C level 2): the flags defined
 }

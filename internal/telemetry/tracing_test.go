@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -122,15 +123,21 @@ func TestSpanTreeAndIDs(t *testing.T) {
 
 func TestInjectUpstream(t *testing.T) {
 	id := "4bf92f3577b34da6a3ce929d0e0e4736"
-	// Off: the request's trace id in traceparent, unsampled, with a fresh parent id.
+	// Off: the trace id as X-Trace-Id, and no traceparent made up (a caller's own is passed
+	// on by the route, not here).
 	h := http.Header{}
 	InjectUpstream(WithTraceID(context.Background(), id), h)
-	tp := h.Get("Traceparent")
-	sc, ok := parseTraceparent(tp)
-	if !ok || sc.TraceID().String() != id || sc.IsSampled() || h.Get(TraceHeader) != id {
-		t.Errorf("off: traceparent %q, X-Trace-Id %q", tp, h.Get(TraceHeader))
+	if h.Get("Traceparent") != "" || h.Get(TraceHeader) != id || len(h) != 1 {
+		t.Errorf("off: %v", h)
 	}
-	// A request id that is not a W3C trace id travels only as X-Trace-Id.
+	// Off, with the caller's traceparent already among the headers: left as it is.
+	caller := "00-" + id + "-00f067aa0ba902b7-01"
+	h = http.Header{"Traceparent": {caller}}
+	InjectUpstream(WithTraceID(context.Background(), id), h)
+	if h.Get("Traceparent") != caller || h.Get(TraceHeader) != id {
+		t.Errorf("off, caller's traceparent: %v", h)
+	}
+	// A request id that is not a W3C trace id travels as X-Trace-Id too.
 	h = http.Header{}
 	InjectUpstream(WithTraceID(context.Background(), "my-request-1"), h)
 	if h.Get("Traceparent") != "" || h.Get(TraceHeader) != "my-request-1" {
@@ -146,6 +153,50 @@ func TestInjectUpstream(t *testing.T) {
 	if h.Get("Traceparent") != want {
 		t.Errorf("on: traceparent %q, want %q", h.Get("Traceparent"), want)
 	}
+}
+
+func TestValidTraceparent(t *testing.T) {
+	for v, want := range map[string]bool{
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01":  true,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00":  true,
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01":  false, // invalid trace id
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01":  false, // invalid parent id
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01":  false, // upper case
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01":  false, // another version
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03":  true,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff":  false, // flags not defined
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-": false,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01":  false,
+		"": false,
+	} {
+		if got := ValidTraceparent(v); got != want {
+			t.Errorf("ValidTraceparent(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// FuzzValidTraceparent: whatever ValidTraceparent accepts, OpenTelemetry's W3C propagator
+// reads as the same trace id, parent id and sampling flag, so what is passed on is a trace
+// context an upstream's tracer can continue.
+func FuzzValidTraceparent(f *testing.F) {
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02")
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03")
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff")
+	f.Add("00-00000000000000000000000000000000-00f067aa0ba902b7-01")
+	f.Add("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	f.Fuzz(func(t *testing.T, v string) {
+		if !ValidTraceparent(v) {
+			return
+		}
+		ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier{"Traceparent": {v}})
+		sc := trace.SpanContextFromContext(ctx)
+		sampled := v[54]&1 == 1 // the flags' low bit, whatever the case of the hex digit
+		if !sc.IsValid() || sc.TraceID().String() != v[3:35] || sc.SpanID().String() != v[36:52] || sc.IsSampled() != sampled {
+			t.Fatalf("accepted %q, which the propagator reads as %v", v, sc)
+		}
+	})
 }
 
 func parseTraceparent(v string) (trace.SpanContext, bool) {
