@@ -47,6 +47,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
+	"github.com/open-autoglm/autoglm/internal/httphead"
 	"github.com/open-autoglm/autoglm/internal/router"
 )
 
@@ -292,7 +293,7 @@ func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-cache")
 	// The answer's headers depend on these request headers: a copy kept for one kind of
 	// navigation must not stand for another.
-	h.Add("Vary", "Accept-Encoding, Sec-Fetch-Site, Sec-Fetch-Mode")
+	httphead.AddVary(h, "Accept-Encoding", "Sec-Fetch-Site", "Sec-Fetch-Mode")
 	gz := acceptsGzip(r)
 	body, etag := c.index, c.etags[b2i(gz)][b2i(coop)]
 	if gz {
@@ -328,7 +329,7 @@ func (c *Console) serveUI(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", ctype)
 	// Asset names carry a hash of their content: a changed file is a new name.
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Add("Vary", "Accept-Encoding")
+	httphead.AddVary(h, "Accept-Encoding")
 	if acceptsGzip(r) {
 		if gz, err := fs.ReadFile(c.files, name+".gz"); err == nil {
 			h.Set("Content-Encoding", "gzip")

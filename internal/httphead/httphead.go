@@ -6,14 +6,15 @@
 // (internal/backend/openai) are both built on it; what differs between them — the request line
 // and the status line, the limits, the rules that frame a body — stays with each.
 //
-// Apart from AppendLine growing the buffer it is given and NewNames building a table, nothing
-// here allocates.
+// Apart from AppendLine growing the buffer it is given, NewNames building a table and AddVary
+// writing a header, nothing here allocates.
 package httphead
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
+	"net/http"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -123,6 +124,38 @@ func HasToken(vs []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// AddVary adds the request header names to h's Vary field, each once: the names already
+// listed (in any of its lines, in any case) are not repeated, and the field is left as one
+// line. Two stages that each vary on Accept-Encoding (compression, and a handler that serves
+// precompressed files) so answer with one "Vary: Accept-Encoding, ..." rather than two lines
+// naming it twice.
+func AddVary(h http.Header, names ...string) {
+	vs := h.Values("Vary")
+	if HasToken(vs, "*") {
+		return // varies on everything already
+	}
+	var add []string
+	for _, n := range names {
+		if !HasToken(vs, n) && !HasToken(add, n) {
+			add = append(add, n)
+		}
+	}
+	if len(add) == 0 && len(vs) <= 1 {
+		return
+	}
+	var all []string
+	for _, v := range vs {
+		for more := true; more; {
+			var elem string
+			elem, v, more = strings.Cut(v, ",")
+			if elem = trimBlanks(elem); elem != "" && !HasToken(all, elem) {
+				all = append(all, elem)
+			}
+		}
+	}
+	h.Set("Vary", strings.Join(append(all, add...), ", "))
 }
 
 // trimBlanks returns s without the spaces and tabs at its start and end.

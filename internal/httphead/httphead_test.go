@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -406,4 +408,30 @@ func FuzzAppendLine(f *testing.F) {
 			rest = rest[len(want):]
 		}
 	})
+}
+
+func TestAddVary(t *testing.T) {
+	for _, tc := range []struct {
+		have  []string
+		names []string
+		want  []string
+	}{
+		{nil, []string{"Accept-Encoding"}, []string{"Accept-Encoding"}},
+		{[]string{"Accept-Encoding"}, []string{"Accept-Encoding", "Sec-Fetch-Site"}, []string{"Accept-Encoding, Sec-Fetch-Site"}},
+		{[]string{"accept-encoding"}, []string{"Accept-Encoding"}, []string{"accept-encoding"}},
+		{[]string{"Accept-Encoding", "Origin, Accept-Encoding"}, nil, []string{"Accept-Encoding, Origin"}},
+		{[]string{"Origin"}, []string{"Sec-Fetch-Mode", "Sec-Fetch-Mode"}, []string{"Origin, Sec-Fetch-Mode"}},
+		{[]string{" Origin ,, Cookie"}, []string{"cookie"}, []string{" Origin ,, Cookie"}}, // nothing to add: left as it is
+		{[]string{" Origin ,, Cookie"}, []string{"Accept"}, []string{"Origin, Cookie, Accept"}},
+		{[]string{"*"}, []string{"Origin"}, []string{"*"}}, // already varies on everything
+	} {
+		h := http.Header{}
+		for _, v := range tc.have {
+			h.Add("Vary", v)
+		}
+		AddVary(h, tc.names...)
+		if got := h.Values("Vary"); !slices.Equal(got, tc.want) {
+			t.Errorf("Vary %q + %q = %q, want %q", tc.have, tc.names, got, tc.want)
+		}
+	}
 }
