@@ -402,9 +402,13 @@ func (c *conn) serve() {
 			}
 			delete(h.header, "Upgrade")
 		}
-		if s.ReadTimeout > 0 {
+		// The body's deadline. Without ReadHeaderTimeout the head was read under this very
+		// deadline (or under none), which is left as it is.
+		switch {
+		case s.ReadHeaderTimeout <= 0:
+		case s.ReadTimeout > 0:
 			c.setReadBy(start.Add(s.ReadTimeout))
-		} else if s.ReadHeaderTimeout > 0 {
+		default:
 			c.setReadBy(time.Time{})
 		}
 		if s.WriteTimeout > 0 {

@@ -177,6 +177,52 @@ func TestSweepEnforcesCoarseDeadlines(t *testing.T) {
 	}
 }
 
+// With ReadTimeout and no ReadHeaderTimeout, ReadTimeout bounds the head and the body together,
+// from the request's first byte: a head that never ends and a body that stops coming are both
+// cut off once it has passed, and not before.
+func TestReadTimeoutAloneBoundsHeadAndBody(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	bodyErr := make(chan time.Time, 1)
+	s := &Server{ReadTimeout: timeout, WatchAfter: 40 * time.Millisecond,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				bodyErr <- time.Now()
+			}
+		})}
+	addr := serveTest(t, s, listen(t))
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	c := dial()
+	begun := time.Now()
+	_, _ = io.WriteString(c, "POST /x HTTP/1.1\r\nHost: h\r\n") // and never the empty line
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := bufio.NewReader(c).ReadByte(); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the server kept a connection with an unfinished head open")
+	}
+	if d := time.Since(begun); d < timeout-10*time.Millisecond || d > 5*time.Second {
+		t.Errorf("unfinished head: closed after %v, want %v or a little more", d, timeout)
+	}
+
+	c = dial()
+	begun = time.Now()
+	_, _ = io.WriteString(c, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhalf.") // and never the rest
+	select {
+	case at := <-bodyErr:
+		if d := at.Sub(begun); d < timeout-10*time.Millisecond || d > 5*time.Second {
+			t.Errorf("unfinished body: the handler's read failed after %v, want %v or a little more", d, timeout)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler's read of an unfinished body never failed")
+	}
+}
+
 // The sweep runs while the server has connections and stops with the last one.
 func TestSweepStopsWithTheLastConnection(t *testing.T) {
 	s := &Server{WatchAfter: 4 * time.Millisecond, Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
