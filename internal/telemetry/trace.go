@@ -55,14 +55,21 @@ func TraceIDFromRequest(r *http.Request) string {
 	if v := r.Header.Get(TraceHeader); ValidTraceID(v) {
 		return v
 	}
-	// traceparent: version "-" trace-id(32 hex) "-" parent-id(16 hex) "-" flags(2 hex)
-	if tp := r.Header.Get("Traceparent"); len(tp) >= 55 && tp[2] == '-' && tp[35] == '-' {
-		id := tp[3:35]
-		if isLowerHex(id) && id != "00000000000000000000000000000000" {
-			return id
-		}
+	if id, ok := traceparentID(r.Header.Get("Traceparent")); ok {
+		return id
 	}
 	return NewTraceID()
+}
+
+// traceparentID returns the trace id of a W3C traceparent, version "-" trace-id(32 hex) "-"
+// parent-id(16 hex) "-" flags(2 hex), of any version (a later one may add fields): false when
+// the value is too short to hold those fields or the trace id is not valid.
+func traceparentID(tp string) (string, bool) {
+	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' {
+		return "", false
+	}
+	id := tp[3:35]
+	return id, isLowerHex(id) && id != "00000000000000000000000000000000"
 }
 
 func isLowerHex(s string) bool {
@@ -105,9 +112,8 @@ func InjectUpstream(ctx context.Context, h http.Header) {
 // ValidTraceparent reports whether v is a well-formed W3C traceparent of version 00 with a
 // valid trace id and parent id: the only kind passed on to an upstream.
 func ValidTraceparent(v string) bool {
-	// version "-" trace-id(32 hex) "-" parent-id(16 hex) "-" flags(2 hex)
-	return len(v) == 55 && v[:3] == "00-" && v[35] == '-' && v[52] == '-' &&
-		isLowerHex(v[3:35]) && v[3:35] != "00000000000000000000000000000000" &&
+	_, ok := traceparentID(v)
+	return ok && len(v) == 55 && v[:2] == "00" && v[52] == '-' &&
 		isLowerHex(v[36:52]) && v[36:52] != "0000000000000000" &&
 		v[53] == '0' && v[54] >= '0' && v[54] <= '3' // sampled, random (W3C level 2): the flags defined
 }
