@@ -190,15 +190,11 @@ func (s *Server) forget(c *conn, state http.ConnState) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	if len(s.conns) == 0 {
-		// A resting sweep finds the server without connections at once, and ends.
-		select {
-		case s.sweepWake <- struct{}{}:
-		default:
+		s.wakeSweep() // a resting sweep finds the server without connections at once, and ends
+		if s.connsGone != nil {
+			close(s.connsGone)
+			s.connsGone = nil
 		}
-	}
-	if len(s.conns) == 0 && s.connsGone != nil {
-		close(s.connsGone)
-		s.connsGone = nil
 	}
 	s.mu.Unlock()
 	if s.ConnState != nil {

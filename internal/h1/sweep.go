@@ -64,10 +64,16 @@ const restAfter = time.Second
 func (s *Server) noteRequest() {
 	s.sweepBusy.Store(true)
 	if s.sweepIdle.Load() {
-		select {
-		case s.sweepWake <- struct{}{}:
-		default:
-		}
+		s.wakeSweep()
+	}
+}
+
+// wakeSweep makes the sweep look now rather than at its next tick; a wake already pending
+// stands for this one.
+func (s *Server) wakeSweep() {
+	select {
+	case s.sweepWake <- struct{}{}:
+	default:
 	}
 }
 
