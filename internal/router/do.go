@@ -324,7 +324,7 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 	t.requests.Add(1)
 	start := time.Now()
 	// The attempt's span is the parent of the upstream request: its traceparent names it.
-	ctx, span := telemetry.StartSpan(ctx, telemetry.SpanUpstream, oteltrace.WithSpanKind(oteltrace.SpanKindClient))
+	ctx, span := telemetry.StartSpan(ctx, telemetry.SpanUpstream, clientKind)
 	if span.IsRecording() {
 		span.SetAttributes(telemetry.GenAIOperationName.String(telemetry.GenAIOperation(req.Op.String())),
 			telemetry.GenAIRequestModel.String(t.Model), telemetry.GenAIProviderName.String(t.Type),
@@ -451,6 +451,10 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 	resp.Body = b
 	return resp, nil, false
 }
+
+// clientKind marks an attempt's span as the client side of the upstream call; made once, as
+// the option is the same for every attempt.
+var clientKind = oteltrace.WithSpanKind(oteltrace.SpanKindClient)
 
 func ttftError(t *Target, err error) *apierr.Error {
 	return &apierr.Error{Kind: apierr.Timeout, Code: apierr.CodeUpstreamTimeout,

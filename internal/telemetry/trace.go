@@ -109,6 +109,13 @@ func InjectUpstream(ctx context.Context, h http.Header) {
 	}
 }
 
+// CarriesSpan reports whether InjectUpstream would write a traceparent for ctx: tracing is on
+// and ctx holds a valid span context. Without one it writes at most X-Trace-Id, which lets an
+// upstream client that writes its headers itself skip the propagator.
+func CarriesSpan(ctx context.Context) bool {
+	return trace.SpanContextFromContext(ctx).IsValid()
+}
+
 // ValidTraceparent reports whether v is a well-formed W3C traceparent of version 00 with a
 // valid trace id and parent id: the only kind passed on to an upstream.
 func ValidTraceparent(v string) bool {

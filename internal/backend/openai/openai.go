@@ -4,6 +4,7 @@
 package openai
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +39,17 @@ type Client struct {
 	// upstream's redirect is not followed anyway (Do): a proxy passes on what the address
 	// it was given answers, as nginx's proxy_pass does.
 	rt http.RoundTripper
+
+	// The direct head, when rt is this package's Transport and base a plain-HTTP address
+	// (direct is then that Transport): Do writes the request's head itself from heads, the
+	// request line, Host and the fixed fields of each operation made once, rather than
+	// building an http.Request and a header map for Transport to write out again. probe is a
+	// request to base, never sent: the proxy settings are asked about it on every request, as
+	// Transport asks about each request it is given.
+	direct *Transport
+	addr   string
+	probe  *http.Request
+	heads  [backend.OpResponses + 1][]byte
 }
 
 // Header values every request carries, shared by all requests and never written to.
@@ -123,11 +137,145 @@ func New(cfg config.Backend, rt http.RoundTripper) (*Client, error) {
 	if cfg.Project != "" {
 		c.headers.Set("OpenAI-Project", cfg.Project)
 	}
+	if t, ok := rt.(*Transport); ok {
+		c.directHead(t)
+	}
 	return c, nil
+}
+
+// directHead prepares the direct head (see Client) for t, when base allows it: plain HTTP,
+// no user in the address, and no configured header that Transport leaves to net/http.
+func (c *Client) directHead(t *Transport) {
+	u, err := url.Parse(c.base)
+	if err != nil || u.Scheme != "http" || u.Host == "" || u.User != nil || passedToStd(c.headers) {
+		return
+	}
+	probe, err := http.NewRequest(http.MethodPost, c.base, nil)
+	if err != nil {
+		return
+	}
+	var heads [len(c.heads)][]byte
+	for op := range heads {
+		pu, err := url.Parse(c.base + backend.Op(op).Path())
+		if err != nil {
+			return
+		}
+		var b bytes.Buffer
+		w := bufio.NewWriter(&b)
+		w.WriteString("POST " + pu.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: application/json\r\n")
+		if c.auth != nil {
+			writeField(w, "Authorization", c.auth[0])
+		}
+		writeHeader(w, c.headers)
+		_ = w.Flush()
+		heads[op] = b.Bytes()
+	}
+	c.direct, c.probe, c.heads = t, probe, heads
+	c.addr = u.Host
+	if u.Port() == "" {
+		c.addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+}
+
+// passedToStd reports whether h holds a field for which Transport sends a request through
+// net/http rather than its direct path.
+func passedToStd(h http.Header) bool {
+	for _, k := range stdFields {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// doDirect sends req with the direct head, or reports false when req must go the general way:
+// tracing is on (the propagator writes the trace fields), a client header is one Transport
+// leaves to net/http, or the upstream is reached through a proxy.
+//
+// The upstream sees what the general way sends: the fixed fields, Content-Length, Accept,
+// the client's headers less those refused (ClientHeaderRefused) and those the backend sets
+// itself, a default User-Agent when there is none, and X-Trace-Id unless one is set already.
+func (c *Client) doDirect(ctx context.Context, req *backend.Request) (*http.Response, bool, error) {
+	if telemetry.CarriesSpan(ctx) || passedToStd(req.Header) || int(req.Op) >= len(c.heads) {
+		return nil, false, nil
+	}
+	if c.direct.Proxy != nil {
+		if u, err := c.direct.Proxy(c.probe); err != nil || u != nil {
+			return nil, false, nil
+		}
+	}
+	resp, err := c.direct.exchange(ctx, c.addr, http.MethodPost, func(w *bufio.Writer) error {
+		w.Write(c.heads[req.Op])
+		w.WriteString("Content-Length: ")
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(req.Body)), 10))
+		if req.Stream {
+			w.WriteString("\r\nAccept: text/event-stream\r\n")
+		} else {
+			w.WriteString("\r\nAccept: application/json\r\n")
+		}
+		id := telemetry.TraceID(ctx)
+		if id != "" && c.value(req.Header, telemetry.TraceHeader) != "" {
+			id = "" // the request has its own
+		}
+		for k, vs := range req.Header {
+			if c.setsItself(k) || ClientHeaderRefused(k) || (id != "" && k == telemetry.TraceHeader) {
+				continue
+			}
+			for _, v := range vs {
+				writeField(w, k, v)
+			}
+		}
+		if _, ok := c.headers["User-Agent"]; !ok {
+			if _, ok := req.Header["User-Agent"]; !ok {
+				w.WriteString("User-Agent: Go-http-client/1.1\r\n")
+			}
+		}
+		if id != "" {
+			writeField(w, telemetry.TraceHeader, id)
+		}
+		w.WriteString("\r\n")
+		_, err := w.Write(req.Body)
+		return err
+	})
+	return resp, true, err
+}
+
+// setsItself reports whether the backend writes the field k whatever the client sent.
+func (c *Client) setsItself(k string) bool {
+	switch k {
+	case "Content-Type", "Accept", "Authorization", "Host", "Content-Length":
+		return true
+	}
+	_, ok := c.headers[k]
+	return ok
+}
+
+// value is the first value of the field k on a request with the client headers h: the
+// backend's own, else the client's unless refused.
+func (c *Client) value(h http.Header, k string) string {
+	if vs, ok := c.headers[k]; ok {
+		return vs[0]
+	}
+	if vs := h[k]; len(vs) > 0 && !ClientHeaderRefused(k) {
+		return vs[0]
+	}
+	return ""
 }
 
 // Do forwards req upstream.
 func (c *Client) Do(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+	if c.direct != nil {
+		resp, ok, err := c.doDirect(ctx, req)
+		if ok {
+			if err == nil {
+				resp, err = refuseRedirect(resp)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &backend.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+		}
+	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+req.Op.Path(), bytes.NewReader(req.Body))
 	if err != nil {
 		return nil, err
@@ -169,6 +317,11 @@ func (c *Client) send(hr *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	return refuseRedirect(resp)
+}
+
+// refuseRedirect passes resp on unless it is a redirect, which it closes and reports.
+func refuseRedirect(resp *http.Response) (*http.Response, error) {
 	if resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusNotModified {
 		_ = resp.Body.Close()
 		return nil, fmt.Errorf("%w (status %d to %q)", ErrRedirect, resp.StatusCode, resp.Header.Get("Location"))

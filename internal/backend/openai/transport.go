@@ -79,17 +79,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // direct reports whether req can take the direct path.
 func (t *Transport) direct(req *http.Request) bool {
-	if req.URL.Scheme != "http" || req.URL.Host == "" || req.Close || req.Trailer != nil ||
+	if req.URL.Scheme != "http" || req.URL.Host == "" || req.URL.User != nil || req.Close || req.Trailer != nil ||
 		(req.Method != http.MethodGet && req.Method != http.MethodPost) {
 		return false
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.ContentLength <= 0 {
 		return false // length unknown: Std sends it chunked
 	}
-	for _, k := range []string{"Expect", "Upgrade", "Connection", "Transfer-Encoding", "Te"} {
-		if _, ok := req.Header[k]; ok {
-			return false
-		}
+	if passedToStd(req.Header) {
+		return false
 	}
 	if t.Proxy != nil {
 		if u, err := t.Proxy(req); err != nil || u != nil {
@@ -98,6 +96,10 @@ func (t *Transport) direct(req *http.Request) bool {
 	}
 	return true
 }
+
+// stdFields are the request header fields the direct path leaves to net/http, which knows
+// what they ask of the connection.
+var stdFields = []string{"Expect", "Upgrade", "Connection", "Transfer-Encoding", "Te"}
 
 // CloseIdleConnections closes the idle connections of both paths.
 func (t *Transport) CloseIdleConnections() {
@@ -217,23 +219,41 @@ func (t *Transport) put(addr string, c *conn) {
 }
 
 func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	closeBody := func() {
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		closeBody()
-		return nil, err
-	}
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
 	}
+	// RoundTrip closes the request's body in every case, once.
+	closed := req.Body == nil
+	closeBody := func() {
+		if !closed {
+			closed = true
+			_ = req.Body.Close()
+		}
+	}
+	resp, err := t.exchange(req.Context(), addr, req.Method, func(w *bufio.Writer) error {
+		err := writeRequest(w, req)
+		closeBody()
+		return err
+	})
+	closeBody()
+	if err != nil {
+		return nil, err
+	}
+	resp.Request = req
+	return resp, nil
+}
+
+// exchange is one request and answer on a pooled connection to addr: write puts the whole
+// request (head and body) into the connection's buffer, which is then flushed; the answer's
+// head is read and its body handed back framed. method is the request's, which decides
+// whether the answer has a body.
+func (t *Transport) exchange(ctx context.Context, addr, method string, write func(*bufio.Writer) error) (*http.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c, err := t.get(ctx, addr)
 	if err != nil {
-		closeBody()
 		return nil, err
 	}
 	// A canceled request unblocks the connection's reads and writes at once; the connection is
@@ -247,8 +267,10 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	err = writeRequest(c.bw, req)
-	closeBody()
+	err = write(c.bw)
+	if err == nil {
+		err = c.bw.Flush()
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -256,7 +278,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	var resp *http.Response
 	var f framing
 	for {
-		resp, f, err = readResponse(c.br, req.Method)
+		resp, f, err = readResponse(c.br, method)
 		if err != nil {
 			return fail(err)
 		}
@@ -269,7 +291,6 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errors.New("upstream switched protocols unasked"))
 	}
-	resp.Request = req
 	b := &body{t: t, c: c, addr: addr, stop: stop, keep: !resp.Close, left: f.length}
 	if f.none {
 		resp.Body = http.NoBody
@@ -283,7 +304,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// writeRequest writes req's head and body in one flush.
+// writeRequest writes req's head and body into w; the caller flushes them in one write.
 func writeRequest(w *bufio.Writer, req *http.Request) error {
 	w.WriteString(req.Method)
 	w.WriteByte(' ')
@@ -314,7 +335,7 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 			return errors.New("request body length differs from its ContentLength")
 		}
 	}
-	return w.Flush()
+	return nil
 }
 
 // lineBreaks turns the line breaks in a header value into spaces.
@@ -324,22 +345,35 @@ var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
 // line breaks in a value become spaces and the value is trimmed, so that no value can start a
 // field of its own — but in the map's order: Header.Write sorts the names first, work the
 // upstream has no use for.
+//
+// Host and Content-Length in h are dropped: the request's framing is the transport's own, and
+// a second Content-Length would let the upstream and the gateway disagree on where the body
+// ends.
 func writeHeader(w *bufio.Writer, h http.Header) {
 	for k, vs := range h {
-		if !httpguts.ValidHeaderFieldName(k) {
+		if k == "Host" || k == "Content-Length" {
 			continue
 		}
 		for _, v := range vs {
-			w.WriteString(k)
-			w.WriteString(": ")
-			v = strings.Trim(v, " \t\r\n")
-			if strings.ContainsAny(v, "\r\n") {
-				v = lineBreaks.Replace(v)
-			}
-			w.WriteString(v)
-			w.WriteString("\r\n")
+			writeField(w, k, v)
 		}
 	}
+}
+
+// writeField writes one header field "k: v", as writeHeader says: nothing for an invalid
+// name, v trimmed and its line breaks made spaces.
+func writeField(w *bufio.Writer, k, v string) {
+	if !httpguts.ValidHeaderFieldName(k) {
+		return
+	}
+	w.WriteString(k)
+	w.WriteString(": ")
+	v = strings.Trim(v, " \t\r\n")
+	if strings.ContainsAny(v, "\r\n") {
+		v = lineBreaks.Replace(v)
+	}
+	w.WriteString(v)
+	w.WriteString("\r\n")
 }
 
 // body is an answer read on the direct path, framed as readResponse found. Its end hands the
