@@ -431,7 +431,9 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 	}
 	ctx, cancel := context.WithCancel(base)
 	c.cancel = cancel
-	req := &http.Request{
+	// Built in place and copied once, with its context, by WithContext: one request
+	// allocated rather than two.
+	hreq := http.Request{
 		Method:        h.method,
 		URL:           u,
 		Proto:         h.proto,
@@ -446,15 +448,15 @@ func (c *conn) serveOne(base context.Context, h *head, maxHead int) bool {
 	}
 	var b *body
 	if h.contentLength == 0 {
-		req.Body = http.NoBody
+		hreq.Body = http.NoBody
 	} else {
 		b = newBody(c.br, h, maxHead)
-		req.Body = b
+		hreq.Body = b
 		if h.chunked {
-			req.TransferEncoding = []string{"chunked"}
+			hreq.TransferEncoding = []string{"chunked"}
 		}
 	}
-	req = req.WithContext(ctx)
+	req := hreq.WithContext(ctx)
 	w := &response{c: c, req: req, header: make(http.Header, 4), contentLen: -1,
 		noBody: h.method == http.MethodHead, close: h.close, buf: s.getBuf()}
 	c.out = s.getBuf()

@@ -32,17 +32,23 @@ func (s *Server) chain(h http.Handler, admit bool) http.Handler {
 	if s.opts.Tracing != nil {
 		h = s.serverSpan(h)
 	}
-	h = s.accessLog(h)
-	return s.traceID(h)
+	return s.observe(h)
 }
 
-// traceID accepts a well-formed X-Trace-Id (or W3C traceparent) or makes one, puts it in the
+// observe is the first stage: the request's trace id and its access log line.
+//
+// It accepts a well-formed X-Trace-Id (or W3C traceparent) or makes one, puts it in the
 // context and echoes it in the response header, and again as X-Request-Id, the header OpenAI's
 // and Anthropic's SDKs read as the request id (so a client's request id is the trace id). A
 // browser's navigation (Sec-Fetch-Dest: document) also gets Cross-Origin-Opener-Policy:
 // same-origin, whatever the route.
-func (s *Server) traceID(next http.Handler) http.Handler {
+//
+// Once the handler has returned it writes one JSON line per request: trace id, method, path,
+// status, duration, model, backend, bytes written and client address. Both facts go into the
+// context as one layer (telemetry.WithRequest), with one copy of the request.
+func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		id := telemetry.TraceIDFromRequest(r)
 		// Both headers carry one value: one read-only slice serves both (the canonical keys
 		// are written directly; a later Set replaces the slice rather than writing into it).
@@ -59,8 +65,51 @@ func (s *Server) traceID(next http.Handler) http.Handler {
 			// and without the header.
 			h[coopHeaderKey] = coopSameOrigin
 		}
-		ctx := telemetry.WithTraceID(r.Context(), id)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		// The recorder and the request's info in one allocation.
+		st := &struct {
+			rec  recorder
+			info telemetry.RequestInfo
+		}{rec: recorder{ResponseWriter: w}}
+		rec, info := &st.rec, &st.info
+		ctx := telemetry.WithRequest(r.Context(), id, info)
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		status := rec.status
+		if rec.canceled || r.Context().Err() != nil {
+			// The client went away before the answer was complete, even if a stream had begun.
+			status = apierr.StatusClientClosed
+		} else if status == 0 {
+			status = http.StatusOK
+		}
+		model, backend := info.Snapshot()
+		if s.opts.Observe != nil {
+			s.opts.Observe(info.Route(), r.Method, status, time.Since(start))
+		}
+		level := slog.LevelInfo
+		if status >= 500 && status != apierr.StatusClientClosed {
+			level = slog.LevelWarn
+		}
+		if rec.shed {
+			level = slog.LevelDebug
+		}
+		if !s.log.Enabled(ctx, level) {
+			return
+		}
+		attrs := make([]slog.Attr, 0, 9)
+		attrs = append(attrs,
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int64("bytes", rec.bytes),
+			slog.String("client", r.RemoteAddr),
+		)
+		if model != "" {
+			attrs = append(attrs, slog.String("model", model))
+		}
+		if backend != "" {
+			attrs = append(attrs, slog.String("backend", backend))
+		}
+		s.log.LogAttrs(ctx, level, "request", attrs...)
 	})
 }
 
@@ -131,59 +180,6 @@ func recorderOf(w http.ResponseWriter) *recorder {
 			return nil
 		}
 	}
-}
-
-// accessLog writes one JSON line per request: trace id, method, path, status, duration, model,
-// backend, bytes written and client address.
-func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		// The recorder and the request's info in one allocation.
-		st := &struct {
-			rec  recorder
-			info telemetry.RequestInfo
-		}{rec: recorder{ResponseWriter: w}}
-		rec, info := &st.rec, &st.info
-		ctx := telemetry.WithRequestInfo(r.Context(), info)
-		next.ServeHTTP(rec, r.WithContext(ctx))
-		status := rec.status
-		if rec.canceled || r.Context().Err() != nil {
-			// The client went away before the answer was complete, even if a stream had begun.
-			status = apierr.StatusClientClosed
-		} else if status == 0 {
-			status = http.StatusOK
-		}
-		model, backend := info.Snapshot()
-		if s.opts.Observe != nil {
-			s.opts.Observe(info.Route(), r.Method, status, time.Since(start))
-		}
-		level := slog.LevelInfo
-		if status >= 500 && status != apierr.StatusClientClosed {
-			level = slog.LevelWarn
-		}
-		if rec.shed {
-			level = slog.LevelDebug
-		}
-		if !s.log.Enabled(ctx, level) {
-			return
-		}
-		attrs := make([]slog.Attr, 0, 9)
-		attrs = append(attrs,
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.Int64("bytes", rec.bytes),
-			slog.String("client", r.RemoteAddr),
-		)
-		if model != "" {
-			attrs = append(attrs, slog.String("model", model))
-		}
-		if backend != "" {
-			attrs = append(attrs, slog.String("backend", backend))
-		}
-		s.log.LogAttrs(ctx, level, "request", attrs...)
-	})
 }
 
 // recoverPanics turns a handler panic into a 500 (when nothing was written yet) and keeps the
