@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -594,6 +595,59 @@ func TestParseRetryAfter(t *testing.T) {
 	} {
 		if got := retryAfter(tc.in, now); got != tc.want {
 			t.Errorf("retryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestFirstChunkBufferReuse: a stream's first chunk, read ahead into a buffer that is reused,
+// reaches its reader whole however it is read; an answer closed with part of its first chunk
+// unread gives nothing more, and the next stream's first chunk is its own.
+func TestFirstChunkBufferReuse(t *testing.T) {
+	chunk := func(tag string) func(context.Context, *backend.Request) (*backend.Response, error) {
+		return func(context.Context, *backend.Request) (*backend.Response, error) {
+			return &backend.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}},
+				Body: io.NopCloser(strings.NewReader("data: " + strings.Repeat(tag, 300) + "\n\ndata: [DONE]\n\n"))}, nil
+		}
+	}
+	fakes := map[string]*fake{"a": {do: chunk("a")}, "b": {do: chunk("b")}}
+	r := newTestRegistry(t, "models:\n  - name: a\n"+backends("a")+"  - name: b\n"+backends("b"), fakes)
+	for i := range 20 {
+		name, tag := "a", "a"
+		if i%2 == 1 {
+			name, tag = "b", "b"
+		}
+		m, _ := r.Lookup(name)
+		resp, _, err := r.Do(context.Background(), m, chatRequest(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 3 {
+			// Read a little of the first chunk, then give up on the answer.
+			p := make([]byte, 10)
+			if _, err := resp.Body.Read(p); err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			if n, err := resp.Body.Read(p); n != 0 || err == nil {
+				t.Fatalf("a read after Close gave %d bytes (%q), err %v", n, p[:n], err)
+			}
+			continue
+		}
+		var got bytes.Buffer
+		p := make([]byte, 7) // smaller than the first chunk: it is read out in pieces
+		for {
+			n, err := resp.Body.Read(p)
+			got.Write(p[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = resp.Body.Close()
+		if want := "data: " + strings.Repeat(tag, 300) + "\n\ndata: [DONE]\n\n"; got.String() != want {
+			t.Fatalf("stream %d of %s: got %q", i, name, got.String())
 		}
 	}
 }
