@@ -449,9 +449,8 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 			span.AddEvent(telemetry.EventFirstToken, oteltrace.WithAttributes(
 				attribute.Float64("gen_ai.server.time_to_first_token", time.Since(start).Seconds())))
 		}
-		b.pending = buf[:n]
 		if n > 0 {
-			b.first = fb
+			b.pending, b.first = buf[:n], fb // else the buffer went back above
 		}
 		if rerr == io.EOF {
 			b.eof = true
