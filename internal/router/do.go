@@ -425,13 +425,13 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 		for n == 0 && rerr == nil {
 			n, rerr = resp.Body.Read(buf)
 		}
-		if n == 0 {
+		if n > 0 {
+			b.pending, b.first = buf[:n], fb
+		} else {
 			firstChunks.Put(fb)
 		}
 		if !stopTTFT() {
-			if n > 0 {
-				firstChunks.Put(fb)
-			}
+			b.dropFirst()
 			_ = resp.Body.Close()
 			return fail(FailTTFT, ttftError(t, rerr), true)
 		}
@@ -448,9 +448,6 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 		if span.IsRecording() {
 			span.AddEvent(telemetry.EventFirstToken, oteltrace.WithAttributes(
 				attribute.Float64("gen_ai.server.time_to_first_token", time.Since(start).Seconds())))
-		}
-		if n > 0 {
-			b.pending, b.first = buf[:n], fb // else the buffer went back above
 		}
 		if rerr == io.EOF {
 			b.eof = true
@@ -672,9 +669,10 @@ func (b *body) dropFirst() {
 	}
 }
 
-// firstChunks holds the buffers a stream's first chunk is read ahead into: a fresh 4 KiB for
-// every stream was measured to cost its time to first token 13-16 µs at 200 requests/s (the
-// memory is cold and must be cleared), a buffer taken back here nothing of the kind.
+// firstChunks holds the buffers a stream's first chunk is read ahead into. A fresh 4 KiB for
+// every stream measured 13-16 µs more on its time to first token at 200 requests/s than a
+// buffer taken back here; why is not known (an extra 4 KiB allocated elsewhere on the path
+// cost nothing measurable). See docs/BENCHMARKS.md.
 var firstChunks = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
 // Close implements io.Closer. Closing before the end abandons the upstream request.
