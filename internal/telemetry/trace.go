@@ -104,7 +104,7 @@ func InjectUpstream(ctx context.Context, h http.Header) {
 	if id := TraceID(ctx); id != "" && h.Get(TraceHeader) == "" {
 		h.Set(TraceHeader, id)
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+	if CarriesSpan(ctx) {
 		propagator.Inject(ctx, propagation.HeaderCarrier(h))
 	}
 }
