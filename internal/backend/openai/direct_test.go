@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -125,8 +127,10 @@ func TestDirectHeadMatchesGeneral(t *testing.T) {
 // one through a proxy.
 func TestDirectHeadFallsBack(t *testing.T) {
 	var hits atomic.Int64
+	var seen atomic.Value // the last request's traceparent
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		seen.Store(r.Header.Get("Traceparent"))
 		_, _ = io.WriteString(w, `{}`)
 	}))
 	defer up.Close()
@@ -136,9 +140,9 @@ func TestDirectHeadFallsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do := func(h http.Header) {
+	do := func(ctx context.Context, h http.Header) {
 		t.Helper()
-		resp, err := c.Do(context.Background(), &backend.Request{Op: backend.OpChat, Body: []byte(`{}`), Header: h})
+		resp, err := c.Do(ctx, &backend.Request{Op: backend.OpChat, Body: []byte(`{}`), Header: h})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,9 +155,23 @@ func TestDirectHeadFallsBack(t *testing.T) {
 		}
 		return nil, nil
 	}
-	do(http.Header{"Connection": {"close"}})
+	do(context.Background(), http.Header{"Connection": {"close"}})
 	if probes.Load() != 0 {
 		t.Error("a request with Connection took the direct head")
+	}
+	// Tracing on: the propagator writes the attempt's traceparent, which the direct head
+	// does not carry.
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1},
+		TraceFlags: trace.FlagsSampled})
+	do(trace.ContextWithSpanContext(context.Background(), sc), nil)
+	if probes.Load() != 0 {
+		t.Error("a request with tracing on took the direct head")
+	}
+	if want := "00-01000000000000000000000000000000-0100000000000000-01"; seen.Load() != want {
+		t.Errorf("traceparent upstream %q, want %q", seen.Load(), want)
+	}
+	if hits.Load() != 2 {
+		t.Fatalf("upstream reached %d times, want 2", hits.Load())
 	}
 	// A proxy that the settings name for this upstream: the request goes to it, through Std.
 	proxied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +190,7 @@ func TestDirectHeadFallsBack(t *testing.T) {
 	if string(b) != `{"via":"proxy"}` {
 		t.Errorf("through the proxy: %q", b)
 	}
-	if hits.Load() != 1 {
-		t.Errorf("upstream reached %d times, want 1 (the proxied request must not reach it directly)", hits.Load())
+	if hits.Load() != 2 {
+		t.Errorf("upstream reached %d times, want 2 (the proxied request must not reach it directly)", hits.Load())
 	}
 }
