@@ -184,3 +184,13 @@ func upper(c byte) byte {
 	}
 	return c
 }
+
+// Get is h.Get(key) for a key written in canonical form, as the keys of every header a parser
+// made are: the map is read directly, and key is not put in canonical form again on each call
+// (the request path reads a handful of fields per request).
+func Get(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}

@@ -269,9 +269,6 @@ func FuzzLookup(f *testing.F) {
 			if k, ok := NewNames(want).Lookup([]byte(name)); !ok || k != want {
 				t.Fatalf("Lookup(%q) in a table of %q = %q, %v", name, want, k, ok)
 			}
-			if c, _ := canonical(nil, []byte(name)); string(c) != want {
-				t.Fatalf("canonical(%q) = %q, textproto %q", name, c, want)
-			}
 		}
 	})
 }
@@ -433,5 +430,22 @@ func TestAddVary(t *testing.T) {
 		if got := h.Values("Vary"); !slices.Equal(got, tc.want) {
 			t.Errorf("Vary %q + %q = %q, want %q", tc.have, tc.names, got, tc.want)
 		}
+	}
+}
+
+// TestGet: the direct read gives what http.Header.Get gives for a canonical key.
+func TestGet(t *testing.T) {
+	h := http.Header{}
+	h.Set("content-type", "application/json")
+	h["X-Empty"] = []string{}
+	h.Add("X-Two", "a")
+	h.Add("X-Two", "b")
+	for _, k := range []string{"Content-Type", "X-Empty", "X-Two", "X-Missing"} {
+		if got, want := Get(h, k), h.Get(k); got != want {
+			t.Errorf("Get(%q) = %q, want %q", k, got, want)
+		}
+	}
+	if Get(nil, "Content-Type") != "" {
+		t.Error("Get on a nil header")
 	}
 }

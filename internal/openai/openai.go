@@ -25,6 +25,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
+	"github.com/open-autoglm/autoglm/internal/httphead"
 	"github.com/open-autoglm/autoglm/internal/reqbody"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
@@ -621,7 +622,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 	if vs := resp.Header["X-Request-Id"]; len(vs) > 0 && vs[0] != "" {
 		hdr["X-Upstream-Request-Id"] = vs[:1:1]
 	}
-	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	stream := strings.HasPrefix(httphead.Get(resp.Header, "Content-Type"), "text/event-stream")
 	bp := copyPool.Get().(*[]byte)
 	defer copyPool.Put(bp)
 	buf := *bp
@@ -640,7 +641,7 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, resp *backend.Re
 			h.opt.Logger.WarnContext(r.Context(), "upstream answer broke off before its first byte", "err", err)
 			return upstreamBreak(err, apierr.CodeUpstreamError, "the model's upstream broke off before answering")
 		}
-		if cl := resp.Header.Get("Content-Length"); cl != "" {
+		if cl := httphead.Get(resp.Header, "Content-Length"); cl != "" {
 			hdr.Set("Content-Length", cl)
 		}
 		w.WriteHeader(resp.StatusCode)

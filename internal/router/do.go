@@ -19,6 +19,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/backend"
+	"github.com/open-autoglm/autoglm/internal/httphead"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 	"github.com/open-autoglm/autoglm/internal/wire"
 )
@@ -415,7 +416,7 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 	}
 	b := &body{rc: resp.Body, r: r, m: cm, t: t, trial: trial, start: start, status: resp.StatusCode, span: span,
 		idle: t.timeouts.Idle.D(), actx: actx, client: clientCtx, cancel: cancel, cancelTotal: cancelTotal}
-	if req.Stream && resp.StatusCode/100 == 2 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if req.Stream && resp.StatusCode/100 == 2 && strings.HasPrefix(httphead.Get(resp.Header, "Content-Type"), "text/event-stream") {
 		// Hold the answer until its first bytes arrive: until then another backend can
 		// still be tried if this one is too slow or breaks.
 		fb := firstChunks.Get().(*[]byte)

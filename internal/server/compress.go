@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/klauspost/compress/gzhttp"
+
+	"github.com/open-autoglm/autoglm/internal/httphead"
 )
 
 // compress negotiates compression of JSON responses by Accept-Encoding (zstd or gzip, for
@@ -26,7 +28,7 @@ func compress(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A protocol upgrade (WebSocket) must reach its handler with the raw connection: a
 		// compressing writer cannot be hijacked.
-		if r.Header.Get("Upgrade") != "" {
+		if httphead.Get(r.Header, "Upgrade") != "" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -35,7 +37,8 @@ func compress(next http.Handler) http.Handler {
 		// writer, its pool and a layer on every write fewer).
 		if _, ok := r.Header["Accept-Encoding"]; !ok {
 			if _, ok := r.Header["Content-Encoding"]; !ok {
-				w.Header().Add("Vary", "Accept-Encoding")
+				h := w.Header()
+				h["Vary"] = append(h["Vary"], "Accept-Encoding")
 				next.ServeHTTP(w, r)
 				return
 			}

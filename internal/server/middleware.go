@@ -12,6 +12,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
+	"github.com/open-autoglm/autoglm/internal/httphead"
 	"github.com/open-autoglm/autoglm/internal/reqbody"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
@@ -56,7 +57,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		h := w.Header()
 		h[traceHeaderKey] = v
 		h[requestIDHeaderKey] = v
-		if r.Header.Get("Sec-Fetch-Dest") == "document" {
+		if httphead.Get(r.Header, "Sec-Fetch-Dest") == "document" {
 			// A browser shows this answer as a page: it goes in a browsing context group of
 			// its own, so that a page of another site that opened a window on this server
 			// keeps no handle on it. The console's page relies on it: it leaves the header

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type otherKey struct{}
@@ -47,5 +49,38 @@ func TestWithRequest(t *testing.T) {
 	}
 	if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(child.Err(), context.Canceled) {
 		t.Errorf("errors after cancel: %v, %v", ctx.Err(), child.Err())
+	}
+}
+
+// TestSpanKey: the key learnt at start-up is the one trace.ContextWithSpan stores a span
+// under, and a span below or above WithRequest's layer is still found through it.
+func TestSpanKey(t *testing.T) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+	span := trace.SpanFromContext(trace.ContextWithSpanContext(context.Background(), sc))
+	withSpan := trace.ContextWithSpan(context.Background(), span)
+	if withSpan.Value(spanKey) == nil {
+		t.Fatal("spanKey is not the key a span is stored under")
+	}
+
+	// No span below: the layer answers the search itself, and a span put above it is found.
+	ctx := WithRequest(context.Background(), "", nil)
+	if got := trace.SpanContextFromContext(ctx); got.IsValid() {
+		t.Errorf("a span was found where none is: %v", got)
+	}
+	above := trace.ContextWithSpan(ctx, span)
+	if got := trace.SpanContextFromContext(above); !got.Equal(sc) {
+		t.Errorf("the span above the layer: %v, want %v", got, sc)
+	}
+	child, stop := context.WithCancel(above)
+	defer stop()
+	if got := trace.SpanContextFromContext(child); !got.Equal(sc) {
+		t.Errorf("the span above the layer, from a context under it: %v", got)
+	}
+
+	// A span below: the search goes on to it.
+	below := WithRequest(withSpan, "", nil)
+	if got := trace.SpanContextFromContext(below); !got.Equal(sc) {
+		t.Errorf("the span below the layer: %v, want %v", got, sc)
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/open-autoglm/autoglm/internal/httphead"
 )
 
 // TraceHeader is the header a trace id is read from and echoed in.
@@ -52,10 +54,10 @@ func ValidTraceID(s string) bool {
 // TraceIDFromRequest returns the request's trace id: a well-formed X-Trace-Id header, else the
 // trace id of a well-formed W3C traceparent header, else a new one.
 func TraceIDFromRequest(r *http.Request) string {
-	if v := r.Header.Get(TraceHeader); ValidTraceID(v) {
+	if v := httphead.Get(r.Header, TraceHeader); ValidTraceID(v) {
 		return v
 	}
-	if id, ok := traceparentID(r.Header.Get("Traceparent")); ok {
+	if id, ok := traceparentID(httphead.Get(r.Header, "Traceparent")); ok {
 		return id
 	}
 	return NewTraceID()

@@ -2,7 +2,13 @@
 
 package openai
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
+
+// rawConn has nothing to give here: alive cannot peek.
+func rawConn(net.Conn) syscall.RawConn { return nil }
 
 // alive cannot peek here; a connection the upstream closed fails its request instead.
-func alive(net.Conn) bool { return true }
+func alive(syscall.RawConn) bool { return true }

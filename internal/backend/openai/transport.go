@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/sockio"
@@ -118,6 +119,7 @@ func (t *Transport) CloseIdleConnections() {
 // conn is one keep-alive connection of the direct path.
 type conn struct {
 	nc    net.Conn
+	rc    syscall.RawConn // nc's, for alive; nil when it has none
 	lr    limitedReader
 	br    *bufio.Reader
 	bw    *bufio.Writer
@@ -163,7 +165,7 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
 		cs[len(cs)-1] = nil
 		t.idle[addr] = cs[:len(cs)-1]
 		t.mu.Unlock()
-		if now.Sub(c.idle) < timeout && alive(c.nc) {
+		if now.Sub(c.idle) < timeout && alive(c.rc) {
 			c.reuse = true
 			return c, nil
 		}
@@ -174,7 +176,7 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
 		return nil, err
 	}
 	nc = sockio.Wrap(nc) // reads and writes as raw system calls: see internal/sockio
-	c := &conn{nc: nc, lr: limitedReader{nc: nc}}
+	c := &conn{nc: nc, rc: rawConn(nc), lr: limitedReader{nc: nc}}
 	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
 	return c, nil
