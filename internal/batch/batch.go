@@ -75,6 +75,7 @@ type Options struct {
 type Service struct {
 	opts     Options
 	w, r     *sql.DB
+	polls    *sqldb.Stmts // the workers' polls, prepared once (claim, finished batches)
 	dialect  sqldb.Dialect
 	log      *slog.Logger
 	worker   string        // this process's lease owner name
@@ -164,6 +165,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s.w, s.r, s.dialect = db.W, db.R, db.Dialect
+	s.polls = sqldb.NewStmts(db.R, db.Dialect)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -177,9 +179,9 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Service, error) {
 	return s, nil
 }
 
-// Close releases what Open made; the store stays open. Stop Run first.
-// The database belongs to the store, so there is nothing to release today.
-func (s *Service) Close() error { return nil }
+// Close releases what Open made (the polls' prepared statements); the store, which owns the
+// database, stays open. Stop Run first.
+func (s *Service) Close() error { return s.polls.Close() }
 
 func (s *Service) q(query string) string {
 	return s.dialect.Rebind(query)

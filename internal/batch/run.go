@@ -82,7 +82,7 @@ func (s *Service) claim(ctx context.Context) (*claimed, error) {
 	for range 8 {
 		now := time.Now().UnixMilli()
 		l := &claimed{}
-		err := s.r.QueryRowContext(ctx, s.q(`SELECT l.batch_id, l.idx, l.custom_id, l.body, b.endpoint, b.identity
+		err := s.polls.QueryRowContext(ctx, s.q(`SELECT l.batch_id, l.idx, l.custom_id, l.body, b.endpoint, b.identity
 			FROM batch_lines AS l JOIN batches AS b ON b.id = l.batch_id
 			WHERE b.status = 'in_progress' AND l.done = 0 AND l.lease_until < ?
 			ORDER BY b.created_us, b.id, l.idx LIMIT 1`), now).Scan(&l.batchID, &l.idx, &l.customID, &l.body, &l.url, &l.identity)
@@ -258,7 +258,7 @@ func (s *Service) finalizeReady(ctx context.Context) {
 	s.finalizing.Lock()
 	defer s.finalizing.Unlock()
 	now := time.Now()
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT b.id, b.status, b.expires_at FROM batches AS b
+	rows, err := s.polls.QueryContext(ctx, s.q(`SELECT b.id, b.status, b.expires_at FROM batches AS b
 		WHERE (b.status = 'in_progress' AND (b.expires_at < ? OR NOT EXISTS (SELECT 1 FROM batch_lines AS l WHERE l.batch_id = b.id AND l.done = 0)))
 		OR (b.status = 'cancelling' AND NOT EXISTS (SELECT 1 FROM batch_lines AS l WHERE l.batch_id = b.id AND l.done = 0 AND l.lease_until > ? AND l.lease_owner <> ''))
 		ORDER BY b.created_us LIMIT 50`), now.Unix(), now.UnixMilli())

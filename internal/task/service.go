@@ -22,6 +22,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
 	"github.com/open-autoglm/autoglm/internal/store"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 	"github.com/open-autoglm/autoglm/internal/usage"
 )
 
@@ -86,6 +87,7 @@ type Service struct {
 	dest      destinations
 	tracer    trace.TracerProvider
 	obs       *observer
+	polls     *sqldb.Stmts // the queue's polls, prepared once (claim, due deliveries, reap)
 
 	group groupCommit // submissions waiting to be committed together
 	// handoffs are the group-commit leaders a submitter handed its group to when it left;
@@ -123,7 +125,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		cfg: o.Config, usage: o.Usage, db: o.DB, reg: o.Registry, log: o.Logger, poll: o.PollInterval,
 		instance: o.Instance, hub: newHub(), codeCfg: o.CodeCheck.WithDefaults(), checker: o.Checker, codeStats: o.CodeStats,
 		running: make(map[string]context.CancelCauseFunc), tps: make(map[string]float64),
-		tracer: o.Tracing, obs: newObserver(modelNames(o.Registry)),
+		tracer: o.Tracing, obs: newObserver(modelNames(o.Registry)), polls: sqldb.NewStmts(o.DB.R, o.DB.Dialect),
 	}
 	for _, c := range o.Config.WebhookAllow {
 		a, err := config.ParseWebhookTarget(c)

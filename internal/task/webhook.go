@@ -151,7 +151,7 @@ func (s *Service) deliverLoop(ctx context.Context) {
 // dueDeliveries lists pending deliveries whose time has come and that nobody is sending.
 func (s *Service) dueDeliveries(ctx context.Context) ([]string, error) {
 	now := time.Now().UnixMicro()
-	rows, err := s.db.R.QueryContext(ctx, s.db.q(`SELECT task_id FROM task_deliveries WHERE status = 'pending' AND next_at <= ? AND lease_until < ?
+	rows, err := s.polls.QueryContext(ctx, s.db.q(`SELECT task_id FROM task_deliveries WHERE status = 'pending' AND next_at <= ? AND lease_until < ?
 		ORDER BY next_at LIMIT 256`), now, now)
 	if err != nil {
 		return nil, err

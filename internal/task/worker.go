@@ -28,6 +28,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// Last out: the groups handed off by submitters that left are committed before Run
 	// returns (their commits have their own timeout).
 	defer s.handoffs.Wait()
+	defer s.polls.Close()
 	if !s.db.Dialect.IsPostgres() {
 		// One process owns a SQLite file, so a task another instance left running died with
 		// it: queue it again now rather than after its lease.
@@ -230,7 +231,7 @@ func (s *Service) claim(ctx context.Context, model string) (*claimed, error) {
 	}
 	// Each owner's head is one index seek (an index per policy order, migration 3); the
 	// owners themselves come from a scan of the same index.
-	rows, err := s.db.R.QueryContext(ctx, s.db.q(`SELECT t.id, t.owner, t.priority, t.est_tokens, t.created_at
+	rows, err := s.polls.QueryContext(ctx, s.db.q(`SELECT t.id, t.owner, t.priority, t.est_tokens, t.created_at
 		FROM (SELECT DISTINCT owner FROM tasks WHERE model = ? AND status = 'queued') AS o
 		JOIN tasks AS t ON t.id = (SELECT h.id FROM tasks AS h WHERE h.model = ? AND h.status = 'queued' AND h.owner = o.owner
 			AND h.run_after <= ? ORDER BY `+order+` LIMIT 1)`), model, model, now)
@@ -252,7 +253,7 @@ func (s *Service) claim(ctx context.Context, model string) (*claimed, error) {
 	}
 	runningBy := map[string]int{}
 	if len(heads) > 1 {
-		rows, err := s.db.R.QueryContext(ctx, s.db.q(`SELECT owner, COUNT(*) FROM tasks WHERE model = ? AND status = 'running' GROUP BY owner`), model)
+		rows, err := s.polls.QueryContext(ctx, s.db.q(`SELECT owner, COUNT(*) FROM tasks WHERE model = ? AND status = 'running' GROUP BY owner`), model)
 		if err != nil {
 			return nil, err
 		}
@@ -497,7 +498,7 @@ func (s *Service) reap(ctx context.Context, all bool) error {
 		cond = `status = 'running' AND lease_owner <> ?`
 		arg = s.instance
 	}
-	rows, err := s.db.R.QueryContext(ctx, s.db.q(`SELECT id, model, attempts, max_attempts, cancel_requested, lease_owner FROM tasks WHERE `+cond), arg)
+	rows, err := s.polls.QueryContext(ctx, s.db.q(`SELECT id, model, attempts, max_attempts, cancel_requested, lease_owner FROM tasks WHERE `+cond), arg)
 	if err != nil {
 		return err
 	}

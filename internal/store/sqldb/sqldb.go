@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -224,4 +225,67 @@ func (db DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// Stmts runs a component's queries that it repeats all the time (its queue polls) as
+// statements prepared once per text. On SQLite, whose database/sql driver parses the text of
+// every query, parsing was most of what a poll cost, and the polls were most of what an idle
+// process did (two thirds of its CPU while idle was SQLite's parser). On PostgreSQL, where pgx
+// already keeps one prepared statement per text and connection (Dialect.PrepareOnce), the
+// text is passed through.
+//
+// Only texts from a fixed set belong here: each one is kept until Close.
+type Stmts struct {
+	db *sql.DB
+	on bool
+	m  sync.Map // text → *sql.Stmt
+}
+
+// NewStmts returns the statements of queries run on db.
+func NewStmts(db *sql.DB, d Dialect) *Stmts { return &Stmts{db: db, on: d.PrepareOnce()} }
+
+// QueryContext is db.QueryContext, run as the text's prepared statement.
+func (s *Stmts) QueryContext(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+	if st := s.stmt(ctx, text); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, text, args...)
+}
+
+// QueryRowContext is db.QueryRowContext, run as the text's prepared statement.
+func (s *Stmts) QueryRowContext(ctx context.Context, text string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, text); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, text, args...)
+}
+
+// stmt is text's statement, prepared at its first use; nil where statements are not kept,
+// or when preparing failed: the query then runs unprepared and reports its own error.
+func (s *Stmts) stmt(ctx context.Context, text string) *sql.Stmt {
+	if !s.on {
+		return nil
+	}
+	if v, ok := s.m.Load(text); ok {
+		return v.(*sql.Stmt)
+	}
+	st, err := s.db.PrepareContext(ctx, text)
+	if err != nil {
+		return nil
+	}
+	if v, loaded := s.m.LoadOrStore(text, st); loaded {
+		_ = st.Close()
+		return v.(*sql.Stmt)
+	}
+	return st
+}
+
+// Close closes the statements kept; the database stays open.
+func (s *Stmts) Close() error {
+	s.m.Range(func(k, v any) bool {
+		_ = v.(*sql.Stmt).Close()
+		s.m.Delete(k)
+		return true
+	})
+	return nil
 }
