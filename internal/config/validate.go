@@ -145,7 +145,9 @@ func (c *Config) Validate() error {
 					bad(bp+".base_url", "is required for type openai")
 				} else if u, err := url.Parse(b.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 					bad(bp+".base_url", "must be an absolute http or https URL, got %q", b.BaseURL)
-				} else if u.RawQuery != "" || u.Fragment != "" {
+				} else if strings.ContainsAny(b.BaseURL, "?#") {
+					// Even an empty one ("/v1?"): the operation's path is appended to the
+					// address, and would land after the mark.
 					bad(bp+".base_url", "must not have a query or fragment")
 				}
 				if b.Path != "" {
