@@ -96,13 +96,14 @@ func SplitField(line []byte) (colon, v, e int, ok bool) {
 }
 
 // EqualFold reports whether a and b are the same but for the case of ASCII letters. Unlike
-// strings.EqualFold it folds no other character, as HTTP's case-insensitive tokens want.
-func EqualFold(a, b string) bool {
+// strings.EqualFold it folds no other character, as HTTP's case-insensitive tokens want. a may
+// be bytes read from a head, compared where they lie.
+func EqualFold[A ~string | ~[]byte](a A, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := 0; i < len(a); i++ {
-		if lower(a[i]) != lower(b[i]) {
+		if a[i] != b[i] && lower(a[i]) != lower(b[i]) {
 			return false
 		}
 	}

@@ -45,20 +45,9 @@ func (t *Names) Lookup(name []byte) (string, bool) {
 		return "", false
 	}
 	for _, k := range t.byLen[len(name)] {
-		if foldEqual(name, k) {
+		if EqualFold(name, k) {
 			return k, true
 		}
 	}
 	return "", false
-}
-
-// foldEqual reports whether name equals k, of the same length, but for the case of ASCII
-// letters. k is a token, so a byte of name that is no token character matches nothing.
-func foldEqual(name []byte, k string) bool {
-	for i, c := range name {
-		if d := k[i]; c != d && (lower(c) != lower(d) || lower(c) < 'a' || lower(c) > 'z') {
-			return false
-		}
-	}
-	return true
 }
