@@ -227,12 +227,13 @@ func (db DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Stmts runs a component's queries that it repeats all the time (its queue polls) as
-// statements prepared once per text. On SQLite, whose database/sql driver parses the text of
-// every query, parsing was most of what a poll cost, and the polls were most of what an idle
-// process did (two thirds of its CPU while idle was SQLite's parser). On PostgreSQL, where pgx
-// already keeps one prepared statement per text and connection (Dialect.PrepareOnce), the
-// text is passed through.
+// Stmts runs the queries a component repeats all the time (its queue polls, its batched
+// inserts) as statements prepared once per text. On SQLite, whose database/sql driver parses
+// the text of every query, parsing was most of what a poll cost, and the polls were most of
+// what an idle process did (two thirds of its CPU while idle was SQLite's parser). On
+// PostgreSQL, where pgx already keeps one prepared statement per text and connection and a
+// database/sql statement prepared besides it measured slower (Dialect.PrepareOnce), the text
+// is passed through.
 //
 // Only texts from a fixed set belong here: each one is kept until Close.
 type Stmts struct {
@@ -244,7 +245,7 @@ type Stmts struct {
 // NewStmts returns the statements of queries run on db.
 func NewStmts(db *sql.DB, d Dialect) *Stmts { return &Stmts{db: db, on: d.PrepareOnce()} }
 
-// QueryContext is db.QueryContext, run as the text's prepared statement.
+// QueryContext is db.QueryContext, run as the text's statement, prepared at its first use.
 func (s *Stmts) QueryContext(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
 	if st := s.stmt(ctx, text); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -252,12 +253,35 @@ func (s *Stmts) QueryContext(ctx context.Context, text string, args ...any) (*sq
 	return s.db.QueryContext(ctx, text, args...)
 }
 
-// QueryRowContext is db.QueryRowContext, run as the text's prepared statement.
+// QueryRowContext is db.QueryRowContext, run as the text's statement, prepared at its first
+// use.
 func (s *Stmts) QueryRowContext(ctx context.Context, text string, args ...any) *sql.Row {
 	if st := s.stmt(ctx, text); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return s.db.QueryRowContext(ctx, text, args...)
+}
+
+// Prepare prepares text now, unless it is kept already or statements are not kept, so that
+// ExecTx can run it as a statement. It runs outside any transaction: on SQLite a
+// transaction holds the writer's one connection.
+func (s *Stmts) Prepare(ctx context.Context, text string) error {
+	if !s.on {
+		return nil
+	}
+	if _, ok := s.m.Load(text); ok {
+		return nil
+	}
+	_, err := s.prepare(ctx, text)
+	return err
+}
+
+// ExecTx runs text in tx: as its statement, when one is kept (Prepare), else parsed.
+func (s *Stmts) ExecTx(ctx context.Context, tx *sql.Tx, text string, args ...any) (sql.Result, error) {
+	if v, ok := s.m.Load(text); ok {
+		return tx.StmtContext(ctx, v.(*sql.Stmt)).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, text, args...)
 }
 
 // stmt is text's statement, prepared at its first use; nil where statements are not kept,
@@ -269,23 +293,31 @@ func (s *Stmts) stmt(ctx context.Context, text string) *sql.Stmt {
 	if v, ok := s.m.Load(text); ok {
 		return v.(*sql.Stmt)
 	}
+	st, _ := s.prepare(ctx, text)
+	return st
+}
+
+// prepare prepares text and keeps it; when another caller kept it first, that statement is
+// the one returned.
+func (s *Stmts) prepare(ctx context.Context, text string) (*sql.Stmt, error) {
 	st, err := s.db.PrepareContext(ctx, text)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	if v, loaded := s.m.LoadOrStore(text, st); loaded {
 		_ = st.Close()
-		return v.(*sql.Stmt)
+		return v.(*sql.Stmt), nil
 	}
-	return st
+	return st, nil
 }
 
 // Close closes the statements kept; the database stays open.
 func (s *Stmts) Close() error {
+	var errs []error
 	s.m.Range(func(k, v any) bool {
-		_ = v.(*sql.Stmt).Close()
+		errs = append(errs, v.(*sql.Stmt).Close())
 		s.m.Delete(k)
 		return true
 	})
-	return nil
+	return errors.Join(errs...)
 }

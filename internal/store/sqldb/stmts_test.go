@@ -17,8 +17,8 @@ func kept(s *Stmts) int {
 
 // TestStmts: on SQLite a repeated query runs as one statement prepared at its first use,
 // with each call's own arguments; a text that does not parse reports its error from the
-// query; Close lets the statements go and later queries prepare again. On PostgreSQL nothing
-// is kept.
+// query; Close lets the statements go and later queries prepare again; a statement prepared
+// ahead runs inside a transaction. On PostgreSQL nothing is kept.
 func TestStmts(t *testing.T) {
 	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
@@ -70,6 +70,36 @@ func TestStmts(t *testing.T) {
 	var v int
 	if err := s.QueryRowContext(ctx, `SELECT v FROM t WHERE k = ?`, "b").Scan(&v); err != nil || v != 2 {
 		t.Errorf("after Close: %d, %v", v, err)
+	}
+
+	// Prepare ahead, then run in a transaction as that statement; a text not prepared runs
+	// parsed; a text that does not parse is refused by Prepare.
+	w := NewStmts(db, SQLite)
+	ins := `INSERT INTO t VALUES (?, ?)`
+	if err := w.Prepare(ctx, ins); err != nil || kept(w) != 1 {
+		t.Fatalf("Prepare: %v, %d kept", err, kept(w))
+	}
+	if err := w.Prepare(ctx, `INSER INTO t`); err == nil || kept(w) != 1 {
+		t.Errorf("Prepare of a bad text: %v, %d kept", err, kept(w))
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ExecTx(ctx, tx, ins, "d", 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ExecTx(ctx, tx, `UPDATE t SET v = ? WHERE k = ?`, 5, "d"); err != nil || kept(w) != 1 {
+		t.Fatalf("ExecTx of a text not prepared: %v, %d kept", err, kept(w))
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QueryRowContext(ctx, `SELECT v FROM t WHERE k = ?`, "d").Scan(&v); err != nil || v != 5 {
+		t.Errorf("after the transaction: %d, %v", v, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Error(err)
 	}
 
 	pg := NewStmts(db, Postgres) // the text goes through unprepared (run here on SQLite)

@@ -86,13 +86,13 @@ func (s *Store) Append(ctx context.Context, batch string, usage []store.UsageRec
 	}
 	claim := s.q(stmtClaimBatch)
 	if batch != "" {
-		if err := s.prepareOnce(ctx, claim); err != nil {
+		if err := s.prepared.Prepare(ctx, claim); err != nil {
 			return s.d.Err("append", err)
 		}
 	}
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if batch != "" {
-			res, err := s.exec(ctx, tx, claim, batch, s.d.Time(at))
+			res, err := s.prepared.ExecTx(ctx, tx, claim, batch, s.d.Time(at))
 			if err != nil {
 				return err
 			}
@@ -198,7 +198,7 @@ const maxRowsPerInsert = 128
 // appended by row. The rows go in statements of maxRowsPerInsert rows, then one statement
 // of each power of two in the rest, so that at most eight texts per table exist however the
 // batches vary (PostgreSQL's statement cache keeps one per text). A text that prepareInserts
-// prepared runs as that statement, not parsed again (exec).
+// prepared runs as that statement, not parsed again.
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head, tail string, ncols, n int, row func(i int, args []any) []any) error {
 	args := make([]any, 0, ncols*min(n, maxRowsPerInsert))
 	for i := 0; i < n; {
@@ -207,20 +207,12 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head, tail string, n
 		for j := i; j < i+k; j++ {
 			args = row(j, args)
 		}
-		if _, err := s.exec(ctx, tx, s.q(insertText(head, tail, ncols, k)), args...); err != nil {
+		if _, err := s.prepared.ExecTx(ctx, tx, s.q(insertText(head, tail, ncols, k)), args...); err != nil {
 			return err
 		}
 		i += k
 	}
 	return nil
-}
-
-// exec runs text in tx: as the statement prepareOnce prepared, if it did, else parsed.
-func (s *Store) exec(ctx context.Context, tx *sql.Tx, text string, args ...any) (sql.Result, error) {
-	if st, ok := s.prepared.Load(text); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, text, args...)
 }
 
 // chunkRows is how many of n rows left the next statement of insertRows inserts.
@@ -233,35 +225,14 @@ func chunkRows(n int) int {
 }
 
 // prepareInserts prepares, before Append's transaction, the statements insertRows will run
-// for n rows (prepareOnce).
+// for n rows (sqldb.Stmts.Prepare).
 func (s *Store) prepareInserts(ctx context.Context, head, tail string, ncols, n int) error {
 	for i := 0; i < n; {
 		k := chunkRows(n - i)
-		if err := s.prepareOnce(ctx, s.q(insertText(head, tail, ncols, k))); err != nil {
+		if err := s.prepared.Prepare(ctx, s.q(insertText(head, tail, ncols, k))); err != nil {
 			return err
 		}
 		i += k
-	}
-	return nil
-}
-
-// prepareOnce prepares text on the writer, unless prepared already, where the dialect wants
-// statements run often prepared (Dialect.PrepareOnce); exec then runs it so. It runs
-// outside the transaction because on SQLite the transaction holds the writer's one
-// connection.
-func (s *Store) prepareOnce(ctx context.Context, text string) error {
-	if !s.d.PrepareOnce() {
-		return nil
-	}
-	if _, ok := s.prepared.Load(text); ok {
-		return nil
-	}
-	st, err := s.db.W.PrepareContext(ctx, text)
-	if err != nil {
-		return err
-	}
-	if _, loaded := s.prepared.LoadOrStore(text, st); loaded {
-		_ = st.Close()
 	}
 	return nil
 }

@@ -27,10 +27,7 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,8 +43,8 @@ type Store struct {
 	// selectKey reads keyCols: built once, as its list column is read per dialect.
 	selectKey string
 	// prepared holds the statements of Append (its multi-row INSERTs, its batch claim),
-	// prepared once on the writer (see prepareOnce).
-	prepared sync.Map // statement text → *sql.Stmt
+	// prepared once on the writer, before Append's transaction.
+	prepared *sqldb.Stmts
 	// now is the clock of Append (record times it fills in, batch ids' times).
 	now func() time.Time
 	// lastPrune is when Append last pruned the batch ids, in Unix nanoseconds.
@@ -56,7 +53,8 @@ type Store struct {
 
 // New returns the store over db, whose tables the driver's migrations have created.
 func New(db sqldb.DB) *Store {
-	return &Store{db: db, d: db.Dialect, selectKey: `SELECT ` + keyCols(db.Dialect) + keyFrom, now: time.Now}
+	return &Store{db: db, d: db.Dialect, selectKey: `SELECT ` + keyCols(db.Dialect) + keyFrom, now: time.Now,
+		prepared: sqldb.NewStmts(db.W, db.Dialect)}
 }
 
 // Ping checks that the database answers, on the writer and on the readers.
@@ -73,14 +71,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close releases the prepared statements; the driver closes the database afterwards.
-func (s *Store) Close() error {
-	var errs []error
-	s.prepared.Range(func(_, v any) bool {
-		errs = append(errs, v.(*sql.Stmt).Close())
-		return true
-	})
-	return errors.Join(errs...)
-}
+func (s *Store) Close() error { return s.prepared.Close() }
 
 // q rewrites a statement written with ? placeholders for the dialect.
 func (s *Store) q(stmt string) string { return s.d.Rebind(stmt) }
