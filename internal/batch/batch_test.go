@@ -2,6 +2,7 @@ package batch_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -48,6 +49,7 @@ type gateway struct {
 type hooks struct {
 	upstream func(http.Handler) http.Handler
 	limit    func(httpapi.Limit) httpapi.Stage
+	poll     time.Duration // the workers' poll interval; default 20ms
 }
 
 func start(t *testing.T, mock mockllm.Options, bcfg config.Batch, h ...hooks) *gateway {
@@ -103,7 +105,7 @@ batch:
 	log := telemetry.NewLogger(io.Discard, telemetry.ParseLevel("error"))
 	var srv *server.Server
 	svc, err := batch.Open(ctx, st, batch.Options{Config: cfg.Batch, Handler: func() http.Handler { return srv.Handler() },
-		Principal: a.PrincipalOf, Logger: log, Poll: 20 * time.Millisecond})
+		Principal: a.PrincipalOf, Logger: log, Poll: cmp.Or(hk.poll, 20*time.Millisecond)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,6 +362,43 @@ func endToEnd(t *testing.T, g *gateway) {
 	// A finished batch cannot be cancelled.
 	if code, b := g.do(t, g.alice, "POST", "/v1/batches/"+d.ID+"/cancel", "", nil); code != 409 {
 		t.Errorf("cancel a completed batch: %d %s", code, b)
+	}
+}
+
+// TestBatchWithoutPolling: on SQLite the workers and the finalizer do not poll (here their
+// interval is an hour): a new batch wakes one worker, each worker that takes a line wakes
+// another, and the last answer wakes the finalizer. The batch's lines run side by side.
+func TestBatchWithoutPolling(t *testing.T) {
+	var inFlight, peak atomic.Int64
+	g := start(t, mockllm.Options{Tokens: 3, TTFT: 50 * time.Millisecond}, config.Batch{Concurrency: 3}, hooks{
+		poll: time.Hour,
+		upstream: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := inFlight.Add(1)
+				defer inFlight.Add(-1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				h.ServeHTTP(w, r)
+			})
+		},
+	})
+	var lines []string
+	for i := range 9 {
+		lines = append(lines, chatLine(fmt.Sprint("l", i), "glm-4-flash"))
+	}
+	code, b := g.upload(t, g.alice, "batch", strings.Join(lines, "\n")+"\n")
+	if code != 200 {
+		t.Fatalf("upload: %d %s", code, b)
+	}
+	var f struct{ ID string }
+	_ = json.Unmarshal(b, &f)
+	d := g.create(t, g.alice, f.ID)
+	d = g.waitFor(t, g.alice, d.ID, func(d batchDoc) bool { return d.Status == "completed" })
+	if d.RequestCounts.Completed != 9 {
+		t.Fatalf("completed batch: %+v", d)
+	}
+	if p := peak.Load(); p < 2 {
+		t.Errorf("at most %d line ran at a time, with 3 workers", p)
 	}
 }
 

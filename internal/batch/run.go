@@ -14,6 +14,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 )
 
 // Run runs batch lines, batch.concurrency at a time, and finalizes batches, until ctx is
@@ -25,10 +26,12 @@ func (s *Service) Run(ctx context.Context) {
 		wg.Go(func() { s.work(ctx) })
 	}
 	wg.Go(func() {
-		t := time.NewTicker(s.opts.Poll)
+		t := time.NewTimer(s.opts.Poll)
 		defer t.Stop()
+		due := func() (time.Time, error) { return s.nextFinal(ctx) }
 		for {
 			s.finalizeReady(ctx)
+			t.Reset(sqldb.PollWait(s.dialect, s.opts.Poll, due))
 			select {
 			case <-ctx.Done():
 				return
@@ -43,6 +46,7 @@ func (s *Service) Run(ctx context.Context) {
 func (s *Service) work(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	due := func() (time.Time, error) { return s.nextLine(ctx) }
 	for {
 		select {
 		case <-ctx.Done():
@@ -61,10 +65,44 @@ func (s *Service) work(ctx context.Context) {
 			if l == nil {
 				break
 			}
+			// One wake-up reaches one worker: pass it on, so that a batch's lines are
+			// taken by as many workers as are free.
+			select {
+			case s.wake <- struct{}{}:
+			default:
+			}
 			s.run(ctx, l)
 		}
-		t.Reset(s.opts.Poll)
+		t.Reset(sqldb.PollWait(s.dialect, s.opts.Poll, due))
 	}
+}
+
+// nextLine is when the earliest unanswered line of a running batch may be taken (the zero
+// time: there is none), for the workers' wait on SQLite (sqldb.PollWait): when its lease
+// runs out, or when the wait a rate limit gave it ends. New batches wake a worker.
+func (s *Service) nextLine(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	err := s.polls.QueryRowContext(ctx, s.q(`SELECT MIN(l.lease_until) FROM batch_lines AS l JOIN batches AS b ON b.id = l.batch_id
+		WHERE b.status = 'in_progress' AND l.done = 0`)).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(v.Int64 + 1), nil // claim takes leases that ended before now
+}
+
+// nextFinal is when finalizeReady may next find work that nothing announces (the zero
+// time: none), for its wait on SQLite (sqldb.PollWait): the earliest expiry of a running
+// batch, or at once while a batch is being cancelled (it ends when the leases of its lines
+// under way are answered or run out). A batch whose last line is answered, and a
+// cancellation, wake it.
+func (s *Service) nextFinal(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	err := s.polls.QueryRowContext(ctx, s.q(`SELECT MIN(CASE WHEN status = 'cancelling' THEN 0 ELSE expires_at + 1 END)
+		FROM batches WHERE status IN ('in_progress', 'cancelling')`)).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, err
+	}
+	return time.Unix(v.Int64, 0), nil
 }
 
 // claimed is a line this process holds the lease of.

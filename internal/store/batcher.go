@@ -80,8 +80,11 @@ type Batcher struct {
 	usage   []UsageRecord // queued, oldest first
 	audit   []AuditRecord
 	closing bool
+	// resting: the writer's clock is stopped because nothing was queued at its last tick;
+	// the next record queued wakes it (run).
+	resting bool
 
-	wake    chan struct{}      // Size reached; capacity 1
+	wake    chan struct{}      // Size reached, or a record queued while resting; capacity 1
 	flushes chan chan struct{} // Flush requests; closed when done
 	stop    chan struct{}      // closed by Close
 	done    chan struct{}      // closed when the writer goroutine has returned
@@ -140,8 +143,10 @@ func (b *Batcher) Usage(r UsageRecord) {
 		return
 	}
 	b.usage = append(b.usage, r)
+	rouse := b.resting
+	b.resting = false
 	b.mu.Unlock()
-	b.accepted(n + 1)
+	b.accepted(n+1, rouse)
 }
 
 // Audit queues an audit record; a zero Time is set to now. The Batcher keeps r.Details as
@@ -158,13 +163,15 @@ func (b *Batcher) Audit(r AuditRecord) {
 		return
 	}
 	b.audit = append(b.audit, r)
+	rouse := b.resting
+	b.resting = false
 	b.mu.Unlock()
-	b.accepted(n + 1)
+	b.accepted(n+1, rouse)
 }
 
-func (b *Batcher) accepted(pending int) {
+func (b *Batcher) accepted(pending int, rouse bool) {
 	b.queued.Add(1)
-	if pending >= b.opt.Size {
+	if rouse || pending >= b.opt.Size {
 		select {
 		case b.wake <- struct{}{}:
 		default:
@@ -249,11 +256,25 @@ func (b *Batcher) run() {
 	// request path nothing but the mutex.
 	var usage []UsageRecord
 	var audit []AuditRecord
+	// While nothing is queued the clock rests, so that an idle server's writer does not
+	// wake every Interval; the first record queued after that restarts it, and is written
+	// at the next tick with those that follow it.
+	resting := false
 	for {
 		var flushed chan struct{}
 		select {
 		case <-b.wake:
+			if resting {
+				resting = false
+				tick.Reset(b.opt.Interval)
+				continue
+			}
 		case <-tick.C:
+			if b.rest() {
+				tick.Stop()
+				resting = true
+				continue
+			}
 		case flushed = <-b.flushes:
 		case <-b.stop:
 			usage, audit = b.writeQueued(usage, audit)
@@ -264,6 +285,18 @@ func (b *Batcher) run() {
 			close(flushed)
 		}
 	}
+}
+
+// rest reports whether the queue is empty, and if so marks the writer resting, under the
+// lock that queuing a record takes: the next record queued then wakes the writer.
+func (b *Batcher) rest() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.usage)+len(b.audit) > 0 {
+		return false
+	}
+	b.resting = true
+	return true
 }
 
 // writeQueued takes everything queued and writes it in batches of at most Size, then hands

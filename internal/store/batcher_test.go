@@ -120,6 +120,47 @@ func TestBatcherIntervalTriggersWrite(t *testing.T) {
 	}
 }
 
+// TestBatcherRestsWhileIdle: with nothing queued the writer's clock stops (an idle server
+// does not wake every Interval), and a record queued after a quiet spell is still written
+// without a Flush, each time.
+func TestBatcherRestsWhileIdle(t *testing.T) {
+	f := &fakeAppender{}
+	b := NewBatcher(f, BatcherOptions{Size: 1000, Interval: 10 * time.Millisecond})
+	defer b.Close(context.Background())
+	resting := func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.resting
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range 3 {
+		waitFor("the writer did not rest with nothing queued", resting)
+		calls := f.calls.Load()
+		time.Sleep(50 * time.Millisecond) // five intervals
+		if n := f.calls.Load(); n != calls {
+			t.Fatalf("quiet spell %d: %d writes with nothing queued", i, n-calls)
+		}
+		if i%2 == 0 {
+			b.Usage(UsageRecord{Model: "m"})
+		} else {
+			b.Audit(AuditRecord{Actor: "a", Action: "x", Result: "ok"})
+		}
+		waitFor("a record queued after a quiet spell was not written", func() bool {
+			_, u, a := f.counts()
+			return u+a == i+1
+		})
+	}
+}
+
 // TestBatcherNeverBlocks: with the store hanging, the request path keeps going at full speed;
 // records beyond the queue are dropped and counted, and a log line says so.
 func TestBatcherNeverBlocks(t *testing.T) {

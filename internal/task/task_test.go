@@ -2,7 +2,9 @@ package task
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +260,27 @@ func TestInterruptedFails(t *testing.T) {
 	done := e.wait(t, tk.ID, 10*time.Second, terminal)
 	if done.Status != StatusFailed || done.Error == nil || done.Error.Code != "task_interrupted" || done.Attempts != 1 {
 		t.Fatalf("task = %+v err %+v", done, done.Error)
+	}
+}
+
+// TestSQLiteQueuesWaitForDueTimes: on SQLite the queues do not poll (here the poll interval
+// is an hour); they are woken by this process's own changes and sleep until the next time
+// something falls due. A retry after its backoff and a webhook's retries after theirs still
+// happen on time.
+func TestSQLiteQueuesWaitForDueTimes(t *testing.T) {
+	rc := newReceiver(testSecret)
+	rc.fail = 2
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	hourPoll := func(c *setupConfig) { c.opts = func(o *Options) { o.PollInterval = time.Hour } }
+	e := setupWith(t, mockllm.Options{FailRate: 1}, fmt.Sprintf("  max_attempts: 3\n  retry_backoff: 100ms\n"+
+		"  webhook_secret: %s\n  webhook_allow: [127.0.0.0/8]\n  webhook_backoff: 100ms\n", testSecret), hourPoll)
+	tk := e.submit(t, fmt.Sprintf(`{"model":"coder","prompt":"x","callback_url":"%s/hook"}`, hook.URL))
+	done := e.wait(t, tk.ID, 20*time.Second, func(tk Task) bool { return tk.Webhook != nil && tk.Webhook.Status != "pending" })
+	if done.Status != StatusFailed || done.Attempts != 3 {
+		t.Fatalf("task = %+v; want failed after 3 attempts, two of them after a backoff", done)
+	}
+	if done.Webhook.Status != "delivered" || len(done.Webhook.Attempts) != 3 {
+		t.Fatalf("webhook = %+v; want delivered at the third attempt", done.Webhook)
 	}
 }

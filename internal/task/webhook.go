@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -116,8 +117,9 @@ func (s *Service) deliverLoop(ctx context.Context) {
 	defer client.CloseIdleConnections()
 	wake, unsub := s.hub.subscribe(deliveryTopic)
 	defer unsub()
-	t := time.NewTicker(s.poll)
+	t := time.NewTimer(s.poll)
 	defer t.Stop()
+	due := func() (time.Time, error) { return s.nextDelivery(ctx) }
 	sem := make(chan struct{}, maxConcurrentDeliveries)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -137,8 +139,15 @@ func (s *Service) deliverLoop(ctx context.Context) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				s.deliver(ctx, client, id)
+				// A retry's due time is new to the loop: let it look again.
+				s.hub.notify(deliveryTopic)
 			}()
 		}
+		wait := s.poll
+		if len(ids) < dueDeliveriesMax {
+			wait = sqldb.PollWait(s.db.Dialect, s.poll, due)
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
@@ -148,11 +157,27 @@ func (s *Service) deliverLoop(ctx context.Context) {
 	}
 }
 
+// dueDeliveriesMax is the most deliveries one look at the queue lists.
+const dueDeliveriesMax = 256
+
+// nextDelivery is when the earliest pending delivery falls due (the zero time: none is
+// pending), for the sender's wait on SQLite (sqldb.PollWait): at its next attempt, or when
+// the lease of an attempt under way runs out, whichever is later.
+func (s *Service) nextDelivery(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	err := s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(CASE WHEN lease_until >= next_at THEN lease_until + 1 ELSE next_at END)
+		FROM task_deliveries WHERE status = 'pending'`)).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(v.Int64), nil
+}
+
 // dueDeliveries lists pending deliveries whose time has come and that nobody is sending.
 func (s *Service) dueDeliveries(ctx context.Context) ([]string, error) {
 	now := time.Now().UnixMicro()
 	rows, err := s.polls.QueryContext(ctx, s.db.q(`SELECT task_id FROM task_deliveries WHERE status = 'pending' AND next_at <= ? AND lease_until < ?
-		ORDER BY next_at LIMIT 256`), now, now)
+		ORDER BY next_at LIMIT `+strconv.Itoa(dueDeliveriesMax)), now, now)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/router"
+	"github.com/open-autoglm/autoglm/internal/store/sqldb"
 	"github.com/open-autoglm/autoglm/internal/telemetry"
 )
 
@@ -112,8 +113,9 @@ func (s *Service) dispatch(ctx context.Context, name string, n int) {
 	slots := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	tick := time.NewTicker(s.poll)
+	tick := time.NewTimer(s.poll)
 	defer tick.Stop()
+	due := func() (time.Time, error) { return s.nextRunAfter(ctx, name) }
 	for {
 		select {
 		case slots <- struct{}{}:
@@ -125,6 +127,9 @@ func (s *Service) dispatch(ctx context.Context, name string, n int) {
 			m *router.Model
 		)
 		for {
+			// Without the model, or (load_aware) without room on its backends, nothing in
+			// the database says when to look again: look every poll interval.
+			wait := s.poll
 			cur, ok := s.reg.Lookup(name)
 			if ok && cur.Name == name && (s.cfg.Policy != config.PolicyLoadAware || hasRoom(cur, n)) {
 				var err error
@@ -136,7 +141,9 @@ func (s *Service) dispatch(ctx context.Context, name string, n int) {
 				if c != nil {
 					break
 				}
+				wait = sqldb.PollWait(s.db.Dialect, s.poll, due)
 			}
+			tick.Reset(wait)
 			select {
 			case <-wake:
 			case <-tick.C:
@@ -472,8 +479,9 @@ func (s *Service) requeue(ctx context.Context, c *claimed, delay time.Duration, 
 // reapLoop recovers tasks whose process died, every quarter lease (at most every second).
 func (s *Service) reapLoop(ctx context.Context) {
 	every := min(max(s.cfg.Lease.D()/4, 100*time.Millisecond), time.Second)
-	t := time.NewTicker(every)
+	t := time.NewTimer(every)
 	defer t.Stop()
+	due := func() (time.Time, error) { return s.nextLeaseEnd(ctx) }
 	for {
 		select {
 		case <-ctx.Done():
@@ -483,7 +491,36 @@ func (s *Service) reapLoop(ctx context.Context) {
 				s.log.Warn("task recovery failed", "err", err)
 			}
 		}
+		t.Reset(sqldb.PollWait(s.db.Dialect, every, due))
 	}
+}
+
+// nextRunAfter is when the earliest queued task of model may run (the zero time: none is
+// queued), for the dispatcher's wait on SQLite (sqldb.PollWait). Every task that becomes
+// queued wakes the dispatcher (submission, release, recovery), so only a retry's backoff
+// ends unannounced.
+func (s *Service) nextRunAfter(ctx context.Context, model string) (time.Time, error) {
+	var v sql.NullInt64
+	err := s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(run_after) FROM tasks WHERE model = ? AND status = 'queued'`), model).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(v.Int64), nil
+}
+
+// nextLeaseEnd is when the earliest lease of a running task runs out, for the reaper's wait
+// on SQLite (sqldb.PollWait). With no task running, no lease can run out before a lease's
+// length from now: a task claimed later is leased from its claim.
+func (s *Service) nextLeaseEnd(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	err := s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(lease_until) FROM tasks WHERE status = 'running'`)).Scan(&v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !v.Valid {
+		return time.Now().Add(s.cfg.Lease.D()), nil
+	}
+	return time.UnixMicro(v.Int64 + 1), nil // reap takes leases that ended before now
 }
 
 // reap recovers running tasks whose lease ran out (or, with all, every running task another
