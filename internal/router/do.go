@@ -105,7 +105,8 @@ type failure struct {
 // dispatch sends req to a backend of m, retrying on other backends and then on the model's
 // fallbacks while that is safe: after a connection error, a 429 or 5xx answer, or a TTFT
 // timeout, never after a byte of the answer was handed out. It returns the answer, whose
-// body the caller must close, and the backend that gave it. For a stream, the first chunk has
+// body the caller must close as soon as it is done with it (an answer read to its end is
+// accounted to its backend, and its connection pooled, at Close), and the backend that gave it. For a stream, the first chunk has
 // already arrived when Do returns.
 //
 // The error is an *apierr.Error ready for the client: the first upstream failure when every
@@ -532,8 +533,10 @@ type body struct {
 	actx, client        context.Context // the attempt (with the total timeouts) and the client's own
 	cancel, cancelTotal context.CancelFunc
 
-	err    error // sticky read error
-	closed bool
+	err      error // sticky read error
+	closed   bool
+	complete bool          // read to its end: Close accounts it as a success (end)
+	took     time.Duration // from the attempt's start to the end of the answer, once complete
 }
 
 // Read implements io.Reader.
@@ -561,7 +564,7 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	// The idle clock runs only while waiting for the upstream, not while the caller is busy
 	// writing to a slow client.
-	if b.idle > 0 {
+	if b.idle > 0 && !ready(b.rc) {
 		b.waitStart.Store(int64(time.Since(b.start)) + 1)
 		if b.timer.Load() == nil {
 			b.timer.Store(time.AfterFunc(b.idle, b.watchIdle))
@@ -595,10 +598,26 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, b.err
 }
 
-// end accounts the answer's end, after which every read reports io.EOF.
+// end notes the answer's end, after which every read reports io.EOF. The answer is
+// accounted as a success at Close, not here: the caller's last read is followed by its own
+// last write (the relay's flush to the client), which should not wait for the bookkeeping,
+// and every caller closes the body at once. Its duration is taken now.
 func (b *body) end() {
-	b.finish(true, -1)
 	b.err = io.EOF
+	if !b.closed && !b.complete {
+		b.complete = true
+		b.took = time.Since(b.start)
+		b.ended.Store(true) // the idle watch has nothing more to watch
+	}
+}
+
+// ready reports whether r's next read returns without waiting for the upstream (its bytes
+// are already buffered; the transport's body says so): such a read needs no idle watch. A
+// non-streamed answer usually arrives whole with its head, and its one read then costs no
+// timer.
+func ready(r io.Reader) bool {
+	rr, ok := r.(interface{ Ready() bool })
+	return ok && rr.Ready()
 }
 
 // watchIdle runs when the idle watch fires. A wait that has lasted the idle gap is ended:
@@ -640,7 +659,7 @@ func (b *body) finish(ok bool, kind ErrorKind) {
 	switch {
 	case ok:
 		if b.status/100 == 2 {
-			t.ewmaTotal.observe(float64(time.Since(b.start)))
+			t.ewmaTotal.observe(float64(b.took))
 		}
 		b.r.recordOutcome(b.m, t, true, b.trial)
 	case kind >= 0:
@@ -676,11 +695,13 @@ func (b *body) dropFirst() {
 // cost nothing measurable). See docs/BENCHMARKS.md.
 var firstChunks = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
-// Close implements io.Closer. Closing before the end abandons the upstream request.
+// Close implements io.Closer. Closing after the end accounts the answer (end); closing
+// before it abandons the upstream request. The upstream's body is closed first, so that its
+// connection goes back to the pool before the attempt's context is canceled.
 func (b *body) Close() error {
 	b.dropFirst()
-	b.finish(false, -1)
 	err := b.rc.Close()
+	b.finish(b.complete, -1)
 	b.cancelTotal()
 	return err
 }

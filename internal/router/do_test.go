@@ -651,3 +651,44 @@ func TestFirstChunkBufferReuse(t *testing.T) {
 		}
 	}
 }
+
+// readyBody is an answer whose bytes are all at hand: its reads never wait.
+type readyBody struct{ *strings.Reader }
+
+func (readyBody) Close() error { return nil }
+func (readyBody) Ready() bool  { return true }
+
+// TestAnswerAccountedAtClose: an answer read to its end is accounted when the caller closes
+// it (after the caller's own last write), with the time it took up to its end; a read of
+// bytes already at hand arms no idle watch.
+func TestAnswerAccountedAtClose(t *testing.T) {
+	f := &fake{do: func(context.Context, *backend.Request) (*backend.Response, error) {
+		return &backend.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: readyBody{strings.NewReader(`{"ok":true}`)}}, nil
+	}}
+	r := newTestRegistry(t, "models:\n  - name: m\n    timeouts: {idle: 1s}\n"+backends("b"), map[string]*fake{"b": f})
+	m, _ := r.Lookup("m")
+	resp, tg, err := r.Do(context.Background(), m, chatRequest(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != `{"ok":true}` {
+		t.Fatalf("answer %q, %v", b, err)
+	}
+	if resp.Body.(*body).timer.Load() != nil {
+		t.Error("the idle watch was armed for reads that could not wait")
+	}
+	if n := tg.Inflight(); n != 1 || tg.successes.Load() != 0 {
+		t.Fatalf("before Close: %d in flight, %d successes; want the answer still held", n, tg.successes.Load())
+	}
+	time.Sleep(100 * time.Millisecond) // the caller's own work after the last read
+	if err := resp.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := tg.Inflight(); n != 0 || tg.successes.Load() != 1 {
+		t.Fatalf("after Close: %d in flight, %d successes; want 0 and 1", n, tg.successes.Load())
+	}
+	if took := time.Duration(tg.ewmaTotal.get()); took <= 0 || took >= 100*time.Millisecond {
+		t.Errorf("latency recorded %v: want the time to the answer's end, not to Close", took)
+	}
+}

@@ -430,15 +430,27 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		b.err = err
-		b.release(err == io.EOF)
+		if err != io.EOF {
+			b.release(false)
+		}
+		// At the end the connection goes back to the pool at Close, after the caller's
+		// own last write rather than before it.
 	}
 	return n, err
 }
 
-// Close ends the body; before its end, the connection is closed (and a read after that
-// fails on it).
+// Ready reports whether the next Read returns without waiting for the upstream: the body
+// has ended, or its bytes are framed by length (or by the connection's end) and some are
+// buffered. A chunked body's reader may need more than is buffered, so it is never ready
+// before its end.
+func (b *body) Ready() bool {
+	return b.err != nil || b.chunks == nil && b.c.br.Buffered() > 0
+}
+
+// Close ends the body: after its end, the connection goes back to the pool; before it, the
+// connection is closed (and a read after that fails on it).
 func (b *body) Close() error {
-	b.release(false)
+	b.release(b.err == io.EOF)
 	return nil
 }
 

@@ -112,6 +112,61 @@ func TestDirectPathKeepsOneConnection(t *testing.T) {
 	}
 }
 
+// TestDirectPathEndAtClose: an answer read to its end keeps its connection until the caller
+// closes it, and then the connection goes back to the pool; an answer that arrived with its
+// head is ready (its reads cannot wait), a chunked one still streaming is not.
+func TestDirectPathEndAtClose(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			_, _ = io.WriteString(w, "first")
+			w.(http.Flusher).Flush()
+			<-release
+			_, _ = io.WriteString(w, " second")
+			return
+		}
+		echo(w, r)
+	}))
+	defer up.Close()
+	tt := newTestTransport(t)
+	addr := strings.TrimPrefix(up.URL, "http://")
+	pooled := func() int {
+		tt.mu.Lock()
+		defer tt.mu.Unlock()
+		return len(tt.idle[addr])
+	}
+	resp := post(t, tt, context.Background(), up.URL+"/v1/embeddings", "x")
+	if r, ok := resp.Body.(interface{ Ready() bool }); !ok || !r.Ready() {
+		t.Error("an answer that came whole with its head is not ready")
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || !strings.HasSuffix(string(b), " x") {
+		t.Fatalf("answer %q, %v", b, err)
+	}
+	if n := pooled(); n != 0 {
+		t.Fatalf("%d connections pooled before Close; want the answer's still held", n)
+	}
+	_ = resp.Body.Close()
+	if n := pooled(); n != 1 {
+		t.Fatalf("%d connections pooled after Close; want 1", n)
+	}
+
+	resp = post(t, tt, context.Background(), up.URL+"/stream", "")
+	buf := make([]byte, 64)
+	if n, err := resp.Body.Read(buf); err != nil || string(buf[:n]) != "first" {
+		t.Fatalf("first chunk %q, %v", buf[:n], err)
+	}
+	if resp.Body.(interface{ Ready() bool }).Ready() {
+		t.Error("a chunked answer still streaming says it is ready")
+	}
+	close(release)
+	if got := readAll(t, resp); got != " second" {
+		t.Errorf("rest of the stream %q", got)
+	}
+	if tt.direct.Load() != 1 {
+		t.Errorf("%d dials; want the pooled connection reused", tt.direct.Load())
+	}
+}
+
 // TestDirectPathStreams checks that each event is handed out as soon as the upstream sends
 // it: the upstream sends the second only after the client has read the first.
 func TestDirectPathStreams(t *testing.T) {
