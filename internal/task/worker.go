@@ -103,7 +103,8 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // dispatch runs up to n tasks of model m at once: it claims the next task whenever a worker
-// is free and runs it, and waits for a wake-up or the poll interval when the queue is empty.
+// is free and runs it. When nothing can be claimed it waits for a wake-up, or for the poll
+// interval on PostgreSQL and for the next task's run_after on SQLite (sqldb.PollWait).
 //
 // Each task runs on the model of that name in force when it is claimed, so that a reload's
 // new backends serve it; while no model has the name (a reload removed it) nothing is claimed.
@@ -476,7 +477,8 @@ func (s *Service) requeue(ctx context.Context, c *claimed, delay time.Duration, 
 	s.hub.notify(modelTopic(c.spec.Model))
 }
 
-// reapLoop recovers tasks whose process died, every quarter lease (at most every second).
+// reapLoop recovers tasks whose process died: every quarter lease (at most every second) on
+// PostgreSQL, and on SQLite when the earliest lease runs out (sqldb.PollWait).
 func (s *Service) reapLoop(ctx context.Context) {
 	every := min(max(s.cfg.Lease.D()/4, 100*time.Millisecond), time.Second)
 	t := time.NewTimer(every)
