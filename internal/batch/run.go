@@ -81,13 +81,9 @@ func (s *Service) work(ctx context.Context) {
 // time: there is none), for the workers' wait on SQLite (sqldb.PollWait): when its lease
 // runs out, or when the wait a rate limit gave it ends. New batches wake a worker.
 func (s *Service) nextLine(ctx context.Context) (time.Time, error) {
-	var v sql.NullInt64
-	err := s.polls.QueryRowContext(ctx, s.q(`SELECT MIN(l.lease_until) FROM batch_lines AS l JOIN batches AS b ON b.id = l.batch_id
-		WHERE b.status = 'in_progress' AND l.done = 0`)).Scan(&v)
-	if err != nil || !v.Valid {
-		return time.Time{}, err
-	}
-	return time.UnixMilli(v.Int64 + 1), nil // claim takes leases that ended before now
+	// claim takes the leases that ended before now: one millisecond after the end.
+	return sqldb.ScanDue(s.polls.QueryRowContext(ctx, s.q(`SELECT MIN(l.lease_until) + 1 FROM batch_lines AS l JOIN batches AS b ON b.id = l.batch_id
+		WHERE b.status = 'in_progress' AND l.done = 0`)), time.UnixMilli)
 }
 
 // nextFinal is when finalizeReady may next find work that nothing announces (the zero
@@ -96,13 +92,8 @@ func (s *Service) nextLine(ctx context.Context) (time.Time, error) {
 // under way are answered or run out). A batch whose last line is answered, and a
 // cancellation, wake it.
 func (s *Service) nextFinal(ctx context.Context) (time.Time, error) {
-	var v sql.NullInt64
-	err := s.polls.QueryRowContext(ctx, s.q(`SELECT MIN(CASE WHEN status = 'cancelling' THEN 0 ELSE expires_at + 1 END)
-		FROM batches WHERE status IN ('in_progress', 'cancelling')`)).Scan(&v)
-	if err != nil || !v.Valid {
-		return time.Time{}, err
-	}
-	return time.Unix(v.Int64, 0), nil
+	return sqldb.ScanDue(s.polls.QueryRowContext(ctx, s.q(`SELECT MIN(CASE WHEN status = 'cancelling' THEN 0 ELSE expires_at + 1 END)
+		FROM batches WHERE status IN ('in_progress', 'cancelling')`)), func(sec int64) time.Time { return time.Unix(sec, 0) })
 }
 
 // claimed is a line this process holds the lease of.

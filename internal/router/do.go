@@ -106,8 +106,8 @@ type failure struct {
 // fallbacks while that is safe: after a connection error, a 429 or 5xx answer, or a TTFT
 // timeout, never after a byte of the answer was handed out. It returns the answer, whose
 // body the caller must close as soon as it is done with it (an answer read to its end is
-// accounted to its backend, and its connection pooled, at Close), and the backend that gave it. For a stream, the first chunk has
-// already arrived when Do returns.
+// accounted to its backend, and its connection pooled, at Close), and the backend that gave
+// it. For a stream, the first chunk has already arrived when Do returns.
 //
 // The error is an *apierr.Error ready for the client: the first upstream failure when every
 // try failed, 429 with Retry-After when every backend's queue is full, 503 when no backend is
@@ -415,7 +415,7 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	}
-	b := &body{rc: resp.Body, r: r, m: cm, t: t, trial: trial, start: start, status: resp.StatusCode, span: span,
+	b := &body{rc: resp.Body, rr: readierOf(resp.Body), r: r, m: cm, t: t, trial: trial, start: start, status: resp.StatusCode, span: span,
 		idle: t.timeouts.Idle.D(), actx: actx, client: clientCtx, cancel: cancel, cancelTotal: cancelTotal}
 	if req.Stream && resp.StatusCode/100 == 2 && strings.HasPrefix(httphead.Get(resp.Header, "Content-Type"), "text/event-stream") {
 		// Hold the answer until its first bytes arrive: until then another backend can
@@ -508,6 +508,7 @@ func (r *Registry) recordOutcome(cm *Model, t *Target, ok, trial bool) {
 // accounts the outcome to the backend and releases its in-flight slot.
 type body struct {
 	rc      io.ReadCloser
+	rr      readier // rc, when it can tell that its next read will not wait; else nil
 	r       *Registry
 	m       *Model
 	t       *Target
@@ -564,7 +565,7 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	// The idle clock runs only while waiting for the upstream, not while the caller is busy
 	// writing to a slow client.
-	if b.idle > 0 && !ready(b.rc) {
+	if b.idle > 0 && (b.rr == nil || !b.rr.Ready()) {
 		b.waitStart.Store(int64(time.Since(b.start)) + 1)
 		if b.timer.Load() == nil {
 			b.timer.Store(time.AfterFunc(b.idle, b.watchIdle))
@@ -611,13 +612,15 @@ func (b *body) end() {
 	}
 }
 
-// ready reports whether r's next read returns without waiting for the upstream (its bytes
+// A readier says whether its next read returns without waiting for the upstream (its bytes
 // are already buffered; the transport's body says so): such a read needs no idle watch. A
 // non-streamed answer usually arrives whole with its head, and its one read then costs no
 // timer.
-func ready(r io.Reader) bool {
-	rr, ok := r.(interface{ Ready() bool })
-	return ok && rr.Ready()
+type readier interface{ Ready() bool }
+
+func readierOf(r io.Reader) readier {
+	rr, _ := r.(readier)
+	return rr
 }
 
 // watchIdle runs when the idle watch fires. A wait that has lasted the idle gap is ended:

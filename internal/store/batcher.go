@@ -135,18 +135,7 @@ func (b *Batcher) Usage(r UsageRecord) {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
-	b.mu.Lock()
-	n := len(b.usage) + len(b.audit)
-	if b.closing || n >= b.opt.Queue {
-		b.mu.Unlock()
-		b.drop()
-		return
-	}
-	b.usage = append(b.usage, r)
-	rouse := b.resting
-	b.resting = false
-	b.mu.Unlock()
-	b.accepted(n+1, rouse)
+	enqueue(b, &b.usage, r)
 }
 
 // Audit queues an audit record; a zero Time is set to now. The Batcher keeps r.Details as
@@ -155,6 +144,12 @@ func (b *Batcher) Audit(r AuditRecord) {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
+	enqueue(b, &b.audit, r)
+}
+
+// enqueue appends r to q, one of b's queues, unless b is closing or full (then r is
+// dropped), and wakes the writer when a batch is full or the writer rests.
+func enqueue[R any](b *Batcher, q *[]R, r R) {
 	b.mu.Lock()
 	n := len(b.usage) + len(b.audit)
 	if b.closing || n >= b.opt.Queue {
@@ -162,16 +157,12 @@ func (b *Batcher) Audit(r AuditRecord) {
 		b.drop()
 		return
 	}
-	b.audit = append(b.audit, r)
+	*q = append(*q, r)
 	rouse := b.resting
 	b.resting = false
 	b.mu.Unlock()
-	b.accepted(n+1, rouse)
-}
-
-func (b *Batcher) accepted(pending int, rouse bool) {
 	b.queued.Add(1)
-	if rouse || pending >= b.opt.Size {
+	if rouse || n+1 >= b.opt.Size {
 		select {
 		case b.wake <- struct{}{}:
 		default:

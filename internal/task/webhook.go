@@ -164,13 +164,8 @@ const dueDeliveriesMax = 256
 // pending), for the sender's wait on SQLite (sqldb.PollWait): at its next attempt, or when
 // the lease of an attempt under way runs out, whichever is later.
 func (s *Service) nextDelivery(ctx context.Context) (time.Time, error) {
-	var v sql.NullInt64
-	err := s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(CASE WHEN lease_until >= next_at THEN lease_until + 1 ELSE next_at END)
-		FROM task_deliveries WHERE status = 'pending'`)).Scan(&v)
-	if err != nil || !v.Valid {
-		return time.Time{}, err
-	}
-	return time.UnixMicro(v.Int64), nil
+	return sqldb.ScanDue(s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(CASE WHEN lease_until >= next_at THEN lease_until + 1 ELSE next_at END)
+		FROM task_deliveries WHERE status = 'pending'`)), time.UnixMicro)
 }
 
 // dueDeliveries lists pending deliveries whose time has come and that nobody is sending.

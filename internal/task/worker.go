@@ -502,27 +502,21 @@ func (s *Service) reapLoop(ctx context.Context) {
 // queued wakes the dispatcher (submission, release, recovery), so only a retry's backoff
 // ends unannounced.
 func (s *Service) nextRunAfter(ctx context.Context, model string) (time.Time, error) {
-	var v sql.NullInt64
-	err := s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(run_after) FROM tasks WHERE model = ? AND status = 'queued'`), model).Scan(&v)
-	if err != nil || !v.Valid {
-		return time.Time{}, err
-	}
-	return time.UnixMicro(v.Int64), nil
+	return sqldb.ScanDue(s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(run_after) FROM tasks WHERE model = ? AND status = 'queued'`), model),
+		time.UnixMicro)
 }
 
 // nextLeaseEnd is when the earliest lease of a running task runs out, for the reaper's wait
 // on SQLite (sqldb.PollWait). With no task running, no lease can run out before a lease's
 // length from now: a task claimed later is leased from its claim.
 func (s *Service) nextLeaseEnd(ctx context.Context) (time.Time, error) {
-	var v sql.NullInt64
-	err := s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(lease_until) FROM tasks WHERE status = 'running'`)).Scan(&v)
-	if err != nil {
-		return time.Time{}, err
+	// reap takes the leases that ended before now: one microsecond after the end.
+	t, err := sqldb.ScanDue(s.polls.QueryRowContext(ctx, s.db.q(`SELECT MIN(lease_until) + 1 FROM tasks WHERE status = 'running'`)),
+		time.UnixMicro)
+	if err == nil && t.IsZero() {
+		t = time.Now().Add(s.cfg.Lease.D())
 	}
-	if !v.Valid {
-		return time.Now().Add(s.cfg.Lease.D()), nil
-	}
-	return time.UnixMicro(v.Int64 + 1), nil // reap takes leases that ended before now
+	return t, err
 }
 
 // reap recovers running tasks whose lease ran out (or, with all, every running task another

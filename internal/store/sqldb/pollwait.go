@@ -1,6 +1,9 @@
 package sqldb
 
-import "time"
+import (
+	"database/sql"
+	"time"
+)
 
 // IdleLook is the longest a queue poller on SQLite waits without looking (PollWait).
 const IdleLook = time.Minute
@@ -33,4 +36,14 @@ func PollWait(d Dialect, poll time.Duration, due func() (time.Time, error)) time
 		return poll
 	}
 	return min(w, IdleLook)
+}
+
+// ScanDue reads the one nullable integer of row, a MIN over a queue's due times (NULL when
+// nothing waits), as a due time for PollWait: at(v), or the zero time for NULL.
+func ScanDue(row *sql.Row, at func(int64) time.Time) (time.Time, error) {
+	var v sql.NullInt64
+	if err := row.Scan(&v); err != nil || !v.Valid {
+		return time.Time{}, err
+	}
+	return at(v.Int64), nil
 }

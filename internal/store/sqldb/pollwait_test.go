@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -31,5 +32,27 @@ func TestPollWait(t *testing.T) {
 	asked := false
 	if got := PollWait(Postgres, poll, func() (time.Time, error) { asked = true; return time.Time{}, nil }); got != poll || asked {
 		t.Errorf("PostgreSQL: %v (due asked: %v), want the poll interval without asking", got, asked)
+	}
+}
+
+// TestScanDue: a MIN over no rows is NULL, read as the zero time (nothing waits); a value
+// goes through at; a query that fails reports its error.
+func TestScanDue(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE q (due INTEGER, open INTEGER); INSERT INTO q VALUES (3000, 1), (2000, 1), (1000, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		open int
+		want time.Time
+	}{{1, time.UnixMilli(2000)}, {2, time.Time{}}} {
+		got, err := ScanDue(db.QueryRowContext(ctx, `SELECT MIN(due) FROM q WHERE open = ?`, c.open), time.UnixMilli)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("open %d: %v, %v; want %v", c.open, got, err, c.want)
+		}
+	}
+	if _, err := ScanDue(db.QueryRowContext(ctx, `SELECT MIN(due) FROM nowhere`), time.UnixMilli); err == nil {
+		t.Error("a failing query gave no error")
 	}
 }

@@ -9,6 +9,17 @@ import (
 	_ "modernc.org/sqlite"
 )
 
+// openSQLite opens a SQLite file of the test's own, closed when it ends.
+func openSQLite(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func kept(s *Stmts) int {
 	n := 0
 	s.m.Range(func(any, any) bool { n++; return true })
@@ -20,11 +31,7 @@ func kept(s *Stmts) int {
 // query; Close lets the statements go and later queries prepare again; a statement prepared
 // ahead runs inside a transaction. On PostgreSQL nothing is kept.
 func TestStmts(t *testing.T) {
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	ctx := context.Background()
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER); INSERT INTO t VALUES ('a', 1), ('b', 2), ('c', 3)`); err != nil {
 		t.Fatal(err)
