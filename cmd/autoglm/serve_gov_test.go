@@ -48,12 +48,12 @@ func TestSetupGovernance(t *testing.T) {
 	if err != nil || g.auth != nil {
 		t.Fatalf("auth off on loopback: %v", err)
 	}
-	// Auth off still accounts: the store is open, the limit stage is set, and the usage sink
-	// writes records.
+	// Auth off still accounts: the store is open and the usage sink writes records. With no
+	// caller to charge, no limit stage is built.
 	var off server.Options
 	var offModels openai.Options
 	g.apply(&off, &offModels)
-	if g.store == nil || offModels.OnDone == nil || off.Limit == nil || off.Auth != nil {
+	if g.store == nil || offModels.OnDone == nil || off.Limit != nil || off.Auth != nil {
 		t.Errorf("auth off: store %v, options %+v", g.store != nil, off)
 	}
 	ctx := context.Background()
@@ -79,7 +79,7 @@ func TestSetupGovernance(t *testing.T) {
 	}
 	var opts server.Options
 	g.apply(&opts, &openai.Options{})
-	if opts.Auth == nil || opts.Denied == nil || len(opts.Routes) < 10 {
+	if opts.Auth == nil || opts.Denied == nil || opts.Limit == nil || len(opts.Routes) < 10 {
 		t.Errorf("options %+v", opts)
 	}
 }

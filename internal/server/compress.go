@@ -38,7 +38,11 @@ func compress(next http.Handler) http.Handler {
 		if _, ok := r.Header["Accept-Encoding"]; !ok {
 			if _, ok := r.Header["Content-Encoding"]; !ok {
 				h := w.Header()
-				h["Vary"] = append(h["Vary"], "Accept-Encoding")
+				if vs := h["Vary"]; len(vs) == 0 {
+					h["Vary"] = varyAcceptEncoding
+				} else {
+					h["Vary"] = append(vs, "Accept-Encoding")
+				}
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -46,3 +50,7 @@ func compress(next http.Handler) http.Handler {
 		compressed.ServeHTTP(w, r)
 	})
 }
+
+// varyAcceptEncoding is the Vary value of an answer that could have been compressed, shared by
+// every such answer: one element, capped, so that adding to the field copies it.
+var varyAcceptEncoding = []string{"Accept-Encoding"}[:1:1]
