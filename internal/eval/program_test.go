@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -15,7 +16,9 @@ func needSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
 	sb := sandbox.New(context.Background(), sandbox.Options{Binds: []string{goCacheDir()}})
 	if err := sb.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
+		// Under CI=true the test script installs bubblewrap, so a missing sandbox is a
+		// failure; off Unix no sandbox can run at all, and the tests are skipped there.
+		if os.Getenv("CI") == "true" && !errors.Is(err, sandbox.ErrUnsupported) {
 			t.Fatalf("the sandbox must run under CI=true: %v", err)
 		}
 		t.Skipf("sandbox unavailable: %v", err)
