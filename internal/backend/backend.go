@@ -77,7 +77,12 @@ type Response struct {
 	StatusCode int
 	// Header holds the response headers the client should see (Content-Type at least).
 	Header http.Header
-	Body   io.ReadCloser
+	// Body is the answer's body. Closing it while a read on another goroutine waits for the
+	// upstream must end that read (with an error) and abandon the upstream request: the
+	// scheduling layer's idle timeout does so when no context of the attempt's own can be
+	// canceled. net/http's response bodies and io.Pipe's reader do; a body that also has an
+	// Interrupt method is ended with it instead of Close.
+	Body io.ReadCloser
 }
 
 // Backend sends requests to one model server.

@@ -275,6 +275,70 @@ func TestIdleTimeoutAndBrokenStream(t *testing.T) {
 	}
 }
 
+// TestIdleTimeoutWithoutAttemptContext: an attempt with no total timeout and no first-token
+// timer (a non-streamed request) runs on the request's own context, and its idle timeout
+// ends the answer by interrupting the body: the read reports ErrIdleTimeout, the backend
+// sees its body closed although no context was canceled, and the outcome is counted. A
+// stream, whose first-token timer needs a context of the attempt's own, still gets one.
+func TestIdleTimeoutWithoutAttemptContext(t *testing.T) {
+	type key struct{}
+	writeErr := make(chan error, 1)
+	var sawOwn []bool
+	stall := func(ctx context.Context, req *backend.Request) (*backend.Response, error) {
+		sawOwn = append(sawOwn, ctx.Done() != ctx.Value(key{}).(context.Context).Done())
+		if req.Stream {
+			return sse(0, 0, 2, false)(ctx, req)
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = io.WriteString(pw, `{"choices":[`)
+			time.Sleep(300 * time.Millisecond) // far past the idle gap; the request's context is never canceled
+			_, err := io.WriteString(pw, `]}`)
+			writeErr <- err
+		}()
+		return &backend.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: pr}, nil
+	}
+	r := newTestRegistry(t, "models:\n  - name: m\n    timeouts: {idle: 50ms}\n    retry: {attempts: 1}\n"+backends("stall"),
+		map[string]*fake{"stall": {do: stall}})
+	m, _ := r.Lookup("m")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx = context.WithValue(ctx, key{}, ctx)
+	resp, _, err := r.Do(ctx, m, chatRequest(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, ErrIdleTimeout) || string(body) != `{"choices":[` {
+		t.Fatalf("stalled answer: %q, %v; want its first bytes and the idle timeout", body, err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Errorf("the idle timeout took %v; want it near the 50 ms gap", d)
+	}
+	if err := <-writeErr; !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("the backend's next write: %v; want its body closed", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("the request's context was canceled")
+	}
+	if st := r.Status()[0].Backends[0]; st.Errors["idle_timeout"] != 1 || st.Inflight != 0 {
+		t.Errorf("errors %+v, in flight %d", st.Errors, st.Inflight)
+	}
+	resp, _, err = r.Do(ctx, m, chatRequest(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(sawOwn) != 2 || sawOwn[0] || !sawOwn[1] {
+		t.Errorf("own attempt context (non-streamed, streamed) = %v; want [false true]", sawOwn)
+	}
+}
+
 // TestIdleClockOnlyWhileWaiting: the idle gap is measured from the start of each wait for
 // the upstream. Gaps shorter than it never end an answer however long the whole answer
 // takes, and time the caller spends between reads (writing to a slow client) is not counted.

@@ -447,6 +447,10 @@ func (b *body) Ready() bool {
 	return b.err != nil || b.chunks == nil && b.c.br.Buffered() > 0
 }
 
+// Interrupt ends a read in progress from another goroutine (the router's idle watch): the
+// connection is closed, and the read fails on it. It touches nothing a read changes.
+func (b *body) Interrupt() { b.release(false) }
+
 // Close ends the body: after its end, the connection goes back to the pool; before it, the
 // connection is closed (and a read after that fails on it).
 func (b *body) Close() error {

@@ -207,59 +207,73 @@ func TestDirectPathStreams(t *testing.T) {
 	}
 }
 
-// TestDirectPathCancel checks that canceling a request mid-stream ends the read at once, ends
-// the upstream's request, and keeps the connection out of the pool.
+// TestDirectPathCancel: a read that waits for the upstream is ended at once, from another
+// goroutine, by canceling the request's context or by the body's Interrupt (the router's idle
+// watch uses it when the attempt has no context of its own): the read fails, the upstream
+// sees the request abandoned, and the connection is not reused.
 func TestDirectPathCancel(t *testing.T) {
-	gone := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/ok" {
-			echo(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		_, _ = io.WriteString(w, "data: first\n\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-		close(gone)
-	}))
-	defer up.Close()
-	tt := newTestTransport(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	resp := post(t, tt, ctx, up.URL+"/stream", "{}")
-	buf := make([]byte, 64)
-	if n, err := resp.Body.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "data: first") {
-		t.Fatalf("first read %q, %v", buf[:n], err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := resp.Body.Read(buf)
-		done <- err
-	}()
-	cancel()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Error("read after cancel succeeded")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("read not ended by cancel")
-	}
-	_ = resp.Body.Close()
-	select {
-	case <-gone:
-	case <-time.After(10 * time.Second):
-		t.Fatal("upstream request not ended by cancel")
-	}
-	if got := readAll(t, post(t, tt, context.Background(), up.URL+"/ok", "x")); !strings.HasSuffix(got, " x") {
-		t.Errorf("after cancel: %q", got)
-	}
-	if tt.direct.Load() != 2 {
-		t.Errorf("%d dials, want 2: a canceled connection must not be reused", tt.direct.Load())
-	}
-	// A request whose context is already done is not sent.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, up.URL+"/ok", strings.NewReader("x"))
-	if _, err := tt.RoundTrip(req); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled request: %v", err)
+	for _, by := range []string{"cancel", "interrupt"} {
+		t.Run(by, func(t *testing.T) {
+			gone := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/ok" {
+					echo(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, "data: first\n\n")
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+				close(gone)
+			}))
+			defer up.Close()
+			tt := newTestTransport(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			resp := post(t, tt, ctx, up.URL+"/stream", "{}")
+			buf := make([]byte, 64)
+			if n, err := resp.Body.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "data: first") {
+				t.Fatalf("first read %q, %v", buf[:n], err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := resp.Body.Read(buf)
+				done <- err
+			}()
+			if by == "cancel" {
+				cancel()
+			} else {
+				time.Sleep(20 * time.Millisecond) // the read is waiting for the upstream
+				resp.Body.(interface{ Interrupt() }).Interrupt()
+			}
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Errorf("read after %s succeeded", by)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("read not ended by %s", by)
+			}
+			_ = resp.Body.Close()
+			select {
+			case <-gone:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("upstream request not ended by %s", by)
+			}
+			if got := readAll(t, post(t, tt, context.Background(), up.URL+"/ok", "x")); !strings.HasSuffix(got, " x") {
+				t.Errorf("after %s: %q", by, got)
+			}
+			if tt.direct.Load() != 2 {
+				t.Errorf("%d dials, want 2: an abandoned connection must not be reused", tt.direct.Load())
+			}
+			if by == "cancel" {
+				// A request whose context is already done is not sent.
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, up.URL+"/ok", strings.NewReader("x"))
+				if _, err := tt.RoundTrip(req); !errors.Is(err, context.Canceled) {
+					t.Errorf("canceled request: %v", err)
+				}
+			}
+		})
 	}
 }
 
