@@ -639,7 +639,7 @@ func readierOf(r io.Reader) readier {
 }
 
 // watchIdle runs when the idle watch fires. A wait that has lasted the idle gap is ended:
-// the attempt is canceled, and the read it unblocks reports ErrIdleTimeout. Otherwise the
+// the attempt is aborted (abort), and the read it unblocks reports ErrIdleTimeout. Otherwise the
 // watch is set for when the wait in progress would reach the gap, or, with no wait in
 // progress, a full gap from now, so a wait that begins before then is still caught on time.
 func (b *body) watchIdle() {
