@@ -134,7 +134,7 @@ func (r *Registry) dispatch(ctx context.Context, m *Model, req *Request) (*backe
 	}
 
 	clientCtx := ctx
-	cancelTotal := context.CancelFunc(func() {})
+	cancelTotal := context.CancelFunc(noCancel)
 	if total := m.cfg.Timeouts.Total.D(); total > 0 {
 		ctx, cancelTotal = context.WithTimeout(ctx, total)
 	}
@@ -339,8 +339,8 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 	// Otherwise the request's context is the attempt's (the client leaving ends both), and
 	// the idle watch, the one thing left that ends an attempt early, interrupts the answer's
 	// body itself (body.abort). Most requests then pay for no cancel context, no child
-	// registration in the request's and no done channel: about 10 µs on a cold path
-	// (BenchmarkListenerCold).
+	// registration in the request's and no done channel: 5 allocations and 460 bytes fewer
+	// per non-streamed request (BenchmarkListener/lean).
 	var actx context.Context
 	var cancel context.CancelFunc
 	own := true
@@ -476,7 +476,8 @@ func (r *Registry) attempt(ctx, clientCtx context.Context, cm *Model, t *Target,
 // the option is the same for every attempt.
 var clientKind = oteltrace.WithSpanKind(oteltrace.SpanKindClient)
 
-// noCancel is the cancel of an attempt without a context of its own.
+// noCancel is the cancel of a context that was not made: a request without a total timeout,
+// an attempt without a context of its own.
 func noCancel() {}
 
 func ttftError(t *Target, err error) *apierr.Error {
