@@ -27,6 +27,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/codecheck"
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/cpuplace"
 	"github.com/open-autoglm/autoglm/internal/gctune"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
@@ -135,6 +136,36 @@ func placeCode(pages string, log *slog.Logger) {
 	log.Info("machine code moved onto huge pages", "mib", n>>20)
 }
 
+// placeThreads gathers the server's threads on one CPU while it is lightly loaded
+// (server.cpu_placement, internal/cpuplace), unless the configuration says spread or a model
+// runs on the built-in engine, whose threads must have every CPU from the first token. It
+// returns what spreads them again. The choice is made at start; a reload does not change it.
+func placeThreads(cfg *config.Config, log *slog.Logger) (stop func()) {
+	mode := cfg.Server.CPUPlacement
+	if mode == "" {
+		mode = config.CPUPlacementGather
+		for _, m := range cfg.Models {
+			for _, b := range m.Backends {
+				if b.Type == config.BackendLocal {
+					mode = config.CPUPlacementSpread
+				}
+			}
+		}
+	}
+	if mode != config.CPUPlacementGather {
+		log.Info("threads placed by the kernel", "cpu_placement", mode)
+		return func() {}
+	}
+	p := cpuplace.DefaultPolicy()
+	pl, err := cpuplace.Start(p, log)
+	if err != nil {
+		log.Info("threads placed by the kernel", "reason", err.Error())
+		return func() {}
+	}
+	log.Info("threads gathered on one CPU while lightly loaded", "gather_below", p.Gather, "spread_at", p.Spread)
+	return pl.Stop
+}
+
 // profileContention turns on the mutex and block profiles server.profile_mutex_fraction and
 // server.profile_block_rate ask for (both off by default: sampling costs a little on every
 // contended lock and blocking operation).
@@ -160,6 +191,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	slog.SetDefault(log)
 	defer tuneGC(log)()
 	placeCode(cfg.Server.CodePages, log)
+	defer placeThreads(cfg, log)()
 	profileContention(cfg.Server, log)
 	if err := prepareDataDir(dataDir, log); err != nil {
 		return err

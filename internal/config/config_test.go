@@ -86,6 +86,7 @@ func TestFullConfig(t *testing.T) {
 			Admission:            Admission{MaxInFlight: 512, Queue: &queue, MaxWait: Duration(50 * time.Millisecond)},
 			HTTP1:                HTTP1Net,
 			CodePages:            CodePagesNormal,
+			CPUPlacement:         CPUPlacementSpread,
 		},
 		Log: Log{Level: "debug"},
 		Models: []Model{

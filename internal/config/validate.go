@@ -56,6 +56,9 @@ func (c *Config) Validate() error {
 	if s.CodePages != "" && s.CodePages != CodePagesHuge && s.CodePages != CodePagesNormal {
 		bad("server.code_pages", "must be huge or normal, got %q", s.CodePages)
 	}
+	if s.CPUPlacement != "" && s.CPUPlacement != CPUPlacementGather && s.CPUPlacement != CPUPlacementSpread {
+		bad("server.cpu_placement", "must be gather or spread, got %q", s.CPUPlacement)
+	}
 	if s.HTTP1 != "" && s.HTTP1 != HTTP1Lean && s.HTTP1 != HTTP1Net {
 		bad("server.http1", "must be lean or net, got %q", s.HTTP1)
 	}
