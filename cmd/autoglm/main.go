@@ -1,11 +1,5 @@
 // Command autoglm is the Open-AutoGLM model-serving platform: an OpenAI-compatible gateway
 // with a built-in inference engine, in one binary.
-//
-// GOMAXPROCS is set once, at start, from the CPUs the process may use: serve gathers its
-// threads on one CPU while lightly loaded (internal/cpuplace), and the runtime must not take
-// that for fewer CPUs and keep one processor once the threads spread again under load.
-//
-//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -136,26 +136,30 @@ func placeCode(pages string, log *slog.Logger) {
 	log.Info("machine code moved onto huge pages", "mib", n>>20)
 }
 
-// placeThreads gathers the server's threads on one CPU while it is lightly loaded
-// (server.cpu_placement, internal/cpuplace), unless the configuration says spread or a model
-// runs on the built-in engine, whose threads must have every CPU from the first token. It
-// returns what spreads them again. The choice is made at start; a reload does not change it.
+// placeThreads gathers the server's threads on one CPU while it is lightly loaded when
+// server.cpu_placement asks for it (internal/cpuplace), except with a model on the built-in
+// engine, whose threads must have every CPU from the first token. It returns what spreads
+// them again. The choice is made at start; a reload does not change it.
+//
+// Gathering is not the default: it took 24-54 µs off the median at 200 requests/s, but in
+// make bench's step test it let admission refuse hundreds to thousands of requests at the
+// start of a 6,000 requests/s step that the spread server served without a refusal
+// (docs/BENCHMARKS.md, "Gathered on one CPU").
 func placeThreads(cfg *config.Config, log *slog.Logger) (stop func()) {
-	mode := cfg.Server.CPUPlacement
-	if mode == "" {
-		mode = config.CPUPlacementGather
-		for _, m := range cfg.Models {
-			for _, b := range m.Backends {
-				if b.Type == config.BackendLocal {
-					mode = config.CPUPlacementSpread
-				}
+	if cfg.Server.CPUPlacement != config.CPUPlacementGather {
+		return func() {}
+	}
+	for _, m := range cfg.Models {
+		for _, b := range m.Backends {
+			if b.Type == config.BackendLocal {
+				log.Info("threads placed by the kernel", "reason", "model "+m.Name+" runs on the built-in engine")
+				return func() {}
 			}
 		}
 	}
-	if mode != config.CPUPlacementGather {
-		log.Info("threads placed by the kernel", "cpu_placement", mode)
-		return func() {}
-	}
+	// GOMAXPROCS stays what it is now, from every CPU the process may use: set explicitly,
+	// the runtime no longer follows the CPU set, which gathering narrows for a while.
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	p := cpuplace.DefaultPolicy()
 	pl, err := cpuplace.Start(p, log)
 	if err != nil {

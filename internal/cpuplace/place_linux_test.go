@@ -32,7 +32,6 @@ func allowed(t *testing.T) map[string]int {
 	return lists
 }
 
-
 // waitUntil polls cond for a few seconds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
