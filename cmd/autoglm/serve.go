@@ -142,9 +142,9 @@ func placeCode(pages string, log *slog.Logger) {
 // them again. The choice is made at start; a reload does not change it.
 //
 // Gathering is not the default: it took 24-54 µs off the median at 200 requests/s, but in
-// make bench's step test it let admission refuse hundreds to thousands of requests at the
-// start of a 6,000 requests/s step that the spread server served without a refusal
-// (docs/BENCHMARKS.md, "Gathered on one CPU").
+// make bench's step test admission refused hundreds to thousands of requests in a 6,000
+// requests/s step that the spread server served without a refusal (docs/BENCHMARKS.md,
+// "Gathered on one CPU").
 func placeThreads(cfg *config.Config, log *slog.Logger) (stop func()) {
 	if cfg.Server.CPUPlacement != config.CPUPlacementGather {
 		return func() {}
