@@ -13,8 +13,13 @@
 package cpuplace
 
 import (
+	"errors"
 	"time"
 )
+
+// ErrTooFew is Start's error for a process allowed fewer than two CPUs: there is nothing to
+// gather.
+var ErrTooFew = errors.New("fewer than two CPUs")
 
 // Policy says when the process gathers on one CPU and when it spreads.
 type Policy struct {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,13 +23,8 @@ type Placer struct {
 	stop     chan struct{}
 	done     chan struct{}
 	once     sync.Once
-	mu       sync.Mutex
-	gathered bool
+	gathered atomic.Bool // set by place, which only run calls
 }
-
-// ErrTooFew is Start's error for a process allowed fewer than two CPUs: there is nothing to
-// gather.
-var ErrTooFew = errors.New("fewer than two CPUs")
 
 // Start reads the process's CPU time every p.Every and gathers it on one CPU or spreads it
 // over the CPUs it was started with, as p says. Changes are logged at debug level.
@@ -58,11 +54,7 @@ func (pl *Placer) Stop() {
 }
 
 // Gathered reports whether the process is gathered on one CPU.
-func (pl *Placer) Gathered() bool {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	return pl.gathered
-}
+func (pl *Placer) Gathered() bool { return pl.gathered.Load() }
 
 func (pl *Placer) run() {
 	defer close(pl.done)
@@ -70,7 +62,7 @@ func (pl *Placer) run() {
 	t := time.NewTicker(pl.p.Every)
 	defer t.Stop()
 	last, lastAt := cpuTime(), time.Now()
-	var calmSince time.Time
+	var calm time.Duration // how long the readings up to now have stayed below Gather
 	for {
 		select {
 		case <-pl.stop:
@@ -78,18 +70,13 @@ func (pl *Placer) run() {
 		case now := <-t.C:
 			used := cpuTime()
 			use := (used - last).Seconds() / now.Sub(lastAt).Seconds()
-			// calmSince is the start of the readings below Gather that run up to now.
-			if use >= pl.p.Gather {
-				calmSince = time.Time{}
-			} else if calmSince.IsZero() {
-				calmSince = lastAt
+			if use < pl.p.Gather {
+				calm += now.Sub(lastAt)
+			} else {
+				calm = 0
 			}
 			last, lastAt = used, now
-			var calm time.Duration
-			if !calmSince.IsZero() {
-				calm = now.Sub(calmSince)
-			}
-			gathered := pl.Gathered()
+			gathered := pl.gathered.Load()
 			if want := pl.p.decide(gathered, use, calm); want != gathered {
 				pl.place(want)
 				pl.log.Debug("cpu placement changed", "gathered", want, "cpu_use", use)
@@ -101,8 +88,6 @@ func (pl *Placer) run() {
 // place sets every thread of the process to one CPU or to all of them. A thread the runtime
 // starts later inherits its creator's set; one that exits meanwhile is passed over.
 func (pl *Placer) place(gather bool) {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
 	set := &pl.all
 	if gather {
 		set = &pl.one
@@ -115,7 +100,7 @@ func (pl *Placer) place(gather bool) {
 			}
 		}
 	}
-	pl.gathered = gather
+	pl.gathered.Store(gather)
 }
 
 // threads lists the process's threads.

@@ -10,9 +10,6 @@ import (
 // Placer is not available off Linux: Start reports ErrUnsupported.
 type Placer struct{}
 
-// ErrTooFew is Start's error for a process allowed fewer than two CPUs.
-var ErrTooFew = errors.New("fewer than two CPUs")
-
 // Start reports errors.ErrUnsupported: thread placement is Linux's.
 func Start(Policy, *slog.Logger) (*Placer, error) { return nil, errors.ErrUnsupported }
 

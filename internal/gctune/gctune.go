@@ -82,8 +82,8 @@ const (
 	metricGlobals = "/gc/scan/globals:bytes"
 )
 
-// Start sets GOGC to p.Low and retunes it after every collection but the first until Stop. Changes are
-// logged at debug level on log.
+// Start sets GOGC to p.Low and retunes it after every collection but the first until Stop.
+// Changes are logged at debug level on log.
 func Start(p Policy, log *slog.Logger) *Tuner {
 	t := &Tuner{p: p, log: log, percent: p.Low, samples: []metrics.Sample{
 		{Name: metricAllocs}, {Name: metricLive}, {Name: metricStacks}, {Name: metricGlobals},
