@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,17 @@ models:
 	}
 	if h := metric(fams, "autoglm_admission_queue_wait_seconds", map[string]string{"result": "wait_exceeded"}).GetHistogram(); h.GetSampleCount() != 0 {
 		t.Errorf("queue wait of refused requests: count %d, want 0", h.GetSampleCount())
+	}
+	// The default placement gathers the threads where there are CPUs to gather from, and says
+	// so on /metrics.
+	if runtime.GOOS == "linux" && runtime.NumCPU() >= 2 {
+		for _, to := range []string{"gathered", "spread", "moved"} {
+			if metric(fams, "autoglm_cpu_placement_changes_total", map[string]string{"to": to}) == nil {
+				t.Errorf("no autoglm_cpu_placement_changes_total{to=%q}", to)
+			}
+		}
+		if g := metric(fams, "autoglm_cpu_gathered", nil).GetGauge(); g == nil || (g.GetValue() != 0 && g.GetValue() != 1) {
+			t.Errorf("autoglm_cpu_gathered: %v", g)
+		}
 	}
 }

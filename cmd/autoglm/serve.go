@@ -136,24 +136,24 @@ func placeCode(pages string, log *slog.Logger) {
 	log.Info("machine code moved onto huge pages", "mib", n>>20)
 }
 
-// placeThreads gathers the server's threads on one CPU while it is lightly loaded when
-// server.cpu_placement asks for it (internal/cpuplace), except with a model on the built-in
-// engine, whose threads must have every CPU from the first token. It returns what spreads
-// them again. The choice is made at start; a reload does not change it.
+// placeThreads gathers the server's threads on one CPU while it is lightly loaded
+// (internal/cpuplace), unless server.cpu_placement says spread or a model runs on the
+// built-in engine, whose threads must have every CPU from the first token. It returns what
+// spreads them again, and the placer (nil when there is none). The choice is made at start;
+// a reload does not change it.
 //
-// Gathering is not the default: it took 24-54 µs off the median at 200 requests/s, but in
-// make bench's step test admission refused hundreds to thousands of requests in a 6,000
-// requests/s step that the spread server served without a refusal (docs/BENCHMARKS.md,
-// "Gathered on one CPU").
-func placeThreads(cfg *config.Config, log *slog.Logger) (stop func()) {
-	if cfg.Server.CPUPlacement != config.CPUPlacementGather {
-		return func() {}
+// Gathering is the default: at 200 requests/s it took 60-110 µs off the median the server
+// adds (docs/BENCHMARKS.md, "Gathered on one CPU, by the mean").
+func placeThreads(cfg *config.Config, log *slog.Logger) (stop func(), pl *cpuplace.Placer) {
+	if cfg.Server.CPUPlacement == config.CPUPlacementSpread {
+		log.Info("threads placed by the kernel", "reason", "server.cpu_placement is spread")
+		return func() {}, nil
 	}
 	for _, m := range cfg.Models {
 		for _, b := range m.Backends {
 			if b.Type == config.BackendLocal {
 				log.Info("threads placed by the kernel", "reason", "model "+m.Name+" runs on the built-in engine")
-				return func() {}
+				return func() {}, nil
 			}
 		}
 	}
@@ -164,10 +164,10 @@ func placeThreads(cfg *config.Config, log *slog.Logger) (stop func()) {
 	pl, err := cpuplace.Start(p, log)
 	if err != nil {
 		log.Info("threads placed by the kernel", "reason", err.Error())
-		return func() {}
+		return func() {}, nil
 	}
 	log.Info("threads gathered on one CPU while lightly loaded", "gather_below", p.Gather, "spread_at", p.Spread)
-	return pl.Stop
+	return pl.Stop, pl
 }
 
 // profileContention turns on the mutex and block profiles server.profile_mutex_fraction and
@@ -195,7 +195,6 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 	slog.SetDefault(log)
 	defer tuneGC(log)()
 	placeCode(cfg.Server.CodePages, log)
-	defer placeThreads(cfg, log)()
 	profileContention(cfg.Server, log)
 	if err := prepareDataDir(dataDir, log); err != nil {
 		return err
@@ -214,6 +213,7 @@ func serve(ctx context.Context, cfg *config.Config, source, dataDir string, inse
 //	batches, stored responses      their tables are closed
 //	configuration reload           SIGHUP and the file watch stop
 //	tasks                          workers hand running tasks back; group commits finish
+//	thread placement               the threads spread over every CPU again
 //	health probes, key refresh, retention
 //	response cache, models         backends close
 //	store                          the batcher writes its queued records, then the store
@@ -239,6 +239,8 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 		tracer     trace.TracerProvider
 		plug       *plugins
 		rl         *reloader
+		unplace    func()
+		placer     *cpuplace.Placer
 	)
 	g := &lifecycle.Group{Logger: log}
 	// Tracing starts first and stops last, so the last requests' and tasks' spans go out.
@@ -316,6 +318,11 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 			reg.RunHealth(ctx, 10*time.Second, 2*time.Second, log)
 			return nil
 		}})
+	// Threads gathered on one CPU while the server is lightly loaded (placeThreads), from
+	// before the first request until the last has been served.
+	g.Add(lifecycle.Component{Name: "thread placement",
+		Start: func(context.Context) error { unplace, placer = placeThreads(cfg, log); return nil },
+		Stop:  func(context.Context) error { unplace(); return nil }})
 	g.Add(lifecycle.Component{Name: "tasks",
 		Start: func(ctx context.Context) (err error) {
 			// One sink for the outcome of every model call, HTTP requests and task runs alike:
@@ -329,6 +336,9 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 				return err
 			}
 			m.Register(tasks.svc.Collector())
+			if placer != nil {
+				m.Register(metrics.Placement(placer))
+			}
 			// Webhooks never call the gateway itself: its configured address is refused from
 			// the start (deliveries left from an earlier run may be due now), the bound one
 			// once known.

@@ -10,6 +10,19 @@
 // 33 µs the same way (docs/BENCHMARKS.md, "Gathered on one CPU"). Under load one CPU would
 // cap the throughput, so the process spreads again once it uses more than a share of one CPU,
 // within one reading of its CPU time.
+//
+// The one CPU is the one the rest of the machine kept the least busy while the process was
+// calm, read from /proc/stat: two gathered processes on one machine do not pile onto the
+// same CPU, and a process does not gather where something else is busy. Gathered, the
+// process looks again every Calm and moves when another CPU was clearly quieter: the kernel
+// cannot move a gathered thread away from a neighbour that arrived after it.
+//
+// What gathering costs: a gathered thread cannot move to an idle CPU when its own is busy.
+// Traced at 200 requests/s, its threads' waits to run grew at the 99th percentile (463 against
+// 306 µs), most of them behind the process's own other threads; the requests' 99th percentile
+// moved within run-to-run noise (docs/BENCHMARKS.md). GOMAXPROCS is left as it is: gathered
+// with one processor, a long task (a collection, a batch of usage records written) held up
+// the requests behind it, and their 99th percentile rose by 300-440 µs in each of three runs.
 package cpuplace
 
 import (
@@ -21,33 +34,46 @@ import (
 // gather.
 var ErrTooFew = errors.New("fewer than two CPUs")
 
+// Stats are a placer's figures, for metrics.
+type Stats struct {
+	Gathered bool  // the process is gathered on one CPU now
+	CPU      int   // the CPU it is gathered on; -1 when spread
+	Gathers  int64 // times it gathered
+	Spreads  int64 // times it spread again
+	Moves    int64 // times it moved, gathered, to a quieter CPU
+}
+
 // Policy says when the process gathers on one CPU and when it spreads.
 type Policy struct {
 	// Every is how often the process's CPU time is read.
 	Every time.Duration
-	// Spread is the CPU use (in CPUs: 0.5 is half of one) at or above which a gathered
-	// process spreads, at the next reading.
+	// Spread is the CPU use over one reading (in CPUs: 0.5 is half of one) at or above which
+	// a gathered process spreads.
 	Spread float64
-	// Gather is the CPU use below which a spread process gathers, once it has stayed below
-	// for Calm.
+	// Gather is the mean CPU use over Calm below which a spread process gathers. The mean,
+	// not every reading: a steady load's readings scatter around it (a reading holds a few
+	// requests, or a collection), and one that crossed the line would otherwise keep the
+	// process spread for good.
 	Gather float64
 	Calm   time.Duration
 }
 
-// DefaultPolicy gathers below a tenth of a CPU held for two seconds and spreads at half of one,
-// read every 25 ms: at 200 requests/s a gateway uses about 5 % of one CPU, and a collection
-// (a few milliseconds of marking) takes one reading to about 20 %. A burst is spread within
-// 25 ms, about as long as an admission queue's wait.
+// DefaultPolicy gathers when the process used less than a quarter of one CPU over two
+// seconds, and spreads as soon as one reading, every 25 ms, finds it using half of one. At
+// 200 requests/s a gateway uses 5-8 % of one CPU and a collection (a few milliseconds of
+// marking) takes one reading to about 20 %; a burst spreads it within 25 ms, about as long as
+// an admission queue's wait. Half of one CPU leaves a gathered process's requests little
+// queueing behind each other; between a quarter and a half, a process stays where it is.
 func DefaultPolicy() Policy {
-	return Policy{Every: 25 * time.Millisecond, Spread: 0.5, Gather: 0.1, Calm: 2 * time.Second}
+	return Policy{Every: 25 * time.Millisecond, Spread: 0.5, Gather: 0.25, Calm: 2 * time.Second}
 }
 
 // decide is the policy's state machine: given whether the process is gathered, its CPU use
-// over the last reading, and how long its use has stayed below Gather (calm, counted by the
-// caller), whether it should be gathered now.
-func (p Policy) decide(gathered bool, use float64, calm time.Duration) bool {
+// over the last reading, and its mean use over the span since the span began (counted by
+// the caller), whether it should be gathered now.
+func (p Policy) decide(gathered bool, use, mean float64, span time.Duration) bool {
 	if gathered {
 		return use < p.Spread
 	}
-	return use < p.Gather && calm >= p.Calm
+	return span >= p.Calm && mean < p.Gather
 }

@@ -8,23 +8,24 @@ import (
 func TestDecide(t *testing.T) {
 	p := Policy{Every: 100 * time.Millisecond, Spread: 0.4, Gather: 0.1, Calm: 2 * time.Second}
 	for _, c := range []struct {
-		name     string
-		gathered bool
-		use      float64
-		calm     time.Duration
-		want     bool
+		name      string
+		gathered  bool
+		use, mean float64
+		span      time.Duration
+		want      bool
 	}{
-		{"gathered, light load stays", true, 0.05, 0, true},
-		{"gathered, below Spread stays", true, 0.39, 0, true},
-		{"gathered, at Spread spreads", true, 0.4, 0, false},
-		{"gathered, busy spreads", true, 1.7, 0, false},
-		{"spread, busy stays", false, 0.9, 0, false},
-		{"spread, quiet but not for long stays", false, 0.02, time.Second, false},
-		{"spread, quiet for Calm gathers", false, 0.02, 2 * time.Second, true},
-		{"spread, between the thresholds stays", false, 0.2, time.Minute, false},
+		{"gathered, light load stays", true, 0.05, 0.05, time.Second, true},
+		{"gathered, below Spread stays", true, 0.39, 0.3, time.Second, true},
+		{"gathered, at Spread spreads", true, 0.4, 0.05, time.Second, false},
+		{"gathered, busy spreads", true, 1.7, 1.7, 0, false},
+		{"spread, busy stays", false, 0.9, 0.9, 3 * time.Second, false},
+		{"spread, quiet but not for long stays", false, 0.02, 0.02, time.Second, false},
+		{"spread, quiet for Calm gathers", false, 0.02, 0.02, 2 * time.Second, true},
+		{"spread, one busy reading in a quiet span gathers", false, 0.35, 0.06, 2 * time.Second, true},
+		{"spread, between the thresholds stays", false, 0.2, 0.2, time.Minute, false},
 	} {
-		if got := p.decide(c.gathered, c.use, c.calm); got != c.want {
-			t.Errorf("%s: decide(%v, %.2f, %v) = %v, want %v", c.name, c.gathered, c.use, c.calm, got, c.want)
+		if got := p.decide(c.gathered, c.use, c.mean, c.span); got != c.want {
+			t.Errorf("%s: decide(%v, %.2f, %.2f, %v) = %v, want %v", c.name, c.gathered, c.use, c.mean, c.span, got, c.want)
 		}
 	}
 }

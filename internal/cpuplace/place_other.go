@@ -18,3 +18,6 @@ func (*Placer) Stop() {}
 
 // Gathered reports false.
 func (*Placer) Gathered() bool { return false }
+
+// Stats reports a process never gathered.
+func (*Placer) Stats() Stats { return Stats{CPU: -1} }
