@@ -136,16 +136,19 @@ func placeCode(pages string, log *slog.Logger) {
 	log.Info("machine code moved onto huge pages", "mib", n>>20)
 }
 
-// placeThreads gathers the server's threads on one CPU while it is lightly loaded
-// (internal/cpuplace), unless server.cpu_placement says spread or a model runs on the
-// built-in engine, whose threads must have every CPU from the first token. It returns what
-// spreads them again, and the placer (nil when there is none). The choice is made at start;
-// a reload does not change it.
+// placeThreads gathers the server's threads on one CPU while it is lightly loaded when
+// server.cpu_placement asks for it (internal/cpuplace), except with a model on the built-in
+// engine, whose threads must have every CPU from the first token. It returns what spreads
+// them again, and the placer (nil when there is none). The choice is made at start; a reload
+// does not change it.
 //
-// Gathering is the default: at 200 requests/s it took 60-110 µs off the median the server
-// adds (docs/BENCHMARKS.md, "Gathered on one CPU, by the mean").
+// Gathering is not the default. At 200 requests/s it took 60-120 µs off the median the
+// server adds, but in make bench's step test the gathering server stopped at 4,000 requests/s
+// in each of four runs (admission refused thousands at 6,000), where the spread one
+// sustained 6,000 in both of its runs; the cause was not found (docs/BENCHMARKS.md,
+// "Gathered on one CPU, by the mean").
 func placeThreads(cfg *config.Config, log *slog.Logger) (stop func(), pl *cpuplace.Placer) {
-	if cfg.Server.CPUPlacement == config.CPUPlacementSpread {
+	if cfg.Server.CPUPlacement != config.CPUPlacementGather {
 		log.Info("threads placed by the kernel", "reason", "server.cpu_placement is spread")
 		return func() {}, nil
 	}
