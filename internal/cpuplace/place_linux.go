@@ -145,11 +145,11 @@ func (pl *Placer) place(set *unix.CPUSet, cpu int) {
 }
 
 // choose is the CPU of all that the rest of the machine kept the least busy between two
-// readings of cpuBusy (the lowest of those tied): where the process disturbs, and is disturbed
-// by, the least else. cur is the CPU the process is gathered on (-1: none), whose reading
-// includes own ticks of the process's own; cur is kept unless another was busy less by more
-// than margin ticks. A CPU missing from a reading counts as
-// busy throughout, and with no readings at all the lowest CPU is taken.
+// readings of cpuBusy (the lowest of those tied): where the process disturbs, and is
+// disturbed by, the least else. cur is the CPU the process is gathered on (-1: none), whose
+// reading includes own ticks of the process's own; cur is kept unless another was busy less
+// by more than margin ticks. A CPU missing from a reading counts as busy throughout, and with
+// no readings at all the lowest CPU is taken.
 func choose(all *unix.CPUSet, before, after map[int]uint64, cur int, own, margin uint64) int {
 	busy := func(cpu int) uint64 {
 		b, okB := before[cpu]
