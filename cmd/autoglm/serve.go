@@ -143,10 +143,10 @@ func placeCode(pages string, log *slog.Logger) {
 // does not change it.
 //
 // Gathering is not the default. At 200 requests/s it took 60-120 µs off the median the
-// server adds, but in make bench's step test the gathering server stopped at 4,000 requests/s
-// in each of four runs (admission refused thousands at 6,000), where the spread one
-// sustained 6,000 in both of its runs; the cause was not found (docs/BENCHMARKS.md,
-// "Gathered on one CPU, by the mean").
+// server adds, but in make bench's step test the gathering server matched nginx's sustained
+// rate in one run of five (in the others admission refused thousands at 6,000 requests/s,
+// which nginx sustained), the spread one in three of three; the cause was not found
+// (docs/BENCHMARKS.md, "Gathered on one CPU, by the mean").
 func placeThreads(cfg *config.Config, log *slog.Logger) (stop func(), pl *cpuplace.Placer) {
 	if cfg.Server.CPUPlacement != config.CPUPlacementGather {
 		log.Info("threads placed by the kernel", "reason", "server.cpu_placement is spread")
