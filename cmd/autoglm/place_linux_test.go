@@ -36,8 +36,10 @@ func TestPlaceThreads(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		var buf bytes.Buffer
-		stop, pl := placeThreads(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
-		stop()
+		pl := placeThreads(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
+		if pl != nil {
+			pl.Stop()
+		}
 		if (pl != nil) != (c.want == "threads gathered on one CPU while lightly loaded") {
 			t.Errorf("%s: placer %v", c.name, pl)
 		}

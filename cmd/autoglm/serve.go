@@ -138,25 +138,25 @@ func placeCode(pages string, log *slog.Logger) {
 
 // placeThreads gathers the server's threads on one CPU while it is lightly loaded when
 // server.cpu_placement asks for it (internal/cpuplace), except with a model on the built-in
-// engine, whose threads must have every CPU from the first token. It returns what spreads
-// them again, and the placer (nil when there is none). The choice is made at start; a reload
-// does not change it.
+// engine, whose threads must have every CPU from the first token. It returns the placer,
+// whose Stop spreads them again; nil when there is none. The choice is made at start; a
+// reload does not change it.
 //
 // Gathering is not the default. At 200 requests/s it took 60-120 µs off the median the
 // server adds, but in make bench's step test the gathering server matched nginx's sustained
 // rate in one run of five (in the others admission refused thousands at 6,000 requests/s,
 // which nginx sustained), the spread one in three of three; the cause was not found
 // (docs/BENCHMARKS.md, "Gathered on one CPU, by the mean").
-func placeThreads(cfg *config.Config, log *slog.Logger) (stop func(), pl *cpuplace.Placer) {
+func placeThreads(cfg *config.Config, log *slog.Logger) *cpuplace.Placer {
 	if cfg.Server.CPUPlacement != config.CPUPlacementGather {
 		log.Info("threads placed by the kernel", "reason", "server.cpu_placement is spread")
-		return func() {}, nil
+		return nil
 	}
 	for _, m := range cfg.Models {
 		for _, b := range m.Backends {
 			if b.Type == config.BackendLocal {
 				log.Info("threads placed by the kernel", "reason", "model "+m.Name+" runs on the built-in engine")
-				return func() {}, nil
+				return nil
 			}
 		}
 	}
@@ -167,10 +167,10 @@ func placeThreads(cfg *config.Config, log *slog.Logger) (stop func(), pl *cpupla
 	pl, err := cpuplace.Start(p, log)
 	if err != nil {
 		log.Info("threads placed by the kernel", "reason", err.Error())
-		return func() {}, nil
+		return nil
 	}
 	log.Info("threads gathered on one CPU while lightly loaded", "gather_below", p.Gather, "spread_at", p.Spread)
-	return pl.Stop, pl
+	return pl
 }
 
 // profileContention turns on the mutex and block profiles server.profile_mutex_fraction and
@@ -242,7 +242,6 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 		tracer     trace.TracerProvider
 		plug       *plugins
 		rl         *reloader
-		unplace    func()
 		placer     *cpuplace.Placer
 	)
 	g := &lifecycle.Group{Logger: log}
@@ -324,8 +323,13 @@ func serveGroup(cfg *config.Config, source, dataDir string, insecure bool, log *
 	// Threads gathered on one CPU while the server is lightly loaded (placeThreads), from
 	// before the first request until the last has been served.
 	g.Add(lifecycle.Component{Name: "thread placement",
-		Start: func(context.Context) error { unplace, placer = placeThreads(cfg, log); return nil },
-		Stop:  func(context.Context) error { unplace(); return nil }})
+		Start: func(context.Context) error { placer = placeThreads(cfg, log); return nil },
+		Stop: func(context.Context) error {
+			if placer != nil {
+				placer.Stop()
+			}
+			return nil
+		}})
 	g.Add(lifecycle.Component{Name: "tasks",
 		Start: func(ctx context.Context) (err error) {
 			// One sink for the outcome of every model call, HTTP requests and task runs alike:

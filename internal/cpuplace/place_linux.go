@@ -18,17 +18,16 @@ import (
 // Placer moves the process between one CPU and all of them as its policy says; Stop ends
 // it and spreads the process again.
 type Placer struct {
-	p        Policy
-	log      *slog.Logger
-	all      unix.CPUSet // the CPUs the process was allowed when it started
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
-	gathered atomic.Bool  // set by place, which only run and Stop call
-	cpu      atomic.Int32 // the CPU gathered on; -1 when spread
-	gathers  atomic.Int64
-	spreads  atomic.Int64
-	moves    atomic.Int64
+	p       Policy
+	log     *slog.Logger
+	all     unix.CPUSet // the CPUs the process was allowed when it started
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	cpu     atomic.Int32 // the CPU gathered on, -1 when spread; set by place, which only run calls
+	gathers atomic.Int64
+	spreads atomic.Int64
+	moves   atomic.Int64
 }
 
 // Start reads the process's CPU time every p.Every and gathers it on one CPU or spreads it
@@ -54,11 +53,12 @@ func (pl *Placer) Stop() {
 }
 
 // Gathered reports whether the process is gathered on one CPU.
-func (pl *Placer) Gathered() bool { return pl.gathered.Load() }
+func (pl *Placer) Gathered() bool { return pl.cpu.Load() >= 0 }
 
 // Stats returns the placer's figures.
 func (pl *Placer) Stats() Stats {
-	return Stats{Gathered: pl.gathered.Load(), CPU: int(pl.cpu.Load()), Gathers: pl.gathers.Load(), Spreads: pl.spreads.Load(), Moves: pl.moves.Load()}
+	cpu := int(pl.cpu.Load())
+	return Stats{Gathered: cpu >= 0, CPU: cpu, Gathers: pl.gathers.Load(), Spreads: pl.spreads.Load(), Moves: pl.moves.Load()}
 }
 
 func (pl *Placer) run() {
@@ -81,7 +81,7 @@ func (pl *Placer) run() {
 			span := now.Sub(fromAt)
 			mean := (used - from).Seconds() / span.Seconds()
 			last, lastAt = used, now
-			gathered := pl.gathered.Load()
+			gathered := pl.Gathered()
 			want := pl.p.decide(gathered, use, mean, span)
 			if want == gathered && span < pl.p.Calm {
 				continue
@@ -132,8 +132,8 @@ func (pl *Placer) place(set *unix.CPUSet, cpu int) {
 			}
 		}
 	}
-	gather := cpu >= 0
-	switch was := pl.gathered.Swap(gather); {
+	gather, was := cpu >= 0, pl.cpu.Swap(int32(cpu)) >= 0
+	switch {
 	case gather && !was:
 		pl.gathers.Add(1)
 	case !gather && was:
@@ -141,7 +141,6 @@ func (pl *Placer) place(set *unix.CPUSet, cpu int) {
 	case gather:
 		pl.moves.Add(1)
 	}
-	pl.cpu.Store(int32(cpu))
 }
 
 // choose is the CPU of all that the rest of the machine kept the least busy between two
