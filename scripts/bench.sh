@@ -294,36 +294,59 @@ YAML
 "$ab" serve --config "$work/adm.yaml" --addr "127.0.0.1:$adm_port" --data-dir "$work/adm-data" 2>/dev/null &
 adm_pid=$!
 pids+=($adm_pid)
+# The same server with server.cpu_placement: gather, beside the default, so that every run
+# shows what gathering costs or gains at each rate (docs/OPERATIONS.md, "CPUs").
+admg_port=$(freeport)
+sed 's/^  admission:/  cpu_placement: gather\n  admission:/' "$work/adm.yaml" >"$work/admg.yaml"
+"$ab" serve --config "$work/admg.yaml" --addr "127.0.0.1:$admg_port" --data-dir "$work/admg-data" 2>/dev/null &
+pids+=($!)
 ready "http://127.0.0.1:$adm_port/readyz"
+ready "http://127.0.0.1:$admg_port/readyz"
 sleep 1
+# sustain NAME=URL...: climbs every endpoint together, rate by rate: at each rate each endpoint
+# still climbing takes its step in turn, so that all of them meet the machine as it is within
+# the same few seconds. (Climbed one after another, autoglm's climb came minutes after nginx's,
+# and a shared machine's drift over those minutes decided the comparison as often as the
+# servers did.) An endpoint leaves the climb at the first rate it fails twice: a step that
+# fails is run once more, since on a shared machine a neighbour's burst can spoil one step's
+# p99; a real limit fails twice.
 sustain() {
-  local name=$1 url=$2 best=0 best_json="" rate
-  # A step that fails is run once more: on a shared machine a neighbour's burst can spoil one
-  # step's p99; a real limit fails twice.
+  local -a names=() urls=() best=() best_json=() live=()
+  local e i rate out try passed any
+  for e in "$@"; do
+    names+=("${e%%=*}") urls+=("${e#*=}") best+=(0) best_json+=("{}") live+=(1)
+  done
   for rate in 500 1000 2000 3000 4000 6000 8000 12000 16000 24000 32000; do
-    local out try passed=0
-    for try in 1 2; do
-      out=$(run --url "$url" --rate "$rate" --concurrency 4000 --duration "$step_duration" --warmup 1s)
-      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %s: rate %s: achieved %.0f/s p99 %d us errors %d %s" % (sys.argv[2], sys.argv[3], r["rps"], r["latency_us"]["p99"], r["errors"], r.get("errors_by_kind") or ""), file=sys.stderr)' "$out" "$name" "$rate"
-      if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["errors"]==0 and r["latency_us"]["p99"]<20000 and r["rps"]>=0.95*float(sys.argv[2]) else 1)' "$out" "$rate"; then
-        passed=1
-        break
+    any=0
+    for i in "${!names[@]}"; do
+      [ "${live[$i]}" = 1 ] || continue
+      any=1 passed=0
+      for try in 1 2; do
+        out=$(run --url "${urls[$i]}" --rate "$rate" --concurrency 4000 --duration "$step_duration" --warmup 1s)
+        python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %s: rate %s: achieved %.0f/s p99 %d us errors %d %s" % (sys.argv[2], sys.argv[3], r["rps"], r["latency_us"]["p99"], r["errors"], r.get("errors_by_kind") or ""), file=sys.stderr)' "$out" "${names[$i]}" "$rate"
+        if python3 -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["errors"]==0 and r["latency_us"]["p99"]<20000 and r["rps"]>=0.95*float(sys.argv[2]) else 1)' "$out" "$rate"; then
+          passed=1
+          break
+        fi
+      done
+      if [ $passed = 1 ]; then
+        best[$i]=$rate best_json[$i]=$out
+      else
+        live[$i]=0
       fi
     done
-    [ $passed = 1 ] || break
-    best=$rate; best_json=$out
+    [ $any = 1 ] || break
   done
-  echo "$name $best ${best_json:-{\}}" >>"$work/sustained"
+  for i in "${!names[@]}"; do
+    echo "${names[$i]} ${best[$i]} ${best_json[$i]}" >>"$work/sustained"
+  done
 }
 : >"$work/sustained"
 adm_idle=$(rss_kb "$adm_pid")
-sustain direct "http://127.0.0.1:$mock_port/v1"
-sustain nginx "http://127.0.0.1:$nginx_port/v1"
-sustain go-proxy "http://127.0.0.1:$goproxy_port/v1"
-sustain go-floor "http://127.0.0.1:$floor_port/v1"
-sustain lean-floor "http://127.0.0.1:$lean_port/v1"
-sustain fasthttp "http://127.0.0.1:$fh_port/v1"
-sustain autoglm "http://127.0.0.1:$adm_port/v1"
+sustain "direct=http://127.0.0.1:$mock_port/v1" "nginx=http://127.0.0.1:$nginx_port/v1" \
+  "go-proxy=http://127.0.0.1:$goproxy_port/v1" "go-floor=http://127.0.0.1:$floor_port/v1" \
+  "lean-floor=http://127.0.0.1:$lean_port/v1" "fasthttp=http://127.0.0.1:$fh_port/v1" \
+  "autoglm=http://127.0.0.1:$adm_port/v1" "autoglm-gathered=http://127.0.0.1:$admg_port/v1"
 # The burst: the overload (8,000 requests/s offered) against autoglm, its RSS sampled
 # throughout and for a minute after.
 (
