@@ -294,14 +294,14 @@ YAML
 "$ab" serve --config "$work/adm.yaml" --addr "127.0.0.1:$adm_port" --data-dir "$work/adm-data" 2>/dev/null &
 adm_pid=$!
 pids+=($adm_pid)
-# The same server with server.cpu_placement: gather, beside the default, so that every run
-# shows what gathering costs or gains at each rate (docs/OPERATIONS.md, "CPUs").
-admg_port=$(freeport)
-sed 's/^  admission:/  cpu_placement: gather\n  admission:/' "$work/adm.yaml" >"$work/admg.yaml"
-"$ab" serve --config "$work/admg.yaml" --addr "127.0.0.1:$admg_port" --data-dir "$work/admg-data" 2>/dev/null &
+# The same server with server.cpu_placement: spread, beside the default (gather), so that
+# every run shows what gathering costs or gains at each rate (docs/OPERATIONS.md, "CPUs").
+adms_port=$(freeport)
+sed 's/^  admission:/  cpu_placement: spread\n  admission:/' "$work/adm.yaml" >"$work/adms.yaml"
+"$ab" serve --config "$work/adms.yaml" --addr "127.0.0.1:$adms_port" --data-dir "$work/adms-data" 2>/dev/null &
 pids+=($!)
 ready "http://127.0.0.1:$adm_port/readyz"
-ready "http://127.0.0.1:$admg_port/readyz"
+ready "http://127.0.0.1:$adms_port/readyz"
 sleep 1
 # sustain NAME=URL...: climbs every endpoint together, rate by rate: at each rate each endpoint
 # still climbing takes its step in turn, so that all of them meet the machine as it is within
@@ -346,7 +346,7 @@ adm_idle=$(rss_kb "$adm_pid")
 sustain "direct=http://127.0.0.1:$mock_port/v1" "nginx=http://127.0.0.1:$nginx_port/v1" \
   "go-proxy=http://127.0.0.1:$goproxy_port/v1" "go-floor=http://127.0.0.1:$floor_port/v1" \
   "lean-floor=http://127.0.0.1:$lean_port/v1" "fasthttp=http://127.0.0.1:$fh_port/v1" \
-  "autoglm=http://127.0.0.1:$adm_port/v1" "autoglm-gathered=http://127.0.0.1:$admg_port/v1"
+  "autoglm=http://127.0.0.1:$adm_port/v1" "autoglm-spread=http://127.0.0.1:$adms_port/v1"
 # The burst: the overload (8,000 requests/s offered) against autoglm, its RSS sampled
 # throughout and for a minute after.
 (

@@ -136,19 +136,19 @@ func placeCode(pages string, log *slog.Logger) {
 	log.Info("machine code moved onto huge pages", "mib", n>>20)
 }
 
-// placeThreads gathers the server's threads on one CPU while it is lightly loaded when
-// server.cpu_placement asks for it (internal/cpuplace), except with a model on the built-in
-// engine, whose threads must have every CPU from the first token. It returns the placer,
-// whose Stop spreads them again; nil when there is none. The choice is made at start; a
-// reload does not change it.
+// placeThreads gathers the server's threads on one CPU while it is lightly loaded
+// (internal/cpuplace) unless server.cpu_placement says spread, or a model runs on the
+// built-in engine, whose threads must have every CPU from the first token. It returns the
+// placer, whose Stop spreads them again; nil when there is none. The choice is made at
+// start; a reload does not change it.
 //
-// Gathering is not the default. At 200 requests/s it took 60-120 µs off the median the
-// server adds, but in make bench's step test the gathering server matched nginx's sustained
-// rate in one run of five (in the others admission refused thousands at 6,000 requests/s,
-// which nginx sustained), the spread one in three of three; the cause was not found
-// (docs/BENCHMARKS.md, "Gathered on one CPU, by the mean").
+// Gathering is the default: at 200 requests/s it took 60-120 µs off the median the server
+// adds. It was opt-in while make bench's step test, each endpoint climbed in turn, put the
+// gathering server below nginx in four runs of five; climbed side by side, rate by rate, the
+// gathering and the spread server sustained the same rate in each run (docs/BENCHMARKS.md,
+// "Section 2 climbed together").
 func placeThreads(cfg *config.Config, log *slog.Logger) *cpuplace.Placer {
-	if cfg.Server.CPUPlacement != config.CPUPlacementGather {
+	if cfg.Server.CPUPlacement == config.CPUPlacementSpread {
 		log.Info("threads placed by the kernel", "reason", "server.cpu_placement is spread")
 		return nil
 	}

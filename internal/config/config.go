@@ -91,12 +91,11 @@ type Server struct {
 	// the moved code) or "normal" (the executable's own 4 KiB file pages). Default "huge".
 	// See internal/hugetext.
 	CodePages string `yaml:"code_pages"`
-	// CPUPlacement says where `autoglm serve` lets its threads run: "spread" (wherever the
-	// kernel puts them) or "gather" (on the idlest CPU while the process used less than a
-	// quarter of one over two seconds, over all of its CPUs again within 25 ms of using half
-	// of one: fewer wake-ups across CPUs and warmer caches at a low request rate, but a lower
-	// sustained rate in make bench's step test; never with a model on the built-in engine;
-	// see internal/cpuplace). Default "spread".
+	// CPUPlacement says where `autoglm serve` lets its threads run: "gather" (on the idlest
+	// CPU while the process used less than a quarter of one over two seconds, over all of its
+	// CPUs again within 25 ms of using half of one: fewer wake-ups across CPUs and warmer
+	// caches at a low request rate; never with a model on the built-in engine; see
+	// internal/cpuplace) or "spread" (wherever the kernel puts them). Default "gather".
 	CPUPlacement string `yaml:"cpu_placement"`
 	// Deprecations mark routes deprecated: their answers carry the Deprecation (RFC 9745)
 	// and Sunset (RFC 8594) headers. Default: none.

@@ -28,6 +28,7 @@ type Placer struct {
 	gathers atomic.Int64
 	spreads atomic.Int64
 	moves   atomic.Int64
+	resting atomic.Bool // read at the policy's resting pace; set only by run
 }
 
 // Start reads the process's CPU time every p.Every and gathers it on one CPU or spreads it
@@ -58,7 +59,7 @@ func (pl *Placer) Gathered() bool { return pl.cpu.Load() >= 0 }
 // Stats returns the placer's figures.
 func (pl *Placer) Stats() Stats {
 	cpu := int(pl.cpu.Load())
-	return Stats{Gathered: cpu >= 0, CPU: cpu, Gathers: pl.gathers.Load(), Spreads: pl.spreads.Load(), Moves: pl.moves.Load()}
+	return Stats{Gathered: cpu >= 0, Resting: pl.resting.Load(), CPU: cpu, Gathers: pl.gathers.Load(), Spreads: pl.spreads.Load(), Moves: pl.moves.Load()}
 }
 
 func (pl *Placer) run() {
@@ -83,6 +84,7 @@ func (pl *Placer) run() {
 			last, lastAt = used, now
 			gathered := pl.Gathered()
 			want := pl.p.decide(gathered, use, mean, span)
+			pl.pace(t, want && gathered && pl.p.resting(pl.resting.Load(), use, mean, span >= pl.p.Calm))
 			if want == gathered && span < pl.p.Calm {
 				continue
 			}
@@ -107,6 +109,20 @@ func (pl *Placer) run() {
 			from, fromAt, busy = used, now, after
 		}
 	}
+}
+
+// pace sets how often t reads: every RestEvery while rest, else every Every.
+func (pl *Placer) pace(t *time.Ticker, rest bool) {
+	if rest == pl.resting.Load() {
+		return
+	}
+	pl.resting.Store(rest)
+	if rest {
+		t.Reset(pl.p.RestEvery)
+	} else {
+		t.Reset(pl.p.Every)
+	}
+	pl.log.Debug("cpu placement reading pace changed", "resting", rest)
 }
 
 // gather places the process on cpu.

@@ -63,7 +63,10 @@ func TestGatherAndSpread(t *testing.T) {
 		wholeList = l
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pl, err := Start(Policy{Every: 20 * time.Millisecond, Spread: 0.5, Gather: 0.3, Calm: 100 * time.Millisecond}, log)
+	// Rest is high enough that the test's own polling of the threads' CPU lists stays under
+	// it.
+	pl, err := Start(Policy{Every: 20 * time.Millisecond, Spread: 0.5, Gather: 0.3, Calm: 100 * time.Millisecond,
+		Rest: 0.2, RestEvery: 60 * time.Millisecond}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +85,7 @@ func TestGatherAndSpread(t *testing.T) {
 	if s := pl.Stats(); !s.Gathered || s.CPU < 0 || !start.IsSet(s.CPU) || s.Gathers != 1 || s.Spreads != 0 {
 		t.Errorf("gathered: stats %+v", s)
 	}
+	waitUntil(t, "resting while gathered and idle", func() bool { return pl.Stats().Resting })
 
 	var stop atomic.Bool
 	for range 2 {
@@ -97,7 +101,7 @@ func TestGatherAndSpread(t *testing.T) {
 	}
 	waitUntil(t, "spread again under load", func() bool { return !pl.Gathered() && spread() })
 	stop.Store(true)
-	if s := pl.Stats(); s.Gathered || s.CPU != -1 || s.Gathers != 1 || s.Spreads != 1 {
+	if s := pl.Stats(); s.Gathered || s.Resting || s.CPU != -1 || s.Gathers != 1 || s.Spreads != 1 {
 		t.Errorf("spread: stats %+v", s)
 	}
 
