@@ -365,6 +365,9 @@ print("\n| | sustained rate | p99 at that rate |\n|---|---|---|")
 for name, rate, js in rows:
     j = json.loads(js)
     print(f"| {name} | {rate} req/s | {j.get('latency_us', {}).get('p99', '-')} µs |")
+best = {name: int(rate) for name, rate, _ in rows}
+print(f"\nautoglm against the goal: sustained {best['autoglm']} req/s against nginx's {best['nginx']} req/s: "
+      f"{'met' if best['autoglm'] >= best['nginx'] else 'missed'}")
 b, idle = json.loads(sys.argv[2]), int(sys.argv[3])
 samples = [tuple(map(float, l.split())) for l in open(sys.argv[4]) if len(l.split()) == 2]
 start, end = float(sys.argv[5]), float(sys.argv[6])
