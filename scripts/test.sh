@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS=${GOFLAGS:-}
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's line says when it began (seconds since the start), so that a log shows where
+# the suite's time goes.
+step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS"; }
 
 step "gofmt"
 out=$(gofmt -l $(git ls-files '*.go'))
@@ -121,4 +123,4 @@ else
   ./tests/console/run.sh
 fi
 echo
-echo "all tests passed"
+echo "all tests passed (${SECONDS}s)"
