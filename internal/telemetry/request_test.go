@@ -35,10 +35,12 @@ func TestWithRequest(t *testing.T) {
 		t.Errorf("TraceID allocates %v times", allocs)
 	}
 
+	// More goroutines afterwards would be one started for the child; fewer is another test's
+	// or the runtime's goroutine ending meanwhile (seen once in CI), which says nothing.
 	before := runtime.NumGoroutine()
 	child, stop := context.WithCancel(ctx)
 	defer stop()
-	if n := runtime.NumGoroutine(); n != before {
+	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("a context made under WithRequest started %d goroutines", n-before)
 	}
 	cancel()
