@@ -3,8 +3,9 @@
 # proxy_pass with an upstream keep-alive pool: the floor), a minimal Go httputil.ReverseProxy
 # (scripts/benchproxy: the Go baseline), the floor of autoglm's own path (benchproxy -direct:
 # net/http's server and autoglm's upstream transport with no chain between them), the same floor
-# on the lean HTTP/1.1 server autoglm serves plain HTTP/1.1 with (benchproxy -lean), the smallest
-# fasthttp proxy (scripts/fhproxy, its own module: the best Go HTTP/1.1 stack, none of net/http)
+# on the lean HTTP/1.1 server autoglm serves plain HTTP/1.1 with (benchproxy -lean), the same
+# relay on one epoll event loop per CPU with no goroutine per connection (benchproxy -loop: the
+# model nginx's workers follow, written in Go), the smallest fasthttp proxy (scripts/fhproxy, its own module: the best Go HTTP/1.1 stack, none of net/http)
 # and autoglm run on loopback, and the same load goes to each in the same run:
 #   1. latency added, open loop at RATE req/s (default 200) with keep-alive, non-streamed and
 #      streamed (TTFT), the endpoints taking turns in rounds so that drift hits all alike;
@@ -40,7 +41,7 @@ go build -o "$work/benchproxy" ./scripts/benchproxy
 (cd scripts/fhproxy && go build -o "$work/fhproxy" .)
 ab="$work/autoglm"
 mock_port=$(freeport); gw_port=$(freeport); slow_port=$(freeport); nginx_port=$(freeport); goproxy_port=$(freeport)
-floor_port=$(freeport); lean_port=$(freeport); gwnet_port=$(freeport); fh_port=$(freeport)
+floor_port=$(freeport); lean_port=$(freeport); loop_port=$(freeport); gwnet_port=$(freeport); fh_port=$(freeport)
 "$ab" mockllm --addr "127.0.0.1:$mock_port" --tokens 16 2>/dev/null &
 pids+=($!)
 # A slow upstream for the concurrent-streams run: 100 tokens, 50 ms apart (5 s per stream).
@@ -75,6 +76,10 @@ floor_pid=$!
 pids+=($!)
 "$work/benchproxy" -lean -addr "127.0.0.1:$lean_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
 lean_pid=$!
+pids+=($!)
+# One event loop per CPU, as nginx's "worker_processes auto".
+"$work/benchproxy" -loop "$(nproc)" -loopraw -addr "127.0.0.1:$loop_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
+loop_pid=$!
 pids+=($!)
 "$work/fhproxy" -addr "127.0.0.1:$fh_port" -upstream "127.0.0.1:$mock_port" 2>/dev/null &
 fh_pid=$!
@@ -111,6 +116,7 @@ ready "http://127.0.0.1:$nginx_port/v1/models"
 ready "http://127.0.0.1:$goproxy_port/v1/models"
 ready "http://127.0.0.1:$floor_port/v1/models"
 ready "http://127.0.0.1:$lean_port/v1/models"
+ready "http://127.0.0.1:$loop_port/v1/models"
 ready "http://127.0.0.1:$fh_port/v1/models"
 sleep 1
 idle_rss=$(rss_kb "$gw_pid")
@@ -133,7 +139,7 @@ cpu_ns() {
 # so it has no figure of its own).
 cpu_all() {
   echo "nginx=$(cpu_ns "$nginx_pid") go-proxy=$(cpu_ns "$goproxy_pid") go-floor=$(cpu_ns "$floor_pid")" \
-    "lean-floor=$(cpu_ns "$lean_pid") fasthttp=$(cpu_ns "$fh_pid") autoglm-net=$(cpu_ns "$gwnet_pid") autoglm=$(cpu_ns "$gw_pid")"
+    "lean-floor=$(cpu_ns "$lean_pid") loop-floor=$(cpu_ns "$loop_pid") fasthttp=$(cpu_ns "$fh_pid") autoglm-net=$(cpu_ns "$gwnet_pid") autoglm=$(cpu_ns "$gw_pid")"
 }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB; $(go version | cut -d' ' -f3-); $(date -u +%F)"
 
@@ -142,7 +148,8 @@ echo
 echo "## 1. Latency added, open loop at ${rate} req/s, keep-alive (${duration} each, in 5 rounds, each after 1 s of warm-up)"
 targets=(--compare "direct=http://127.0.0.1:$mock_port/v1" --compare "nginx=http://127.0.0.1:$nginx_port/v1"
   --compare "go-proxy=http://127.0.0.1:$goproxy_port/v1" --compare "go-floor=http://127.0.0.1:$floor_port/v1"
-  --compare "lean-floor=http://127.0.0.1:$lean_port/v1" --compare "fasthttp=http://127.0.0.1:$fh_port/v1"
+  --compare "lean-floor=http://127.0.0.1:$lean_port/v1" --compare "loop-floor=http://127.0.0.1:$loop_port/v1"
+  --compare "fasthttp=http://127.0.0.1:$fh_port/v1"
   --compare "autoglm-net=http://127.0.0.1:$gwnet_port/v1" --compare "autoglm=http://127.0.0.1:$gw_port/v1")
 # Each proxy's CPU time while idle, over 5 s: the background work (autoglm's batched
 # writes, queue polls and timers) that goes on whether requests come or not.
@@ -204,7 +211,7 @@ def by_round(key, name):
     s = sorted(diffs)
     return diffs, s[len(s) // 2]
 for key, what in [("p50_us", "p50")] + ([("ttft_p50_us", "time to first token p50")] if stream else []):
-    for name in ("fasthttp", "lean-floor", "autoglm"):
+    for name in ("fasthttp", "lean-floor", "loop-floor", "autoglm"):
         diffs, med = by_round(key, name)
         print(f"{name} minus nginx, {what}, round by round: {', '.join(f'{v:+d}' for v in diffs)} µs (median {med:+d} µs"
               + (f"; within +50 µs in {sum(v <= 50 for v in diffs)} of {len(diffs)} rounds)" if name == "autoglm" else ")"))
@@ -345,7 +352,7 @@ sustain() {
 adm_idle=$(rss_kb "$adm_pid")
 sustain "direct=http://127.0.0.1:$mock_port/v1" "nginx=http://127.0.0.1:$nginx_port/v1" \
   "go-proxy=http://127.0.0.1:$goproxy_port/v1" "go-floor=http://127.0.0.1:$floor_port/v1" \
-  "lean-floor=http://127.0.0.1:$lean_port/v1" "fasthttp=http://127.0.0.1:$fh_port/v1" \
+  "lean-floor=http://127.0.0.1:$lean_port/v1" "loop-floor=http://127.0.0.1:$loop_port/v1" "fasthttp=http://127.0.0.1:$fh_port/v1" \
   "autoglm=http://127.0.0.1:$adm_port/v1" "autoglm-spread=http://127.0.0.1:$adms_port/v1"
 # The burst: the issue's overload (8,000 requests/s offered) against autoglm, its RSS sampled
 # throughout and for a minute after.

@@ -11,10 +11,16 @@
 // With -lean it is the same floor served by internal/h1, the lean HTTP/1.1 server, instead of
 // net/http's: what the two floors differ by is what the server side costs.
 //
+// With -loop N it is the same relay on N epoll event loops, one locked thread each, with no
+// goroutine per connection and no allocation per request (loop_linux.go): the model nginx's
+// workers follow, written in Go. -loopraw makes each loop wait in epoll holding its P, out of
+// the runtime's sight, so that an idle loop's wake-up is the kernel's alone; without it the
+// wait goes through the runtime's system-call hooks, which hand the P to another thread.
+//
 // -debug ADDR serves net/http/pprof on a second listener (execution traces for counting
 // wake-ups per request: /debug/pprof/trace?seconds=3).
 //
-//	benchproxy -addr 127.0.0.1:9000 -upstream http://127.0.0.1:9001 [-direct | -lean] [-debug 127.0.0.1:6060]
+//	benchproxy -addr 127.0.0.1:9000 -upstream http://127.0.0.1:9001 [-direct | -lean | -loop N [-loopraw]] [-debug 127.0.0.1:6060]
 package main
 
 import (
@@ -40,6 +46,8 @@ func main() {
 	direct := flag.Bool("direct", false, "relay with net/http's server and autoglm's upstream transport only")
 	lean := flag.Bool("lean", false, "relay with internal/h1's server and autoglm's upstream transport only")
 	debug := flag.String("debug", "", "serve net/http/pprof on this address")
+	loops := flag.Int("loop", 0, "relay with this many event loops (epoll, one thread each) instead")
+	loopRaw := flag.Bool("loopraw", false, "with -loop: wait in epoll holding the runtime's P")
 	flag.Parse()
 	if *debug != "" {
 		go func() { log.Fatal(http.ListenAndServe(*debug, nil)) }()
@@ -47,6 +55,9 @@ func main() {
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Host == "" {
 		log.Fatalf("benchproxy: -upstream %q is not a URL", *upstream)
+	}
+	if *loops > 0 {
+		log.Fatal(serveLoops(*addr, u.Host, *loops, *loopRaw))
 	}
 	if *lean {
 		ln, err := net.Listen("tcp", *addr)
