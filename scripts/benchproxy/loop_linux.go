@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -41,10 +42,14 @@ type loop struct {
 	to     unix.SockaddrInet4
 	events [256]unix.EpollEvent
 	raw    bool // wait with a raw system call (the P stays held) instead of a runtime-visible one
+	// idle, with raw: how long a raw wait lasts before the loop, finding nothing, waits through
+	// the runtime's hooks instead (0: raw waits of 10 ms throughout).
+	idleMs int
+	quiet  bool // the last raw wait found nothing
 }
 
 // serveLoops runs n event loops on addr, relaying to upstream (host:port, IPv4), until one fails.
-func serveLoops(addr, upstream string, n int, raw bool) error {
+func serveLoops(addr, upstream string, n int, raw bool, idle time.Duration) error {
 	la, err := net.ResolveTCPAddr("tcp4", addr)
 	if err != nil {
 		return err
@@ -55,7 +60,7 @@ func serveLoops(addr, upstream string, n int, raw bool) error {
 	}
 	errs := make(chan error, n)
 	for range n {
-		l := &loop{conns: map[int]*side{}, raw: raw}
+		l := &loop{conns: map[int]*side{}, raw: raw, idleMs: int(idle.Milliseconds())}
 		l.to.Port = ua.Port
 		copy(l.to.Addr[:], ua.IP.To4())
 		if err := l.listen(la); err != nil {
@@ -124,15 +129,24 @@ func (l *loop) run() error {
 // wait is epoll_wait: through the runtime's system-call hooks (the P is handed back while the
 // thread sleeps) or, raw, holding the P; raw waits wake every 10 ms so that a stop-the-world
 // is never held up for longer.
+//
+// With an idle time, a raw wait lasts that long; one that finds nothing is followed by a wait
+// through the hooks, without a timeout, so that an idle loop neither wakes nor holds its P.
 func (l *loop) wait() (int, error) {
-	if !l.raw {
+	if !l.raw || l.quiet {
+		l.quiet = false
 		return unix.EpollWait(l.ep, l.events[:], -1)
 	}
+	timeout := 10
+	if l.idleMs > 0 {
+		timeout = l.idleMs
+	}
 	r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.events[0])),
-		uintptr(len(l.events)), 10, 0, 0)
+		uintptr(len(l.events)), uintptr(timeout), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
+	l.quiet = r == 0 && l.idleMs > 0
 	return int(r), nil
 }
 

@@ -22,7 +22,11 @@ func TestLoopRelays(t *testing.T) {
 	mock := httptest.NewServer(mockllm.New(mockllm.Options{Tokens: 8}))
 	defer mock.Close()
 	upstream := strings.TrimPrefix(mock.URL, "http://")
-	for _, raw := range []bool{false, true} {
+	for _, mode := range []struct {
+		raw  bool
+		idle time.Duration
+	}{{false, 0}, {true, 0}, {true, time.Millisecond}} {
+		raw := mode.raw
 		ln, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -30,7 +34,7 @@ func TestLoopRelays(t *testing.T) {
 		addr := ln.Addr().String()
 		ln.Close()
 		errs := make(chan error, 1)
-		go func() { errs <- serveLoops(addr, upstream, 1, raw) }()
+		go func() { errs <- serveLoops(addr, upstream, 1, raw, mode.idle) }()
 		base := "http://" + addr + "/v1"
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
 		var resp *http.Response

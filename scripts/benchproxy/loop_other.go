@@ -2,8 +2,11 @@
 
 package main
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
-func serveLoops(addr, upstream string, n int, raw bool) error {
+func serveLoops(addr, upstream string, n int, raw bool, idle time.Duration) error {
 	return errors.New("benchproxy: -loop needs Linux")
 }

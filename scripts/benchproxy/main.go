@@ -48,6 +48,7 @@ func main() {
 	debug := flag.String("debug", "", "serve net/http/pprof on this address")
 	loops := flag.Int("loop", 0, "relay with this many event loops (epoll, one thread each) instead")
 	loopRaw := flag.Bool("loopraw", false, "with -loop: wait in epoll holding the runtime's P")
+	loopIdle := flag.Duration("loopidle", 0, "with -loopraw: wait that long holding the P, then through the runtime's hooks")
 	flag.Parse()
 	if *debug != "" {
 		go func() { log.Fatal(http.ListenAndServe(*debug, nil)) }()
@@ -57,7 +58,7 @@ func main() {
 		log.Fatalf("benchproxy: -upstream %q is not a URL", *upstream)
 	}
 	if *loops > 0 {
-		log.Fatal(serveLoops(*addr, u.Host, *loops, *loopRaw))
+		log.Fatal(serveLoops(*addr, u.Host, *loops, *loopRaw, *loopIdle))
 	}
 	if *lean {
 		ln, err := net.Listen("tcp", *addr)
