@@ -43,6 +43,31 @@ type head struct {
 	close                 bool // the client asked to close after this request (or is HTTP/1.0 without keep-alive)
 	host                  string
 	handOff               bool // Upgrade, Expect or the HTTP/2 preface: for the fallback server
+
+	// seen is the previous request's target and field values on this connection, and spare
+	// the list the next one is built in. A client sends most of its fields the same on every
+	// request of a connection, and a value equal to the one before is taken from seen instead
+	// of copied: strings do not change, and none leaves the connection they came on.
+	seen, spare []field
+}
+
+// field is one header field of a request: its canonical name and its value. The request
+// target is kept as a field with an empty name.
+type field struct{ key, value string }
+
+// again gives v as a string: the one in seen with the same name and value when there is one
+// (looked for at index i first, where a client that sends its fields in the same order has
+// it), else a copy.
+func again(seen []field, i int, key string, v []byte) string {
+	if i < len(seen) && seen[i].key == key && seen[i].value == string(v) {
+		return seen[i].value
+	}
+	for _, f := range seen {
+		if f.key == key && f.value == string(v) {
+			return f.value
+		}
+	}
+	return internValue(key, v)
 }
 
 // readHead reads one request head from br into h, copying its raw bytes into raw (for a hand-off
@@ -60,16 +85,21 @@ func readHead(br *bufio.Reader, h *head, raw []byte, maxBytes, maxFields int) ([
 			return raw, err
 		}
 	}
-	*h = head{}
+	seen, next := h.seen, h.spare[:0]
+	*h = head{seen: seen, spare: next}
 	if err := h.parseRequestLine(line); err != nil {
 		return raw, err
 	}
+	next = append(next, field{value: h.target})
 	if h.method == "PRI" && h.target == "*" && h.proto == "HTTP/2.0" {
 		// The HTTP/2 connection preface: its "SM\r\n\r\n" follows; the fallback reads it.
 		h.handOff = true
 		return raw, nil
 	}
 	h.header = make(http.Header, 8)
+	// The values' slices share one array: one allocation for the header instead of one per
+	// field. Each is capped at its one value, so that a repeated field's append copies.
+	values := make([]string, 0, max(len(seen), 8))
 	fields := 0
 	var lengths []byte
 	sawLength := false
@@ -92,6 +122,7 @@ func readHead(br *bufio.Reader, h *head, raw []byte, maxBytes, maxFields int) ([
 		}
 		value := line[v:e]
 		key := canonicalKey(line[:colon])
+		val := again(seen, len(next), key, value)
 		switch key {
 		case "Content-Length":
 			if sawLength && !bytes.Equal(lengths, value) {
@@ -102,15 +133,23 @@ func readHead(br *bufio.Reader, h *head, raw []byte, maxBytes, maxFields int) ([
 			if h.host != "" {
 				return raw, &parseError{http.StatusBadRequest, "more than one Host header"}
 			}
-			h.host = string(value)
+			h.host = val
 			if h.host == "" {
 				h.host = " " // present but empty: allowed, not "missing"
 			}
 		case "Upgrade", "Expect":
 			h.handOff = true
 		}
-		h.header[key] = append(h.header[key], internValue(key, value))
+		next = append(next, field{key, val})
+		if vs, ok := h.header[key]; ok {
+			h.header[key] = append(vs, val)
+		} else {
+			values = append(values, val)
+			n := len(values)
+			h.header[key] = values[n-1 : n : n]
+		}
 	}
+	h.seen, h.spare = next, seen[:0]
 	if h.host == "" && h.minor >= 1 {
 		return raw, errNoHost
 	}
@@ -188,7 +227,7 @@ func (h *head) parseRequestLine(line []byte) error {
 		return errBadRequestLine
 	}
 	h.method = internMethod(method)
-	h.target = string(target)
+	h.target = again(h.seen, 0, "", target)
 	if h.major == 2 && (h.method != "PRI" || h.target != "*") {
 		return errBadVersion
 	}

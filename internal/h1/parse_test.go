@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,19 @@ func FuzzReadHead(f *testing.F) {
 		raw, err := readHead(br, h, nil, max, fields)
 		if len(raw) > max {
 			t.Fatalf("kept %d bytes of head, limit %d", len(raw), max)
+		}
+		// The same head read after another on one connection (whose values a head may reuse),
+		// and after itself, reads as it does alone.
+		for _, before := range []string{sdkHead, string(in)} {
+			again := new(head)
+			_, _ = readHead(bufio.NewReader(strings.NewReader(before)), again, nil, max, fields)
+			_, aerr := readHead(bufio.NewReaderSize(bytes.NewReader(in), 64), again, nil, max, fields)
+			if (aerr == nil) != (err == nil) {
+				t.Fatalf("alone: %v; after %q: %v", err, before, aerr)
+			}
+			if err == nil && !sameHead(h, again) {
+				t.Fatalf("after %q read %+v, alone %+v", before, again, h)
+			}
 		}
 		if err != nil {
 			return
@@ -73,6 +87,83 @@ func FuzzReadHead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sdkHead is a head as an SDK sends it, a field repeated.
+const sdkHead = "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n" +
+	"Authorization: Bearer k\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 2\r\n\r\n{}"
+
+// sameHead reports whether a and b were read as the same request.
+func sameHead(a, b *head) bool {
+	return a.method == b.method && a.target == b.target && a.proto == b.proto && a.major == b.major &&
+		a.minor == b.minor && reflect.DeepEqual(a.header, b.header) && a.contentLength == b.contentLength &&
+		a.chunked == b.chunked && a.close == b.close && a.host == b.host && a.handOff == b.handOff
+}
+
+// TestReadHeadAgain reads several requests on one connection whose fields change, move and
+// repeat between them: each reads as it would alone, and a head sent again as it was before
+// does not copy its values again.
+func TestReadHeadAgain(t *testing.T) {
+	heads := []string{
+		sdkHead,
+		"POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nAuthorization: Bearer other\r\nX-A: 2\r\nX-A: 1\r\nContent-Length: 2\r\n\r\n{}",
+		"POST /v1/embeddings HTTP/1.1\r\nAuthorization: Bearer k\r\nHost: h2\r\nX-A: 1\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /v1/models HTTP/1.1\r\nHost: h2\r\n\r\n",
+		sdkHead,
+	}
+	var all strings.Builder
+	for _, s := range heads {
+		all.WriteString(s)
+	}
+	br := bufio.NewReader(strings.NewReader(all.String()))
+	h := new(head)
+	for i, s := range heads {
+		if _, err := readHead(br, h, nil, 64<<10, 128); err != nil {
+			t.Fatalf("head %d: %v", i, err)
+		}
+		if h.contentLength > 0 {
+			_, _ = io.CopyN(io.Discard, br, h.contentLength)
+		}
+		alone := new(head)
+		if _, err := readHead(bufio.NewReader(strings.NewReader(s)), alone, nil, 64<<10, 128); err != nil {
+			t.Fatal(err)
+		}
+		if !sameHead(h, alone) {
+			t.Fatalf("head %d read after the others as %+v, alone as %+v", i, h, alone)
+		}
+	}
+	// A value handed to one request is never changed by the next.
+	first := new(head)
+	br = bufio.NewReader(strings.NewReader(heads[0] + heads[1]))
+	_, _ = readHead(br, first, nil, 64<<10, 128)
+	auth := first.header["Authorization"]
+	xa := first.header["X-A"]
+	_, _ = io.CopyN(io.Discard, br, 2)
+	_, _ = readHead(br, first, nil, 64<<10, 128)
+	if auth[0] != "Bearer k" || len(xa) != 2 || xa[0] != "1" || xa[1] != "2" {
+		t.Fatalf("the first request's values changed: %q %q", auth, xa)
+	}
+
+	r := strings.NewReader(sdkHead)
+	br = bufio.NewReader(r)
+	raw := make([]byte, 0, 4<<10) // the connection's, as the server keeps it
+	fresh := testing.AllocsPerRun(50, func() {
+		r.Reset(sdkHead)
+		br.Reset(r)
+		_, _ = readHead(br, new(head), raw, 64<<10, 128)
+	})
+	h = new(head)
+	reused := testing.AllocsPerRun(50, func() {
+		r.Reset(sdkHead)
+		br.Reset(r)
+		_, _ = readHead(br, h, raw, 64<<10, 128)
+	})
+	t.Logf("allocations: a first head %.0f, the same head again %.0f", fresh, reused)
+	// Its target and six field values are not copied again (internValue spares the first
+	// head only Content-Type's).
+	if fresh-reused < 5 {
+		t.Errorf("a head sent again allocated %.0f times, a first one %.0f", reused, fresh)
+	}
 }
 
 // BenchmarkReadHead parses one chat-completion request head as an SDK sends it, with its
