@@ -172,16 +172,19 @@ for mode in "" "--stream"; do
   python3 - "$out" "${mode:-non-stream}" "$cpu0" "$cpu1" "$rate" "$idle0" "$idle1" "$t0" "$t1" <<'PY'
 import json, sys
 res, mode = json.loads(sys.argv[1]), sys.argv[2].lstrip("-")
-# CPU per request: each proxy's CPU time over the run, less what it spends idle over as long
-# (the run takes turns, so a proxy idles through the others' rounds), over the requests it
-# served, the 5 rounds' 1 s of warm-up included.
-c0, c1, i0, i1 = (dict(kv.split("=") for kv in a.split()) for a in (sys.argv[3], sys.argv[4], sys.argv[6], sys.argv[7]))
-rate, elapsed = float(sys.argv[5]), float(sys.argv[9]) - float(sys.argv[8])
+# CPU per request: each proxy's CPU time over the run over the requests it served, the 5
+# rounds' 1 s of warm-up included; background work done meanwhile counts (the idle figure
+# above says how much it is when nothing comes). Subtracting the idle rate over the run's
+# length, as this did before, took 2-4 minutes of autoglm's idle rate off a figure whose
+# background is not idle's (its placer and sweep slow down only after quiet seconds), and
+# left 85 µs or less, sometimes below zero.
+c0, c1 = (dict(kv.split("=") for kv in a.split()) for a in (sys.argv[3], sys.argv[4]))
+rate = float(sys.argv[5])
 def cpu(c):
     k, n = c["name"], c["result"]["requests"] + rate * 5
     if k not in c0 or n <= 0:
         return "-"
-    busy = int(c1[k]) - int(c0[k]) - (int(i1[k]) - int(i0[k])) / 5 * elapsed
+    busy = int(c1[k]) - int(c0[k])
     return f"{busy / 1000 / n:.0f} µs"
 base = res[0]["result"]
 stream = "ttft_us" in base
