@@ -56,15 +56,13 @@ type head struct {
 type field struct{ key, value string }
 
 // again gives v as a string: the one in seen with the same name and value when there is one
-// (looked for at index i first, where a client that sends its fields in the same order has
-// it), else a copy.
+// at index i, where a client that sends its fields in the same order has it, or next to it
+// (a field added or left out before this one), else a copy. It looks no further, so that a
+// head's cost stays linear in its fields however they change.
 func again(seen []field, i int, key string, v []byte) string {
-	if i < len(seen) && seen[i].key == key && seen[i].value == string(v) {
-		return seen[i].value
-	}
-	for _, f := range seen {
-		if f.key == key && f.value == string(v) {
-			return f.value
+	for _, j := range [3]int{i, i - 1, i + 1} {
+		if j >= 0 && j < len(seen) && seen[j].key == key && seen[j].value == string(v) {
+			return seen[j].value
 		}
 	}
 	return internValue(key, v)
