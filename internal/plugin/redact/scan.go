@@ -21,6 +21,12 @@ type detector struct {
 	repl  string
 	// hint, when set, is a cheap test that s may hold a match; the expression runs only then.
 	hint func(string) bool
+	// free: the expression looks at nothing before a match (no \b, no digit groups), so a
+	// stream's context bytes can only lend it a start the whole text never had. It is run on
+	// the unsent text alone. An e-mail's local part would otherwise reach back into the sent
+	// bytes (the tail of a previous e-mail) and swallow the next one, which the whole text
+	// finds starting where the previous one ended.
+	free bool
 }
 
 func hasAt(s string) bool { return strings.IndexByte(s, '@') >= 0 }
@@ -43,7 +49,7 @@ func digitsAtLeast(n int) func(string) bool {
 // builtin are the detectors known by name, in priority order (a card number is not also a
 // phone number).
 var builtin = []detector{
-	{name: "email", re: regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`), repl: "[EMAIL]", hint: hasAt},
+	{name: "email", re: regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`), repl: "[EMAIL]", hint: hasAt, free: true},
 	{name: "card", re: regexp.MustCompile(`\b\d(?:[ \-]?\d){12,18}\b`), valid: luhn, whole: true, repl: "[CARD]", hint: digitsAtLeast(13)},
 	{name: "ssn", re: regexp.MustCompile(`\b\d{3}-\d{2}-\d{4}\b`), valid: validSSN, repl: "[SSN]", hint: digitsAtLeast(9)},
 	{name: "cn_id", re: regexp.MustCompile(`\b\d{17}[\dXx]\b`), valid: validCNID, repl: "[ID]", hint: digitsAtLeast(17)},
@@ -135,14 +141,20 @@ type Scanner struct {
 	window int
 }
 
-// find returns the non-overlapping matches in s, in order.
-func (sc *Scanner) find(s string) []span {
+// find returns the non-overlapping matches in s, in order. s[:from] is context already sent:
+// a free detector does not see it.
+func (sc *Scanner) find(s string, from int) []span {
 	var out []span
 	for p, d := range sc.dets {
-		if d.hint != nil && !d.hint(s) {
+		at := 0
+		if d.free {
+			at = from
+		}
+		if d.hint != nil && !d.hint(s[at:]) {
 			continue
 		}
-		for _, loc := range d.re.FindAllStringIndex(s, -1) {
+		for _, loc := range d.re.FindAllStringIndex(s[at:], -1) {
+			loc[0], loc[1] = loc[0]+at, loc[1]+at
 			if d.valid != nil && !d.valid(s[loc[0]:loc[1]]) {
 				continue
 			}
@@ -180,7 +192,7 @@ func (sc *Scanner) find(s string) []span {
 
 // Redact returns s with every match replaced.
 func (sc *Scanner) Redact(s string) string {
-	spans := sc.find(s)
+	spans := sc.find(s, 0)
 	if len(spans) == 0 {
 		return s
 	}
@@ -237,7 +249,7 @@ func neutral(c byte) byte {
 func (sc *Scanner) Stream(t Tail, piece string, final bool) (out string, keep Tail) {
 	off := len(t.before)
 	buf := t.before + t.Text + piece
-	spans := sc.find(buf)
+	spans := sc.find(buf, off)
 	if final {
 		return apply(buf, spans, off, len(buf)), Tail{}
 	}
