@@ -5,7 +5,8 @@
 # net/http's server and autoglm's upstream transport with no chain between them), the same floor
 # on the lean HTTP/1.1 server autoglm serves plain HTTP/1.1 with (benchproxy -lean), the same
 # relay on one epoll event loop per CPU with no goroutine per connection (benchproxy -loop: the
-# model nginx's workers follow, written in Go), the smallest fasthttp proxy (scripts/fhproxy, its own module: the best Go HTTP/1.1 stack, none of net/http)
+# model nginx's workers follow, written in Go), the smallest fasthttp proxy (scripts/fhproxy,
+# its own module: the best Go HTTP/1.1 stack, none of net/http)
 # and autoglm run on loopback, and the same load goes to each in the same run:
 #   1. latency added, open loop at RATE req/s (default 200) with keep-alive, non-streamed and
 #      streamed (TTFT), the endpoints taking turns in rounds so that drift hits all alike;
@@ -165,11 +166,9 @@ print("\nCPU while idle: " + ", ".join(f"{k} {(int(i1[k]) - int(i0[k])) / 5e6:.1
 PY
 for mode in "" "--stream"; do
   cpu0=$(cpu_all)
-  t0=$(date +%s.%N)
   out=$(run "${targets[@]}" --rate "$rate" --from-send --duration "$duration" --rounds 5 --warmup 1s $mode)
-  t1=$(date +%s.%N)
   cpu1=$(cpu_all)
-  python3 - "$out" "${mode:-non-stream}" "$cpu0" "$cpu1" "$rate" "$idle0" "$idle1" "$t0" "$t1" <<'PY'
+  python3 - "$out" "${mode:-non-stream}" "$cpu0" "$cpu1" "$rate" <<'PY'
 import json, sys
 res, mode = json.loads(sys.argv[1]), sys.argv[2].lstrip("-")
 # CPU per request: each proxy's CPU time over the run over the requests it served, the 5

@@ -20,7 +20,7 @@
 // -debug ADDR serves net/http/pprof on a second listener (execution traces for counting
 // wake-ups per request: /debug/pprof/trace?seconds=3).
 //
-//	benchproxy -addr 127.0.0.1:9000 -upstream http://127.0.0.1:9001 [-direct | -lean | -loop N [-loopraw]] [-debug 127.0.0.1:6060]
+//	benchproxy -addr 127.0.0.1:9000 -upstream http://127.0.0.1:9001 [-direct | -lean | -loop N [-loopraw [-loopidle 5ms]]] [-debug 127.0.0.1:6060]
 package main
 
 import (
