@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/open-autoglm/autoglm/internal/evloop"
 )
 
 // Config sizes a Limiter.
@@ -144,6 +146,16 @@ func (l *Limiter) Acquire(ctx context.Context) (Reason, error) {
 	}
 	defer l.waiting.Add(-1)
 	l.queued.Add(1)
+	// On an event loop the wait goes to a goroutine of its own (evloop.Block): the loop goes
+	// on serving the requests whose ends free the slots.
+	var reason Reason
+	var err error
+	evloop.Block(ctx, func() { reason, err = l.wait(ctx) })
+	return reason, err
+}
+
+// wait is Acquire's wait in the queue for a slot.
+func (l *Limiter) wait(ctx context.Context) (Reason, error) {
 	start := time.Now()
 	t := time.NewTimer(l.cfg.MaxWait)
 	defer t.Stop()

@@ -41,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/evloop"
 	"github.com/open-autoglm/autoglm/internal/sockio"
 )
 
@@ -85,6 +86,13 @@ type Server struct {
 	// Fallback, when set, takes the connections and requests this server does not serve (see
 	// the package comment); the connection is then the fallback's.
 	Fallback func(net.Conn)
+
+	// Inline, when set, names the requests whose handler may run on an event loop itself
+	// (ServeLoops): it waits only on the loop's connections, or through evloop.Block. Any other
+	// request's handler runs on a goroutine of its own while its connection's coroutine waits
+	// (evloop.Block), so that a handler waiting on a channel, a lock or a socket of its own
+	// does not hold up the loop's other connections. Unset: none runs inline.
+	Inline func(*http.Request) bool
 
 	// ConnState, when set, is called with http.StateNew for each accepted connection and
 	// http.StateClosed or http.StateHijacked (handed to Fallback) at its end.
@@ -146,6 +154,46 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		go c.serve()
 	}
+}
+
+// ServeLoops serves the connections accepted on ln on n event loops (GOMAXPROCS when n <=
+// 0) rather than a goroutine each: each connection runs as a coroutine of its loop, and its
+// requests' contexts carry the loop (evloop.NewContext), so that an upstream client dialling
+// from the handler keeps the whole request on it (see internal/evloop). A connection handed
+// to Fallback leaves its loop first. It returns ErrServerClosed after Shutdown or Close, once
+// the loops' connections have ended.
+func (s *Server) ServeLoops(ln net.Listener, n int) error {
+	g, err := evloop.NewGroup(ln, n, func(ec *evloop.Conn) {
+		c := s.newConn(ec)
+		if c == nil {
+			return
+		}
+		c.loop = ec.Loop()
+		c.serve()
+	})
+	if err != nil {
+		return err
+	}
+	var gl net.Listener = groupListener{Listener: ln, g: g}
+	if !s.track(&gl, true) {
+		_ = g.Close()
+		return ErrServerClosed
+	}
+	defer s.track(&gl, false)
+	_ = g.Serve()
+	return ErrServerClosed
+}
+
+// groupListener closes a loop group with its listener, so that Shutdown and Close stop the
+// loops accepting.
+type groupListener struct {
+	net.Listener
+	g *evloop.Group
+}
+
+func (l groupListener) Close() error {
+	_ = l.g.Close()
+	return l.Listener.Close()
 }
 
 func (s *Server) track(ln *net.Listener, add bool) bool {
@@ -269,6 +317,7 @@ const (
 type conn struct {
 	srv    *Server
 	rwc    net.Conn
+	loop   *evloop.Loop // the event loop serving the connection (ServeLoops); nil: its own goroutine
 	remote string
 	br     *bufio.Reader
 	raw    []byte // the current request's head as read, for a hand-off
@@ -339,6 +388,9 @@ func (c *conn) serve() {
 	base := context.Background()
 	if s.BaseContext != nil {
 		base = s.BaseContext()
+	}
+	if c.loop != nil {
+		base = evloop.NewContext(base, c.loop)
 	}
 	for first := true; ; first = false {
 		if !c.setPhase(phaseIdle) {
@@ -505,6 +557,11 @@ const lingerDelay = 500 * time.Millisecond
 // end of it, and the connection is closed a moment later, as net/http does.
 func (c *conn) closeLingering() {
 	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		if c.loop != nil {
+			// A loop's coroutine must not sleep: a timer closes it later.
+			time.AfterFunc(lingerDelay, func() { _ = c.rwc.Close() })
+			return
+		}
 		time.Sleep(lingerDelay)
 	}
 	_ = c.rwc.Close()
@@ -530,8 +587,25 @@ func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
 			}
 		}
 	}()
+	if c.loop != nil && (c.srv.Inline == nil || !c.srv.Inline(req)) {
+		c.runBlocked(w, req)
+		return true
+	}
 	c.srv.Handler.ServeHTTP(w, req)
 	return true
+}
+
+// runBlocked runs the handler on a goroutine of its own while the connection's coroutine is
+// parked (evloop.Block); a panic there is carried back and raised here, for runHandler.
+func (c *conn) runBlocked(w *response, req *http.Request) {
+	var panicked any
+	evloop.Block(req.Context(), func() {
+		defer func() { panicked = recover() }()
+		c.srv.Handler.ServeHTTP(w, req)
+	})
+	if panicked != nil {
+		panic(panicked)
+	}
 }
 
 // refuse answers a request the server itself rejects, with a plain-text body, and marks the
@@ -553,7 +627,15 @@ func (c *conn) handOff() {
 		pre = append(pre, b...)
 	}
 	c.release()
-	c.srv.Fallback(&replayConn{Conn: c.rwc, pre: pre})
+	nc := c.rwc
+	if ec, ok := nc.(*evloop.Conn); ok {
+		// The fallback runs the connection on goroutines of its own: it leaves the loop.
+		var err error
+		if nc, err = ec.Detach(); err != nil {
+			return
+		}
+	}
+	c.srv.Fallback(&replayConn{Conn: nc, pre: pre})
 }
 
 // replayConn reads pre before the connection's own bytes.

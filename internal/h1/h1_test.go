@@ -26,7 +26,7 @@ func start(t *testing.T, srv *h1.Server) string {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- h1.ServeForTest(srv, ln) }()
 	t.Cleanup(func() {
 		_ = srv.Close()
 		if err := <-done; !errors.Is(err, h1.ErrServerClosed) {
@@ -377,7 +377,7 @@ func TestHandOffToFallback(t *testing.T) {
 	go fb.Serve(ho)
 	defer fb.Close()
 	srv := &h1.Server{Handler: echo(), Fallback: ho.Deliver}
-	go srv.Serve(ln)
+	go h1.ServeForTest(srv, ln)
 	defer srv.Close()
 	addr := ln.Addr().String()
 

@@ -50,7 +50,7 @@ func (c *countingConn) SetWriteDeadline(t time.Time) error {
 func serveTest(t *testing.T, s *Server, ln net.Listener) string {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
+	go func() { done <- ServeForTest(s, ln) }()
 	t.Cleanup(func() {
 		_ = s.Close()
 		if err := <-done; !errors.Is(err, ErrServerClosed) {
