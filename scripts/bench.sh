@@ -7,7 +7,8 @@
 # relay on one epoll event loop per CPU with no goroutine per connection (benchproxy -loop: the
 # model nginx's workers follow, written in Go), the smallest fasthttp proxy (scripts/fhproxy,
 # its own module: the best Go HTTP/1.1 stack, none of net/http)
-# and autoglm run on loopback, and the same load goes to each in the same run:
+# and autoglm (on its event loops, the default, and beside it with a goroutine per connection,
+# server.http1: lean) run on loopback, and the same load goes to each in the same run:
 #   1. latency added, open loop at RATE req/s (default 200) with keep-alive, non-streamed and
 #      streamed (TTFT), the endpoints taking turns in rounds so that drift hits all alike;
 #   2. the highest open-loop rate each sustains with p99 under 20 ms and no errors, and
@@ -42,7 +43,7 @@ go build -o "$work/benchproxy" ./scripts/benchproxy
 (cd scripts/fhproxy && go build -o "$work/fhproxy" .)
 ab="$work/autoglm"
 mock_port=$(freeport); gw_port=$(freeport); slow_port=$(freeport); nginx_port=$(freeport); goproxy_port=$(freeport)
-floor_port=$(freeport); lean_port=$(freeport); loop_port=$(freeport); gwnet_port=$(freeport); fh_port=$(freeport)
+floor_port=$(freeport); lean_port=$(freeport); loop_port=$(freeport); gwlean_port=$(freeport); fh_port=$(freeport)
 "$ab" mockllm --addr "127.0.0.1:$mock_port" --tokens 16 2>/dev/null &
 pids+=($!)
 # A slow upstream for the concurrent-streams run: 100 tokens, 50 ms apart (5 s per stream).
@@ -64,10 +65,11 @@ YAML
 "$ab" serve --config "$work/config.yaml" --addr "127.0.0.1:$gw_port" --data-dir "$work/data" 2>/dev/null &
 gw_pid=$!
 pids+=($gw_pid)
-# The same gateway on net/http's HTTP/1.1 server (server.http1: net), for section 1.
-sed 's/^log:/server: {http1: net}\nlog:/' "$work/config.yaml" >"$work/config-net.yaml"
-"$ab" serve --config "$work/config-net.yaml" --addr "127.0.0.1:$gwnet_port" --data-dir "$work/data-net" 2>/dev/null &
-gwnet_pid=$!
+# The same gateway with a goroutine per connection (server.http1: lean) rather than event
+# loops (the default), for section 1.
+sed 's/^log:/server: {http1: lean}\nlog:/' "$work/config.yaml" >"$work/config-lean.yaml"
+"$ab" serve --config "$work/config-lean.yaml" --addr "127.0.0.1:$gwlean_port" --data-dir "$work/data-lean" 2>/dev/null &
+gwlean_pid=$!
 pids+=($!)
 "$work/benchproxy" -addr "127.0.0.1:$goproxy_port" -upstream "http://127.0.0.1:$mock_port" 2>/dev/null &
 goproxy_pid=$!
@@ -112,7 +114,7 @@ nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e stderr -g 'daemon off;' &
 nginx_pid=$!
 pids+=($!)
 ready "http://127.0.0.1:$gw_port/readyz"
-ready "http://127.0.0.1:$gwnet_port/readyz"
+ready "http://127.0.0.1:$gwlean_port/readyz"
 ready "http://127.0.0.1:$mock_port/v1/models"
 ready "http://127.0.0.1:$nginx_port/v1/models"
 ready "http://127.0.0.1:$goproxy_port/v1/models"
@@ -141,7 +143,7 @@ cpu_ns() {
 # so it has no figure of its own).
 cpu_all() {
   echo "nginx=$(cpu_ns "$nginx_pid") go-proxy=$(cpu_ns "$goproxy_pid") go-floor=$(cpu_ns "$floor_pid")" \
-    "lean-floor=$(cpu_ns "$lean_pid") loop-floor=$(cpu_ns "$loop_pid") fasthttp=$(cpu_ns "$fh_pid") autoglm-net=$(cpu_ns "$gwnet_pid") autoglm=$(cpu_ns "$gw_pid")"
+    "lean-floor=$(cpu_ns "$lean_pid") loop-floor=$(cpu_ns "$loop_pid") fasthttp=$(cpu_ns "$fh_pid") autoglm-lean=$(cpu_ns "$gwlean_pid") autoglm=$(cpu_ns "$gw_pid")"
 }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB; $(go version | cut -d' ' -f3-); $(date -u +%F)"
 
@@ -152,7 +154,7 @@ targets=(--compare "direct=http://127.0.0.1:$mock_port/v1" --compare "nginx=http
   --compare "go-proxy=http://127.0.0.1:$goproxy_port/v1" --compare "go-floor=http://127.0.0.1:$floor_port/v1"
   --compare "lean-floor=http://127.0.0.1:$lean_port/v1" --compare "loop-floor=http://127.0.0.1:$loop_port/v1"
   --compare "fasthttp=http://127.0.0.1:$fh_port/v1"
-  --compare "autoglm-net=http://127.0.0.1:$gwnet_port/v1" --compare "autoglm=http://127.0.0.1:$gw_port/v1")
+  --compare "autoglm-lean=http://127.0.0.1:$gwlean_port/v1" --compare "autoglm=http://127.0.0.1:$gw_port/v1")
 # Each proxy's CPU time while idle, over 5 s: the background work (autoglm's batched
 # writes, queue polls and timers) that goes on whether requests come or not.
 idle0=$(cpu_all)
@@ -304,10 +306,10 @@ YAML
 "$ab" serve --config "$work/adm.yaml" --addr "127.0.0.1:$adm_port" --data-dir "$work/adm-data" 2>/dev/null &
 adm_pid=$!
 pids+=($adm_pid)
-# The same server with server.cpu_placement: spread, beside the default (gather), so that
-# every run shows what gathering costs or gains at each rate (docs/OPERATIONS.md, "CPUs").
+# The same server with a goroutine per connection (server.http1: lean), beside the default
+# (event loops), so that every run shows what the loops gain or cost at each rate.
 adms_port=$(freeport)
-sed 's/^  admission:/  cpu_placement: spread\n  admission:/' "$work/adm.yaml" >"$work/adms.yaml"
+sed 's/^  admission:/  http1: lean\n  admission:/' "$work/adm.yaml" >"$work/adms.yaml"
 "$ab" serve --config "$work/adms.yaml" --addr "127.0.0.1:$adms_port" --data-dir "$work/adms-data" 2>/dev/null &
 pids+=($!)
 ready "http://127.0.0.1:$adm_port/readyz"
@@ -356,7 +358,7 @@ adm_idle=$(rss_kb "$adm_pid")
 sustain "direct=http://127.0.0.1:$mock_port/v1" "nginx=http://127.0.0.1:$nginx_port/v1" \
   "go-proxy=http://127.0.0.1:$goproxy_port/v1" "go-floor=http://127.0.0.1:$floor_port/v1" \
   "lean-floor=http://127.0.0.1:$lean_port/v1" "loop-floor=http://127.0.0.1:$loop_port/v1" "fasthttp=http://127.0.0.1:$fh_port/v1" \
-  "autoglm=http://127.0.0.1:$adm_port/v1" "autoglm-spread=http://127.0.0.1:$adms_port/v1"
+  "autoglm=http://127.0.0.1:$adm_port/v1" "autoglm-lean=http://127.0.0.1:$adms_port/v1"
 # The burst: the issue's overload (8,000 requests/s offered) against autoglm, its RSS sampled
 # throughout and for a minute after.
 (

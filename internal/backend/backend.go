@@ -95,6 +95,13 @@ type Backend interface {
 	Do(ctx context.Context, req *Request) (*Response, error)
 }
 
+// OnLoop is implemented by backends that may be called on an event loop (internal/evloop):
+// their Do, and the reads of its answer, wait only on connections of the request's loop or
+// through evloop.Block. A request for any other backend leaves its loop before Do.
+type OnLoop interface {
+	OnLoop() bool
+}
+
 // Prober is implemented by backends that can check cheaply whether they are reachable.
 type Prober interface {
 	// Probe returns nil when the backend answered, whatever the status.

@@ -25,6 +25,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/evloop"
 )
 
 // Entry is one cached answer.
@@ -342,16 +343,23 @@ func (c *Cache) Join(ctx context.Context, key string) (leader bool, finish func(
 	c.mu.Lock()
 	if cl, ok := c.inflight[key]; ok {
 		c.mu.Unlock()
-		select {
-		case <-cl.done:
-			if cl.err != nil {
-				return false, nil, nil, cl.err
+		// Off an event loop: the leader may be a request of the same loop.
+		var ended error
+		evloop.Block(ctx, func() {
+			select {
+			case <-cl.done:
+			case <-ctx.Done():
+				ended = ctx.Err()
 			}
-			c.coalesced.Add(1)
-			return false, nil, cl.entry, nil
-		case <-ctx.Done():
-			return false, nil, nil, ctx.Err()
+		})
+		if ended != nil {
+			return false, nil, nil, ended
 		}
+		if cl.err != nil {
+			return false, nil, nil, cl.err
+		}
+		c.coalesced.Add(1)
+		return false, nil, cl.entry, nil
 	}
 	cl := &call{done: make(chan struct{})}
 	c.inflight[key] = cl

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/open-autoglm/autoglm/internal/evloop"
 )
 
 // Config is the whole configuration file.
@@ -82,9 +84,16 @@ type Server struct {
 	TLS TLS `yaml:"tls"`
 	// HTTP1 picks the server of plain HTTP/1.1 on a listener without TLS: "lean" (internal/h1:
 	// one goroutine per connection, no background read per request; h2c, Upgrade and Expect
-	// are handed to net/http's server on the same listener) or "net" (net/http's server for
-	// everything). With TLS, net/http serves. Default "lean".
+	// are handed to net/http's server on the same listener), "loop" (the same server on
+	// event loops, one per CPU: each connection a coroutine of its loop, and the OpenAI
+	// routes to plain-HTTP upstreams served on the loop from the client's read to the
+	// upstream's answer; see internal/evloop) or "net" (net/http's server for everything).
+	// With TLS, net/http serves. Default "loop" where there are event loops (Linux on amd64
+	// and arm64), "lean" elsewhere.
 	HTTP1 string `yaml:"http1"`
+	// EventLoops is how many event loops serve with http1 "loop": 0 (the default) one per
+	// CPU the Go runtime uses (GOMAXPROCS), as nginx's "worker_processes auto".
+	EventLoops int `yaml:"event_loops"`
 	// CodePages says where `autoglm serve` keeps its machine code: "huge" (2 MiB transparent
 	// huge pages, where the kernel offers them: fewer instruction-TLB misses on the request
 	// path, at the cost of up to 26 MiB more resident memory and of perf's symbols for
@@ -94,8 +103,9 @@ type Server struct {
 	// CPUPlacement says where `autoglm serve` lets its threads run: "gather" (on the idlest
 	// CPU while the process used less than a quarter of one over two seconds, over all of its
 	// CPUs again within 25 ms of using half of one: fewer wake-ups across CPUs and warmer
-	// caches at a low request rate; never with a model on the built-in engine; see
-	// internal/cpuplace) or "spread" (wherever the kernel puts them). Default "gather".
+	// caches at a low request rate; never with a model on the built-in engine, nor with
+	// http1 "loop", whose loops keep their threads; see internal/cpuplace) or "spread"
+	// (wherever the kernel puts them). Default "gather".
 	CPUPlacement string `yaml:"cpu_placement"`
 	// Deprecations mark routes deprecated: their answers carry the Deprecation (RFC 9745)
 	// and Sunset (RFC 8594) headers. Default: none.
@@ -403,6 +413,7 @@ const (
 // Servers of plain HTTP/1.1 (Server.HTTP1).
 const (
 	HTTP1Lean = "lean"
+	HTTP1Loop = "loop"
 	HTTP1Net  = "net"
 )
 
@@ -455,6 +466,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if s.HTTP1 == "" {
 		s.HTTP1 = HTTP1Lean
+		if evloop.Supported {
+			s.HTTP1 = HTTP1Loop
+		}
 	}
 	if s.TLS.Enabled() {
 		if s.TLS.ClientAuth == "" {

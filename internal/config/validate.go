@@ -59,8 +59,11 @@ func (c *Config) Validate() error {
 	if s.CPUPlacement != "" && s.CPUPlacement != CPUPlacementGather && s.CPUPlacement != CPUPlacementSpread {
 		bad("server.cpu_placement", "must be gather or spread, got %q", s.CPUPlacement)
 	}
-	if s.HTTP1 != "" && s.HTTP1 != HTTP1Lean && s.HTTP1 != HTTP1Net {
-		bad("server.http1", "must be lean or net, got %q", s.HTTP1)
+	if s.EventLoops < 0 {
+		bad("server.event_loops", "must not be negative, got %d", s.EventLoops)
+	}
+	if s.HTTP1 != "" && s.HTTP1 != HTTP1Lean && s.HTTP1 != HTTP1Loop && s.HTTP1 != HTTP1Net {
+		bad("server.http1", "must be lean, loop or net, got %q", s.HTTP1)
 	}
 	validateDeprecations(s.Deprecations, bad)
 	switch c.Log.Level {

@@ -55,6 +55,9 @@ func NewContext(ctx context.Context, l *Loop) context.Context {
 // FromContext returns the loop ctx carries, but only when the caller is that loop's running
 // coroutine: code on any other goroutine gets nil, and must not use the loop.
 func FromContext(ctx context.Context) *Loop {
+	if ctx == nil {
+		return nil
+	}
 	l, _ := ctx.Value(ctxKey{}).(*Loop)
 	if l == nil || !l.onLoop() {
 		return nil

@@ -21,11 +21,17 @@ import (
 const Supported = true
 
 // SpinFor is how long a loop keeps waiting in epoll while holding its P after its last
-// event (see the package comment).
+// event, unless Group.Spin says otherwise (see the package comment).
 const SpinFor = 5 * time.Millisecond
 
 // Group is a set of loops that accept connections from one listening socket.
 type Group struct {
+	// Spin is how long a loop waits holding its P after its last event (set before Serve):
+	// 0 means SpinFor, a negative value never (every wait then goes through the runtime's
+	// hooks, leaving the P to other goroutines: for a process whose CPUs other work needs,
+	// such as the built-in engine's).
+	Spin time.Duration
+
 	ln    net.Listener
 	lnfd  int // a duplicate of ln's socket, shared by the loops' epoll sets
 	serve func(*Conn)
@@ -287,8 +293,16 @@ func (l *Loop) resume(t *task) {
 }
 
 func (l *Loop) run() {
+	// The loop keeps its thread: a loop that waited in the kernel and came back on another
+	// thread would wake that thread, and the coroutines follow the loop.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	defer l.end()
-	spinUntil := time.Now().Add(SpinFor)
+	spinFor := l.g.Spin
+	if spinFor == 0 {
+		spinFor = SpinFor
+	}
+	spinUntil := time.Now().Add(spinFor)
 	for {
 		l.running, l.ready = l.ready, l.running[:0]
 		for i, t := range l.running {
@@ -321,16 +335,13 @@ func (l *Loop) run() {
 		}
 		var n int
 		if timeout != 0 {
-			// Let goroutines readied onto this P (timers, the sweep, a Block's helper)
-			// run before the loop holds it again.
-			runtime.Gosched()
 			n = l.spin(spinUntil)
 		}
 		if n == 0 {
 			n = l.waitHooked(timeout)
 		}
-		if n > 0 {
-			spinUntil = time.Now().Add(SpinFor)
+		if n > 0 && spinFor > 0 {
+			spinUntil = time.Now().Add(spinFor)
 		}
 		for i := range n {
 			l.event(&l.events[i])
@@ -338,16 +349,18 @@ func (l *Loop) run() {
 	}
 }
 
-// spin waits for events holding the P, out of the runtime's sight, until spinUntil: raw
-// epoll waits of at most a millisecond each, so that the time is checked often enough.
+// spin waits for events holding the P, out of the runtime's sight, until spinUntil: one raw
+// epoll wait for the time left (each wait that times out is a wake-up of the thread for
+// nothing, so not shorter ones).
 func (l *Loop) spin(spinUntil time.Time) int {
 	for {
 		left := time.Until(spinUntil)
 		if left <= 0 {
 			return 0
 		}
+		ms := int((left + time.Millisecond - 1) / time.Millisecond)
 		r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.events[0])),
-			uintptr(len(l.events)), 1, 0, 0)
+			uintptr(len(l.events)), uintptr(ms), 0, 0)
 		if e == 0 && r > 0 {
 			return int(r)
 		}

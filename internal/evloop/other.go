@@ -5,13 +5,14 @@ package evloop
 import (
 	"context"
 	"net"
+	"time"
 )
 
 // Supported reports whether this platform has event loops.
 const Supported = false
 
 // Group is a set of loops; there are none on this platform.
-type Group struct{}
+type Group struct{ Spin time.Duration }
 
 // NewGroup fails with ErrUnsupported here.
 func NewGroup(net.Listener, int, func(*Conn)) (*Group, error) { return nil, ErrUnsupported }

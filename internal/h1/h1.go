@@ -94,6 +94,10 @@ type Server struct {
 	// does not hold up the loop's other connections. Unset: none runs inline.
 	Inline func(*http.Request) bool
 
+	// LoopSpin is how long an event loop (ServeLoops) waits holding its processor after its
+	// last event: 0 evloop's default, negative never (see evloop.Group.Spin).
+	LoopSpin time.Duration
+
 	// ConnState, when set, is called with http.StateNew for each accepted connection and
 	// http.StateClosed or http.StateHijacked (handed to Fallback) at its end.
 	ConnState func(net.Conn, http.ConnState)
@@ -174,6 +178,7 @@ func (s *Server) ServeLoops(ln net.Listener, n int) error {
 	if err != nil {
 		return err
 	}
+	g.Spin = s.LoopSpin
 	var gl net.Listener = groupListener{Listener: ln, g: g}
 	if !s.track(&gl, true) {
 		_ = g.Close()

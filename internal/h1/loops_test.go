@@ -25,7 +25,7 @@ func ServeForTest(s *Server, ln net.Listener) error {
 		if mode == "inline" && s.Inline == nil {
 			s.Inline = func(*http.Request) bool { return true }
 		}
-		return s.ServeLoops(ln, 2)
+		return s.ServeLoops(ln, 1)
 	}
 	return s.Serve(ln)
 }

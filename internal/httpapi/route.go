@@ -81,6 +81,11 @@ type Route struct {
 	// MaxBody, when not zero, replaces server.max_body_bytes for requests to this route
 	// (file uploads). Only routes whose pattern has no wildcard may set it.
 	MaxBody int64
+	// OnLoop says the handler may run on an event loop (server.http1 "loop"): it waits only on
+	// connections of the request's loop, or off the loop through evloop.Block. Other routes'
+	// handlers run on a goroutine of their own. Only routes whose pattern has no wildcard
+	// may set it.
+	OnLoop bool
 }
 
 // Key is the route's "METHOD pattern", as tables keyed by route (the audit actions) name it.

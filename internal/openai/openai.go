@@ -24,6 +24,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/cache"
+	"github.com/open-autoglm/autoglm/internal/evloop"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/httphead"
 	"github.com/open-autoglm/autoglm/internal/reqbody"
@@ -263,6 +264,18 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	if !ok {
 		return modelNotFound(f.Model)
 	}
+	if !m.OnLoop() && evloop.FromContext(r.Context()) != nil {
+		// A backend that waits on something other than the loop's connections (the local
+		// engine, an upstream through net/http): the rest of the request runs off the loop.
+		evloop.Block(r.Context(), func() { err = h.forwardTo(w, r, op, body, f, m) })
+		return err
+	}
+	return h.forwardTo(w, r, op, body, f, m)
+}
+
+// forwardTo serves a request whose body and fields are read and whose model is found.
+func (h *Handler) forwardTo(w http.ResponseWriter, r *http.Request, op backend.Op, body []byte, f wire.Fields, m *router.Model) error {
+	var err error
 	info := telemetry.Info(r.Context())
 	info.SetModel(m.Name)
 

@@ -14,10 +14,10 @@ import (
 func (h *Handler) Routes() []httpapi.Route {
 	oa, an := apierr.ShapeOpenAI, apierr.ShapeAnthropic
 	return []httpapi.Route{
-		{Method: "POST", Pattern: "/v1/chat/completions", Shape: oa, Permission: auth.ModelsUse, Handler: h.ChatCompletions},
-		{Method: "POST", Pattern: "/v1/completions", Shape: oa, Permission: auth.ModelsUse, Handler: h.Completions},
-		{Method: "POST", Pattern: "/v1/embeddings", Shape: oa, Permission: auth.ModelsUse, Limit: httpapi.LimitPrompt, Handler: h.Embeddings},
-		{Method: "GET", Pattern: "/v1/models", Shape: oa, Permission: auth.ModelsList, Handler: h.ListModels},
+		{Method: "POST", Pattern: "/v1/chat/completions", Shape: oa, Permission: auth.ModelsUse, Handler: h.ChatCompletions, OnLoop: true},
+		{Method: "POST", Pattern: "/v1/completions", Shape: oa, Permission: auth.ModelsUse, Handler: h.Completions, OnLoop: true},
+		{Method: "POST", Pattern: "/v1/embeddings", Shape: oa, Permission: auth.ModelsUse, Limit: httpapi.LimitPrompt, Handler: h.Embeddings, OnLoop: true},
+		{Method: "GET", Pattern: "/v1/models", Shape: oa, Permission: auth.ModelsList, Handler: h.ListModels, OnLoop: true},
 		{Method: "GET", Pattern: "/v1/models/{id...}", Shape: oa, Permission: auth.ModelsList, Handler: h.GetModel},
 		// The Responses API; each caller reads and deletes only its own stored responses.
 		{Method: "POST", Pattern: "/v1/responses", Shape: oa, Permission: auth.ModelsUse, Handler: h.Responses},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/evloop"
 )
 
 const (
@@ -205,7 +206,7 @@ func (l *Limiter) Limits(s Subject) (key, user config.Limits) {
 func (l *Limiter) Admit(ctx context.Context, req Request) (*Ticket, Status, error) {
 	var st Status
 	key, user := l.Limits(req.Subject)
-	t := &Ticket{l: l, estimate: max(req.Tokens, 0)}
+	t := &Ticket{l: l, estimate: max(req.Tokens, 0), ctx: ctx}
 	a := &t.adm
 	a.buckets, a.slots = t.bucketBuf[:0], t.slotBuf[:0]
 	add := func(sc scope, id string, lim config.Limits) {
@@ -284,7 +285,7 @@ func (l *Limiter) peek(ctx context.Context, a *admission) Status {
 		err = l.local.admit(ctx, a)
 	} else if l.shared.available() {
 		cctx, cancel := context.WithTimeout(ctx, l.cfg.Redis.Timeout.D())
-		err = l.shared.admit(cctx, a)
+		evloop.Block(ctx, func() { err = l.shared.admit(cctx, a) }) // a round trip to Redis, off an event loop
 		cancel()
 	} else {
 		return Status{}
@@ -303,7 +304,8 @@ func (l *Limiter) admitIn(ctx context.Context, a *admission) (store, error) {
 	}
 	if l.shared.available() {
 		cctx, cancel := context.WithTimeout(ctx, l.cfg.Redis.Timeout.D())
-		err := l.shared.admit(cctx, a)
+		var err error
+		evloop.Block(ctx, func() { err = l.shared.admit(cctx, a) }) // a round trip to Redis, off an event loop
 		cancel()
 		if err == nil {
 			l.shared.up()
@@ -361,7 +363,8 @@ var (
 // nothing. Settle and Finish are safe to call from different goroutines.
 type Ticket struct {
 	l        *Limiter
-	quotaIDs [2]quotaID // the quota counts settled tokens go to: the key's, the user's
+	ctx      context.Context // the request's, for its event loop (finishIn); never for cancellation
+	quotaIDs [2]quotaID      // the quota counts settled tokens go to: the key's, the user's
 	nquota   int
 	estimate int64 // tokens asked for on admission
 	store    store // where the units were taken; nil when nothing was
@@ -456,13 +459,13 @@ func (t *Ticket) Finish(ok bool) {
 	if len(r.adjust) == 0 && len(r.slots) == 0 {
 		return
 	}
-	t.l.finishIn(t.store, r)
+	t.l.finishIn(t.ctx, t.store, r)
 }
 
 // finishIn applies a release. It is not bound to the request's context: a client that went
 // away must still give its slot back. A shared store that is down is not asked (its slots
 // free themselves when their leases end); its failures are logged once per outage.
-func (l *Limiter) finishIn(s store, r *release) {
+func (l *Limiter) finishIn(reqCtx context.Context, s store, r *release) {
 	if l.shared != nil && s == store(l.shared) {
 		if !l.shared.available() {
 			l.storeErrors.Add(1)
@@ -470,7 +473,10 @@ func (l *Limiter) finishIn(s store, r *release) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Redis.Timeout.D())
 		defer cancel()
-		if err := l.shared.finish(ctx, r); err != nil {
+		var err error
+		// A round trip to Redis, off the request's event loop if it has one.
+		evloop.Block(reqCtx, func() { err = l.shared.finish(ctx, r) })
+		if err != nil {
 			l.storeErrors.Add(1)
 			l.shared.down(err)
 		}

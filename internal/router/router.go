@@ -29,6 +29,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/evloop"
 )
 
 // splitEntry is one model of a canary split.
@@ -81,6 +82,33 @@ func (m *Model) Ready() bool {
 		}
 	}
 	return false
+}
+
+// OnLoop reports whether a request for the model may be served on an event loop to its end:
+// every backend it may reach, its fallbacks' and its split's included, implements
+// backend.OnLoop and says yes.
+func (m *Model) OnLoop() bool { return m.onLoop(0) }
+
+func (m *Model) onLoop(depth int) bool {
+	if depth > 8 {
+		return false // fallbacks deeper than any configuration needs: take the safe answer
+	}
+	for _, e := range m.split {
+		if !e.model.onLoop(depth + 1) {
+			return false
+		}
+	}
+	for _, t := range m.Targets {
+		if ol, ok := t.Backend.(backend.OnLoop); !ok || !ol.OnLoop() {
+			return false
+		}
+	}
+	for _, f := range m.fallbacks {
+		if !f.onLoop(depth + 1) {
+			return false
+		}
+	}
+	return true
 }
 
 // Options configure a Registry.
@@ -545,12 +573,15 @@ func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	var err error
+	evloop.Block(ctx, func() { // off an event loop, whose other requests go on meanwhile
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-t.C:
+		}
+	})
+	return err
 }

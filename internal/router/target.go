@@ -9,6 +9,7 @@ import (
 
 	"github.com/open-autoglm/autoglm/internal/backend"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/evloop"
 )
 
 // Health is what the last active probe of a backend found.
@@ -179,17 +180,20 @@ func (t *Target) acquire(ctx context.Context) error {
 		return errQueueFull
 	}
 	defer t.queued.Add(-1)
-	timer := time.NewTimer(t.queueTimeout)
-	defer timer.Stop()
-	select {
-	case t.slots <- struct{}{}:
-		t.inflight.Add(1)
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return errQueueFull
-	}
+	var err error
+	evloop.Block(ctx, func() { // off an event loop: the requests whose ends free slots may be on it
+		timer := time.NewTimer(t.queueTimeout)
+		defer timer.Stop()
+		select {
+		case t.slots <- struct{}{}:
+			t.inflight.Add(1)
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-timer.C:
+			err = errQueueFull
+		}
+	})
+	return err
 }
 
 // release gives back an in-flight slot.

@@ -3,11 +3,14 @@ package server_test
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"runtime/metrics"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +39,21 @@ func heapLive() uint64 {
 // collection kept alive.
 func TestBurstLeavesNothingBehind(t *testing.T) {
 	const clients = 600
-	_, mockURL := startMock(t, mockllm.Options{Tokens: 2})
+	// The upstream counts its open connections: each is a goroutine of the test's, kept while
+	// the gateway keeps the connection in its pool.
+	var upstreamConns atomic.Int64
+	mock := httptest.NewUnstartedServer(mockllm.New(mockllm.Options{Tokens: 2}))
+	mock.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			upstreamConns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			upstreamConns.Add(-1)
+		}
+	}
+	mock.Start()
+	t.Cleanup(mock.Close)
+	mockURL := mock.URL + "/v1"
 	cfg, err := config.Parse([]byte(oneModel(mockURL, "")), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +84,7 @@ func TestBurstLeavesNothingBehind(t *testing.T) {
 	close(park)
 	parked.Wait()
 	server.ReleaseMemory()
-	idleHeap, idleGoroutines := heapLive(), runtime.NumGoroutine()
+	idleHeap, idleGoroutines, idleUpstream := heapLive(), runtime.NumGoroutine(), upstreamConns.Load()
 
 	// The burst: every client opens its own connection and sends two requests on it.
 	var (
@@ -141,7 +158,15 @@ func TestBurstLeavesNothingBehind(t *testing.T) {
 	transports = nil
 	waitFor(t, "the departed clients' connections to close", func() bool { return srv.OpenConns() == 0 })
 	// The server's own goroutines of the burst end; a few of the test's own may be finishing.
-	waitFor(t, "goroutines back to idle", func() bool { return runtime.NumGoroutine() <= idleGoroutines+4 })
+	// The upstream's goroutines for the connections the gateway keeps idle in its pools are
+	// the test's: one pool per event loop (server.http1 loop), each holding at most what its
+	// loop had in flight, and admission lets 4 through at once.
+	if n, most := upstreamConns.Load(), int64(4*runtime.GOMAXPROCS(0))+1; n > most {
+		t.Errorf("%d upstream connections open after the burst, want at most %d", n, most)
+	}
+	waitFor(t, "goroutines back to idle", func() bool {
+		return runtime.NumGoroutine() <= idleGoroutines+4+int(upstreamConns.Load()-idleUpstream)
+	})
 
 	server.ReleaseMemory()
 	after := heapLive()

@@ -12,14 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/evloop"
+	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
 )
 
-// The plain listener serves HTTP/1.1 (the lean server by default, net/http's with
-// server.http1: net), h2c with prior knowledge and Expect: 100-continue on the same port.
+// The plain listener serves HTTP/1.1 (the lean server, on event loops by default or with a
+// goroutine per connection, or net/http's with server.http1: net), h2c with prior knowledge
+// and Expect: 100-continue on the same port.
 func TestPlainListenerProtocols(t *testing.T) {
 	_, mockURL := startMock(t, mockllm.Options{Tokens: 4})
-	for _, mode := range []string{"lean", "net"} {
+	for _, mode := range []string{"loop", "lean", "net"} {
 		t.Run(mode, func(t *testing.T) {
 			g := startGateway(t, "server: {http1: "+mode+"}\n"+oneModel(mockURL, ""), nil)
 			chat := `{"model":"glm-4-flash","messages":[{"role":"user","content":"hi"}]}`
@@ -63,7 +67,7 @@ func TestPlainListenerProtocols(t *testing.T) {
 
 // A client that leaves in the middle of a stream cancels the upstream request.
 func TestClientLeavingStreamCancelsUpstream(t *testing.T) {
-	for _, mode := range []string{"lean", "net"} {
+	for _, mode := range []string{"loop", "lean", "net"} {
 		t.Run(mode, func(t *testing.T) {
 			canceled := make(chan struct{})
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +152,53 @@ func TestOversizedRequestsRefused(t *testing.T) {
 		_ = json.Unmarshal(b, &e)
 		if resp.StatusCode != http.StatusRequestEntityTooLarge || e.Error.Code != "body_too_large" {
 			t.Errorf("%s: %d %s, want 413 body_too_large", name, resp.StatusCode, b)
+		}
+	}
+}
+
+// With server.http1 loop (the default where there are loops), a route marked OnLoop runs on
+// its connection's event loop, its upstream dialled from there; any other route runs off
+// the loop, where it may wait on whatever it likes.
+func TestRoutesOnAndOffTheLoop(t *testing.T) {
+	if !evloop.Supported {
+		t.Skip("no event loops on this platform")
+	}
+	_, mockURL := startMock(t, mockllm.Options{Tokens: 4})
+	ran := make(chan string, 4)
+	probe := func(name string) httpapi.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			where := "off"
+			if evloop.FromContext(r.Context()) != nil {
+				where = "on"
+			}
+			ran <- name + " " + where
+			_, _ = io.WriteString(w, "{}")
+			return nil
+		}
+	}
+	g := startGateway(t, oneModel(mockURL, ""), nil,
+		httpapi.Route{Method: "GET", Pattern: "/probe/inline", Shape: apierr.ShapeEnvelope, Permission: httpapi.Public,
+			Handler: probe("inline"), OnLoop: true},
+		httpapi.Route{Method: "GET", Pattern: "/probe/other", Shape: apierr.ShapeEnvelope, Permission: httpapi.Public,
+			Handler: probe("other")})
+	for _, path := range []string{"/probe/inline", "/probe/other"} {
+		resp, err := http.Get(g.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if got := []string{<-ran, <-ran}; got[0] != "inline on" || got[1] != "other off" {
+		t.Fatalf("handlers ran %q, want the OnLoop route on its loop and the other off it", got)
+	}
+	// The chat route is OnLoop, and its model's upstream plain HTTP: the answer comes back
+	// through the loop's own upstream connection.
+	chat := `{"model":"glm-4-flash","messages":[{"role":"user","content":"hi"}]}`
+	for range 3 {
+		resp, body := post(t, g.URL+"/v1/chat/completions", chat)
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"chat.completion"`) {
+			t.Fatalf("chat on the loop: %d %s", resp.StatusCode, body)
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,7 @@ import (
 	"github.com/open-autoglm/autoglm/internal/apierr"
 	"github.com/open-autoglm/autoglm/internal/auth"
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/evloop"
 	"github.com/open-autoglm/autoglm/internal/h1"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/openapi"
@@ -342,6 +344,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			ConnState:         s.countConn,
 			Log:               s.log,
 		}
+		if s.cfg.HTTP1 == config.HTTP1Loop {
+			if evloop.Supported {
+				lean.Inline = s.onLoop()
+				if s.localModels() {
+					// The built-in engine's workers need the CPUs a waiting loop would hold.
+					lean.LoopSpin = -1
+				}
+			} else {
+				s.log.Warn("server.http1 is loop, but this platform has no event loops; serving lean")
+			}
+		}
 	}
 	errc := make(chan error, 2)
 	serving := 1
@@ -358,7 +371,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	if lean != nil {
 		serving++
-		go func() { errc <- lean.Serve(ln) }()
+		if lean.Inline != nil {
+			go func() { errc <- lean.ServeLoops(ln, s.cfg.EventLoops) }()
+		} else {
+			go func() { errc <- lean.Serve(ln) }()
+		}
 	}
 	mctx, stopMemory := context.WithCancel(ctx)
 	memDone := make(chan struct{})
@@ -399,6 +416,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Info("shutdown complete")
 	}
 	return err
+}
+
+// localModels reports whether a model (as configured at start) runs on the built-in engine.
+func (s *Server) localModels() bool {
+	if s.reg == nil {
+		return false
+	}
+	for _, m := range s.reg.Models() {
+		for _, t := range m.Targets {
+			if t.Type == config.BackendLocal {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// onLoop is the predicate for h1.Server.Inline: the routes marked OnLoop, by method and
+// exact path.
+func (s *Server) onLoop() func(*http.Request) bool {
+	paths := map[string][]string{}
+	for _, rt := range s.routes {
+		if rt.OnLoop && !strings.Contains(rt.Pattern, "{") {
+			paths[rt.Pattern] = append(paths[rt.Pattern], rt.Method)
+		}
+	}
+	return func(r *http.Request) bool {
+		for _, m := range paths[r.URL.Path] {
+			if m == r.Method {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // countConn keeps the count of open client connections that OpenConns reports.

@@ -39,3 +39,16 @@ func alive(rc syscall.RawConn) bool {
 	// bytes (n > 0) or an error.
 	return err == nil && (e == syscall.EAGAIN || e == syscall.EWOULDBLOCK)
 }
+
+// keepAlive turns on TCP keep-alive probes on a connection dialled without net.Dialer (on an
+// event loop), every 15 s after 15 s idle as net.Dialer's default.
+func keepAlive(nc net.Conn) {
+	rc := rawConn(nc)
+	if rc == nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+		_ = setKeepAliveIdle(int(fd), 15)
+	})
+}

@@ -59,6 +59,22 @@ var (
 )
 
 var _ backend.Backend = (*Client)(nil)
+var _ backend.OnLoop = (*Client)(nil)
+
+// OnLoop reports whether requests to this upstream take the direct path, whose connections
+// belong to the request's event loop: a plain-HTTP upstream reached without a proxy.
+func (c *Client) OnLoop() bool {
+	if c.direct == nil {
+		return false
+	}
+	if c.direct.Proxy != nil {
+		if u, err := c.direct.Proxy(c.probe); err != nil || u != nil {
+			return false
+		}
+	}
+	return true
+}
+
 var _ backend.Prober = (*Client)(nil)
 var _ backend.Closer = (*Client)(nil)
 
@@ -99,6 +115,7 @@ func newTransport(connect time.Duration) *Transport {
 			DisableCompression:    true,
 		},
 		Dial:           dial,
+		ConnectTimeout: connect,
 		Proxy:          http.ProxyFromEnvironment,
 		MaxIdlePerHost: 256,
 		IdleTimeout:    90 * time.Second,

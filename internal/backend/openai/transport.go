@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/open-autoglm/autoglm/internal/evloop"
 	"github.com/open-autoglm/autoglm/internal/sockio"
 
 	"golang.org/x/net/http/httpguts"
@@ -36,8 +37,12 @@ import (
 type Transport struct {
 	// Std serves every request the direct path does not. Required.
 	Std *http.Transport
-	// Dial opens a connection for the direct path. Required.
+	// Dial opens a connection for the direct path. Required. A request served on an event
+	// loop (internal/evloop) dials through its loop instead.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ConnectTimeout bounds a dial through a loop (Dial carries its own bound). 0: none but
+	// the request's.
+	ConnectTimeout time.Duration
 	// Proxy is consulted like http.Transport.Proxy: a request it sends to a proxy goes to Std.
 	Proxy func(*http.Request) (*url.URL, error)
 	// MaxIdlePerHost caps the idle connections kept per upstream address. Default 256.
@@ -48,7 +53,15 @@ type Transport struct {
 	MaxHeaderBytes int64
 
 	mu   sync.Mutex
-	idle map[string][]*conn // by host:port, most recently used last
+	idle map[poolKey][]*conn // most recently used last
+}
+
+// poolKey names a pool of idle connections: an upstream's host:port and, for a request served
+// on an event loop, the loop. A loop's connections are its own (evloop.Loop.Dial), so that a
+// request it runs is forwarded and answered without leaving it.
+type poolKey struct {
+	addr string
+	loop *evloop.Loop
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -73,10 +86,40 @@ var errHeaderTooLarge = errors.New("upstream response headers too large")
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.direct(req) {
+		if evloop.FromContext(req.Context()) != nil {
+			return t.stdOffLoop(req)
+		}
 		return t.Std.RoundTrip(req)
 	}
 	return t.roundTrip(req)
 }
+
+// stdOffLoop sends a request made on an event loop through Std, whose connections the
+// runtime's poller serves: the exchange and each read of the answer wait off the loop
+// (evloop.Block), so that the loop's other connections are not held up meanwhile.
+func (t *Transport) stdOffLoop(req *http.Request) (*http.Response, error) {
+	var resp *http.Response
+	var err error
+	evloop.Block(req.Context(), func() { resp, err = t.Std.RoundTrip(req) })
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &offLoopBody{ctx: req.Context(), rc: resp.Body}
+	return resp, nil
+}
+
+// offLoopBody reads an answer of Std off the event loop (stdOffLoop).
+type offLoopBody struct {
+	ctx context.Context
+	rc  io.ReadCloser
+}
+
+func (b *offLoopBody) Read(p []byte) (n int, err error) {
+	evloop.Block(b.ctx, func() { n, err = b.rc.Read(p) })
+	return n, err
+}
+
+func (b *offLoopBody) Close() error { return b.rc.Close() }
 
 // direct reports whether req can take the direct path.
 func (t *Transport) direct(req *http.Request) bool {
@@ -118,6 +161,7 @@ func (t *Transport) CloseIdleConnections() {
 
 // conn is one keep-alive connection of the direct path.
 type conn struct {
+	key   poolKey
 	nc    net.Conn
 	rc    syscall.RawConn // nc's, for alive; nil when it has none
 	lr    limitedReader
@@ -154,16 +198,17 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
 		timeout = defaultIdleTimeout
 	}
 	now := time.Now()
+	key := poolKey{addr: addr, loop: evloop.FromContext(ctx)}
 	for {
 		t.mu.Lock()
-		cs := t.idle[addr]
+		cs := t.idle[key]
 		if len(cs) == 0 {
 			t.mu.Unlock()
 			break
 		}
 		c := cs[len(cs)-1]
 		cs[len(cs)-1] = nil
-		t.idle[addr] = cs[:len(cs)-1]
+		t.idle[key] = cs[:len(cs)-1]
 		t.mu.Unlock()
 		if now.Sub(c.idle) < timeout && alive(c.rc) {
 			c.reuse = true
@@ -171,19 +216,44 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
 		}
 		_ = c.nc.Close()
 	}
-	nc, err := t.Dial(ctx, "tcp", addr)
+	var nc net.Conn
+	var err error
+	if key.loop != nil {
+		nc, err = t.loopDial(ctx, key.loop, addr)
+	} else {
+		nc, err = t.Dial(ctx, "tcp", addr)
+		if err == nil {
+			nc = sockio.Wrap(nc) // reads and writes as raw system calls: see internal/sockio
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	nc = sockio.Wrap(nc) // reads and writes as raw system calls: see internal/sockio
-	c := &conn{nc: nc, rc: rawConn(nc), lr: limitedReader{nc: nc}}
+	c := &conn{key: key, nc: nc, rc: rawConn(nc), lr: limitedReader{nc: nc}}
 	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
 	return c, nil
 }
 
-// put keeps c for the next request to addr, or closes it when the pool is full.
-func (t *Transport) put(addr string, c *conn) {
+// loopDial dials addr on loop l, bounded by ConnectTimeout, with TCP keep-alive probes as
+// net.Dialer's.
+func (t *Transport) loopDial(ctx context.Context, l *evloop.Loop, addr string) (net.Conn, error) {
+	if t.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.ConnectTimeout)
+		defer cancel()
+	}
+	c, err := l.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	keepAlive(c)
+	return c, nil
+}
+
+// put keeps c for the next request to its address (on its loop), or closes it when the pool
+// is full.
+func (t *Transport) put(c *conn) {
 	limit := t.MaxIdlePerHost
 	if limit <= 0 {
 		limit = defaultMaxIdlePerHost
@@ -191,9 +261,9 @@ func (t *Transport) put(addr string, c *conn) {
 	c.idle = time.Now()
 	t.mu.Lock()
 	if t.idle == nil {
-		t.idle = make(map[string][]*conn)
+		t.idle = make(map[poolKey][]*conn)
 	}
-	cs := t.idle[addr]
+	cs := t.idle[c.key]
 	// The oldest connections sit at the bottom: drop those past the idle timeout, so a pool
 	// that shrank after a burst does not hold sockets the upstream has long closed.
 	timeout := t.IdleTimeout
@@ -206,9 +276,9 @@ func (t *Transport) put(addr string, c *conn) {
 		cs[0] = nil
 		cs = cs[1:]
 	}
-	t.idle[addr] = cs
+	t.idle[c.key] = cs
 	if len(cs) < limit {
-		t.idle[addr] = append(cs, c)
+		t.idle[c.key] = append(cs, c)
 		c = nil
 	}
 	t.mu.Unlock()
@@ -293,7 +363,7 @@ func (t *Transport) exchange(ctx context.Context, addr, method string, write fun
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errors.New("upstream switched protocols unasked"))
 	}
-	b := &body{t: t, c: c, addr: addr, stop: stop, keep: !resp.Close, left: f.length}
+	b := &body{t: t, c: c, stop: stop, keep: !resp.Close, left: f.length}
 	if f.none {
 		resp.Body = http.NoBody
 		b.release(true)
@@ -384,7 +454,6 @@ func writeField(w *bufio.Writer, k, v string) {
 type body struct {
 	t      *Transport
 	c      *conn
-	addr   string
 	stop   func() bool
 	keep   bool
 	chunks io.Reader // the chunked body's reader; nil otherwise
@@ -466,7 +535,7 @@ func (b *body) release(complete bool) {
 		return
 	}
 	if b.stop() && complete && b.keep && b.c.br.Buffered() == 0 {
-		b.t.put(b.addr, b.c)
+		b.t.put(b.c)
 		return
 	}
 	_ = b.c.nc.Close()

@@ -133,7 +133,7 @@ func TestDirectPathEndAtClose(t *testing.T) {
 	pooled := func() int {
 		tt.mu.Lock()
 		defer tt.mu.Unlock()
-		return len(tt.idle[addr])
+		return len(tt.idle[poolKey{addr: addr}])
 	}
 	resp := post(t, tt, context.Background(), up.URL+"/v1/embeddings", "x")
 	if r, ok := resp.Body.(interface{ Ready() bool }); !ok || !r.Ready() {

@@ -31,6 +31,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/open-autoglm/autoglm/internal/evloop"
 	"github.com/open-autoglm/autoglm/internal/plugin"
 )
 
@@ -252,14 +253,20 @@ func (p *Plugin) get(ctx context.Context) (*instance, error) {
 		return in, nil
 	default:
 	}
-	select {
-	case in := <-p.pool:
-		return in, nil
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	var in *instance
+	var err error
+	evloop.Block(ctx, func() { // off an event loop: the instances in use may be its requests'
+		select {
+		case in = <-p.pool:
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	})
+	if in != nil || err != nil {
+		return in, err
 	}
-	in, err := p.start(ctx)
+	in, err = p.start(ctx)
 	if err != nil {
 		<-p.slots
 		return nil, err
