@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,9 +14,11 @@ import (
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/apierr"
+	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/evloop"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
 	"github.com/open-autoglm/autoglm/internal/mockllm"
+	"github.com/open-autoglm/autoglm/internal/server"
 )
 
 // The plain listener serves HTTP/1.1 (the lean server, on event loops by default or with a
@@ -199,6 +202,28 @@ func TestRoutesOnAndOffTheLoop(t *testing.T) {
 		resp, body := post(t, g.URL+"/v1/chat/completions", chat)
 		if resp.StatusCode != 200 || !strings.Contains(string(body), `"chat.completion"`) {
 			t.Fatalf("chat on the loop: %d %s", resp.StatusCode, body)
+		}
+	}
+}
+
+// The startup line says how plain HTTP/1.1 is served: on how many event loops, or not.
+func TestProtocolsNameTheLoops(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"server: {http1: lean}\n", "HTTP/1.1 and h2c"},
+		{"server: {http1: net}\n", "HTTP/1.1 and h2c"},
+		{"server: {http1: loop, event_loops: 1}\n", "HTTP/1.1 on 1 event loop, and h2c"},
+		{"server: {http1: loop, event_loops: 3}\n", "HTTP/1.1 on 3 event loops, and h2c"},
+	} {
+		cfg, err := config.Parse([]byte(c.yaml+oneModel("http://127.0.0.1:9/v1", "")), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := c.want
+		if !evloop.Supported {
+			want = "HTTP/1.1 and h2c"
+		}
+		if got := server.New(cfg.Server, nil, slog.New(slog.DiscardHandler)).Protocols(); got != want {
+			t.Errorf("%q: %q, want %q", c.yaml, got, want)
 		}
 	}
 }

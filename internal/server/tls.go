@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/open-autoglm/autoglm/internal/config"
+	"github.com/open-autoglm/autoglm/internal/evloop"
 )
 
 // certReloader serves the certificate of server.tls and reads its files again when either has
@@ -146,6 +148,16 @@ func (s *Server) Scheme() string {
 func (s *Server) Protocols() string {
 	if s.cfg.TLS.Enabled() {
 		return "HTTP/1.1 and HTTP/2 over TLS"
+	}
+	if s.cfg.HTTP1 == config.HTTP1Loop && evloop.Supported {
+		n := s.cfg.EventLoops
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		if n == 1 {
+			return "HTTP/1.1 on 1 event loop, and h2c"
+		}
+		return fmt.Sprintf("HTTP/1.1 on %d event loops, and h2c", n)
 	}
 	return "HTTP/1.1 and h2c"
 }
