@@ -47,7 +47,6 @@ server:
   addr: "`+addr+`"
   admission: {max_in_flight: 1, queue: 1, max_wait: 1m}
   cpu_placement: gather
-  http1: lean
 log: {level: error}
 models:
   - name: m
@@ -191,9 +190,8 @@ models:
 	if h := metric(fams, "autoglm_admission_queue_wait_seconds", map[string]string{"result": "wait_exceeded"}).GetHistogram(); h.GetSampleCount() != 0 {
 		t.Errorf("queue wait of refused requests: count %d, want 0", h.GetSampleCount())
 	}
-	// With cpu_placement: gather (and a goroutine per connection: event loops keep their
-	// threads) the threads are gathered where there are CPUs to gather from, and /metrics
-	// says so.
+	// With cpu_placement: gather the threads are gathered where there are CPUs to gather
+	// from, and /metrics says so.
 	if runtime.GOOS == "linux" && runtime.NumCPU() >= 2 {
 		for _, to := range []string{"gathered", "spread", "moved"} {
 			if metric(fams, "autoglm_cpu_placement_changes_total", map[string]string{"to": to}) == nil {

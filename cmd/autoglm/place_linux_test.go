@@ -11,10 +11,9 @@ import (
 	"github.com/open-autoglm/autoglm/internal/config"
 )
 
-// TestPlaceThreads: serve gathers its threads when the configuration says gather and serves
-// with a goroutine per connection (http1 lean), and leaves them to the kernel when it says
-// spread, when a model runs on the built-in engine, and on event loops (the default), whose
-// loops keep their threads.
+// TestPlaceThreads: serve gathers its threads by default and when the configuration says
+// gather, and leaves them to the kernel when it says spread and when a model runs on the
+// built-in engine.
 func TestPlaceThreads(t *testing.T) {
 	var cpus unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
@@ -26,10 +25,8 @@ func TestPlaceThreads(t *testing.T) {
 	}
 	remote := "models: [{name: m, backends: [{type: openai, base_url: 'http://127.0.0.1:1/v1'}]}]\n"
 	for _, c := range []struct{ name, yaml, want string }{
-		{"by default", remote, "server.http1 is loop"},
-		{"gather on loops", "server: {cpu_placement: gather}\n" + remote, "server.http1 is loop"},
-		{"lean", "server: {http1: lean}\n" + remote, gathers},
-		{"gather", "server: {cpu_placement: gather, http1: lean}\n" + remote, gathers},
+		{"by default", remote, gathers},
+		{"gather", "server: {cpu_placement: gather}\n" + remote, gathers},
 		{"spread", "server: {cpu_placement: spread}\n" + remote, "server.cpu_placement is spread"},
 		{"a model on the built-in engine", "models: [{name: m, backends: [{type: openai, base_url: 'http://127.0.0.1:1/v1'}]}, " +
 			"{name: l, backends: [{type: local, path: models/stories260K.gguf}]}]\n", "model l runs on the built-in engine"},

@@ -28,7 +28,6 @@ import (
 	"github.com/open-autoglm/autoglm/internal/codecomplete"
 	"github.com/open-autoglm/autoglm/internal/config"
 	"github.com/open-autoglm/autoglm/internal/cpuplace"
-	"github.com/open-autoglm/autoglm/internal/evloop"
 	"github.com/open-autoglm/autoglm/internal/gctune"
 	"github.com/open-autoglm/autoglm/internal/grpcapi"
 	"github.com/open-autoglm/autoglm/internal/httpapi"
@@ -160,12 +159,6 @@ func placeThreads(cfg *config.Config, log *slog.Logger) *cpuplace.Placer {
 				return nil
 			}
 		}
-	}
-	if cfg.Server.HTTP1 == config.HTTP1Loop && evloop.Supported {
-		// Each loop keeps a thread and waits holding a processor for a few milliseconds:
-		// gathered on one CPU, the loops would take it from each other.
-		log.Info("threads placed by the kernel", "reason", "server.http1 is loop")
-		return nil
 	}
 	// GOMAXPROCS stays what it is now, from every CPU the process may use: set explicitly,
 	// the runtime no longer follows the CPU set, which gathering narrows for a while.

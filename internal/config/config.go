@@ -103,9 +103,8 @@ type Server struct {
 	// CPUPlacement says where `autoglm serve` lets its threads run: "gather" (on the idlest
 	// CPU while the process used less than a quarter of one over two seconds, over all of its
 	// CPUs again within 25 ms of using half of one: fewer wake-ups across CPUs and warmer
-	// caches at a low request rate; never with a model on the built-in engine, nor with
-	// http1 "loop", whose loops keep their threads; see internal/cpuplace) or "spread"
-	// (wherever the kernel puts them). Default "gather".
+	// caches at a low request rate; never with a model on the built-in engine; see
+	// internal/cpuplace) or "spread" (wherever the kernel puts them). Default "gather".
 	CPUPlacement string `yaml:"cpu_placement"`
 	// Deprecations mark routes deprecated: their answers carry the Deprecation (RFC 9745)
 	// and Sunset (RFC 8594) headers. Default: none.
