@@ -264,7 +264,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, op backend.Op)
 	if !ok {
 		return modelNotFound(f.Model)
 	}
-	if !m.OnLoop() && evloop.FromContext(r.Context()) != nil {
+	if evloop.FromContext(r.Context()) != nil && !m.OnLoop() {
 		// A backend that waits on something other than the loop's connections (the local
 		// engine, an upstream through net/http): the rest of the request runs off the loop.
 		evloop.Block(r.Context(), func() { err = h.forwardTo(w, r, op, body, f, m) })

@@ -63,16 +63,16 @@ var _ backend.OnLoop = (*Client)(nil)
 
 // OnLoop reports whether requests to this upstream take the direct path, whose connections
 // belong to the request's event loop: a plain-HTTP upstream reached without a proxy.
-func (c *Client) OnLoop() bool {
-	if c.direct == nil {
+func (c *Client) OnLoop() bool { return c.direct != nil && !c.proxied() }
+
+// proxied reports whether the proxy settings send requests to base through a proxy (or
+// cannot say); c.direct is set.
+func (c *Client) proxied() bool {
+	if c.direct.Proxy == nil {
 		return false
 	}
-	if c.direct.Proxy != nil {
-		if u, err := c.direct.Proxy(c.probe); err != nil || u != nil {
-			return false
-		}
-	}
-	return true
+	u, err := c.direct.Proxy(c.probe)
+	return err != nil || u != nil
 }
 
 var _ backend.Prober = (*Client)(nil)
@@ -216,10 +216,8 @@ func (c *Client) doDirect(ctx context.Context, req *backend.Request) (*http.Resp
 	if telemetry.CarriesSpan(ctx) || passedToStd(req.Header) || int(req.Op) >= len(c.heads) {
 		return nil, false, nil
 	}
-	if c.direct.Proxy != nil {
-		if u, err := c.direct.Proxy(c.probe); err != nil || u != nil {
-			return nil, false, nil
-		}
+	if c.proxied() {
+		return nil, false, nil
 	}
 	resp, err := c.direct.exchange(ctx, c.addr, http.MethodPost, func(w *bufio.Writer) error {
 		w.Write(c.heads[req.Op])
